@@ -1,0 +1,406 @@
+"""Prediction files: read, validate and reduce to one probability (or label) per study.
+
+Three formats are accepted and told apart automatically (DESIGN §2):
+
+1. ``labels`` -- the official leaderboard format: headerless ``study_path,label`` with every value
+   literally ``0`` or ``1``;
+2. ``study-probabilities`` -- ``study_path,probability``, headerless or with a header;
+3. ``image-probabilities`` -- ``image_path,probability``; the study probability is the arithmetic
+   mean over the study's images.
+
+Detection rules:
+
+* a file has a header iff its first row's second field is not a number (a first row whose first
+  field is a path is always data: ``study/,abc`` is a non-numeric value, not a header);
+* rows whose path ends in an image file name make kind ``image-probabilities``; all rows must then
+  be image rows (mixed image and study rows are an error);
+* study rows whose values are all literally ``0`` or ``1`` make kind ``labels``; ``0.0``/``1.0``
+  are probabilities.
+
+With a header, the path column is recognised by name (``study``, ``path``, ``image``, ...,
+case-insensitive) and so is the score column (``probability``, ``prob``, ``score``, ``label``,
+``prediction``); ``path_col``/``score_col`` name any other column. A two-column header with
+names not recognised is read positionally (path, then score).
+
+The binary prediction is abnormal iff the study probability is **strictly** greater than 0.5.
+
+Every fault raises one :class:`~mura_bench.errors.InputError` naming the file, the fault, the first
+offending rows with their line numbers and the total count.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mura_bench.errors import InputError
+from mura_bench.layout import is_image_path, parse_path
+from mura_bench.tabular import Row, file_sha256, parse_float, read_rows
+
+KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
+
+#: Header names recognised (case-insensitive) for the path column.
+PATH_COLUMN_NAMES: tuple[str, ...] = ("study", "path", "image", "study_path", "image_path")
+#: Header names recognised (case-insensitive) for the score column.
+SCORE_COLUMN_NAMES: tuple[str, ...] = ("probability", "prob", "score", "label", "prediction")
+#: Score column names that promise labels: their values must be 0 or 1.
+LABEL_COLUMN_NAMES: tuple[str, ...] = ("label",)
+
+#: The binary rule of the MURA paper: abnormal iff probability > THRESHOLD (strictly).
+THRESHOLD = 0.5
+
+_INTEGER_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One prediction per study, validated.
+
+    ``study_ids`` are sorted, unique, normalised study ids (``MURA-v1.1/<split>/XR_<PART>/...``
+    with a trailing ``/``); ``probabilities`` (float64) and ``labels`` (int8) are aligned with them.
+    For kind ``labels`` the probabilities are the 0/1 labels as floats. ``labels`` is always
+    ``probabilities > 0.5`` (strictly: exactly 0.5 is normal).
+    """
+
+    path: str
+    sha256: str
+    kind: str
+    study_ids: list[str]
+    probabilities: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def has_probabilities(self) -> bool:
+        """False for 0/1 labels (official format): AUROC is not defined from them."""
+        return self.kind != "labels"
+
+    def __len__(self) -> int:
+        return len(self.study_ids)
+
+
+def binarize(probabilities: np.ndarray) -> np.ndarray:
+    """The paper's rule: 1 (abnormal) iff probability > 0.5 strictly; int8."""
+    return (np.asarray(probabilities, dtype=np.float64) > THRESHOLD).astype(np.int8)
+
+
+def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[float] | np.ndarray, *,
+                            kind: str = "study-probabilities", path: str = "<memory>",
+                            sha256: str = "") -> Predictions:
+    """Build :class:`Predictions` from in-memory study scores (normalised, sorted, validated).
+
+    Paths are normalised like a file's; raises InputError on a path not in MURA layout, a
+    duplicate study, a non-finite value or one outside [0, 1] (or not 0/1 for kind ``labels``).
+    """
+    if kind not in KINDS:
+        raise InputError(f"unknown predictions kind {kind!r}; expected one of {', '.join(KINDS)}")
+    values = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if len(values) != len(study_ids):
+        raise InputError(f"{len(study_ids)} study ids but {len(values)} probabilities", source=path)
+    ids, bad = [], []
+    for i, raw in enumerate(study_ids):
+        try:
+            ids.append(parse_path(str(raw)).study_id)
+        except ValueError as exc:
+            bad.append((None, str(exc)))
+    if bad:
+        raise InputError("paths not in MURA layout", source=path, rows=bad)
+    bad_values = [(None, f"{ids[i]}: {values[i]!r}") for i in range(len(values))
+                  if not (math.isfinite(values[i]) and 0.0 <= values[i] <= 1.0)
+                  or (kind == "labels" and values[i] not in (0.0, 1.0))]
+    if bad_values:
+        problem = "labels must be 0 or 1" if kind == "labels" else "probabilities must be finite and in [0, 1]"
+        raise InputError(problem, source=path, rows=bad_values)
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    sorted_ids = [ids[i] for i in order]
+    dupes = [(None, a) for a, b in zip(sorted_ids, sorted_ids[1:]) if a == b]
+    if dupes:
+        raise InputError("duplicate studies", source=path, rows=dupes)
+    sorted_values = values[np.asarray(order, dtype=np.int64)] if order else values[:0]
+    return Predictions(path, sha256, kind, sorted_ids, sorted_values, binarize(sorted_values))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where the data is: the data rows, the two column indices, the score column's name."""
+
+    rows: list[Row]
+    path_index: int
+    score_index: int
+    score_name: str | None      # None for a headerless file
+    header: tuple[str, ...] | None
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or is_image_path(text)
+
+
+def _find_column(names: tuple[str, ...], wanted: str | None, recognised: tuple[str, ...], *,
+                 role: str, option: str, source: str, header_line: int) -> int | None:
+    """Index of the column named ``wanted`` (exact, else unique case-insensitive match), or of the
+    one column whose name is in ``recognised``; None when none is recognised."""
+    shown = ", ".join(repr(n) for n in names)
+    if wanted is not None:
+        if wanted in names:
+            if names.count(wanted) > 1:
+                raise InputError(f"the header names column {wanted!r} more than once", source=source,
+                                 rows=[(header_line, ",".join(names))])
+            return names.index(wanted)
+        folded = [i for i, n in enumerate(names) if n.lower() == wanted.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        raise InputError(f"{option} {wanted!r}: no such column; the header has {shown}", source=source,
+                         rows=[(header_line, ",".join(names))])
+    hits = [i for i, n in enumerate(names) if n.lower() in recognised]
+    if len(hits) > 1:
+        raise InputError(f"ambiguous {role} column: the header has {', '.join(repr(names[i]) for i in hits)}",
+                         source=source, rows=[(header_line, ",".join(names))],
+                         hint=f"name the one to use with {option}")
+    return hits[0] if hits else None
+
+
+def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
+                    score_col: str | None) -> _Columns:
+    first = rows[0]
+    has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
+                  and not _looks_like_path(first.fields[0]))
+    if not has_header:
+        if path_col is not None or score_col is not None:
+            raise InputError("--path-col/--score-col name header columns, but this file has no header "
+                             "(its first row's second field is a number)", source=source,
+                             rows=[(first.line, ",".join(first.fields)[:120])])
+        bad = [(r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: "
+                        f"{','.join(r.fields)[:120]}") for r in rows if len(r.fields) != 2]
+        if bad:
+            raise InputError("wrong column count: a headerless predictions file has 2 columns "
+                             "(path, probability or label)", source=source, rows=bad,
+                             hint="a file with more columns needs a header row; "
+                                  "choose columns with --path-col/--score-col")
+        return _Columns(rows, 0, 1, None, None)
+
+    names = first.fields
+    if any(not n for n in names):
+        raise InputError("the header has an empty column name", source=source,
+                         rows=[(first.line, ",".join(names))])
+    pi = _find_column(names, path_col, PATH_COLUMN_NAMES, role="path", option="--path-col",
+                      source=source, header_line=first.line)
+    si = _find_column(names, score_col, SCORE_COLUMN_NAMES, role="score", option="--score-col",
+                      source=source, header_line=first.line)
+    if len(names) == 2:          # two columns: whatever is not recognised is the other one
+        if pi is None and si is None:
+            pi, si = 0, 1
+        elif pi is None:
+            pi = 1 - si
+        elif si is None:
+            si = 1 - pi
+    shown = ", ".join(repr(n) for n in names)
+    if pi is None:
+        raise InputError(f"no path column: none of {shown} is one of {', '.join(PATH_COLUMN_NAMES)}",
+                         source=source, rows=[(first.line, ",".join(names))],
+                         hint="name the column with --path-col")
+    if si is None:
+        raise InputError(f"no score column: none of {shown} is one of {', '.join(SCORE_COLUMN_NAMES)}",
+                         source=source, rows=[(first.line, ",".join(names))],
+                         hint="name the column with --score-col")
+    if pi == si:
+        raise InputError(f"the path and score columns are the same column {names[pi]!r}",
+                         source=source, rows=[(first.line, ",".join(names))])
+    data = rows[1:]
+    if not data:
+        raise InputError("predictions file has a header but no rows", source=source,
+                         rows=[(first.line, ",".join(names))])
+    bad = [(r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: {','.join(r.fields)[:120]}")
+           for r in data if len(r.fields) != len(names)]
+    if bad:
+        raise InputError(f"wrong column count: the header has {len(names)} columns", source=source, rows=bad)
+    return _Columns(data, pi, si, names[si], names)
+
+
+def _is_header_row(fields: tuple[str, ...], header: tuple[str, ...] | None, path_text: str,
+                   value_text: str) -> bool:
+    """A data row that is a header: equal to the file's header, or a known name in place of a value."""
+    if parse_float(value_text) is not None:
+        return False
+    if header is not None and tuple(f.lower() for f in fields) == tuple(h.lower() for h in header):
+        return True
+    return value_text.lower() in SCORE_COLUMN_NAMES or path_text.lower() in PATH_COLUMN_NAMES
+
+
+def read_predictions(path: str | Path, *, path_col: str | None = None,
+                     score_col: str | None = None) -> Predictions:
+    """Read and validate a prediction file; return one prediction per study (sorted study ids).
+
+    ``path_col``/``score_col`` name the path and score columns of a file with a header (exact
+    name, else a unique case-insensitive match). Raises :class:`InputError` on any fault.
+    """
+    source = str(path)
+    rows = read_rows(path, what="predictions")
+    cols = _select_columns(rows, source=source, path_col=path_col, score_col=score_col)
+    labels_expected_by_name = cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES
+
+    misplaced, bad_path, non_numeric, non_finite = [], [], [], []
+    keys: list[str] = []          # image path or study id per good row
+    study_of: list[str] = []
+    is_image: list[bool] = []
+    values: list[float] = []
+    texts: list[str] = []
+    lines: list[int] = []
+    for row in cols.rows:
+        path_text, value_text = row.fields[cols.path_index], row.fields[cols.score_index]
+        if _is_header_row(row.fields, cols.header, path_text, value_text):
+            misplaced.append((row.line, ",".join(row.fields)[:120]))
+            continue
+        try:
+            info = parse_path(path_text)
+        except ValueError as exc:
+            bad_path.append((row.line, str(exc)))
+            continue
+        value = parse_float(value_text)
+        if value is None:
+            non_numeric.append((row.line, f"{value_text!r} for {path_text}"))
+            continue
+        if not math.isfinite(value):
+            non_finite.append((row.line, f"{value_text!r} for {path_text}"))
+            continue
+        image_path = info.image_path
+        keys.append(image_path if image_path is not None else info.study_id)
+        study_of.append(info.study_id)
+        is_image.append(image_path is not None)
+        values.append(value)
+        texts.append(value_text)
+        lines.append(row.line)
+
+    where = "" if cols.header is None else f" in column {cols.score_name!r}"
+    if misplaced:
+        raise InputError("header row in the wrong place (only the first row may be a header)",
+                         source=source, rows=misplaced)
+    if bad_path:
+        raise InputError("paths not in MURA layout", source=source, rows=bad_path)
+    _check_not_mixed(is_image, keys, lines, source=source)
+    if non_numeric:
+        raise InputError(f"non-numeric values{where}", source=source, rows=non_numeric)
+    if non_finite:
+        raise InputError(f"NaN or infinite values{where}", source=source, rows=non_finite)
+
+    integer_values = all(_INTEGER_RE.match(t) for t in texts)
+    if labels_expected_by_name or integer_values:
+        bad = [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if v not in (0.0, 1.0)]
+        if bad:
+            raise InputError(f"labels must be 0 or 1{where}", source=source, rows=bad)
+    bad = [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if not 0.0 <= v <= 1.0]
+    if bad:
+        raise InputError(f"probabilities must be in [0, 1]{where}", source=source, rows=bad)
+    _check_unique(keys, lines, texts, source=source, what="image" if any(is_image) else "study")
+
+    if any(is_image):
+        kind = "image-probabilities"
+    elif all(t in ("0", "1") for t in texts):
+        kind = "labels"
+    else:
+        kind = "study-probabilities"
+    study_ids, probabilities = study_means(study_of, np.asarray(values, dtype=np.float64))
+    return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities))
+
+
+def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Sorted unique study ids and the arithmetic mean of ``values`` per study."""
+    if len(study_of) == 0:
+        return [], np.zeros(0, dtype=np.float64)
+    unique, inverse = np.unique(np.asarray(study_of, dtype=str), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    sums = np.bincount(inverse, weights=values, minlength=len(unique))
+    counts = np.bincount(inverse, minlength=len(unique))
+    means = np.clip(sums / counts, 0.0, 1.0)   # guard against rounding just past a bound
+    return [str(s) for s in unique], means
+
+
+def _check_not_mixed(is_image: list[bool], keys: list[str], lines: list[int], *, source: str) -> None:
+    n_image = sum(is_image)
+    n_study = len(is_image) - n_image
+    if n_image and n_study:
+        minority_is_image = n_image < n_study
+        rows = [(ln, k) for ln, k, im in zip(lines, keys, is_image) if im == minority_is_image]
+        raise InputError(f"mixed image and study rows: {n_image} image rows and {n_study} study rows; "
+                         f"a file holds one or the other (showing the "
+                         f"{'image' if minority_is_image else 'study'} rows)", source=source, rows=rows)
+
+
+def _check_unique(keys: list[str], lines: list[int], texts: list[str], *, source: str, what: str) -> None:
+    first: dict[str, int] = {}
+    dupes = []
+    for i, key in enumerate(keys):
+        j = first.setdefault(key, i)
+        if j != i:
+            same = parse_float(texts[i]) == parse_float(texts[j])
+            note = "same value" if same else f"conflicting values {texts[j]!r} and {texts[i]!r}"
+            dupes.append((lines[i], f"{key} (first on line {lines[j]}; {note})"))
+    if dupes:
+        raise InputError(f"duplicate {what} rows", source=source, rows=dupes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (format 3)
+# ---------------------------------------------------------------------------------------------
+
+def write_image_predictions(path: str | Path, rows: Iterable[tuple[str, float]]) -> None:
+    """Write image probabilities as CSV with header ``image,probability`` (format 3), atomically.
+
+    Image paths are normalised (``MURA-v1.1/...``); values are written with ``repr`` so they read
+    back exactly. The file is written to a temporary file beside ``path`` and renamed into place:
+    when anything fails (a path not in MURA layout or not an image, a duplicate image, a value not
+    finite or outside [0, 1] -- all InputError -- or an I/O error) no temporary file is left and an
+    existing ``path`` is untouched.
+    """
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(("image", "probability"))
+            seen: set[str] = set()
+            for number, (image, probability) in enumerate(rows, 1):
+                writer.writerow(_checked_row(image, probability, number, seen, source=str(target)))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _checked_row(image: str, probability: float, number: int, seen: set[str], *,
+                 source: str) -> tuple[str, str]:
+    try:
+        info = parse_path(str(image))
+    except ValueError as exc:
+        raise InputError("cannot write predictions: path not in MURA layout", source=source,
+                         rows=[(None, f"row {number}: {exc}")]) from None
+    if info.image_path is None:
+        raise InputError("cannot write predictions: a study path where an image is expected",
+                         source=source, rows=[(None, f"row {number}: {image}")])
+    try:
+        value = float(probability)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise InputError("cannot write predictions: probability not finite or outside [0, 1]",
+                         source=source, rows=[(None, f"row {number}: {probability!r} for {image}")])
+    if info.image_path in seen:
+        raise InputError("cannot write predictions: duplicate image", source=source,
+                         rows=[(None, f"row {number}: {info.image_path}")])
+    seen.add(info.image_path)
+    return info.image_path, repr(value)

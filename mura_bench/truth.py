@@ -1,0 +1,241 @@
+"""Truth files: clinical labels or reader panels, read and validated (DESIGN §2 "Truth").
+
+Kinds, told apart by shape (a file has a header iff its first row's second field is not a number
+and its first field is not a path):
+
+* ``labels`` -- headerless ``study,label`` (a MURA ``*_labeled_studies.csv``) or a header
+  ``study,label``;
+* ``panel`` -- header ``study,<reader_1>,...,<reader_N>`` with N >= 3 reader columns of 0/1 values,
+  plus an optional ``label`` column (the clinical label; not a reader);
+* ``gold-panel`` -- headerless 4 columns ``study,r1,r2,r3`` (the CodaLab test file); the readers
+  are named ``r1, r2, r3``.
+
+Anything else is an error: headerless with 3 or >= 5 columns, a header with 1 or 2 reader columns.
+The study column of a header is the one named ``study``/``path``/``image``/``study_path``/
+``study_id`` (case-insensitive), else the first column. Values must be 0 or 1; rows are sorted by
+study id. Every fault raises one :class:`~mura_bench.errors.InputError` naming the file, the
+fault, the first offending rows with their line numbers and the total count.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mura_bench.errors import InputError
+from mura_bench.layout import is_image_path, parse_path
+from mura_bench.tabular import Row, file_sha256, parse_float, read_rows
+
+KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
+#: Header names (case-insensitive) of the study column; without one, the first column is it.
+STUDY_COLUMN_NAMES: tuple[str, ...] = ("study", "path", "image", "study_path", "study_id")
+#: Header name (case-insensitive) of the clinical label column.
+LABEL_COLUMN_NAME = "label"
+#: Reader names of a headerless gold-panel file.
+GOLD_READER_NAMES: tuple[str, ...] = ("r1", "r2", "r3")
+MIN_READERS = 3
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Reference labels per study, validated.
+
+    ``study_ids`` are sorted, unique, normalised study ids. ``labels`` (int8 0/1, or None) holds the
+    clinical label: always for kind ``labels``, for a ``panel`` only when it has a ``label`` column,
+    never for a ``gold-panel``. ``readers`` (int8 0/1, shape ``(n_studies, n_readers)``, or None for
+    kind ``labels``) holds the readers' labels, named by ``reader_names`` (empty for ``labels``).
+    """
+
+    path: str
+    sha256: str
+    kind: str
+    study_ids: list[str]
+    labels: np.ndarray | None
+    readers: np.ndarray | None
+    reader_names: list[str]
+
+    @property
+    def n_readers(self) -> int:
+        return len(self.reader_names)
+
+    def __len__(self) -> int:
+        return len(self.study_ids)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    kind: str
+    rows: list[Row]              # data rows
+    study_index: int
+    label_index: int | None
+    reader_indices: list[int]
+    reader_names: list[str]
+    header: tuple[str, ...] | None
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or is_image_path(text)
+
+
+def _field_list(row: Row) -> str:
+    return ",".join(row.fields)[:120]
+
+
+def _headerless_shape(rows: list[Row], source: str) -> _Shape:
+    counts = Counter(len(r.fields) for r in rows)
+    width = max(counts, key=lambda w: (counts[w], -w))      # the most common width
+    if width not in (2, 4):
+        raise InputError(
+            f"not a recognised truth file: headerless with {width} columns; expected 2 (study,label) "
+            f"or 4 (study,r1,r2,r3: the official 3-reader file)", source=source,
+            rows=[(r.line, _field_list(r)) for r in rows if len(r.fields) == width],
+            hint="a reader panel needs a header row: study,<reader_1>,...,<reader_N> (N >= 3), "
+                 "optionally with a label column")
+    bad = [(r.line, f"{len(r.fields)} fields: {_field_list(r)}") for r in rows if len(r.fields) != width]
+    if bad:
+        raise InputError(f"wrong column count: expected {width} columns like the other rows",
+                         source=source, rows=bad)
+    if width == 2:
+        return _Shape("labels", rows, 0, 1, [], [], None)
+    return _Shape("gold-panel", rows, 0, None, [1, 2, 3], list(GOLD_READER_NAMES), None)
+
+
+def _header_shape(rows: list[Row], source: str) -> _Shape:
+    header_row = rows[0]
+    names = header_row.fields
+    where = [(header_row.line, _field_list(header_row))]
+    if any(not n for n in names):
+        raise InputError("the header has an empty column name", source=source, rows=where)
+    folded = [n.lower() for n in names]
+    repeated = sorted({n for n in folded if folded.count(n) > 1})
+    if repeated:
+        raise InputError(f"the header repeats column names: {', '.join(repeated)}", source=source, rows=where)
+    study_hits = [i for i, n in enumerate(folded) if n in STUDY_COLUMN_NAMES]
+    if len(study_hits) > 1:
+        raise InputError("ambiguous study column: the header has "
+                         + ", ".join(repr(names[i]) for i in study_hits), source=source, rows=where)
+    study_index = study_hits[0] if study_hits else 0
+    label_index = folded.index(LABEL_COLUMN_NAME) if LABEL_COLUMN_NAME in folded else None
+    if label_index == study_index:
+        raise InputError("the first column must hold the study paths, not labels", source=source, rows=where)
+    readers = [i for i in range(len(names)) if i not in (study_index, label_index)]
+    if not readers and label_index is None:
+        raise InputError("the header has a study column only; expected study,label or a reader panel",
+                         source=source, rows=where)
+    if 0 < len(readers) < MIN_READERS:
+        raise InputError(
+            f"a reader panel needs at least {MIN_READERS} readers; the header has {len(readers)} "
+            f"reader column{'s' if len(readers) != 1 else ''} ({', '.join(names[i] for i in readers)})",
+            source=source, rows=where,
+            hint=f"for single labels name the column {LABEL_COLUMN_NAME!r} (header study,label)")
+    data = rows[1:]
+    if not data:
+        raise InputError("truth file has a header but no rows", source=source, rows=where)
+    bad = [(r.line, f"{len(r.fields)} fields: {_field_list(r)}") for r in data if len(r.fields) != len(names)]
+    if bad:
+        raise InputError(f"wrong column count: the header has {len(names)} columns", source=source, rows=bad)
+    kind = "panel" if readers else "labels"
+    return _Shape(kind, data, study_index, label_index, readers, [names[i] for i in readers], names)
+
+
+def read_truth(path: str | Path) -> Truth:
+    """Read and validate a truth file (kinds ``labels``, ``panel``, ``gold-panel``; see the module).
+
+    Raises :class:`InputError` on any fault: empty or undecodable file, unrecognised shape, wrong
+    column count, header in the wrong place, path not in MURA layout or an image path, value not
+    0/1 (non-numeric, NaN/inf, other numbers), duplicate study, fewer than 3 readers.
+    """
+    source = str(path)
+    rows = read_rows(path, what="truth")
+    first = rows[0]
+    has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
+                  and not _looks_like_path(first.fields[0]))
+    shape = _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
+
+    value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
+    header_folded = None if shape.header is None else tuple(h.lower() for h in shape.header)
+    misplaced, bad_path, non_numeric, non_finite, non_binary = [], [], [], [], []
+    studies: list[str] = []
+    lines: list[int] = []
+    values: list[list[int]] = []
+    for row in shape.rows:
+        study_text = row.fields[shape.study_index]
+        cells = [row.fields[i] for i in value_indices]
+        numbers = [parse_float(c) for c in cells]
+        if _is_header_row(row, header_folded, study_text, cells, numbers):
+            misplaced.append((row.line, _field_list(row)))
+            continue
+        try:
+            info = parse_path(study_text)
+        except ValueError as exc:
+            bad_path.append((row.line, str(exc)))
+            continue
+        if info.image is not None:
+            bad_path.append((row.line, f"an image path where a study is expected: {study_text}"))
+            continue
+        names = _value_names(shape)
+        text_nn = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if x is None]
+        if text_nn:
+            non_numeric.append((row.line, f"{info.study_id}: {', '.join(text_nn)}"))
+            continue
+        text_nf = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if not math.isfinite(x)]
+        if text_nf:
+            non_finite.append((row.line, f"{info.study_id}: {', '.join(text_nf)}"))
+            continue
+        text_nb = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if x not in (0.0, 1.0)]
+        if text_nb:
+            non_binary.append((row.line, f"{info.study_id}: {', '.join(text_nb)}"))
+            continue
+        studies.append(info.study_id)
+        lines.append(row.line)
+        values.append([int(x) for x in numbers])
+
+    what = "reader values and labels" if shape.kind != "labels" else "labels"
+    if misplaced:
+        raise InputError("header row in the wrong place (only the first row may be a header)",
+                         source=source, rows=misplaced)
+    if bad_path:
+        raise InputError("paths not in MURA layout", source=source, rows=bad_path)
+    if non_numeric:
+        raise InputError(f"non-numeric values: {what} must be 0 or 1", source=source, rows=non_numeric)
+    if non_finite:
+        raise InputError(f"NaN or infinite values: {what} must be 0 or 1", source=source, rows=non_finite)
+    if non_binary:
+        raise InputError(f"{what} must be 0 or 1", source=source, rows=non_binary)
+    _check_unique(studies, lines, values, source=source)
+
+    order = sorted(range(len(studies)), key=studies.__getitem__)
+    table = np.asarray(values, dtype=np.int8).reshape(len(studies), len(value_indices))[order]
+    labels = table[:, 0].copy() if shape.label_index is not None else None
+    readers = table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None
+    return Truth(source, file_sha256(path), shape.kind, [studies[i] for i in order], labels, readers,
+                 list(shape.reader_names))
+
+
+def _value_names(shape: _Shape) -> list[str]:
+    names = ["label"] if shape.label_index is not None else []
+    return names + list(shape.reader_names)
+
+
+def _is_header_row(row: Row, header_folded: tuple[str, ...] | None, study_text: str, cells: list[str],
+                   numbers: list[float | None]) -> bool:
+    if all(x is not None for x in numbers):
+        return False
+    if header_folded is not None and tuple(f.lower() for f in row.fields) == header_folded:
+        return True
+    return study_text.lower() in STUDY_COLUMN_NAMES and not _looks_like_path(study_text)
+
+
+def _check_unique(studies: list[str], lines: list[int], values: list[list[int]], *, source: str) -> None:
+    first: dict[str, int] = {}
+    dupes = []
+    for i, study in enumerate(studies):
+        j = first.setdefault(study, i)
+        if j != i:
+            note = "same values" if values[i] == values[j] else "conflicting values"
+            dupes.append((lines[i], f"{study} (first on line {lines[j]}; {note})"))
+    if dupes:
+        raise InputError("duplicate study rows", source=source, rows=dupes)
