@@ -1,0 +1,154 @@
+"""The ``mura-bench`` command line: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 ok, 2 bad input or usage (one message on stderr, never a traceback), 1 internal error.
+Sub-commands living in other packages are imported only when invoked, so the CLI starts fast.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from mura_bench import __version__
+from mura_bench.errors import InputError
+
+ALL_METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
+
+#: Commands defined outside this module: name -> "module:attribute".
+LAZY_COMMANDS = {
+    "models": "mura_bench.models.cli:models_command",
+    "run": "mura_bench.models.cli:run_command",
+    "leaderboard": "mura_bench.leaderboard.cli:leaderboard",
+}
+
+
+class MuraBenchGroup(click.Group):
+    """A click group that loads some commands lazily and maps InputError to exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=MuraBenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mura-bench")
+def cli() -> None:
+    """Benchmark harness for abnormality detection in musculoskeletal radiographs (MURA)."""
+
+
+def parse_metrics(_ctx, _param, value: str) -> tuple[str, ...]:
+    names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
+    unknown = [m for m in names if m not in ALL_METRICS]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(ALL_METRICS)}")
+    return names
+
+
+def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(r.strip() for r in value.split(",") if r.strip())
+
+
+@cli.command()
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--truth", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Labels (study,label), a reader panel (study,r1..rN[,label]) or the official 3-reader file.")
+@click.option("--protocol", type=click.Choice(["auto", "single", "leave-one-out", "gold-panel"]), default="auto",
+              show_default=True, help="auto: labels -> single, panel -> leave-one-out, 3-reader file -> gold-panel.")
+@click.option("--metrics", default=",".join(ALL_METRICS), show_default=True, callback=parse_metrics)
+@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=10000, show_default=True,
+              help="Paired bootstrap resamples (0: point estimates only).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True)
+@click.option("--output", type=click.Choice(["table", "json", "csv", "codalab"]), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the output here (atomically) instead of stdout.")
+@click.option("--allow-missing", is_flag=True, help="Score the subset of truth studies that have predictions (said loudly).")
+@click.option("--path-col", help="Column holding the study/image path in a predictions file with a header.")
+@click.option("--score-col", help="Column holding the probability/label in a predictions file with a header.")
+@click.option("--tie", type=click.Choice(["abnormal", "normal"]), default="abnormal", show_default=True,
+              help="Majority-vote tie rule for an even number of voting readers.")
+@click.option("--gold-readers", callback=parse_reader_list, help="Gold-panel readers (default: the first three).")
+def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci_method, output, out,
+          allow_missing, path_col, score_col, tie, gold_readers) -> None:
+    """Score PREDICTIONS against --truth with a reader-study protocol and paired bootstrap CIs."""
+    from mura_bench import render
+    from mura_bench.predictions import read_predictions
+    from mura_bench.scoring import score as score_fn
+    from mura_bench.truth import read_truth
+
+    preds = read_predictions(predictions, path_col=path_col, score_col=score_col)
+    truth_table = read_truth(truth)
+    if output == "codalab":
+        from mura_bench.codalab import codalab_json
+
+        text = codalab_json(preds, truth_table, allow_missing=allow_missing, gold_readers=gold_readers, tie=tie)
+    else:
+        result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples, seed=seed,
+                          confidence=confidence, ci_method=ci_method, tie=tie, gold_readers=gold_readers,
+                          allow_missing=allow_missing)
+        if result.missing:
+            click.echo(render.missing_warning(result), err=True)
+        if output == "table":
+            render.print_table(result, out)
+            return
+        text = result.to_json() if output == "json" else result.to_csv()
+    render.emit(text, out)
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to create MURA-v1.1/ in.")
+@click.option("--studies", type=click.IntRange(min=1), default=200, show_default=True, help="Number of valid studies.")
+@click.option("--train-studies", type=click.IntRange(min=0), default=None, help="Number of train studies [default: 2 x --studies].")
+@click.option("--readers", type=click.IntRange(min=3), default=6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=16, max=1024), default=64, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing MURA-v1.1/ in --out.")
+def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> None:
+    """Write a synthetic dataset in the exact MURA-v1.1 layout, with a reader panel."""
+    from mura_bench.synth import generate
+
+    summary = generate(out, studies=studies, train_studies=train_studies, readers=readers, seed=seed,
+                       image_size=image_size, overwrite=overwrite)
+    counts = ", ".join(f"{split}: {n} studies / {summary.images[split]} images" for split, n in summary.splits.items())
+    click.echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed})")
+
+
+@cli.command()
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the demo data lives [default: ~/.cache/mura-bench/demo].")
+@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=2000, show_default=True)
+@click.option("--no-site", is_flag=True, help="Skip building the demo leaderboard site.")
+def demo(cache, resamples, no_site) -> None:
+    """Generate a small synthetic set, score example predictions, build the demo leaderboard."""
+    from mura_bench.demo import run_demo
+
+    run_demo(cache, resamples=resamples, build_site=not no_site)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point. Returns the exit code."""
+    try:
+        cli.main(args=argv, prog_name="mura-bench", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

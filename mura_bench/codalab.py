@@ -1,0 +1,79 @@
+"""``--output codalab``: exactly what the official MURA leaderboard scorer printed.
+
+The official scorer computed Cohen's kappa per body part (a substring test of the upper-case part
+name on the study path) and overall, against the label (or the majority of the three test-set
+radiologists), and an "interval" ``kappa +- 1.96 * se`` with ``se = p_o (1 - p_o) / (n (1 - p_e)^2)``.
+That formula lacks the square root of the usual asymptotic standard error, so the intervals are
+about ten times too narrow. It is reproduced here exactly, in this mode only; every other output
+uses the paired bootstrap.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from mura_bench.alignment import align
+from mura_bench.errors import InputError
+from mura_bench.layout import BODY_PARTS
+from mura_bench.metrics import confusion_counts, kappa_from_counts
+from mura_bench.predictions import Predictions
+from mura_bench.protocols import majority
+from mura_bench.truth import Truth
+
+Z_OFFICIAL = 1.96
+
+
+def official_kappa_interval(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
+    """(kappa, lower, upper) with the official scorer's interval formula (no square root)."""
+    tp, fp, fn, tn = (float(x[0, 0]) for x in confusion_counts(np.ones((1, y_true.size)), y_true, y_pred))
+    n = tp + fp + fn + tn
+    p_o = (tp + tn) / n
+    p_e = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
+    kappa = float(kappa_from_counts(tp, fp, fn, tn))
+    se = p_o * (1 - p_o) / (n * (1 - p_e) ** 2) if p_e != 1 else 0.0
+    return kappa, kappa - Z_OFFICIAL * se, kappa + Z_OFFICIAL * se
+
+
+def codalab_scores(predictions: Predictions, truth: Truth, *, allow_missing: bool = False,
+                   gold_readers: Sequence[str] | None = None, tie: str = "abnormal") -> dict[str, float | None]:
+    """The official keys ``Elbow_Mean, Elbow_Lower, ..., Overall_Upper`` (None for an empty part)."""
+    if truth.kind == "panel" and not gold_readers:
+        raise InputError("--output codalab needs a label file or the official 3-reader file; a reader panel is "
+                         "scored leave-one-out (use --output json/table, or name --gold-readers)", source=truth.path)
+    alignment = align(predictions, truth, allow_missing=allow_missing)
+    tidx = alignment.truth_index
+    if truth.kind == "labels":
+        y_true = truth.labels[tidx]
+    else:
+        names = list(truth.reader_names)
+        gold = list(gold_readers) if gold_readers else names[:3]
+        unknown = [g for g in gold if g not in names]
+        if unknown:
+            raise InputError(f"--gold-readers names unknown reader(s) {', '.join(unknown)}", source=truth.path)
+        y_true = majority(truth.readers[tidx][:, [names.index(g) for g in gold]], tie)
+    y_pred = predictions.labels[alignment.prediction_index]
+    upper_paths = np.array([s.upper() for s in alignment.study_ids], dtype=object)
+    out: dict[str, float | None] = {}
+    for part in BODY_PARTS + ("overall",):
+        if part == "overall":
+            mask = np.ones(upper_paths.size, dtype=bool)
+        else:
+            mask = np.array([part.upper() in p for p in upper_paths], dtype=bool)
+        key = part.capitalize()
+        if not mask.any():
+            out.update({f"{key}_Mean": None, f"{key}_Lower": None, f"{key}_Upper": None})
+            continue
+        kappa, lo, hi = official_kappa_interval(y_true[mask], y_pred[mask])
+        out.update({f"{key}_Mean": _finite(kappa), f"{key}_Lower": _finite(lo), f"{key}_Upper": _finite(hi)})
+    return out
+
+
+def codalab_json(predictions: Predictions, truth: Truth, **options) -> str:
+    return json.dumps(codalab_scores(predictions, truth, **options), indent=1) + "\n"
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None

@@ -1,0 +1,161 @@
+"""Binary-classification metrics, vectorised over bootstrap resamples.
+
+Everything is computed from *weighted* confusion counts: a resample is a vector of counts ``w``
+(how often each study was drawn), so for one (truth, prediction) pair
+
+    TP = w @ (truth & pred),  FP = w @ (~truth & pred),  FN = w @ (truth & ~pred),  TN = sum(w) - TP - FP - FN
+
+and a whole matrix of resamples ``W`` (B x n) gives all B confusion tables in one matrix product.
+The original sample is the special case ``W = ones((1, n))``.
+
+Degenerate cases (documented contract; every value is a float, no NaN from these):
+- F1 = 1.0 when TP + FP + FN = 0 (no positives predicted or present: perfect agreement);
+- kappa = 1.0 when p_e = 1 (both raters used a single, identical class: perfect agreement);
+- sensitivity, specificity, precision = 1.0 when their denominator is 0 (nothing to miss / no false
+  alarm possible), like scikit-learn's ``zero_division=1``;
+- AUROC is undefined (NaN) when the sample holds only one class; callers report this.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+METRICS: tuple[str, ...] = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
+#: Metrics that need probabilities (omitted for 0/1 predictions).
+PROBABILITY_METRICS: tuple[str, ...] = ("auroc",)
+
+Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, empty, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def f1_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """F1 = 2TP / (2TP + FP + FN); 1.0 when TP + FP + FN = 0."""
+    tp = np.asarray(tp, dtype=np.float64)
+    return _ratio(2 * tp, 2 * tp + fp + fn, 1.0)
+
+
+def kappa_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """Cohen's kappa = (p_o - p_e) / (1 - p_e); 1.0 when p_e = 1."""
+    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
+    n = tp + fp + fn + tn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_o = (tp + tn) / n
+        p_e = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
+    return _ratio(p_o - p_e, 1.0 - p_e, 1.0)
+
+
+def accuracy_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """(TP + TN) / n."""
+    tp, tn = np.asarray(tp, dtype=np.float64), np.asarray(tn, dtype=np.float64)
+    return _ratio(tp + tn, tp + fp + fn + tn, 1.0)
+
+
+def sensitivity_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """Recall, TP / (TP + FN); 1.0 without positives."""
+    return _ratio(tp, np.asarray(tp, dtype=np.float64) + fn, 1.0)
+
+
+def specificity_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """TN / (TN + FP); 1.0 without negatives."""
+    return _ratio(tn, np.asarray(tn, dtype=np.float64) + fp, 1.0)
+
+
+def precision_from_counts(tp, fp, fn, tn) -> np.ndarray:
+    """PPV, TP / (TP + FP); 1.0 without predicted positives."""
+    return _ratio(tp, np.asarray(tp, dtype=np.float64) + fp, 1.0)
+
+
+COUNT_METRICS: dict[str, Callable[..., np.ndarray]] = {
+    "f1": f1_from_counts,
+    "kappa": kappa_from_counts,
+    "accuracy": accuracy_from_counts,
+    "sensitivity": sensitivity_from_counts,
+    "specificity": specificity_from_counts,
+    "precision": precision_from_counts,
+}
+
+
+def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> Counts:
+    """Weighted confusion counts for column pairs.
+
+    ``weights``: (B, n) resample counts; ``truth`` and ``pred``: (n, K) 0/1 arrays whose k-th columns
+    form the k-th pair. Returns TP, FP, FN, TN, each (B, K) float64. One matrix product for all.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    pred = np.asarray(pred, dtype=bool)
+    if truth.ndim == 1:
+        truth, pred = truth[:, None], pred[:, None]
+    k = truth.shape[1]
+    indicators = np.concatenate([truth & pred, ~truth & pred, truth & ~pred], axis=1).astype(weights.dtype)
+    stacked = np.asarray(weights @ indicators, dtype=np.float64)
+    total = np.asarray(weights.sum(axis=1, dtype=np.float64))[:, None]
+    tp, fp, fn = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:]
+    return tp, fp, fn, total - tp - fp - fn
+
+
+def weighted_midranks(weights: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mid-ranks of every study in every resample, in ascending score order.
+
+    A study drawn ``w`` times is a tie block of ``w`` copies; tied scores share one block. Returns
+    ``(order, midranks)`` with ``order`` the argsort of ``scores`` and ``midranks`` (B, n) the mid-rank
+    of the copies of study ``order[j]`` in resample b. O(B n), no loop over resamples.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(scores, kind="stable")
+    w_sorted = np.asarray(weights[:, order], dtype=np.float64)
+    sorted_scores = scores[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    if starts.size == scores.size:  # no ties: every study is its own block
+        block = w_sorted
+        below = np.cumsum(block, axis=1) - block
+        return order, below + (block + 1.0) / 2.0
+    block = np.add.reduceat(w_sorted, starts, axis=1)
+    below = np.cumsum(block, axis=1) - block
+    block_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, scores.size]))
+    return order, (below + (block + 1.0) / 2.0)[:, block_of]
+
+
+def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUROC of ``scores`` against each truth column, for every resample.
+
+    ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,). Mann-Whitney with
+    mid-ranks: AUC = (R_pos - P(P+1)/2) / (P N), ties counted 1/2 (scikit-learn's definition with
+    ``sample_weight``). NaN where a resample holds one class only. Returns (B, K) (or (B,) for 1-D truth).
+    """
+    truth = np.asarray(truth)
+    one_dim = truth.ndim == 1
+    truth_cols = (truth[:, None] if one_dim else truth).astype(np.float64)
+    order, midranks = weighted_midranks(weights, scores)
+    w_sorted = np.asarray(weights[:, order], dtype=np.float64)
+    truth_sorted = truth_cols[order]
+    rank_sum = (w_sorted * midranks) @ truth_sorted
+    positives = w_sorted @ truth_sorted
+    negatives = w_sorted.sum(axis=1, keepdims=True) - positives
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+    auc[(positives == 0) | (negatives == 0)] = np.nan
+    return auc[:, 0] if one_dim else auc
+
+
+# Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.
+
+def _unit(n: int) -> np.ndarray:
+    return np.ones((1, n), dtype=np.float64)
+
+
+def metric_score(name: str, y_true, y_pred_or_score) -> float:
+    """One metric on one sample: ``metric_score("f1", y_true, y_pred)``; AUROC takes scores."""
+    y_true = np.asarray(y_true)
+    values = np.asarray(y_pred_or_score)
+    if name == "auroc":
+        return float(auroc_weighted(_unit(y_true.size), y_true, values)[0])
+    counts = confusion_counts(_unit(y_true.size), y_true, values)
+    return float(COUNT_METRICS[name](*counts)[0, 0])

@@ -1,0 +1,174 @@
+"""The result of scoring, and its JSON (schema ``mura-bench/score/v1``) and CSV renderings.
+
+Same inputs + seed give a byte-identical JSON document: dictionaries are built in a fixed order,
+floats are written with Python's shortest round-trip repr, and nothing time- or host-dependent
+(other than the software versions) is recorded.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mura_bench.layout import GROUPS
+
+SCHEMA = "mura-bench/score/v1"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate (from the original sample) with its bootstrap CI (None without resamples).
+
+    ``significant`` is set on differences only: the CI excludes 0.
+    """
+
+    value: float
+    ci: tuple[float, float] | None
+    significant: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": _num(self.value),
+                               "ci": None if self.ci is None else [_num(self.ci[0]), _num(self.ci[1])]}
+        if self.significant is not None:
+            out["significant"] = bool(self.significant)
+        return out
+
+
+MetricEstimates = dict[str, Estimate]
+
+
+@dataclass
+class GroupResult:
+    """Scores of one group (a body part or ``overall``)."""
+
+    studies: int
+    positives: int
+    model: MetricEstimates = field(default_factory=dict)
+    radiologists: MetricEstimates | None = None
+    readers: dict[str, MetricEstimates] | None = None
+    difference: MetricEstimates | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"studies": self.studies, "positives": self.positives}
+        if self.studies == 0:
+            return out
+        out["model"] = _metrics_dict(self.model)
+        if self.radiologists is not None:
+            out["radiologists"] = _metrics_dict(self.radiologists)
+        if self.readers is not None:
+            out["readers"] = {name: _metrics_dict(m) for name, m in self.readers.items()}
+        if self.difference is not None:
+            out["difference"] = _metrics_dict(self.difference)
+        return out
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    path: str
+    sha256: str
+    kind: str
+    readers: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "kind": self.kind}
+        if self.readers is not None:
+            out["readers"] = list(self.readers)
+        return out
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    resamples: int
+    seed: int
+    confidence: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
+                "method": self.method}
+
+
+@dataclass
+class Result:
+    """Everything ``score`` found. ``replicates`` (only with ``keep_replicates=True``) holds the raw
+    bootstrap values: ``replicates[group][subject][metric]`` -> array (B,), subject in ``model``,
+    ``radiologists``, ``difference`` or ``reader:<name>``; shared resamples make them paired across
+    results scored on the same truth with the same seed."""
+
+    protocol: str
+    bootstrap: BootstrapSettings
+    predictions: InputInfo
+    truth: InputInfo
+    software: dict[str, str]
+    groups: dict[str, GroupResult]
+    notes: list[str] = field(default_factory=list)
+    metrics: tuple[str, ...] = ()
+    missing: list[str] = field(default_factory=list)
+    replicates: dict[str, dict[str, dict[str, Any]]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "protocol": self.protocol,
+            "bootstrap": self.bootstrap.to_dict(),
+            "inputs": {"predictions": self.predictions.to_dict(), "truth": self.truth.to_dict()},
+            "software": dict(self.software),
+            "groups": {g: self.groups[g].to_dict() for g in GROUPS},
+        }
+        if self.missing:
+            out["missing_studies"] = list(self.missing)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Long-format rows: one per (group, subject, metric)."""
+        out = []
+        for g in GROUPS:
+            grp = self.groups[g]
+            for subject, metrics in subjects(grp):
+                for metric, est in metrics.items():
+                    out.append({"group": g, "subject": subject, "metric": metric, "value": est.value,
+                                "ci_lower": None if est.ci is None else est.ci[0],
+                                "ci_upper": None if est.ci is None else est.ci[1],
+                                "significant": est.significant, "studies": grp.studies,
+                                "positives": grp.positives})
+        return out
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        columns = ["group", "subject", "metric", "value", "ci_lower", "ci_upper", "significant", "studies", "positives"]
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows():
+            writer.writerow({k: ("" if v is None else (repr(v) if isinstance(v, float) else v)) for k, v in row.items()})
+        return buf.getvalue()
+
+
+def subjects(group: GroupResult) -> list[tuple[str, MetricEstimates]]:
+    """(subject name, metrics) in display order: model, radiologists, difference, reader:<name>..."""
+    if group.studies == 0:
+        return []
+    out: list[tuple[str, MetricEstimates]] = [("model", group.model)]
+    if group.radiologists is not None:
+        out.append(("radiologists", group.radiologists))
+    if group.difference is not None:
+        out.append(("difference", group.difference))
+    for name, metrics in (group.readers or {}).items():
+        out.append((f"reader:{name}", metrics))
+    return out
+
+
+def _metrics_dict(metrics: MetricEstimates) -> dict[str, Any]:
+    return {name: est.to_dict() for name, est in metrics.items()}
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None

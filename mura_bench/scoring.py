@@ -1,0 +1,267 @@
+"""``score``: the library's one entry point (files or tables in, a :class:`Result` out).
+
+Flow: align predictions with the truth -> protocol plan (references per scored subject) -> per group,
+one resample-count matrix -> confusion counts for every (reference, prediction) pair in one matrix
+product -> metrics -> means over references/readers -> differences -> CIs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mura_bench import __version__
+from mura_bench.alignment import align
+from mura_bench.bootstrap import (CI_METHODS, bca_interval, draw_counts, excludes_zero, jackknife_weights,
+                                  percentile_interval)
+from mura_bench.errors import InputError
+from mura_bench.layout import BODY_PARTS, GROUPS, part_index
+from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, confusion_counts
+from mura_bench.predictions import Predictions, read_predictions
+from mura_bench.protocols import Plan, make_plan, resolve_protocol
+from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
+from mura_bench.truth import Truth, read_truth
+
+#: Stats of one group: subject ("model", "readers", "radiologists", "difference") -> metric -> array
+#: with resamples on axis 0 and the subject's columns (submissions or readers) on axis 1.
+Stats = dict[str, dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Options:
+    protocol: str = "auto"
+    metrics: tuple[str, ...] = METRICS
+    resamples: int = 10000
+    seed: int = 0
+    confidence: float = 0.95
+    ci_method: str = "percentile"
+    tie: str = "abnormal"
+    gold_readers: tuple[str, ...] | None = None
+    allow_missing: bool = False
+    keep_replicates: bool = False
+
+
+def score(predictions: Predictions | str | Path, truth: Truth | str | Path, **options) -> Result:
+    """Score one prediction file against a truth file. See :func:`score_many` for the options."""
+    return score_many([predictions], truth, **options)[0]
+
+
+def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | str | Path, *,
+               protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
+               seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
+               tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
+               allow_missing: bool = False, keep_replicates: bool = False) -> list[Result]:
+    """Score several prediction sets on the very same bootstrap resamples (paired across them).
+
+    Options: ``protocol`` auto|single|leave-one-out|gold-panel; ``metrics`` a subset of
+    :data:`mura_bench.metrics.METRICS`; ``resamples`` B (0: point estimates only); ``seed``;
+    ``confidence``; ``ci_method`` percentile|bca; ``tie`` abnormal|normal (majority ties);
+    ``gold_readers`` (gold-panel; default the first three); ``allow_missing`` scores the subset of
+    truth studies present in each prediction set (listed in ``Result.missing``);
+    ``keep_replicates`` keeps the raw bootstrap values in ``Result.replicates``.
+    Raises :class:`InputError` for any inconsistency.
+    """
+    opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
+                   tuple(gold_readers) if gold_readers else None, allow_missing, keep_replicates)
+    _check_options(opts)
+    truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
+    preds = [p if isinstance(p, Predictions) else read_predictions(p) for p in predictions]
+    chosen = resolve_protocol(opts.protocol, truth_table.kind)
+    alignments = [align(p, truth_table, allow_missing=opts.allow_missing) for p in preds]
+    # Prediction sets covering the same studies share one pass (and one set of resamples).
+    batches: dict[tuple[str, ...], list[int]] = {}
+    for i, a in enumerate(alignments):
+        batches.setdefault(tuple(a.study_ids), []).append(i)
+    results: list[Result | None] = [None] * len(preds)
+    for members in batches.values():
+        batch_results = _score_aligned([preds[i] for i in members], [alignments[i] for i in members],
+                                       truth_table, chosen, opts)
+        for i, r in zip(members, batch_results):
+            results[i] = r
+    return [r for r in results if r is not None]
+
+
+def _check_options(opts: Options) -> None:
+    unknown = [m for m in opts.metrics if m not in METRICS]
+    if unknown or not opts.metrics:
+        raise InputError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(METRICS)}")
+    if opts.ci_method not in CI_METHODS:
+        raise InputError(f"unknown CI method {opts.ci_method!r}; choose from {', '.join(CI_METHODS)}")
+    if not 0 < opts.confidence < 1:
+        raise InputError(f"confidence must lie strictly between 0 and 1, got {opts.confidence}")
+    if opts.resamples < 0:
+        raise InputError("the number of bootstrap resamples cannot be negative")
+
+
+def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, protocol: str,
+                   opts: Options) -> list[Result]:
+    first = alignments[0]
+    tidx = first.truth_index
+    plan = make_plan(protocol, labels=None if truth.labels is None else truth.labels[tidx],
+                     readers=None if truth.readers is None else truth.readers[tidx],
+                     reader_names=truth.reader_names, tie=opts.tie, gold_readers=opts.gold_readers)
+    model_labels = np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
+    model_probs = np.stack([p.probabilities[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
+    has_probs = np.array([p.has_probabilities for p in preds])
+    count_metrics = [m for m in opts.metrics if m in COUNT_METRICS]
+    want_auroc = "auroc" in opts.metrics and bool(has_probs.any())
+    parts = part_index(first.study_ids)
+
+    n_subs = len(preds)
+    groups: list[dict[str, GroupResult]] = [{} for _ in range(n_subs)]
+    replicates: list[dict] = [{} for _ in range(n_subs)]
+    notes: list[list[str]] = [_global_notes(p, plan, opts, a) for p, a in zip(preds, alignments)]
+    for g_index, group in enumerate(GROUPS):
+        rows = np.flatnonzero(parts == BODY_PARTS.index(group)) if group in BODY_PARTS else np.arange(parts.size)
+        n = rows.size
+        positives = int(plan.positives[rows].sum())
+        if n == 0:
+            for s in range(n_subs):
+                groups[s][group] = GroupResult(studies=0, positives=0)
+            continue
+        sub_plan = _subset(plan, rows)
+        stats = lambda w: _statistics(w, sub_plan, model_labels[rows], model_probs[rows],  # noqa: E731
+                                      count_metrics, want_auroc)
+        point = stats(np.ones((1, n), dtype=np.float32))
+        boot = stats(draw_counts(n, opts.resamples, opts.seed, g_index)) if opts.resamples > 0 else None
+        jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+        for s in range(n_subs):
+            groups[s][group], group_notes = _group_result(point, boot, jack, s, n, positives, sub_plan,
+                                                          bool(has_probs[s]), group, opts)
+            notes[s].extend(group_notes)
+            if opts.keep_replicates and boot is not None:
+                replicates[s][group] = _replicates_of(boot, s, sub_plan)
+    settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method)
+    truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
+                           tuple(truth.reader_names) if truth.readers is not None else None)
+    software = _software()
+    return [Result(protocol=protocol, bootstrap=settings,
+                   predictions=InputInfo(p.path, p.sha256, p.kind), truth=truth_info, software=software,
+                   groups=groups[s], notes=notes[s], metrics=opts.metrics, missing=list(a.missing),
+                   replicates=replicates[s] if opts.keep_replicates else None)
+            for s, (p, a) in enumerate(zip(preds, alignments))]
+
+
+def _subset(plan: Plan, rows: np.ndarray) -> Plan:
+    return Plan(plan.protocol, plan.references[rows], plan.readers[rows], plan.reader_names,
+                plan.reader_reference, plan.positives[rows])
+
+
+def _statistics(weights: np.ndarray, plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray,
+                count_metrics: list[str], want_auroc: bool) -> Stats:
+    """All metric values of one group for every resample (rows of ``weights``).
+
+    Model columns: the model's metric averaged over the K references. Readers: each against its
+    reference. Radiologists: mean over readers. Difference: model - radiologists.
+    """
+    refs = plan.references
+    n_refs, n_subs = refs.shape[1], model_labels.shape[1]
+    n_readers = plan.readers.shape[1]
+    truth_cols = np.concatenate([np.tile(refs, (1, n_subs)), refs[:, plan.reader_reference]], axis=1)
+    pred_cols = np.concatenate([np.repeat(model_labels, n_refs, axis=1), plan.readers], axis=1)
+    counts = confusion_counts(weights, truth_cols, pred_cols)
+    stats: Stats = {"model": {}, "readers": {}, "radiologists": {}, "difference": {}}
+    split = n_subs * n_refs
+    b = weights.shape[0]
+    for name in count_metrics:
+        values = COUNT_METRICS[name](*counts)
+        stats["model"][name] = values[:, :split].reshape(b, n_subs, n_refs).mean(axis=2)
+        if n_readers:
+            stats["readers"][name] = values[:, split:]
+    if want_auroc:
+        auc = np.stack([auroc_weighted(weights, refs, model_probs[:, s]).mean(axis=1) for s in range(n_subs)], axis=1)
+        stats["model"]["auroc"] = auc
+    if n_readers:
+        for name, values in stats["readers"].items():
+            rad = values.mean(axis=1)
+            stats["radiologists"][name] = rad
+            stats["difference"][name] = stats["model"][name] - rad[:, None]
+    return stats
+
+
+def _estimates(point: np.ndarray, boot: np.ndarray | None, jack: np.ndarray | None,
+               opts: Options, paired_difference: bool = False) -> Estimate:
+    value = float(point)
+    if boot is None:
+        return Estimate(value, None, None)
+    if jack is not None:
+        lo, hi = bca_interval(np.asarray(point), boot, jack, opts.confidence)
+    else:
+        lo, hi = percentile_interval(boot, opts.confidence)
+    lo, hi = float(lo), float(hi)
+    significant = bool(excludes_zero(lo, hi)) if paired_difference else None
+    return Estimate(value, (lo, hi), significant)
+
+
+def _group_result(point: Stats, boot: Stats | None, jack: Stats | None, s: int, n: int, positives: int,
+                  plan: Plan, has_probs: bool, group: str, opts: Options) -> tuple[GroupResult, list[str]]:
+    notes: list[str] = []
+
+    def pick(stats: Stats | None, subject: str, metric: str, column: int | None) -> np.ndarray | None:
+        if stats is None:
+            return None
+        arr = stats[subject][metric]
+        return arr if column is None else arr[:, column]
+
+    model: dict[str, Estimate] = {}
+    for metric in opts.metrics:
+        if metric == "auroc":
+            if not has_probs:
+                continue
+            p = pick(point, "model", metric, s)[0]
+            if not np.isfinite(p):
+                notes.append(f"auroc omitted for {group}: its studies hold one class only")
+                continue
+            b = pick(boot, "model", metric, s)
+            if b is not None and np.isnan(b).any():
+                notes.append(f"auroc in {group}: {int(np.isnan(b).sum())} of {b.size} resamples hold one class "
+                             "only (AUROC undefined); its CI uses the other resamples")
+            j = pick(jack, "model", metric, s)
+            model[metric] = _estimates(p, b, None if j is None or np.isnan(j).any() else j, opts)
+            continue
+        model[metric] = _estimates(pick(point, "model", metric, s)[0], pick(boot, "model", metric, s),
+                                   pick(jack, "model", metric, s), opts)
+    result = GroupResult(studies=n, positives=positives, model=model)
+    if plan.has_readers:
+        reader_metrics = [m for m in opts.metrics if m in point["readers"]]
+        result.radiologists = {m: _estimates(point["radiologists"][m][0], pick(boot, "radiologists", m, None),
+                                             pick(jack, "radiologists", m, None), opts) for m in reader_metrics}
+        result.readers = {name: {m: _estimates(point["readers"][m][0, j], pick(boot, "readers", m, j),
+                                               pick(jack, "readers", m, j), opts) for m in reader_metrics}
+                          for j, name in enumerate(plan.reader_names)}
+        result.difference = {m: _estimates(point["difference"][m][0, s], pick(boot, "difference", m, s),
+                                           pick(jack, "difference", m, s), opts, paired_difference=True)
+                             for m in reader_metrics}
+    return result, notes
+
+
+def _replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {"model": {m: v[:, s] for m, v in boot["model"].items()}}
+    if plan.has_readers:
+        out["radiologists"] = dict(boot["radiologists"])
+        out["difference"] = {m: v[:, s] for m, v in boot["difference"].items()}
+        for j, name in enumerate(plan.reader_names):
+            out[f"reader:{name}"] = {m: v[:, j] for m, v in boot["readers"].items()}
+    return out
+
+
+def _global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> list[str]:
+    notes = []
+    if "auroc" in opts.metrics and not pred.has_probabilities:
+        notes.append("auroc omitted: the predictions are 0/1 labels, not probabilities")
+    if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:
+        notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
+                     f"{opts.tie} (--tie)")
+    if plan.protocol == "gold-panel" and not plan.has_readers:
+        notes.append("gold-panel without readers beyond the gold ones: model only")
+    if alignment.missing:
+        n_scored = len(alignment.study_ids)
+        notes.append(f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
+                     f"{len(alignment.missing)} have no prediction (listed in missing_studies)")
+    return notes
+
+
+def _software() -> dict[str, str]:
+    return {"mura_bench": __version__, "numpy": np.__version__}
