@@ -1,0 +1,360 @@
+"""Run a model over one split of a MURA-layout dataset and write image-level probabilities.
+
+:func:`predict_split` is the engine: it batches the split's images (loaded with Pillow as stored,
+across study boundaries), calls the model, validates every output (numeric, shape, finite, in
+[0, 1]; errors name the images), and writes DESIGN §2 format 3 (``image,probability``) atomically.
+A model with ``predict_study(images) -> float`` is called once per study instead, and that
+probability is written for each of the study's images (so their mean is the study probability).
+
+Resuming: every finished study is appended to ``<out>.partial`` (JSON lines, flushed per study)
+under a key made of the model name, its options, the split and the dataset folder. A later run
+with the same key skips the studies found there; a partial file of another key is discarded. The
+partial file is removed once the output is written. Probabilities round-trip exactly through it,
+so a resumed run writes the same bytes as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mura_bench.errors import InputError
+from mura_bench.layout import SplitIndex
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from mura_bench.models.protocol import ImageModel
+
+PARTIAL_SCHEMA = "mura-bench/run-partial/v1"
+DEFAULT_BATCH_SIZE = 16
+
+
+class ModelOutputError(InputError):
+    """A model returned something that is not one probability in [0, 1] per image."""
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes cached predictions reusable: the same model, options, split and dataset."""
+
+    model: str
+    options: Mapping[str, str]
+    split: str
+    data: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "options": dict(sorted(self.options.items())),
+                "split": self.split, "data": self.data}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did. ``predicted_images`` excludes images of studies taken from the partial file;
+    ``images_per_second`` is over those images and the wall time of this run (loading included)."""
+
+    out: Path
+    model: str
+    split: str
+    studies: int
+    images: int
+    resumed_studies: int
+    predicted_images: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.predicted_images / self.seconds if self.seconds > 0 else float("nan")
+
+
+def partial_path(out: str | Path) -> Path:
+    """The resume cache that belongs to an output file: ``<out>.partial`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of model outputs
+# ---------------------------------------------------------------------------------------------
+
+def _rows(image_paths: Sequence[str], values: Iterable[object] | None = None) -> list[tuple[None, str]]:
+    if values is None:
+        return [(None, path) for path in image_paths]
+    return [(None, f"{path}: {value!r}") for path, value in zip(image_paths, values)]
+
+
+def check_probabilities(raw: object, image_paths: Sequence[str], *, model: str) -> np.ndarray:
+    """Turn a model's output for ``image_paths`` into a float64 array of shape ``(n,)``.
+
+    Raises :class:`ModelOutputError` naming the images when the output is not numeric, has
+    another shape, holds NaN/inf, or leaves [0, 1].
+    """
+    n = len(image_paths)
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelOutputError(f"output is not numeric ({type(raw).__name__}: {exc}) for a batch of "
+                               f"{n} image{'s' if n != 1 else ''}", source=f"model {model}",
+                               rows=_rows(image_paths)) from None
+    if values.shape != (n,):
+        raise ModelOutputError(f"output has shape {values.shape} for a batch of {n} "
+                               f"image{'s' if n != 1 else ''}; expected ({n},)",
+                               source=f"model {model}", rows=_rows(image_paths))
+    not_finite = ~np.isfinite(values)
+    if not_finite.any():
+        where = np.flatnonzero(not_finite)
+        raise ModelOutputError("output is NaN or infinite", source=f"model {model}",
+                               rows=_rows([image_paths[i] for i in where], values[where]))
+    outside = (values < 0.0) | (values > 1.0)
+    if outside.any():
+        where = np.flatnonzero(outside)
+        raise ModelOutputError("output is not a probability in [0, 1]", source=f"model {model}",
+                               rows=_rows([image_paths[i] for i in where], values[where]))
+    return values
+
+
+def check_study_probability(raw: object, study: str, image_paths: Sequence[str], *, model: str) -> float:
+    """Validate ``predict_study``'s output: one finite number in [0, 1] (scalar or shape (1,))."""
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelOutputError(f"predict_study output is not numeric ({type(raw).__name__}: {exc})",
+                               source=f"model {model}", rows=[(None, study)]) from None
+    if values.shape not in ((), (1,)):
+        raise ModelOutputError(f"predict_study output has shape {values.shape}; expected one number "
+                               f"for the study's {len(image_paths)} images",
+                               source=f"model {model}", rows=[(None, study)])
+    value = float(values.reshape(-1)[0])
+    if not np.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ModelOutputError("predict_study output is not a probability in [0, 1]",
+                               source=f"model {model}", rows=[(None, f"{study}: {value!r}")])
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------------
+
+def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
+    """Open one image of the split as stored (mode unchanged) and read its pixels into memory."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = index.image_file(image_path)
+    try:
+        with Image.open(file) as image:
+            image.load()
+    except FileNotFoundError:
+        raise InputError("image file not found", source=str(file)) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read image: {exc}", source=str(file)) from None
+    return image
+
+
+# ---------------------------------------------------------------------------------------------
+# The resume cache
+# ---------------------------------------------------------------------------------------------
+
+def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[float]]:
+    """Finished studies cached under ``key``: study id -> probability per image (split order).
+
+    Returns {} when there is no file or it was written under another key. An incomplete last
+    line (an interrupted write) and studies whose image list no longer matches the split are
+    ignored, so they are predicted again.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    if not lines:
+        return {}
+    try:
+        header = json.loads(lines[0])
+    except json.JSONDecodeError:
+        return {}
+    if header != {"schema": PARTIAL_SCHEMA, "key": key.to_dict()}:
+        return {}
+    done: dict[str, list[float]] = {}
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+            study, images, probabilities = record["study"], record["images"], record["probabilities"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        if index.images.get(study) != images or len(probabilities) != len(images):
+            continue
+        values = [float(p) for p in probabilities]
+        if all(0.0 <= p <= 1.0 for p in values):
+            done[study] = values
+    return done
+
+
+def _partial_line(index: SplitIndex, study: str, probabilities: list[float]) -> str:
+    return json.dumps({"study": study, "images": index.images[study],
+                       "probabilities": probabilities}) + "\n"
+
+
+@contextmanager
+def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
+                   index: SplitIndex) -> Iterator[Callable[[str, list[float]], None]]:
+    """Atomically rewrite the partial file with its header and the ``cached`` studies, then yield
+    ``record(study, probabilities)``, which appends one finished study and flushes it."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()}) + "\n")
+        handle.writelines(_partial_line(index, study, probs) for study, probs in cached.items())
+    temporary.replace(path)
+    with path.open("a", encoding="utf-8") as handle:
+
+        def record(study: str, probabilities: list[float]) -> None:
+            handle.write(_partial_line(index, study, probabilities))
+            handle.flush()
+
+        yield record
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------------------------
+
+class _NoProgress:
+    def advance(self, n: int) -> None:
+        pass
+
+
+@contextmanager
+def _progress(enabled: bool, description: str, total: int, completed: int):
+    if not enabled:
+        yield _NoProgress()
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:  # type: ignore[override]
+            speed = task.finished_speed or task.speed
+            return Text("  -- images/s" if speed is None else f"{speed:7.1f} images/s")
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("images"), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True))
+    with progress:
+        task = progress.add_task(description, total=total, completed=completed)
+
+        class Advance:
+            def advance(self, n: int) -> None:
+                progress.advance(task, n)
+
+        yield Advance()
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+def _batches(pending: list[str], index: SplitIndex, batch_size: int) -> Iterator[list[tuple[str, str]]]:
+    """(study, image path) pairs of the pending studies in split order, ``batch_size`` at a time."""
+    batch: list[tuple[str, str]] = []
+    for study in pending:
+        for image_path in index.images[study]:
+            batch.append((study, image_path))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def select_studies(index: SplitIndex, limit: int | None) -> list[str]:
+    """The split's studies in sorted order, the first ``limit`` of them when given."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
+    return index.studies if limit is None else index.studies[:limit]
+
+
+def write_output(out: Path, index: SplitIndex, studies: Sequence[str],
+                 probabilities: Mapping[str, list[float]]) -> None:
+    """Write ``image,probability`` rows for ``studies`` (split order) atomically."""
+    from mura_bench.predictions import write_image_predictions
+
+    rows = ((image, p) for study in studies
+            for image, p in zip(index.images[study], probabilities[study]))
+    write_image_predictions(out, rows)
+
+
+def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, key: RunKey,
+                  batch_size: int | None = None, limit: int | None = None, resume: bool = True,
+                  progress: bool = False) -> RunSummary:
+    """Predict every image of ``index`` (its first ``limit`` studies) and write ``out``.
+
+    ``batch_size`` defaults to the model's ``batch_size`` attribute, else 16. With ``resume``
+    (the default) studies cached in ``<out>.partial`` under ``key`` are not predicted again.
+    Raises :class:`ModelOutputError` for an invalid model output and InputError for an unreadable
+    image; the studies finished before stay cached. An exception raised by the model propagates
+    unchanged after the cache is flushed.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    if out.is_dir():
+        raise InputError("output path is a folder", source=str(out))
+    if not out.parent.is_dir():
+        raise InputError("the output's folder does not exist", source=str(out))
+    batch_size = int(batch_size or getattr(model, "batch_size", None) or DEFAULT_BATCH_SIZE)
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    studies = select_studies(index, limit)
+    cache = partial_path(out)
+    cached = read_partial(cache, key, index) if resume else {}
+    done = {s: cached[s] for s in studies if s in cached}
+    pending = [s for s in studies if s not in done]
+    total_images = sum(len(index.images[s]) for s in studies)
+    resumed_images = sum(len(done[s]) for s in done)
+    predict_study = getattr(model, "predict_study", None)
+    with partial_writer(cache, key, cached, index) as record, \
+            _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
+        if callable(predict_study):
+            for study in pending:
+                paths = index.images[study]
+                value = check_study_probability(predict_study([load_image(index, p) for p in paths]),
+                                                study, paths, model=key.model)
+                done[study] = [value] * len(paths)
+                record(study, done[study])
+                bar.advance(len(paths))
+        else:
+            _predict_batches(model, index, pending, batch_size, key.model, done, record, bar)
+    write_output(out, index, studies, done)
+    cache.unlink(missing_ok=True)
+    return RunSummary(out=out, model=key.model, split=index.split, studies=len(studies),
+                      images=total_images, resumed_studies=len(studies) - len(pending),
+                      predicted_images=total_images - resumed_images,
+                      seconds=time.perf_counter() - started)
+
+
+def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str], batch_size: int,
+                     model_name: str, done: dict[str, list[float]],
+                     record: Callable[[str, list[float]], None], bar: Any) -> None:
+    """Batch images across study boundaries; record each study as soon as its last image is in."""
+    buffers: dict[str, list[float]] = {}
+    for batch in _batches(pending, index, batch_size):
+        paths = [image_path for _, image_path in batch]
+        values = check_probabilities(model.predict_images([load_image(index, p) for p in paths]),
+                                     paths, model=model_name)
+        for (study, _), value in zip(batch, values.tolist()):
+            buffer = buffers.setdefault(study, [])
+            buffer.append(value)
+            if len(buffer) == len(index.images[study]):
+                done[study] = buffers.pop(study)
+                record(study, done[study])
+        bar.advance(len(batch))
+
+
+__all__ = ["ModelOutputError", "RunKey", "RunSummary", "check_probabilities",
+           "check_study_probability", "load_image", "partial_path", "predict_split", "read_partial",
+           "select_studies", "write_output"]
