@@ -122,9 +122,6 @@ def _header_shape(rows: list[Row], source: str) -> _Shape:
     if label_index == study_index:
         raise InputError("the first column must hold the study paths, not labels", source=source, rows=where)
     readers = [i for i in range(len(names)) if i not in (study_index, label_index)]
-    if not readers and label_index is None:
-        raise InputError("the header has a study column only; expected study,label or a reader panel",
-                         source=source, rows=where)
     if 0 < len(readers) < MIN_READERS:
         raise InputError(
             f"a reader panel needs at least {MIN_READERS} readers; the header has {len(readers)} "
