@@ -56,7 +56,8 @@ def bca_interval(point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarra
     alpha = (1.0 - confidence) / 2.0
     point = np.asarray(point, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z0 = ndtri(np.mean(replicates < point, axis=0))
+        below = np.sum(replicates < point, axis=0) + np.sum(replicates <= point, axis=0)
+        z0 = ndtri(below / (2.0 * replicates.shape[0]))  # 'mean' percentile of the point estimate
         jack_mean = jackknife.mean(axis=0)
         dev = jack_mean - jackknife
         accel = (dev ** 3).sum(axis=0) / (6.0 * ((dev ** 2).sum(axis=0)) ** 1.5)
