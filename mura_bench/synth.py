@@ -355,7 +355,7 @@ _ANATOMY: dict[str, tuple[tuple[int, int], tuple[float, float], tuple[float, flo
 #: Normal anatomy is tone-mapped below this grey level; fixation hardware is drawn at
 #: _HARDWARE_LEVELS, so "near-white" (>= 240) pixels come from hardware only.
 _ANATOMY_CEILING = 220.0
-_HARDWARE_LEVELS = (242.0, 255.0)
+_HARDWARE_LEVELS = (246.0, 255.0)
 #: A small bright side marker (like the lead "L"/"R" letters of real radiographs) appears in a
 #: fifth of all images, normal or not, so that brightness alone is not a perfect cue.
 _MARKER_RATE = 0.2
@@ -376,7 +376,7 @@ def _hardware_mask(along: np.ndarray, across: np.ndarray, rng: np.random.Generat
     kind = rng.random()
     centre = rng.uniform(-0.4, 0.4) * half_length
     span = rng.uniform(0.25, 0.5) * max(half_length, 0.4)
-    min_half = 0.6 / pixels_per_unit  # at least ~1 px wide at any image size
+    min_half = 1.0 / pixels_per_unit  # at least ~2 px wide at any image size
     if kind < 0.25:  # intramedullary pin along the shaft
         return _soft_box(along - centre, across, max(span * 1.6, 0.3),
                          max(radius * 0.25, min_half), pixels_per_unit)
@@ -468,25 +468,40 @@ def render_image(abnormal: bool, rng: np.random.Generator, size: int, *, part: s
         hardware = _hardware_mask(b_along, b_across, rng, radius=radius, half_length=half_length,
                                   pixels_per_unit=pixels_per_unit)
         level = rng.uniform(*_HARDWARE_LEVELS) + rng.normal(0.0, 1.5, image.shape)
-        image = image * (1.0 - hardware) + level * hardware
+        cover = np.sqrt(hardware)  # metal dominates the pixels it partly covers
+        image = image * (1.0 - cover) + level * cover
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def study_images(panel: SynthPanel, row: int, *, image_size: int = 64) -> list[np.ndarray]:
-    """The images of study ``row`` of ``panel`` (uint8 arrays), drawn from the study's own stream.
-
-    In an abnormal study each image shows the finding with probability :data:`FINDING_RATE`, and
-    at least one always does; normal studies show none.
-    """
+def _study_stream(panel: SynthPanel, row: int) -> np.random.Generator:
     patient, index = (int(k) for k in panel.stream_keys[row])
-    rng = np.random.default_rng([panel.seed, _SPLIT_CODE[panel.split], patient, index, _STREAM_IMAGES])
-    n_images = int(panel.images_per_study[row])
+    return np.random.default_rng([panel.seed, _SPLIT_CODE[panel.split], patient, index, _STREAM_IMAGES])
+
+
+def _draw_findings(rng: np.random.Generator, n_images: int, abnormal: bool) -> np.ndarray:
     shows = rng.random(n_images) < FINDING_RATE
-    if panel.labels[row]:
-        if not shows.any():
-            shows[rng.integers(n_images)] = True
-    else:
-        shows[:] = False
+    if not abnormal:
+        return np.zeros(n_images, dtype=bool)
+    if not shows.any():
+        shows[rng.integers(n_images)] = True
+    return shows
+
+
+def study_findings(panel: SynthPanel, row: int) -> np.ndarray:
+    """Which images of study ``row`` show the planted finding (bool per image).
+
+    In an abnormal study each image shows it with probability :data:`FINDING_RATE`, and at least
+    one always does; images of normal studies never do.
+    """
+    rng = _study_stream(panel, row)
+    return _draw_findings(rng, int(panel.images_per_study[row]), bool(panel.labels[row]))
+
+
+def study_images(panel: SynthPanel, row: int, *, image_size: int = 64) -> list[np.ndarray]:
+    """The images of study ``row`` of ``panel`` (uint8 arrays), drawn from the study's own stream;
+    image j shows the finding iff ``study_findings(panel, row)[j]``."""
+    rng = _study_stream(panel, row)
+    shows = _draw_findings(rng, int(panel.images_per_study[row]), bool(panel.labels[row]))
     part = str(panel.parts[row])
     return [render_image(bool(finding), rng, image_size, part=part) for finding in shows]
 
