@@ -240,9 +240,9 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:  # type: ignore[override]
             speed = task.finished_speed or task.speed
-            return Text("  -- images/s" if speed is None else f"{speed:7.1f} images/s")
+            return Text("-- images/s" if speed is None else f"{speed:,.0f} images/s")
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                         TextColumn("images"), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True))
     with progress:
