@@ -36,6 +36,14 @@ class Alignment:
         return len(self.study_ids)
 
 
+def _located(study_ids: list[str], positions: dict[str, int], lines: np.ndarray | None,
+             ) -> list[tuple[int | None, str]]:
+    """``(line, study id)`` rows for an error message; the line is None when unknown."""
+    if lines is None:
+        return [(None, s) for s in study_ids]
+    return [(int(lines[positions[s]]), s) for s in study_ids]
+
+
 def _split_of(study_id: str) -> str:
     return parse_path(study_id).split
 
@@ -56,6 +64,7 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
     when truth studies have no prediction and ``allow_missing`` is False (the message suggests
     ``--allow-missing``). With ``allow_missing`` the missing studies are listed in ``missing``.
     """
+    pred_lines, truth_lines = getattr(predictions, "lines", None), getattr(truth, "lines", None)
     pred_pos = {s: i for i, s in enumerate(predictions.study_ids)}
     truth_pos = {s: i for i, s in enumerate(truth.study_ids)}
     extra = sorted(s for s in pred_pos if s not in truth_pos)
@@ -70,7 +79,7 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
                 f"split mismatch: the predictions are for {_describe(pred_splits)} studies but the truth "
                 f"file {truth.path} has {_describe(truth_splits)} studies; {len(wrong_split)} predicted "
                 f"studies belong to a split the truth file does not cover",
-                source=predictions.path, rows=[(None, s) for s in wrong_split],
+                source=predictions.path, rows=_located(wrong_split, pred_pos, pred_lines),
                 hint="score predictions against the truth file of the same split")
     if not common:
         raise InputError(
@@ -80,14 +89,15 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
             + [(None, f"in truth: {s}") for s in sorted(truth_pos)[:3]])
     if extra:
         raise InputError(f"studies not in the truth file {truth.path}", source=predictions.path,
-                         rows=[(None, s) for s in extra])
+                         rows=_located(extra, pred_pos, pred_lines))
 
     missing = sorted(s for s in truth_pos if s not in pred_pos)
     if missing and not allow_missing:
         raise InputError(
-            f"{len(missing)} of {len(truth_pos)} studies of the truth file {truth.path} have no prediction",
-            source=predictions.path, rows=[(None, s) for s in missing],
-            hint=f"--allow-missing scores the {len(common)} studies present (and says so)")
+            f"{len(missing)} of {len(truth_pos)} studies of the truth file have no prediction in "
+            f"{predictions.path}",
+            source=truth.path, rows=_located(missing, truth_pos, truth_lines),
+            hint=f"--allow-missing (allow_missing=True) scores the {len(common)} studies present and says so")
 
     prediction_index = np.fromiter((pred_pos[s] for s in common), dtype=np.int64, count=len(common))
     truth_index = np.fromiter((truth_pos[s] for s in common), dtype=np.int64, count=len(common))

@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,8 @@ class Predictions:
     ``study_ids`` are sorted, unique, normalised study ids (``MURA-v1.1/<split>/XR_<PART>/...``
     with a trailing ``/``); ``probabilities`` (float64) and ``labels`` (int8) are aligned with them.
     For kind ``labels`` the probabilities are the 0/1 labels as floats. ``labels`` is always
-    ``probabilities > 0.5`` (strictly: exactly 0.5 is normal).
+    ``probabilities > 0.5`` (strictly: exactly 0.5 is normal). ``lines`` (int64, or None for
+    predictions built in memory) holds the file line of each study's first row, for messages.
     """
 
     path: str
@@ -75,6 +76,7 @@ class Predictions:
     study_ids: list[str]
     probabilities: np.ndarray
     labels: np.ndarray
+    lines: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_probabilities(self) -> bool:
@@ -309,7 +311,12 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     else:
         kind = "study-probabilities"
     study_ids, probabilities = study_means(study_of, np.asarray(values, dtype=np.float64))
-    return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities))
+    first_line: dict[str, int] = {}
+    for study, line in zip(study_of, lines):
+        first_line.setdefault(study, line)
+    study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
+    return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities),
+                       study_lines)
 
 
 def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:

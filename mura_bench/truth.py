@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class Truth:
     clinical label: always for kind ``labels``, for a ``panel`` only when it has a ``label`` column,
     never for a ``gold-panel``. ``readers`` (int8 0/1, shape ``(n_studies, n_readers)``, or None for
     kind ``labels``) holds the readers' labels, named by ``reader_names`` (empty for ``labels``).
+    ``lines`` (int64, or None when built in memory) holds each study's line in the file.
     """
 
     path: str
@@ -56,6 +57,7 @@ class Truth:
     labels: np.ndarray | None
     readers: np.ndarray | None
     reader_names: list[str]
+    lines: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_readers(self) -> int:
@@ -208,8 +210,9 @@ def read_truth(path: str | Path) -> Truth:
     table = np.asarray(values, dtype=np.int8).reshape(len(studies), len(value_indices))[order]
     labels = table[:, 0].copy() if shape.label_index is not None else None
     readers = table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None
+    study_lines = np.asarray([lines[i] for i in order], dtype=np.int64)
     return Truth(source, file_sha256(path), shape.kind, [studies[i] for i in order], labels, readers,
-                 list(shape.reader_names))
+                 list(shape.reader_names), study_lines)
 
 
 def _value_names(shape: _Shape) -> list[str]:

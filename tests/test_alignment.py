@@ -112,3 +112,19 @@ def test_third_party_file_aligns_fully_with_the_valid_labels():
                              path_col="Path", score_col="Abormal_Prediction")
     a = align(preds, truth)
     assert len(a) == 1199 and a.missing == []
+
+
+def test_errors_name_the_file_lines_when_the_inputs_came_from_files(tmp_path):
+    truth = read_truth(write(tmp_path, csv_text([(s, 1) for s in VALID[:6]]), "truth.csv"))
+    rows = [(s + "image1.png", 0.3) for s in VALID[2:8]]
+    preds = read_predictions(write(tmp_path, csv_text(rows, header=("image", "probability")), "p.csv"))
+    with pytest.raises(InputError) as info:
+        align(preds, truth)
+    message = str(info.value)   # VALID[6], VALID[7] are on lines 6 and 7 of p.csv (line 1 is the header)
+    assert info.value.source == preds.path and "line 6: " + VALID[6] in message and "line 7: " + VALID[7] in message
+    preds = read_predictions(write(tmp_path, csv_text(rows[:3]), "p2.csv"))
+    with pytest.raises(InputError) as info:
+        align(preds, truth)
+    message = str(info.value)   # VALID[0], VALID[1], VALID[5] are on lines 1, 2 and 6 of truth.csv
+    assert info.value.source == truth.path and "(3 rows)" in message
+    assert all(f"line {n}: {VALID[i]}" in message for n, i in ((1, 0), (2, 1), (6, 5)))

@@ -545,3 +545,10 @@ def test_real_third_party_file_gives_the_published_study_level_kappa():
 def test_official_valid_labels_read_as_official_format_predictions():
     p = read_predictions(REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv")
     assert p.kind == "labels" and len(p.study_ids) == 1199 and int(p.labels.sum()) == 538
+
+
+def test_lines_give_each_studys_first_row(tmp_path):
+    rows = [(S1 + "image1.png", 0.1), (S0 + "image1.png", 0.2), (S1 + "image2.png", 0.3)]
+    p = read_text(tmp_path, csv_text(rows, header=("image", "probability")))
+    assert p.study_ids == [S0, S1] and p.lines.tolist() == [3, 2]
+    assert predictions_from_scores([S0], [0.1]).lines is None

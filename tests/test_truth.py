@@ -288,3 +288,8 @@ def test_synthetic_official_shaped_label_file(tmp_path):
     t = read_text(tmp_path, csv_text(list(zip(ids, labels))))
     assert t.kind == "labels" and len(t.study_ids) == 50 and int(t.labels.sum()) == sum(labels)
     assert dict(zip(t.study_ids, t.labels.tolist())) == dict(zip(ids, labels))
+
+
+def test_lines_follow_the_sorted_studies(tmp_path):
+    t = read_text(tmp_path, csv_text([(S2, 1), (S0, 0), (S1, 1)], header=("study", "label")))
+    assert t.study_ids == [S0, S1, S2] and t.lines.tolist() == [3, 4, 2]
