@@ -352,8 +352,9 @@ _ANATOMY: dict[str, tuple[tuple[int, int], tuple[float, float], tuple[float, flo
     "shoulder": ((1, 1), (0.1, 0.13), (0.45, 0.7), True),
     "wrist": ((2, 2), (0.06, 0.09), (0.4, 0.7), True),
 }
-#: Normal anatomy is tone-mapped below this grey level; fixation hardware is drawn at
-#: _HARDWARE_LEVELS, so "near-white" (>= 240) pixels come from hardware only.
+#: Normal anatomy is tone-mapped below this grey level (noise adds at most 8 more); fixation
+#: hardware is drawn at _HARDWARE_LEVELS, so "near-white" (>= 240) pixels come from hardware and
+#: the occasional side marker only.
 _ANATOMY_CEILING = 220.0
 _HARDWARE_LEVELS = (246.0, 255.0)
 #: A small bright side marker (like the lead "L"/"R" letters of real radiographs) appears in a
@@ -400,9 +401,10 @@ def render_image(abnormal: bool, rng: np.random.Generator, size: int, *, part: s
 
     Soft tissue around one or more bright bone shafts (the number and thickness depend on the body
     part; a random one when ``part`` is None) at a random pose, contrast and noise level; normal
-    anatomy stays below grey level 220. ``abnormal`` plants a finding: very bright fixation
-    hardware (>= 240: a plate with screws, screws alone or a pin) on one bone, and in half of the
-    cases a dark fracture line across it. Vectorised numpy; all randomness comes from ``rng``.
+    anatomy stays at or below grey level 228, and a fifth of all images carry a small bright side
+    marker in a corner. ``abnormal`` plants a finding: very bright fixation hardware (about 246-255:
+    a plate with screws, screws alone or a pin) on one bone, and in half of the cases a dark
+    fracture line across it. Vectorised numpy; all randomness comes from ``rng``.
     """
     if part is None:
         part = BODY_PARTS[int(rng.integers(len(BODY_PARTS)))]
@@ -584,7 +586,8 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
     final = out_dir / ROOT_NAME
     if (final.exists() or final.is_symlink()) and not overwrite:
         raise InputError(f"{ROOT_NAME}/ already exists here; refusing to overwrite it",
-                         source=str(out_dir), hint="Pass overwrite=True (--overwrite) or choose another folder.")
+                         source=str(out_dir),
+                         hint="Pass overwrite=True (mura-bench synth --overwrite) or choose another folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     staging = Path(tempfile.mkdtemp(prefix=f".{ROOT_NAME}.", suffix=".partial", dir=out_dir))

@@ -366,3 +366,15 @@ def test_generation_is_fast(tmp_path):
     assert summary.splits == {"train": 240, "valid": 120}
     assert 700 < summary.images["train"] + summary.images["valid"] < 1300
     assert elapsed < 8.0, f"{elapsed:.2f} s for 360 studies"  # ~1 s on one idle core
+
+
+def test_embedded_constants_are_consistent():
+    """Always runs (the reference files may be absent): the embedded aggregates make sense."""
+    for split, parts in REAL_COUNTS.items():
+        assert tuple(parts) == BODY_PARTS
+        for studies, abnormal, images in parts.values():
+            assert 0 < abnormal < studies <= images
+    assert sum(s for s, _, _ in REAL_COUNTS["valid"].values()) == 1199
+    assert sum(s for s, _, _ in REAL_COUNTS["train"].values()) == 13457
+    assert set(PAPER_RADIOLOGIST_F1) == {*BODY_PARTS, "overall"}
+    assert all(0.7 < f1 < 1.0 for f1 in PAPER_RADIOLOGIST_F1.values())
