@@ -176,6 +176,10 @@ def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
     first = rows[0]
     has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
                   and not _looks_like_path(first.fields[0]))
+    if not has_header and first.fields[0].lower() in PATH_COLUMN_NAMES:
+        raise InputError("the first row looks like a header, but its second field is a number; a header's "
+                         "column names must not be numbers", source=source,
+                         rows=[(first.line, ",".join(first.fields)[:120])])
     if not has_header:
         if path_col is not None or score_col is not None:
             raise InputError("--path-col/--score-col name header columns, but this file has no header "

@@ -152,6 +152,10 @@ def read_truth(path: str | Path) -> Truth:
     first = rows[0]
     has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
                   and not _looks_like_path(first.fields[0]))
+    if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
+        raise InputError("the first row looks like a header, but its second field is a number; a header's "
+                         "column names must not be numbers (e.g. reader_1, not 1)", source=source,
+                         rows=[(first.line, _field_list(first))])
     shape = _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
 
     value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices

@@ -552,3 +552,9 @@ def test_lines_give_each_studys_first_row(tmp_path):
     p = read_text(tmp_path, csv_text(rows, header=("image", "probability")))
     assert p.study_ids == [S0, S1] and p.lines.tolist() == [3, 2]
     assert predictions_from_scores([S0], [0.1]).lines is None
+
+
+def test_header_with_a_numeric_column_name_is_explained(tmp_path):
+    err = error_of(tmp_path, csv_text([(S0, 0.3)], header=("study", 1)))
+    assert "looks like a header" in str(err)
+    assert_lines(err, [1], 1)

@@ -293,3 +293,9 @@ def test_synthetic_official_shaped_label_file(tmp_path):
 def test_lines_follow_the_sorted_studies(tmp_path):
     t = read_text(tmp_path, csv_text([(S2, 1), (S0, 0), (S1, 1)], header=("study", "label")))
     assert t.study_ids == [S0, S1, S2] and t.lines.tolist() == [3, 4, 2]
+
+
+def test_header_with_numeric_reader_names_is_explained(tmp_path):
+    err = error_of(tmp_path, csv_text([(S0, 1, 0, 1)], header=("study", 1, 2, 3)))
+    assert "looks like a header" in str(err) and "reader_1" in str(err)
+    assert_lines(err, [1], 1)
