@@ -1,0 +1,394 @@
+"""``mura-bench leaderboard build``: score every submission on shared resamples, rank, write the site.
+
+:func:`build_site` is the library entry point. Steps: load ``submissions/`` (bad folders are
+skipped with the reason), read the truth, read each re-scored entry's predictions and check that
+they cover every truth study (so that all entries share the same resamples), score them all in one
+pass with :func:`mura_bench.scoring.score_many`, rank them by paired overall F1
+(:mod:`.ranking`), then render the pages, plots and downloads into a temporary folder next to the
+destination and rename it into place.
+
+Site layout::
+
+    index.html            ranked table, metric switcher, downloads, forest plots per body part
+    reported.html         published figures (never ranked with re-scored entries)
+    entry/<slug>.html     one page per re-scored entry: ROC curve + readers, all metrics
+    plots/*.svg           matplotlib figures
+    leaderboard.{json,csv,tex}
+    .mura-bench-site      marker: lets a later build replace this folder (and nothing else)
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mura_bench import __version__
+from mura_bench.alignment import align
+from mura_bench.errors import InputError
+from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
+from mura_bench.leaderboard.curves import (OperatingPoint, operating_point, reference_and_readers,
+                                           roc_curve, trapezoid_auc)
+from mura_bench.leaderboard.ranking import display_order, significantly_better, ranks_from_better
+from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubmission,
+                                                SkippedEntry, load_submissions)
+from mura_bench.leaderboard.table import (ALL_METRICS, DISPLAY_GROUPS, GROUP_TITLES, METRIC_TITLES, TABLE_METRICS,
+                                          BoardRow, to_csv, to_json, to_latex)
+from mura_bench.predictions import Predictions, read_predictions
+from mura_bench.truth import Truth, read_truth
+
+MARKER = ".mura-bench-site"
+DEFAULT_TITLE = "MURA abnormality detection leaderboard"
+RANK_METRIC = "f1"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did. ``published`` lists re-scored slugs in table order, ``reported`` the
+    reported slugs, ``skipped`` every folder left out with the reason, ``warnings`` remarks on
+    published entries (``slug: text``), ``seconds`` the time per stage."""
+
+    out_dir: Path
+    index_html: Path
+    published: list[str]
+    reported: list[str]
+    skipped: list[SkippedEntry]
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    submission: RescoredSubmission
+    predictions: Predictions
+
+
+def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
+               resamples: int = 10000, seed: int = 0, title: str | None = None,
+               confidence: float = 0.95) -> BuildReport:
+    """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
+
+    Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
+    could be published, or ``out_dir`` exists and is not an earlier build (it is never deleted
+    then). Same inputs + seed -> identical files.
+    """
+    clock = _Clock()
+    out_dir = Path(out_dir)
+    _check_destination(out_dir)
+    if resamples < 0:
+        raise InputError("the number of bootstrap resamples cannot be negative", source="--bootstrap")
+    loaded = load_submissions(submissions_dir)
+    truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
+    skipped = list(loaded.skipped)
+    warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
+    scored: list[_Scored] = []
+    for sub in loaded.rescored:
+        try:
+            preds = read_predictions(sub.predictions_path, path_col=sub.path_col, score_col=sub.score_col)
+            align(preds, truth_table, allow_missing=False)
+        except InputError as exc:
+            skipped.append(SkippedEntry(sub.meta.slug, _one_line(exc)))
+            continue
+        scored.append(_Scored(sub, preds))
+    clock.lap("read")
+    results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
+                                 confidence=confidence)
+    skipped += failed
+    failed_slugs = {s.slug for s in failed}
+    scored = [s for s in scored if s.submission.meta.slug not in failed_slugs]
+    clock.lap("score")
+    if not scored and not loaded.reported:
+        raise InputError("no submission could be published", source=str(submissions_dir),
+                         rows=[(None, f"{s.slug}: {s.reason}") for s in skipped])
+    rows, better = _board_rows(scored, results, confidence)
+    clock.lap("rank")
+    context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
+                       scored, results, loaded.reported)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a site is meant to be read
+        _write_site(tmp, context, clock)
+        _replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    clock.lap("move")
+    skipped.sort(key=lambda s: s.slug)
+    return BuildReport(out_dir, out_dir / "index.html", [r.key for r in rows if r.is_submission],
+                       [r.meta.slug for r in loaded.reported], skipped, warnings, clock.seconds)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
+def _one_line(exc: InputError) -> str:
+    return " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def _check_destination(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("the site destination exists and is not a folder", source=str(out_dir))
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        raise InputError("the site destination is a non-empty folder that is not an earlier build "
+                         f"(no {MARKER} file); refusing to replace it", source=str(out_dir),
+                         hint="choose an empty or new folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
+    """Move the finished site into place; an earlier build is renamed away first, then removed."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.rmdir(old)
+        os.rename(out_dir, old)
+    os.rename(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int,
+               confidence: float) -> tuple[list, list[SkippedEntry]]:
+    """Score all entries in one pass; an entry the scorer refuses is found, skipped, and the rest
+    scored again (so one bad entry never breaks the build)."""
+    from mura_bench.scoring import score, score_many
+
+    if not scored:
+        return [], []
+    options = dict(resamples=resamples, seed=seed, confidence=confidence)
+    try:
+        return score_many([s.predictions for s in scored], truth, keep_replicates=True, **options), []
+    except InputError:
+        pass
+    failed = []
+    for s in scored:
+        try:
+            score(s.predictions, truth, resamples=0, confidence=confidence)
+        except InputError as exc:
+            failed.append(SkippedEntry(s.submission.meta.slug, _one_line(exc)))
+    bad = {f.slug for f in failed}
+    rest = [s.predictions for s in scored if s.submission.meta.slug not in bad]
+    results = score_many(rest, truth, keep_replicates=True, **options) if rest else []
+    return results, failed
+
+
+def _cells(groups: dict, subject: str, reader: str | None = None) -> dict[str, dict]:
+    out = {}
+    for g in GROUPS:
+        grp = groups[g]
+        if subject == "model":
+            metrics = grp.model
+        elif subject == "radiologists":
+            metrics = grp.radiologists
+        else:
+            metrics = (grp.readers or {}).get(reader)
+        out[g] = dict(metrics or {})
+    return out
+
+
+def _board_rows(scored: list[_Scored], results: list, confidence: float) -> tuple[list[BoardRow], np.ndarray]:
+    if not scored:
+        return [], np.zeros((0, 0), dtype=bool)
+    names = [s.submission.meta.slug for s in scored]
+    points = np.array([r.groups["overall"].model[RANK_METRIC].value for r in results])
+    if all(r.replicates for r in results):
+        reps = np.stack([np.asarray(r.replicates["overall"]["model"][RANK_METRIC], dtype=np.float64)
+                         for r in results])
+        better = significantly_better(reps, confidence=confidence)
+    else:
+        better = np.zeros((len(results), len(results)), dtype=bool)
+    ranks = ranks_from_better(better)
+    order = display_order(ranks, points, names)
+    rows = []
+    for i in order:
+        s, r = scored[i], results[i]
+        rows.append(BoardRow(s.submission.meta.slug, "submission", s.submission.meta.name,
+                             _cells(r.groups, "model"), int(ranks[i]), s.submission.meta,
+                             s.predictions.kind, s.predictions.sha256, int(better[i].sum()),
+                             int(better[:, i].sum()), {g: r.groups[g].studies for g in GROUPS}))
+    first = results[0].groups
+    if first["overall"].radiologists is not None:
+        n = len(first["overall"].readers or {})
+        rows.append(BoardRow("radiologists", "radiologists", f"Radiologists (mean of {n})",
+                             _cells(first, "radiologists")))
+    for name in (first["overall"].readers or {}):
+        rows.append(BoardRow(f"reader:{name}", "reader", name, _cells(first, "reader", name)))
+    return rows, better
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Context:
+    title: str
+    truth: Truth
+    resamples: int
+    seed: int
+    confidence: float
+    rows: list[BoardRow]
+    scored: list[_Scored]
+    results: list
+    reported: list[ReportedSubmission]
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("mura_bench.leaderboard", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = _fmt_num
+    env.filters["ci"] = _fmt_ci
+    env.filters["sortval"] = _sort_value
+    env.globals.update(GROUPS=DISPLAY_GROUPS, BODY_PARTS=BODY_PARTS, GROUP_TITLES=GROUP_TITLES,
+                       METRIC_TITLES=METRIC_TITLES, TABLE_METRICS=TABLE_METRICS,
+                       ALL_METRICS=ALL_METRICS)
+    return env
+
+
+def _fmt_num(value, digits: int = 3) -> str:
+    if value is None or not np.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_ci(ci, digits: int = 3) -> str:
+    if ci is None:
+        return ""
+    return f"{_fmt_num(ci[0], digits)}–{_fmt_num(ci[1], digits)}"
+
+
+def _sort_value(value) -> str:
+    if value is None or not np.isfinite(value):
+        return ""
+    return repr(float(value))
+
+
+def _static(name: str) -> str:
+    from importlib.resources import files
+
+    return files("mura_bench.leaderboard").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def _write_site(root: Path, ctx: _Context, clock: _Clock) -> None:
+    from mura_bench.leaderboard import plots
+
+    env = _environment()
+    css, js = _static("site.css"), _static("site.js")
+    csp = ("default-src 'none'; img-src 'self'; "
+           f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+           "base-uri 'none'; form-action 'none'")
+    (root / "entry").mkdir()
+    (root / "plots").mkdir()
+    (root / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n",
+                               encoding="utf-8")
+    truth = ctx.truth
+    protocol = ctx.results[0].protocol if ctx.results else {"labels": "single", "panel": "leave-one-out",
+                                                             "gold-panel": "gold-panel"}[truth.kind]
+    reference, reader_idx = reference_and_readers(truth.kind, truth.labels, truth.readers,
+                                                  truth.reader_names)
+    positives = {g: 0 for g in GROUPS}
+    studies = {g: 0 for g in GROUPS}
+    for part, ref in zip(body_part_of(truth.study_ids), reference):
+        for g in (part, "overall"):
+            studies[g] += 1
+            positives[g] += int(ref)
+    reader_points = [p for p in (operating_point(truth.reader_names[i], truth.readers[:, i], reference)
+                                 for i in reader_idx) if p is not None]
+    common = dict(title=ctx.title, csp=csp, css=css, js=js, version=__version__,
+                  numpy_version=np.__version__, truth_name=Path(truth.path).name,
+                  truth_sha256=truth.sha256, truth_kind=truth.kind, protocol=protocol,
+                  reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
+                  confidence=ctx.confidence, studies=studies, positives=positives,
+                  n_reported=len(ctx.reported))
+    header = {"title": ctx.title,
+              "truth": {"file": Path(truth.path).name, "sha256": truth.sha256, "kind": truth.kind,
+                        "studies": len(truth.study_ids), "readers": list(truth.reader_names)},
+              "protocol": protocol,
+              "bootstrap": {"resamples": ctx.resamples, "seed": ctx.seed, "confidence": ctx.confidence,
+                            "method": "percentile"},
+              "ranking": ("rank = 1 + number of entries whose paired overall-F1 difference CI "
+                          "lies entirely above 0")}
+    (root / "leaderboard.json").write_text(to_json(ctx.rows, header), encoding="utf-8")
+    (root / "leaderboard.csv").write_text(to_csv(ctx.rows), encoding="utf-8")
+    (root / "leaderboard.tex").write_text(
+        to_latex(ctx.rows, metric="f1", caption=f"{ctx.title}: F1 with {ctx.confidence:.0%} "
+                 f"bootstrap confidence intervals ({ctx.resamples} paired resamples, seed {ctx.seed})."),
+        encoding="utf-8")
+    clock.lap("downloads")
+
+    forest = []
+    for g in DISPLAY_GROUPS:
+        rows = [plots.ForestRow(r.label, *_value_ci(r.estimate(g, RANK_METRIC)), reference=not r.is_submission)
+                for r in ctx.rows if r.kind != "reader" and r.estimate(g, RANK_METRIC) is not None]
+        if not rows:
+            continue
+        name = f"forest-{g}.svg"
+        svg = plots.forest_plot_svg(rows, title=f"{GROUP_TITLES[g]} ({studies[g]} studies)",
+                                    xlabel="F1 with 95% CI" if ctx.confidence == 0.95 else "F1 with CI",
+                                    xlim=(0.0, 1.0))
+        (root / "plots" / name).write_text(svg, encoding="utf-8")
+        forest.append((g, f"plots/{name}"))
+    clock.lap("forest plots")
+
+    by_slug = {s.submission.meta.slug: (s, r) for s, r in zip(ctx.scored, ctx.results)}
+    reference_rows = [r for r in ctx.rows if not r.is_submission]
+    page = env.get_template("entry.html")
+    for row in ctx.rows:
+        if not row.is_submission:
+            continue
+        s, result = by_slug[row.key]
+        probs = s.predictions.probabilities
+        curve = roc_curve(probs, reference)
+        auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
+        svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), reader_points,
+                                 title=f"ROC: {row.label}", auc=auc,
+                                 binary=not s.predictions.has_probabilities)
+        (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
+        html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
+                           roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
+                           reader_points=reader_points, reference_rows=reference_rows,
+                           n_entries=sum(r.is_submission for r in ctx.rows),
+                           notes=list(result.notes), has_probabilities=s.predictions.has_probabilities)
+        (root / "entry" / f"{row.key}.html").write_text(html, encoding="utf-8")
+    clock.lap("entry pages")
+
+    index = env.get_template("index.html").render(
+        **common, root="", rows=ctx.rows, forest=forest, reported=_reported_order(ctx.reported),
+        n_entries=sum(r.is_submission for r in ctx.rows), reader_points=reader_points)
+    (root / "index.html").write_text(index, encoding="utf-8")
+    reported = env.get_template("reported.html").render(**common, root="", reported=_reported_order(ctx.reported))
+    (root / "reported.html").write_text(reported, encoding="utf-8")
+    clock.lap("index")
+
+
+def _reported_order(reported: list[ReportedSubmission]) -> list[ReportedSubmission]:
+    """Short published tables first, long leaderboards last; then by slug."""
+    return sorted(reported, key=lambda r: (len(r.results), r.meta.slug))
+
+
+def _value_ci(est) -> tuple[float, float, float]:
+    if est is None:
+        return (float("nan"),) * 3
+    lo, hi = (float("nan"), float("nan")) if est.ci is None else est.ci
+    return float(est.value), float(lo), float(hi)

@@ -1,0 +1,54 @@
+"""Ranking under uncertainty with paired bootstrap tests (DESIGN §8).
+
+Every entry is scored on the same bootstrap resamples, so ``replicates[i, b]`` and
+``replicates[j, b]`` (overall F1 of entries i and j on resample b) are paired. Entry j is
+*significantly better* than entry i when the percentile confidence interval of
+``replicates[j] - replicates[i]`` lies entirely above 0. The rank of i is 1 + the number of entries
+significantly better than i (Chatbot Arena's "Rank (UB)"); equal ranks form a tie group.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _lower_bound(differences: np.ndarray, confidence: float) -> np.ndarray:
+    """Lower end of the percentile interval per row (numpy's default linear interpolation)."""
+    return np.quantile(differences, (1.0 - confidence) / 2.0, axis=-1)
+
+
+def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
+    """Boolean (K, K) matrix ``better[j, i]``: entry j significantly better than entry i.
+
+    ``replicates`` has shape (K, B): one row per entry on the shared resamples. The diagonal is
+    False. Memory stays at O(K·B): one column of the matrix at a time.
+    """
+    reps = np.asarray(replicates, dtype=np.float64)
+    if reps.ndim != 2:
+        raise ValueError(f"replicates must have shape (entries, resamples), not {reps.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), not {confidence}")
+    k = reps.shape[0]
+    better = np.zeros((k, k), dtype=bool)
+    if reps.shape[1] == 0:
+        return better
+    for i in range(k):
+        better[:, i] = _lower_bound(reps - reps[i], confidence) > 0.0
+    better[np.arange(k), np.arange(k)] = False
+    return better
+
+
+def ranks_from_better(better: np.ndarray) -> np.ndarray:
+    """Rank per entry: 1 + the number of entries significantly better (int64)."""
+    return 1 + np.asarray(better, dtype=bool).sum(axis=0).astype(np.int64)
+
+
+def paired_ranks(replicates: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
+    """Rank of each entry (int64, shape (K,)) by the rule above."""
+    return ranks_from_better(significantly_better(replicates, confidence=confidence))
+
+
+def display_order(ranks: np.ndarray, points: np.ndarray, names: list[str]) -> list[int]:
+    """Indices sorted by rank, then by point estimate (descending), then by name: a stable,
+    deterministic order for the table (ties in rank stay a tie group; the order inside a group
+    only follows the point estimate)."""
+    return sorted(range(len(names)), key=lambda i: (int(ranks[i]), -float(points[i]), names[i]))

@@ -1,0 +1,88 @@
+"""Write the embedded synthetic truth panel and the example re-scored submissions.
+
+    python site/make_examples.py            # from the repository root
+
+Deterministic: the same files every run (seeded NumPy generators, fixed formatting). Writes
+
+* ``site/truth/valid_panel.csv``: 1,199 synthetic studies in MURA layout with a 6-reader panel
+  (``mura_bench.synth.synth_panel(1199, readers=6, seed=0)``; header
+  ``study,reader_1..reader_6,label``). Synthetic, so it may be committed (no MURA data).
+* ``submissions/example-*/predictions.csv`` for the example entries below (their
+  ``submission.toml`` files are written too).
+
+The example models are noisy functions of the synthetic clinical label: a logistic score
+``sigmoid(separation * (2 * label - 1) + noise)`` with normal noise, so a larger separation is a
+better model; the chance model draws uniform probabilities.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mura_bench.synth import synth_panel  # noqa: E402
+
+STUDIES = 1199
+SEED = 0
+
+EXAMPLES = {
+    # slug: (name, description, separation or None for chance, write 0/1 labels instead)
+    "example-noisy-oracle": ("Noisy oracle", "The synthetic clinical label seen through logistic "
+                             "noise: a strong model.", 2.2, False),
+    "example-weak-model": ("Weak noisy model", "The synthetic clinical label seen through heavier "
+                           "logistic noise: a weak model.", 0.9, False),
+    "example-labels-only": ("Thresholded model (0/1 labels)", "A medium model submitted in the "
+                            "official 0/1 format: no probabilities, so no AUROC.", 1.5, True),
+    "example-chance": ("Chance", "Uniform random probabilities, independent of the studies.",
+                       None, False),
+}
+
+
+def write_truth(path: Path) -> tuple[list[str], np.ndarray]:
+    panel = synth_panel(STUDIES, readers=6, seed=SEED)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(["study", *panel.reader_names, "label"])]
+    lines += [",".join([s, *(str(int(v)) for v in reads), str(int(label))])
+              for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return panel.study_ids, panel.labels
+
+
+def example_scores(labels: np.ndarray, separation: float | None, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([SEED, seed])
+    if separation is None:
+        return rng.random(len(labels))
+    logits = separation * (2.0 * labels - 1.0) + rng.normal(0.0, 1.0, len(labels))
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main() -> None:
+    studies, labels = write_truth(ROOT / "site" / "truth" / "valid_panel.csv")
+    for index, (slug, (name, description, separation, as_labels)) in enumerate(EXAMPLES.items()):
+        folder = ROOT / "submissions" / slug
+        folder.mkdir(parents=True, exist_ok=True)
+        scores = example_scores(labels, separation, index + 1)
+        if as_labels:
+            rows = [f"{s},{int(p > 0.5)}" for s, p in zip(studies, scores)]
+        else:
+            rows = ["study,probability"] + [f"{s},{p:.4f}" for s, p in zip(studies, scores)]
+        (folder / "predictions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (folder / "submission.toml").write_text(
+            f"name = {toml_string(name)}\n"
+            f'team = "mura-bench examples"\n'
+            f"description = {toml_string(description + ' Made by site/make_examples.py on the embedded synthetic panel.')}\n"
+            f"date = 2026-01-01\n"
+            f"reported = false\n", encoding="utf-8")
+        print(folder)
+
+
+if __name__ == "__main__":
+    main()
