@@ -43,13 +43,13 @@ def f1_from_counts(tp, fp, fn, tn) -> np.ndarray:
 
 
 def kappa_from_counts(tp, fp, fn, tn) -> np.ndarray:
-    """Cohen's kappa = (p_o - p_e) / (1 - p_e); 1.0 when p_e = 1."""
+    """Cohen's kappa = (p_o - p_e) / (1 - p_e); 1.0 when p_e = 1.
+
+    Computed as 2 (TP TN - FN FP) / ((TP + FP)(FP + TN) + (TP + FN)(FN + TN)), the same quantity
+    with fewer operations; the denominator is 0 exactly when p_e = 1.
+    """
     tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
-    n = tp + fp + fn + tn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_o = (tp + tn) / n
-        p_e = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
-    return _ratio(p_o - p_e, 1.0 - p_e, 1.0)
+    return _ratio(2.0 * (tp * tn - fn * fp), (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn), 1.0)
 
 
 def accuracy_from_counts(tp, fp, fn, tn) -> np.ndarray:
@@ -94,10 +94,10 @@ def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -
     if truth.ndim == 1:
         truth, pred = truth[:, None], pred[:, None]
     k = truth.shape[1]
-    indicators = np.concatenate([truth & pred, ~truth & pred, truth & ~pred], axis=1).astype(weights.dtype)
+    ones = np.ones((truth.shape[0], 1), dtype=bool)
+    indicators = np.concatenate([truth & pred, ~truth & pred, truth & ~pred, ones], axis=1).astype(weights.dtype)
     stacked = np.asarray(weights @ indicators, dtype=np.float64)
-    total = np.asarray(weights.sum(axis=1, dtype=np.float64))[:, None]
-    tp, fp, fn = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:]
+    tp, fp, fn, total = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:3 * k], stacked[:, 3 * k:]
     return tp, fp, fn, total - tp - fp - fn
 
 

@@ -181,59 +181,73 @@ def _statistics(weights: np.ndarray, plan: Plan, model_labels: np.ndarray, model
     return stats
 
 
-def _estimates(point: np.ndarray, boot: np.ndarray | None, jack: np.ndarray | None,
-               opts: Options, paired_difference: bool = False) -> Estimate:
-    value = float(point)
+def _intervals(point: np.ndarray, boot: np.ndarray | None, jack: np.ndarray | None,
+               opts: Options) -> tuple[np.ndarray, np.ndarray] | None:
+    """CIs of m statistics at once: ``point`` (m,), ``boot`` (B, m), ``jack`` (n, m) or None."""
     if boot is None:
-        return Estimate(value, None, None)
+        return None
     if jack is not None:
-        lo, hi = bca_interval(np.asarray(point), boot, jack, opts.confidence)
-    else:
-        lo, hi = percentile_interval(boot, opts.confidence)
-    lo, hi = float(lo), float(hi)
-    significant = bool(excludes_zero(lo, hi)) if paired_difference else None
-    return Estimate(value, (lo, hi), significant)
+        return bca_interval(point, boot, jack, opts.confidence)
+    return percentile_interval(boot, opts.confidence)
 
 
 def _group_result(point: Stats, boot: Stats | None, jack: Stats | None, s: int, n: int, positives: int,
                   plan: Plan, has_probs: bool, group: str, opts: Options) -> tuple[GroupResult, list[str]]:
+    """Estimates of submission ``s`` in one group; every CI of the group in one vectorised call."""
     notes: list[str] = []
+    keys: list[tuple[str, str | None, str]] = []   # (subject, reader name or None, metric)
+    columns: list[tuple[str, str, int | None]] = []  # where the values live in a Stats: subject, metric, column
 
-    def pick(stats: Stats | None, subject: str, metric: str, column: int | None) -> np.ndarray | None:
-        if stats is None:
-            return None
-        arr = stats[subject][metric]
-        return arr if column is None else arr[:, column]
-
-    model: dict[str, Estimate] = {}
     for metric in opts.metrics:
         if metric == "auroc":
             if not has_probs:
                 continue
-            p = pick(point, "model", metric, s)[0]
-            if not np.isfinite(p):
+            if not np.isfinite(point["model"][metric][0, s]):
                 notes.append(f"auroc omitted for {group}: its studies hold one class only")
                 continue
-            b = pick(boot, "model", metric, s)
-            if b is not None and np.isnan(b).any():
-                notes.append(f"auroc in {group}: {int(np.isnan(b).sum())} of {b.size} resamples hold one class "
-                             "only (AUROC undefined); its CI uses the other resamples")
-            j = pick(jack, "model", metric, s)
-            model[metric] = _estimates(p, b, None if j is None or np.isnan(j).any() else j, opts)
-            continue
-        model[metric] = _estimates(pick(point, "model", metric, s)[0], pick(boot, "model", metric, s),
-                                   pick(jack, "model", metric, s), opts)
-    result = GroupResult(studies=n, positives=positives, model=model)
+            undefined = int(np.isnan(boot["model"][metric][:, s]).sum()) if boot is not None else 0
+            if undefined:
+                notes.append(f"auroc in {group}: {undefined} of {opts.resamples} resamples hold one class only "
+                             "(AUROC undefined there); its CI uses the other resamples")
+        keys.append(("model", None, metric))
+        columns.append(("model", metric, s))
+    reader_metrics = [m for m in opts.metrics if m in point["readers"]] if plan.has_readers else []
+    for metric in reader_metrics:
+        keys.append(("radiologists", None, metric))
+        columns.append(("radiologists", metric, None))
+        keys.append(("difference", None, metric))
+        columns.append(("difference", metric, s))
+        for j, name in enumerate(plan.reader_names):
+            keys.append(("readers", name, metric))
+            columns.append(("readers", metric, j))
+
+    def gather(stats: Stats | None) -> np.ndarray | None:
+        if stats is None:
+            return None
+        cols = [stats[subj][metric] if col is None else stats[subj][metric][:, col] for subj, metric, col in columns]
+        return np.stack(cols, axis=1)
+
+    point_values = gather(point)[0]
+    boot_values = gather(boot)
+    jack_values = gather(jack)
+    if jack_values is not None and np.isnan(jack_values).any():
+        notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
+    ci = _intervals(point_values, boot_values, jack_values, opts)
+
+    result = GroupResult(studies=n, positives=positives, model={})
     if plan.has_readers:
-        reader_metrics = [m for m in opts.metrics if m in point["readers"]]
-        result.radiologists = {m: _estimates(point["radiologists"][m][0], pick(boot, "radiologists", m, None),
-                                             pick(jack, "radiologists", m, None), opts) for m in reader_metrics}
-        result.readers = {name: {m: _estimates(point["readers"][m][0, j], pick(boot, "readers", m, j),
-                                               pick(jack, "readers", m, j), opts) for m in reader_metrics}
-                          for j, name in enumerate(plan.reader_names)}
-        result.difference = {m: _estimates(point["difference"][m][0, s], pick(boot, "difference", m, s),
-                                           pick(jack, "difference", m, s), opts, paired_difference=True)
-                             for m in reader_metrics}
+        result.radiologists, result.difference = {}, {}
+        result.readers = {name: {} for name in plan.reader_names}
+    for i, (subject, reader, metric) in enumerate(keys):
+        interval = None if ci is None else (float(ci[0][i]), float(ci[1][i]))
+        significant = None
+        if subject == "difference" and interval is not None:
+            significant = bool(excludes_zero(interval[0], interval[1]))
+        est = Estimate(float(point_values[i]), interval, significant)
+        if subject == "readers":
+            result.readers[reader][metric] = est
+        else:
+            getattr(result, subject)[metric] = est
     return result, notes
 
 
