@@ -101,26 +101,35 @@ def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -
     return tp, fp, fn, total - tp - fp - fn
 
 
-def weighted_midranks(weights: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+#: Below this many studies, resample counts, mid-ranks and rank sums are exact in float32 (every
+#: product and partial sum is a multiple of 1/2 below 2**23), which halves the memory traffic.
+FLOAT32_EXACT_STUDIES = 2048
+
+
+def weighted_midranks(weights: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mid-ranks of every study in every resample, in ascending score order.
 
     A study drawn ``w`` times is a tie block of ``w`` copies; tied scores share one block. Returns
-    ``(order, midranks)`` with ``order`` the argsort of ``scores`` and ``midranks`` (B, n) the mid-rank
-    of the copies of study ``order[j]`` in resample b. O(B n), no loop over resamples.
+    ``(order, sorted_weights, midranks)``: ``order`` the stable argsort of ``scores``,
+    ``sorted_weights = weights[:, order]`` and ``midranks`` (B, n), the mid-rank of the copies of
+    study ``order[j]`` in resample b. O(B n), no loop over resamples.
     """
     scores = np.asarray(scores, dtype=np.float64)
+    n = scores.size
+    dtype = np.float32 if n < FLOAT32_EXACT_STUDIES else np.float64
     order = np.argsort(scores, kind="stable")
-    w_sorted = np.asarray(weights[:, order], dtype=np.float64)
+    w_sorted = np.asarray(weights, dtype=dtype)[:, order]
     sorted_scores = scores[order]
     starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    if starts.size == scores.size:  # no ties: every study is its own block
-        block = w_sorted
-        below = np.cumsum(block, axis=1) - block
-        return order, below + (block + 1.0) / 2.0
+    if starts.size == n:  # no ties: every study is its own block
+        midranks = np.cumsum(w_sorted, axis=1, dtype=dtype)
+        midranks -= (w_sorted - 1) / 2
+        return order, w_sorted, midranks
     block = np.add.reduceat(w_sorted, starts, axis=1)
-    below = np.cumsum(block, axis=1) - block
-    block_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, scores.size]))
-    return order, (below + (block + 1.0) / 2.0)[:, block_of]
+    mid = np.cumsum(block, axis=1, dtype=dtype)
+    mid -= (block - 1) / 2
+    block_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
+    return order, w_sorted, mid[:, block_of]
 
 
 def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -128,17 +137,18 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -
 
     ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,). Mann-Whitney with
     mid-ranks: AUC = (R_pos - P(P+1)/2) / (P N), ties counted 1/2 (scikit-learn's definition with
-    ``sample_weight``). NaN where a resample holds one class only. Returns (B, K) (or (B,) for 1-D truth).
+    ``sample_weight``); the rank sums of all K truth columns come from one matrix product.
+    NaN where a resample holds one class only. Returns (B, K) (or (B,) for 1-D truth).
     """
     truth = np.asarray(truth)
     one_dim = truth.ndim == 1
-    truth_cols = (truth[:, None] if one_dim else truth).astype(np.float64)
-    order, midranks = weighted_midranks(weights, scores)
-    w_sorted = np.asarray(weights[:, order], dtype=np.float64)
-    truth_sorted = truth_cols[order]
-    rank_sum = (w_sorted * midranks) @ truth_sorted
-    positives = w_sorted @ truth_sorted
-    negatives = w_sorted.sum(axis=1, keepdims=True) - positives
+    truth_cols = truth[:, None] if one_dim else truth
+    order, w_sorted, midranks = weighted_midranks(weights, scores)
+    truth_sorted = truth_cols[order].astype(w_sorted.dtype)
+    midranks *= w_sorted
+    rank_sum = np.asarray(midranks @ truth_sorted, dtype=np.float64)
+    positives = np.asarray(w_sorted @ truth_sorted, dtype=np.float64)
+    negatives = np.asarray(w_sorted.sum(axis=1, keepdims=True), dtype=np.float64) - positives
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
     auc[(positives == 0) | (negatives == 0)] = np.nan

@@ -106,6 +106,6 @@ def test_degenerate_cases_are_documented_floats():
 
 def test_midranks_of_drawn_copies():
     # scores 0.1, 0.5, 0.5, 0.9 drawn (2, 1, 0, 3) times -> copies sorted: 0.1 0.1 | 0.5 | 0.9 0.9 0.9
-    order, ranks = weighted_midranks(np.array([[2.0, 1.0, 0.0, 3.0]]), np.array([0.1, 0.5, 0.5, 0.9]))
+    order, _, ranks = weighted_midranks(np.array([[2.0, 1.0, 0.0, 3.0]]), np.array([0.1, 0.5, 0.5, 0.9]))
     assert list(order) == [0, 1, 2, 3]
     assert ranks[0].tolist() == [1.5, 3.0, 3.0, 5.0]
