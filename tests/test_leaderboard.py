@@ -1,0 +1,379 @@
+"""Leaderboard units: ranking, ROC curves, submissions, reported entries, table renderings."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import confusion_matrix
+from sklearn.metrics import roc_curve as sk_roc_curve
+
+from mura_bench.leaderboard.curves import majority, operating_point, reference_and_readers, roc_curve, trapezoid_auc
+from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
+from mura_bench.leaderboard.reported import (REFERENCE_TABLES, convert_leaderboard, convert_paper_kappa,
+                                             convert_paper_table2, dump_toml, parse_reported)
+from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubmission, SubmissionError,
+                                                load_submission, load_submissions, safe_link)
+from mura_bench.leaderboard.table import BoardRow, latex_escape, to_csv, to_json, to_latex
+from mura_bench.leaderboard.submissions import Metadata
+from mura_bench.layout import GROUPS
+from mura_bench.results import Estimate
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = Path(os.environ.get("MURA_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference folder not present")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking
+# ---------------------------------------------------------------------------------------------
+
+def _slow_better(reps: np.ndarray, confidence: float) -> np.ndarray:
+    k = reps.shape[0]
+    out = np.zeros((k, k), dtype=bool)
+    for j in range(k):
+        for i in range(k):
+            if i != j:
+                out[j, i] = np.percentile(reps[j] - reps[i], 100 * (1 - confidence) / 2) > 0
+    return out
+
+
+def test_ranks_separated_entries_are_ordered():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 0.01, 2000)
+    reps = np.stack([0.9 + base, 0.8 + base, 0.7 + base + rng.normal(0, 0.001, 2000)])
+    assert paired_ranks(reps).tolist() == [1, 2, 3]
+
+
+def test_ranks_indistinguishable_entries_tie():
+    rng = np.random.default_rng(2)
+    shared = rng.normal(0.8, 0.02, 1000)
+    reps = np.stack([shared + rng.normal(0, 0.02, 1000) for _ in range(4)])
+    assert paired_ranks(reps).tolist() == [1, 1, 1, 1]
+
+
+def test_pairing_matters_shared_noise_cancels():
+    # Marginal intervals overlap widely, but the paired difference is always positive.
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0.8, 0.05, 1000)
+    reps = np.stack([shared + 0.01, shared])
+    assert paired_ranks(reps).tolist() == [1, 2]
+
+
+def test_better_matrix_matches_direct_percentiles():
+    rng = np.random.default_rng(4)
+    shared = rng.normal(0, 0.03, 500)
+    reps = np.stack([m + shared + rng.normal(0, 0.02, 500) for m in (0.8, 0.81, 0.83, 0.9, 0.7)])
+    for confidence in (0.9, 0.95):
+        assert (significantly_better(reps, confidence=confidence) == _slow_better(reps, confidence)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6), st.integers(5, 60), st.integers(0, 2**31))
+def test_some_entry_always_ranks_first(k, b, seed):
+    rng = np.random.default_rng(seed)
+    reps = rng.normal(rng.normal(0, 0.05, (k, 1)), 0.02, (k, b))
+    ranks = paired_ranks(reps)
+    assert ranks.min() == 1 and ranks.max() <= k
+    better = significantly_better(reps)
+    assert not (better & better.T).any()
+
+
+def test_display_order_rank_then_value_then_name():
+    order = display_order(np.array([2, 1, 1, 3]), np.array([0.9, 0.5, 0.7, 0.1]), ["a", "b", "c", "d"])
+    assert order == [2, 1, 0, 3]
+
+
+def test_ranking_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        paired_ranks(np.zeros(5))
+    with pytest.raises(ValueError):
+        paired_ranks(np.zeros((2, 5)), confidence=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# ROC curves and operating points (scikit-learn is the oracle)
+# ---------------------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 80), st.integers(0, 2**31), st.sampled_from([2, 5, 1000]))
+def test_roc_curve_matches_sklearn(n, seed, levels):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    y[0], y[1] = 0, 1
+    scores = rng.integers(0, levels, n) / max(levels - 1, 1)
+    fpr, tpr, thresholds = roc_curve(scores, y)
+    sk_fpr, sk_tpr, sk_thr = sk_roc_curve(y, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thresholds[1:], sk_thr[1:])
+    from sklearn.metrics import roc_auc_score
+    assert trapezoid_auc(fpr, tpr) == pytest.approx(roc_auc_score(y, scores))
+
+
+def test_roc_curve_one_class_is_none():
+    assert roc_curve(np.array([0.1, 0.9]), np.array([1, 1])) is None
+    assert operating_point("r", np.array([0, 1]), np.array([0, 0])) is None
+
+
+def test_operating_point_matches_confusion_matrix():
+    rng = np.random.default_rng(5)
+    ref, reads = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    tn, fp, fn, tp = confusion_matrix(ref, reads).ravel()
+    point = operating_point("r1", reads, ref)
+    assert point.fpr == pytest.approx(fp / (fp + tn)) and point.tpr == pytest.approx(tp / (tp + fn))
+
+
+def test_majority_tie_rule():
+    reads = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 0, 1]])
+    assert majority(reads).tolist() == [1, 1, 0]
+    assert majority(reads, tie="normal").tolist() == [0, 1, 0]
+
+
+def test_reference_per_truth_kind():
+    readers = np.array([[1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=np.int8)
+    names = ["g1", "g2", "g3", "x"]
+    ref, shown = reference_and_readers("panel", None, readers, names)
+    assert ref.tolist() == [1, 1, 0] and shown == [0, 1, 2, 3]
+    ref, shown = reference_and_readers("gold-panel", None, readers, names)
+    assert ref.tolist() == [1, 0, 0] and shown == [3]
+    ref, shown = reference_and_readers("labels", np.array([0, 1, 1]), None, [])
+    assert ref.tolist() == [0, 1, 1] and shown == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Submissions
+# ---------------------------------------------------------------------------------------------
+
+def _write(folder: Path, toml: str, predictions: str | None = "study,probability\n") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "submission.toml").write_text(toml, encoding="utf-8")
+    if predictions is not None:
+        (folder / "predictions.csv").write_text(predictions, encoding="utf-8")
+    return folder
+
+
+REPORTED_TOML = """name = "Paper"
+reported = true
+[source]
+citation = "Someone 2017"
+test_set = "a test set"
+metric = "f1"
+[[results]]
+label = "Model"
+kind = "model"
+[results.f1]
+overall = { value = 0.8, ci = [0.7, 0.9] }
+elbow = { value = 0.5 }
+"""
+
+
+def test_load_rescored_and_reported(tmp_path):
+    _write(tmp_path / "a-model", 'name = "A"\nreported = false\nteam = "T"\ndate = 2024-01-02\n'
+           'url = "https://example.org/x"\npath_col = "Path"\n')
+    _write(tmp_path / "paper", REPORTED_TOML, predictions=None)
+    (tmp_path / "README.md").write_text("not a submission")
+    _write(tmp_path / "_drafts", "garbage")
+    subs = load_submissions(tmp_path)
+    assert subs.skipped == []
+    (a,) = subs.rescored
+    assert isinstance(a, RescoredSubmission)
+    assert (a.meta.slug, a.meta.name, a.meta.team, a.meta.date, a.meta.link, a.path_col) == (
+        "a-model", "A", "T", "2024-01-02", "https://example.org/x", "Path")
+    (paper,) = subs.reported
+    assert isinstance(paper, ReportedSubmission)
+    (row,) = paper.results
+    assert row.figures["f1"]["overall"].ci == (0.7, 0.9) and row.figures["f1"]["elbow"].ci is None
+    assert row.status == "scored"
+
+
+@pytest.mark.parametrize("toml, predictions, reason", [
+    (None, True, "no submission.toml"),
+    ('name = "A"\nreported = false\n', False, "no predictions.csv"),
+    ('name = "A"\n', True, "missing key 'reported'"),
+    ('name = "A"\nreported = "no"\n', True, "'reported' must be true or false"),
+    ('name = "A"\nreported = false\ncolour = 1\n', True, "unknown key(s) colour"),
+    ('name = ""\nreported = false\n', True, "'name' must be a non-empty string"),
+    ('name = "A"\nreported = false\ndate = "yesterday"\n', True, "'date' must be a date"),
+    ('name = "A"\nreported = false\nteam = 3\n', True, "'team' must be a string"),
+    ('name = "A" reported', True, "not valid TOML"),
+    (REPORTED_TOML, True, "remove predictions.csv"),
+    ('name = "A"\nreported = true\n', False, "needs a [source] table"),
+])
+def test_bad_submission_reasons(tmp_path, toml, predictions, reason):
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    if toml is not None:
+        (folder / "submission.toml").write_text(toml)
+    if predictions:
+        (folder / "predictions.csv").write_text("x")
+    with pytest.raises(SubmissionError, match=__import__("re").escape(reason)):
+        load_submission(folder)
+    skipped = load_submissions(tmp_path).skipped
+    assert [s.slug for s in skipped] == ["entry"] and reason in skipped[0].reason
+
+
+def test_bad_slug_and_missing_folder(tmp_path):
+    _write(tmp_path / "bad slug!", 'name = "A"\nreported = false\n')
+    (skipped,) = load_submissions(tmp_path).skipped
+    assert "folder name" in skipped.reason
+    from mura_bench.errors import InputError
+    with pytest.raises(InputError, match="submissions folder not found"):
+        load_submissions(tmp_path / "nope")
+
+
+def test_hostile_url_is_kept_as_text_with_a_warning(tmp_path):
+    _write(tmp_path / "x", 'name = "<b>x</b>"\nreported = false\nurl = "javascript:alert(1)"\n')
+    (entry,) = load_submissions(tmp_path).rescored
+    assert entry.meta.link is None and entry.meta.url == "javascript:alert(1)"
+    assert "not an http(s) address" in entry.warnings[0]
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://a.org/b?c=d", True), ("http://a.org", True), ("javascript:alert(1)", False),
+    ("JavaScript:alert(1)", False), ("data:text/html,<script>", False), ("//evil.org", False),
+    ("https://a.org/\" onmouseover=\"x", False), (" https://a.org", False), ("https:///x", False),
+    ("ftp://a.org", False), ("", False)])
+def test_safe_link(url, ok):
+    assert (safe_link(url) == url) is ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Reported entries
+# ---------------------------------------------------------------------------------------------
+
+SOURCE = {"citation": "c", "test_set": "t", "metric": "kappa"}
+
+
+@pytest.mark.parametrize("results, reason", [
+    ([{"label": "x", "kappa": {"toe": {"value": 0.1}}}], "unknown group 'toe'"),
+    ([{"label": "x", "kappa": {"overall": {"value": 0.5, "ci": [0.6, 0.4]}}}], "lower bound"),
+    ([{"label": "x", "kappa": {"overall": {"value": "high"}}}], "finite number"),
+    ([{"label": "x", "status": "scored"}], "status 'scored' does not match"),
+    ([{"label": "x", "kind": "wizard"}], "kind must be one of"),
+    ([{"kappa": {}}], "non-empty string 'label'"),
+    ([{"label": "x", "colour": {}}], "unknown key 'colour'"),
+])
+def test_reported_validation(results, reason):
+    with pytest.raises(SubmissionError, match=__import__("re").escape(reason)):
+        parse_reported(SOURCE, results)
+
+
+def test_reported_status_is_derived_from_figures():
+    rows = parse_reported(SOURCE, [
+        {"label": "ok", "kappa": {"overall": {"value": 0.5}}},
+        {"label": "failed", "status": "failed"},
+        {"label": "neg", "kappa": {"overall": {"value": 0.2}, "finger": {"value": -0.1}}}])
+    assert [r.status for r in rows] == ["scored", "failed", "negative-kappa"]
+    assert rows[2].negative_groups == ["finger"]
+    with pytest.raises(SubmissionError, match="needs a non-empty string 'citation'"):
+        parse_reported({"test_set": "t", "metric": "f1"}, [{"label": "x"}])
+
+
+def _fake_reference(folder: Path) -> Path:
+    """Fabricated tables in the layout of the published ones (not the published numbers)."""
+    folder.mkdir()
+    parts = ["Elbow", "Finger", "Forearm", "Hand", "Humerus", "Shoulder", "Wrist", "Overall"]
+    with open(folder / "paper-v1-table2-f1.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi",
+                    "model_f1", "model_lo", "model_hi"])
+        for i, p in enumerate(parts):
+            w.writerow([p, 0.8 + i / 100, 0.7, 0.9, 0.75, 0.6, 0.85])
+    with open(folder / "paper-kappa-table.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["study_type"] + [f"{r}_{s}" for r in ("rad1", "rad2", "rad3", "model")
+                                      for s in ("kappa", "lo", "hi")])
+        for p in parts:
+            w.writerow([p] + [0.7, 0.6, 0.8] * 4)
+    groups = ["overall", "elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist"]
+    with open(folder / "mura-leaderboard-test-kappa.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user", "description", "submitted", "eval_bundle", "evaluate_py", "test_csv",
+                    "predictions_bundle"] + [f"{g}_{s}" for g in groups for s in ("mean", "lower", "upper")])
+        w.writerow(["ann", "<script>x</script>", "2018-06-01", "0x1", "e.py", "t.csv", "ann-run"]
+                   + [0.6, 0.59, 0.61] * 8)
+        w.writerow(["bob", "", "2018-06-02", "0x2", "e.py", "t.csv", "bob-run"] + [""] * 24)
+        w.writerow(["", "neg", "2018-06-03", "0x3", "e.py", "t.csv", "c-run"]
+                   + [0.1, 0.09, 0.11] * 2 + [-0.2, -0.21, -0.19] + [0.1, 0.09, 0.11] * 5)
+    return folder
+
+
+def test_conversion_of_published_tables_round_trips(tmp_path):
+    ref = _fake_reference(tmp_path / "ref")
+    board = convert_leaderboard(ref / "mura-leaderboard-test-kappa.csv")
+    assert [r["status"] for r in board["results"]] == ["scored", "failed", "negative-kappa"]
+    assert board["results"][1]["label"] == "(no description)" and "kappa" not in board["results"][1]
+    for data in (board, convert_paper_table2(ref / "paper-v1-table2-f1.csv"),
+                 convert_paper_kappa(ref / "paper-kappa-table.csv")):
+        assert tomllib.loads(dump_toml(data)) == data
+        rows = parse_reported(data["source"], data["results"])
+        assert all(set(f) <= set(GROUPS) for r in rows for f in r.figures.values())
+    table2 = convert_paper_table2(ref / "paper-v1-table2-f1.csv")
+    assert table2["results"][0]["f1"]["finger"] == {"value": 0.81, "ci": [0.7, 0.9]}
+
+
+def test_dump_toml_escapes_strings():
+    data = {"name": 'a "quoted"\\ line\nnext', "reported": True, "results": [{"label": "é\t"}]}
+    assert tomllib.loads(dump_toml(data)) == data
+
+
+@needs_reference
+def test_committed_reported_entries_match_the_reference_tables():
+    for slug, (name, convert) in REFERENCE_TABLES.items():
+        committed = tomllib.loads((REPO / "submissions" / slug / "submission.toml").read_text("utf-8"))
+        assert committed == convert(REFERENCE / name), slug
+
+
+def test_committed_reported_entries_are_valid():
+    subs = load_submissions(REPO / "submissions")
+    assert subs.skipped == []
+    by_slug = {r.meta.slug: r for r in subs.reported}
+    board = by_slug["reported-mura-leaderboard"].results
+    assert len(board) == 130
+    statuses = [r.status for r in board]
+    assert statuses.count("failed") == 32 and statuses.count("negative-kappa") == 11
+    assert len(by_slug["reported-paper-v1-table2"].results) == 2
+    assert len(by_slug["reported-paper-kappa"].results) == 4
+    assert {r.meta.slug for r in subs.rescored} >= {"example-noisy-oracle", "example-chance"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Table renderings
+# ---------------------------------------------------------------------------------------------
+
+def _rows() -> list[BoardRow]:
+    cells = {g: {"f1": Estimate(0.5, (0.4, 0.6)), "kappa": Estimate(0.1, (0.0, 0.2))} for g in GROUPS}
+    meta = Metadata("evil", "=HYPERLINK(\"x\") & 50% $x$ <b>", "_team_", "d", "https://a.org", "2024-01-01")
+    return [BoardRow("evil", "submission", meta.name, cells, 1, meta, "study-probabilities", "ab"),
+            BoardRow("radiologists", "radiologists", "Radiologists (mean of 6)",
+                     {g: {"f1": Estimate(0.9, None)} for g in GROUPS})]
+
+
+def test_csv_download_neutralises_formulas():
+    text = to_csv(_rows())
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert table[0]["name"].startswith("'=HYPERLINK")
+    assert table[0]["overall_f1"] == "0.5" and table[0]["overall_f1_ci_lower"] == "0.4"
+    assert table[1]["rank"] == "" and table[1]["overall_f1_ci_lower"] == ""
+
+
+def test_json_download_has_every_row():
+    doc = json.loads(to_json(_rows(), {"title": "t"}))
+    assert doc["schema"] == "mura-bench/leaderboard/v1"
+    assert [r["kind"] for r in doc["rows"]] == ["submission", "radiologists"]
+    assert doc["rows"][0]["groups"]["wrist"]["kappa"] == {"value": 0.1, "ci": [0.0, 0.2]}
+
+
+def test_latex_download_escapes_text():
+    tex = to_latex(_rows(), caption="100% of $x")
+    assert r"50\% \$x\$ \textless{}b\textgreater{}" in tex and r"100\% of \$x" in tex
+    assert "0.500 {\\scriptsize [0.400, 0.600]}" in tex
+    assert latex_escape("a\\b{c}~^_#&") == r"a\textbackslash{}b\{c\}\textasciitilde{}\textasciicircum{}\_\#\&"

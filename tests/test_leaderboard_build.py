@@ -1,0 +1,253 @@
+"""``build_site`` and ``mura-bench leaderboard build`` on synthetic data."""
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mura_bench.errors import InputError
+from mura_bench.leaderboard.build import MARKER, build_site
+from mura_bench.leaderboard.cli import leaderboard
+from mura_bench.leaderboard.ranking import paired_ranks
+from mura_bench.scoring import score_many
+from mura_bench.synth import synth_panel
+from mura_bench.truth import read_truth
+
+STUDIES = 140
+RESAMPLES = 200
+HOSTILE_NAME = '<script>window.__pwned = 1</script>Evil "model"'
+HOSTILE_DESCRIPTION = '<img src=x onerror="window.__pwned = 2"> & friends'
+HOSTILE_URL = "javascript:window.__pwned=3"
+
+
+def write_truth(folder: Path, studies: int = STUDIES) -> tuple[Path, list[str], np.ndarray]:
+    panel = synth_panel(studies, readers=6, seed=3)
+    lines = [",".join(["study", *panel.reader_names, "label"])]
+    lines += [",".join([s, *(str(int(v)) for v in r), str(int(lab))])
+              for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)]
+    path = folder / "panel.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, panel.study_ids, panel.labels
+
+
+def write_entry(root: Path, slug: str, toml: str, rows: list[str] | None) -> None:
+    folder = root / slug
+    folder.mkdir(parents=True)
+    (folder / "submission.toml").write_text(toml, encoding="utf-8")
+    if rows is not None:
+        (folder / "predictions.csv").write_text("\n".join(rows) + "\n")
+
+
+def model_rows(studies: list[str], labels: np.ndarray, separation: float, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    p = 1 / (1 + np.exp(-(separation * (2 * labels - 1) + rng.normal(0, 1, len(labels)))))
+    return ["study,probability"] + [f"{s},{v:.4f}" for s, v in zip(studies, p)]
+
+
+def make_submissions(root: Path, studies: list[str], labels: np.ndarray) -> Path:
+    subs = root / "submissions"
+    write_entry(subs, "strong", 'name = "Strong"\nreported = false\nteam = "A"\n',
+                model_rows(studies, labels, 2.5, 1))
+    write_entry(subs, "weak", 'name = "Weak"\nreported = false\n', model_rows(studies, labels, 0.5, 2))
+    write_entry(subs, "zero-one", 'name = "Zero one"\nreported = false\n',
+                [f"{s},{int(v)}" for s, v in zip(studies, labels)])
+    toml = (f"name = {json.dumps(HOSTILE_NAME)}\nreported = false\n"
+            f"description = {json.dumps(HOSTILE_DESCRIPTION)}\nurl = {json.dumps(HOSTILE_URL)}\n"
+            f"team = \"</td><script>window.__pwned = 4</script>\"\n")
+    write_entry(subs, "hostile", toml, model_rows(studies, labels, 1.0, 3))
+    broken = model_rows(studies, labels, 1.0, 4)
+    broken[5] = broken[5].rsplit(",", 1)[0] + ",1.5"
+    write_entry(subs, "broken", 'name = "Broken"\nreported = false\n', broken)
+    write_entry(subs, "partial", 'name = "Partial"\nreported = false\n', model_rows(studies, labels, 1, 5)[:-10])
+    write_entry(subs, "no-toml-fields", 'reported = false\n', model_rows(studies, labels, 1, 6))
+    write_entry(subs, "paper", """name = "A <i>paper</i>"
+reported = true
+[source]
+citation = "Someone <script>1</script>"
+test_set = "another set"
+metric = "kappa"
+[[results]]
+label = "Model"
+[results.kappa]
+overall = { value = 0.7, ci = [0.6, 0.8] }
+[[results]]
+label = "Run that failed"
+kind = "run"
+status = "failed"
+""", None)
+    return subs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("board")
+    truth, studies, labels = write_truth(root)
+    subs = make_submissions(root, studies, labels)
+    report = build_site(subs, truth, root / "site", resamples=RESAMPLES, seed=7, title="Test board")
+    return root, truth, subs, report
+
+
+def test_report_lists_published_and_skipped(built):
+    root, truth, subs, report = built
+    assert set(report.published) == {"strong", "weak", "zero-one", "hostile"}
+    assert report.reported == ["paper"]
+    reasons = {s.slug: s.reason for s in report.skipped}
+    assert set(reasons) == {"broken", "partial", "no-toml-fields"}
+    assert "probabilities must be" in reasons["broken"] and "line 6: '1.5'" in reasons["broken"]
+    assert "10 of 140 studies" in reasons["partial"] and "have no prediction" in reasons["partial"]
+    assert "'name'" in reasons["no-toml-fields"]
+    assert any(w.startswith("hostile: url") for w in report.warnings)
+    assert report.index_html == root / "site" / "index.html" and report.index_html.is_file()
+
+
+def test_site_files(built):
+    root, *_ = built
+    site = root / "site"
+    names = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+    assert MARKER in names
+    for expected in ("index.html", "reported.html", "leaderboard.json", "leaderboard.csv", "leaderboard.tex",
+                     "entry/strong.html", "plots/roc-strong.svg", "plots/forest-overall.svg",
+                     "plots/forest-wrist.svg"):
+        assert expected in names
+    assert not any(n.startswith(("entry/broken", "entry/partial")) for n in names)
+    assert not list(root.glob(".site.tmp-*")) and not list(root.glob(".site.old-*"))
+
+
+def test_ranking_on_the_page_follows_paired_rule(built):
+    root, truth, subs, report = built
+    doc = json.loads((root / "site" / "leaderboard.json").read_text())
+    ranks = {r["key"]: r["rank"] for r in doc["rows"] if r["kind"] == "submission"}
+    from mura_bench.predictions import read_predictions
+    order = sorted(ranks)
+    results = score_many([read_predictions(subs / k / "predictions.csv") for k in order], read_truth(truth),
+                         resamples=RESAMPLES, seed=7, keep_replicates=True)
+    expected = paired_ranks(np.stack([r.replicates["overall"]["model"]["f1"] for r in results]))
+    assert [ranks[k] for k in order] == expected.tolist()
+    assert ranks["strong"] == 1 and ranks["weak"] > 1
+    kinds = [r["kind"] for r in doc["rows"]]
+    assert kinds.count("radiologists") == 1 and kinds.count("reader") == 6
+    assert [r["rank"] for r in doc["rows"] if r["kind"] == "submission"] == sorted(ranks.values())
+    overall = next(r for r in doc["rows"] if r["key"] == "strong")["groups"]["overall"]
+    assert overall["f1"]["value"] == pytest.approx(results[order.index("strong")].groups["overall"].model["f1"].value)
+    zero_one = next(r for r in doc["rows"] if r["key"] == "zero-one")["groups"]["overall"]
+    assert "auroc" not in zero_one and "auroc" in overall
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.scripts, self.hrefs, self.handlers = [], [], [], []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self._in_script = tag == "script"
+        for name, value in attrs:
+            if name == "href":
+                self.hrefs.append(value)
+            if name.startswith("on"):
+                self.handlers.append((tag, name))
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts.append(data)
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+
+def test_hostile_metadata_is_escaped_and_inert(built):
+    root, *_ = built
+    site = root / "site"
+    own_script = (Path(__file__).resolve().parent.parent / "mura_bench" / "leaderboard" / "static" / "site.js").read_text()
+    for page in ["index.html", "reported.html", "entry/hostile.html", "entry/strong.html"]:
+        html = (site / page).read_text()
+        parsed = _Collector()
+        parsed.feed(html)
+        assert parsed.scripts == [own_script], page
+        assert parsed.handlers == [], page
+        assert not any(h.lower().replace(" ", "").startswith(("javascript:", "data:")) for h in parsed.hrefs), page
+        assert "__pwned" not in "".join(parsed.scripts)
+        assert "<img src=x" not in html
+    entry = (site / "entry" / "hostile.html").read_text()
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;Evil &#34;model&#34;" in entry
+    assert "&lt;img src=x onerror=&#34;window.__pwned = 2&#34;&gt; &amp; friends" in entry
+    assert HOSTILE_URL in entry and f'href="{HOSTILE_URL}' not in entry
+    csp = html_lib.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', entry).group(1))
+    assert "script-src 'sha256-" in csp and "unsafe-inline" not in csp
+
+
+def test_same_inputs_and_seed_give_identical_files(built, tmp_path):
+    root, truth, subs, report = built
+    again = build_site(subs, truth, tmp_path / "again", resamples=RESAMPLES, seed=7, title="Test board")
+    first = {p.relative_to(root / "site"): p.read_bytes() for p in (root / "site").rglob("*") if p.is_file()}
+    second = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file()}
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+    assert again.published == report.published
+
+
+def test_rebuild_replaces_an_earlier_build_only(built, tmp_path):
+    root, truth, subs, _ = built
+    out = tmp_path / "site"
+    build_site(subs, truth, out, resamples=20, seed=1)
+    (out / "stale.txt").write_text("from before")
+    build_site(subs, truth, out, resamples=20, seed=1)
+    assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("keep me")
+    with pytest.raises(InputError, match="not an earlier build"):
+        build_site(subs, truth, precious, resamples=20, seed=1)
+    assert (precious / "thesis.tex").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "site"]
+
+
+def test_nothing_publishable_is_an_input_error(tmp_path):
+    truth, studies, labels = write_truth(tmp_path, 30)
+    subs = tmp_path / "subs"
+    write_entry(subs, "bad", 'name = "Bad"\nreported = false\n', ["study,probability", "nonsense,0.5"])
+    with pytest.raises(InputError, match="no submission could be published") as info:
+        build_site(subs, truth, tmp_path / "out", resamples=10)
+    assert "bad: " in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_labels_truth_has_no_reader_rows(tmp_path):
+    panel = synth_panel(60, readers=0, seed=5)
+    truth = tmp_path / "labels.csv"
+    truth.write_text("".join(f"{s},{int(v)}\n" for s, v in zip(panel.study_ids, panel.labels)))
+    subs = tmp_path / "subs"
+    write_entry(subs, "m", 'name = "M"\nreported = false\n', model_rows(panel.study_ids, panel.labels, 1.5, 9))
+    report = build_site(subs, truth, tmp_path / "out", resamples=50)
+    doc = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    assert report.published == ["m"] and [r["kind"] for r in doc["rows"]] == ["submission"]
+    assert doc["protocol"] == "single"
+
+
+def test_cli_build_prints_summary_and_skips(built, tmp_path):
+    root, truth, subs, _ = built
+    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
+                                              str(tmp_path / "cli-site"), "--bootstrap", "30", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    assert "published 4 re-scored and 1 reported entries" in result.output
+    assert "broken: " in result.output and "partial: " in result.output
+    assert str(tmp_path / "cli-site" / "index.html") in result.output
+
+
+def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
+    from mura_bench.cli import cli
+    root, truth, subs, _ = built
+    bad = tmp_path / "truth.csv"
+    bad.write_text("study,r1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n")
+    result = CliRunner().invoke(cli, ["leaderboard", "build", str(subs), "--truth", str(bad),
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "error: " in result.output
+    assert not (tmp_path / "o").exists()
