@@ -87,11 +87,12 @@ def build_table(result: Result, *, readers: bool = True):
     return table
 
 
-def print_table(result: Result, out: str | Path | None = None) -> None:
-    """Render the results table (and notes) to stdout or, atomically, to a text file."""
+def print_table(result: Result, out: str | Path | None = None, *, readers: bool = True) -> None:
+    """Render the results table (and notes) to stdout or, atomically, to a text file.
+    ``readers=False`` leaves out the individual readers' rows."""
     from rich.console import Console
 
-    table = build_table(result)
+    table = build_table(result, readers=readers)
     notes = [f"note: {n}" for n in result.notes]
     if out is None and sys.stdout.isatty():
         console = Console(soft_wrap=False)
