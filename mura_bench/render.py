@@ -101,7 +101,7 @@ def print_table(result: Result, out: str | Path | None = None, *, readers: bool 
             console.print(n, markup=False, highlight=False)
         return
     probe = Console(width=10_000, file=open(os.devnull, "w"))
-    width = max(80, probe.measure(table).maximum + 2)
+    width = max(80, probe.measure(table).maximum + 2, len(str(table.title)) + 2)
     console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
     console.print(table)
     for n in notes:
