@@ -54,10 +54,7 @@ def build_table(result: Result, *, readers: bool = True):
     """A rich Table: one row per group and subject (model, radiologists, difference, readers)."""
     from rich.table import Table
 
-    title = (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
-             f"{result.bootstrap.resamples} paired resamples, {int(result.bootstrap.confidence * 100)}% "
-             f"{result.bootstrap.method} CI")
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(show_lines=False)
     table.add_column("Body part", style="bold")
     table.add_column("Studies (abn.)", justify="right")
     table.add_column("Who")
@@ -87,22 +84,32 @@ def build_table(result: Result, *, readers: bool = True):
     return table
 
 
+def table_heading(result: Result) -> str:
+    """One line naming the inputs and settings, printed above the table (never wrapped into it)."""
+    return (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
+            f"{result.bootstrap.resamples} paired resamples, {int(round(result.bootstrap.confidence * 100))}% "
+            f"{result.bootstrap.method} CI")
+
+
 def print_table(result: Result, out: str | Path | None = None, *, readers: bool = True) -> None:
     """Render the results table (and notes) to stdout or, atomically, to a text file.
     ``readers=False`` leaves out the individual readers' rows."""
     from rich.console import Console
 
     table = build_table(result, readers=readers)
+    heading = table_heading(result)
     notes = [f"note: {n}" for n in result.notes]
     if out is None and sys.stdout.isatty():
         console = Console(soft_wrap=False)
+        console.print(heading, markup=False, highlight=False, soft_wrap=True)
         console.print(table)
         for n in notes:
             console.print(n, markup=False, highlight=False)
         return
     probe = Console(width=10_000, file=open(os.devnull, "w"))
-    width = max(80, probe.measure(table).maximum + 2, len(str(table.title)) + 2)
+    width = max(80, probe.measure(table).maximum + 2)
     console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+    console.print(heading, markup=False, highlight=False, soft_wrap=True)
     console.print(table)
     for n in notes:
         console.print(n, markup=False, highlight=False, soft_wrap=True)
