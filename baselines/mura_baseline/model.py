@@ -87,7 +87,8 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], *, source: s
     """
     features = {k: v for k, v in _fix_keys(state).items() if k.startswith("features.")}
     own = model.state_dict()
-    missing = [k for k in own if k.startswith("features.") and k not in features]
+    missing = [k for k in own if k.startswith("features.") and k not in features
+               and not k.endswith("num_batches_tracked")]  # old files predate these counters
     mismatched = [k for k, v in features.items() if k not in own or own[k].shape != v.shape]
     if missing or mismatched:
         detail = [(None, f"missing {k}") for k in missing] + [(None, f"unexpected or wrong shape {k}") for k in mismatched]

@@ -170,7 +170,7 @@ def _versions() -> dict[str, str]:
     import mura_bench
 
     return {"mura_baseline": __version__, "mura_bench": mura_bench.__version__,
-            "torch": torch.__version__, "torchvision": torchvision.__version__}
+            "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +235,16 @@ def validation_metrics(records: Records, items: Items) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+
+def make_optimizer(net: nn.Module, config: TrainConfig):
+    """Adam (lr, β1, β2, weight decay of ``config``) and ReduceLROnPlateau on the validation loss:
+    lr × ``plateau_factor`` once the loss has not decreased for more than ``plateau_patience`` epochs."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
+                                 weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.plateau_factor,
+                                                           patience=config.plateau_patience, min_lr=config.min_lr)
+    return optimizer, scheduler
+
 
 @dataclass
 class TrainResult:
@@ -314,10 +324,7 @@ def _train(config: TrainConfig, ctx: Context, resume, console) -> TrainResult:
     if config.compile:
         model = torch.compile(model)
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
-                                 weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.plateau_factor,
-                                                           patience=config.plateau_patience, min_lr=config.min_lr)
+    optimizer, scheduler = make_optimizer(net, config)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {}
     start_epoch = 0
