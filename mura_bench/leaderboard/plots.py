@@ -106,7 +106,7 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
         if curve is not None:
             fpr, tpr = curve
-            label = "model" if auc is None else f"model (AUROC {auc:.3f})"
+            label = "model" if auc is None else f"model (area {auc:.3f})"
             if binary:
                 label = "model (0/1 predictions)"
             ax.plot(fpr, tpr, color=ACCENT, linewidth=1.6, label=label, drawstyle="default")
