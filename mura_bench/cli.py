@@ -6,6 +6,7 @@ Sub-commands living in other packages are imported only when invoked, so the CLI
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,15 @@ class MuraBenchGroup(click.Group):
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not bad input: exit 1 with a short report
+            if os.environ.get("MURA_BENCH_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in mura-bench; rerun with MURA_BENCH_DEBUG=1 for the traceback "
+                       "and please report it.", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=MuraBenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -151,3 +151,19 @@ def test_bad_files_exit_2_without_traceback(tmp_path, case):
         cp = run("score", tmp_path / bad, "--truth", case / "panel.csv")
         assert cp.returncode == 2, bad
         assert "Traceback" not in cp.stderr and cp.stderr.strip()
+
+
+def test_internal_errors_exit_1_with_a_short_report(case, monkeypatch):
+    from click.testing import CliRunner
+
+    import mura_bench.scoring
+    from mura_bench.cli import cli
+
+    def boom(*_a, **_k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(mura_bench.scoring, "score", boom)
+    monkeypatch.delenv("MURA_BENCH_DEBUG", raising=False)
+    res = CliRunner().invoke(cli, ["score", str(case / "preds.csv"), "--truth", str(case / "panel.csv")])
+    assert res.exit_code == 1
+    assert "internal error: RuntimeError: kaboom" in res.output and "Traceback" not in res.output
