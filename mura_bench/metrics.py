@@ -132,27 +132,63 @@ def weighted_midranks(weights: np.ndarray, scores: np.ndarray) -> tuple[np.ndarr
     return order, w_sorted, mid[:, block_of]
 
 
-def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """AUROC of ``scores`` against each truth column, for every resample.
+#: Rows of resamples processed together by :func:`auroc_weighted`: about this many elements per
+#: block keeps the sorted weights and their running sums in the CPU cache (6x faster than whole
+#: matrices at 10,000 x 1,199).
+AUROC_BLOCK_ELEMENTS = 150_000
 
-    ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,). Mann-Whitney with
-    mid-ranks: AUC = (R_pos - P(P+1)/2) / (P N), ties counted 1/2 (scikit-learn's definition with
-    ``sample_weight``); the rank sums of all K truth columns come from one matrix product.
-    NaN where a resample holds one class only. Returns (B, K) (or (B,) for 1-D truth).
+
+def _rank_sums(w_block: np.ndarray, order: np.ndarray, has_ties: bool, truth_sorted: np.ndarray,
+               scores: np.ndarray) -> np.ndarray:
+    """Sum of the positives' mid-ranks for each truth column, for a block of resamples."""
+    if has_ties:
+        _, w_sorted, midranks = weighted_midranks(w_block, scores)
+        midranks *= w_sorted
+        return midranks @ truth_sorted
+    # No ties: mid-rank = running sum - (w - 1)/2, so sum_j w_j y_j mid_j needs just one running
+    # sum; the -(w - 1)/2 part is order-free and added by the caller.
+    w_sorted = np.take(w_block, order, axis=1)
+    running = np.cumsum(w_sorted, axis=1)
+    running *= w_sorted
+    return running @ truth_sorted
+
+
+def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUROC of each score column against each truth column, for every resample.
+
+    ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,) or (n, S). Mann-Whitney
+    with mid-ranks: AUC = (R_pos - P(P+1)/2) / (P N), ties counted 1/2 (scikit-learn's definition
+    with ``sample_weight``); rank sums of all K truth columns come from one matrix product per
+    block of resamples. NaN where a resample holds one class only.
+    Returns (B, S, K), dropping the S axis for 1-D scores and the K axis for 1-D truth.
     """
     truth = np.asarray(truth)
-    one_dim = truth.ndim == 1
-    truth_cols = truth[:, None] if one_dim else truth
-    order, w_sorted, midranks = weighted_midranks(weights, scores)
-    truth_sorted = truth_cols[order].astype(w_sorted.dtype)
-    midranks *= w_sorted
-    rank_sum = np.asarray(midranks @ truth_sorted, dtype=np.float64)
-    positives = np.asarray(w_sorted @ truth_sorted, dtype=np.float64)
-    negatives = np.asarray(w_sorted.sum(axis=1, keepdims=True), dtype=np.float64) - positives
+    scores = np.asarray(scores, dtype=np.float64)
+    truth_cols = truth[:, None] if truth.ndim == 1 else truth
+    score_cols = scores[:, None] if scores.ndim == 1 else scores
+    n, b = truth_cols.shape[0], weights.shape[0]
+    dtype = np.float32 if n < FLOAT32_EXACT_STUDIES else np.float64
+    w = np.asarray(weights, dtype=dtype)
+    y = truth_cols.astype(dtype)
+    positives = np.asarray(w @ y, dtype=np.float64)                       # (B, K), order-free
+    negatives = np.asarray(w.sum(axis=1, keepdims=True), dtype=np.float64) - positives
+    self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0     # (B, K)
+    rank_sum = np.empty((b, score_cols.shape[1], y.shape[1]))
+    block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
+    orders = [np.argsort(score_cols[:, s], kind="stable") for s in range(score_cols.shape[1])]
+    ties = [bool((np.diff(score_cols[o, s]) == 0).any()) for s, o in enumerate(orders)]
+    for start in range(0, b, block):  # blocks of resamples (cache-sized), never single resamples
+        w_block = w[start:start + block]
+        for s, order in enumerate(orders):
+            sums = _rank_sums(w_block, order, ties[s], y[order], score_cols[:, s])
+            rank_sum[start:start + block, s] = sums if ties[s] else sums - self_ties[start:start + block]
+    pos, neg = positives[:, None, :], negatives[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
-    auc[(positives == 0) | (negatives == 0)] = np.nan
-    return auc[:, 0] if one_dim else auc
+        auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+    auc[np.broadcast_to((pos == 0) | (neg == 0), auc.shape)] = np.nan
+    if truth.ndim == 1:
+        auc = auc[:, :, 0]
+    return auc[:, 0] if scores.ndim == 1 else auc
 
 
 # Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.

@@ -171,8 +171,7 @@ def _statistics(weights: np.ndarray, plan: Plan, model_labels: np.ndarray, model
         if n_readers:
             stats["readers"][name] = values[:, split:]
     if want_auroc:
-        auc = np.stack([auroc_weighted(weights, refs, model_probs[:, s]).mean(axis=1) for s in range(n_subs)], axis=1)
-        stats["model"]["auroc"] = auc
+        stats["model"]["auroc"] = auroc_weighted(weights, refs, model_probs).mean(axis=2)
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)

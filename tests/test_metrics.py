@@ -109,3 +109,20 @@ def test_midranks_of_drawn_copies():
     order, _, ranks = weighted_midranks(np.array([[2.0, 1.0, 0.0, 3.0]]), np.array([0.1, 0.5, 0.5, 0.9]))
     assert list(order) == [0, 1, 2, 3]
     assert ranks[0].tolist() == [1.5, 3.0, 3.0, 5.0]
+
+
+def test_auroc_of_many_score_columns_equals_one_at_a_time():
+    rng = np.random.default_rng(5)
+    n = 300
+    truth = (rng.random((n, 3)) < 0.4).astype(int)
+    scores = rng.random((n, 4))
+    scores[:, 1] = np.round(scores[:, 1], 1)  # one column with ties
+    weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(700)]).astype(np.float32)
+    many = auroc_weighted(weights, truth, scores)
+    assert many.shape == (700, 4, 3)
+    for s in range(4):
+        for k in range(3):
+            single = auroc_weighted(weights, truth[:, k], scores[:, s])
+            np.testing.assert_allclose(many[:, s, k], single, rtol=0, atol=1e-12)
+            for b in (0, 399, 699):
+                assert single[b] == pytest.approx(skm.roc_auc_score(truth[:, k], scores[:, s], sample_weight=weights[b]), abs=1e-12)
