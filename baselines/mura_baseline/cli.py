@@ -5,8 +5,8 @@ is one message on stderr and exit code 2, never a traceback.
 """
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 import click
 from mura_bench.errors import InputError
@@ -19,7 +19,7 @@ _DEFAULTS = TrainConfig()
 def _console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -102,8 +102,9 @@ def train(ctx: click.Context, resume: str | None, quiet: bool, parts: str, **opt
             raise click.UsageError("--data is required (the folder holding MURA-v1.1/)")
         config = TrainConfig(**options)
     config.progress = not quiet
-    result = run_training(config, resume=resume, console=None if quiet else _console())
-    if not quiet and result.best:
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    result = run_training(config, resume=resume, console=None if quiet or not main_process else _console())
+    if not quiet and main_process and result.best:
         click.echo(f"best epoch {result.best['epoch']}: val loss {result.best['val_loss']:.4f}, "
                    f"AUROC {result.best['auroc']:.4f} -> {result.best_path}", err=True)
 
