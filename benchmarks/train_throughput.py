@@ -28,6 +28,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="MURA-layout folder (default: synthetic images made here)")
     parser.add_argument("--split", default="train")
+    parser.add_argument("--max-images", type=int, default=0, help="use only the first N images of the split")
+    parser.add_argument("--cache", help="folder of a cache made by `mura-baseline cache` (reused if it matches)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 30 on GPU, 3 on CPU)")
@@ -132,10 +135,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"synthetic data: {args.studies} studies at {args.source_size}px in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
     items = items_of_split(load_split(data, args.split))
-    cache_dir = Path(scratch.name) / "cache"
-    t = time.perf_counter()
-    build_cache(items, cache_dir, args.split, args.image_size, workers=args.workers)
-    cache_seconds = time.perf_counter() - t
+    if args.max_images and args.max_images < len(items):
+        items = replace(items, image_paths=items.image_paths[:args.max_images], labels=items.labels[:args.max_images],
+                        parts=items.parts[:args.max_images], study_index=items.study_index[:args.max_images])
+    cache_dir = Path(args.cache or Path(scratch.name) / "cache")
+    cache_seconds = None
+    if cache_rows(items, cache_dir, args.split, args.image_size) is None:
+        t = time.perf_counter()
+        build_cache(items, cache_dir, args.split, args.image_size, workers=args.workers)
+        cache_seconds = time.perf_counter() - t
     cached = RadiographDataset(items, args.image_size, cache=cache_paths(cache_dir, args.split, args.image_size)[0],
                                rows=cache_rows(items, cache_dir, args.split, args.image_size))
 
@@ -153,8 +161,9 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": str(torch.__version__), "python": platform.python_version(), "image_size": args.image_size,
         "batch_size": args.batch_size, "amp_bf16": args.amp, "channels_last": args.channels_last,
         "compile": args.compile, "workers": args.workers, "dataset_images": len(items),
-        "cache": {"images_per_s": len(items) / cache_seconds, "seconds": cache_seconds,
-                  "source_size": None if args.data else args.source_size},
+        "cache": None if cache_seconds is None else {
+            "images_per_s": len(items) / cache_seconds, "seconds": cache_seconds,
+            "source_size": None if args.data else args.source_size},
     }
     results["train"] = measure(model, cached, train=True, args=args, device=device, optimizer=optimizer, weights=weights)
     if args.uncached:
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
           f"compile {'on' if args.compile else 'off'}, {args.workers} workers")
     for name in ("cache", "train", "train-uncached", "inference"):
-        if name in results:
+        if results.get(name):
             print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

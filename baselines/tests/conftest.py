@@ -6,6 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# Two cores shared with other work: one intra-op thread keeps CPU tests steady (a second thread that
+# waits on a busy core can make a step many times slower).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
 #: The read-only reference material (real MURA CSVs) when this checkout has it beside it.
