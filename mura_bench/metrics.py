@@ -18,6 +18,7 @@ Degenerate cases (documented contract; every value is a float, no NaN from these
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,51 +107,57 @@ def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -
 FLOAT32_EXACT_STUDIES = 2048
 
 
-def weighted_midranks(weights: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mid-ranks of every study in every resample, in ascending score order.
-
-    A study drawn ``w`` times is a tie block of ``w`` copies; tied scores share one block. Returns
-    ``(order, sorted_weights, midranks)``: ``order`` the stable argsort of ``scores``,
-    ``sorted_weights = weights[:, order]`` and ``midranks`` (B, n), the mid-rank of the copies of
-    study ``order[j]`` in resample b. O(B n), no loop over resamples.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    n = scores.size
-    dtype = np.float32 if n < FLOAT32_EXACT_STUDIES else np.float64
-    order = np.argsort(scores, kind="stable")
-    w_sorted = np.asarray(weights, dtype=dtype)[:, order]
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    if starts.size == n:  # no ties: every study is its own block
-        midranks = np.cumsum(w_sorted, axis=1, dtype=dtype)
-        midranks -= (w_sorted - 1) / 2
-        return order, w_sorted, midranks
-    block = np.add.reduceat(w_sorted, starts, axis=1)
-    mid = np.cumsum(block, axis=1, dtype=dtype)
-    mid -= (block - 1) / 2
-    block_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
-    return order, w_sorted, mid[:, block_of]
-
-
 #: Rows of resamples processed together by :func:`auroc_weighted`: about this many elements per
 #: block keeps the sorted weights and their running sums in the CPU cache (6x faster than whole
 #: matrices at 10,000 x 1,199).
 AUROC_BLOCK_ELEMENTS = 150_000
 
 
-def _rank_sums(w_block: np.ndarray, order: np.ndarray, has_ties: bool, truth_sorted: np.ndarray,
-               scores: np.ndarray) -> np.ndarray:
-    """Sum of the positives' mid-ranks for each truth column, for a block of resamples."""
-    if has_ties:
-        _, w_sorted, midranks = weighted_midranks(w_block, scores)
-        midranks *= w_sorted
-        return midranks @ truth_sorted
-    # No ties: mid-rank = running sum - (w - 1)/2, so sum_j w_j y_j mid_j needs just one running
-    # sum; the -(w - 1)/2 part is order-free and added by the caller.
+@dataclass(frozen=True)
+class _TieBlocks:
+    """Positions (in ascending-score order) of studies whose score is shared with another study,
+    grouped into blocks of equal scores: ``positions`` (T,), block ``starts`` and ``ends`` as
+    offsets into ``positions``, and ``block_of`` (T,) the block of each position."""
+
+    positions: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    block_of: np.ndarray
+
+    @staticmethod
+    def of(sorted_scores: np.ndarray) -> "_TieBlocks | None":
+        equal_next = sorted_scores[1:] == sorted_scores[:-1]
+        if not equal_next.any():
+            return None
+        tied = np.zeros(sorted_scores.size, dtype=bool)
+        tied[1:] |= equal_next
+        tied[:-1] |= equal_next
+        positions = np.flatnonzero(tied)
+        values = sorted_scores[positions]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        ends = np.r_[starts[1:], positions.size] - 1
+        return _TieBlocks(positions, starts, ends, np.repeat(np.arange(starts.size), ends - starts + 1))
+
+
+def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None",
+               truth_sorted: np.ndarray) -> np.ndarray:
+    """For a block of resamples: sum over studies of w_j y_j (midrank_j + (w_j - 1)/2), per truth column.
+
+    (The caller subtracts the order-free sum of w_j y_j (w_j - 1)/2.) Untied studies: midrank_j =
+    running_sum_j - (w_j - 1)/2. Tied studies get their block's shared mid-rank through a
+    correction computed on the tied positions only.
+    """
     w_sorted = np.take(w_block, order, axis=1)
     running = np.cumsum(w_sorted, axis=1)
-    running *= w_sorted
-    return running @ truth_sorted
+    sums = (running * w_sorted) @ truth_sorted
+    if ties is None:
+        return sums
+    w_tied = w_sorted[:, ties.positions]
+    run_tied = running[:, ties.positions]
+    block_weight = np.add.reduceat(w_tied, ties.starts, axis=1)
+    block_mid = run_tied[:, ties.ends] - (block_weight - 1) / 2
+    correction = w_tied * (block_mid[:, ties.block_of] - run_tied + (w_tied - 1) / 2)
+    return sums + correction @ truth_sorted[ties.positions]
 
 
 def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -176,12 +183,12 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -
     rank_sum = np.empty((b, score_cols.shape[1], y.shape[1]))
     block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
     orders = [np.argsort(score_cols[:, s], kind="stable") for s in range(score_cols.shape[1])]
-    ties = [bool((np.diff(score_cols[o, s]) == 0).any()) for s, o in enumerate(orders)]
+    ties = [_TieBlocks.of(score_cols[o, s]) for s, o in enumerate(orders)]
     for start in range(0, b, block):  # blocks of resamples (cache-sized), never single resamples
         w_block = w[start:start + block]
         for s, order in enumerate(orders):
-            sums = _rank_sums(w_block, order, ties[s], y[order], score_cols[:, s])
-            rank_sum[start:start + block, s] = sums if ties[s] else sums - self_ties[start:start + block]
+            rank_sum[start:start + block, s] = (_rank_sums(w_block, order, ties[s], y[order])
+                                                - self_ties[start:start + block])
     pos, neg = positives[:, None, :], negatives[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)

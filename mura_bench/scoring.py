@@ -127,9 +127,15 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
         point = stats(np.ones((1, n), dtype=np.float32))
         boot = stats(draw_counts(n, opts.resamples, opts.seed, g_index)) if opts.resamples > 0 else None
         jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+        intervals = _all_intervals(point, boot, jack, opts)
+        undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
+                           if boot is not None and "auroc" in boot["model"] else np.zeros(n_subs, int))
+        if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
+            for s in range(n_subs):
+                notes[s].append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
         for s in range(n_subs):
-            groups[s][group], group_notes = _group_result(point, boot, jack, s, n, positives, sub_plan,
-                                                          bool(has_probs[s]), group, opts)
+            groups[s][group], group_notes = _group_result(point, intervals, s, n, positives, sub_plan,
+                                                          bool(has_probs[s]), int(undefined_auroc[s]), group, opts)
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
@@ -180,23 +186,50 @@ def _statistics(weights: np.ndarray, plan: Plan, model_labels: np.ndarray, model
     return stats
 
 
-def _intervals(point: np.ndarray, boot: np.ndarray | None, jack: np.ndarray | None,
-               opts: Options) -> tuple[np.ndarray, np.ndarray] | None:
-    """CIs of m statistics at once: ``point`` (m,), ``boot`` (B, m), ``jack`` (n, m) or None."""
+Intervals = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def _all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Options) -> Intervals | None:
+    """CIs of every statistic of a group (all submissions, readers, differences) in one vectorised
+    call; returns subject -> metric -> (lower, upper), shaped like the statistic without its
+    resample axis. Reader and radiologist intervals are computed once, whatever the submissions."""
     if boot is None:
         return None
+    layout = [(subject, metric, point[subject][metric].shape[1:])
+              for subject in point for metric in point[subject]]
+
+    def columns(stats: Stats) -> np.ndarray:
+        return np.concatenate([stats[sub][met].reshape(stats[sub][met].shape[0], -1) for sub, met, _ in layout], axis=1)
+
+    flat_point = columns(point)[0]
     if jack is not None:
-        return bca_interval(point, boot, jack, opts.confidence)
-    return percentile_interval(boot, opts.confidence)
+        lo, hi = bca_interval(flat_point, columns(boot), columns(jack), opts.confidence)
+    else:
+        lo, hi = percentile_interval(columns(boot), opts.confidence)
+    out: Intervals = {}
+    at = 0
+    for subject, metric, shape in layout:
+        width = int(np.prod(shape)) if shape else 1
+        out.setdefault(subject, {})[metric] = (lo[at:at + width].reshape(shape), hi[at:at + width].reshape(shape))
+        at += width
+    return out
 
 
-def _group_result(point: Stats, boot: Stats | None, jack: Stats | None, s: int, n: int, positives: int,
-                  plan: Plan, has_probs: bool, group: str, opts: Options) -> tuple[GroupResult, list[str]]:
-    """Estimates of submission ``s`` in one group; every CI of the group in one vectorised call."""
+def _group_result(point: Stats, intervals: Intervals | None, s: int, n: int, positives: int, plan: Plan,
+                  has_probs: bool, undefined_auroc: int, group: str, opts: Options) -> tuple[GroupResult, list[str]]:
+    """Estimates of submission ``s`` in one group, from the group's precomputed intervals."""
     notes: list[str] = []
-    keys: list[tuple[str, str | None, str]] = []   # (subject, reader name or None, metric)
-    columns: list[tuple[str, str, int | None]] = []  # where the values live in a Stats: subject, metric, column
 
+    def estimate(subject: str, metric: str, column: int | None) -> Estimate:
+        value = point[subject][metric][0] if column is None else point[subject][metric][0, column]
+        if intervals is None:
+            return Estimate(float(value), None, None)
+        lo, hi = intervals[subject][metric]
+        ci = (float(lo), float(hi)) if column is None else (float(lo[column]), float(hi[column]))
+        significant = bool(excludes_zero(*ci)) if subject == "difference" else None
+        return Estimate(float(value), ci, significant)
+
+    result = GroupResult(studies=n, positives=positives, model={})
     for metric in opts.metrics:
         if metric == "auroc":
             if not has_probs:
@@ -204,49 +237,16 @@ def _group_result(point: Stats, boot: Stats | None, jack: Stats | None, s: int, 
             if not np.isfinite(point["model"][metric][0, s]):
                 notes.append(f"auroc omitted for {group}: its studies hold one class only")
                 continue
-            undefined = int(np.isnan(boot["model"][metric][:, s]).sum()) if boot is not None else 0
-            if undefined:
-                notes.append(f"auroc in {group}: {undefined} of {opts.resamples} resamples hold one class only "
+            if undefined_auroc:
+                notes.append(f"auroc in {group}: {undefined_auroc} of {opts.resamples} resamples hold one class only "
                              "(AUROC undefined there); its CI uses the other resamples")
-        keys.append(("model", None, metric))
-        columns.append(("model", metric, s))
-    reader_metrics = [m for m in opts.metrics if m in point["readers"]] if plan.has_readers else []
-    for metric in reader_metrics:
-        keys.append(("radiologists", None, metric))
-        columns.append(("radiologists", metric, None))
-        keys.append(("difference", None, metric))
-        columns.append(("difference", metric, s))
-        for j, name in enumerate(plan.reader_names):
-            keys.append(("readers", name, metric))
-            columns.append(("readers", metric, j))
-
-    def gather(stats: Stats | None) -> np.ndarray | None:
-        if stats is None:
-            return None
-        cols = [stats[subj][metric] if col is None else stats[subj][metric][:, col] for subj, metric, col in columns]
-        return np.stack(cols, axis=1)
-
-    point_values = gather(point)[0]
-    boot_values = gather(boot)
-    jack_values = gather(jack)
-    if jack_values is not None and np.isnan(jack_values).any():
-        notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
-    ci = _intervals(point_values, boot_values, jack_values, opts)
-
-    result = GroupResult(studies=n, positives=positives, model={})
+        result.model[metric] = estimate("model", metric, s)
     if plan.has_readers:
-        result.radiologists, result.difference = {}, {}
-        result.readers = {name: {} for name in plan.reader_names}
-    for i, (subject, reader, metric) in enumerate(keys):
-        interval = None if ci is None else (float(ci[0][i]), float(ci[1][i]))
-        significant = None
-        if subject == "difference" and interval is not None:
-            significant = bool(excludes_zero(interval[0], interval[1]))
-        est = Estimate(float(point_values[i]), interval, significant)
-        if subject == "readers":
-            result.readers[reader][metric] = est
-        else:
-            getattr(result, subject)[metric] = est
+        reader_metrics = [m for m in opts.metrics if m in point["readers"]]
+        result.radiologists = {m: estimate("radiologists", m, None) for m in reader_metrics}
+        result.difference = {m: estimate("difference", m, s) for m in reader_metrics}
+        result.readers = {name: {m: estimate("readers", m, j) for m in reader_metrics}
+                          for j, name in enumerate(plan.reader_names)}
     return result, notes
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mura_bench.metrics import (COUNT_METRICS, METRICS, auroc_weighted, confusion_counts, metric_score,
-                                weighted_midranks)
+from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, confusion_counts, metric_score
 
 
 def sklearn_metric(name, y_true, y_pred, weight=None):
@@ -102,13 +101,6 @@ def test_degenerate_cases_are_documented_floats():
     assert metric_score("precision", ones, zeros) == 1.0
     assert np.isnan(metric_score("auroc", ones, np.linspace(0, 1, 6)))
     assert metric_score("f1", ones, zeros) == 0.0
-
-
-def test_midranks_of_drawn_copies():
-    # scores 0.1, 0.5, 0.5, 0.9 drawn (2, 1, 0, 3) times -> copies sorted: 0.1 0.1 | 0.5 | 0.9 0.9 0.9
-    order, _, ranks = weighted_midranks(np.array([[2.0, 1.0, 0.0, 3.0]]), np.array([0.1, 0.5, 0.5, 0.9]))
-    assert list(order) == [0, 1, 2, 3]
-    assert ranks[0].tolist() == [1.5, 3.0, 3.0, 5.0]
 
 
 def test_auroc_of_many_score_columns_equals_one_at_a_time():
