@@ -55,7 +55,9 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.n
         return out[0].reshape(replicates.shape[1:]), out[1].reshape(replicates.shape[1:])
     out = np.empty((2,) + replicates.shape[1:])
     out[:, ~nan_cols] = np.percentile(replicates[:, ~nan_cols], q, axis=0)
-    out[:, nan_cols] = np.nanpercentile(replicates[:, nan_cols], q, axis=0)
+    some = nan_cols & ~np.isnan(replicates).all(axis=0)  # all-NaN columns stay NaN (undefined)
+    out[:, nan_cols & ~some] = np.nan
+    out[:, some] = np.nanpercentile(replicates[:, some], q, axis=0)
     return out[0], out[1]
 
 
