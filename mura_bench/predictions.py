@@ -1,6 +1,6 @@
 """Prediction files: read, validate and reduce to one probability (or label) per study.
 
-Three formats are accepted and told apart automatically (DESIGN §2):
+Three formats are accepted and told apart automatically:
 
 1. ``labels`` -- the official leaderboard format: headerless ``study_path,label`` with every value
    literally ``0`` or ``1``;

@@ -9,7 +9,7 @@ A :class:`Plan` fixes, for the studies of one truth file,
   non-gold reader against the gold majority);
 - ``positives`` (n,): the protocol's truth for counting abnormal studies and drawing ROC curves.
 
-Protocols (DESIGN §3): ``single`` (truth = label, model only), ``leave-one-out`` (paper §4.2) and
+Protocols: ``single`` (truth = label, model only), ``leave-one-out`` (paper §4.2) and
 ``gold-panel`` (truth = majority of the gold readers). Ties of an even number of voters follow
 ``tie`` ("abnormal": a tie counts as 1; "normal": as 0).
 """

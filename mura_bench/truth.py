@@ -1,4 +1,4 @@
-"""Truth files: clinical labels or reader panels, read and validated (DESIGN §2 "Truth").
+"""Truth files: clinical labels or reader panels, read and validated.
 
 Kinds, told apart by shape (a file has a header iff its first row's second field is not a number
 and its first field is not a path):

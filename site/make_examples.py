@@ -64,6 +64,51 @@ def toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Built-in plugin models run, through the model runner, over the synthetic images that match the
+#: embedded panel (``mura-bench synth --studies 1199 --seed 0`` makes the same valid split).
+PLUGIN_RUNS = {
+    "builtin-image-statistics": ("image-statistics", "image-statistics (built-in plugin)",
+                                 "Fraction of near-white pixels through a logistic link; run with "
+                                 "`mura-bench run image-statistics` on the synthetic images."),
+    "builtin-constant-prior": ("constant-prior", "constant-prior (built-in plugin)",
+                               "Predicts MURA's train abnormal-study fraction for every image: the floor "
+                               "a model must beat."),
+}
+
+
+def write_submission_toml(folder: Path, name: str, description: str) -> None:
+    (folder / "submission.toml").write_text(
+        f"name = {toml_string(name)}\n"
+        f'team = "mura-bench examples"\n'
+        f"description = {toml_string(description + ' Made by site/make_examples.py on the embedded synthetic panel.')}\n"
+        f"date = 2026-01-01\n"
+        f"reported = false\n", encoding="utf-8")
+
+
+def run_plugins() -> None:
+    """Generate the synthetic images of the embedded panel and run the built-in models on them."""
+    import tempfile
+
+    from mura_bench.layout import load_split
+    from mura_bench.models.registry import load_model
+    from mura_bench.models.runner import RunKey, predict_split
+    from mura_bench.synth import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(tmp, studies=STUDIES, train_studies=1, readers=6, seed=SEED)
+        panel = Path(tmp) / "MURA-v1.1" / "valid_panel.csv"
+        if panel.read_bytes() != (ROOT / "site" / "truth" / "valid_panel.csv").read_bytes():
+            raise SystemExit("the generated images do not match site/truth/valid_panel.csv")
+        index = load_split(tmp, "valid")
+        for slug, (model_name, name, description) in PLUGIN_RUNS.items():
+            folder = ROOT / "submissions" / slug
+            folder.mkdir(parents=True, exist_ok=True)
+            predict_split(load_model(model_name, {}), index, folder / "predictions.csv",
+                          key=RunKey(model_name, {}, "valid", "synthetic"), resume=False)
+            write_submission_toml(folder, name, description)
+            print(folder)
+
+
 def main() -> None:
     studies, labels = write_truth(ROOT / "site" / "truth" / "valid_panel.csv")
     for index, (slug, (name, description, separation, as_labels)) in enumerate(EXAMPLES.items()):
@@ -75,13 +120,9 @@ def main() -> None:
         else:
             rows = ["study,probability"] + [f"{s},{p:.4f}" for s, p in zip(studies, scores)]
         (folder / "predictions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-        (folder / "submission.toml").write_text(
-            f"name = {toml_string(name)}\n"
-            f'team = "mura-bench examples"\n'
-            f"description = {toml_string(description + ' Made by site/make_examples.py on the embedded synthetic panel.')}\n"
-            f"date = 2026-01-01\n"
-            f"reported = false\n", encoding="utf-8")
+        write_submission_toml(folder, name, description)
         print(folder)
+    run_plugins()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def leaderboard() -> None:
 @leaderboard.command("build")
 @click.argument("submissions_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--truth", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Truth file: labels, reader panel or gold panel (DESIGN §2).")
+              help="Truth file: labels, reader panel or gold panel.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Site folder to write (replaced atomically; must be new, empty or an earlier build).")
 @click.option("--bootstrap", "resamples", default=10000, show_default=True, type=click.IntRange(min=0),

@@ -1,6 +1,6 @@
 """ROC curves and readers' operating points, from study probabilities and 0/1 reads.
 
-The reference of a curve (what "abnormal" means) depends on the truth (DESIGN §3, §7 "positives"):
+The reference of a curve (what "abnormal" means) depends on the truth:
 the clinical label for kind ``labels``; for a reader panel the majority of all readers (a tie
 follows ``tie``: abnormal by default); for a gold panel the majority of the gold readers. The
 readers plotted as operating points are scored against the same reference: every reader of a

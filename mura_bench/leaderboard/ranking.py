@@ -1,4 +1,4 @@
-"""Ranking under uncertainty with paired bootstrap tests (DESIGN §8).
+"""Ranking under uncertainty with paired bootstrap tests.
 
 Every entry is scored on the same bootstrap resamples, so ``replicates[i, b]`` and
 ``replicates[j, b]`` (overall F1 of entries i and j on resample b) are paired. Entry j is

@@ -3,7 +3,7 @@
 Layout::
 
     submissions/<slug>/submission.toml     metadata (and, for reported entries, the figures)
-    submissions/<slug>/predictions.csv     re-scored entries only; any format of DESIGN §2
+    submissions/<slug>/predictions.csv     re-scored entries only; any predictions format
 
 ``submission.toml`` keys (top level):
 

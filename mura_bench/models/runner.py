@@ -2,7 +2,7 @@
 
 :func:`predict_split` is the engine: it batches the split's images (loaded with Pillow as stored,
 across study boundaries), calls the model, validates every output (numeric, shape, finite, in
-[0, 1]; errors name the images), and writes DESIGN §2 format 3 (``image,probability``) atomically.
+[0, 1]; errors name the images), and writes the image-level prediction format (``image,probability``) atomically.
 A model with ``predict_study(images) -> float`` is called once per study instead, and that
 probability is written for each of the study's images (so their mean is the study probability).
 
