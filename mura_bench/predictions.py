@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import is_image_path, parse_path
-from mura_bench.tabular import Row, file_sha256, parse_float, read_rows
+from mura_bench.layout import parse_path
+from mura_bench.tabular import Row, file_sha256, looks_like_path, parse_float, read_rows
+from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
 
@@ -143,9 +144,6 @@ class _Columns:
     header: tuple[str, ...] | None
 
 
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or is_image_path(text)
-
 
 def _find_column(names: tuple[str, ...], wanted: str | None, recognised: tuple[str, ...], *,
                  role: str, option: str, source: str, header_line: int) -> int | None:
@@ -174,8 +172,7 @@ def _find_column(names: tuple[str, ...], wanted: str | None, recognised: tuple[s
 def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
                     score_col: str | None) -> _Columns:
     first = rows[0]
-    has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
-                  and not _looks_like_path(first.fields[0]))
+    has_header = first_row_is_header(first)
     if not has_header and first.fields[0].lower() in PATH_COLUMN_NAMES:
         raise InputError("the first row looks like a header, but its second field is a number; a header's "
                          "column names must not be numbers", source=source,

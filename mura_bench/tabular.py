@@ -78,6 +78,18 @@ def parse_float(text: str) -> float | None:
         return None
 
 
+def looks_like_path(text: str) -> bool:
+    """True for text that is a file path (has a slash or an image suffix), never a column name."""
+    lowered = text.strip().lower()
+    return "/" in text or "\\" in text or lowered.endswith((".png", ".jpg", ".jpeg"))
+
+
+def has_header(first: Row) -> bool:
+    """The header rule of every CSV mura-bench reads: a file has a header iff its first row's second
+    field is not a number (and its first field is not a path, which no column name is)."""
+    return len(first.fields) >= 2 and parse_float(first.fields[1]) is None and not looks_like_path(first.fields[0])
+
+
 def is_number(text: str) -> bool:
     """True when the text parses as a number (NaN and inf included: they are numbers, just bad ones)."""
     return parse_float(text) is not None

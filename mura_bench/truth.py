@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import is_image_path, parse_path
-from mura_bench.tabular import Row, file_sha256, parse_float, read_rows
+from mura_bench.layout import parse_path
+from mura_bench.tabular import Row, file_sha256, looks_like_path, parse_float, read_rows
+from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
 #: Header names (case-insensitive) of the study column; without one, the first column is it.
@@ -77,9 +78,6 @@ class _Shape:
     reader_names: list[str]
     header: tuple[str, ...] | None
 
-
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or is_image_path(text)
 
 
 def _field_list(row: Row) -> str:
@@ -150,8 +148,7 @@ def read_truth(path: str | Path) -> Truth:
     source = str(path)
     rows = read_rows(path, what="truth")
     first = rows[0]
-    has_header = (len(first.fields) >= 2 and parse_float(first.fields[1]) is None
-                  and not _looks_like_path(first.fields[0]))
+    has_header = first_row_is_header(first)
     if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
         raise InputError("the first row looks like a header, but its second field is a number; a header's "
                          "column names must not be numbers (e.g. reader_1, not 1)", source=source,
@@ -230,7 +227,7 @@ def _is_header_row(row: Row, header_folded: tuple[str, ...] | None, study_text: 
         return False
     if header_folded is not None and tuple(f.lower() for f in row.fields) == header_folded:
         return True
-    return study_text.lower() in STUDY_COLUMN_NAMES and not _looks_like_path(study_text)
+    return study_text.lower() in STUDY_COLUMN_NAMES and not looks_like_path(study_text)
 
 
 def _check_unique(studies: list[str], lines: list[int], values: list[list[int]], *, source: str) -> None:
