@@ -13,21 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mura_bench.protocols import majority
+
 
 @dataclass(frozen=True)
 class OperatingPoint:
     name: str
     fpr: float      # 1 - specificity
     tpr: float      # sensitivity
-
-
-def majority(reads: np.ndarray, *, tie: str = "abnormal") -> np.ndarray:
-    """Per-row majority of 0/1 reads (int8); an exact tie is 1 for ``tie="abnormal"``, else 0."""
-    if tie not in ("abnormal", "normal"):
-        raise ValueError(f"tie must be 'abnormal' or 'normal', not {tie!r}")
-    reads = np.asarray(reads, dtype=np.int64)
-    votes, n = reads.sum(axis=1), reads.shape[1]
-    return ((2 * votes > n) | ((2 * votes == n) & (tie == "abnormal"))).astype(np.int8)
 
 
 def reference_and_readers(kind: str, labels: np.ndarray | None, readers: np.ndarray | None,
