@@ -23,8 +23,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-if not Path(CHROMIUM).is_file():  # CI installs it (.ci/run); say so loudly elsewhere
-    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+if not Path(CHROMIUM).is_file():  # CI installs it (.ci/run); a missing browser fails, never skips
+    pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+                "or point CHROMIUM_PATH at a Chromium binary", pytrace=False)
 
 
 @pytest.fixture(scope="module")
