@@ -335,6 +335,8 @@ def _train(config: TrainConfig, ctx: Context, resume, console) -> TrainResult:
         _say(console, f"resuming from {resume} after epoch {start_epoch}")
     if ctx.main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        if state is None and log_path.exists():  # a fresh run starts a fresh log
+            log_path.unlink()
 
     common = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(),
               "class_weights": {p: list(weights_by_part[p]) for p in BODY_PARTS},
@@ -374,14 +376,17 @@ def _train(config: TrainConfig, ctx: Context, resume, console) -> TrainResult:
                 if step % 20 == 0 or step + 1 == steps_per_epoch:
                     bar.update(task, completed=step + 1, status=f"loss {loss_sum.item() / seen:.4f}")
         train_seconds = time.perf_counter() - started
-        train_loss = loss_sum.item() / max(seen, 1)
+        totals = torch.stack([loss_sum, torch.tensor(float(seen), device=ctx.device)])
+        if ctx.distributed:  # every process's images count in the epoch's training loss
+            dist.all_reduce(totals)
+        train_loss, seen_all = totals[0].item() / max(totals[1].item(), 1.0), int(totals[1].item())
 
         records = gather_records(ctx, evaluate(model, val_loader, weights, config, ctx))
         metrics = validation_metrics(dedupe_records(records, len(val_items)), val_items)
         scheduler.step(metrics["val_loss"])
         entry = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, **metrics,
-                 "train_images": seen * ctx.world, "train_seconds": train_seconds,
-                 "train_images_per_s": seen * ctx.world / train_seconds if train_seconds > 0 else float("nan"),
+                 "train_images": seen_all, "train_seconds": train_seconds,
+                 "train_images_per_s": seen_all / train_seconds if train_seconds > 0 else float("nan"),
                  "seconds": time.perf_counter() - started}
         history.append(entry)
         improved = not best or metrics["val_loss"] < best["val_loss"]

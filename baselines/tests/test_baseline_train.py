@@ -74,6 +74,10 @@ def test_resume_continues_exactly_where_training_stopped(synth_root, tmp_path):
     best_epoch = min(resumed.history, key=lambda h: h["val_loss"])["epoch"]
     assert load_checkpoint(resumed.best_path)["epoch"] == best_epoch
     assert len((tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()) == 2
+    # a fresh run into the same folder starts a fresh log (and new checkpoints)
+    train(_config(synth_root, tmp_path / "resumed", epochs=1, max_steps_per_epoch=1))
+    assert len((tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
 
 
 def test_speed_options_run_on_cpu_with_the_cache(synth_root, tmp_path):
