@@ -51,7 +51,8 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.n
     q = [100 * alpha, 100 * (1 - alpha)]
     nan_cols = np.isnan(replicates).any(axis=0)
     if not nan_cols.any():  # contiguous rows per statistic: partitions run on contiguous memory
-        out = np.percentile(np.ascontiguousarray(replicates.reshape(replicates.shape[0], -1).T), q, axis=1)
+        by_statistic = np.array(replicates.reshape(replicates.shape[0], -1).T, order="C")  # a private copy
+        out = np.percentile(by_statistic, q, axis=1, overwrite_input=True)
         return out[0].reshape(replicates.shape[1:]), out[1].reshape(replicates.shape[1:])
     out = np.empty((2,) + replicates.shape[1:])
     out[:, ~nan_cols] = np.percentile(replicates[:, ~nan_cols], q, axis=0)

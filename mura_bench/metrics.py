@@ -84,22 +84,33 @@ COUNT_METRICS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def pair_indicators(truth: np.ndarray, pred: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """The (n, 3K + 1) indicator matrix of K (truth, prediction) column pairs: for each pair
+    truth & pred, ~truth & pred, truth & ~pred, then a column of ones (the sample size).
+    Built once per group; :func:`counts_from_indicators` then needs one matrix product per block."""
+    truth = np.asarray(truth, dtype=bool)
+    pred = np.asarray(pred, dtype=bool)
+    if truth.ndim == 1:
+        truth, pred = truth[:, None], pred[:, None]
+    ones = np.ones((truth.shape[0], 1), dtype=bool)
+    return np.concatenate([truth & pred, ~truth & pred, truth & ~pred, ones], axis=1).astype(dtype)
+
+
+def counts_from_indicators(weights: np.ndarray, indicators: np.ndarray) -> Counts:
+    """TP, FP, FN, TN (each (B, K) float64) of every pair, for every resample row of ``weights``."""
+    k = (indicators.shape[1] - 1) // 3
+    stacked = np.asarray(weights @ indicators, dtype=np.float64)
+    tp, fp, fn, total = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:3 * k], stacked[:, 3 * k:]
+    return tp, fp, fn, total - tp - fp - fn
+
+
 def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> Counts:
     """Weighted confusion counts for column pairs.
 
     ``weights``: (B, n) resample counts; ``truth`` and ``pred``: (n, K) 0/1 arrays whose k-th columns
     form the k-th pair. Returns TP, FP, FN, TN, each (B, K) float64. One matrix product for all.
     """
-    truth = np.asarray(truth, dtype=bool)
-    pred = np.asarray(pred, dtype=bool)
-    if truth.ndim == 1:
-        truth, pred = truth[:, None], pred[:, None]
-    k = truth.shape[1]
-    ones = np.ones((truth.shape[0], 1), dtype=bool)
-    indicators = np.concatenate([truth & pred, ~truth & pred, truth & ~pred, ones], axis=1).astype(weights.dtype)
-    stacked = np.asarray(weights @ indicators, dtype=np.float64)
-    tp, fp, fn, total = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:3 * k], stacked[:, 3 * k:]
-    return tp, fp, fn, total - tp - fp - fn
+    return counts_from_indicators(weights, pair_indicators(truth, pred, dtype=weights.dtype))
 
 
 #: Below this many studies, resample counts, mid-ranks and rank sums are exact in float32 (every

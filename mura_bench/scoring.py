@@ -18,7 +18,7 @@ from mura_bench.bootstrap import (CI_METHODS, bca_interval, draw_counts, exclude
                                   percentile_interval)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
-from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, confusion_counts
+from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, counts_from_indicators, pair_indicators
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, make_plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
@@ -122,10 +122,10 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                 groups[s][group] = GroupResult(studies=0, positives=0)
             continue
         sub_plan = _subset(plan, rows)
-        stats = lambda w: _statistics(w, sub_plan, model_labels[rows], model_probs[rows],  # noqa: E731
-                                      count_metrics, want_auroc)
+        inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
+        stats = lambda w: _statistics(w, inputs)  # noqa: E731
         point = stats(np.ones((1, n), dtype=np.float32))
-        boot = stats(draw_counts(n, opts.resamples, opts.seed, g_index)) if opts.resamples > 0 else None
+        boot = _in_blocks(stats, draw_counts(n, opts.resamples, opts.seed, g_index), n_subs) if opts.resamples > 0 else None
         jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
         intervals = _all_intervals(point, boot, jack, opts)
         undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
@@ -150,34 +150,68 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
             for s, (p, a) in enumerate(zip(preds, alignments))]
 
 
+#: Resamples per block when computing statistics: keeps the per-block confusion counts and metric
+#: arrays (block x submissions x references) in the CPU cache; about 2x faster than whole matrices.
+STAT_BLOCK_ELEMENTS = 400_000
+
+
+def _in_blocks(stats_fn, weights: np.ndarray, n_subs: int) -> Stats:
+    """``stats_fn`` over blocks of resamples (rows of ``weights``), concatenated along the resample axis."""
+    rows = max(64, STAT_BLOCK_ELEMENTS // max(weights.shape[1], 8 * n_subs))
+    parts = [stats_fn(weights[i:i + rows]) for i in range(0, weights.shape[0], rows)]
+    if len(parts) == 1:
+        return parts[0]
+    return {subject: {metric: np.concatenate([p[subject][metric] for p in parts], axis=0)
+                      for metric in parts[0][subject]} for subject in parts[0]}
+
+
 def _subset(plan: Plan, rows: np.ndarray) -> Plan:
     return Plan(plan.protocol, plan.references[rows], plan.readers[rows], plan.reader_names,
                 plan.reader_reference, plan.positives[rows])
 
 
-def _statistics(weights: np.ndarray, plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray,
-                count_metrics: list[str], want_auroc: bool) -> Stats:
+@dataclass(frozen=True)
+class _GroupInputs:
+    """What the statistics of one group need, prepared once for all its resample blocks."""
+
+    plan: Plan
+    indicators: np.ndarray     # pair_indicators of (references x submissions) then (reader pairs)
+    n_subs: int
+    model_probs: np.ndarray
+    count_metrics: tuple[str, ...]
+    want_auroc: bool
+
+    @staticmethod
+    def of(plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray, count_metrics: list[str],
+           want_auroc: bool) -> "_GroupInputs":
+        refs = plan.references
+        n_refs, n_subs = refs.shape[1], model_labels.shape[1]
+        truth_cols = np.concatenate([np.tile(refs, (1, n_subs)), refs[:, plan.reader_reference]], axis=1)
+        pred_cols = np.concatenate([np.repeat(model_labels, n_refs, axis=1), plan.readers], axis=1)
+        return _GroupInputs(plan, pair_indicators(truth_cols, pred_cols), n_subs, model_probs,
+                            tuple(count_metrics), want_auroc)
+
+
+def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
     """All metric values of one group for every resample (rows of ``weights``).
 
     Model columns: the model's metric averaged over the K references. Readers: each against its
     reference. Radiologists: mean over readers. Difference: model - radiologists.
     """
-    refs = plan.references
-    n_refs, n_subs = refs.shape[1], model_labels.shape[1]
+    plan = inputs.plan
+    n_refs, n_subs = plan.references.shape[1], inputs.n_subs
     n_readers = plan.readers.shape[1]
-    truth_cols = np.concatenate([np.tile(refs, (1, n_subs)), refs[:, plan.reader_reference]], axis=1)
-    pred_cols = np.concatenate([np.repeat(model_labels, n_refs, axis=1), plan.readers], axis=1)
-    counts = confusion_counts(weights, truth_cols, pred_cols)
+    counts = counts_from_indicators(weights, inputs.indicators)
     stats: Stats = {"model": {}, "readers": {}, "radiologists": {}, "difference": {}}
     split = n_subs * n_refs
     b = weights.shape[0]
-    for name in count_metrics:
+    for name in inputs.count_metrics:
         values = COUNT_METRICS[name](*counts)
         stats["model"][name] = values[:, :split].reshape(b, n_subs, n_refs).mean(axis=2)
         if n_readers:
             stats["readers"][name] = values[:, split:]
-    if want_auroc:
-        stats["model"]["auroc"] = auroc_weighted(weights, refs, model_probs).mean(axis=2)
+    if inputs.want_auroc:
+        stats["model"]["auroc"] = auroc_weighted(weights, plan.references, inputs.model_probs).mean(axis=2)
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)
