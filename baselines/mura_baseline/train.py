@@ -289,6 +289,8 @@ def _train(config: TrainConfig, ctx: Context, resume, console) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    if ctx.device.type == "cuda":  # fixed input size: let cuDNN pick the fastest kernels
+        torch.backends.cudnn.benchmark = True
     out_dir = Path(config.out_dir)
     best_path, last_path, log_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "metrics.jsonl"
     state = load_checkpoint(resume) if resume else None
