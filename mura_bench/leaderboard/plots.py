@@ -49,13 +49,15 @@ def plain(text: str, limit: int = 48) -> str:
     return text.replace("$", r"\$")
 
 
-def _svg(fig) -> str:
+def _svg(fig, *, tight: bool = True) -> str:
+    """SVG text of a figure. ``tight=False`` keeps the figure's own frame (one draw instead of two:
+    for figures whose axes are placed to fit their labels)."""
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 
     FigureCanvasSVG(fig)
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "mura-bench"},
-                bbox_inches="tight", pad_inches=0.08)
+                bbox_inches="tight" if tight else None, pad_inches=0.08)
     return buffer.getvalue()
 
 
@@ -102,7 +104,7 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
 
     with matplotlib.rc_context(_RC):
         fig = _figure(4.4, 4.2)
-        ax = fig.add_axes((0.14, 0.12, 0.82, 0.78))
+        ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
         if curve is not None:
             fpr, tpr = curve
@@ -127,4 +129,4 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
             ax.legend(loc="lower right", frameon=False)
         if curve is None:
             ax.text(0.5, 0.55, "ROC curve undefined (one class only)", ha="center", color=GREY)
-        return _svg(fig)
+        return _svg(fig, tight=False)
