@@ -75,11 +75,12 @@ _STUDIES_PER_PATIENT: dict[str, tuple[int, ...]] = {
 #: that repeats the part or redraws it from the marginal keeps the marginal proportions.
 _SAME_PART_AGAIN = 0.35
 
-#: First patient number per split: MURA-v1.1 numbers train patients 00001-11184 and valid
-#: patients from 11185 on. Train patients beyond 11184 continue at 1,000,001 so that the splits
-#: never share a patient.
-_FIRST_PATIENT = {"train": 1, "valid": 11185}
-_TRAIN_OVERFLOW_START = 1_000_001
+#: First patient number per split. MURA-v1.1 numbers its patients below 20,000; synthetic patients
+#: start at 500,001 (train) and 900,001 (valid), so no synthetic study id is ever a real one.
+#: Train patients that would reach the valid range continue at 1,500,001: the splits never share
+#: a patient.
+_FIRST_PATIENT = {"train": 500_001, "valid": 900_001}
+_TRAIN_OVERFLOW_START = 1_500_001
 _MAX_STUDIES = 500_000
 
 _MAX_IMAGES_PER_STUDY = 5
@@ -247,7 +248,7 @@ def _draw(cdf: np.ndarray, u: float) -> int:
 def _patient_number(split: str, index: int) -> int:
     number = _FIRST_PATIENT[split] + index
     if split == "train" and number >= _FIRST_PATIENT["valid"]:
-        number = _TRAIN_OVERFLOW_START + index - (_FIRST_PATIENT["valid"] - 1)
+        number = _TRAIN_OVERFLOW_START + index - (_FIRST_PATIENT["valid"] - _FIRST_PATIENT["train"])
     return number
 
 

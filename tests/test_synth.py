@@ -378,3 +378,23 @@ def test_embedded_constants_are_consistent():
     assert sum(s for s, _, _ in REAL_COUNTS["train"].values()) == 13457
     assert set(PAPER_RADIOLOGIST_F1) == {*BODY_PARTS, "overall"}
     assert all(0.7 < f1 < 1.0 for f1 in PAPER_RADIOLOGIST_F1.values())
+
+
+def test_synthetic_ids_are_never_real_mura_ids():
+    """Synthetic patients live far above MURA-v1.1's numbering (below 20,000), in both splits."""
+    for split in ("train", "valid"):
+        panel = synth_panel(3000, readers=3, seed=4, split=split)
+        numbers = [int(parse_path(s).patient[len("patient"):]) for s in panel.study_ids]
+        assert min(numbers) > 100_000
+    train = {parse_path(s).patient for s in synth_panel(3000, readers=3, split="train").study_ids}
+    valid = {parse_path(s).patient for s in synth_panel(3000, readers=3, split="valid").study_ids}
+    assert not train & valid
+
+
+@needs_reference
+def test_no_synthetic_study_id_occurs_in_the_real_release():
+    real = set()
+    for name in ("train_labeled_studies.csv", "valid_labeled_studies.csv"):
+        real |= {line.split(",")[0] for line in (REFERENCE / "mura-v1.1" / name).read_text().split()}
+    for split in ("train", "valid"):
+        assert not set(synth_panel(5000, readers=3, split=split).study_ids) & real
