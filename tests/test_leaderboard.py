@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from mura_bench.leaderboard.curves import majority, operating_point, reference_and_readers, roc_curve, trapezoid_auc
+from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
+from mura_bench.protocols import majority
 from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
 from mura_bench.leaderboard.reported import (REFERENCE_TABLES, convert_leaderboard, convert_paper_kappa,
                                              convert_paper_table2, dump_toml, parse_reported)

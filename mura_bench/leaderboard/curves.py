@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mura_bench.protocols import majority
+from mura_bench.protocols import AUTO_PROTOCOL, make_plan
 
 
 @dataclass(frozen=True)
@@ -26,17 +26,14 @@ class OperatingPoint:
 def reference_and_readers(kind: str, labels: np.ndarray | None, readers: np.ndarray | None,
                           reader_names: list[str], *, tie: str = "abnormal",
                           gold: list[str] | None = None) -> tuple[np.ndarray, list[int]]:
-    """The reference labels of a truth and the indices of the readers to show against it."""
-    if kind == "labels":
-        return np.asarray(labels, dtype=np.int8), []
-    if kind == "panel":
-        return majority(readers, tie=tie), list(range(len(reader_names)))
-    if kind == "gold-panel":
-        gold = list(reader_names[:3]) if gold is None else gold
-        gold_idx = [reader_names.index(g) for g in gold]
-        others = [i for i in range(len(reader_names)) if i not in gold_idx]
-        return majority(np.asarray(readers)[:, gold_idx], tie=tie), others
-    raise ValueError(f"unknown truth kind {kind!r}")
+    """The reference labels of a truth and the indices of the readers to show against it: the
+    protocol plan's ``positives`` and scored readers (``panel``: all readers; ``gold-panel``: the
+    non-gold ones)."""
+    if kind not in AUTO_PROTOCOL:
+        raise ValueError(f"unknown truth kind {kind!r}")
+    plan = make_plan(AUTO_PROTOCOL[kind], labels=labels, readers=readers, reader_names=reader_names,
+                     tie=tie, gold_readers=gold)
+    return plan.positives, [list(reader_names).index(name) for name in plan.reader_names]
 
 
 def roc_curve(scores: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
