@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from mura_bench.layout import GROUPS
-from mura_bench.results import Estimate, Result
+from mura_bench.results import Estimate, Result, subjects
 
 METRIC_LABELS = {"f1": "F1", "kappa": "κ", "auroc": "AUROC", "accuracy": "Accuracy",
                  "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
@@ -50,6 +50,13 @@ def format_estimate(est: Estimate | None, digits: int = 3) -> str:
     return text
 
 
+def _subject_label(subject: str) -> str:
+    """Display name of a result subject; readers are indented under the group's summary rows."""
+    if subject == "difference":
+        return "model − radiologists"
+    return f"  {subject[len('reader:'):]}" if subject.startswith("reader:") else subject
+
+
 def build_table(result: Result, *, readers: bool = True):
     """A rich Table: one row per group and subject (model, radiologists, difference, readers)."""
     from rich.table import Table
@@ -66,13 +73,8 @@ def build_table(result: Result, *, readers: bool = True):
         if grp.studies == 0:
             table.add_row(g, "0", "—", *["—" for _ in metrics], end_section=True)
             continue
-        rows = [("model", grp.model)]
-        if grp.radiologists is not None:
-            rows.append(("radiologists", grp.radiologists))
-        if grp.difference is not None:
-            rows.append(("model − radiologists", grp.difference))
-        if readers and grp.readers:
-            rows.extend((f"  {name}", m) for name, m in grp.readers.items())
+        rows = [(_subject_label(subject), values) for subject, values in subjects(grp)
+                if readers or not subject.startswith("reader:")]
         for i, (who, values) in enumerate(rows):
             style = "dim" if who.startswith("  ") else None
             table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
