@@ -171,7 +171,25 @@ def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None"
     return sums + correction @ truth_sorted[ties.positions]
 
 
-def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class ScoreRanking:
+    """The sort order and tie blocks of each score column: what :func:`auroc_weighted` needs of the
+    scores, computed once and reusable for every block of resamples."""
+
+    scores: np.ndarray                   # (n, S) float64
+    orders: list[np.ndarray]
+    ties: list["_TieBlocks | None"]
+
+    @staticmethod
+    def of(scores: np.ndarray) -> "ScoreRanking":
+        scores = np.asarray(scores, dtype=np.float64)
+        cols = scores[:, None] if scores.ndim == 1 else scores
+        orders = [np.argsort(cols[:, s], kind="stable") for s in range(cols.shape[1])]
+        return ScoreRanking(cols, orders, [_TieBlocks.of(cols[o, s]) for s, o in enumerate(orders)])
+
+
+def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
+                   ranking: ScoreRanking | None = None) -> np.ndarray:
     """AUROC of each score column against each truth column, for every resample.
 
     ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,) or (n, S). Mann-Whitney
@@ -179,11 +197,13 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -
     with ``sample_weight``); rank sums of all K truth columns come from one matrix product per
     block of resamples. NaN where a resample holds one class only.
     Returns (B, S, K), dropping the S axis for 1-D scores and the K axis for 1-D truth.
+    ``ranking``: ``ScoreRanking.of(scores)``, when the caller reuses it across calls.
     """
     truth = np.asarray(truth)
     scores = np.asarray(scores, dtype=np.float64)
     truth_cols = truth[:, None] if truth.ndim == 1 else truth
-    score_cols = scores[:, None] if scores.ndim == 1 else scores
+    ranking = ranking if ranking is not None else ScoreRanking.of(scores)
+    score_cols, orders, ties = ranking.scores, ranking.orders, ranking.ties
     n, b = truth_cols.shape[0], weights.shape[0]
     dtype = np.float32 if n < FLOAT32_EXACT_STUDIES else np.float64
     w = np.asarray(weights, dtype=dtype)
@@ -193,8 +213,6 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray) -
     self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0     # (B, K)
     rank_sum = np.empty((b, score_cols.shape[1], y.shape[1]))
     block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
-    orders = [np.argsort(score_cols[:, s], kind="stable") for s in range(score_cols.shape[1])]
-    ties = [_TieBlocks.of(score_cols[o, s]) for s, o in enumerate(orders)]
     for start in range(0, b, block):  # blocks of resamples (cache-sized), never single resamples
         w_block = w[start:start + block]
         for s, order in enumerate(orders):

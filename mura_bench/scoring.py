@@ -18,7 +18,7 @@ from mura_bench.bootstrap import (CI_METHODS, bca_interval, draw_counts, exclude
                                   percentile_interval)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
-from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, counts_from_indicators, pair_indicators
+from mura_bench.metrics import COUNT_METRICS, METRICS, ScoreRanking, auroc_weighted, counts_from_indicators, pair_indicators
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, make_plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
@@ -177,9 +177,8 @@ class _GroupInputs:
     plan: Plan
     indicators: np.ndarray     # pair_indicators of (references x submissions) then (reader pairs)
     n_subs: int
-    model_probs: np.ndarray
+    ranking: ScoreRanking | None   # sort orders of the submissions' probabilities (AUROC only)
     count_metrics: tuple[str, ...]
-    want_auroc: bool
 
     @staticmethod
     def of(plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray, count_metrics: list[str],
@@ -188,8 +187,8 @@ class _GroupInputs:
         n_refs, n_subs = refs.shape[1], model_labels.shape[1]
         truth_cols = np.concatenate([np.tile(refs, (1, n_subs)), refs[:, plan.reader_reference]], axis=1)
         pred_cols = np.concatenate([np.repeat(model_labels, n_refs, axis=1), plan.readers], axis=1)
-        return _GroupInputs(plan, pair_indicators(truth_cols, pred_cols), n_subs, model_probs,
-                            tuple(count_metrics), want_auroc)
+        return _GroupInputs(plan, pair_indicators(truth_cols, pred_cols), n_subs,
+                            ScoreRanking.of(model_probs) if want_auroc else None, tuple(count_metrics))
 
 
 def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
@@ -210,8 +209,9 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
         stats["model"][name] = values[:, :split].reshape(b, n_subs, n_refs).mean(axis=2)
         if n_readers:
             stats["readers"][name] = values[:, split:]
-    if inputs.want_auroc:
-        stats["model"]["auroc"] = auroc_weighted(weights, plan.references, inputs.model_probs).mean(axis=2)
+    if inputs.ranking is not None:
+        stats["model"]["auroc"] = auroc_weighted(weights, plan.references, inputs.ranking.scores,
+                                                 inputs.ranking).mean(axis=2)
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)
