@@ -22,6 +22,8 @@ LAZY_COMMANDS = {
     "models": "mura_bench.models.cli:models_command",
     "run": "mura_bench.models.cli:run_command",
     "leaderboard": "mura_bench.leaderboard.cli:leaderboard",
+    "export": "mura_bench.hosting.cli:export_group",
+    "medperf": "mura_bench.hosting.cli:medperf_group",
 }
 
 

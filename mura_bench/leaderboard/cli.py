@@ -10,7 +10,7 @@ import click
 
 @click.group("leaderboard")
 def leaderboard() -> None:
-    """Build the static leaderboard site from a submissions folder."""
+    """Build the static leaderboard site from a submissions folder, or preview a built one."""
 
 
 @leaderboard.command("build")
@@ -38,3 +38,22 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
         for entry in report.skipped:
             click.echo(f"  {entry.slug}: {entry.reason}", err=True)
     click.echo(str(report.index_html))
+
+
+@leaderboard.command("serve")
+@click.argument("site", type=click.Path(file_okay=False, path_type=str))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--quiet", is_flag=True, help="Do not log requests.")
+def serve(site: str, port: int, quiet: bool) -> None:
+    """Preview a built SITE at http://127.0.0.1:PORT/ (local only; Ctrl-C stops it)."""
+    from mura_bench.leaderboard.serve import make_server, url_of
+
+    server = make_server(site, port, quiet=quiet)
+    click.echo(f"serving {site} at {url_of(server)} (Ctrl-C to stop)", nl=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

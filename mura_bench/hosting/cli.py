@@ -1,0 +1,76 @@
+"""``mura-bench export codabench`` and ``mura-bench medperf evaluate`` (registered lazily by
+:mod:`mura_bench.cli`). Bad input raises :class:`~mura_bench.errors.InputError`: one message, exit 2.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from mura_bench.hosting.settings import PROTOCOL_CHOICES
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export the benchmark to a platform that hosts competitions."""
+
+
+def _parse_date(_ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}", param=param) from None
+
+
+@export_group.command("codabench")
+@click.option("--truth", required=True, type=click.Path(dir_okay=False),
+              help="Truth of the development phase: labels or a reader panel.")
+@click.option("--final-truth", type=click.Path(dir_okay=False),
+              help="Hidden test truth: adds a final phase scored against it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The bundle to write (.zip).")
+@click.option("--title", default=None, help="Competition title.")
+@click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="auto", show_default=True)
+@click.option("--bootstrap", "resamples", type=click.IntRange(min=2), default=10000, show_default=True,
+              help="Paired bootstrap resamples per submission (as the leaderboard site).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--docker-image", default=None,
+              help="Image the scoring program runs in [default: mura-bench:<version>, built from the Dockerfile].")
+@click.option("--start", callback=_parse_date, help="Development phase start, YYYY-MM-DD [default: today, UTC].")
+@click.option("--final-start", callback=_parse_date,
+              help="Final phase start, YYYY-MM-DD [default: 30 days after --start].")
+def codabench_command(truth, final_truth, out, title, protocol, resamples, seed, docker_image, start,
+                      final_start) -> None:
+    """Write a Codabench competition bundle that scores submissions with mura-bench."""
+    from mura_bench.hosting.codabench import export_codabench
+    from mura_bench.hosting.settings import ScoringSettings
+
+    report = export_codabench(truth, out, final_truth=final_truth, title=title,
+                              settings=ScoringSettings(protocol, resamples, seed),
+                              docker_image=docker_image, start=start, final_start=final_start)
+    click.echo(f"wrote {report.path} ({len(report.entries)} files; leaderboard columns: "
+               f"{', '.join(report.columns)})")
+
+
+@click.group("medperf")
+def medperf_group() -> None:
+    """MedPerf evaluator: score a model container's predictions where the data lives."""
+
+
+@medperf_group.command("evaluate")
+@click.option("--predictions", "--predictions_path", "predictions", type=click.Path(),
+              default="/mlcommons/volumes/predictions", show_default=True,
+              help="Folder holding one predictions CSV.")
+@click.option("--labels", "--labels_path", "labels", type=click.Path(),
+              default="/mlcommons/volumes/labels", show_default=True, help="Folder holding one truth CSV.")
+@click.option("--parameters-file", "--parameters_file", "parameters_file", type=click.Path(),
+              default="/mlcommons/volumes/parameters/parameters_file.yaml", show_default=True)
+@click.option("--output-path", "--output_path", "output_path", type=click.Path(),
+              default="/mlcommons/volumes/results/results.yaml", show_default=True)
+def evaluate_command(predictions, labels, parameters_file, output_path) -> None:
+    """Score the predictions against the labels and write results.yaml (MedPerf task evaluate)."""
+    from mura_bench.hosting.medperf import evaluate
+
+    results = evaluate(predictions, labels, parameters_file, output_path)
+    click.echo(f"wrote {output_path} ({len(results)} metrics)")

@@ -1,0 +1,94 @@
+"""Scoring settings a hosted evaluation runs with, and the folders it reads its one CSV from.
+
+Both platforms score with the settings of the leaderboard site (protocol, bootstrap resamples,
+seed, confidence); :class:`ScoringSettings` holds them and validates a mapping read from a
+platform's parameter file (unknown keys and wrong types are input errors, exit 2).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mura_bench.errors import InputError
+
+PROTOCOL_CHOICES = ("auto", "single", "leave-one-out", "gold-panel")
+#: Files a platform or an archiver puts next to the CSV, never the CSV itself.
+_IGNORED_PREFIXES = (".", "_")
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How a hosted evaluation scores: the arguments of :func:`mura_bench.score` that matter."""
+
+    protocol: str = "auto"
+    bootstrap: int = 10000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def score_options(self) -> dict[str, Any]:
+        return dict(protocol=self.protocol, resamples=self.bootstrap, seed=self.seed,
+                    confidence=self.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, source: str, extra: tuple[str, ...] = ()) -> "ScoringSettings":
+        """Validate a mapping (from YAML or JSON); keys in ``extra`` are allowed and ignored here."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping of settings, found {type(data).__name__}", source=source)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__) - set(extra))
+        if unknown:
+            raise InputError(f"unknown setting(s) {', '.join(map(str, unknown))}; expected "
+                             f"{', '.join([*cls.__dataclass_fields__, *extra])}", source=source)
+        default = cls()
+        protocol = data.get("protocol", default.protocol)
+        if protocol not in PROTOCOL_CHOICES:
+            raise InputError(f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got {protocol!r}",
+                             source=source)
+        bootstrap = _integer(data.get("bootstrap", default.bootstrap), "bootstrap", source)
+        if bootstrap == 1 or bootstrap < 0:
+            raise InputError(f"bootstrap must be 0 (points only) or at least 2, got {bootstrap}", source=source)
+        seed = _integer(data.get("seed", default.seed), "seed", source)
+        if seed < 0:
+            raise InputError(f"seed must not be negative, got {seed}", source=source)
+        confidence = data.get("confidence", default.confidence)
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+            raise InputError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}",
+                             source=source)
+        return cls(protocol, bootstrap, seed, float(confidence))
+
+
+def _integer(value: Any, name: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} must be a whole number, got {value!r}", source=source)
+    return value
+
+
+def single_csv(folder: str | Path, *, what: str, hint: str = "") -> Path:
+    """The one CSV file directly inside ``folder`` (any name; ``.csv`` in any case).
+
+    Other files (a platform's ``metadata``, hidden ``.*`` files, ``__MACOSX/``) are ignored. No CSV,
+    or several, is an :class:`InputError` naming what was found.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{what}: folder not found", source=str(folder))
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(_IGNORED_PREFIXES))
+    csvs = [p for p in entries if p.suffix.lower() == ".csv" and p.is_file()]
+    if len(csvs) == 1:
+        return csvs[0]
+    if len(csvs) > 1:
+        raise InputError(f"{what}: expected one CSV file, found {len(csvs)}", source=str(folder),
+                         rows=[(None, p.name) for p in csvs], hint=hint or None)
+    nested = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                    if p.suffix.lower() == ".csv" and p.is_file()
+                    and not any(part.startswith(_IGNORED_PREFIXES) for part in p.relative_to(folder).parts))
+    if nested:
+        raise InputError(f"{what}: the CSV file must sit at the top level, not in a folder",
+                         source=str(folder), rows=[(None, name) for name in nested], hint=hint or None)
+    found = ", ".join(p.name for p in entries) or "nothing"
+    raise InputError(f"{what}: no CSV file found (found {found})", source=str(folder), hint=hint or None)

@@ -1,0 +1,66 @@
+"""``mura-bench leaderboard serve``: a local preview of a built site (stdlib ``http.server``).
+
+The server binds to 127.0.0.1 only (a preview, not a host), serves the files of one site folder
+read-only, and never anything outside it: paths are resolved, symbolic links included, and a file
+whose real path leaves the folder is answered 404. Directory listings are off.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+from pathlib import Path
+
+from mura_bench.errors import InputError
+
+HOST = "127.0.0.1"
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files of one folder; no listings; nothing whose real path is outside the folder."""
+
+    def translate_path(self, path: str) -> str:
+        translated = super().translate_path(path)
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(translated)
+        if real != root and not real.startswith(root + os.sep):
+            return os.path.join(root, "\0outside")  # never exists: 404
+        return translated
+
+    def list_directory(self, path):
+        self.send_error(404, "No listing")
+        return None
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
+        if not getattr(self.server, "quiet", False):
+            super().log_message(format, *args)
+
+
+def make_server(site: str | Path, port: int = 8000, *, quiet: bool = False) -> http.server.ThreadingHTTPServer:
+    """A server for ``site`` on 127.0.0.1:``port`` (0: any free port), not yet serving.
+
+    Raises :class:`InputError` when ``site`` is not a built site (no ``index.html``) or the port
+    cannot be bound.
+    """
+    site = Path(site)
+    if not (site / "index.html").is_file():
+        raise InputError("not a built site: no index.html in this folder", source=str(site),
+                         hint="build one with `mura-bench leaderboard build SUBMISSIONS --truth T --out SITE`")
+    handler = functools.partial(_SiteHandler, directory=str(site.resolve()))
+    try:
+        server = http.server.ThreadingHTTPServer((HOST, port), handler)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}", source="--port") from None
+    server.daemon_threads = True
+    server.quiet = quiet
+    return server
+
+
+def url_of(server: http.server.HTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
