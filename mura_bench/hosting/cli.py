@@ -7,6 +7,7 @@ import datetime as dt
 
 import click
 
+from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import PROTOCOL_CHOICES
 
 
@@ -60,14 +61,14 @@ def medperf_group() -> None:
 
 @medperf_group.command("evaluate")
 @click.option("--predictions", "--predictions_path", "predictions", type=click.Path(),
-              default="/mlcommons/volumes/predictions", show_default=True,
+              default=MOUNTS["predictions"], show_default=True,
               help="Folder holding one predictions CSV.")
 @click.option("--labels", "--labels_path", "labels", type=click.Path(),
-              default="/mlcommons/volumes/labels", show_default=True, help="Folder holding one truth CSV.")
+              default=MOUNTS["labels"], show_default=True, help="Folder holding one truth CSV.")
 @click.option("--parameters-file", "--parameters_file", "parameters_file", type=click.Path(),
-              default="/mlcommons/volumes/parameters/parameters_file.yaml", show_default=True)
+              default=MOUNTS["parameters_file"], show_default=True)
 @click.option("--output-path", "--output_path", "output_path", type=click.Path(),
-              default="/mlcommons/volumes/results/results.yaml", show_default=True)
+              default=MOUNTS["output_path"], show_default=True)
 def evaluate_command(predictions, labels, parameters_file, output_path) -> None:
     """Score the predictions against the labels and write results.yaml (MedPerf task evaluate)."""
     from mura_bench.hosting.medperf import evaluate

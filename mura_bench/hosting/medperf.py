@@ -27,14 +27,8 @@ from pathlib import Path
 
 from mura_bench.errors import InputError
 from mura_bench.hosting.scores import flat_scores, leaderboard_columns, select
+from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import ScoringSettings, single_csv
-
-MOUNTS = {
-    "predictions": "/mlcommons/volumes/predictions",
-    "labels": "/mlcommons/volumes/labels",
-    "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
-    "output_path": "/mlcommons/volumes/results/results.yaml",
-}
 ALL_KEYS = tuple(c.key for c in leaderboard_columns(with_difference=True))
 
 

@@ -13,6 +13,13 @@ from typing import Any
 from mura_bench.errors import InputError
 
 PROTOCOL_CHOICES = ("auto", "single", "leave-one-out", "gold-panel")
+#: MedPerf's fixed mounts of an evaluator container (task ``evaluate``).
+MEDPERF_MOUNTS = {
+    "predictions": "/mlcommons/volumes/predictions",
+    "labels": "/mlcommons/volumes/labels",
+    "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
+    "output_path": "/mlcommons/volumes/results/results.yaml",
+}
 #: Files a platform or an archiver puts next to the CSV, never the CSV itself.
 _IGNORED_PREFIXES = (".", "_")
 
