@@ -19,13 +19,13 @@ HOST = "127.0.0.1"
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     """Static files of one folder; no listings; nothing whose real path is outside the folder."""
 
-    def translate_path(self, path: str) -> str:
-        translated = super().translate_path(path)
+    def send_head(self):
         root = os.path.realpath(self.directory)
-        real = os.path.realpath(translated)
+        real = os.path.realpath(self.translate_path(self.path))
         if real != root and not real.startswith(root + os.sep):
-            return os.path.join(root, "\0outside")  # never exists: 404
-        return translated
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
 
     def list_directory(self, path):
         self.send_error(404, "No listing")
