@@ -60,7 +60,7 @@ def self_contained(html: str, site: Path) -> str:
     html = _IMG_POLICY.sub("img-src data:", html, count=1)
     html = _NAV.sub("", html, count=1)
     html = _CRUMBS.sub("", html, count=1)
-    html = _RELATIVE_LINK.sub(lambda m: f"<span>{m.group(2)}</span>", html)
+    html = _RELATIVE_LINK.sub(lambda m: f"<span {m.group(1) or ''}>{m.group(2)}</span>".replace(" >", ">"), html)
     return _RANK_BOX.sub("", html, count=1)
 
 
