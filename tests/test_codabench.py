@@ -170,6 +170,8 @@ def test_sample_submission_scores_exactly_as_mura_bench_score(panel_bundle, tmp_
     scores = scores_of(tmp_path / "run")
     assert list(scores) == PANEL_COLUMNS
     assert all(isinstance(v, float) for v in scores.values())
+    assert sorted(p.name for p in (tmp_path / "run" / "app" / "output").iterdir()) == ["detailed_results.html",
+                                                                                     "scores.json"]
     csv = tmp_path / "run" / "app" / "input" / "res" / "predictions.csv"
     assert scores == expected_scores(cli_scores(csv, dev))
 
@@ -281,7 +283,38 @@ def test_explicit_protocol_is_used_by_the_scoring_program(tmp_path):
     preds = write_probabilities(tmp_path / "p.csv", truth)
     run = run_worker(out, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run")
     assert run.returncode == 0, run.stderr
-    assert scores_of(tmp_path / "run") == expected_scores(cli_scores(preds, truth, protocol="single"))
+    scores = scores_of(tmp_path / "run")
+    assert scores == expected_scores(cli_scores(preds, truth, protocol="single"))
+    html = (tmp_path / "run" / "app" / "output" / "detailed_results.html").read_text(encoding="utf-8")
+    assert "<dd>single</dd>" in html and f"{scores['overall_f1']:.3f}" in html
+
+
+def test_official_three_reader_file_is_a_gold_panel_without_radiologist_columns(tmp_path):
+    panel = write_panel(tmp_path / "panel.csv", 84, seed=5)
+    gold = tmp_path / "test_labeled_studies.csv"
+    gold.write_text("".join(",".join(line.split(",")[:4]) + "\n"
+                            for line in panel.read_text().splitlines()[1:]), encoding="utf-8")
+    out, result = export(tmp_path, "--truth", str(gold))
+    assert result.exit_code == 0, result.output
+    comp = unpack(out, tmp_path / "b")
+    assert not any(c["key"].startswith("f1_minus") for c in comp["leaderboards"][0]["columns"])
+    assert "gold-standard" in (tmp_path / "b" / "pages" / "evaluation.md").read_text(encoding="utf-8")
+    preds = write_probabilities(tmp_path / "p.csv", gold)
+    run = run_worker(out, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run")
+    assert run.returncode == 0, run.stderr
+    assert scores_of(tmp_path / "run") == expected_scores(cli_scores(preds, gold))
+
+
+def test_development_phase_starts_today_by_default(tmp_path):
+    truth = write_labels(tmp_path / "labels.csv", 40)
+    before = dt.datetime.now(dt.timezone.utc).date()
+    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(truth), "--final-truth", str(truth),
+                                      "--out", str(tmp_path / "b.zip"), "--bootstrap", "10"])
+    after = dt.datetime.now(dt.timezone.utc).date()
+    assert result.exit_code == 0, result.output
+    dev, final = unpack(tmp_path / "b.zip", tmp_path / "b")["phases"]
+    day = dt.date.fromisoformat(dev["start"][:10])
+    assert day in (before, after) and final["start"] == f"{day + dt.timedelta(days=30)} 00:00:00"
 
 
 @pytest.mark.parametrize("args, fragment", [

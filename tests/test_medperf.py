@@ -86,6 +86,23 @@ def test_columns_parameter_selects_and_orders_the_keys(tmp_path):
     assert results == {k: expected_scores(doc)[k] for k in results}
 
 
+def test_no_network_and_nothing_written_but_the_results(tmp_path, monkeypatch):
+    import socket
+
+    paths = mounts(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the evaluator opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert evaluate(paths).exit_code == 0
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    assert set(after) - set(before) == {paths["output_path"]}
+    assert all(after[p] == t for p, t in before.items() if p != paths["output_path"].parent)
+
+
 def test_results_file_premade_by_medperf_is_rewritten_in_place(tmp_path):
     paths = mounts(tmp_path)
     paths["output_path"].write_text("")  # MedPerf creates the file before it mounts it

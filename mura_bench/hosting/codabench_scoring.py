@@ -16,6 +16,7 @@ records no score. ``scores.json`` is written last, after the detailed results.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def main(argv: list[str] | None = None, *, program_dir: str | Path | None = None
         print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in mura-bench's scoring "
               "program; the organisers can rerun it with MURA_BENCH_DEBUG=1 for the traceback.",
               file=sys.stderr)
-        import os
-
         if os.environ.get("MURA_BENCH_DEBUG"):
             raise
         return 1

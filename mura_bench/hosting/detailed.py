@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from mura_bench.errors import InputError
 from mura_bench.truth import Truth
 
 _IMG_SRC = re.compile(r'src="\.\./(plots/[A-Za-z0-9._-]+\.svg)"')
@@ -41,8 +42,6 @@ def detailed_results_html(predictions_csv: str | Path, truth: Truth, *, name: st
         report = build_site(work / "submissions", truth, site, resamples=resamples, seed=seed,
                             title=title, confidence=confidence)
         if report.skipped:
-            from mura_bench.errors import InputError
-
             raise InputError(report.skipped[0].reason, source=str(predictions_csv))
         html = (site / "entry" / "submission.html").read_text(encoding="utf-8")
         return self_contained(html, site)
