@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from mura_bench import __version__
+from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
 from mura_bench.errors import InputError
 
 ALL_METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
@@ -27,7 +28,7 @@ LAZY_COMMANDS = {
 }
 
 
-class MuraBenchGroup(click.Group):
+class MuraBenchGroup(UncutHelpGroup):
     """A click group that loads some commands lazily and maps InputError to exit code 2."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -76,19 +77,22 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
     return tuple(r.strip() for r in value.split(",") if r.strip())
 
 
-@cli.command()
+@cli.command(epilog=SCORE_EPILOG)
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--truth", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Labels (study,label), a reader panel (study,r1..rN[,label]) or the official 3-reader file.")
 @click.option("--protocol", type=click.Choice(["auto", "single", "leave-one-out", "gold-panel"]), default="auto",
               show_default=True, help="auto: labels -> single, panel -> leave-one-out, 3-reader file -> gold-panel.")
-@click.option("--metrics", default=",".join(ALL_METRICS), show_default=True, callback=parse_metrics)
+@click.option("--metrics", default=",".join(ALL_METRICS), show_default="all", callback=parse_metrics,
+              help=f"Comma-separated, from: {', '.join(ALL_METRICS)}.")
 @click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=10000, show_default=True,
               help="Paired bootstrap resamples (0: point estimates only).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the resamples: same seed and truth, same resamples (and byte-identical JSON).")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True)
-@click.option("--output", type=click.Choice(["table", "json", "csv", "codalab"]), default="table", show_default=True)
+@click.option("--output", type=click.Choice(["table", "json", "csv", "codalab"]), default="table", show_default=True,
+              help="table: for people; json/csv: for programs; codalab: the official scorer's output.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the output here (atomically) instead of stdout.")
 @click.option("--allow-missing", is_flag=True, help="Score the subset of truth studies that have predictions (said loudly).")
 @click.option("--path-col", help="Column holding the study/image path in a predictions file with a header.")
@@ -96,11 +100,15 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
 @click.option("--tie", type=click.Choice(["abnormal", "normal"]), default="abnormal", show_default=True,
               help="Majority-vote tie rule for an even number of voting readers.")
 @click.option("--gold-readers", callback=parse_reader_list, help="Gold-panel readers (default: the first three).")
+@click.option("--show-readers", is_flag=True, help="Table: add each reader's scores.")
+@click.option("--wide", is_flag=True, help="Table: metrics as columns (needs about 200 columns; never cut).")
+@click.option("--quiet", is_flag=True, help="No progress bar (shown on a terminal, for runs over ~2 s).")
 def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci_method, output, out,
-          allow_missing, path_col, score_col, tie, gold_readers) -> None:
+          allow_missing, path_col, score_col, tie, gold_readers, show_readers, wide, quiet) -> None:
     """Score PREDICTIONS against --truth with a reader-study protocol and paired bootstrap CIs."""
     from mura_bench import render
     from mura_bench.predictions import read_predictions
+    from mura_bench.progress import StderrProgress
     from mura_bench.scoring import score as score_fn
     from mura_bench.truth import read_truth
 
@@ -111,19 +119,20 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
 
         text = codalab_json(preds, truth_table, allow_missing=allow_missing, gold_readers=gold_readers, tie=tie)
     else:
-        result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples, seed=seed,
-                          confidence=confidence, ci_method=ci_method, tie=tie, gold_readers=gold_readers,
-                          allow_missing=allow_missing)
+        with StderrProgress(quiet=quiet) as progress:
+            result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples,
+                              seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
+                              gold_readers=gold_readers, allow_missing=allow_missing, progress=progress)
         if result.missing:
             click.echo(render.missing_warning(result), err=True)
         if output == "table":
-            render.print_table(result, out)
+            render.print_table(result, out, readers=show_readers, wide=wide)
             return
         text = result.to_json() if output == "json" else result.to_csv()
     render.emit(text, out)
 
 
-@cli.command()
+@cli.command(epilog=SYNTH_EPILOG)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to create MURA-v1.1/ in.")
 @click.option("--studies", type=click.IntRange(min=1), default=200, show_default=True, help="Number of valid studies.")
 @click.option("--train-studies", type=click.IntRange(min=0), default=None, help="Number of train studies [default: 2 x --studies].")
@@ -141,7 +150,7 @@ def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> 
     click.echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed})")
 
 
-@cli.command()
+@cli.command(epilog=DEMO_EPILOG)
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the demo data lives [default: ~/.cache/mura-bench/demo].")
 @click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=2000, show_default=True)

@@ -78,6 +78,8 @@ class Predictions:
     probabilities: np.ndarray
     labels: np.ndarray
     lines: np.ndarray | None = field(default=None, compare=False, repr=False)
+    rows: int | None = field(default=None, compare=False)
+    binary_values: bool = field(default=False, compare=False)
 
     @property
     def has_probabilities(self) -> bool:
@@ -126,7 +128,8 @@ def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[fl
     if dupes:
         raise InputError("duplicate studies", source=path, rows=dupes)
     sorted_values = values[np.asarray(order, dtype=np.int64)] if order else values[:0]
-    return Predictions(path, sha256, kind, sorted_ids, sorted_values, binarize(sorted_values))
+    return Predictions(path, sha256, kind, sorted_ids, sorted_values, binarize(sorted_values),
+                       rows=len(sorted_ids), binary_values=bool(np.isin(sorted_values, (0.0, 1.0)).all()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +320,7 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
         first_line.setdefault(study, line)
     study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
     return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities),
-                       study_lines)
+                       study_lines, rows=len(values), binary_values=all(v in (0.0, 1.0) for v in values))
 
 
 def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -1,7 +1,8 @@
 """Terminal and file output for the CLI: the rich results table, atomic writes, warnings.
 
-The table never truncates: on a terminal, cells wrap; elsewhere (pipes, files) the console is made
-as wide as the table needs.
+The table never truncates (no ellipsis anywhere): its layout is chosen to fit the terminal
+(:mod:`mura_bench.results_table`); elsewhere (pipes, files) it fits ``$COLUMNS`` or 80 columns, and
+is rendered at its natural width when even the narrowest layout is wider.
 """
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mura_bench.layout import GROUPS
-from mura_bench.results import Estimate, Result, subjects
-
-METRIC_LABELS = {"f1": "F1", "kappa": "κ", "auroc": "AUROC", "accuracy": "Accuracy",
-                 "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
+from mura_bench.results import Result
+from mura_bench.results_table import SIGNIFICANT_CAPTION, fit_tables
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -39,53 +37,6 @@ def emit(text: str, out: str | Path | None) -> None:
         atomic_write_text(out, text)
 
 
-def format_estimate(est: Estimate | None, digits: int = 3) -> str:
-    if est is None:
-        return "—"
-    text = f"{est.value:.{digits}f}"
-    if est.ci is not None:
-        text += f" ({est.ci[0]:.{digits}f}, {est.ci[1]:.{digits}f})"
-    if est.significant:
-        text += " *"
-    return text
-
-
-def _subject_label(subject: str) -> str:
-    """Display name of a result subject; readers are indented under the group's summary rows."""
-    if subject == "difference":
-        return "model − radiologists"
-    return f"  {subject[len('reader:'):]}" if subject.startswith("reader:") else subject
-
-
-def build_table(result: Result, *, readers: bool = True):
-    """A rich Table: one row per group and subject (model, radiologists, difference, readers)."""
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    table.add_column("Body part", style="bold")
-    table.add_column("Studies (abn.)", justify="right")
-    table.add_column("Who")
-    metrics = list(result.metrics)
-    for m in metrics:
-        table.add_column(METRIC_LABELS.get(m, m), justify="right")
-    for g in GROUPS:
-        grp = result.groups[g]
-        if grp.studies == 0:
-            table.add_row(g, "0", "—", *["—" for _ in metrics], end_section=True)
-            continue
-        rows = [(_subject_label(subject), values) for subject, values in subjects(grp)
-                if readers or not subject.startswith("reader:")]
-        for i, (who, values) in enumerate(rows):
-            style = "dim" if who.startswith("  ") else None
-            table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
-                          *[format_estimate(values.get(m)) for m in metrics],
-                          style=style, end_section=i == len(rows) - 1)
-    if result.groups["overall"].difference is not None:
-        table.caption = "* the paired CI of model − radiologists excludes 0 (significant)"
-        table.caption_justify = "left"
-    return table
-
-
 def table_heading(result: Result) -> str:
     """One line naming the inputs and settings, printed above the table (never wrapped into it)."""
     return (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
@@ -93,30 +44,78 @@ def table_heading(result: Result) -> str:
             f"{result.bootstrap.method} CI")
 
 
-def print_table(result: Result, out: str | Path | None = None, *, readers: bool = True) -> None:
-    """Render the results table (and notes) to stdout or, atomically, to a text file.
-    ``readers=False`` leaves out the individual readers' rows."""
+def detected_line(result: Result) -> str:
+    """What was detected: the predictions' kind and counts, the truth's kind, missing studies
+    (the protocol is named in :func:`table_heading`)."""
+    pred = result.predictions
+    studies = result.groups["overall"].studies
+    counts = f"{studies} studies"
+    if pred.rows is not None and pred.kind == "image-probabilities":
+        counts = f"{pred.rows} images -> {studies} studies"
+    truth = result.truth
+    readers = f" ({len(truth.readers)} readers)" if truth.readers else ""
+    missing = (f"{len(result.missing)} truth studies missing (--allow-missing)" if result.missing
+               else "no truth study missing")
+    return f"detected: predictions {pred.kind} ({counts}); truth {truth.kind}{readers}; {missing}"
+
+
+def table_text(result: Result, width: int, *, readers: bool = False, wide: bool = False,
+               fold: bool = True, color: bool = False) -> str:
+    """The whole table block (heading, tables, legend, detected line, notes) as text.
+
+    The layout is chosen to fit ``width`` (see :mod:`mura_bench.results_table`); ``fold=False``
+    renders at the layout's natural width when that is wider, so that nothing wraps (files, pipes).
+    """
     from rich.console import Console
 
-    table = build_table(result, readers=readers)
-    heading = table_heading(result)
-    notes = [f"note: {n}" for n in result.notes]
-    if out is None and sys.stdout.isatty():
-        console = Console(soft_wrap=False)
-        console.print(heading, markup=False, highlight=False, soft_wrap=True)
+    layout = fit_tables(result, width, readers=readers, wide=wide)
+    render_width = width if fold and not wide else max(width, layout.width)
+    with open(os.devnull, "w") as sink:
+        console = Console(width=render_width, record=True, file=sink, force_terminal=color,
+                          color_system="standard" if color else None, highlight=False)
+        _print_block(console, result, layout, wrap=fold)
+        text = console.export_text(styles=color)
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _print_block(console, result: Result, layout, *, wrap: bool = True) -> None:
+    """Heading, tables, legend, detected line and notes; ``wrap=False`` keeps each text line whole."""
+    lines_before = [table_heading(result)]
+    lines_after = ([SIGNIFICANT_CAPTION] if result.groups["overall"].difference is not None else [])
+    lines_after += [detected_line(result), *(f"note: {n}" for n in result.notes)]
+    for line in lines_before:
+        console.print(line, markup=False, highlight=False, soft_wrap=not wrap)
+    for table in layout.tables:
         console.print(table)
-        for n in notes:
-            console.print(n, markup=False, highlight=False)
+    for line in lines_after:
+        console.print(line, markup=False, highlight=False, soft_wrap=not wrap)
+
+
+def print_table(result: Result, out: str | Path | None = None, *, readers: bool = False,
+                wide: bool = False) -> None:
+    """Render the results table to stdout or, atomically, to a text file, never cutting anything.
+
+    On a terminal the layout fits the terminal's width; piped or written to a file, it fits
+    ``$COLUMNS`` (default 80) and is rendered at its natural width when that is wider.
+    ``readers`` adds the individual readers' columns; ``wide`` uses the metrics-as-columns layout.
+    """
+    from rich.console import Console
+
+    if out is None and sys.stdout.isatty():
+        console = Console(highlight=False)
+        layout = fit_tables(result, console.width, readers=readers, wide=wide)
+        if wide and layout.width > console.width:
+            console = Console(highlight=False, width=layout.width)
+        _print_block(console, result, layout)
         return
-    probe = Console(width=10_000, file=open(os.devnull, "w"))
-    width = max(80, probe.measure(table).maximum + 2)
-    console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
-    console.print(heading, markup=False, highlight=False, soft_wrap=True)
-    console.print(table)
-    for n in notes:
-        console.print(n, markup=False, highlight=False, soft_wrap=True)
-    text = "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
-    emit(text, out)
+    emit(table_text(result, _pipe_width(), readers=readers, wide=wide, fold=False), out)
+
+
+def _pipe_width() -> int:
+    try:
+        return max(20, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 80
 
 
 def missing_warning(result: Result) -> str:

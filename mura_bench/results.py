@@ -67,10 +67,14 @@ class GroupResult:
 
 @dataclass(frozen=True)
 class InputInfo:
+    """An input as detected. ``rows`` (predictions only; not part of the JSON) counts the input
+    rows: images for kind ``image-probabilities``."""
+
     path: str
     sha256: str
     kind: str
     readers: tuple[str, ...] | None = None
+    rows: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "kind": self.kind}

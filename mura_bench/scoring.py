@@ -20,6 +20,7 @@ from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.metrics import COUNT_METRICS, METRICS, ScoreRanking, auroc_weighted, counts_from_indicators, pair_indicators
 from mura_bench.predictions import Predictions, read_predictions
+from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import Plan, make_plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
 from mura_bench.truth import Truth, read_truth
@@ -43,16 +44,28 @@ class Options:
     keep_replicates: bool = False
 
 
-def score(predictions: Predictions | str | Path, truth: Truth | str | Path, **options) -> Result:
-    """Score one prediction file against a truth file. See :func:`score_many` for the options."""
-    return score_many([predictions], truth, **options)[0]
+def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
+          protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
+          seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
+          tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
+          allow_missing: bool = False, keep_replicates: bool = False,
+          progress: ProgressCallback | None = None) -> Result:
+    """Score one prediction file (or :class:`Predictions`) against a truth file (or :class:`Truth`).
+
+    The options are those of :func:`score_many`; for arrays in memory see :func:`mura_bench.evaluate`.
+    """
+    return score_many([predictions], truth, protocol=protocol, metrics=metrics, resamples=resamples,
+                      seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
+                      gold_readers=gold_readers, allow_missing=allow_missing,
+                      keep_replicates=keep_replicates, progress=progress)[0]
 
 
 def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | str | Path, *,
                protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
                seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
                tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
-               allow_missing: bool = False, keep_replicates: bool = False) -> list[Result]:
+               allow_missing: bool = False, keep_replicates: bool = False,
+               progress: ProgressCallback | None = None) -> list[Result]:
     """Score several prediction sets on the very same bootstrap resamples (paired across them).
 
     Options: ``protocol`` auto|single|leave-one-out|gold-panel; ``metrics`` a subset of
@@ -60,7 +73,8 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     ``confidence``; ``ci_method`` percentile|bca; ``tie`` abnormal|normal (majority ties);
     ``gold_readers`` (gold-panel; default the first three); ``allow_missing`` scores the subset of
     truth studies present in each prediction set (listed in ``Result.missing``);
-    ``keep_replicates`` keeps the raw bootstrap values in ``Result.replicates``.
+    ``keep_replicates`` keeps the raw bootstrap values in ``Result.replicates``;
+    ``progress(stage, done, total)`` is called after each scored group (see :mod:`mura_bench.progress`).
     Raises :class:`InputError` for any inconsistency.
     """
     opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
@@ -75,9 +89,10 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     for i, a in enumerate(alignments):
         batches.setdefault(tuple(a.study_ids), []).append(i)
     results: list[Result | None] = [None] * len(preds)
+    steps = _Steps(progress, len(batches) * len(GROUPS))
     for members in batches.values():
         batch_results = _score_aligned([preds[i] for i in members], [alignments[i] for i in members],
-                                       truth_table, chosen, opts)
+                                       truth_table, chosen, opts, steps)
         for i, r in zip(members, batch_results):
             results[i] = r
     return [r for r in results if r is not None]
@@ -95,8 +110,19 @@ def _check_options(opts: Options) -> None:
         raise InputError("the number of bootstrap resamples cannot be negative")
 
 
+class _Steps:
+    """Counts finished groups for a progress callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        report(self.callback, "scoring", self.done, self.total)
+
+
 def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, protocol: str,
-                   opts: Options) -> list[Result]:
+                   opts: Options, steps: _Steps) -> list[Result]:
     first = alignments[0]
     tidx = first.truth_index
     plan = make_plan(protocol, labels=None if truth.labels is None else truth.labels[tidx],
@@ -120,6 +146,7 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
         if n == 0:
             for s in range(n_subs):
                 groups[s][group] = GroupResult(studies=0, positives=0)
+            steps.step()
             continue
         sub_plan = _subset(plan, rows)
         inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
@@ -139,12 +166,13 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
+        steps.step()
     settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
     software = _software()
     return [Result(protocol=protocol, bootstrap=settings,
-                   predictions=InputInfo(p.path, p.sha256, p.kind), truth=truth_info, software=software,
+                   predictions=InputInfo(p.path, p.sha256, p.kind, rows=p.rows), truth=truth_info, software=software,
                    groups=groups[s], notes=notes[s], metrics=opts.metrics, missing=list(a.missing),
                    replicates=replicates[s] if opts.keep_replicates else None)
             for s, (p, a) in enumerate(zip(preds, alignments))]
@@ -298,6 +326,8 @@ def _global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> li
     notes = []
     if "auroc" in opts.metrics and not pred.has_probabilities:
         notes.append("auroc omitted: the predictions are 0/1 labels, not probabilities")
+    if pred.has_probabilities and pred.binary_values:
+        notes.append(_binary_values_note(pred))
     if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:
         notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
                      f"{opts.tie} (--tie)")
@@ -308,6 +338,13 @@ def _global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> li
         notes.append(f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
                      f"{len(alignment.missing)} have no prediction (listed in missing_studies)")
     return notes
+
+
+def _binary_values_note(pred: Predictions) -> str:
+    if pred.kind == "image-probabilities":
+        return ("every per-image value is 0 or 1: treated as probabilities, so a study's value is the "
+                "fraction of its images voted abnormal (abnormal iff > 0.5)")
+    return "every study value is 0.0 or 1.0: treated as probabilities (write 0/1 for labels)"
 
 
 def _software() -> dict[str, str]:

@@ -41,6 +41,7 @@ from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubm
 from mura_bench.leaderboard.table import (ALL_METRICS, DISPLAY_GROUPS, GROUP_TITLES, METRIC_TITLES, TABLE_METRICS,
                                           BoardRow, to_csv, to_json, to_latex)
 from mura_bench.predictions import Predictions, read_predictions
+from mura_bench.progress import ProgressCallback, report
 from mura_bench.truth import Truth, read_truth
 
 MARKER = ".mura-bench-site"
@@ -71,12 +72,13 @@ class _Scored:
 
 def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                resamples: int = 10000, seed: int = 0, title: str | None = None,
-               confidence: float = 0.95) -> BuildReport:
+               confidence: float = 0.95, progress: ProgressCallback | None = None) -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
     could be published, or ``out_dir`` exists and is not an earlier build (it is never deleted
-    then). Same inputs + seed -> identical files.
+    then). Same inputs + seed -> identical files. ``progress(stage, done, total)`` is told about
+    reading, scoring and writing (see :mod:`mura_bench.progress`).
     """
     clock = _Clock()
     out_dir = Path(out_dir)
@@ -88,7 +90,8 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     skipped = list(loaded.skipped)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
     scored: list[_Scored] = []
-    for sub in loaded.rescored:
+    for done, sub in enumerate(loaded.rescored):
+        report(progress, "reading predictions", done, len(loaded.rescored))
         try:
             preds = read_predictions(sub.predictions_path, path_col=sub.path_col, score_col=sub.score_col)
             align(preds, truth_table, allow_missing=False)
@@ -98,7 +101,7 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
         scored.append(_Scored(sub, preds))
     clock.lap("read")
     results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                 confidence=confidence)
+                                 confidence=confidence, progress=progress)
     skipped += failed
     failed_slugs = {s.slug for s in failed}
     scored = [s for s in scored if s.submission.meta.slug not in failed_slugs]
@@ -113,7 +116,7 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a site is meant to be read
-        _write_site(tmp, context, clock)
+        _write_site(tmp, context, clock, progress)
         _replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,14 +165,14 @@ def _replace(tmp: Path, out_dir: Path) -> None:
 
 
 def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int,
-               confidence: float) -> tuple[list, list[SkippedEntry]]:
+               confidence: float, progress: ProgressCallback | None = None) -> tuple[list, list[SkippedEntry]]:
     """Score all entries in one pass; an entry the scorer refuses is found, skipped, and the rest
     scored again (so one bad entry never breaks the build)."""
     from mura_bench.scoring import score, score_many
 
     if not scored:
         return [], []
-    options = dict(resamples=resamples, seed=seed, confidence=confidence)
+    options = dict(resamples=resamples, seed=seed, confidence=confidence, progress=progress)
     try:
         return score_many([s.predictions for s in scored], truth, keep_replicates=True, **options), []
     except InputError:
@@ -290,7 +293,7 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def _write_site(root: Path, ctx: _Context, clock: _Clock) -> None:
+def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCallback | None = None) -> None:
     from mura_bench.leaderboard import plots
 
     env = _environment()
@@ -354,7 +357,8 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock) -> None:
     by_slug = {s.submission.meta.slug: (s, r) for s, r in zip(ctx.scored, ctx.results)}
     reference_rows = [r for r in ctx.rows if not r.is_submission]
     page = env.get_template("entry.html")
-    for row in ctx.rows:
+    for done, row in enumerate(ctx.rows):
+        report(progress, "entry pages", done, len(ctx.rows))
         if not row.is_submission:
             continue
         s, result = by_slug[row.key]

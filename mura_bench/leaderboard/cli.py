@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import click
 
+from mura_bench.cli_help import BUILD_EPILOG, UncutHelpGroup
 
-@click.group("leaderboard")
+
+@click.group("leaderboard", cls=UncutHelpGroup)
 def leaderboard() -> None:
     """Build the static leaderboard site from a submissions folder, or preview a built one."""
 
 
-@leaderboard.command("build")
+@leaderboard.command("build", epilog=BUILD_EPILOG)
 @click.argument("submissions_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--truth", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Truth file: labels, reader panel or gold panel.")
@@ -23,12 +25,16 @@ def leaderboard() -> None:
               help="Paired bootstrap resamples shared by all entries.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
 @click.option("--title", default=None, help="Site title.")
+@click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
-          title: str | None) -> None:
+          title: str | None, quiet: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
+    from mura_bench.progress import StderrProgress
 
-    report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title)
+    with StderrProgress(quiet=quiet, delay=0.5) as progress:
+        report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
+                            progress=progress)
     click.echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
                f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:

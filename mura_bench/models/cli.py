@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from mura_bench.cli_help import MODELS_EPILOG, RUN_EPILOG
 from mura_bench.errors import InputError
 
 #: Width used to render tables when stdout is not a terminal, so that nothing is cut.
@@ -30,7 +31,7 @@ def models_table(infos, *, checked: dict[str, str | None] | None = None):
     from rich.table import Table
 
     table = Table()
-    for name in ("name", "package", "version", "description"):
+    for name in ("name", "package", "version", "options", "description"):
         table.add_column(name, overflow="fold")
     for info in infos:
         problems = []
@@ -43,7 +44,8 @@ def models_table(infos, *, checked: dict[str, str | None] | None = None):
         text = escape(info.description or "")
         if problems:
             text = "[red]" + escape("; ".join(problems)) + "[/red]" + (f" ({text})" if text else "")
-        table.add_row(escape(info.name), escape(info.package or "?"), escape(info.version or "?"), text)
+        options = "\n".join(escape(o) for o in info.options) or ("none" if not info.error else "?")
+        table.add_row(escape(info.name), escape(info.package or "?"), escape(info.version or "?"), options, text)
     return table
 
 
@@ -63,11 +65,11 @@ def _check_all(infos) -> dict[str, str | None]:
     return results
 
 
-@click.command("models")
+@click.command("models", epilog=MODELS_EPILOG)
 @click.option("--check", is_flag=True,
               help="Also create every model with its default options (may load weights).")
 def models_command(check: bool) -> None:
-    """List the registered models: name, package, version, description (broken ones marked)."""
+    """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
 
     infos = available_models(describe=True)
@@ -97,7 +99,7 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
     render.print_table(result, None)
 
 
-@click.command("run")
+@click.command("run", epilog=RUN_EPILOG)
 @click.argument("model")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder holding MURA-v1.1/ (or MURA-v1.1/ itself), real or synthetic.")

@@ -31,7 +31,8 @@ class ModelInfo:
     ``value`` is the entry point's ``module:factory`` reference, ``package``/``version`` the
     distribution that registers it. ``description`` is filled only when descriptions were asked for
     (the factory's ``description`` attribute, else the first line of its docstring); ``error`` then
-    holds why the plugin could not be imported. ``duplicates`` names the other distributions that
+    holds why the plugin could not be imported, and ``options`` the factory's options as
+    ``name=default`` (see :func:`factory_options`). ``duplicates`` names the other distributions that
     register the same model name (such a name cannot be loaded until one is uninstalled).
     """
 
@@ -42,6 +43,7 @@ class ModelInfo:
     description: str | None = None
     error: str | None = None
     duplicates: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
@@ -81,6 +83,28 @@ def _describe(factory: object) -> str | None:
     return first or None
 
 
+def factory_options(factory: object) -> tuple[str, ...]:
+    """The ``--option`` keys a factory takes, from its signature: ``name=default``, ``name (optional)``
+    when its default is None (the model then chooses), ``name (required)`` without a default and
+    ``any key=value`` for ``**kwargs``. Empty when the signature cannot be read."""
+    try:
+        params = inspect.signature(factory).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ()
+    out = []
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            out.append("any key=value")
+        elif p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            if p.default is inspect.Parameter.empty:
+                out.append(f"{p.name} (required)")
+            elif p.default is None:
+                out.append(f"{p.name} (optional)")
+            else:
+                out.append(f"{p.name}={p.default}")
+    return tuple(out)
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
@@ -102,7 +126,7 @@ def available_models(*, describe: bool = False) -> list[ModelInfo]:
         except Exception as exc:  # a broken plugin must not break the listing
             described.append(replace(info, error=_error_text(exc)))
             continue
-        described.append(replace(info, description=_describe(factory)))
+        described.append(replace(info, description=_describe(factory), options=factory_options(factory)))
     return described
 
 
@@ -196,5 +220,5 @@ def load_model(name: str, options: Mapping[str, str] | None = None) -> ImageMode
     return model
 
 
-__all__ = ["ModelInfo", "PluginError", "available_models", "is_model", "load_model", "model_names",
+__all__ = ["ModelInfo", "PluginError", "available_models", "factory_options", "is_model", "load_model", "model_names",
            "parse_options"]

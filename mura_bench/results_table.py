@@ -1,0 +1,213 @@
+"""The terminal results table, laid out to fit a given width without cutting anything.
+
+Default (compact) layout: one row per body part and metric, one column per scored subject
+(model, radiologists, model − radiologists, then the readers when asked for). Each cell is a point
+estimate with its interval, written inline (``0.853 (0.801, 0.897)``) when that fits the width, else
+on two lines (value above, interval below). When even that is too wide (many readers on a narrow
+terminal), the subject columns are split over several tables, the summary subjects first. The
+``wide`` layout is the transposed one (one row per body part and subject, one column per metric),
+rendered at its natural width.
+
+No column is ever allowed to shorten its text with an ellipsis: every column folds (wraps) instead,
+and :func:`fit_tables` picks a layout whose natural width fits, so folding only happens when the
+target width is too small for a single subject column. Negative numbers use the minus sign (U+2212).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mura_bench.layout import GROUPS
+from mura_bench.results import Estimate, GroupResult, Result
+
+METRIC_LABELS = {"f1": "F1", "kappa": "κ", "auroc": "AUROC", "accuracy": "Accuracy",
+                 "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
+SUMMARY_SUBJECTS = ("model", "radiologists", "difference")
+SUBJECT_HEADERS = {"model": "Model", "radiologists": "Radiologists", "difference": "Model − radiologists"}
+MINUS = "\u2212"
+DASH = "—"
+SIGNIFICANT_CAPTION = "* the paired CI of model − radiologists excludes 0 (significant)"
+
+
+def number(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals and a real minus sign (never ``-0.000``)."""
+    text = f"{value:.{digits}f}"
+    if text.startswith("-"):
+        text = text[1:] if float(text) == 0 else MINUS + text[1:]
+    return text
+
+
+def interval(ci: tuple[float, float], digits: int = 3) -> str:
+    return f"({number(ci[0], digits)}, {number(ci[1], digits)})"
+
+
+def format_estimate(est: Estimate | None, *, stacked: bool = False, digits: int = 3) -> str:
+    """A cell: value, interval (same line, or the next with ``stacked``) and ``*`` when significant."""
+    if est is None:
+        return DASH
+    head = number(est.value, digits) + (" *" if est.significant else "")
+    if est.ci is None:
+        return head
+    return f"{head}\n{interval(est.ci, digits)}" if stacked else f"{head} {interval(est.ci, digits)}"
+
+
+def subject_names(result: Result, *, readers: bool) -> list[str]:
+    """Subjects present anywhere in the result, in display order; readers only when asked for."""
+    names: list[str] = []
+    for g in GROUPS:
+        grp = result.groups[g]
+        present = [s for s in SUMMARY_SUBJECTS if _subject(grp, s) is not None and grp.studies]
+        present += [f"reader:{r}" for r in (grp.readers or {})] if readers else []
+        names += [s for s in present if s not in names]
+    return names
+
+
+def _subject(grp: GroupResult, subject: str) -> dict[str, Estimate] | None:
+    if subject == "model":
+        return grp.model if grp.studies else None
+    if subject.startswith("reader:"):
+        return (grp.readers or {}).get(subject[len("reader:"):])
+    return getattr(grp, subject)
+
+
+def _header(subject: str, *, stacked: bool = False) -> str:
+    if subject.startswith("reader:"):
+        return subject[len("reader:"):]
+    text = SUBJECT_HEADERS[subject]
+    return text.replace(" − ", " −\n") if stacked else text
+
+
+def _group_cells(grp: GroupResult, name: str, heights: Sequence[int]) -> list[str]:
+    """The body-part column of a group's rows: its name and counts, spread over rows of ``heights``."""
+    lines = [name, f"n={grp.studies}", f"{grp.positives} abn."]
+    cells = []
+    for i, h in enumerate(heights):
+        take = len(lines) if i == len(heights) - 1 else h
+        cells.append("\n".join(lines[:take]))
+        lines = lines[take:]
+    return cells
+
+
+def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, title: str | None = None):
+    """Rows: body part x metric; columns: ``subjects``."""
+    from rich.table import Table
+
+    table = _new_table(title)
+    table.add_column("Body part", style="bold")
+    table.add_column("Metric")
+    for s in subjects:
+        table.add_column(_header(s, stacked=stacked), justify="right", style="dim" if s.startswith("reader:") else None)
+    for g in GROUPS:
+        grp = result.groups[g]
+        if grp.studies == 0:
+            table.add_row(g, "no studies", *[DASH] * len(subjects), end_section=True)
+            continue
+        metrics = list(result.metrics)
+        heights = [2 if stacked else 1] * len(metrics)
+        for i, (label, m) in enumerate(zip(_group_cells(grp, g, heights), metrics)):
+            cells = [format_estimate((_subject(grp, s) or {}).get(m), stacked=stacked) for s in subjects]
+            table.add_row(label, METRIC_LABELS.get(m, m), *cells, end_section=i == len(metrics) - 1)
+    return table
+
+
+def wide_table(result: Result, *, readers: bool):
+    """Rows: body part x subject; columns: metrics (CIs inline). Needs ~200+ columns."""
+    from rich.table import Table
+
+    table = _new_table(None)
+    table.add_column("Body part", style="bold")
+    table.add_column("Studies (abn.)", justify="right")
+    table.add_column("Who")
+    metrics = list(result.metrics)
+    for m in metrics:
+        table.add_column(METRIC_LABELS.get(m, m), justify="right")
+    for g in GROUPS:
+        grp = result.groups[g]
+        if grp.studies == 0:
+            table.add_row(g, "0", DASH, *[DASH for _ in metrics], end_section=True)
+            continue
+        rows = [s for s in subject_names(result, readers=readers) if _subject(grp, s) is not None]
+        for i, s in enumerate(rows):
+            who = f"  {_header(s)}" if s.startswith("reader:") else ("model − radiologists" if s == "difference" else s)
+            table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
+                          *[format_estimate(_subject(grp, s).get(m)) for m in metrics],
+                          style="dim" if s.startswith("reader:") else None, end_section=i == len(rows) - 1)
+    return table
+
+
+def _new_table(title: str | None):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", title_style="bold")
+    return table
+
+
+def _fold_columns(table) -> None:
+    for column in table.columns:
+        column.overflow = "fold"
+
+
+def natural_width(table) -> int:
+    """The width ``table`` takes when nothing has to wrap."""
+    import os
+
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        return Console(width=100_000, file=sink).measure(table).maximum
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The tables to print and the width they need (at most the target unless impossible)."""
+
+    tables: list
+    width: int
+    stacked: bool
+
+
+def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool = False) -> Layout:
+    """Choose the layout for a ``width``-column display (see the module docstring)."""
+    if wide:
+        table = wide_table(result, readers=readers)
+        _fold_columns(table)
+        return Layout([table], natural_width(table), False)
+    subjects = subject_names(result, readers=readers)
+    for stacked in (False, True):
+        table = compact_table(result, subjects, stacked=stacked)
+        if natural_width(table) <= width:
+            _fold_columns(table)
+            return Layout([table], natural_width(table), stacked)
+    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk))
+              for chunk in _chunks(result, subjects, width)]
+    for t in tables:
+        _fold_columns(t)
+    return Layout(tables, max(natural_width(t) for t in tables), True)
+
+
+def _chunk_title(chunk: Sequence[str]) -> str:
+    readers = [_header(s) for s in chunk if s.startswith("reader:")]
+    if not readers:
+        return "Model and radiologists"
+    first = "Model and radiologists; readers " if readers != [_header(s) for s in chunk] else "Readers "
+    return first + (readers[0] if len(readers) == 1 else f"{readers[0]} to {readers[-1]}")
+
+
+def _chunks(result: Result, subjects: Sequence[str], width: int) -> list[list[str]]:
+    """Greedy split of ``subjects`` into runs whose stacked table fits ``width`` (at least one each);
+    the summary subjects (model, radiologists, difference) never share a table with readers unless
+    they all fit together."""
+    summary = [s for s in subjects if not s.startswith("reader:")]
+    readers = [s for s in subjects if s.startswith("reader:")]
+    chunks: list[list[str]] = []
+    for pool in (summary, readers):
+        current: list[str] = []
+        for s in pool:
+            trial = current + [s]
+            if current and natural_width(compact_table(result, trial, stacked=True)) > width:
+                chunks.append(current)
+                trial = [s]
+            current = trial
+        if current:
+            chunks.append(current)
+    return chunks
