@@ -1,7 +1,8 @@
 """mura-bench: benchmark harness for abnormality detection in musculoskeletal radiographs (MURA).
 
-The library's entry point is :func:`mura_bench.score` (lazily imported so that ``import mura_bench``
-stays cheap); files are read with :func:`read_predictions` and :func:`read_truth`.
+The library's entry points are :func:`mura_bench.score` (files) and :func:`mura_bench.evaluate`
+(arrays), both returning a :class:`~mura_bench.results.Result`; they are imported lazily so that
+``import mura_bench`` stays cheap. Files are read with :func:`read_predictions` and :func:`read_truth`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "InputError",
+    "evaluate",
     "MuraBenchError",
     "read_predictions",
     "read_truth",
@@ -29,6 +31,10 @@ def __getattr__(name: str):
         from mura_bench import truth
 
         return getattr(truth, name)
+    if name == "evaluate":
+        from mura_bench import api
+
+        return api.evaluate
     if name in ("score", "score_many"):
         from mura_bench import scoring
 

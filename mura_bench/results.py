@@ -16,6 +16,9 @@ from typing import Any
 from mura_bench.layout import GROUPS
 
 SCHEMA = "mura-bench/score/v1"
+#: Columns of :meth:`Result.rows`, :meth:`Result.to_csv` and :meth:`Result.to_frame`.
+ROW_COLUMNS = ("group", "subject", "metric", "value", "ci_lower", "ci_upper", "significant", "studies",
+               "positives")
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,29 @@ class Result:
                                 "positives": grp.positives})
         return out
 
+    def to_frame(self):
+        """The :meth:`rows` as a pandas DataFrame (long format: one row per group, subject and
+        metric; columns ``group subject metric value ci_lower ci_upper significant studies
+        positives``). Needs pandas, imported only here.
+
+        >>> from mura_bench import evaluate
+        >>> ids = [f"valid/XR_HAND/patient{i}/study1/" for i in range(1, 31)]
+        >>> panel = [[i % 2, i % 2, (i // 3) % 2] for i in range(1, 31)]   # three readers
+        >>> frame = evaluate(ids, [0.2 + 0.6 * (i % 2) for i in range(1, 31)], panel, resamples=200).to_frame()
+        >>> sorted(frame.subject.unique())
+        ['difference', 'model', 'radiologists', 'reader:r1', 'reader:r2', 'reader:r3']
+        >>> frame.pivot_table(index="metric", columns="subject", values="value").loc["f1", ["model", "radiologists"]].round(3).tolist()
+        [0.905, 0.794]
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Result.to_frame() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.rows(), columns=list(ROW_COLUMNS))
+
     def to_csv(self) -> str:
         buf = io.StringIO()
-        columns = ["group", "subject", "metric", "value", "ci_lower", "ci_upper", "significant", "studies", "positives"]
-        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
         writer.writeheader()
         for row in self.rows():
             writer.writerow({k: ("" if v is None else (repr(v) if isinstance(v, float) else v)) for k, v in row.items()})
