@@ -22,7 +22,7 @@ from mura_bench.metrics import METRICS
 from mura_bench.predictions import Predictions, predictions_from_scores, study_means
 from mura_bench.progress import ProgressCallback
 from mura_bench.results import Result
-from mura_bench.truth import LABEL_COLUMN_NAME, MIN_READERS, Truth
+from mura_bench.truth import LABEL_COLUMN_NAME, MIN_READERS, STUDY_COLUMN_NAMES, Truth
 
 ARRAYS = "<arrays>"
 
@@ -39,8 +39,8 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     prefix, trailing ``/`` optional) or image paths, whose values are averaged per study.
     ``probabilities``: P(abnormal) per id, in [0, 1]; an integer or boolean array of 0/1 values is
     taken as binary labels (the official format: no AUROC), floats always as probabilities.
-    ``truth``: aligned with ``study_ids`` by position, or by index when it is a pandas object
-    indexed by study id (required for image ids):
+    ``truth``: aligned with ``study_ids`` by position, or by study id when it is a pandas object
+    indexed by study id or a DataFrame with a ``study`` column (required for image ids):
 
     - 1-D (array, list, Series) or a one-column table: the label per study -> protocol ``single``;
     - 2-D array (readers ``r1..rN``) or DataFrame (its column names), N >= 3 -> ``leave-one-out``
@@ -68,6 +68,7 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     from mura_bench.scoring import score
 
     preds = predictions_from_arrays(study_ids, probabilities)
+    truth = _study_column_as_index(truth)
     if _has_study_index(truth):
         truth_table = truth_from_arrays(truth, None)
     elif preds.kind == "image-probabilities":
@@ -187,6 +188,13 @@ def _image_ids(ids: list[str]) -> list[str]:
         if image is not None:
             out.append(image)
     return out
+
+
+def _study_column_as_index(truth: Any) -> Any:
+    """A DataFrame with a study column (``study``, ``path``, ...) indexed by it; else ``truth``."""
+    columns = [str(c) for c in getattr(truth, "columns", [])] if hasattr(truth, "set_index") else []
+    named = [c for c in columns if c.lower() in STUDY_COLUMN_NAMES]
+    return truth.set_index(named[0]) if named else truth
 
 
 def _has_study_index(obj: Any) -> bool:
