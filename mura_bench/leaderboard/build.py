@@ -41,6 +41,7 @@ from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubm
 from mura_bench.leaderboard.table import (ALL_METRICS, DISPLAY_GROUPS, GROUP_TITLES, METRIC_TITLES, TABLE_METRICS,
                                           BoardRow, to_csv, to_json, to_latex)
 from mura_bench.predictions import Predictions, read_predictions
+from mura_bench.results_table import number
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.truth import Truth, read_truth
 
@@ -266,15 +267,17 @@ def _environment():
 
 
 def _fmt_num(value, digits: int = 3) -> str:
+    """A number with a real minus sign (U+2212); a dash when missing."""
     if value is None or not np.isfinite(value):
         return "—"
-    return f"{value:.{digits}f}"
+    return number(value, digits)
 
 
 def _fmt_ci(ci, digits: int = 3) -> str:
+    """An interval as ``−0.082 – 0.025`` (minus signs, a spaced en dash between the bounds)."""
     if ci is None:
         return ""
-    return f"{_fmt_num(ci[0], digits)}–{_fmt_num(ci[1], digits)}"
+    return f"{_fmt_num(ci[0], digits)} – {_fmt_num(ci[1], digits)}"
 
 
 def _sort_value(value) -> str:
@@ -371,6 +374,7 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
         (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
         html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
                            roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
+                           auroc_column=row.estimate("overall", "auroc"), rank_note=_rank_note(row),
                            reader_points=reader_points, reference_rows=reference_rows,
                            n_entries=sum(r.is_submission for r in ctx.rows),
                            notes=list(result.notes), has_probabilities=s.predictions.has_probabilities)
@@ -379,11 +383,39 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
 
     index = env.get_template("index.html").render(
         **common, root="", rows=ctx.rows, forest=forest, reported=_reported_order(ctx.reported),
+        above_radiologists=_above_radiologists(ctx), rank_notes={r.key: _rank_note(r) for r in ctx.rows},
+        many_entries=sum(r.is_submission for r in ctx.rows) > FOREST_COMPACT_ENTRIES,
         n_entries=sum(r.is_submission for r in ctx.rows), reader_points=reader_points)
     (root / "index.html").write_text(index, encoding="utf-8")
     reported = env.get_template("reported.html").render(**common, root="", reported=_reported_order(ctx.reported))
     (root / "reported.html").write_text(reported, encoding="utf-8")
     clock.lap("index")
+
+
+#: Above this many entries the forest plots are laid out one per row (tall, full names).
+FOREST_COMPACT_ENTRIES = 24
+
+
+def _rank_note(row: BoardRow) -> str:
+    """Tooltip of a rank: why it is what it is (ranks can tie and skip numbers)."""
+    if row.rank is None:
+        return ""
+    n = row.worse_than
+    who = "no entry is" if n == 0 else ("1 entry is" if n == 1 else f"{n} entries are")
+    return (f"Rank {row.rank}: {who} significantly better on paired overall F1, and rank = 1 + that "
+            "number. Entries with equal counts share a rank, and ranks can skip numbers (1, 1, 2, 4 "
+            "is possible), since being significantly better is not transitive.")
+
+
+def _above_radiologists(ctx: _Context) -> dict[str, str]:
+    """slug -> tooltip, for entries whose overall F1 is significantly above the radiologists'."""
+    out = {}
+    for s, result in zip(ctx.scored, ctx.results):
+        diff = (result.groups["overall"].difference or {}).get(RANK_METRIC)
+        if diff is not None and diff.significant and diff.value > 0 and diff.ci is not None:
+            out[s.submission.meta.slug] = (f"Overall F1 above the radiologists' mean by {_fmt_num(diff.value)} "
+                                           f"(paired {ctx.confidence:.0%} CI {_fmt_ci(diff.ci)}, excludes 0)")
+    return out
 
 
 def _reported_order(reported: list[ReportedSubmission]) -> list[ReportedSubmission]:

@@ -41,10 +41,11 @@ class ForestRow:
     reference: bool = False        # radiologists / readers: drawn in another colour
 
 
-def plain(text: str, limit: int = 48) -> str:
-    """A label matplotlib draws literally: ``$`` escaped, control characters dropped, shortened."""
+def plain(text: str, limit: int | None = None) -> str:
+    """A label matplotlib draws literally: ``$`` escaped, control characters dropped; shortened to
+    ``limit`` characters only when one is given (plot labels are never shortened)."""
     text = "".join(c for c in text if c.isprintable())
-    if len(text) > limit:
+    if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("$", r"\$")
 
@@ -69,27 +70,34 @@ def _figure(width: float, height: float):
 
 def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
                     xlim: tuple[float, float] | None = None) -> str:
-    """Horizontal point-and-interval plot, one row per entry in the given order (top to bottom)."""
+    """Horizontal point-and-interval plot, one row per entry in the given order (top to bottom).
+
+    The height grows with the rows (a fixed pitch per entry, so 100 entries stay legible), entry
+    names are written in full (the tight bounding box widens the figure to hold them) and markers
+    and intervals at the ends of ``xlim`` (an F1 of 1.0) are drawn whole, not clipped.
+    """
     import matplotlib
 
     with matplotlib.rc_context(_RC):
         n = max(len(rows), 1)
-        fig = _figure(3.2, 0.9 + 0.2 * n)
-        ax = fig.add_axes((0.0, 0.55 / (0.9 + 0.2 * n) + 0.02, 1.0, 1 - 0.95 / (0.9 + 0.2 * n)))
+        height = 0.9 + 0.2 * n
+        fig = _figure(3.2, height)
+        ax = fig.add_axes((0.0, 0.55 / height + 0.02, 1.0, 1 - 0.95 / height))
         y = np.arange(len(rows))[::-1]
         for yi, row in zip(y, rows):
             colour = READER if row.reference else ACCENT
             if np.isfinite(row.lo) and np.isfinite(row.hi):
-                ax.plot([row.lo, row.hi], [yi, yi], color=colour, linewidth=1.4, solid_capstyle="butt")
+                ax.plot([row.lo, row.hi], [yi, yi], color=colour, linewidth=1.4, solid_capstyle="butt",
+                        clip_on=False)
             if np.isfinite(row.value):
                 ax.plot([row.value], [yi], marker="D" if row.reference else "o", markersize=4,
-                        color=colour, linestyle="none")
-        ax.set_yticks(y, [plain(r.label, 32) for r in rows])
+                        color=colour, linestyle="none", clip_on=False, zorder=3)
+        ax.set_yticks(y, [plain(r.label) for r in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         if xlim is not None:
             ax.set_xlim(*xlim)
         ax.set_xlabel(xlabel)
-        ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
+        ax.set_title(plain(title), loc="left", fontsize=10, fontweight="bold", color="#111827")
         ax.grid(axis="x", color="#e5e7eb", linewidth=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -119,7 +127,7 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         ax.set_aspect("equal")
-        ax.set_xlabel("1 - specificity (false positive rate)")
+        ax.set_xlabel("1 − specificity (false positive rate)")
         ax.set_ylabel("sensitivity (true positive rate)")
         ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
         ax.grid(color="#f3f4f6", linewidth=0.6)
