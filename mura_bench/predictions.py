@@ -314,13 +314,14 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
         kind = "labels"
     else:
         kind = "study-probabilities"
-    study_ids, probabilities = study_means(study_of, np.asarray(values, dtype=np.float64))
+    value_array = np.asarray(values, dtype=np.float64)
+    study_ids, probabilities = study_means(study_of, value_array)
     first_line: dict[str, int] = {}
     for study, line in zip(study_of, lines):
         first_line.setdefault(study, line)
     study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
     return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities),
-                       study_lines, rows=len(values), binary_values=all(v in (0.0, 1.0) for v in values))
+                       study_lines, rows=len(values), binary_values=bool(np.isin(value_array, (0.0, 1.0)).all()))
 
 
 def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from mura_bench.results import Result
-from mura_bench.results_table import SIGNIFICANT_CAPTION, fit_tables
+from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables, format_estimate  # noqa: F401
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -35,6 +35,11 @@ def emit(text: str, out: str | Path | None) -> None:
         sys.stdout.write(text)
     else:
         atomic_write_text(out, text)
+
+
+def build_table(result: Result, *, readers: bool = False, wide: bool = False) -> FittedTable:
+    """The results table as a rich renderable that fits whatever width it is printed at."""
+    return FittedTable(result, readers=readers, wide=wide)
 
 
 def table_heading(result: Result) -> str:

@@ -211,3 +211,21 @@ def _chunks(result: Result, subjects: Sequence[str], width: int) -> list[list[st
         if current:
             chunks.append(current)
     return chunks
+
+
+class FittedTable:
+    """A rich renderable of a result's table that picks its layout for the width it is given
+    (:func:`fit_tables` at render time), so ``Console(width=w).print(FittedTable(result))`` fits any
+    ``w`` the layouts allow and never cuts a value."""
+
+    def __init__(self, result: Result, *, readers: bool = False, wide: bool = False) -> None:
+        self.result, self.readers, self.wide = result, readers, wide
+
+    def __rich_console__(self, console, options):
+        yield from fit_tables(self.result, options.max_width, readers=self.readers, wide=self.wide).tables
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        layout = fit_tables(self.result, options.max_width, readers=self.readers, wide=self.wide)
+        return Measurement(min(layout.width, options.max_width), layout.width)

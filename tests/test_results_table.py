@@ -69,6 +69,15 @@ def test_fits_width_and_shows_every_value_whole(result, width, readers):
     assert ("r6" in text) == readers
 
 
+@pytest.mark.parametrize("width", [60, *WIDTHS])
+def test_renderable_fits_the_console_it_is_printed_on(result, width):
+    console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+    console.print(render.build_table(result))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    assert number(result.groups["overall"].model["f1"].value) in text
+
+
 def test_layout_gets_denser_with_width(result):
     narrow, medium, wide = (fit_tables(result, w) for w in WIDTHS)
     assert narrow.stacked and not medium.stacked and not wide.stacked

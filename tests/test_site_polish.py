@@ -102,3 +102,16 @@ def test_many_entries_get_one_forest_per_row(tmp_path):
                     model_rows(studies, labels, 0.5 + 0.1 * k, k))
     build_site(subs, truth, tmp_path / "site", resamples=0)
     assert 'class="forest-grid many"' in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_build_reports_progress_per_stage(tmp_path):
+    truth, studies, labels = write_truth(tmp_path, studies=60)
+    subs = tmp_path / "subs"
+    for k in range(3):
+        write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, 1.0 + k, k))
+    calls = []
+    build_site(subs, truth, tmp_path / "site", resamples=10, progress=lambda *a: calls.append(a))
+    stages = [c[0] for c in calls]
+    assert stages.index("reading predictions") < stages.index("scoring") < stages.index("entry pages")
+    assert ("scoring", 8, 8) in calls
+    assert all(0 <= done <= total for _, done, total in calls)
