@@ -89,10 +89,9 @@ def _group_cells(grp: GroupResult, name: str, heights: Sequence[int]) -> list[st
 
 
 def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, title: str | None = None):
-    """Rows: body part x metric; columns: ``subjects``."""
-    from rich.table import Table
-
+    """Rows: body part x metric; columns: ``subjects``. No outer border (two columns saved)."""
     table = _new_table(title)
+    table.show_edge = False
     table.add_column("Body part", style="bold")
     table.add_column("Metric")
     for s in subjects:
@@ -112,8 +111,6 @@ def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, tit
 
 def wide_table(result: Result, *, readers: bool):
     """Rows: body part x subject; columns: metrics (CIs inline). Needs ~200+ columns."""
-    from rich.table import Table
-
     table = _new_table(None)
     table.add_column("Body part", style="bold")
     table.add_column("Studies (abn.)", justify="right")
@@ -178,19 +175,25 @@ def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool 
         if natural_width(table) <= width:
             _fold_columns(table)
             return Layout([table], natural_width(table), stacked)
-    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk))
+    summary = [s for s in subjects if not s.startswith("reader:")]
+    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk, summary))
               for chunk in _chunks(result, subjects, width)]
     for t in tables:
         _fold_columns(t)
     return Layout(tables, max(natural_width(t) for t in tables), True)
 
 
-def _chunk_title(chunk: Sequence[str]) -> str:
+def _chunk_title(chunk: Sequence[str], summary: Sequence[str]) -> str:
+    """``Model and radiologists`` for all summary subjects, else their headers; then the readers."""
+    own = [s for s in chunk if not s.startswith("reader:")]
     readers = [_header(s) for s in chunk if s.startswith("reader:")]
-    if not readers:
-        return "Model and radiologists"
-    first = "Model and radiologists; readers " if readers != [_header(s) for s in chunk] else "Readers "
-    return first + (readers[0] if len(readers) == 1 else f"{readers[0]} to {readers[-1]}")
+    parts = []
+    if own:
+        parts.append("Model and radiologists" if own == list(summary) else ", ".join(SUBJECT_HEADERS[s] for s in own))
+    if readers:
+        parts.append("reader " + readers[0] if len(readers) == 1 else f"readers {readers[0]} to {readers[-1]}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
 
 
 def _chunks(result: Result, subjects: Sequence[str], width: int) -> list[list[str]]:
