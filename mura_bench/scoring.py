@@ -74,7 +74,8 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     ``gold_readers`` (gold-panel; default the first three); ``allow_missing`` scores the subset of
     truth studies present in each prediction set (listed in ``Result.missing``);
     ``keep_replicates`` keeps the raw bootstrap values in ``Result.replicates``;
-    ``progress(stage, done, total)`` is called after each scored group (see :mod:`mura_bench.progress`).
+    ``progress(stage, done, total)`` is called after each scored group, counting studies (see
+    :mod:`mura_bench.progress`).
     Raises :class:`InputError` for any inconsistency.
     """
     opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
@@ -89,7 +90,7 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     for i, a in enumerate(alignments):
         batches.setdefault(tuple(a.study_ids), []).append(i)
     results: list[Result | None] = [None] * len(preds)
-    steps = _Steps(progress, len(batches) * len(GROUPS))
+    steps = _Steps(progress, sum(2 * len(studies) for studies in batches))
     for members in batches.values():
         batch_results = _score_aligned([preds[i] for i in members], [alignments[i] for i in members],
                                        truth_table, chosen, opts, steps)
@@ -111,13 +112,14 @@ def _check_options(opts: Options) -> None:
 
 
 class _Steps:
-    """Counts finished groups for a progress callback."""
+    """Progress of scoring, counted in studies: a group's work grows with its studies (the body
+    parts together hold as many as ``overall``), so the bar moves evenly."""
 
     def __init__(self, callback: ProgressCallback | None, total: int) -> None:
         self.callback, self.total, self.done = callback, total, 0
 
-    def step(self) -> None:
-        self.done += 1
+    def step(self, studies: int) -> None:
+        self.done += studies
         report(self.callback, "scoring", self.done, self.total)
 
 
@@ -146,7 +148,6 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
         if n == 0:
             for s in range(n_subs):
                 groups[s][group] = GroupResult(studies=0, positives=0)
-            steps.step()
             continue
         sub_plan = _subset(plan, rows)
         inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
@@ -166,7 +167,7 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
-        steps.step()
+        steps.step(n)
     settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
