@@ -88,10 +88,11 @@ def _group_cells(grp: GroupResult, name: str, heights: Sequence[int]) -> list[st
     return cells
 
 
-def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, title: str | None = None):
-    """Rows: body part x metric; columns: ``subjects``. No outer border (two columns saved)."""
+def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, title: str | None = None,
+                  edge: bool = True):
+    """Rows: body part x metric; columns: ``subjects``. ``edge=False`` drops the outer border."""
     table = _new_table(title)
-    table.show_edge = False
+    table.show_edge = edge
     table.add_column("Body part", style="bold")
     table.add_column("Metric")
     for s in subjects:
@@ -164,19 +165,20 @@ class Layout:
 
 
 def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool = False) -> Layout:
-    """Choose the layout for a ``width``-column display (see the module docstring)."""
+    """Choose the layout for a ``width``-column display (see the module docstring): the first of
+    inline, stacked, stacked without the outer border that fits; else stacked tables of fewer columns."""
     if wide:
         table = wide_table(result, readers=readers)
         _fold_columns(table)
         return Layout([table], natural_width(table), False)
     subjects = subject_names(result, readers=readers)
-    for stacked in (False, True):
-        table = compact_table(result, subjects, stacked=stacked)
+    for stacked, edge in ((False, True), (True, True), (True, False)):
+        table = compact_table(result, subjects, stacked=stacked, edge=edge)
         if natural_width(table) <= width:
             _fold_columns(table)
             return Layout([table], natural_width(table), stacked)
     summary = [s for s in subjects if not s.startswith("reader:")]
-    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk, summary))
+    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk, summary), edge=False)
               for chunk in _chunks(result, subjects, width)]
     for t in tables:
         _fold_columns(t)
@@ -207,7 +209,7 @@ def _chunks(result: Result, subjects: Sequence[str], width: int) -> list[list[st
         current: list[str] = []
         for s in pool:
             trial = current + [s]
-            if current and natural_width(compact_table(result, trial, stacked=True)) > width:
+            if current and natural_width(compact_table(result, trial, stacked=True, edge=False)) > width:
                 chunks.append(current)
                 trial = [s]
             current = trial

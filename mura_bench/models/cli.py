@@ -89,11 +89,13 @@ def default_truth(root: Path, split: str) -> Path:
     return panel if panel.is_file() else base / f"{split}_labeled_studies.csv"
 
 
-def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool) -> None:
+def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool, quiet: bool) -> None:
     from mura_bench import render
+    from mura_bench.progress import StderrProgress
     from mura_bench.scoring import score
 
-    result = score(out, truth, resamples=resamples, seed=seed, allow_missing=subset)
+    with StderrProgress(quiet=quiet) as progress:
+        result = score(out, truth, resamples=resamples, seed=seed, allow_missing=subset, progress=progress)
     if getattr(result, "missing", None):
         click.echo(render.missing_warning(result), err=True)
     render.print_table(result, None)
@@ -149,7 +151,7 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
                    err=True)
     if score_after:
         _score_and_print(out, truth or default_truth(index.root, split), resamples=resamples,
-                         seed=seed, subset=limit is not None)
+                         seed=seed, subset=limit is not None, quiet=quiet)
 
 
 __all__ = ["default_truth", "models_command", "models_table", "run_command"]
