@@ -30,8 +30,13 @@ def test_command_list_shows_each_purpose_uncut(columns):
         assert purpose and " ".join(purpose.split()) in flat, name
     commands = out.split("Commands:")[1]
     assert "..." not in commands and "…" not in commands
-    lb = " ".join(help_of("leaderboard").split())
-    assert first_line(cli.get_command(None, "leaderboard").get_command(None, "build")) in lb
+    for group in ("leaderboard", "export", "medperf"):
+        text = help_of(group, columns=columns)
+        flat = " ".join(text.split())
+        sub = cli.get_command(None, group)
+        for name in sub.list_commands(None):
+            assert " ".join(first_line(sub.get_command(None, name)).split()) in flat, (group, name)
+        assert "..." not in text.split("Commands:")[1]
 
 
 def test_score_help_lists_formats_metrics_options_and_examples():

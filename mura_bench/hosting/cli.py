@@ -7,11 +7,12 @@ import datetime as dt
 
 import click
 
+from mura_bench.cli_help import UncutHelpGroup
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import PROTOCOL_CHOICES
 
 
-@click.group("export")
+@click.group("export", cls=UncutHelpGroup)
 def export_group() -> None:
     """Export the benchmark to a platform that hosts competitions."""
 
@@ -54,7 +55,7 @@ def codabench_command(truth, final_truth, out, title, protocol, resamples, seed,
                f"{', '.join(report.columns)})")
 
 
-@click.group("medperf")
+@click.group("medperf", cls=UncutHelpGroup)
 def medperf_group() -> None:
     """MedPerf evaluator: score a model container's predictions where the data lives."""
 
