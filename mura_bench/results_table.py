@@ -146,7 +146,18 @@ def _fold_columns(table) -> None:
 
 
 def natural_width(table) -> int:
-    """The width ``table`` takes when nothing has to wrap."""
+    """The width ``table`` takes when nothing has to wrap: the widest line of each column's header
+    and cells, one space of padding on each side, and the borders. Exact for the plain-text tables
+    built here (checked against rich's own measurement in the tests) and much cheaper."""
+    from rich.cells import cell_len
+
+    widths = [max(cell_len(line) for text in (column.header, *column._cells) for line in str(text).split("\n"))
+              for column in table.columns]
+    return sum(widths) + 2 * len(widths) + (len(widths) - 1) + (2 if table.show_edge else 0)
+
+
+def rich_width(table) -> int:
+    """rich's own measurement of ``table``'s natural width (slow; used to check :func:`natural_width`)."""
     import os
 
     from rich.console import Console

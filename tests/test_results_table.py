@@ -78,6 +78,17 @@ def test_renderable_fits_the_console_it_is_printed_on(result, width):
     assert number(result.groups["overall"].model["f1"].value) in text
 
 
+def test_natural_width_matches_rich_measurement(result):
+    from mura_bench.results_table import compact_table, natural_width, rich_width, subject_names, wide_table
+
+    every = subject_names(result, readers=True)
+    tables = [wide_table(result, readers=True), wide_table(result, readers=False)]
+    tables += [compact_table(result, every[:k], stacked=stacked, edge=edge, title="Readers r1 to r3")
+               for k in (1, 3, len(every)) for stacked in (False, True) for edge in (False, True)]
+    for table in tables:
+        assert natural_width(table) == rich_width(table)
+
+
 def test_layout_gets_denser_with_width(result):
     narrow, medium, wide = (fit_tables(result, w) for w in WIDTHS)
     assert narrow.stacked and not medium.stacked and not wide.stacked
