@@ -15,6 +15,7 @@ import click
 from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
 from mura_bench.errors import InputError
+from mura_bench.terminal import echo, excerpt, visible
 
 ALL_METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
 
@@ -44,16 +45,19 @@ class MuraBenchGroup(UncutHelpGroup):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             ctx.exit(2)
-        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
+        except click.ClickException as exc:  # usage errors may quote what was typed: shown escaped
+            exc.message = visible(exc.message)
+            raise
+        except (click.exceptions.Exit, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug, not bad input: exit 1 with a short report
             if os.environ.get("MURA_BENCH_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                       "This is a bug in mura-bench; rerun with MURA_BENCH_DEBUG=1 for the traceback "
-                       "and please report it.", err=True)
+            echo(f"internal error: {type(exc).__name__}: {excerpt(str(exc), 300)}\n"
+                 "This is a bug in mura-bench; rerun with MURA_BENCH_DEBUG=1 for the traceback "
+                 "and please report it.", err=True)
             ctx.exit(1)
 
 
@@ -124,7 +128,7 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
                               seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                               gold_readers=gold_readers, allow_missing=allow_missing, progress=progress)
         if result.missing:
-            click.echo(render.missing_warning(result), err=True)
+            echo(render.missing_warning(result), err=True)
         if output == "table":
             render.print_table(result, out, readers=show_readers, wide=wide)
             return
@@ -147,7 +151,7 @@ def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> 
     summary = generate(out, studies=studies, train_studies=train_studies, readers=readers, seed=seed,
                        image_size=image_size, overwrite=overwrite)
     counts = ", ".join(f"{split}: {n} studies / {summary.images[split]} images" for split, n in summary.splits.items())
-    click.echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed})")
+    echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed})")
 
 
 @cli.command(epilog=DEMO_EPILOG)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +101,7 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     """Run the demo; returns the path of the built ``index.html`` (None with ``build_site=False``)."""
     from mura_bench import render
     from mura_bench.scoring import score_many
+    from mura_bench.terminal import echo
 
     cache = Path(cache) if cache else default_cache()
     root = ensure_dataset(cache)
@@ -110,7 +110,7 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     results = score_many(list(files.values()), panel, resamples=resamples, seed=0)
     for result in results:
         render.print_table(result, readers=False)
-        sys.stdout.write("\n")
+        echo()
     if not build_site:
         return None
     from mura_bench.leaderboard.build import build_site as build
@@ -118,5 +118,5 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     report = build(write_submissions(files, cache / "submissions"), panel, cache / "site",
                    resamples=resamples, seed=0, title="mura-bench demo leaderboard (synthetic data)")
     index = report.index_html.resolve()
-    sys.stdout.write(f"demo leaderboard: {index}\n")
+    echo(f"demo leaderboard: {index}")
     return index

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 from mura_bench.results import Result
+from mura_bench.terminal import console as safe_console
+from mura_bench.terminal import write_stdout
 from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables, format_estimate  # noqa: F401
 
 
@@ -30,9 +32,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def emit(text: str, out: str | Path | None) -> None:
-    """Print to stdout, or write atomically to ``out``."""
+    """Print to stdout (escaped on a terminal, see :mod:`mura_bench.terminal`), or write atomically
+    to ``out``."""
     if out is None:
-        sys.stdout.write(text)
+        write_stdout(text)
     else:
         atomic_write_text(out, text)
 
@@ -71,12 +74,10 @@ def table_text(result: Result, width: int, *, readers: bool = False, wide: bool 
     The layout is chosen to fit ``width`` (see :mod:`mura_bench.results_table`); ``fold=False``
     renders at the layout's natural width when that is wider, so that nothing wraps (files, pipes).
     """
-    from rich.console import Console
-
     layout = fit_tables(result, width, readers=readers, wide=wide)
     render_width = width if fold and not wide else max(width, layout.width)
     with open(os.devnull, "w") as sink:
-        console = Console(width=render_width, record=True, file=sink, force_terminal=color,
+        console = safe_console(width=render_width, record=True, file=sink, force_terminal=color,
                           color_system="standard" if color else None, highlight=False)
         _print_block(console, result, layout, wrap=fold)
         text = console.export_text(styles=color)
@@ -104,13 +105,11 @@ def print_table(result: Result, out: str | Path | None = None, *, readers: bool 
     ``$COLUMNS`` (default 80) and is rendered at its natural width when that is wider.
     ``readers`` adds the individual readers' columns; ``wide`` uses the metrics-as-columns layout.
     """
-    from rich.console import Console
-
     if out is None and sys.stdout.isatty():
-        console = Console(highlight=False)
+        console = safe_console(highlight=False)
         layout = fit_tables(result, console.width, readers=readers, wide=wide)
         if wide and layout.width > console.width:
-            console = Console(highlight=False, width=layout.width)
+            console = safe_console(highlight=False, width=layout.width)
         _print_block(console, result, layout)
         return
     emit(table_text(result, _pipe_width(), readers=readers, wide=wide, fold=False), out)

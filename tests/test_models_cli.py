@@ -58,7 +58,7 @@ def test_models_lists_plugins_and_marks_the_broken_one(site):
 
 def test_models_check_marks_factories_that_fail(in_process):
     result = in_process.invoke(cli, ["models", "--check"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines()
              if line.startswith("│") and line.split("│")[1].strip()}
     assert "ValueError: boom" in lines["raises-in-factory"]

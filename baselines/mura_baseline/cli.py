@@ -10,6 +10,7 @@ import sys
 
 import click
 from mura_bench.errors import InputError
+from mura_bench.terminal import echo
 
 from mura_baseline.config import TrainConfig
 
@@ -17,9 +18,9 @@ _DEFAULTS = TrainConfig()
 
 
 def _console():
-    from rich.console import Console
+    from mura_bench.terminal import console
 
-    return Console(stderr=True, soft_wrap=True)
+    return console(stderr=True, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -105,7 +106,7 @@ def train(ctx: click.Context, resume: str | None, quiet: bool, parts: str, **opt
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     result = run_training(config, resume=resume, console=None if quiet or not main_process else _console())
     if not quiet and main_process and result.best:
-        click.echo(f"best epoch {result.best['epoch']}: val loss {result.best['val_loss']:.4f}, "
+        echo(f"best epoch {result.best['epoch']}: val loss {result.best['val_loss']:.4f}, "
                    f"AUROC {result.best['auroc']:.4f} -> {result.best_path}", err=True)
 
 
@@ -137,9 +138,9 @@ def cam(targets: tuple[str, ...], checkpoint: str, out_dir: str, device: str, im
     model = load_model(checkpoint, device=device, image_size=image_size)
     results = study_cams(model, targets, out_dir, alpha=alpha, colormap=colormap)
     for item in results:
-        click.echo(f"{item.probability:.4f}\t{item.source}\t{item.overlay_path}")
+        echo(f"{item.probability:.4f}\t{item.source}\t{item.overlay_path}")
     mean = sum(r.probability for r in results) / len(results)
-    click.echo(f"study probability {mean:.4f} ({'abnormal' if mean > 0.5 else 'normal'}), {len(results)} image(s)")
+    echo(f"study probability {mean:.4f} ({'abnormal' if mean > 0.5 else 'normal'}), {len(results)} image(s)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def cache(data_dir: str, cache_dir: str, splits: tuple[str, ...], size: int, wor
             task = bar.add_task(f"{split} {size}px", total=len(items))
             path = build_cache(items, cache_dir, split, size, workers=workers,
                                progress=lambda done, task=task: bar.update(task, completed=done))
-            click.echo(f"{path}: {len(items)} images")
+            echo(f"{path}: {len(items)} images")
 
 
 @cli.command()
@@ -179,10 +180,10 @@ def weights(data_dir: str, split: str) -> None:
 
     counts = image_counts_of_split(load_split(data_dir, split))
     table = class_weights(counts)
-    click.echo("part,normal_images,abnormal_images,w0,w1")
+    echo("part,normal_images,abnormal_images,w0,w1")
     for part, (normal, abnormal) in counts.items():
         w0, w1 = table[part]
-        click.echo(f"{part},{normal},{abnormal},{w0:.6f},{w1:.6f}")
+        echo(f"{part},{normal},{abnormal},{w0:.6f},{w1:.6f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,10 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="mura-baseline", standalone_mode=False)
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

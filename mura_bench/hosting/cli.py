@@ -48,11 +48,13 @@ def codabench_command(truth, final_truth, out, title, protocol, resamples, seed,
     from mura_bench.hosting.codabench import export_codabench
     from mura_bench.hosting.settings import ScoringSettings
 
+    from mura_bench.terminal import echo
+
     report = export_codabench(truth, out, final_truth=final_truth, title=title,
                               settings=ScoringSettings(protocol, resamples, seed),
                               docker_image=docker_image, start=start, final_start=final_start)
-    click.echo(f"wrote {report.path} ({len(report.entries)} files; leaderboard columns: "
-               f"{', '.join(report.columns)})")
+    echo(f"wrote {report.path} ({len(report.entries)} files; leaderboard columns: "
+         f"{', '.join(report.columns)})")
 
 
 @click.group("medperf", cls=UncutHelpGroup)
@@ -74,5 +76,7 @@ def evaluate_command(predictions, labels, parameters_file, output_path) -> None:
     """Score the predictions against the labels and write results.yaml (MedPerf task evaluate)."""
     from mura_bench.hosting.medperf import evaluate
 
+    from mura_bench.terminal import echo
+
     results = evaluate(predictions, labels, parameters_file, output_path)
-    click.echo(f"wrote {output_path} ({len(results)} metrics)")
+    echo(f"wrote {output_path} ({len(results)} metrics)")

@@ -24,6 +24,7 @@ from mura_bench import __version__
 from mura_bench.errors import InputError
 from mura_bench.hosting.scores import flat_scores, select
 from mura_bench.hosting.settings import ScoringSettings, single_csv
+from mura_bench.terminal import echo, excerpt
 
 SETTINGS_FILE = "settings.json"
 SCORES_FILE = "scores.json"
@@ -37,22 +38,22 @@ def main(argv: list[str] | None = None, *, program_dir: str | Path | None = None
     """Entry point of ``score.py``; returns the exit code (0 ok, 2 bad submission, 1 bug)."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: score.py INPUT_DIR OUTPUT_DIR", file=sys.stderr)
+        echo("usage: score.py INPUT_DIR OUTPUT_DIR", err=True)
         return 2
     program_dir = Path(program_dir) if program_dir is not None else Path(sys.argv[0]).resolve().parent
     try:
         written = score_submission(Path(argv[0]), Path(argv[1]), program_dir)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", err=True)
         return 2
     except Exception as exc:  # a bug: say so, and record no score
-        print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in mura-bench's scoring "
-              "program; the organisers can rerun it with MURA_BENCH_DEBUG=1 for the traceback.",
-              file=sys.stderr)
+        echo(f"internal error: {type(exc).__name__}: {excerpt(str(exc), 300)}\nThis is a bug in "
+             "mura-bench's scoring program; the organisers can rerun it with MURA_BENCH_DEBUG=1 for "
+             "the traceback.", err=True)
         if os.environ.get("MURA_BENCH_DEBUG"):
             raise
         return 1
-    print(json.dumps(written, indent=2))
+    echo(json.dumps(written, indent=2))
     return 0
 
 
@@ -65,9 +66,9 @@ def load_settings(program_dir: Path) -> tuple[ScoringSettings, dict]:
         raise InputError(f"cannot read the scoring settings: {exc}", source=str(path)) from None
     settings = ScoringSettings.from_mapping(raw, source=str(path), extra=_SETTINGS_EXTRA)
     if raw.get("mura_bench") != __version__:
-        print(f"warning: this bundle was exported by mura-bench {raw.get('mura_bench')}, the scoring "
-              f"image runs {__version__}; rebuild the image from the same version for identical scores",
-              file=sys.stderr)
+        echo(f"warning: this bundle was exported by mura-bench {raw.get('mura_bench')}, the scoring "
+             f"image runs {__version__}; rebuild the image from the same version for identical scores",
+             err=True)
     return settings, raw
 
 

@@ -33,6 +33,8 @@ from mura_bench import __version__
 from mura_bench.alignment import align
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
+from mura_bench.leaderboard.entry_files import check_entry_file
+from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.leaderboard.curves import (OperatingPoint, operating_point, reference_and_readers,
                                            roc_curve, trapezoid_auc)
 from mura_bench.leaderboard.ranking import display_order, significantly_better, ranks_from_better
@@ -88,18 +90,9 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
         raise InputError("the number of bootstrap resamples cannot be negative", source="--bootstrap")
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
-    skipped = list(loaded.skipped)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
-    scored: list[_Scored] = []
-    for done, sub in enumerate(loaded.rescored):
-        report(progress, "reading predictions", done, len(loaded.rescored))
-        try:
-            preds = read_predictions(sub.predictions_path, path_col=sub.path_col, score_col=sub.score_col)
-            align(preds, truth_table, allow_missing=False)
-        except InputError as exc:
-            skipped.append(SkippedEntry(sub.meta.slug, _one_line(exc)))
-            continue
-        scored.append(_Scored(sub, preds))
+    scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
+    skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
     results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
                                  confidence=confidence, progress=progress)
@@ -108,20 +101,22 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     scored = [s for s in scored if s.submission.meta.slug not in failed_slugs]
     clock.lap("score")
     if not scored and not loaded.reported:
-        raise InputError("no submission could be published", source=str(submissions_dir),
-                         rows=[(None, f"{s.slug}: {s.reason}") for s in skipped])
-    rows, better = _board_rows(scored, results, confidence)
-    clock.lap("rank")
-    context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
-                       scored, results, loaded.reported)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a site is meant to be read
-        _write_site(tmp, context, clock, progress)
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise _nothing_published(submissions_dir, skipped)
+    while True:
+        rows, _ = _board_rows(scored, results, confidence)
+        clock.lap("rank")
+        context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
+                           scored, results, loaded.reported)
+        try:
+            _write_into_place(context, out_dir, clock, progress)
+        except _EntryRenderError as exc:  # that entry is skipped; the others are ranked again
+            skipped.append(SkippedEntry(exc.slug, skip_reason(exc.__cause__ or exc, exc.folder)))
+            keep = [i for i, s in enumerate(scored) if s.submission.meta.slug != exc.slug]
+            scored, results = [scored[i] for i in keep], [results[i] for i in keep]
+            if not scored and not loaded.reported:
+                raise _nothing_published(submissions_dir, skipped) from None
+            continue
+        break
     clock.lap("move")
     skipped.sort(key=lambda s: s.slug)
     return BuildReport(out_dir, out_dir / "index.html", [r.key for r in rows if r.is_submission],
@@ -139,8 +134,50 @@ class _Clock:
         self._last = now
 
 
-def _one_line(exc: InputError) -> str:
-    return " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
+                  progress: ProgressCallback | None) -> tuple[list[_Scored], list[SkippedEntry]]:
+    """Read and align each entry's predictions; any fault of one entry skips it, never the build."""
+    scored, skipped = [], []
+    for done, sub in enumerate(rescored):
+        report(progress, "reading predictions", done, len(rescored))
+        folder = sub.predictions_path.parent
+        try:
+            path = check_entry_file(folder, sub.predictions_path.name)  # still a regular file inside
+            preds = read_predictions(path if path is not None else sub.predictions_path,
+                                     path_col=sub.path_col, score_col=sub.score_col)
+            align(preds, truth, allow_missing=False)
+        except Exception as exc:
+            skipped.append(SkippedEntry(sub.meta.slug, skip_reason(exc, folder)))
+            continue
+        scored.append(_Scored(sub, preds))
+    return scored, skipped
+
+
+def _write_into_place(context: "_Context", out_dir: Path, clock: "_Clock",
+                      progress: ProgressCallback | None) -> None:
+    """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
+    temporary folder is removed on any failure."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a site is meant to be read
+        _write_site(tmp, context, clock, progress)
+        _replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _nothing_published(submissions_dir, skipped: list[SkippedEntry]) -> InputError:
+    return InputError("no submission could be published", source=str(submissions_dir),
+                      rows=[(None, f"{s.slug}: {s.reason}") for s in sorted(skipped, key=lambda s: s.slug)])
+
+
+class _EntryRenderError(Exception):
+    """Rendering one entry's page failed (raised from the cause); the build skips that entry."""
+
+    def __init__(self, slug: str, folder: Path) -> None:
+        super().__init__(slug)
+        self.slug, self.folder = slug, folder
 
 
 def _check_destination(out_dir: Path) -> None:
@@ -176,14 +213,15 @@ def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int
     options = dict(resamples=resamples, seed=seed, confidence=confidence, progress=progress)
     try:
         return score_many([s.predictions for s in scored], truth, keep_replicates=True, **options), []
-    except InputError:
+    except Exception:  # find the entries at fault: each is scored alone
         pass
     failed = []
     for s in scored:
         try:
             score(s.predictions, truth, resamples=0, confidence=confidence)
-        except InputError as exc:
-            failed.append(SkippedEntry(s.submission.meta.slug, _one_line(exc)))
+        except Exception as exc:
+            failed.append(SkippedEntry(s.submission.meta.slug,
+                                       skip_reason(exc, s.submission.predictions_path.parent)))
     bad = {f.slug for f in failed}
     rest = [s.predictions for s in scored if s.submission.meta.slug not in bad]
     results = score_many(rest, truth, keep_replicates=True, **options) if rest else []
@@ -364,21 +402,11 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
         report(progress, "entry pages", done, len(ctx.rows))
         if not row.is_submission:
             continue
-        s, result = by_slug[row.key]
-        probs = s.predictions.probabilities
-        curve = roc_curve(probs, reference)
-        auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
-        svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), reader_points,
-                                 title=f"ROC: {row.label}", auc=auc,
-                                 binary=not s.predictions.has_probabilities)
-        (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
-        html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
-                           roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
-                           auroc_column=row.estimate("overall", "auroc"), rank_note=_rank_note(row),
-                           reader_points=reader_points, reference_rows=reference_rows,
-                           n_entries=sum(r.is_submission for r in ctx.rows),
-                           notes=list(result.notes), has_probabilities=s.predictions.has_probabilities)
-        (root / "entry" / f"{row.key}.html").write_text(html, encoding="utf-8")
+        try:
+            _write_entry_page(root, page, common, ctx, row, *by_slug[row.key], reference,
+                              reader_points, reference_rows)
+        except Exception as exc:
+            raise _EntryRenderError(row.key, by_slug[row.key][0].submission.predictions_path.parent) from exc
     clock.lap("entry pages")
 
     index = env.get_template("index.html").render(
@@ -390,6 +418,26 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
     reported = env.get_template("reported.html").render(**common, root="", reported=_reported_order(ctx.reported))
     (root / "reported.html").write_text(reported, encoding="utf-8")
     clock.lap("index")
+
+
+def _write_entry_page(root: Path, page, common: dict, ctx: _Context, row: BoardRow, s: _Scored,
+                      result, reference, reader_points, reference_rows) -> None:
+    """One re-scored entry's ROC plot and page."""
+    from mura_bench.leaderboard import plots
+
+    curve = roc_curve(s.predictions.probabilities, reference)
+    auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
+    svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), reader_points,
+                             title=f"ROC: {row.label}", auc=auc,
+                             binary=not s.predictions.has_probabilities)
+    (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
+    html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
+                       roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
+                       auroc_column=row.estimate("overall", "auroc"), rank_note=_rank_note(row),
+                       reader_points=reader_points, reference_rows=reference_rows,
+                       n_entries=sum(r.is_submission for r in ctx.rows),
+                       notes=list(result.notes), has_probabilities=s.predictions.has_probabilities)
+    (root / "entry" / f"{row.key}.html").write_text(html, encoding="utf-8")
 
 
 #: Above this many entries the forest plots are laid out one per row (tall, full names).

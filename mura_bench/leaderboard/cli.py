@@ -2,6 +2,8 @@
 
 Commands parse options, call the library and print; bad input raises
 :class:`~mura_bench.errors.InputError`, which the top-level CLI turns into one message and exit 2.
+Everything printed goes through :mod:`mura_bench.terminal` (names and reasons come from
+submissions: shown escaped, never interpreted).
 """
 from __future__ import annotations
 
@@ -26,24 +28,32 @@ def leaderboard() -> None:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
 @click.option("--title", default=None, help="Site title.")
 @click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when any entry was skipped (the site of the valid entries is still "
+                   "written); for CI checks on pull requests.")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
-          title: str | None, quiet: bool) -> None:
+          title: str | None, quiet: bool, strict: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
     from mura_bench.progress import StderrProgress
+    from mura_bench.terminal import echo
 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                             progress=progress)
-    click.echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
-               f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
+    echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
+         f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     if report.skipped:
-        click.echo(f"skipped {len(report.skipped)}:", err=True)
+        echo(f"skipped {len(report.skipped)}:", err=True)
         for entry in report.skipped:
-            click.echo(f"  {entry.slug}: {entry.reason}", err=True)
-    click.echo(str(report.index_html))
+            echo(f"  {entry.slug}: {entry.reason}", err=True)
+    echo(str(report.index_html))
+    if strict and report.skipped:
+        echo(f"error: --strict: {len(report.skipped)} entr{'y was' if len(report.skipped) == 1 else 'ies were'} "
+             "skipped (listed above)", err=True)
+        raise click.exceptions.Exit(2)
 
 
 @leaderboard.command("serve")
@@ -54,9 +64,10 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
 def serve(site: str, port: int, quiet: bool) -> None:
     """Preview a built SITE at http://127.0.0.1:PORT/ (local only; Ctrl-C stops it)."""
     from mura_bench.leaderboard.serve import make_server, url_of
+    from mura_bench.terminal import echo
 
     server = make_server(site, port, quiet=quiet)
-    click.echo(f"serving {site} at {url_of(server)} (Ctrl-C to stop)", nl=True)
+    echo(f"serving {site} at {url_of(server)} (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mura_bench.layout import GROUPS
+from mura_bench.terminal import echo, excerpt, quote
 
 METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
 KINDS = ("model", "radiologists", "reader", "run")
@@ -77,7 +78,7 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
     unknown = sorted(set(source) - {"citation", "url", "file", "test_set", "metric", "interval",
                                     "note"})
     if unknown:
-        raise SubmissionError(f"[source]: unknown key(s) {', '.join(unknown)}")
+        raise SubmissionError(f"[source]: unknown key(s) {', '.join(excerpt(k, 40) for k in unknown[:5])}")
     for key, value in source.items():
         if not isinstance(value, str):
             raise SubmissionError(f"[source]: '{key}' must be a string")
@@ -91,26 +92,27 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
         label = row.get("label")
         if not isinstance(label, str) or not label.strip():
             raise SubmissionError(f"{where}: needs a non-empty string 'label'")
+        where = f"{where} ({quote(label, 40)})"
         texts = {}
         for key in ("kind", "team", "date", "run", "status"):
             value = row.get(key, "")
             if not isinstance(value, str):
-                raise SubmissionError(f"{where} ({label}): '{key}' must be a string")
+                raise SubmissionError(f"{where}: '{key}' must be a string")
             texts[key] = value.strip()
         kind = texts["kind"] or "model"
         if kind not in KINDS:
-            raise SubmissionError(f"{where} ({label}): kind must be one of {', '.join(KINDS)}")
+            raise SubmissionError(f"{where}: kind must be one of {', '.join(KINDS)}")
         figures: dict[str, dict[str, Figure]] = {}
         for key, table in row.items():
             if key in ("label", "kind", "team", "date", "run", "status"):
                 continue
             if key not in METRICS:
-                raise SubmissionError(f"{where} ({label}): unknown key '{key}' (metrics: "
+                raise SubmissionError(f"{where}: unknown key {quote(key, 40)} (metrics: "
                                       f"{', '.join(METRICS)})")
-            figures[key] = _figures(table, f"{where} ({label}) {key}")
+            figures[key] = _figures(table, f"{where} {key}")
         status = _status(figures)
         if texts["status"] and texts["status"] != status:
-            raise SubmissionError(f"{where} ({label}): status {texts['status']!r} does not match "
+            raise SubmissionError(f"{where}: status {quote(texts['status'], 40)} does not match "
                                   f"the figures (they make it {status!r})")
         parsed.append(ReportedResult(label.strip(), kind, texts["team"], texts["date"],
                                      texts["run"], status, figures))
@@ -125,7 +127,7 @@ def _figures(table, where: str) -> dict[str, Figure]:
     out = {}
     for group, cell in table.items():
         if group not in GROUPS:
-            raise SubmissionError(f"{where}: unknown group '{group}' (groups: {', '.join(GROUPS)})")
+            raise SubmissionError(f"{where}: unknown group {quote(group, 40)} (groups: {', '.join(GROUPS)})")
         if not isinstance(cell, dict) or "value" not in cell or set(cell) - {"value", "ci"}:
             raise SubmissionError(f"{where}.{group}: expected {{ value = ..., ci = [lo, hi] }}")
         value = _number(cell["value"], f"{where}.{group}.value")
@@ -145,9 +147,15 @@ def _figures(table, where: str) -> dict[str, Figure]:
 def _number(value, where: str) -> float:
     from mura_bench.leaderboard.submissions import SubmissionError
 
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SubmissionError(f"{where}: expected a finite number, not {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SubmissionError(f"{where}: expected a finite number, not {quote(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise SubmissionError(f"{where}: number too large ({quote(value, 24)})") from None
+    if not math.isfinite(number):
+        raise SubmissionError(f"{where}: expected a finite number, not {quote(value)}")
+    return number
 
 
 def _status(figures: dict[str, dict[str, Figure]]) -> str:
@@ -334,11 +342,10 @@ def _toml_value(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m mura_bench.leaderboard.reported REFERENCE_DIR SUBMISSIONS_DIR",
-              file=sys.stderr)
+        echo("usage: python -m mura_bench.leaderboard.reported REFERENCE_DIR SUBMISSIONS_DIR", err=True)
         return 2
     for path in convert_reference(args[0], args[1]):
-        print(path)
+        echo(path)
     return 0
 
 

@@ -37,8 +37,10 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
-        if not getattr(self.server, "quiet", False):
-            super().log_message(format, *args)
+        if not getattr(self.server, "quiet", False):  # request paths are shown escaped
+            from mura_bench.terminal import echo
+
+            echo(f"{self.address_string()} - - [{self.log_date_time_string()}] {format % args}", err=True)
 
 
 def make_server(site: str | Path, port: int = 8000, *, quiet: bool = False) -> http.server.ThreadingHTTPServer:

@@ -25,7 +25,10 @@ results         reported  array of tables, see :mod:`mura_bench.leaderboard.repo
 
 Folders whose name starts with ``.`` or ``_`` and plain files (a README) are ignored. Every other
 folder is either loaded or listed as skipped with the reason; loading never raises for one bad
-entry. Only a missing or unreadable ``submissions/`` folder itself raises :class:`InputError`.
+entry, whatever it holds (a number too large for a float, arrays nested thousands deep, an
+unreadable file, a symbolic link: see :mod:`.entry_files` and :mod:`.skips`). Only a missing or
+unreadable ``submissions/`` folder itself raises :class:`InputError`. Reasons quote a file's
+content only as a short, escaped excerpt (:func:`mura_bench.terminal.quote`).
 """
 from __future__ import annotations
 
@@ -37,6 +40,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mura_bench.errors import InputError
+from mura_bench.leaderboard.entry_files import (MAX_TOML_BYTES, check_entry_file, check_entry_folder,
+                                                read_entry_file)
+from mura_bench.leaderboard.skips import EntryError, skip_reason
+from mura_bench.terminal import excerpt, quote
 
 SUBMISSION_FILE = "submission.toml"
 PREDICTIONS_FILE = "predictions.csv"
@@ -49,7 +56,7 @@ _RESCORED_KEYS = _COMMON_KEYS | {"path_col", "score_col"}
 _REPORTED_KEYS = _COMMON_KEYS | {"source", "results"}
 
 
-class SubmissionError(ValueError):
+class SubmissionError(EntryError):
     """One submission folder is unusable; the message is the reason shown to the user."""
 
 
@@ -138,8 +145,12 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
     rescored: list[RescoredSubmission] = []
     reported: list[ReportedSubmission] = []
     skipped: list[SkippedEntry] = []
-    for folder in sorted(root.iterdir(), key=lambda p: p.name):
-        if not folder.is_dir() or folder.name.startswith((".", "_")):
+    try:
+        folders = sorted(root.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InputError(f"cannot list the submissions folder: {exc.strerror}", source=str(root)) from None
+    for folder in folders:
+        if folder.name.startswith((".", "_")) or not _is_folder(folder):
             continue
         try:
             entry = load_submission(folder)
@@ -150,42 +161,57 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
                 reported.append(entry)
             else:
                 rescored.append(entry)
-        except SubmissionError as exc:
-            skipped.append(SkippedEntry(folder.name, str(exc)))
+        except Exception as exc:  # one entry's fault, whatever it is, skips that entry only
+            skipped.append(SkippedEntry(folder.name, skip_reason(exc, folder)))
     return SubmissionSet(rescored, reported, skipped)
+
+
+def _is_folder(path: Path) -> bool:
+    """A folder, or a link to one (which :func:`load_submission` refuses with a reason)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return True  # cannot tell: let loading report why
 
 
 def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
     """Validate one submission folder; raises :class:`SubmissionError` with the reason."""
     slug = folder.name
+    check_entry_folder(folder)
     if not SLUG_RE.match(slug):
         raise SubmissionError("folder name must be 1-80 characters of letters, digits, '.', '_' "
                               "or '-', starting with a letter or digit")
-    toml_path = folder / SUBMISSION_FILE
-    if not toml_path.is_file():
+    raw = read_entry_file(folder, SUBMISSION_FILE, max_bytes=MAX_TOML_BYTES)
+    if raw is None:
         raise SubmissionError(f"no {SUBMISSION_FILE} in the folder")
     try:
-        data = tomllib.loads(toml_path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SubmissionError(f"{SUBMISSION_FILE} is not UTF-8 text") from None
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # a UTF-8 byte-order mark is accepted
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SubmissionError(f"{SUBMISSION_FILE} is not UTF-8 text (undecodable byte "
+                              f"0x{raw[exc.start]:02x} on line {line})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SubmissionError(f"{SUBMISSION_FILE} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SubmissionError(f"{SUBMISSION_FILE} nests arrays or tables too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise SubmissionError(f"{SUBMISSION_FILE} is not valid TOML: {excerpt(str(exc), 120)}") from None
     if "reported" not in data:
         raise SubmissionError(f"{SUBMISSION_FILE}: missing key 'reported' (false for re-scored "
                               "predictions, true for published figures)")
     is_reported = data["reported"]
     if not isinstance(is_reported, bool):
         raise SubmissionError(f"{SUBMISSION_FILE}: 'reported' must be true or false, "
-                              f"not {is_reported!r}")
+                              f"not {quote(is_reported)}")
     allowed = _REPORTED_KEYS if is_reported else _RESCORED_KEYS
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise SubmissionError(f"{SUBMISSION_FILE}: unknown key(s) {', '.join(unknown)} "
-                              f"(allowed: {', '.join(sorted(allowed))})")
+        raise SubmissionError(f"{SUBMISSION_FILE}: unknown key(s) {', '.join(excerpt(k, 40) for k in unknown[:5])}"
+                              f"{' ...' if len(unknown) > 5 else ''} (allowed: {', '.join(sorted(allowed))})")
     meta, warnings = _metadata(slug, data)
-    predictions = folder / PREDICTIONS_FILE
+    predictions = check_entry_file(folder, PREDICTIONS_FILE)
     if is_reported:
-        if predictions.exists():
+        if predictions is not None:
             raise SubmissionError(f"reported entries carry their figures in {SUBMISSION_FILE}; "
                                   f"remove {PREDICTIONS_FILE} or set reported = false")
         source = data.get("source")
@@ -196,7 +222,7 @@ def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
         if not isinstance(results, list) or not results:
             raise SubmissionError(f"{SUBMISSION_FILE}: a reported entry needs [[results]] tables")
         return ReportedSubmission(meta, source, results, tuple(warnings))
-    if not predictions.is_file():
+    if predictions is None:
         raise SubmissionError(f"no {PREDICTIONS_FILE} (required when reported = false)")
     cols = {}
     for key in ("path_col", "score_col"):
@@ -240,4 +266,4 @@ def _date(value) -> str:
             return _dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
             pass
-    raise SubmissionError(f"{SUBMISSION_FILE}: 'date' must be a date (2018-05-23), not {value!r}")
+    raise SubmissionError(f"{SUBMISSION_FILE}: 'date' must be a date (2018-05-23), not {quote(value)}")

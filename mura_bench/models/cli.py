@@ -19,16 +19,18 @@ _PIPE_WIDTH = 10_000
 
 
 def _console():
-    from rich.console import Console
+    from mura_bench.terminal import console
 
-    return Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH, no_color=True)
+    return console() if sys.stdout.isatty() else console(width=_PIPE_WIDTH, no_color=True)
 
 
 def models_table(infos, *, checked: dict[str, str | None] | None = None):
     """A rich Table of registered models; broken ones (import error, duplicate name, failed
-    ``--check``) show their error in the description column."""
-    from rich.markup import escape
+    ``--check``) show their error in the description column. Every cell is plain text (printed
+    through :func:`mura_bench.terminal.console`: plugin names and messages are never markup)."""
     from rich.table import Table
+
+    from mura_bench.terminal import styled
 
     table = Table()
     for name in ("name", "package", "version", "options", "description"):
@@ -41,42 +43,72 @@ def models_table(infos, *, checked: dict[str, str | None] | None = None):
             problems.append(f"broken: also registered by {', '.join(info.duplicates)}")
         if checked is not None and checked.get(info.name):
             problems.append(f"broken: {checked[info.name]}")
-        text = escape(info.description or "")
+        text = info.description or ""
         if problems:
-            text = "[red]" + escape("; ".join(problems)) + "[/red]" + (f" ({text})" if text else "")
-        options = "\n".join(escape(o) for o in info.options) or ("none" if not info.error else "?")
-        table.add_row(escape(info.name), escape(info.package or "?"), escape(info.version or "?"), options, text)
+            text = styled("; ".join(problems), "red") + (f" ({text})" if text else "")
+        options = "\n".join(info.options) or ("none" if not info.error else "?")
+        table.add_row(info.name, info.package or "?", info.version or "?", options, text)
     return table
 
 
-def _check_all(infos) -> dict[str, str | None]:
-    """Create each loadable model with its default options; name -> error text or None."""
-    from mura_bench.models.registry import load_model
+#: Size and count of the blank test radiographs ``models --check`` predicts.
+_CHECK_IMAGES = 2
+_CHECK_SIZE = 64
 
+
+def _check_model(name: str) -> None:
+    """Create ``name`` with its default options, read its batch_size and predict a batch of blank
+    radiographs; raises PluginError (or InputError) with what went wrong."""
+    from PIL import Image
+
+    from mura_bench.models.guard import batch_size_of, plugin_code
+    from mura_bench.models.registry import load_model
+    from mura_bench.models.runner import DEFAULT_BATCH_SIZE, check_probabilities
+
+    model = load_model(name)
+    batch_size_of(model, name, DEFAULT_BATCH_SIZE)
+    images = [Image.new("L", (_CHECK_SIZE, _CHECK_SIZE), 128 * i) for i in range(_CHECK_IMAGES)]
+    with plugin_code(name, f"failed in predict_images on {_CHECK_IMAGES} blank test images"):
+        raw = model.predict_images(images)
+    check_probabilities(raw, [f"blank test image {i + 1}" for i in range(_CHECK_IMAGES)], model=name)
+
+
+def _check_all(infos) -> dict[str, str | None]:
+    """Check each loadable model (:func:`_check_model`); name -> error text or None."""
     results: dict[str, str | None] = {}
     for info in infos:
         if info.error or info.duplicates or info.name in results:
             continue
         try:
-            load_model(info.name)
+            _check_model(info.name)
             results[info.name] = None
         except InputError as exc:
-            results[info.name] = str(exc).splitlines()[0]
+            results[info.name] = " | ".join(str(exc).splitlines()[:2])
     return results
 
 
 @click.command("models", epilog=MODELS_EPILOG)
 @click.option("--check", is_flag=True,
-              help="Also create every model with its default options (may load weights).")
+              help="Also create every model with its default options (may load weights) and let it "
+                   "predict two blank images; exit 2 when any model fails.")
 def models_command(check: bool) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
+    from mura_bench.terminal import echo
 
     infos = available_models(describe=True)
     if not infos:
-        click.echo("no models registered in the entry-point group mura_bench.models")
+        echo("no models registered in the entry-point group mura_bench.models")
         return
-    _console().print(models_table(infos, checked=_check_all(infos) if check else None))
+    checked = _check_all(infos) if check else None
+    _console().print(models_table(infos, checked=checked))
+    if check:
+        failed = sorted({i.name for i in infos if i.error or i.duplicates}
+                        | {name for name, error in checked.items() if error})
+        if failed:
+            echo(f"error: {len(failed)} model{'s' if len(failed) != 1 else ''} failed the check: "
+                 f"{', '.join(failed)}", err=True)
+            raise click.exceptions.Exit(2)
 
 
 def default_truth(root: Path, split: str) -> Path:
@@ -93,11 +125,12 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
     from mura_bench import render
     from mura_bench.progress import StderrProgress
     from mura_bench.scoring import score
+    from mura_bench.terminal import echo
 
     with StderrProgress(quiet=quiet) as progress:
         result = score(out, truth, resamples=resamples, seed=seed, allow_missing=subset, progress=progress)
     if getattr(result, "missing", None):
-        click.echo(render.missing_warning(result), err=True)
+        echo(render.missing_warning(result), err=True)
     render.print_table(result, None)
 
 
@@ -134,6 +167,7 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
     from mura_bench.layout import load_split
     from mura_bench.models.registry import load_model, parse_options
     from mura_bench.models.runner import RunKey, partial_path, predict_split
+    from mura_bench.terminal import echo
 
     if truth is not None and not score_after:
         raise click.UsageError("--truth is only used with --score")
@@ -146,9 +180,9 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
     if not quiet:
         resumed = (f"; {summary.resumed_studies} studies taken from {partial_path(out).name}"
                    if summary.resumed_studies else "")
-        click.echo(f"{model}: {summary.images} images of {summary.studies} {split} studies -> {out} "
-                   f"in {summary.seconds:.2f} s ({summary.images_per_second:.1f} images/s{resumed})",
-                   err=True)
+        echo(f"{model}: {summary.images} images of {summary.studies} {split} studies -> {out} "
+             f"in {summary.seconds:.2f} s ({summary.images_per_second:.1f} images/s{resumed})",
+             err=True)
     if score_after:
         _score_and_print(out, truth or default_truth(index.root, split), resamples=resamples,
                          seed=seed, subset=limit is not None, quiet=quiet)

@@ -17,11 +17,8 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 
 from mura_bench.errors import InputError
+from mura_bench.models.guard import PluginError, describe_exception, plugin_code
 from mura_bench.models.protocol import ENTRY_POINT_GROUP, ImageModel
-
-
-class PluginError(InputError):
-    """A registered model that cannot be used: unknown, ambiguous, not importable or not a model."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,10 @@ def _registered(name: str | None = None) -> list[tuple[ModelInfo, metadata.Entry
 
 
 def _describe(factory: object) -> str | None:
-    text = getattr(factory, "description", None)
+    try:
+        text = getattr(factory, "description", None)
+    except Exception:
+        text = None
     if not isinstance(text, str) or not text.strip():
         text = inspect.getdoc(factory) or ""
     first = text.strip().splitlines()[0].strip() if text.strip() else ""
@@ -105,10 +105,6 @@ def factory_options(factory: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
-
-
 def available_models(*, describe: bool = False) -> list[ModelInfo]:
     """Every model registered in the ``mura_bench.models`` group, sorted by name.
 
@@ -122,12 +118,20 @@ def available_models(*, describe: bool = False) -> list[ModelInfo]:
     described = []
     for info, ep in registered:
         try:
-            factory = ep.load()
-        except Exception as exc:  # a broken plugin must not break the listing
-            described.append(replace(info, error=_error_text(exc)))
+            with plugin_code(info.name, f"failed to import {info.value}"):
+                factory = ep.load()
+                description, options = _describe(factory), factory_options(factory)
+        except PluginError as exc:  # a broken plugin must not break the listing
+            described.append(replace(info, error=_error_of(exc)))
             continue
-        described.append(replace(info, description=_describe(factory), options=factory_options(factory)))
+        described.append(replace(info, description=description, options=options))
     return described
+
+
+def _error_of(exc: PluginError) -> str:
+    """What the plugin did, without the ``model 'NAME'`` prefix (the listing names it already)."""
+    cause = exc.__cause__
+    return describe_exception(cause).removeprefix("raised ") if cause is not None else exc.problem
 
 
 def model_names() -> list[str]:
@@ -183,13 +187,20 @@ def is_model(obj: object) -> bool:
     return callable(getattr(obj, "predict_images", None))
 
 
+def _options_text(options: Mapping[str, str]) -> str:
+    if not options:
+        return "its default options"
+    return "options " + ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+
 def load_model(name: str, options: Mapping[str, str] | None = None) -> ImageModel:
     """Import the plugin registered as ``name``, call its factory with ``options`` and return the model.
 
     Raises :class:`PluginError` for an unknown name (with a did-you-mean), a name registered by
     several distributions, a plugin whose import fails, an option the factory does not take, a
-    factory that raises, or a factory that returns no model. An :class:`InputError` the factory
-    raises itself (e.g. a bad option value) passes through unchanged.
+    factory that raises anything or calls ``sys.exit`` (see :mod:`.guard`), or a factory that
+    returns no model. An :class:`InputError` the factory raises itself (e.g. a bad option value)
+    keeps its message, prefixed with the model's name.
     """
     options = dict(options or {})
     registered = _registered(name)
@@ -200,21 +211,13 @@ def load_model(name: str, options: Mapping[str, str] | None = None) -> ImageMode
                           f"{'; '.join(f'{i.origin} ({i.value})' for i, _ in registered)}",
                           hint="uninstall all but one of them")
     info, ep = registered[0]
-    try:
+    with plugin_code(name, f"({info.origin}) failed to import {info.value}"):
         factory = ep.load()
-    except Exception as exc:
-        raise PluginError(f"model {name!r} ({info.origin}) failed to import {info.value}: "
-                          f"{_error_text(exc)}") from exc
-    _check_options(name, factory, options)
-    try:
+        _check_options(name, factory, options)
+    with plugin_code(name, f"({info.origin}) could not be created with {_options_text(options)}"):
         model = factory(**options)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"model {name!r} ({info.origin}) could not be created"
-                          f"{' with options ' + repr(options) if options else ''}: "
-                          f"{_error_text(exc)}") from exc
-    if not is_model(model):
+        usable = is_model(model)
+    if not usable:
         raise PluginError(f"model {name!r} ({info.origin}): factory {info.value} returned "
                           f"{type(model).__name__}, which has no predict_images(images) method")
     return model

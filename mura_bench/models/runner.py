@@ -15,6 +15,7 @@ so a resumed run writes the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import numpy as np
 
 from mura_bench.errors import InputError
 from mura_bench.layout import SplitIndex
+from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -36,7 +38,7 @@ PARTIAL_SCHEMA = "mura-bench/run-partial/v1"
 DEFAULT_BATCH_SIZE = 16
 
 
-class ModelOutputError(InputError):
+class ModelOutputError(PluginError):
     """A model returned something that is not one probability in [0, 1] per image."""
 
 
@@ -89,19 +91,34 @@ def _rows(image_paths: Sequence[str], values: Iterable[object] | None = None) ->
     return [(None, f"{path}: {value!r}") for path, value in zip(image_paths, values)]
 
 
+def _real_array(raw: object, *, model: str, what: str, rows) -> np.ndarray:
+    """``raw`` as a float64 array when it holds real numbers only; never drops an imaginary part,
+    never parses text, never counts True as 1."""
+    with plugin_code(model, f"returned output of {what} that cannot be read as numbers"):
+        values = np.asarray(raw)
+        kind = values.dtype.kind
+        if kind == "O":
+            bad = [v for v in values.reshape(-1).tolist()
+                   if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)]
+            kind = "f" if not bad else ("c" if isinstance(bad[0], complex) else f"{type(bad[0]).__name__} values")
+            values = values.astype(np.float64) if not bad else values
+    names = {"c": "complex numbers", "b": "booleans", "U": "text", "S": "bytes", "M": "dates",
+             "m": "time spans", "V": "structured records"}
+    if kind not in ("i", "u", "f"):
+        raise ModelOutputError(f"output is not numeric: {what} returned {names.get(kind, kind)} "
+                               f"(a {type(raw).__name__}); expected real-valued probabilities",
+                               source=f"model {model}", rows=rows)
+    return values.astype(np.float64)
+
+
 def check_probabilities(raw: object, image_paths: Sequence[str], *, model: str) -> np.ndarray:
     """Turn a model's output for ``image_paths`` into a float64 array of shape ``(n,)``.
 
-    Raises :class:`ModelOutputError` naming the images when the output is not numeric, has
-    another shape, holds NaN/inf, or leaves [0, 1].
+    Raises :class:`ModelOutputError` naming the model and the images when the output is not real
+    numbers (complex, text, booleans, objects), has another shape, holds NaN/inf, or leaves [0, 1].
     """
     n = len(image_paths)
-    try:
-        values = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelOutputError(f"output is not numeric ({type(raw).__name__}: {exc}) for a batch of "
-                               f"{n} image{'s' if n != 1 else ''}", source=f"model {model}",
-                               rows=_rows(image_paths)) from None
+    values = _real_array(raw, model=model, what="predict_images", rows=_rows(image_paths))
     if values.shape != (n,):
         raise ModelOutputError(f"output has shape {values.shape} for a batch of {n} "
                                f"image{'s' if n != 1 else ''}; expected ({n},)",
@@ -121,11 +138,7 @@ def check_probabilities(raw: object, image_paths: Sequence[str], *, model: str) 
 
 def check_study_probability(raw: object, study: str, image_paths: Sequence[str], *, model: str) -> float:
     """Validate ``predict_study``'s output: one finite number in [0, 1] (scalar or shape (1,))."""
-    try:
-        values = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelOutputError(f"predict_study output is not numeric ({type(raw).__name__}: {exc})",
-                               source=f"model {model}", rows=[(None, study)]) from None
+    values = _real_array(raw, model=model, what="predict_study", rows=[(None, study)])
     if values.shape not in ((), (1,)):
         raise ModelOutputError(f"predict_study output has shape {values.shape}; expected one number "
                                f"for the study's {len(image_paths)} images",
@@ -232,21 +245,23 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
     if not enabled:
         yield _NoProgress()
         return
-    from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
+
+    from mura_bench.terminal import console as safe_console
+    from mura_bench.terminal import visible
 
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:  # type: ignore[override]
             speed = task.finished_speed or task.speed
             return Text("-- images/s" if speed is None else f"{speed:,.0f} images/s")
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                        TextColumn("images"), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True))
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(bar_width=24),
+                        MofNCompleteColumn(), TextColumn("images"), RateColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=safe_console(stderr=True))
     with progress:
-        task = progress.add_task(description, total=total, completed=completed)
+        task = progress.add_task(visible(description), total=total, completed=completed)
 
         class Advance:
             def advance(self, n: int) -> None:
@@ -296,9 +311,9 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
 
     ``batch_size`` defaults to the model's ``batch_size`` attribute, else 16. With ``resume``
     (the default) studies cached in ``<out>.partial`` under ``key`` are not predicted again.
-    Raises :class:`ModelOutputError` for an invalid model output and InputError for an unreadable
-    image; the studies finished before stay cached. An exception raised by the model propagates
-    unchanged after the cache is flushed.
+    Raises :class:`ModelOutputError` for an invalid model output, :class:`PluginError` for anything
+    the model's code raises (or a ``sys.exit`` it calls, or an invalid ``batch_size``) and
+    InputError for an unreadable image; the studies finished before stay cached.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -306,8 +321,9 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
         raise InputError("output path is a folder", source=str(out))
     if not out.parent.is_dir():
         raise InputError("the output's folder does not exist", source=str(out))
-    batch_size = int(batch_size or getattr(model, "batch_size", None) or DEFAULT_BATCH_SIZE)
-    if batch_size < 1:
+    if batch_size is None:
+        batch_size = batch_size_of(model, key.model, DEFAULT_BATCH_SIZE)
+    elif batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     studies = select_studies(index, limit)
     cache = partial_path(out)
@@ -316,14 +332,18 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     pending = [s for s in studies if s not in done]
     total_images = sum(len(index.images[s]) for s in studies)
     resumed_images = sum(len(done[s]) for s in done)
-    predict_study = getattr(model, "predict_study", None)
+    with plugin_code(key.model, "failed when its predict_study attribute was read"):
+        predict_study = getattr(model, "predict_study", None)
+        predict_study = predict_study if callable(predict_study) else None
     with partial_writer(cache, key, cached, index) as record, \
             _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
-        if callable(predict_study):
+        if predict_study is not None:
             for study in pending:
                 paths = index.images[study]
-                value = check_study_probability(predict_study([load_image(index, p) for p in paths]),
-                                                study, paths, model=key.model)
+                images = [load_image(index, p) for p in paths]
+                with plugin_code(key.model, f"failed in predict_study on study {study}"):
+                    raw = predict_study(images)
+                value = check_study_probability(raw, study, paths, model=key.model)
                 done[study] = [value] * len(paths)
                 record(study, done[study])
                 bar.advance(len(paths))
@@ -344,8 +364,10 @@ def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str],
     buffers: dict[str, list[float]] = {}
     for batch in _batches(pending, index, batch_size):
         paths = [image_path for _, image_path in batch]
-        values = check_probabilities(model.predict_images([load_image(index, p) for p in paths]),
-                                     paths, model=model_name)
+        images = [load_image(index, p) for p in paths]
+        with plugin_code(model_name, f"failed in predict_images on {len(paths)} images from {paths[0]}"):
+            raw = model.predict_images(images)
+        values = check_probabilities(raw, paths, model=model_name)
         for (study, _), value in zip(batch, values.tolist()):
             buffer = buffers.setdefault(study, [])
             buffer.append(value)
