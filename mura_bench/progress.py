@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from mura_bench.terminal import visible
+
 #: ``report(stage, done, total)``: ``done`` of ``total`` steps of ``stage`` are finished.
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -61,16 +63,17 @@ class StderrProgress:
         if stage != self._stage:
             if self._task is not None:
                 self._bar.remove_task(self._task)
-            self._task = self._bar.add_task(stage, total=max(total, 1))
+            self._task = self._bar.add_task(visible(stage), total=max(total, 1))
             self._stage = stage
         self._bar.update(self._task, completed=done, total=max(total, 1))
 
     def _open(self) -> None:
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = Console(file=self.stream, force_terminal=True)
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        from mura_bench.terminal import console as safe_console
+
+        console = safe_console(file=self.stream, force_terminal=True)
+        self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=console, transient=True)
         self._bar.start()
         self.shown = True

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from mura_bench.layout import GROUPS
 from mura_bench.results import Estimate, GroupResult, Result
+from mura_bench.terminal import visible
 
 METRIC_LABELS = {"f1": "F1", "kappa": "κ", "auroc": "AUROC", "accuracy": "Accuracy",
                  "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
@@ -71,8 +72,8 @@ def _subject(grp: GroupResult, subject: str) -> dict[str, Estimate] | None:
 
 
 def _header(subject: str, *, stacked: bool = False) -> str:
-    if subject.startswith("reader:"):
-        return subject[len("reader:"):]
+    if subject.startswith("reader:"):  # a name from the truth file: shown, never interpreted
+        return visible(subject[len("reader:"):], one_line=True)
     text = SUBJECT_HEADERS[subject]
     return text.replace(" − ", " −\n") if stacked else text
 
@@ -160,10 +161,10 @@ def rich_width(table) -> int:
     """rich's own measurement of ``table``'s natural width (slow; used to check :func:`natural_width`)."""
     import os
 
-    from rich.console import Console
+    from mura_bench.terminal import console
 
     with open(os.devnull, "w") as sink:
-        return Console(width=100_000, file=sink).measure(table).maximum
+        return console(width=100_000, file=sink).measure(table).maximum
 
 
 @dataclass(frozen=True)
