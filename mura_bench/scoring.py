@@ -99,6 +99,33 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     return [r for r in results if r is not None]
 
 
+def validate_options(opts: Options) -> None:
+    """Raise :class:`InputError` for options that ``score`` refuses (shared by ``analyze``)."""
+    _check_options(opts)
+
+
+def aligned_plan(alignment, truth: Truth, protocol: str, opts: Options) -> Plan:
+    """The protocol plan of the aligned studies (rows in ``alignment.study_ids`` order)."""
+    tidx = alignment.truth_index
+    return make_plan(protocol, labels=None if truth.labels is None else truth.labels[tidx],
+                     readers=None if truth.readers is None else truth.readers[tidx],
+                     reader_names=truth.reader_names, tie=opts.tie, gold_readers=opts.gold_readers)
+
+
+def group_rows(study_ids: Sequence[str]):
+    """``(index in GROUPS, group, rows)`` per group: the rows of its studies, in sorted-id order."""
+    parts = part_index(study_ids)
+    for g_index, group in enumerate(GROUPS):
+        rows = np.flatnonzero(parts == BODY_PARTS.index(group)) if group in BODY_PARTS else np.arange(parts.size)
+        yield g_index, group, rows
+
+
+def resample_counts(n: int, g_index: int, opts: Options) -> np.ndarray:
+    """The (B, n) resample counts of group ``g_index``: every statistic of that group, in every
+    command, is computed on these, so all comparisons are paired."""
+    return draw_counts(n, opts.resamples, opts.seed, g_index)
+
+
 def _check_options(opts: Options) -> None:
     unknown = [m for m in opts.metrics if m not in METRICS]
     if unknown or not opts.metrics:
@@ -126,23 +153,18 @@ class _Steps:
 def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, protocol: str,
                    opts: Options, steps: _Steps) -> list[Result]:
     first = alignments[0]
-    tidx = first.truth_index
-    plan = make_plan(protocol, labels=None if truth.labels is None else truth.labels[tidx],
-                     readers=None if truth.readers is None else truth.readers[tidx],
-                     reader_names=truth.reader_names, tie=opts.tie, gold_readers=opts.gold_readers)
+    plan = aligned_plan(first, truth, protocol, opts)
     model_labels = np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     model_probs = np.stack([p.probabilities[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     has_probs = np.array([p.has_probabilities for p in preds])
     count_metrics = [m for m in opts.metrics if m in COUNT_METRICS]
     want_auroc = "auroc" in opts.metrics and bool(has_probs.any())
-    parts = part_index(first.study_ids)
 
     n_subs = len(preds)
     groups: list[dict[str, GroupResult]] = [{} for _ in range(n_subs)]
     replicates: list[dict] = [{} for _ in range(n_subs)]
     notes: list[list[str]] = [_global_notes(p, plan, opts, a) for p, a in zip(preds, alignments)]
-    for g_index, group in enumerate(GROUPS):
-        rows = np.flatnonzero(parts == BODY_PARTS.index(group)) if group in BODY_PARTS else np.arange(parts.size)
+    for g_index, group, rows in group_rows(first.study_ids):
         n = rows.size
         positives = int(plan.positives[rows].sum())
         if n == 0:
@@ -153,7 +175,7 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
         inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
         stats = lambda w: _statistics(w, inputs)  # noqa: E731
         point = stats(np.ones((1, n), dtype=np.float32))
-        boot = _in_blocks(stats, draw_counts(n, opts.resamples, opts.seed, g_index), n_subs) if opts.resamples > 0 else None
+        boot = _in_blocks(stats, resample_counts(n, g_index, opts), n_subs) if opts.resamples > 0 else None
         jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
         intervals = _all_intervals(point, boot, jack, opts)
         undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
@@ -171,7 +193,7 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
     settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
-    software = _software()
+    software = software_versions()
     return [Result(protocol=protocol, bootstrap=settings,
                    predictions=InputInfo(p.path, p.sha256, p.kind, rows=p.rows), truth=truth_info, software=software,
                    groups=groups[s], notes=notes[s], metrics=opts.metrics, missing=list(a.missing),
@@ -348,5 +370,5 @@ def _binary_values_note(pred: Predictions) -> str:
     return "every study value is 0.0 or 1.0: treated as probabilities (write 0/1 for labels)"
 
 
-def _software() -> dict[str, str]:
+def software_versions() -> dict[str, str]:
     return {"mura_bench": __version__, "numpy": np.__version__}

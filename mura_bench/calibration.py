@@ -1,0 +1,108 @@
+"""Calibration of study probabilities against reference labels, vectorised over resamples.
+
+- Brier score: mean (p - y)^2.
+- ECE with equal-mass bins formed exactly as scikit-learn's
+  ``calibration_curve(y, p, n_bins, strategy="quantile")`` forms them: the bin edges are
+  ``np.percentile(p, linspace(0, 1, n_bins + 1) * 100)`` (linear interpolation) and a study goes to
+  the bin given by ``np.searchsorted(edges[1:-1], p)`` (a probability equal to an edge joins the
+  lower bin; duplicate edges leave empty bins, which are dropped).
+  ECE = sum_b (n_b / n) |mean p_b - mean y_b|.
+
+A resample is the original studies repeated by their counts: its edges are the percentiles of that
+expanded sample, computed here from the cumulative counts without expanding it (numpy's linear
+percentile rule: virtual index (N - 1) q, interpolated as ``numpy`` interpolates). With K references
+(leave-one-out) every statistic is the mean over the references; the bins depend on p only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mura_bench.triage import SortedGroup, Window, masked_sums, rows_in_blocks
+
+
+def quantile_levels(bins: int) -> np.ndarray:
+    """The percentile levels ``calibration_curve`` asks ``np.percentile`` for, as fractions."""
+    return np.true_divide(np.linspace(0, 1, bins + 1) * 100, 100)
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's percentile interpolation, operation for operation (so edges match it exactly)."""
+    diff = b - a
+    out = a + diff * t
+    upper = np.broadcast_to(t >= 0.5, out.shape)
+    out[upper] = (b - diff * (1 - t))[upper]
+    return out
+
+
+def quantile_edges(window: Window, group: SortedGroup, bins: int) -> np.ndarray:
+    """Interior bin edges (B, bins - 1) of every resample row (``window`` must be full)."""
+    w = window.weights
+    b, n = w.shape
+    levels = quantile_levels(bins)[1:-1]
+    edges = np.empty((b, levels.size))
+    for rows in rows_in_blocks(b, n):
+        counts = np.cumsum(w[rows], axis=1, dtype=np.float64)            # inclusive, non-decreasing
+        size = counts[:, -1]
+        virtual = (size[:, None] - 1) * levels[None, :]
+        prev = np.floor(virtual)
+        gamma = virtual - prev
+        above = virtual >= size[:, None] - 1
+        prev[above] = (size[:, None] - 1 + 0 * prev)[above]
+        nxt = np.where(above, prev, prev + 1)
+        # the study holding expanded rank r: the first whose inclusive count exceeds r (per row)
+        offset = (np.arange(counts.shape[0]) * (size.max() + 1))[:, None]
+        flat = (counts + offset).ravel()
+        take = lambda r: group.probabilities[  # noqa: E731
+            np.searchsorted(flat, (r + offset).ravel(), side="right").reshape(r.shape)
+            - np.arange(counts.shape[0])[:, None] * n]
+        edges[rows] = _lerp(take(prev), take(nxt), gamma)
+    return edges
+
+
+@dataclass(frozen=True)
+class BinSums:
+    """Per row and bin: total weight (B, bins), weighted sum of p (B, bins) and of each
+    reference's labels (B, bins, K)."""
+
+    weight: np.ndarray
+    probability: np.ndarray
+    labels: np.ndarray
+
+
+def bin_sums(window: Window, group: SortedGroup, bins: int) -> BinSums:
+    """Weighted sums per quantile bin for every row (``window`` must be full)."""
+    edges = quantile_edges(window, group, bins)
+    splits = np.searchsorted(group.probabilities, edges, side="right")          # (B, bins - 1)
+    features = np.concatenate([np.ones((group.size, 1)), group.probabilities[:, None], group.references], axis=1)
+    b = window.weights.shape[0]
+    cumulative = np.zeros((b, bins + 1, features.shape[1]))
+    for e in range(bins - 1):  # a handful of bin edges, each one product for all rows
+        cumulative[:, e + 1] = masked_sums(window, features, splits[:, e])
+    cumulative[:, bins] = np.asarray(window.weights, dtype=np.float64) @ features
+    per_bin = np.diff(cumulative, axis=1)
+    return BinSums(per_bin[:, :, 0], per_bin[:, :, 1], per_bin[:, :, 2:])
+
+
+def expected_calibration_error(sums: BinSums) -> np.ndarray:
+    """ECE per row: mean over references of sum_b |S_p,b - S_y,b| / N."""
+    total = sums.weight.sum(axis=1)
+    gaps = np.abs(sums.probability[:, :, None] - sums.labels).sum(axis=1)       # (B, K)
+    return (gaps / total[:, None]).mean(axis=1)
+
+
+def reliability(sums: BinSums, row: int = 0) -> list[list[float]]:
+    """``[mean_p, mean_y, n]`` of each non-empty bin of one row (mean_y: mean over references)."""
+    out = []
+    for weight, prob, labels in zip(sums.weight[row], sums.probability[row], sums.labels[row]):
+        if weight > 0:
+            out.append([float(prob / weight), float(labels.mean() / weight), int(round(weight))])
+    return out
+
+
+def brier_score(window: Window, group: SortedGroup) -> np.ndarray:
+    """Brier score per row: mean over references of sum_j w_j (p_j - y_j)^2 / sum_j w_j."""
+    squared = (group.probabilities[:, None] - group.references) ** 2
+    w = np.asarray(window.weights, dtype=np.float64)
+    return ((w @ squared) / w.sum(axis=1)[:, None]).mean(axis=1)
