@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "leaderboard": "mura_bench.leaderboard.cli:leaderboard",
     "export": "mura_bench.hosting.cli:export_group",
     "medperf": "mura_bench.hosting.cli:medperf_group",
+    "analyze": "mura_bench.analysis_cli:analyze_command",
 }
 
 

@@ -122,6 +122,29 @@ def _pipe_width() -> int:
         return 80
 
 
+def print_blocks(blocks: list, out: str | Path | None = None) -> None:
+    """Print lines of text and rich tables, in order, to the terminal (cells wrap) or, at a width
+    that fits every column, to a pipe or (atomically) to the text file ``out``."""
+    if out is None and sys.stdout.isatty():
+        _print_all(safe_console(highlight=False, soft_wrap=False), blocks)
+        return
+    with open(os.devnull, "w") as sink:
+        probe = safe_console(width=10_000, file=sink)
+        width = max([80] + [probe.measure(b).maximum + 2 for b in blocks if not isinstance(b, str)])
+        console = safe_console(width=width, record=True, file=sink, color_system=None, highlight=False)
+        _print_all(console, blocks)
+        text = console.export_text()
+    emit("\n".join(line.rstrip() for line in text.splitlines()) + "\n", out)
+
+
+def _print_all(console, blocks: list) -> None:
+    for block in blocks:
+        if isinstance(block, str):
+            console.print(block, markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(block)
+
+
 def missing_warning(result: Result) -> str:
     missing = result.missing
     shown = "\n".join(f"  {s}" for s in missing[:5])
