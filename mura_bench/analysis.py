@@ -141,22 +141,29 @@ def one_class(plan: Plan) -> bool:
 
 def _analyze_group(p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Options,
                    extra: AnalysisOptions) -> tuple[GroupAnalysis, list[str]]:
-    n = p.size
-    result = GroupAnalysis(studies=n, positives=int(plan.positives.sum()))
-    if n == 0:
+    result = GroupAnalysis(studies=p.size, positives=int(plan.positives.sum()))
+    if p.size == 0:
         return result, []
     notes = []
-    weights = _weights(n, g_index, opts)
+    if one_class(plan):
+        notes.append(f"triage and matched operating points omitted for {group}: its studies hold "
+                     "one class only under some reference")
+    values, bins = group_values(p, plan, _weights(p.size, g_index, opts), extra)
+    result.fill(values, _intervals(values, opts), bins, opts.resamples)
+    return result, notes
+
+
+def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
+                 extra: AnalysisOptions) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+    """Every quantity of one group for every row of ``weights`` (row 0: the original sample), and
+    the reliability bins of row 0. Keys: ``triage.<name>``, ``matched.<name>[.difference]``
+    (absent where undefined), ``calibration.brier|ece``, ``op:<threshold>:<rate>``."""
     sorted_group = SortedGroup.of(p, plan.references)
     window = Window.full(weights, sorted_group)
     totals = Totals.of(window.weights, sorted_group.references)
     values: dict[str, np.ndarray] = {}
-    if one_class(plan):
-        notes.append(f"triage and matched operating points omitted for {group}: its studies hold "
-                     "one class only under some reference")
-    else:
-        if plan.has_readers:
-            reader_sens, reader_spec = reader_means(weights, plan)
+    if not one_class(plan):
+        reader_sens, reader_spec = reader_means(weights, plan) if plan.has_readers else (None, None)
         target = (np.full(weights.shape[0], extra.target_sensitivity) if extra.target_sensitivity is not None
                   else reader_sens)
         values.update(_triage_values(weights, sorted_group, totals, target, window))
@@ -169,8 +176,7 @@ def _analyze_group(p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Op
         counts = cleared_counts(window, sorted_group, sorted_group.cleared_at(t))
         for name in ("sensitivity", "specificity", "ppv", "npv"):
             values[f"op:{t!r}:{name}"] = getattr(counts, name)(totals)
-    result.fill(values, _intervals(values, opts), reliability(sums), opts.resamples)
-    return result, notes
+    return values, reliability(sums)
 
 
 def _triage_values(weights, group: SortedGroup, totals: Totals, target: np.ndarray,
