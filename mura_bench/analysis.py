@@ -169,9 +169,12 @@ def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
         values.update(_triage_values(weights, sorted_group, totals, target, window))
         if plan.has_readers:
             values.update(_matched_values(weights, sorted_group, totals, window, reader_sens, reader_spec))
-    sums = bin_sums(window, sorted_group, extra.bins)
-    values["calibration.brier"] = brier_score(window, sorted_group)
-    values["calibration.ece"] = expected_calibration_error(sums)
+    # the original sample on its own: its sums of probabilities do not depend on the resample count
+    point, boot = Window.full(weights[:1], sorted_group), Window.full(weights[1:], sorted_group)
+    sums = bin_sums(point, sorted_group, extra.bins)
+    values["calibration.brier"] = np.concatenate([brier_score(w, sorted_group) for w in (point, boot)])
+    values["calibration.ece"] = np.concatenate([expected_calibration_error(sums)]
+                                               + [expected_calibration_error(bin_sums(boot, sorted_group, extra.bins))])
     for t in _all_thresholds(extra):
         counts = cleared_counts(window, sorted_group, sorted_group.cleared_at(t))
         for name in ("sensitivity", "specificity", "ppv", "npv"):

@@ -13,12 +13,13 @@ conventions of :mod:`mura_bench.metrics` (a rate whose denominator is 0 is 1.0).
 Searches compare with a tolerance of :data:`TOLERANCE`, so a rate that equals the target up to
 rounding counts as reaching it (4/5 reaches a target of 0.8 however both were computed).
 
-Speed: rates at *all* candidates come from one cumulative sum per resample row of
-``w_j * (y_j . v)``, with ``v`` the per-row weight of each reference (``1 / (K * P_k)``); counts at the
-chosen thresholds are exact integer sums from one masked matrix product. :func:`locate_target`
-can restrict the cumulative sums to a window of candidates around the original sample's answer
-(rows whose answer falls outside it are recomputed in full), which is what makes the analysis of
-many submissions cheap; the results do not depend on the window.
+Speed: the searches need one cumulative sum per resample row, over the studies that can move the
+rate (abnormal ones for sensitivity, normal ones for specificity), of ``w_j * (y_j . v)`` with ``v``
+the per-row weight of each reference (``1 / (K * P_k)``); counts at the chosen thresholds are exact
+integer sums from one masked matrix product. :func:`locate_sensitivity` can restrict the search to
+a window of candidates around the original sample's answer (rows whose answer may fall outside it
+are recomputed in full), which is what makes the analysis of many submissions cheap; the results do
+not depend on the window.
 """
 from __future__ import annotations
 
@@ -150,9 +151,6 @@ class Window:
             prefix = prefix_counts(weights, [group], [start])[0]
         return Window(start, np.take(weights, group.order[start:stop], axis=1), prefix)
 
-    def rows(self, rows) -> "Window":
-        return Window(self.start, self.weights[rows], Cleared(self.prefix.studies[rows], self.prefix.missed[rows]))
-
 
 def prefix_counts(weights: np.ndarray, groups: list[SortedGroup], starts: list[int]) -> list[Cleared]:
     """Exact counts of the first ``starts[i]`` sorted studies of ``groups[i]`` (all sharing the
@@ -176,19 +174,21 @@ def prefix_counts(weights: np.ndarray, groups: list[SortedGroup], starts: list[i
     return out
 
 
-def masked_sums(window: Window, features: np.ndarray, cleared) -> np.ndarray:
+def masked_sums(window: Window, features: np.ndarray, cleared, *, counts: bool = False) -> np.ndarray:
     """Per row b, the weighted sums of ``features`` (n, F; sorted order) over the first
     ``cleared[b]`` sorted studies, which must lie in the window (the window's prefix is not added).
-    ``cleared``: (B,) or one number. One masked matrix product per block: (B, F)."""
+    ``cleared``: (B,) or one number. One masked matrix product per block: (B, F). ``counts``: the
+    features are 0/1, so sums stay in the weights' dtype (exact integers) instead of float64."""
     w = window.weights
     b, cols = w.shape
     local = np.broadcast_to(np.asarray(cleared, dtype=np.int64) - window.start, (b,))
-    features = np.asarray(features[window.start:window.start + cols], dtype=np.float64)
+    dtype = w.dtype if counts else np.float64
+    features = np.asarray(features[window.start:window.start + cols], dtype=dtype)
     out = np.empty((b, features.shape[1]))
     positions = np.arange(cols)
     for rows in rows_in_blocks(b, cols):
-        masked = np.where(positions[None, :] < local[rows, None], w[rows], 0).astype(np.float64)
-        out[rows] = masked @ features
+        masked = np.where(positions[None, :] < local[rows, None], w[rows], np.zeros((), dtype))
+        out[rows] = masked.astype(dtype, copy=False) @ features
     return out
 
 
@@ -196,7 +196,7 @@ def cleared_counts(window: Window, group: SortedGroup, cleared) -> Cleared:
     """Exact counts when the first ``cleared[b]`` sorted studies of row b are cleared (each
     ``cleared[b]`` within the window). ``cleared``: (B,) or one number (a fixed threshold)."""
     features = np.concatenate([np.ones((group.size, 1)), group.references], axis=1)
-    sums = masked_sums(window, features, cleared)
+    sums = masked_sums(window, features, cleared, counts=True)
     return Cleared(sums[:, 0] + window.prefix.studies, sums[:, 1:] + window.prefix.missed)
 
 
@@ -210,51 +210,27 @@ def _reference_weights(totals: Totals, which: str) -> tuple[np.ndarray, np.ndarr
     return v, (count == 0).sum(axis=1) / k
 
 
-def window_candidates(window: Window, group: SortedGroup) -> np.ndarray:
-    """Indices (into ``group.candidates``) of the candidates whose cleared count lies in the window."""
+def _crossing(window: Window, labels: np.ndarray, coef: np.ndarray, start_value: np.ndarray,
+              limit: np.ndarray, strict: bool) -> np.ndarray:
+    """Per row, the sorted position of the first study of the window at which the running sum
+    ``start_value + sum_j w_j (labels_j . coef)`` passes ``limit`` (``>`` if ``strict``, else ``>=``);
+    -1 when ``start_value`` already does, the window's end when no study does.
+
+    Only studies with a nonzero label can move the sum, so only their columns are summed: one
+    cumulative sum per row over them. ``labels`` (n, K) sorted; ``coef`` (B, K)."""
     stop = window.start + window.weights.shape[1]
-    return np.flatnonzero((group.candidates >= window.start) & (group.candidates <= stop))
-
-
-def rate_curve(window: Window, group: SortedGroup, totals: Totals, which: str) -> np.ndarray:
-    """Mean sensitivity or specificity (``which``) at every candidate of the window, for every
-    row: (B, C) for the C candidates of :func:`window_candidates`.
-
-    sensitivity = 1 - sum_k missed_k / (K P_k); specificity = sum_k (cleared - missed_k) / (K N_k);
-    a reference whose denominator is 0 contributes 1 / K. One cumulative sum per row.
-    """
-    v, base = _reference_weights(totals, which)
-    w = window.weights
-    b, cols = w.shape
-    refs = group.references[window.start:window.start + cols]
-    local = group.candidates[window_candidates(window, group)] - window.start
-    prefix_missed = (window.prefix.missed * v).sum(axis=1)
-    out = np.empty((b, local.size))
-    for rows in rows_in_blocks(b, cols):
-        wb = w[rows].astype(np.float64)
-        running = np.zeros((wb.shape[0], cols + 1))
-        np.cumsum(wb * (v[rows] @ refs.T), axis=1, out=running[:, 1:])
-        missed = running[:, local] + prefix_missed[rows, None]
-        if which == "sensitivity":
-            out[rows] = 1.0 - missed
-            continue
-        np.cumsum(wb, axis=1, out=running[:, 1:])
-        cleared = running[:, local] + window.prefix.studies[rows, None]
-        out[rows] = base[rows, None] + cleared * v[rows].sum(axis=1)[:, None] - missed
+    local = labels[window.start:stop]
+    moving = np.flatnonzero(local.any(axis=1))
+    weights = window.weights[:, moving]
+    past = (lambda x, lim: x > lim) if strict else (lambda x, lim: x >= lim)  # noqa: E731
+    out = np.full(weights.shape[0], stop, dtype=np.int64)
+    for rows in rows_in_blocks(weights.shape[0], moving.size) if moving.size else ():
+        running = np.cumsum(weights[rows] * (coef[rows] @ local[moving].T), axis=1) + start_value[rows, None]
+        hit = past(running, limit[rows, None])
+        first = np.argmax(hit, axis=1)
+        out[rows] = np.where(hit.any(axis=1), window.start + moving[first], stop)
+    out[past(start_value, limit)] = -1
     return out
-
-
-def largest_reaching(curve: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Index of the last column of each row with ``curve >= target - TOLERANCE`` (-1 if none)."""
-    ok = curve >= (np.asarray(target, dtype=np.float64) - TOLERANCE)[:, None]
-    last = curve.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
-    return np.where(ok.any(axis=1), last, -1)
-
-
-def smallest_reaching(curve: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Index of the first column of each row with ``curve >= target - TOLERANCE`` (C if none)."""
-    ok = curve >= (np.asarray(target, dtype=np.float64) - TOLERANCE)[:, None]
-    return np.where(ok.any(axis=1), np.argmax(ok, axis=1), curve.shape[1])
 
 
 @dataclass(frozen=True)
@@ -269,22 +245,26 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
                        window: Window | None = None) -> Located:
     """t* per row: the largest candidate whose mean sensitivity reaches ``target`` (B,).
 
-    ``weights`` (B, n) are in the group's row order. With a narrow ``window``, rows whose answer
-    may lie outside it (its first candidate misses the target, or its last one reaches it) are
-    recomputed on the full sorted order, so the result never depends on the window.
+    Mean sensitivity = 1 - sum_k missed_k / (K P_k) (a reference without abnormal studies counts
+    1.0), so t* is the last candidate before the first abnormal study whose clearing would push the
+    missed share past 1 - target. ``weights`` (B, n) are in the group's row order. With a narrow
+    ``window``, rows whose answer may lie outside it are recomputed on the full sorted order, so
+    the result never depends on the window.
     """
-    last = group.candidates.size - 1
     if window is None:
         window = Window.full(weights, group)
-    cand = window_candidates(window, group)
-    local = largest_reaching(rate_curve(window, group, totals, "sensitivity"), target)
-    index = cand[0] + local
-    unsure = (local < 0) | ((local == cand.size - 1) & (cand[-1] != last))
+    target = np.asarray(target, dtype=np.float64)
+    v, _ = _reference_weights(totals, "sensitivity")
+    stop = window.start + window.weights.shape[1]
+    pos = _crossing(window, group.references, v, (window.prefix.missed * v).sum(axis=1), 1.0 - target + TOLERANCE,
+                    strict=True)
+    index = np.searchsorted(group.candidates, pos, side="right") - 1
+    unsure = (pos < 0) | ((pos == stop) & (stop < group.size))
     counts = cleared_counts(window, group, group.candidates[np.maximum(index, 0)])
-    if unsure.any() and (window.start > 0 or cand[-1] != last):
+    if unsure.any() and (window.start > 0 or stop < group.size):
         rows = np.flatnonzero(unsure)
         sub_totals = Totals(totals.weight[rows], totals.positives[rows], totals.negatives[rows])
-        redo = locate_sensitivity(weights[rows], group, sub_totals, np.asarray(target)[rows])
+        redo = locate_sensitivity(weights[rows], group, sub_totals, target[rows])
         index[rows] = redo.index
         counts.studies[rows] = redo.counts.studies
         counts.missed[rows] = redo.counts.missed
@@ -294,6 +274,18 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
 def locate_specificity(window: Window, group: SortedGroup, totals: Totals, target: np.ndarray) -> Located:
     """Per row, the smallest candidate whose mean specificity reaches ``target`` (full window):
     the most sensitive operating point at least as specific as the target."""
-    index = smallest_reaching(rate_curve(window, group, totals, "specificity"), target)
-    index = np.minimum(index, group.candidates.size - 1)
+    u, base = _reference_weights(totals, "specificity")
+    start = base + ((window.prefix.studies[:, None] - window.prefix.missed) * u).sum(axis=1)
+    pos = _crossing(window, 1.0 - group.references, u, start, np.asarray(target, dtype=np.float64) - TOLERANCE,
+                    strict=False)
+    index = np.minimum(np.searchsorted(group.candidates, pos + 1, side="left"), group.candidates.size - 1)
     return Located(index, cleared_counts(window, group, group.candidates[index]))
+
+
+def sensitivity_at_candidates(group: SortedGroup) -> np.ndarray:
+    """Mean sensitivity of the original sample at every candidate (C,)."""
+    missed = np.concatenate([np.zeros((1, group.references.shape[1])), np.cumsum(group.references, axis=0)])
+    positives = group.references.sum(axis=0)
+    sens = np.ones((group.candidates.size, positives.size))
+    np.divide(positives - missed[group.candidates], positives, out=sens, where=positives > 0)
+    return sens.mean(axis=1)
