@@ -102,11 +102,13 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     clock.lap("score")
     if not scored and not loaded.reported:
         raise _nothing_published(submissions_dir, skipped)
+    analyses = _analyze_all(scored, truth_table, resamples=resamples, seed=seed, confidence=confidence)
+    clock.lap("analysis")
     while True:
         rows, _ = _board_rows(scored, results, confidence)
         clock.lap("rank")
         context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
-                           scored, results, loaded.reported)
+                           scored, results, loaded.reported, analyses)
         try:
             _write_into_place(context, out_dir, clock, progress)
         except _EntryRenderError as exc:  # that entry is skipped; the others are ranked again
@@ -228,6 +230,16 @@ def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int
     return results, failed
 
 
+def _analyze_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int, confidence: float) -> dict:
+    """Overall triage at the readers' sensitivity and calibration of every entry, in one pass on
+    the scoring resamples (the numbers of ``mura-bench analyze``)."""
+    from mura_bench.analysis_batch import analyze_overall_many
+
+    found = analyze_overall_many([s.predictions for s in scored], truth, resamples=resamples, seed=seed,
+                                 confidence=confidence)
+    return {s.submission.meta.slug: a for s, a in zip(scored, found)}
+
+
 def _cells(groups: dict, subject: str, reader: str | None = None) -> dict[str, dict]:
     out = {}
     for g in GROUPS:
@@ -287,6 +299,7 @@ class _Context:
     scored: list[_Scored]
     results: list
     reported: list[ReportedSubmission]
+    analyses: dict = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
 
 
 def _environment():
@@ -410,7 +423,7 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
     clock.lap("entry pages")
 
     index = env.get_template("index.html").render(
-        **common, root="", rows=ctx.rows, forest=forest, reported=_reported_order(ctx.reported),
+        **common, root="", rows=ctx.rows, forest=forest, reported=_reported_order(ctx.reported), analyses=ctx.analyses,
         above_radiologists=_above_radiologists(ctx), rank_notes={r.key: _rank_note(r) for r in ctx.rows},
         many_entries=sum(r.is_submission for r in ctx.rows) > FOREST_COMPACT_ENTRIES,
         n_entries=sum(r.is_submission for r in ctx.rows), reader_points=reader_points)
@@ -431,12 +444,19 @@ def _write_entry_page(root: Path, page, common: dict, ctx: _Context, row: BoardR
                              title=f"ROC: {row.label}", auc=auc,
                              binary=not s.predictions.has_probabilities)
     (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
+    analysis = ctx.analyses.get(row.key)
+    if analysis is not None:
+        svg = plots.reliability_plot_svg(analysis.reliability, title=f"Calibration: {row.label}",
+                                         brier=analysis.brier, ece=analysis.ece)
+        (root / "plots" / f"reliability-{row.key}.svg").write_text(svg, encoding="utf-8")
     html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
                        roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
                        auroc_column=row.estimate("overall", "auroc"), rank_note=_rank_note(row),
                        reader_points=reader_points, reference_rows=reference_rows,
                        n_entries=sum(r.is_submission for r in ctx.rows),
-                       notes=list(result.notes), has_probabilities=s.predictions.has_probabilities)
+                       notes=list(result.notes), has_probabilities=s.predictions.has_probabilities,
+                       analysis=analysis, reliability_svg=f"../plots/reliability-{row.key}.svg",
+                       inf_value=float("-inf"))
     (root / "entry" / f"{row.key}.html").write_text(html, encoding="utf-8")
 
 

@@ -138,3 +138,34 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
         if curve is None:
             ax.text(0.5, 0.55, "ROC curve undefined (one class only)", ha="center", color=GREY)
         return _svg(fig, tight=False)
+
+
+def reliability_plot_svg(bins: Sequence[Sequence[float]], *, title: str, brier: float | None = None,
+                         ece: float | None = None) -> str:
+    """Reliability diagram: mean observed abnormality against mean predicted probability per
+    equal-mass bin (``[mean_p, mean_y, n]``), the diagonal being perfect calibration."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig = _figure(4.4, 4.2)
+        ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
+        ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
+        if bins:
+            mean_p, mean_y, _ = (np.asarray(c, dtype=float) for c in zip(*bins))
+            label = "model" if ece is None else f"model (ECE {ece:.3f}"
+            if brier is not None and ece is not None:
+                label += f", Brier {brier:.3f})"
+            elif ece is not None:
+                label += ")"
+            ax.plot(mean_p, mean_y, color=ACCENT, linewidth=1.4, marker="o", markersize=4, label=label)
+            ax.legend(loc="upper left", frameon=False)
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("mean predicted probability (equal-mass bins)")
+        ax.set_ylabel("share abnormal")
+        ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
+        ax.grid(color="#f3f4f6", linewidth=0.6)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        return _svg(fig, tight=False)
