@@ -36,7 +36,8 @@ from mura_bench.protocols import Plan
 from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.scoring import Options, aligned_plan, group_rows, resample_counts, software_versions, validate_options
 from mura_bench.truth import Truth, read_truth
-from mura_bench.triage import SortedGroup, Totals, Window, cleared_counts, locate_sensitivity, locate_specificity
+from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
+                               locate_specificity)
 from mura_bench.alignment import align
 from mura_bench.protocols import resolve_protocol
 
@@ -157,35 +158,51 @@ def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
                  extra: AnalysisOptions) -> tuple[dict[str, np.ndarray], list[list[float]]]:
     """Every quantity of one group for every row of ``weights`` (row 0: the original sample), and
     the reliability bins of row 0. Keys: ``triage.<name>``, ``matched.<name>[.difference]``
-    (absent where undefined), ``calibration.brier|ece``, ``op:<threshold>:<rate>``."""
+    (absent where undefined), ``calibration.brier|ece``, ``op:<threshold>:<rate>``.
+
+    Rows are processed in blocks (the running sums of a block stay small); row 0 forms a block of
+    its own, so the original sample's figures never depend on the number of resamples."""
     sorted_group = SortedGroup.of(p, plan.references)
-    window = Window.full(weights, sorted_group)
-    totals = Totals.of(window.weights, sorted_group.references)
+    step = max(16, RUNNING_ELEMENTS // ((3 + plan.references.shape[1]) * max(p.size, 1)))
+    blocks = [slice(0, 1)] + [slice(i, min(i + step, weights.shape[0])) for i in range(1, weights.shape[0], step)]
+    parts = [_block_values(sorted_group, plan, weights[rows], extra) for rows in blocks]
+    values = {k: np.concatenate([part[0][k] for part in parts]) for k in parts[0][0]}
+    return values, parts[0][1]
+
+
+#: Elements of the running sums of one block of rows (features x rows x studies).
+RUNNING_ELEMENTS = 1 << 22
+
+
+def _block_values(group: SortedGroup, plan: Plan, weights: np.ndarray,
+                  extra: AnalysisOptions) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+    window = Window.full(weights, group)
+    running = Running.of(window, group)
+    totals = Totals.of(window.weights, group.references)
     values: dict[str, np.ndarray] = {}
     if not one_class(plan):
         reader_sens, reader_spec = reader_means(weights, plan) if plan.has_readers else (None, None)
         target = (np.full(weights.shape[0], extra.target_sensitivity) if extra.target_sensitivity is not None
                   else reader_sens)
-        values.update(_triage_values(weights, sorted_group, totals, target, window))
+        at_target = locate_sensitivity(weights, group, totals, target, window, running)
+        values.update(_triage_values(group, totals, target, at_target))
         if plan.has_readers:
-            values.update(_matched_values(weights, sorted_group, totals, window, reader_sens, reader_spec))
-    # the original sample on its own: its sums of probabilities do not depend on the resample count
-    point, boot = Window.full(weights[:1], sorted_group), Window.full(weights[1:], sorted_group)
-    sums = bin_sums(point, sorted_group, extra.bins)
-    values["calibration.brier"] = np.concatenate([brier_score(w, sorted_group) for w in (point, boot)])
-    values["calibration.ece"] = np.concatenate([expected_calibration_error(sums)]
-                                               + [expected_calibration_error(bin_sums(boot, sorted_group, extra.bins))])
+            at_reader_sens = (at_target if extra.target_sensitivity is None
+                              else locate_sensitivity(weights, group, totals, reader_sens, window, running))
+            at_reader_spec = locate_specificity(window, group, totals, reader_spec, running)
+            values.update(_matched_values(totals, at_reader_sens, at_reader_spec, reader_sens, reader_spec))
+    sums = bin_sums(running, group, extra.bins)
+    values["calibration.brier"] = brier_score(window, group)
+    values["calibration.ece"] = expected_calibration_error(sums)
     for t in _all_thresholds(extra):
-        counts = cleared_counts(window, sorted_group, sorted_group.cleared_at(t))
+        counts = running.counts(group.cleared_at(t))
         for name in ("sensitivity", "specificity", "ppv", "npv"):
             values[f"op:{t!r}:{name}"] = getattr(counts, name)(totals)
     return values, reliability(sums)
 
 
-def _triage_values(weights, group: SortedGroup, totals: Totals, target: np.ndarray,
-                   window: Window | None) -> dict[str, np.ndarray]:
-    """Replicates (rows of ``weights``) of the five triage quantities at target ``target``."""
-    located = locate_sensitivity(weights, group, totals, target, window)
+def _triage_values(group: SortedGroup, totals: Totals, target: np.ndarray, located: Located) -> dict[str, np.ndarray]:
+    """Replicates of the five triage quantities, t* having been ``located`` for ``target``."""
     counts = located.counts
     return {"triage.target_sensitivity": np.asarray(target, dtype=np.float64),
             "triage.threshold": group.thresholds[located.index],
@@ -194,13 +211,14 @@ def _triage_values(weights, group: SortedGroup, totals: Totals, target: np.ndarr
             "triage.missed_per_1000": 1000.0 * counts.missed.mean(axis=1) / totals.weight}
 
 
-def _matched_values(weights, group, totals, window, reader_sens, reader_spec) -> dict[str, np.ndarray]:
-    at_sens = locate_sensitivity(weights, group, totals, reader_sens, window).counts.specificity(totals)
-    at_spec = locate_specificity(window, group, totals, reader_spec).counts.sensitivity(totals)
-    return {"matched.sensitivity_at_reader_specificity": at_spec,
-            "matched.sensitivity_at_reader_specificity.difference": at_spec - reader_sens,
-            "matched.specificity_at_reader_sensitivity": at_sens,
-            "matched.specificity_at_reader_sensitivity.difference": at_sens - reader_spec}
+def _matched_values(totals: Totals, at_sens: Located, at_spec: Located, reader_sens: np.ndarray,
+                    reader_spec: np.ndarray) -> dict[str, np.ndarray]:
+    spec = at_sens.counts.specificity(totals)
+    sens = at_spec.counts.sensitivity(totals)
+    return {"matched.sensitivity_at_reader_specificity": sens,
+            "matched.sensitivity_at_reader_specificity.difference": sens - reader_sens,
+            "matched.specificity_at_reader_sensitivity": spec,
+            "matched.specificity_at_reader_sensitivity.difference": spec - reader_spec}
 
 
 def _intervals(values: dict[str, np.ndarray], opts: Options) -> dict[str, tuple[float | None, float | None]]:

@@ -24,7 +24,8 @@ from mura_bench.predictions import Predictions
 from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Estimate
 from mura_bench.scoring import Options, aligned_plan
-from mura_bench.triage import SortedGroup, Totals, Window, prefix_counts, sensitivity_at_candidates
+from mura_bench.triage import (Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts,
+                               sensitivity_at_candidates)
 from mura_bench.truth import Truth
 
 #: Window half-width, in sensitivity, around the range of the resampled targets.
@@ -64,7 +65,7 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
     ones = np.ones((1, n), dtype=np.float32)
     for i, group, entry_triage in zip(usable, groups, triage):
         window = Window.full(ones, group)
-        sums = bin_sums(window, group, bins)
+        sums = bin_sums(Running.of(window, group), group, bins)
         out[i] = EntryAnalysis(entry_triage, reliability(sums), float(brier_score(window, group)[0]),
                                float(expected_calibration_error(sums)[0]))
     return out
@@ -78,7 +79,7 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
     out = []
     for group, (lo, hi), prefix in zip(groups, bounds, prefixes):
         window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefix)
-        values = _triage_values(weights, group, totals, target, window)
+        values = _triage_values(group, totals, target, locate_sensitivity(weights, group, totals, target, window))
         intervals = _intervals(values, opts)
         out.append({k: _estimate(values[f"triage.{k}"][0], intervals.get(f"triage.{k}")) for k in TRIAGE})
     return out

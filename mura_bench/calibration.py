@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mura_bench.triage import SortedGroup, Window, masked_sums, rows_in_blocks
+from mura_bench.triage import Running, SortedGroup, Window
 
 
 def quantile_levels(bins: int) -> np.ndarray:
@@ -36,29 +36,28 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def quantile_edges(window: Window, group: SortedGroup, bins: int) -> np.ndarray:
-    """Interior bin edges (B, bins - 1) of every resample row (``window`` must be full)."""
-    w = window.weights
-    b, n = w.shape
+def quantile_edges(running: Running, group: SortedGroup, bins: int) -> np.ndarray:
+    """Interior bin edges (B, bins - 1) of every resample row."""
+    counts = running.sums[0, :, 1:]                                  # inclusive counts, non-decreasing
+    b, n = counts.shape
     levels = quantile_levels(bins)[1:-1]
-    edges = np.empty((b, levels.size))
-    for rows in rows_in_blocks(b, n):
-        counts = np.cumsum(w[rows], axis=1, dtype=np.float64)            # inclusive, non-decreasing
-        size = counts[:, -1]
-        virtual = (size[:, None] - 1) * levels[None, :]
-        prev = np.floor(virtual)
-        gamma = virtual - prev
-        above = virtual >= size[:, None] - 1
-        prev[above] = (size[:, None] - 1 + 0 * prev)[above]
-        nxt = np.where(above, prev, prev + 1)
-        # the study holding expanded rank r: the first whose inclusive count exceeds r (per row)
-        offset = (np.arange(counts.shape[0]) * (size.max() + 1))[:, None]
-        flat = (counts + offset).ravel()
-        take = lambda r: group.probabilities[  # noqa: E731
-            np.searchsorted(flat, (r + offset).ravel(), side="right").reshape(r.shape)
-            - np.arange(counts.shape[0])[:, None] * n]
-        edges[rows] = _lerp(take(prev), take(nxt), gamma)
-    return edges
+    size = counts[:, -1]
+    virtual = (size[:, None] - 1) * levels[None, :]
+    prev = np.floor(virtual)
+    gamma = virtual - prev
+    above = virtual >= size[:, None] - 1                             # one study: numpy takes the last
+    prev = np.where(above, size[:, None] - 1, prev)
+    nxt = np.where(above, prev, prev + 1)
+    # the study holding expanded rank r: the first whose inclusive count exceeds r (per row, in one
+    # searchsorted over the rows laid end to end with offsets that keep them apart)
+    offset = (np.arange(b) * (size.max() + 1))[:, None]
+    flat = (counts + offset).ravel()
+
+    def value_at(rank: np.ndarray) -> np.ndarray:
+        found = np.searchsorted(flat, (rank + offset).ravel(), side="right").reshape(rank.shape)
+        return group.probabilities[found - np.arange(b)[:, None] * n]
+
+    return _lerp(value_at(prev), value_at(nxt), gamma)
 
 
 @dataclass(frozen=True)
@@ -71,18 +70,15 @@ class BinSums:
     labels: np.ndarray
 
 
-def bin_sums(window: Window, group: SortedGroup, bins: int) -> BinSums:
-    """Weighted sums per quantile bin for every row (``window`` must be full)."""
-    edges = quantile_edges(window, group, bins)
-    splits = np.searchsorted(group.probabilities, edges, side="right")          # (B, bins - 1)
-    features = np.concatenate([np.ones((group.size, 1)), group.probabilities[:, None], group.references], axis=1)
-    b = window.weights.shape[0]
-    cumulative = np.zeros((b, bins + 1, features.shape[1]))
-    for e in range(bins - 1):  # a handful of bin edges, each one product for all rows
-        cumulative[:, e + 1] = masked_sums(window, features, splits[:, e])
-    cumulative[:, bins] = np.asarray(window.weights, dtype=np.float64) @ features
-    per_bin = np.diff(cumulative, axis=1)
-    return BinSums(per_bin[:, :, 0], per_bin[:, :, 1], per_bin[:, :, 2:])
+def bin_sums(running: Running, group: SortedGroup, bins: int) -> BinSums:
+    """Weighted sums per quantile bin for every row: differences of the running sums at the bins'
+    boundaries (a study equal to an edge joins the lower bin)."""
+    splits = np.searchsorted(group.probabilities, quantile_edges(running, group, bins), side="right")
+    b = splits.shape[0]
+    bounds = np.concatenate([np.zeros((b, 1), np.int64), splits, np.full((b, 1), group.size)], axis=1)
+    at = running.sums[:, np.arange(b)[:, None], bounds]                  # (F, B, bins + 1)
+    per_bin = np.diff(at, axis=2)
+    return BinSums(per_bin[0], per_bin[1], np.moveaxis(per_bin[2:], 0, 2))
 
 
 def expected_calibration_error(sums: BinSums) -> np.ndarray:

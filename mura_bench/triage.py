@@ -152,6 +152,42 @@ class Window:
         return Window(start, np.take(weights, group.order[start:stop], axis=1), prefix)
 
 
+@dataclass(frozen=True)
+class Running:
+    """Running weighted sums along the sorted order of a full window, for every row:
+    ``sums[f, b, c]`` = sum over the first c sorted studies of ``w_bj * features[j, f]`` with the
+    features ``[1, p, y_1 .. y_K]`` (:func:`features_of`). Counts read from it are exact integers;
+    every per-row position (t*, bin edges) is then one gather. One cumulative sum per feature."""
+
+    sums: np.ndarray
+
+    @staticmethod
+    def of(window: Window, group: SortedGroup) -> "Running":
+        if window.start != 0 or window.weights.shape[1] != group.size:
+            raise ValueError("running sums need the full window")
+        w = np.asarray(window.weights, dtype=np.float64)
+        features = features_of(group)
+        sums = np.zeros((features.shape[1], w.shape[0], w.shape[1] + 1))
+        np.cumsum(w, axis=1, out=sums[0, :, 1:])
+        for f in range(1, features.shape[1]):
+            np.cumsum(w * features[:, f], axis=1, out=sums[f, :, 1:])
+        return Running(sums)
+
+    def at(self, cleared) -> np.ndarray:
+        """(B, F): the sums over the first ``cleared[b]`` studies of row b (or one number for all)."""
+        b = self.sums.shape[1]
+        return self.sums[:, np.arange(b), np.broadcast_to(np.asarray(cleared, dtype=np.int64), (b,))].T
+
+    def counts(self, cleared) -> Cleared:
+        sums = self.at(cleared)
+        return Cleared(sums[:, 0], sums[:, 2:])
+
+
+def features_of(group: SortedGroup) -> np.ndarray:
+    """(n, 2 + K) sorted features ``[1, p, y_1 .. y_K]``."""
+    return np.concatenate([np.ones((group.size, 1)), group.probabilities[:, None], group.references], axis=1)
+
+
 def prefix_counts(weights: np.ndarray, groups: list[SortedGroup], starts: list[int]) -> list[Cleared]:
     """Exact counts of the first ``starts[i]`` sorted studies of ``groups[i]`` (all sharing the
     columns of ``weights``), for every row: one matrix product for all groups."""
@@ -242,7 +278,7 @@ class Located:
 
 
 def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, target: np.ndarray,
-                       window: Window | None = None) -> Located:
+                       window: Window | None = None, running: Running | None = None) -> Located:
     """t* per row: the largest candidate whose mean sensitivity reaches ``target`` (B,).
 
     Mean sensitivity = 1 - sum_k missed_k / (K P_k) (a reference without abnormal studies counts
@@ -260,7 +296,8 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
                     strict=True)
     index = np.searchsorted(group.candidates, pos, side="right") - 1
     unsure = (pos < 0) | ((pos == stop) & (stop < group.size))
-    counts = cleared_counts(window, group, group.candidates[np.maximum(index, 0)])
+    chosen = group.candidates[np.maximum(index, 0)]
+    counts = running.counts(chosen) if running is not None else cleared_counts(window, group, chosen)
     if unsure.any() and (window.start > 0 or stop < group.size):
         rows = np.flatnonzero(unsure)
         sub_totals = Totals(totals.weight[rows], totals.positives[rows], totals.negatives[rows])
@@ -271,7 +308,8 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
     return Located(index, counts)
 
 
-def locate_specificity(window: Window, group: SortedGroup, totals: Totals, target: np.ndarray) -> Located:
+def locate_specificity(window: Window, group: SortedGroup, totals: Totals, target: np.ndarray,
+                       running: Running | None = None) -> Located:
     """Per row, the smallest candidate whose mean specificity reaches ``target`` (full window):
     the most sensitive operating point at least as specific as the target."""
     u, base = _reference_weights(totals, "specificity")
@@ -279,7 +317,8 @@ def locate_specificity(window: Window, group: SortedGroup, totals: Totals, targe
     pos = _crossing(window, 1.0 - group.references, u, start, np.asarray(target, dtype=np.float64) - TOLERANCE,
                     strict=False)
     index = np.minimum(np.searchsorted(group.candidates, pos + 1, side="left"), group.candidates.size - 1)
-    return Located(index, cleared_counts(window, group, group.candidates[index]))
+    chosen = group.candidates[index]
+    return Located(index, running.counts(chosen) if running is not None else cleared_counts(window, group, chosen))
 
 
 def sensitivity_at_candidates(group: SortedGroup) -> np.ndarray:

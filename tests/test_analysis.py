@@ -14,7 +14,7 @@ from mura_bench.analysis import AnalysisOptions, group_values
 from mura_bench.bootstrap import draw_indices, percentile_interval
 from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, quantile_edges, reliability
 from mura_bench.protocols import leave_one_out_references, make_plan
-from mura_bench.triage import TOLERANCE, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts
+from mura_bench.triage import TOLERANCE, Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts
 
 LEVELS = np.array([0.0, 0.0, 0.1, 0.25, 0.5, 0.5, 0.5, 0.75, 0.9, 1.0, 1.0])  # ties, exact 0 and 1
 
@@ -133,6 +133,22 @@ def test_prefix_counts_are_the_sums_before_the_start():
     np.testing.assert_array_equal(prefix.missed, weights[:, first] @ refs[first])
 
 
+def test_running_and_masked_counts_agree():
+    from mura_bench.triage import cleared_counts
+
+    rng = np.random.default_rng(8)
+    p, refs = random_case(rng, 50, 3)
+    weights = rng.multinomial(50, np.ones(50) / 50, size=40).astype(np.float32)
+    group = SortedGroup.of(p, refs)
+    window = Window.full(weights, group)
+    cleared = rng.integers(0, 51, size=40)
+    a, b = Running.of(window, group).counts(cleared), cleared_counts(window, group, cleared)
+    np.testing.assert_array_equal(a.studies, b.studies)
+    np.testing.assert_array_equal(a.missed, b.missed)
+    w_sorted = weights[:, group.order]
+    np.testing.assert_array_equal(a.studies, [w_sorted[i, :c].sum() for i, c in enumerate(cleared)])
+
+
 def expanded(p, y, counts):
     return np.repeat(p, counts.astype(int)), np.repeat(y, counts.astype(int))
 
@@ -162,15 +178,15 @@ def test_ece_matches_scikit_learn_on_the_sample_and_on_resamples(seed, bins):
     counts = rng.multinomial(n, np.ones(n) / n, size=4)
     weights = np.concatenate([np.ones((1, n)), counts]).astype(np.float32)
     group = SortedGroup.of(p, refs)
-    window = Window.full(weights, group)
-    sums = bin_sums(window, group, bins)
+    running = Running.of(Window.full(weights, group), group)
+    sums = bin_sums(running, group, bins)
     ece = expected_calibration_error(sums)
     for b in range(weights.shape[0]):
         pe, ye = expanded(p, y, weights[b])
         expected, prob_true, prob_pred, size = sklearn_ece(ye, pe, bins)
         assert ece[b] == pytest.approx(expected, abs=1e-12)
         edges = np.percentile(pe, np.linspace(0, 1, bins + 1) * 100)[1:-1]
-        np.testing.assert_array_equal(quantile_edges(window, group, bins)[b], edges)
+        np.testing.assert_array_equal(quantile_edges(running, group, bins)[b], edges)
         if b == 0:
             bins_out = np.array(reliability(sums))
             np.testing.assert_allclose(bins_out[:, 0], prob_pred, atol=1e-12)
@@ -182,8 +198,8 @@ def test_ece_leave_one_out_is_the_mean_over_references():
     rng = np.random.default_rng(9)
     p, refs = random_case(rng, 50, 4)
     group = SortedGroup.of(p, refs)
-    window = Window.full(np.ones((1, 50)), group)
-    ece = expected_calibration_error(bin_sums(window, group, 10))[0]
+    running = Running.of(Window.full(np.ones((1, 50)), group), group)
+    ece = expected_calibration_error(bin_sums(running, group, 10))[0]
     assert ece == pytest.approx(np.mean([sklearn_ece(refs[:, k], p, 10)[0] for k in range(4)]), abs=1e-12)
 
 
