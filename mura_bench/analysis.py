@@ -163,7 +163,7 @@ def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
     Rows are processed in blocks (the running sums of a block stay small); row 0 forms a block of
     its own, so the original sample's figures never depend on the number of resamples."""
     sorted_group = SortedGroup.of(p, plan.references)
-    step = max(16, RUNNING_ELEMENTS // ((3 + plan.references.shape[1]) * max(p.size, 1)))
+    step = max(16, RUNNING_ELEMENTS // (4 * max(p.size, 1)))
     blocks = [slice(0, 1)] + [slice(i, min(i + step, weights.shape[0])) for i in range(1, weights.shape[0], step)]
     parts = [_block_values(sorted_group, plan, weights[rows], extra) for rows in blocks]
     values = {k: np.concatenate([part[0][k] for part in parts]) for k in parts[0][0]}

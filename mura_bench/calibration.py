@@ -38,7 +38,7 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def quantile_edges(running: Running, group: SortedGroup, bins: int) -> np.ndarray:
     """Interior bin edges (B, bins - 1) of every resample row."""
-    counts = running.sums[0, :, 1:]                                  # inclusive counts, non-decreasing
+    counts = running.dense[0, :, 1:]                                 # inclusive counts, non-decreasing
     b, n = counts.shape
     levels = quantile_levels(bins)[1:-1]
     size = counts[:, -1]
@@ -76,9 +76,9 @@ def bin_sums(running: Running, group: SortedGroup, bins: int) -> BinSums:
     splits = np.searchsorted(group.probabilities, quantile_edges(running, group, bins), side="right")
     b = splits.shape[0]
     bounds = np.concatenate([np.zeros((b, 1), np.int64), splits, np.full((b, 1), group.size)], axis=1)
-    at = running.sums[:, np.arange(b)[:, None], bounds]                  # (F, B, bins + 1)
-    per_bin = np.diff(at, axis=2)
-    return BinSums(per_bin[0], per_bin[1], np.moveaxis(per_bin[2:], 0, 2))
+    at = np.stack([running.at(bounds[:, e]) for e in range(bins + 1)], axis=1)   # (B, bins + 1, F)
+    per_bin = np.diff(at, axis=1)
+    return BinSums(per_bin[:, :, 0], per_bin[:, :, 1], per_bin[:, :, 2:])
 
 
 def expected_calibration_error(sums: BinSums) -> np.ndarray:

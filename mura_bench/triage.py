@@ -154,29 +154,50 @@ class Window:
 
 @dataclass(frozen=True)
 class Running:
-    """Running weighted sums along the sorted order of a full window, for every row:
-    ``sums[f, b, c]`` = sum over the first c sorted studies of ``w_bj * features[j, f]`` with the
-    features ``[1, p, y_1 .. y_K]`` (:func:`features_of`). Counts read from it are exact integers;
-    every per-row position (t*, bin edges) is then one gather. One cumulative sum per feature."""
+    """Running weighted sums along the sorted order of a full window, for every row: the sums over
+    the first c sorted studies of ``w_bj * f_j`` for the features ``[1, p, y_1 .. y_K]``
+    (:func:`features_of`), read with :meth:`at`. Counts read from it are exact integers; every
+    per-row position (t*, bin edges) is one gather.
 
-    sums: np.ndarray
+    References mostly agree (leave-one-out majorities differ only on closely split studies), so
+    ``y_k = y_1 + d_k`` is stored as the running sums of ``[1, p, y_1]`` (``dense``, (3, B, n + 1))
+    and those of the differences ``d_k`` over the studies where some reference differs from the first
+    (``sparse``, (K, B, c + 1); ``contested`` their sorted positions). One cumulative sum per
+    feature, the K - 1 difference features only over the contested studies."""
+
+    dense: np.ndarray
+    sparse: np.ndarray
+    contested: np.ndarray
 
     @staticmethod
     def of(window: Window, group: SortedGroup) -> "Running":
         if window.start != 0 or window.weights.shape[1] != group.size:
             raise ValueError("running sums need the full window")
         w = np.asarray(window.weights, dtype=np.float64)
-        features = features_of(group)
-        sums = np.zeros((features.shape[1], w.shape[0], w.shape[1] + 1))
-        np.cumsum(w, axis=1, out=sums[0, :, 1:])
-        for f in range(1, features.shape[1]):
-            np.cumsum(w * features[:, f], axis=1, out=sums[f, :, 1:])
-        return Running(sums)
+        b, n = w.shape
+        refs = group.references
+        dense = np.empty((3, b, n + 1))
+        dense[:, :, 0] = 0.0
+        np.cumsum(w, axis=1, out=dense[0, :, 1:])
+        for f, column in ((1, group.probabilities), (2, refs[:, 0])):
+            np.cumsum(w * column, axis=1, out=dense[f, :, 1:])
+        contested = np.flatnonzero((refs != refs[:, :1]).any(axis=1))
+        diffs = refs[contested] - refs[contested, :1]
+        sparse = np.zeros((refs.shape[1], b, contested.size + 1))
+        w_contested = w[:, contested]
+        for k in range(1, refs.shape[1]):
+            np.cumsum(w_contested * diffs[:, k], axis=1, out=sparse[k, :, 1:])
+        return Running(dense, sparse, contested)
 
     def at(self, cleared) -> np.ndarray:
-        """(B, F): the sums over the first ``cleared[b]`` studies of row b (or one number for all)."""
-        b = self.sums.shape[1]
-        return self.sums[:, np.arange(b), np.broadcast_to(np.asarray(cleared, dtype=np.int64), (b,))].T
+        """(B, 2 + K): the sums over the first ``cleared[b]`` studies of row b (or one number for all)."""
+        b = self.dense.shape[1]
+        rows = np.arange(b)
+        cleared = np.broadcast_to(np.asarray(cleared, dtype=np.int64), (b,))
+        dense = self.dense[:, rows, cleared]                                        # (3, B)
+        before = np.searchsorted(self.contested, cleared, side="left")
+        labels = dense[2][None, :] + self.sparse[:, rows, before]                  # (K, B)
+        return np.concatenate([dense[:2], labels]).T
 
     def counts(self, cleared) -> Cleared:
         sums = self.at(cleared)
@@ -258,14 +279,18 @@ def _crossing(window: Window, labels: np.ndarray, coef: np.ndarray, start_value:
     local = labels[window.start:stop]
     moving = np.flatnonzero(local.any(axis=1))
     weights = window.weights[:, moving]
-    past = (lambda x, lim: x > lim) if strict else (lambda x, lim: x >= lim)  # noqa: E731
+    rows_all = np.arange(weights.shape[0])
     out = np.full(weights.shape[0], stop, dtype=np.int64)
+    room = limit - start_value
     for rows in rows_in_blocks(weights.shape[0], moving.size) if moving.size else ():
-        running = np.cumsum(weights[rows] * (coef[rows] @ local[moving].T), axis=1) + start_value[rows, None]
-        hit = past(running, limit[rows, None])
+        running = coef[rows] @ local[moving].T
+        np.multiply(running, weights[rows], out=running)
+        np.cumsum(running, axis=1, out=running)
+        hit = (running > room[rows, None]) if strict else (running >= room[rows, None])
         first = np.argmax(hit, axis=1)
-        out[rows] = np.where(hit.any(axis=1), window.start + moving[first], stop)
-    out[past(start_value, limit)] = -1
+        found = hit[rows_all[: first.size], first]
+        out[rows] = np.where(found, window.start + moving[first], stop)
+    out[(start_value > limit) if strict else (start_value >= limit)] = -1
     return out
 
 
