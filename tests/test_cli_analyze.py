@@ -150,3 +150,30 @@ def test_triage_ci_covers_the_population_value():
         lo, hi = np.percentile(share, [2.5, 97.5])
         covered += lo <= 0.325 <= hi
     assert covered / reps >= 0.90
+
+
+def test_minus_infinity_thresholds_are_null_bounds():
+    from mura_bench.analysis import _intervals
+    from mura_bench.scoring import Options
+
+    values = {"triage.threshold": np.array([-np.inf] + [-np.inf] * 30 + [0.2] * 70)}
+    ci = _intervals(values, Options(resamples=100))["triage.threshold"]
+    assert ci[0] is None and ci[1] == 0.2
+    values = {"triage.threshold": np.array([0.3] + [0.1] * 50 + [0.4] * 50)}
+    assert _intervals(values, Options(resamples=100))["triage.threshold"] == pytest.approx((0.1, 0.4))
+
+
+def test_point_threshold_minus_infinity_is_null_in_json(tmp_path):
+    # the lowest probability belongs to an abnormal study: sensitivity 1 leaves nothing to clear
+    rows = ["study,label"] + [f"MURA-v1.1/valid/XR_HAND/patient{90 + i}/study1_{'positive' if y else 'negative'}/,{y}"
+                              for i, y in enumerate([1, 0, 1, 0, 1])]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    probs = [0.1, 0.2, 0.6, 0.3, 0.9]
+    (tmp_path / "preds.csv").write_text("study,probability\n" + "\n".join(
+        f"{r.split(',')[0]},{p}" for r, p in zip(rows[1:], probs)) + "\n")
+    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=1.0).to_dict()
+    triage = doc["groups"]["hand"]["triage"]
+    assert triage["threshold"] == {"value": None, "ci": None}
+    assert triage["cleared_share"]["value"] == 0.0 and triage["missed_per_1000"]["value"] == 0.0
+    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=2 / 3).to_dict()
+    assert doc["groups"]["hand"]["triage"]["threshold"]["value"] == 0.3  # clears 0.1 (abnormal), 0.2, 0.3
