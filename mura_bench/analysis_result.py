@@ -6,15 +6,12 @@ nothing time- or host-dependent). Non-finite numbers are written as ``null``: a 
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from mura_bench.layout import GROUPS
-from mura_bench.results import BootstrapSettings, Estimate, InputInfo
+from mura_bench.results import (BootstrapSettings, Estimate, InputInfo, JsonDocument, csv_text, document_head,
+                                document_tail, estimate_columns)
 
 SCHEMA = "mura-bench/analysis/v1"
 TRIAGE = ("target_sensitivity", "threshold", "cleared_share", "cleared_normal_share", "missed_per_1000")
@@ -99,7 +96,7 @@ class GroupAnalysis:
 
 
 @dataclass
-class Analysis:
+class Analysis(JsonDocument):
     """Everything ``analyze`` found (see :mod:`mura_bench.analysis`)."""
 
     protocol: str
@@ -115,26 +112,12 @@ class Analysis:
     missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema": SCHEMA,
-            "protocol": self.protocol,
-            "bootstrap": self.bootstrap.to_dict(),
-            "inputs": {"predictions": self.predictions.to_dict(), "truth": self.truth.to_dict()},
-            "software": dict(self.software),
-            "settings": {"target_sensitivity": ("radiologists" if self.target_sensitivity is None
-                                                else self.target_sensitivity),
-                         "thresholds": list(self.thresholds), "bins": self.bins,
-                         "abnormal_if": "p > threshold"},
-            "groups": {g: self.groups[g].to_dict() for g in GROUPS},
-        }
-        if self.missing:
-            out["missing_studies"] = list(self.missing)
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        out = document_head(SCHEMA, self)
+        out["settings"] = {"target_sensitivity": ("radiologists" if self.target_sensitivity is None
+                                                  else self.target_sensitivity),
+                           "thresholds": list(self.thresholds), "bins": self.bins, "abnormal_if": "p > threshold"}
+        out["groups"] = {g: self.groups[g].to_dict() for g in GROUPS}
+        return document_tail(out, self)
 
     def rows(self) -> list[dict[str, Any]]:
         """Long-format rows: one per (group, section, quantity[, threshold])."""
@@ -144,22 +127,12 @@ class Analysis:
             base = {"group": g, "studies": grp.studies, "positives": grp.positives}
             for section, name, threshold, est in _estimates(grp):
                 out.append({**base, "section": section, "quantity": name, "threshold": threshold,
-                            "value": _finite(est.value),
-                            "ci_lower": None if est.ci is None else _finite(est.ci[0]),
-                            "ci_upper": None if est.ci is None else _finite(est.ci[1]),
-                            "significant": est.significant})
+                            **estimate_columns(est, finite_only=True)})
         return out
 
     def to_csv(self) -> str:
-        columns = ["group", "section", "quantity", "threshold", "value", "ci_lower", "ci_upper", "significant",
-                   "studies", "positives"]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows():
-            writer.writerow({k: ("" if row[k] is None else (repr(row[k]) if isinstance(row[k], float) else row[k]))
-                             for k in columns})
-        return buf.getvalue()
+        return csv_text(self.rows(), ["group", "section", "quantity", "threshold", "value", "ci_lower", "ci_upper",
+                                      "significant", "studies", "positives"])
 
 
 def _estimates(grp: GroupAnalysis):
@@ -184,6 +157,3 @@ def _estimates(grp: GroupAnalysis):
 def _bound(x) -> float:
     return float("-inf") if x is None else float(x)
 
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)

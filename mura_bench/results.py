@@ -98,8 +98,15 @@ class BootstrapSettings:
                 "method": self.method}
 
 
+class JsonDocument:
+    """A result with ``to_dict``: its JSON text, deterministic (fixed key order, no NaN)."""
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
 @dataclass
-class Result:
+class Result(JsonDocument):
     """Everything ``score`` found. ``replicates`` (only with ``keep_replicates=True``) holds the raw
     bootstrap values: ``replicates[group][subject][metric]`` -> array (B,), subject in ``model``,
     ``radiologists``, ``difference`` or ``reader:<name>``; shared resamples make them paired across
@@ -117,22 +124,9 @@ class Result:
     replicates: dict[str, dict[str, dict[str, Any]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema": SCHEMA,
-            "protocol": self.protocol,
-            "bootstrap": self.bootstrap.to_dict(),
-            "inputs": {"predictions": self.predictions.to_dict(), "truth": self.truth.to_dict()},
-            "software": dict(self.software),
-            "groups": {g: self.groups[g].to_dict() for g in GROUPS},
-        }
-        if self.missing:
-            out["missing_studies"] = list(self.missing)
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        out = document_head(SCHEMA, self)
+        out["groups"] = {g: self.groups[g].to_dict() for g in GROUPS}
+        return document_tail(out, self)
 
     def rows(self) -> list[dict[str, Any]]:
         """Long-format rows: one per (group, subject, metric)."""
@@ -141,11 +135,8 @@ class Result:
             grp = self.groups[g]
             for subject, metrics in subjects(grp):
                 for metric, est in metrics.items():
-                    out.append({"group": g, "subject": subject, "metric": metric, "value": est.value,
-                                "ci_lower": None if est.ci is None else est.ci[0],
-                                "ci_upper": None if est.ci is None else est.ci[1],
-                                "significant": est.significant, "studies": grp.studies,
-                                "positives": grp.positives})
+                    out.append({"group": g, "subject": subject, "metric": metric, **estimate_columns(est),
+                                "studies": grp.studies, "positives": grp.positives})
         return out
 
     def to_frame(self):
@@ -169,12 +160,42 @@ class Result:
         return pd.DataFrame(self.rows(), columns=list(ROW_COLUMNS))
 
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows():
-            writer.writerow({k: ("" if v is None else (repr(v) if isinstance(v, float) else v)) for k, v in row.items()})
-        return buf.getvalue()
+        return csv_text(self.rows(), list(ROW_COLUMNS))
+
+
+def estimate_columns(est: Estimate, finite_only: bool = False) -> dict[str, Any]:
+    """``value, ci_lower, ci_upper, significant`` of an estimate, for long-format rows
+    (``finite_only``: non-finite numbers become None)."""
+    fix = _num if finite_only else (lambda x: x)
+    return {"value": fix(est.value), "ci_lower": None if est.ci is None else fix(est.ci[0]),
+            "ci_upper": None if est.ci is None else fix(est.ci[1]), "significant": est.significant}
+
+
+def document_head(schema: str, result) -> dict[str, Any]:
+    """The leading keys of a result document: schema, protocol, bootstrap, inputs, software."""
+    return {"schema": schema, "protocol": result.protocol, "bootstrap": result.bootstrap.to_dict(),
+            "inputs": {"predictions": result.predictions.to_dict(), "truth": result.truth.to_dict()},
+            "software": dict(result.software)}
+
+
+def document_tail(out: dict[str, Any], result) -> dict[str, Any]:
+    """Append ``missing_studies`` and ``notes`` (when there are any) to a result document."""
+    if result.missing:
+        out["missing_studies"] = list(result.missing)
+    if result.notes:
+        out["notes"] = list(result.notes)
+    return out
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Long-format rows as CSV: empty cells for None, floats in shortest round-trip form."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row[k] is None else (repr(row[k]) if isinstance(row[k], float) else row[k]))
+                         for k in columns})
+    return buf.getvalue()
 
 
 def subjects(group: GroupResult) -> list[tuple[str, MetricEstimates]]:

@@ -124,15 +124,7 @@ def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[
             ax.plot([point.fpr], [point.tpr], marker="^", markersize=6, color=READER,
                     markeredgecolor="white", markeredgewidth=0.6, linestyle="none",
                     label="readers" if k == 0 else None)
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("1 − specificity (false positive rate)")
-        ax.set_ylabel("sensitivity (true positive rate)")
-        ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
-        ax.grid(color="#f3f4f6", linewidth=0.6)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _unit_square(ax, "1 − specificity (false positive rate)", "sensitivity (true positive rate)", title)
         if curve is not None or readers:
             ax.legend(loc="lower right", frameon=False)
         if curve is None:
@@ -159,13 +151,18 @@ def reliability_plot_svg(bins: Sequence[Sequence[float]], *, title: str, brier: 
                 label += ")"
             ax.plot(mean_p, mean_y, color=ACCENT, linewidth=1.4, marker="o", markersize=4, label=label)
             ax.legend(loc="upper left", frameon=False)
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("mean predicted probability (equal-mass bins)")
-        ax.set_ylabel("share abnormal")
-        ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
-        ax.grid(color="#f3f4f6", linewidth=0.6)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _unit_square(ax, "mean predicted probability (equal-mass bins)", "share abnormal", title)
         return _svg(fig, tight=False)
+
+
+def _unit_square(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """The frame of the ROC and reliability plots: [0, 1]^2, equal aspect, light grid, no top/right spines."""
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(plain(title, 60), loc="left", fontsize=10, fontweight="bold", color="#111827")
+    ax.grid(color="#f3f4f6", linewidth=0.6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
