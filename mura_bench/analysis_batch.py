@@ -76,13 +76,14 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
     totals = Totals.of(weights, plan.references)
     bounds = [_window(g, target) for g in groups]
     prefixes = prefix_counts(weights, groups, [int(g.candidates[lo]) for g, (lo, _) in zip(groups, bounds)])
-    out = []
-    for group, (lo, hi), prefix in zip(groups, bounds, prefixes):
+    values: dict[str, np.ndarray] = {}
+    for i, (group, (lo, hi), prefix) in enumerate(zip(groups, bounds, prefixes)):
         window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefix)
-        values = _triage_values(group, totals, target, locate_sensitivity(weights, group, totals, target, window))
-        intervals = _intervals(values, opts)
-        out.append({k: _estimate(values[f"triage.{k}"][0], intervals.get(f"triage.{k}")) for k in TRIAGE})
-    return out
+        located = locate_sensitivity(weights, group, totals, target, window)
+        values.update({f"{i}:{k}": v for k, v in _triage_values(group, totals, target, located).items()})
+    intervals = _intervals(values, opts)  # all entries' percentiles in one call
+    return [{k: _estimate(values[f"{i}:triage.{k}"][0], intervals.get(f"{i}:triage.{k}")) for k in TRIAGE}
+            for i in range(len(groups))]
 
 
 def _window(group: SortedGroup, target: np.ndarray) -> tuple[int, int]:
