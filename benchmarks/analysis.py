@@ -13,7 +13,6 @@ Run: python benchmarks/analysis.py   (the machine's load average is printed: tim
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time

@@ -25,21 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from mura_bench.alignment import align
 from mura_bench.analysis_result import Analysis, GroupAnalysis
 from mura_bench.bootstrap import percentile_interval
 from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, reliability
 from mura_bench.errors import InputError
-from mura_bench.layout import GROUPS
 from mura_bench.metrics import counts_from_indicators, pair_indicators, sensitivity_from_counts, specificity_from_counts
 from mura_bench.predictions import Predictions, read_predictions
-from mura_bench.protocols import Plan
+from mura_bench.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.scoring import Options, aligned_plan, group_rows, resample_counts, software_versions, validate_options
-from mura_bench.truth import Truth, read_truth
 from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
                                locate_specificity)
-from mura_bench.alignment import align
-from mura_bench.protocols import resolve_protocol
+from mura_bench.truth import Truth, read_truth
 
 #: The paper's operating point, always reported.
 DEFAULT_THRESHOLD = 0.5
@@ -47,6 +45,9 @@ DEFAULT_THRESHOLD = 0.5
 
 @dataclass(frozen=True)
 class AnalysisOptions:
+    """What ``analyze`` adds to the scoring options: a fixed target sensitivity (None: the
+    radiologists' mean), operating-point thresholds besides 0.5, and the number of ECE bins."""
+
     target_sensitivity: float | None = None
     thresholds: tuple[float, ...] = ()
     bins: int = 10
@@ -126,7 +127,7 @@ def reader_means(weights: np.ndarray, plan: Plan) -> tuple[np.ndarray, np.ndarra
     return sensitivity_from_counts(*counts).mean(axis=1), specificity_from_counts(*counts).mean(axis=1)
 
 
-def _weights(n: int, g_index: int, opts: Options) -> np.ndarray:
+def group_weights(n: int, g_index: int, opts: Options) -> np.ndarray:
     """Row 0: the original sample; rows 1..B: the resamples ``score`` draws for this group."""
     ones = np.ones((1, n), dtype=np.float32)
     if opts.resamples == 0:
@@ -149,8 +150,8 @@ def _analyze_group(p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Op
     if one_class(plan):
         notes.append(f"triage and matched operating points omitted for {group}: its studies hold "
                      "one class only under some reference")
-    values, bins = group_values(p, plan, _weights(p.size, g_index, opts), extra)
-    result.fill(values, _intervals(values, opts), bins, opts.resamples)
+    values, bins = group_values(p, plan, group_weights(p.size, g_index, opts), extra)
+    result.fill(values, percentile_cis(values, opts), bins, opts.resamples)
     return result, notes
 
 
@@ -185,7 +186,7 @@ def _block_values(group: SortedGroup, plan: Plan, weights: np.ndarray,
         target = (np.full(weights.shape[0], extra.target_sensitivity) if extra.target_sensitivity is not None
                   else reader_sens)
         at_target = locate_sensitivity(weights, group, totals, target, window, running)
-        values.update(_triage_values(group, totals, target, at_target))
+        values.update(triage_values(group, totals, target, at_target))
         if plan.has_readers:
             at_reader_sens = (at_target if extra.target_sensitivity is None
                               else locate_sensitivity(weights, group, totals, reader_sens, window, running))
@@ -201,7 +202,7 @@ def _block_values(group: SortedGroup, plan: Plan, weights: np.ndarray,
     return values, reliability(sums)
 
 
-def _triage_values(group: SortedGroup, totals: Totals, target: np.ndarray, located: Located) -> dict[str, np.ndarray]:
+def triage_values(group: SortedGroup, totals: Totals, target: np.ndarray, located: Located) -> dict[str, np.ndarray]:
     """Replicates of the five triage quantities, t* having been ``located`` for ``target``."""
     counts = located.counts
     return {"triage.target_sensitivity": np.asarray(target, dtype=np.float64),
@@ -221,7 +222,7 @@ def _matched_values(totals: Totals, at_sens: Located, at_spec: Located, reader_s
             "matched.specificity_at_reader_sensitivity.difference": spec - reader_spec}
 
 
-def _intervals(values: dict[str, np.ndarray], opts: Options) -> dict[str, tuple[float | None, float | None]]:
+def percentile_cis(values: dict[str, np.ndarray], opts: Options) -> dict[str, tuple[float | None, float | None]]:
     """Percentile CI of every quantity from rows 1.. (the resamples); -inf thresholds (nothing
     cleared) give a null bound where the interpolated percentile is -inf."""
     if opts.resamples == 0:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mura_bench.alignment import align
-from mura_bench.analysis import (AnalysisOptions, _intervals, _triage_values, _weights, one_class, reader_means)
+from mura_bench.analysis import group_weights, one_class, percentile_cis, reader_means, triage_values
 from mura_bench.analysis_result import TRIAGE
 from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, reliability
 from mura_bench.layout import GROUPS
@@ -57,7 +57,7 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
     alignment = align(predictions[usable[0]], truth)
     plan = aligned_plan(alignment, truth, protocol, opts)
     n = len(alignment.study_ids)
-    weights = _weights(n, GROUPS.index("overall"), opts)
+    weights = group_weights(n, GROUPS.index("overall"), opts)
     probabilities = [predictions[i].probabilities[align(predictions[i], truth).prediction_index] for i in usable]
     groups = [SortedGroup.of(p, plan.references) for p in probabilities]
     triage = (_triage_many(weights, groups, plan, opts) if plan.has_readers and not one_class(plan)
@@ -80,8 +80,8 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
     for i, (group, (lo, hi), prefix) in enumerate(zip(groups, bounds, prefixes)):
         window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefix)
         located = locate_sensitivity(weights, group, totals, target, window)
-        values.update({f"{i}:{k}": v for k, v in _triage_values(group, totals, target, located).items()})
-    intervals = _intervals(values, opts)  # all entries' percentiles in one call
+        values.update({f"{i}:{k}": v for k, v in triage_values(group, totals, target, located).items()})
+    intervals = percentile_cis(values, opts)  # all entries' percentiles in one call
     return [{k: _estimate(values[f"{i}:triage.{k}"][0], intervals.get(f"{i}:triage.{k}")) for k in TRIAGE}
             for i in range(len(groups))]
 

@@ -153,14 +153,14 @@ def test_triage_ci_covers_the_population_value():
 
 
 def test_minus_infinity_thresholds_are_null_bounds():
-    from mura_bench.analysis import _intervals
+    from mura_bench.analysis import percentile_cis
     from mura_bench.scoring import Options
 
     values = {"triage.threshold": np.array([-np.inf] + [-np.inf] * 30 + [0.2] * 70)}
-    ci = _intervals(values, Options(resamples=100))["triage.threshold"]
+    ci = percentile_cis(values, Options(resamples=100))["triage.threshold"]
     assert ci[0] is None and ci[1] == 0.2
     values = {"triage.threshold": np.array([0.3] + [0.1] * 50 + [0.4] * 50)}
-    assert _intervals(values, Options(resamples=100))["triage.threshold"] == pytest.approx((0.1, 0.4))
+    assert percentile_cis(values, Options(resamples=100))["triage.threshold"] == pytest.approx((0.1, 0.4))
 
 
 def test_point_threshold_minus_infinity_is_null_in_json(tmp_path):

@@ -84,3 +84,14 @@ def test_cleared_column_sorts_in_the_browser(board):
             direction = page.get_attribute("#leaderboard thead th[data-col='cleared']", "aria-sort")
             assert got == sorted(got, reverse=direction == "descending") and len(got) >= 2
         browser.close()
+
+
+def test_no_readers_no_cleared_column(board, tmp_path):
+    root, truth, subs = board
+    panel = read_truth(truth)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(f"{s},{int(r.sum() * 2 >= r.size)}\n" for s, r in zip(panel.study_ids, panel.readers)))
+    build_site(subs, labels, tmp_path / "site", resamples=50, seed=3)
+    assert "Cleared at reader sensitivity" not in (tmp_path / "site" / "index.html").read_text()
+    entry = (tmp_path / "site" / "entry" / "weak.html").read_text()
+    assert "needs a reader panel" in entry and (tmp_path / "site" / "plots" / "reliability-weak.svg").is_file()
