@@ -248,9 +248,14 @@ def _global_notes(plan: Plan, opts: Options, extra: AnalysisOptions, alignment) 
     else:
         notes.append(f"triage target: sensitivity {extra.target_sensitivity!r} (fixed); t* is recomputed "
                      "inside every resample, so its uncertainty is part of the CIs")
+    if not plan.has_readers:
+        notes.append(f"matched operating points omitted: protocol {plan.protocol} has no readers to match")
     if plan.protocol == "leave-one-out":
         notes.append(f"leave-one-out: rates are means over the {plan.references.shape[1]} references; "
                      "t* is chosen on the mean sensitivity")
+        if (plan.readers.shape[1] - 1) % 2 == 0:
+            notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
+                         f"{opts.tie} (--tie)")
     if alignment.missing:
         n_scored = len(alignment.study_ids)
         notes.append(f"--allow-missing: analysed {n_scored} of {n_scored + len(alignment.missing)} truth "
