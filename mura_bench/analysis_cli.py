@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from mura_bench.cli import score as score_command
+from mura_bench.terminal import echo
 
 #: Parameters of ``score`` that ``analyze`` shares, in the order shown by ``--help``.
 SHARED_PARAMETERS = ("predictions", "truth", "protocol", "resamples", "seed", "confidence", "out",
@@ -59,7 +60,7 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
                      tie=tie, gold_readers=gold_readers, allow_missing=allow_missing,
                      target_sensitivity=target_sensitivity, thresholds=thresholds, bins=bins)
     if result.missing:
-        click.echo(render.missing_warning(result), err=True)
+        echo(render.missing_warning(result), err=True)
     if output == "table":
         render.print_blocks(analysis_blocks(result), out)
         return

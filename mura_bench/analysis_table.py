@@ -5,7 +5,7 @@ import math
 
 from mura_bench.analysis_result import RATES, Analysis
 from mura_bench.layout import GROUPS
-from mura_bench.render import format_estimate
+from mura_bench.results_table import format_estimate
 from mura_bench.results import Estimate
 
 TRIAGE_COLUMNS = (("target_sensitivity", "Target sens.", 3), ("threshold", "t*", 3),
@@ -24,7 +24,7 @@ def _fmt(est: Estimate | None, digits: int = 3) -> str:
             return "-inf" if math.isinf(x) else f"{x:.{digits}f}"
         text = one(est.value)
         return text if est.ci is None else f"{text} ({one(est.ci[0])}, {one(est.ci[1])})"
-    return format_estimate(est, digits)
+    return format_estimate(est, digits=digits)
 
 
 def heading(result: Analysis) -> str:
