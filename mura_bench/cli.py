@@ -14,6 +14,7 @@ import click
 
 from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 from mura_bench.terminal import echo, excerpt, visible
 
@@ -87,20 +88,6 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
     if repeated:
         raise click.BadParameter(f"names reader(s) {', '.join(repeated)} more than once")
     return names
-
-
-def check_resamples_option(_ctx, _param, value: int) -> int:
-    """--bootstrap: 0 (point estimates only) or 2 .. MAX_RESAMPLES, refused up front."""
-    from mura_bench.bootstrap import check_resamples
-
-    try:
-        return check_resamples(value)
-    except InputError as exc:
-        raise click.BadParameter(exc.problem) from None
-
-
-#: --seed of every command: a non-negative integer (the bootstrap's SeedSequence needs one).
-SEED_TYPE = click.IntRange(min=0)
 
 
 @cli.command(epilog=SCORE_EPILOG)

@@ -271,8 +271,8 @@ def check_replaceable_dir(dest: str | os.PathLike, marker: str, *, option: str =
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{option} exists and is not a folder", source=display(dest))
     if dest.is_dir() and any(dest.iterdir()) and not owned_by_mura_bench(dest, marker):
-        raise InputError(f"{option} is a non-empty folder that mura-bench did not create (no {marker} "
-                         "file); refusing to replace it", source=display(dest),
+        raise InputError(f"{option} is a non-empty folder that is not an earlier build of mura-bench "
+                         f"(no {marker} file); refusing to replace it", source=display(dest),
                          hint="choose an empty or new folder")
 
 

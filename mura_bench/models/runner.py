@@ -7,15 +7,21 @@ A model with ``predict_study(images) -> float`` is called once per study instead
 probability is written for each of the study's images (so their mean is the study probability).
 
 Resuming: every finished study is appended to ``<out>.partial`` (JSON lines, flushed per study)
-under a key made of the model name, its options, the split and the dataset folder. A later run
-with the same key skips the studies found there; a partial file of another key is discarded. The
-partial file is removed once the output is written. Probabilities round-trip exactly through it,
+under a key made of the model name, its options, the split and the dataset folder, together with
+each of its images' (size, mtime_ns) when the study finished. A later run with the same key skips
+the studies found there whose images are unchanged (same list, same size and modification time);
+a study whose images were regenerated or touched is predicted again, and a partial file of another
+key is discarded. A cache line that is JSON of the wrong shape is an InputError naming the line
+(``--restart`` ignores the cache). The partial file is removed once the output is written. Probabilities round-trip exactly through it,
 so a resumed run writes the same bytes as an uninterrupted one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import numbers
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,15 +32,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import SplitIndex
+from mura_bench.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
+from mura_bench.outputs import check_output_file, display
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from mura_bench.models.protocol import ImageModel
 
-PARTIAL_SCHEMA = "mura-bench/run-partial/v1"
+PARTIAL_SCHEMA = "mura-bench/run-partial/v2"
 DEFAULT_BATCH_SIZE = 16
 
 
@@ -76,9 +83,15 @@ class RunSummary:
 
 
 def partial_path(out: str | Path) -> Path:
-    """The resume cache that belongs to an output file: ``<out>.partial`` beside it."""
+    """The resume cache that belongs to an output file: ``<out>.partial`` beside it (for a name
+    too long for that, a shortened name with a hash of the full one)."""
     out = Path(out)
-    return out.with_name(out.name + ".partial")
+    name = out.name + ".partial"
+    if len(os.fsencode(name)) > 255:
+        digest = hashlib.sha256(os.fsencode(out.name)).hexdigest()[:16]
+        name = os.fsdecode(os.fsencode(out.name)[:200]).encode("utf-8", "surrogateescape").decode(
+            "utf-8", "ignore") + f".{digest}.partial"
+    return out.with_name(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +177,7 @@ def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
             image.load()
     except FileNotFoundError:
         raise InputError("image file not found", source=str(file)) from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise InputError(f"cannot read image: {exc}", source=str(file)) from None
     return image
 
@@ -177,13 +190,17 @@ def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[f
     """Finished studies cached under ``key``: study id -> probability per image (split order).
 
     Returns {} when there is no file or it was written under another key. An incomplete last
-    line (an interrupted write) and studies whose image list no longer matches the split are
-    ignored, so they are predicted again.
+    line (an interrupted write) and studies whose image list no longer matches the split or whose
+    images changed since (size or mtime_ns) are ignored, so they are predicted again. A line of
+    valid JSON but the wrong shape raises InputError naming the line.
     """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the resume cache: {exc}", source=display(path),
+                         hint="rerun with --restart to ignore it") from None
     if not lines:
         return {}
     try:
@@ -193,23 +210,64 @@ def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[f
     if header != {"schema": PARTIAL_SCHEMA, "key": key.to_dict()}:
         return {}
     done: dict[str, list[float]] = {}
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], 2):
         try:
             record = json.loads(line)
-            study, images, probabilities = record["study"], record["images"], record["probabilities"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+        except json.JSONDecodeError:
+            continue                      # an interrupted write: predicted again
+        study, images, probabilities, stamps = _checked_record(record, path, number)
         if index.images.get(study) != images or len(probabilities) != len(images):
             continue
-        values = [float(p) for p in probabilities]
-        if all(0.0 <= p <= 1.0 for p in values):
-            done[study] = values
+        if stamps != image_stamps(index, images):
+            continue
+        if all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
+            done[study] = probabilities
     return done
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _list_of(value: object, item_ok) -> bool:
+    return isinstance(value, list) and all(item_ok(v) for v in value)
+
+
+def _checked_record(record: object, path: Path, number: int) -> tuple[str, list[str], list[float], list[list[int]]]:
+    """The fields of one cache line, or InputError when they are not of the types written."""
+    fields = {"study", "images", "probabilities", "stamps"}
+    if (not isinstance(record, dict) or set(record) != fields or not isinstance(record["study"], str)
+            or not _list_of(record["images"], lambda v: isinstance(v, str))
+            or not _list_of(record["probabilities"], _is_number)
+            or not _list_of(record["stamps"], lambda v: _list_of(v, _is_int) and len(v) == 2)):
+        text = json.dumps(record)
+        raise InputError("the resume cache holds a line that mura-bench did not write (wrong fields or types)",
+                         source=display(path), rows=[(number, text if len(text) <= 120 else text[:117] + "...")],
+                         hint="rerun with --restart to ignore the cache")
+    return record["study"], record["images"], [float(p) for p in record["probabilities"]], record["stamps"]
+
+
+def image_stamps(index: SplitIndex, images: Sequence[str]) -> list[list[int]] | None:
+    """[size, mtime_ns] of each image file (None when one cannot be read): what a cached
+    prediction is valid for."""
+    stamps = []
+    for image_path in images:
+        try:
+            info = index.image_file(image_path).stat()
+        except OSError:
+            return None
+        stamps.append([info.st_size, info.st_mtime_ns])
+    return stamps
+
+
 def _partial_line(index: SplitIndex, study: str, probabilities: list[float]) -> str:
-    return json.dumps({"study": study, "images": index.images[study],
-                       "probabilities": probabilities}) + "\n"
+    images = index.images[study]
+    return json.dumps({"study": study, "images": images, "probabilities": probabilities,
+                       "stamps": image_stamps(index, images) or []}) + "\n"
 
 
 @contextmanager
@@ -217,7 +275,9 @@ def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
                    index: SplitIndex) -> Iterator[Callable[[str, list[float]], None]]:
     """Atomically rewrite the partial file with its header and the ``cached`` studies, then yield
     ``record(study, probabilities)``, which appends one finished study and flushes it."""
-    temporary = path.with_name(path.name + ".tmp")
+    from mura_bench.outputs import temp_name
+
+    temporary = path.with_name(temp_name(path.name))
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()}) + "\n")
         handle.writelines(_partial_line(index, study, probs) for study, probs in cached.items())
@@ -317,10 +377,8 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     """
     started = time.perf_counter()
     out = Path(out)
-    if out.is_dir():
-        raise InputError("output path is a folder", source=str(out))
-    if not out.parent.is_dir():
-        raise InputError("the output's folder does not exist", source=str(out))
+    check_output_file(out, datasets=[index.root / ROOT_NAME])
+    check_output_file(partial_path(out), datasets=[index.root / ROOT_NAME])
     if batch_size is None:
         batch_size = batch_size_of(model, key.model, DEFAULT_BATCH_SIZE)
     elif batch_size < 1:
