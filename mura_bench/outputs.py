@@ -163,7 +163,7 @@ def _resolve_target(out: Path, option: str) -> tuple[Path, bool]:
     character devices, FIFOs and anything under /dev or /proc are written through."""
     try:
         mode = os.stat(out).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         if out.is_symlink():
             raise InputError(f"{option} is a symlink to a missing file; refusing to replace the link",
                              source=display(out)) from None

@@ -130,8 +130,9 @@ def check_run_outputs(out: Path, index, *, truth: Path | None) -> None:
     from mura_bench.outputs import check_output_file
 
     inputs = [truth] if truth is not None else []
-    for path in (out, partial_path(out)):
-        check_output_file(path, inputs=inputs, datasets=[index.root / ROOT_NAME])
+    _, write_through = check_output_file(out, inputs=inputs, datasets=[index.root / ROOT_NAME])
+    if not write_through:
+        check_output_file(partial_path(out), inputs=inputs, datasets=[index.root / ROOT_NAME])
 
 
 def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool, quiet: bool) -> None:

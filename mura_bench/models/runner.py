@@ -12,7 +12,8 @@ each of its images' (size, mtime_ns) when the study finished. A later run with t
 the studies found there whose images are unchanged (same list, same size and modification time);
 a study whose images were regenerated or touched is predicted again, and a partial file of another
 key is discarded. A cache line that is JSON of the wrong shape is an InputError naming the line
-(``--restart`` ignores the cache). The partial file is removed once the output is written. Probabilities round-trip exactly through it,
+(``--restart`` ignores the cache). The partial file is removed once the output is written; an
+output written through (``/dev/null``, a FIFO) has none. Probabilities round-trip exactly through it,
 so a resumed run writes the same bytes as an uninterrupted one.
 """
 from __future__ import annotations
@@ -291,6 +292,12 @@ def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
         yield record
 
 
+@contextmanager
+def _no_cache() -> Iterator[Callable[[str, list[float]], None]]:
+    """The resume cache of an output written through (a device or FIFO): none."""
+    yield lambda study, probabilities: None
+
+
 # ---------------------------------------------------------------------------------------------
 # Progress
 # ---------------------------------------------------------------------------------------------
@@ -377,15 +384,16 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     """
     started = time.perf_counter()
     out = Path(out)
-    check_output_file(out, datasets=[index.root / ROOT_NAME])
-    check_output_file(partial_path(out), datasets=[index.root / ROOT_NAME])
+    _, write_through = check_output_file(out, datasets=[index.root / ROOT_NAME])
+    cache = None if write_through else partial_path(out)   # no resume cache beside /dev/null
+    if cache is not None:
+        check_output_file(cache, datasets=[index.root / ROOT_NAME])
     if batch_size is None:
         batch_size = batch_size_of(model, key.model, DEFAULT_BATCH_SIZE)
     elif batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     studies = select_studies(index, limit)
-    cache = partial_path(out)
-    cached = read_partial(cache, key, index) if resume else {}
+    cached = read_partial(cache, key, index) if resume and cache is not None else {}
     done = {s: cached[s] for s in studies if s in cached}
     pending = [s for s in studies if s not in done]
     total_images = sum(len(index.images[s]) for s in studies)
@@ -393,7 +401,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     with plugin_code(key.model, "failed when its predict_study attribute was read"):
         predict_study = getattr(model, "predict_study", None)
         predict_study = predict_study if callable(predict_study) else None
-    with partial_writer(cache, key, cached, index) as record, \
+    with (partial_writer(cache, key, cached, index) if cache is not None else _no_cache()) as record, \
             _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
         if predict_study is not None:
             for study in pending:
@@ -408,7 +416,8 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
         else:
             _predict_batches(model, index, pending, batch_size, key.model, done, record, bar)
     write_output(out, index, studies, done)
-    cache.unlink(missing_ok=True)
+    if cache is not None:
+        cache.unlink(missing_ok=True)
     return RunSummary(out=out, model=key.model, split=index.split, studies=len(studies),
                       images=total_images, resumed_studies=len(studies) - len(pending),
                       predicted_images=total_images - resumed_images,
