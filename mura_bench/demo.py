@@ -37,8 +37,9 @@ def claim_cache(cache: Path) -> Path:
     before. Any other folder (a user's dataset, submissions, ...) is an InputError: the demo
     replaces what it finds in its cache, so it never works in a folder it did not create."""
     from mura_bench.errors import InputError
-    from mura_bench.outputs import display, owned_by_mura_bench
+    from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench
 
+    check_name_length(cache, option="--cache")
     if cache.is_symlink() or (cache.exists() and not cache.is_dir()):
         raise InputError("--cache is not a folder", source=display(cache))
     owned = owned_by_mura_bench(cache, CACHE_MARKER) or owned_by_mura_bench(cache, "dataset.version")
@@ -46,7 +47,7 @@ def claim_cache(cache: Path) -> Path:
         raise InputError(f"--cache is a non-empty folder that is not an earlier build of the demo (no "
                          f"{CACHE_MARKER} file); the demo replaces the data in its cache, so it refuses to "
                          "use this folder", source=display(cache), hint="choose a new or empty folder")
-    cache.mkdir(parents=True, exist_ok=True)
+    ensure_output_dir(cache, option="--cache")
     (cache / CACHE_MARKER).write_text("mura-bench demo cache; mura-bench demo replaces its content\n")
     return cache
 

@@ -114,10 +114,7 @@ def check_parent(out: str | os.PathLike, *, option: str = "--out") -> Path:
     """The existing, writable folder that will hold ``out``; InputError otherwise."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
-    name_bytes = len(os.fsencode(out.name))
-    if name_bytes > NAME_MAX:
-        raise InputError(f"{option}: the file name is {name_bytes} bytes long; file systems allow {NAME_MAX}",
-                         source=display(out))
+    check_name_length(out, option=option)
     if not parent.exists():
         raise InputError(f"{option}: the folder {display(parent)} does not exist (it is not created "
                          "implicitly)", source=display(out), hint=f"create it first: mkdir -p {display(parent)}")
@@ -187,13 +184,26 @@ def check_output_file(out: str | os.PathLike, *, inputs: Iterable[str | os.PathL
     out = Path(out)
     inputs = list(inputs)
     datasets = list(datasets)
-    check_not_input(out, inputs=inputs, datasets=datasets, option=option)
-    target, through = _resolve_target(out, option)
-    if not through:
-        if target != out:
-            check_not_input(target, inputs=inputs, datasets=datasets, option=option)
-        check_parent(target, option=option)
+    check_name_length(out, option=option)
+    try:
+        check_not_input(out, inputs=inputs, datasets=datasets, option=option)
+        target, through = _resolve_target(out, option)
+        if not through:
+            if target != out:
+                check_not_input(target, inputs=inputs, datasets=datasets, option=option)
+            check_parent(target, option=option)
+    except OSError as exc:
+        raise output_error(exc, out, option=option) from None
     return target, through
+
+
+def check_name_length(out: str | os.PathLike, *, option: str = "--out") -> None:
+    """Refuse a file name longer than NAME_MAX bytes (before any system call trips over it)."""
+    out = Path(out)
+    name_bytes = len(os.fsencode(out.name))
+    if name_bytes > NAME_MAX:
+        raise InputError(f"{option}: the file name is {name_bytes} bytes long; file systems allow {NAME_MAX}",
+                         source=display(out))
 
 
 @contextmanager
@@ -265,6 +275,7 @@ def check_replaceable_dir(dest: str | os.PathLike, marker: str, *, option: str =
     """Refuse a folder destination that mura-bench may not replace: a file, a symlink, or a
     non-empty folder without ``marker``; or one holding an input of the command."""
     dest = Path(dest)
+    check_name_length(dest, option=option)
     check_not_input(dest, inputs=inputs, option=option)
     if dest.is_symlink():
         raise InputError(f"{option} is a symlink; refusing to replace it", source=display(dest))
@@ -279,6 +290,26 @@ def check_replaceable_dir(dest: str | os.PathLike, marker: str, *, option: str =
 def make_dir(folder: Path) -> None:
     """mkdir with the umask's permissions (the parent must exist)."""
     folder.mkdir(mode=0o777)
+
+
+def ensure_output_dir(folder: str | os.PathLike, *, option: str = "--out") -> Path:
+    """Create the folder an option names (with its parents, umask permissions) unless it exists;
+    InputError when it is a file, lies under a file, or cannot be created."""
+    folder = Path(folder)
+    for part in (folder, *folder.parents):
+        check_name_length(part, option=option)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{option} exists and is not a folder", source=display(folder))
+        folder.mkdir(mode=0o777, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"{option} exists and is not a folder", source=display(folder)) from None
+    except NotADirectoryError:
+        raise InputError(f"{option}: a component of the path is a file, not a folder",
+                         source=display(folder)) from None
+    except OSError as exc:
+        raise output_error(exc, folder, option=option) from None
+    return folder
 
 
 @contextmanager
@@ -360,6 +391,7 @@ def cleanup_on_signals() -> Iterator[None]:
 
 __all__ = ["DATASET_DIR", "NAME_MAX", "TEMP_NAME_BYTES", "Terminated", "check_not_input", "check_output_file",
            "check_parent",
-           "check_replaceable_dir", "cleanup_on_signals", "dataset_root_of", "display", "make_dir",
+           "check_name_length", "check_replaceable_dir", "cleanup_on_signals", "dataset_root_of", "display",
+           "ensure_output_dir", "make_dir",
            "open_output", "output_error", "owned_by_mura_bench", "replace_dir", "staging_dir",
            "temp_name", "write_text"]

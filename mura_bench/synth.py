@@ -33,7 +33,7 @@ import numpy as np
 
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, ROOT_NAME
-from mura_bench.outputs import display, owned_by_mura_bench, staging_dir
+from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench, staging_dir
 
 # ---------------------------------------------------------------------------------------------
 # Aggregate counts of the real release (counts, not MURA files)
@@ -587,8 +587,9 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
     image_size = _check_count(image_size, "image_size", minimum=16, maximum=1024)
 
     out_dir = Path(out_dir)
+    check_name_length(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("output path exists and is not a folder", source=str(out_dir))
+        raise InputError("output path exists and is not a folder", source=display(out_dir))
     final = out_dir / ROOT_NAME
     if (final.exists() or final.is_symlink()) and not overwrite:
         raise InputError(f"{ROOT_NAME}/ already exists here; refusing to overwrite it",
@@ -598,7 +599,7 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
         raise InputError(f"{ROOT_NAME}/ here was not written by mura-bench synth (no {SYNTH_MARKER} file); "
                          "refusing to replace it, even with --overwrite", source=display(out_dir),
                          hint="choose another folder for synthetic data")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_output_dir(out_dir)
 
     with staging_dir(out_dir / ROOT_NAME) as staging:   # removed on errors, Ctrl-C and SIGTERM
         try:
