@@ -262,9 +262,11 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     values: list[float] = []
     texts: list[str] = []
     lines: list[int] = []
+    shared: dict[str, str] = {}   # one string object per study id, however many image rows
     for row in cols.rows:
         path_text, value_text = row.fields[cols.path_index], row.fields[cols.score_index]
-        if _is_header_row(row.fields, cols.header, path_text, value_text):
+        value = parse_float(value_text)
+        if value is None and _is_header_row(row.fields, cols.header, path_text, value_text):
             misplaced.append((row.line, ",".join(row.fields)[:120]))
             continue
         try:
@@ -272,7 +274,6 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
         except ValueError as exc:
             bad_path.append((row.line, str(exc)))
             continue
-        value = parse_float(value_text)
         if value is None:
             non_numeric.append((row.line, f"{value_text!r} for {path_text}"))
             continue
@@ -281,13 +282,15 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
             continue
         image_path = info.image_path
         keys.append(image_path if image_path is not None else info.study_id)
-        study_of.append(info.study_id)
+        study_of.append(shared.setdefault(info.study_id, info.study_id))
         is_image.append(image_path is not None)
         values.append(value)
         texts.append(value_text)
         lines.append(row.line)
+    header, score_name, sha256 = cols.header, cols.score_name, table.sha256
+    del table, rows, cols, shared          # the parsed fields are no longer needed: free them early
 
-    where = "" if cols.header is None else f" in column {cols.score_name!r}"
+    where = "" if header is None else f" in column {score_name!r}"
     if misplaced:
         raise InputError("header row in the wrong place (only the first row may be a header)",
                          source=source, rows=misplaced)
@@ -321,7 +324,7 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     for study, line in zip(study_of, lines):
         first_line.setdefault(study, line)
     study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
-    return Predictions(source, table.sha256, kind, study_ids, probabilities, labels,
+    return Predictions(source, sha256, kind, study_ids, probabilities, labels,
                        study_lines, rows=len(values), binary_values=bool(np.isin(value_array, (0.0, 1.0)).all()))
 
 

@@ -43,8 +43,13 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if len(study_of) == 0:
         return [], np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int8)
-    unique, inverse = np.unique(np.asarray(study_of, dtype=str), return_inverse=True)
-    inverse = inverse.reshape(-1)
+    codes: dict[str, int] = {}
+    first_seen = np.fromiter((codes.setdefault(s, len(codes)) for s in study_of), dtype=np.int64,
+                             count=len(study_of))
+    unique = sorted(codes)
+    rank = np.empty(len(unique), dtype=np.int64)
+    rank[[codes[s] for s in unique]] = np.arange(len(unique))
+    inverse = rank[first_seen]               # position of each row's study among the sorted ids
     order = np.lexsort((values, inverse))          # by study, then by value: an order-free sum
     sorted_owner = inverse[order]
     starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])

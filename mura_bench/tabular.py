@@ -13,7 +13,6 @@ import hashlib
 import io
 import math
 import os
-import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 from mura_bench.errors import InputError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One non-blank CSV row: its 1-based line number in the file and its fields, stripped."""
 
@@ -155,20 +154,18 @@ def read_rows(path: str | Path, *, what: str = "file") -> list[Row]:
     return read_table(path, what=what).rows
 
 
-#: A number as mura-bench accepts it: ASCII decimal or scientific notation, nothing else (no
-#: ``_`` separators, no full-width or other non-ASCII digits, no hexadecimal).
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-#: NaN and infinity are numbers too (so that they get their own message), in these spellings.
-_NON_FINITE = frozenset(f"{sign}{word}" for sign in ("", "+", "-") for word in ("nan", "inf", "infinity"))
-
-
 def parse_float(text: str) -> float | None:
     """The float of an ASCII decimal or scientific-notation number (or nan/inf), else None.
 
-    Stricter than :func:`float`, which also takes ``1_000``, full-width and other Unicode digits."""
-    if _NUMBER_RE.fullmatch(text) or text.lower() in _NON_FINITE:
+    Stricter than :func:`float`, which also takes ``1_000``, full-width and other Unicode digits
+    and surrounding blanks: among ASCII text without ``_`` or blanks, float() reads exactly the
+    decimal and scientific notations and the spellings of NaN and infinity."""
+    if not text.isascii() or "_" in text or text != text.strip():
+        return None
+    try:
         return float(text)
-    return None
+    except ValueError:
+        return None
 
 
 def looks_numeric(text: str) -> bool:
