@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mura_bench.outputs import write_text
+from inputs_helpers import write_submission
 from test_protocols import write_case
 
 UMASKS = [0o022, 0o002, 0o077, 0o027]
@@ -46,10 +47,7 @@ def test_score_and_run_outputs_follow_the_umask(tmp_path, mask):
 @pytest.mark.parametrize("mask", [0o022, 0o077])
 def test_synth_and_leaderboard_folders_and_files_follow_the_umask(tmp_path, mask):
     write_case(tmp_path, seed=3)
-    sub = tmp_path / "subs" / "e"
-    sub.mkdir(parents=True)
-    (sub / "submission.toml").write_text('name = "E"\nteam = "T"\ndate = 2026-01-01\nreported = false\n')
-    (sub / "predictions.csv").write_bytes((tmp_path / "preds.csv").read_bytes())
+    write_submission(tmp_path / "subs", tmp_path / "preds.csv")
     under_umask(mask, """
         from mura_bench.cli import main
         assert main(["synth", "--out", "syn", "--studies", "3", "--train-studies", "1", "--image-size", "16"]) == 0

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from mura_bench.errors import InputError
 from mura_bench.outputs import (TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text)
 from mura_bench.synth import SYNTH_MARKER, generate
+from inputs_helpers import write_submission
 from test_protocols import write_case
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,10 +223,7 @@ def test_a_signal_while_writing_a_file_removes_the_temp_file(tmp_path, sig):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, sig):
     write_case(tmp_path, seed=9)
-    sub = tmp_path / "subs" / "entry"
-    sub.mkdir(parents=True)
-    (sub / "submission.toml").write_text('name = "E"\nteam = "T"\ndate = 2026-01-01\nreported = false\n')
-    (sub / "predictions.csv").write_bytes((tmp_path / "preds.csv").read_bytes())
+    write_submission(tmp_path / "subs", tmp_path / "preds.csv")
     out = tmp_path / "site-parent"
     out.mkdir()
     cp = _run_script(f"""
@@ -296,10 +294,7 @@ def test_synth_overwrite_never_replaces_a_dataset_it_did_not_write(tmp_path):
 
 
 def test_leaderboard_out_may_not_be_or_hold_an_input(case):
-    sub = case / "subs" / "entry"
-    sub.mkdir(parents=True)
-    (sub / "submission.toml").write_text('name = "E"\nteam = "T"\ndate = 2026-01-01\nreported = false\n')
-    (sub / "predictions.csv").write_bytes((case / "preds.csv").read_bytes())
+    write_submission(case / "subs", case / "preds.csv")
     before = snapshot(case)
     for out in (case / "subs", case / "subs" / "entry", case):
         cp = mb("leaderboard", "build", case / "subs", "--truth", case / "panel.csv", "--out", out,
