@@ -29,7 +29,6 @@ import shutil
 import signal
 import stat
 import sys
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager

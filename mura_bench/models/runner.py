@@ -18,11 +18,7 @@ so a resumed run writes the same bytes as an uninterrupted one.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import numbers
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,14 +31,15 @@ import numpy as np
 from mura_bench.errors import InputError
 from mura_bench.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
-from mura_bench.outputs import check_output_file, display
+from mura_bench.models.resume import (PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer,
+                                     read_partial)
+from mura_bench.outputs import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from mura_bench.models.protocol import ImageModel
 
-PARTIAL_SCHEMA = "mura-bench/run-partial/v2"
 DEFAULT_BATCH_SIZE = 16
 
 
@@ -81,18 +78,6 @@ class RunSummary:
     @property
     def images_per_second(self) -> float:
         return self.predicted_images / self.seconds if self.seconds > 0 else float("nan")
-
-
-def partial_path(out: str | Path) -> Path:
-    """The resume cache that belongs to an output file: ``<out>.partial`` beside it (for a name
-    too long for that, a shortened name with a hash of the full one)."""
-    out = Path(out)
-    name = out.name + ".partial"
-    if len(os.fsencode(name)) > 255:
-        digest = hashlib.sha256(os.fsencode(out.name)).hexdigest()[:16]
-        name = os.fsdecode(os.fsencode(out.name)[:200]).encode("utf-8", "surrogateescape").decode(
-            "utf-8", "ignore") + f".{digest}.partial"
-    return out.with_name(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,121 +166,6 @@ def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise InputError(f"cannot read image: {exc}", source=str(file)) from None
     return image
-
-
-# ---------------------------------------------------------------------------------------------
-# The resume cache
-# ---------------------------------------------------------------------------------------------
-
-def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[float]]:
-    """Finished studies cached under ``key``: study id -> probability per image (split order).
-
-    Returns {} when there is no file or it was written under another key. An incomplete last
-    line (an interrupted write) and studies whose image list no longer matches the split or whose
-    images changed since (size or mtime_ns) are ignored, so they are predicted again. A line of
-    valid JSON but the wrong shape raises InputError naming the line.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the resume cache: {exc}", source=display(path),
-                         hint="rerun with --restart to ignore it") from None
-    if not lines:
-        return {}
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError:
-        return {}
-    if header != {"schema": PARTIAL_SCHEMA, "key": key.to_dict()}:
-        return {}
-    done: dict[str, list[float]] = {}
-    for number, line in enumerate(lines[1:], 2):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue                      # an interrupted write: predicted again
-        study, images, probabilities, stamps = _checked_record(record, path, number)
-        if index.images.get(study) != images or len(probabilities) != len(images):
-            continue
-        if stamps != image_stamps(index, images):
-            continue
-        if all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
-            done[study] = probabilities
-    return done
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _list_of(value: object, item_ok) -> bool:
-    return isinstance(value, list) and all(item_ok(v) for v in value)
-
-
-def _checked_record(record: object, path: Path, number: int) -> tuple[str, list[str], list[float], list[list[int]]]:
-    """The fields of one cache line, or InputError when they are not of the types written."""
-    fields = {"study", "images", "probabilities", "stamps"}
-    if (not isinstance(record, dict) or set(record) != fields or not isinstance(record["study"], str)
-            or not _list_of(record["images"], lambda v: isinstance(v, str))
-            or not _list_of(record["probabilities"], _is_number)
-            or not _list_of(record["stamps"], lambda v: _list_of(v, _is_int) and len(v) == 2)):
-        text = json.dumps(record)
-        raise InputError("the resume cache holds a line that mura-bench did not write (wrong fields or types)",
-                         source=display(path), rows=[(number, text if len(text) <= 120 else text[:117] + "...")],
-                         hint="rerun with --restart to ignore the cache")
-    return record["study"], record["images"], [float(p) for p in record["probabilities"]], record["stamps"]
-
-
-def image_stamps(index: SplitIndex, images: Sequence[str]) -> list[list[int]] | None:
-    """[size, mtime_ns] of each image file (None when one cannot be read): what a cached
-    prediction is valid for."""
-    stamps = []
-    for image_path in images:
-        try:
-            info = index.image_file(image_path).stat()
-        except OSError:
-            return None
-        stamps.append([info.st_size, info.st_mtime_ns])
-    return stamps
-
-
-def _partial_line(index: SplitIndex, study: str, probabilities: list[float]) -> str:
-    images = index.images[study]
-    return json.dumps({"study": study, "images": images, "probabilities": probabilities,
-                       "stamps": image_stamps(index, images) or []}) + "\n"
-
-
-@contextmanager
-def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
-                   index: SplitIndex) -> Iterator[Callable[[str, list[float]], None]]:
-    """Atomically rewrite the partial file with its header and the ``cached`` studies, then yield
-    ``record(study, probabilities)``, which appends one finished study and flushes it."""
-    from mura_bench.outputs import temp_name
-
-    temporary = path.with_name(temp_name(path.name))
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()}) + "\n")
-        handle.writelines(_partial_line(index, study, probs) for study, probs in cached.items())
-    temporary.replace(path)
-    with path.open("a", encoding="utf-8") as handle:
-
-        def record(study: str, probabilities: list[float]) -> None:
-            handle.write(_partial_line(index, study, probabilities))
-            handle.flush()
-
-        yield record
-
-
-@contextmanager
-def _no_cache() -> Iterator[Callable[[str, list[float]], None]]:
-    """The resume cache of an output written through (a device or FIFO): none."""
-    yield lambda study, probabilities: None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +271,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     with plugin_code(key.model, "failed when its predict_study attribute was read"):
         predict_study = getattr(model, "predict_study", None)
         predict_study = predict_study if callable(predict_study) else None
-    with (partial_writer(cache, key, cached, index) if cache is not None else _no_cache()) as record, \
+    with (partial_writer(cache, key, cached, index) if cache is not None else no_cache()) as record, \
             _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
         if predict_study is not None:
             for study in pending:
@@ -444,6 +314,6 @@ def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str],
         bar.advance(len(batch))
 
 
-__all__ = ["ModelOutputError", "RunKey", "RunSummary", "check_probabilities",
+__all__ = ["PARTIAL_SCHEMA", "ModelOutputError", "image_stamps", "RunKey", "RunSummary", "check_probabilities",
            "check_study_probability", "load_image", "partial_path", "predict_split", "read_partial",
            "select_studies", "write_output"]
