@@ -15,7 +15,8 @@ exactly 0.5 (0.529, 0.335, 0.803, 0.333 does). Summing floats in file order can 
    farther than that from 0.5 is on the same side of 0.5 as its exact mean. Every other study is
    recomputed exactly with :class:`fractions.Fraction` from its numbers; its label is the exact
    comparison with 1/2, and its probability the exact mean correctly rounded to float
-   (so an exact 0.5 mean is exactly 0.5, and normal).
+   (so an exact 0.5 mean is exactly 0.5, and normal) -- except that a mean above 0.5 that rounds
+   to 0.5 becomes the next float above 0.5, so that ``labels == (means > 0.5)`` always holds.
 
 Only studies within a few ulps of 0.5 take the exact path, so the cost stays that of one sort.
 """
@@ -30,6 +31,7 @@ import numpy as np
 THRESHOLD = 0.5
 _HALF = Fraction(1, 2)
 _UNIT = 2.0 ** -52
+_JUST_ABOVE = float(np.nextafter(THRESHOLD, 1.0))
 
 
 def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
@@ -64,5 +66,7 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
                      for i in members.tolist()), Fraction(0)) / int(counts[study])
         labels[study] = exact > _HALF
         means[study] = float(exact)
+        if labels[study] and means[study] <= THRESHOLD:     # above 0.5, but rounds to 0.5
+            means[study] = _JUST_ABOVE
     return [str(s) for s in unique], means, labels
 

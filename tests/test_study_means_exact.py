@@ -66,6 +66,8 @@ def test_a_hair_above_half_is_abnormal_even_where_floats_round_to_half(tmp_path)
                     "MURA-v1.1/valid/XR_HAND/patient3/study1_positive/,0.5\n")
     preds = read_predictions(path)
     assert preds.labels.tolist() == [1, 0, 0]
+    # The probability stays consistent with the label: the next float above 0.5.
+    assert preds.probabilities.tolist() == [float(np.nextafter(0.5, 1)), 0.5, 0.5]
     # Image-level: the exact mean 0.500000000000000005 is above 0.5.
     rows = [(image(2, 1), "0.5"), (image(2, 2), "0.50000000000000001")]
     assert read_predictions(write_rows(tmp_path, rows)).labels.tolist() == [1]
@@ -127,10 +129,13 @@ def test_labels_match_the_exact_decimal_mean_in_any_row_order(studies, seed):
     assert first.labels.tolist() == expected            # ids sort as the study numbers do
     assert first.labels.tobytes() == second.labels.tobytes()
     assert first.probabilities.tobytes() == second.probabilities.tobytes()
+    assert first.labels.tolist() == (first.probabilities > 0.5).astype(int).tolist()
     for got, exact, want in zip(first.probabilities, exact_means, expected):
-        # Exact (correctly rounded) near the threshold; within a few ulps elsewhere.
+        # Exact (correctly rounded) near the threshold, moved just above 0.5 when the exact mean
+        # is above 0.5 but rounds to it; within a few ulps elsewhere.
+        if want and exact <= 0.5:
+            exact = float(np.nextafter(0.5, 1))
         assert got == exact if abs(exact - 0.5) < 1e-12 else abs(got - exact) <= 4e-15
-        assert (got > 0.5) == bool(want) or got == 0.5
 
 
 @settings(max_examples=60, deadline=None)
