@@ -13,7 +13,8 @@ exactly 0.5 (0.529, 0.335, 0.803, 0.333 does). Summing floats in file order can 
    terms adds at most ``(n - 1) u`` relative error and the division one more ``u``, so
    ``|m' - m| <= (n + 1) u m + O(u**2) < (n + 4) * 2**-52`` (``m <= 1``). A study whose float mean is
    farther than that from 0.5 is on the same side of 0.5 as its exact mean. Every other study is
-   recomputed exactly with :class:`fractions.Fraction` from its numbers; its label is the exact
+   recomputed exactly from its numbers (:mod:`decimal` with every rounding trapped, else
+   :class:`fractions.Fraction`: :func:`exact_label_and_mean`); its label is the exact
    comparison with 1/2, and its probability the exact mean correctly rounded to float
    (so an exact 0.5 mean is exactly 0.5, and normal) -- except that a mean above 0.5 that rounds
    to 0.5 becomes the next float above 0.5, so that ``labels == (means > 0.5)`` always holds.
@@ -23,6 +24,7 @@ Only studies within a few ulps of 0.5 take the exact path, so the cost stays tha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Context, Decimal, Inexact, Rounded
 from fractions import Fraction
 
 import numpy as np
@@ -32,6 +34,8 @@ THRESHOLD = 0.5
 _HALF = Fraction(1, 2)
 _UNIT = 2.0 ** -52
 _JUST_ABOVE = float(np.nextafter(THRESHOLD, 1.0))
+#: Decimal arithmetic that never rounds silently: an inexact step raises (then Fraction is used).
+_EXACT = Context(prec=1000, Emax=999_999, Emin=-999_999, traps=[Inexact, Rounded])
 
 
 def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
@@ -61,12 +65,34 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
     labels = (means > THRESHOLD).astype(np.int8)
     near = np.flatnonzero(np.abs(means - THRESHOLD) <= (counts + 4) * _UNIT)
     for study in near:
-        members = order[starts[study]:starts[study] + counts[study]]
-        exact = sum((Fraction(texts[i]) if texts is not None else Fraction(float(values[i]))
-                     for i in members.tolist()), Fraction(0)) / int(counts[study])
-        labels[study] = exact > _HALF
-        means[study] = float(exact)
-        if labels[study] and means[study] <= THRESHOLD:     # above 0.5, but rounds to 0.5
-            means[study] = _JUST_ABOVE
+        members = order[starts[study]:starts[study] + counts[study]].tolist()
+        numbers = [texts[i] for i in members] if texts is not None else [float(values[i]) for i in members]
+        labels[study], means[study] = exact_label_and_mean(numbers)
     return [str(s) for s in unique], means, labels
+
+
+def exact_label_and_mean(numbers: Sequence[str | float]) -> tuple[int, float]:
+    """(1 iff the exact mean of ``numbers`` > 0.5, that mean as a float). ``numbers`` are decimal
+    texts or floats (taken at their exact value). The float is the exact mean correctly rounded,
+    except that a mean above 0.5 that rounds to 0.5 becomes the next float above 0.5.
+
+    Sums run in :mod:`decimal` (exact: any rounding raises and falls back to ``Fraction``); an
+    exact 0.5 mean, the common case, needs no division at all."""
+    n = len(numbers)
+    try:
+        total = Decimal(0)
+        for number in numbers:
+            total = _EXACT.add(total, Decimal(number))
+        twice = _EXACT.multiply(total, 2)
+        if twice == n:
+            return 0, THRESHOLD
+        label = int(twice > n)
+        mean = float(Fraction(total) / n)
+    except (Inexact, Rounded):
+        exact = sum((Fraction(number) for number in numbers), Fraction(0)) / n
+        label, mean = int(exact > _HALF), float(exact)
+    if label and mean <= THRESHOLD:        # above 0.5, but rounds to 0.5
+        mean = _JUST_ABOVE
+    return label, mean
+
 

@@ -301,3 +301,22 @@ def test_leaderboard_out_may_not_be_or_hold_an_input(case):
                 "--bootstrap", 0)
         assert cp.returncode == 2 and "Traceback" not in cp.stderr, cp.stderr
     assert snapshot(case) == before
+
+
+def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_dataset(tmp_path):
+    generate(tmp_path / "d", studies=3, train_studies=1, image_size=16, seed=1)
+    before = snapshot(tmp_path / "d")
+    cp = _run_script("""
+        import os, signal
+        from mura_bench import synth
+        real = synth._write_panel_csv
+        def interrupted(path, panel):
+            real(path, panel)
+            os.kill(os.getpid(), signal.SIGTERM)
+        synth._write_panel_csv = interrupted
+        from mura_bench.cli import main
+        raise SystemExit(main(["synth", "--out", "d", "--studies", "4", "--seed", "2", "--overwrite"]))
+        """, tmp_path)
+    assert cp.returncode == 143 and "Traceback" not in cp.stderr, cp.stderr
+    assert snapshot(tmp_path / "d") == before
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["MURA-v1.1"]
