@@ -167,3 +167,17 @@ def test_score_is_identical_for_two_files_with_the_same_rows_in_another_order(tm
         results.append(score(write_rows(tmp_path, rows, f"p{trial}.csv"), tmp_path / "truth.csv", resamples=50))
     groups = [{g: r.groups[g] for g in r.groups} for r in results]
     assert groups[0] == groups[1] == groups[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**20), st.integers(-30, 400)), min_size=1, max_size=6))
+def test_exact_label_and_mean_matches_fractions_over_wide_exponent_ranges(parts):
+    from mura_bench.study_mean import exact_label_and_mean
+
+    texts = [f"{m}e-{e}" if e >= 0 else f"{m}e{-e}" for m, e in parts]
+    exact = sum(map(Fraction, texts)) / len(texts)
+    label, mean = exact_label_and_mean(texts)
+    assert label == int(exact > Fraction(1, 2))
+    expected = float(exact) if exact < 2**1023 else None
+    if expected is not None:
+        assert mean == (float(np.nextafter(0.5, 1)) if label and expected <= 0.5 else expected)
