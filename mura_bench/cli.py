@@ -14,6 +14,7 @@ import click
 
 from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 from mura_bench.terminal import echo, excerpt, visible
 
@@ -69,7 +70,8 @@ def cli() -> None:
 
 
 def parse_metrics(_ctx, _param, value: str) -> tuple[str, ...]:
-    names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
+    """Metric names, case-insensitive, each once, in the order first given (f1,F1,kappa -> f1,kappa)."""
+    names = tuple(dict.fromkeys(m.strip().lower() for m in value.split(",") if m.strip()))
     unknown = [m for m in names if m not in ALL_METRICS]
     if unknown or not names:
         raise click.BadParameter(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(ALL_METRICS)}")
@@ -77,9 +79,16 @@ def parse_metrics(_ctx, _param, value: str) -> tuple[str, ...]:
 
 
 def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None:
+    """Reader names, each once (a name given twice, or no name at all, is refused)."""
     if value is None:
         return None
-    return tuple(r.strip() for r in value.split(",") if r.strip())
+    names = tuple(r.strip() for r in value.split(",") if r.strip())
+    if not names:
+        raise click.BadParameter("names no reader")
+    repeated = sorted({r for r in names if names.count(r) > 1})
+    if repeated:
+        raise click.BadParameter(f"names reader(s) {', '.join(repeated)} more than once")
+    return names
 
 
 @cli.command(epilog=SCORE_EPILOG)
@@ -89,10 +98,10 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
 @click.option("--protocol", type=click.Choice(["auto", "single", "leave-one-out", "gold-panel"]), default="auto",
               show_default=True, help="auto: labels -> single, panel -> leave-one-out, 3-reader file -> gold-panel.")
 @click.option("--metrics", default=",".join(ALL_METRICS), show_default="all", callback=parse_metrics,
-              help=f"Comma-separated, from: {', '.join(ALL_METRICS)}.")
-@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=10000, show_default=True,
-              help="Paired bootstrap resamples (0: point estimates only).")
-@click.option("--seed", type=int, default=0, show_default=True,
+              help=f"Comma-separated, case-insensitive, each once, from: {', '.join(ALL_METRICS)}.")
+@click.option("--bootstrap", "resamples", type=int, default=10000, show_default=True, callback=check_resamples_option,
+              help="Paired bootstrap resamples: 0 (point estimates only) or 2 to 100,000.")
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True,
               help="Seed of the resamples: same seed and truth, same resamples (and byte-identical JSON).")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True)
@@ -117,12 +126,22 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
     from mura_bench.scoring import score as score_fn
     from mura_bench.truth import read_truth
 
+    inputs = (predictions, truth)
+    if out is not None:
+        from mura_bench.outputs import check_output_file
+
+        check_output_file(out, inputs=inputs)
     preds = read_predictions(predictions, path_col=path_col, score_col=score_col)
     truth_table = read_truth(truth)
     if output == "codalab":
-        from mura_bench.codalab import codalab_json
+        from mura_bench.codalab import codalab_report
 
-        text = codalab_json(preds, truth_table, allow_missing=allow_missing, gold_readers=gold_readers, tie=tie)
+        report = codalab_report(preds, truth_table, allow_missing=allow_missing, gold_readers=gold_readers, tie=tie)
+        if report.missing:
+            echo(render.missing_studies_warning(report.missing), err=True)
+        if report.empty_parts:
+            echo(render.empty_parts_warning(report.empty_parts), err=True)
+        text = report.json
     else:
         with StderrProgress(quiet=quiet) as progress:
             result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples,
@@ -131,10 +150,10 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
         if result.missing:
             echo(render.missing_warning(result), err=True)
         if output == "table":
-            render.print_table(result, out, readers=show_readers, wide=wide)
+            render.print_table(result, out, readers=show_readers, wide=wide, inputs=inputs)
             return
         text = result.to_json() if output == "json" else result.to_csv()
-    render.emit(text, out)
+    render.emit(text, out, inputs=inputs)
 
 
 @cli.command(epilog=SYNTH_EPILOG)
@@ -142,7 +161,7 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
 @click.option("--studies", type=click.IntRange(min=1), default=200, show_default=True, help="Number of valid studies.")
 @click.option("--train-studies", type=click.IntRange(min=0), default=None, help="Number of train studies [default: 2 x --studies].")
 @click.option("--readers", type=click.IntRange(min=3), default=6, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True)
 @click.option("--image-size", type=click.IntRange(min=16, max=1024), default=64, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing MURA-v1.1/ in --out.")
 def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> None:
@@ -158,7 +177,7 @@ def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> 
 @cli.command(epilog=DEMO_EPILOG)
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the demo data lives [default: ~/.cache/mura-bench/demo].")
-@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=2000, show_default=True)
+@click.option("--bootstrap", "resamples", type=int, default=2000, show_default=True, callback=check_resamples_option)
 @click.option("--no-site", is_flag=True, help="Skip building the demo leaderboard site.")
 def demo(cache, resamples, no_site) -> None:
     """Generate a small synthetic set, score example predictions, build the demo leaderboard."""

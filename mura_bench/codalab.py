@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS
 from mura_bench.metrics import confusion_counts, kappa_from_counts
 from mura_bench.predictions import Predictions
-from mura_bench.protocols import majority
+from mura_bench.protocols import gold_reader_indices, majority
 from mura_bench.truth import Truth
 
 Z_OFFICIAL = 1.96
@@ -37,10 +38,32 @@ def official_kappa_interval(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[flo
     return kappa, kappa - Z_OFFICIAL * se, kappa + Z_OFFICIAL * se
 
 
-def codalab_scores(predictions: Predictions, truth: Truth, *, allow_missing: bool = False,
-                   gold_readers: Sequence[str] | None = None, tie: str = "abnormal") -> dict[str, float | None]:
+@dataclass(frozen=True)
+class CodalabReport:
+    """The official scores, the truth studies left out (``--allow-missing``) and the parts with no
+    study (their keys are None), for the CLI to warn about."""
+
+    scores: dict[str, float | None]
+    missing: list[str]
+    empty_parts: list[str]
+
+    @property
+    def json(self) -> str:
+        return json.dumps(self.scores, indent=1) + "\n"
+
+
+def codalab_scores(predictions: Predictions, truth: Truth, **options) -> dict[str, float | None]:
     """The official keys ``Elbow_Mean, Elbow_Lower, ..., Overall_Upper`` (None for an empty part)."""
-    if truth.kind == "panel" and not gold_readers:
+    return codalab_report(predictions, truth, **options).scores
+
+
+def codalab_report(predictions: Predictions, truth: Truth, *, allow_missing: bool = False,
+                   gold_readers: Sequence[str] | None = None, tie: str = "abnormal") -> CodalabReport:
+    """:func:`codalab_scores` with what a user must be told: missing studies and empty parts."""
+    if truth.kind == "labels" and gold_readers is not None:
+        raise InputError("--gold-readers needs a reader panel, but the truth file holds single labels",
+                         source=truth.path)
+    if truth.kind == "panel" and gold_readers is None:
         raise InputError("--output codalab needs a label file or the official 3-reader file; a reader panel is "
                          "scored leave-one-out (use --output json/table, or name --gold-readers)", source=truth.path)
     alignment = align(predictions, truth, allow_missing=allow_missing)
@@ -48,15 +71,12 @@ def codalab_scores(predictions: Predictions, truth: Truth, *, allow_missing: boo
     if truth.kind == "labels":
         y_true = truth.labels[tidx]
     else:
-        names = list(truth.reader_names)
-        gold = list(gold_readers) if gold_readers else names[:3]
-        unknown = [g for g in gold if g not in names]
-        if unknown:
-            raise InputError(f"--gold-readers names unknown reader(s) {', '.join(unknown)}", source=truth.path)
-        y_true = majority(truth.readers[tidx][:, [names.index(g) for g in gold]], tie)
+        gold = gold_reader_indices(gold_readers, truth.reader_names)
+        y_true = majority(truth.readers[tidx][:, gold], tie)
     y_pred = predictions.labels[alignment.prediction_index]
     upper_paths = np.array([s.upper() for s in alignment.study_ids], dtype=object)
     out: dict[str, float | None] = {}
+    empty: list[str] = []
     for part in BODY_PARTS + ("overall",):
         if part == "overall":
             mask = np.ones(upper_paths.size, dtype=bool)
@@ -64,15 +84,16 @@ def codalab_scores(predictions: Predictions, truth: Truth, *, allow_missing: boo
             mask = np.array([part.upper() in p for p in upper_paths], dtype=bool)
         key = part.capitalize()
         if not mask.any():
+            empty.append(key)
             out.update({f"{key}_Mean": None, f"{key}_Lower": None, f"{key}_Upper": None})
             continue
         kappa, lo, hi = official_kappa_interval(y_true[mask], y_pred[mask])
         out.update({f"{key}_Mean": _finite(kappa), f"{key}_Lower": _finite(lo), f"{key}_Upper": _finite(hi)})
-    return out
+    return CodalabReport(out, list(alignment.missing), empty)
 
 
 def codalab_json(predictions: Predictions, truth: Truth, **options) -> str:
-    return json.dumps(codalab_scores(predictions, truth, **options), indent=1) + "\n"
+    return codalab_report(predictions, truth, **options).json
 
 
 def _finite(x: float) -> float | None:

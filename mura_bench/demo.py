@@ -27,14 +27,41 @@ def default_cache() -> Path:
     return base / "mura-bench" / "demo"
 
 
+#: Marker file of a demo cache: the demo deletes and replaces things only inside a folder holding
+#: it (``dataset.version`` marks caches written by earlier versions).
+CACHE_MARKER = ".mura-bench-demo"
+
+
+def claim_cache(cache: Path) -> Path:
+    """Make ``cache`` the demo's folder: a new or empty folder (then marked), or one the demo marked
+    before. Any other folder (a user's dataset, submissions, ...) is an InputError: the demo
+    replaces what it finds in its cache, so it never works in a folder it did not create."""
+    from mura_bench.errors import InputError
+    from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench
+
+    check_name_length(cache, option="--cache")
+    if cache.is_symlink() or (cache.exists() and not cache.is_dir()):
+        raise InputError("--cache is not a folder", source=display(cache))
+    owned = owned_by_mura_bench(cache, CACHE_MARKER) or owned_by_mura_bench(cache, "dataset.version")
+    if cache.is_dir() and not owned and any(cache.iterdir()):
+        raise InputError(f"--cache is a non-empty folder that is not an earlier build of the demo (no "
+                         f"{CACHE_MARKER} file); the demo replaces the data in its cache, so it refuses to "
+                         "use this folder", source=display(cache), hint="choose a new or empty folder")
+    ensure_output_dir(cache, option="--cache")
+    (cache / CACHE_MARKER).write_text("mura-bench demo cache; mura-bench demo replaces its content\n")
+    return cache
+
+
 def ensure_dataset(cache: Path) -> Path:
     """The cached demo dataset root (the folder holding MURA-v1.1/), generated when absent or stale."""
-    from mura_bench.synth import generate
+    from mura_bench.synth import SYNTH_MARKER, generate
 
     marker = cache / "dataset.version"
     if marker.is_file() and marker.read_text().strip() == CACHE_VERSION and (cache / "MURA-v1.1").is_dir():
         return cache
-    cache.mkdir(parents=True, exist_ok=True)
+    previous = cache / "MURA-v1.1"
+    if previous.is_dir() and not previous.is_symlink() and not (previous / SYNTH_MARKER).is_file():
+        shutil.rmtree(previous)          # written by an earlier demo into its own cache
     generate(cache, studies=DEMO_STUDIES, readers=6, seed=DEMO_SEED, overwrite=True)
     marker.write_text(CACHE_VERSION + "\n")
     return cache
@@ -81,8 +108,10 @@ def write_examples(root: Path, out: Path) -> dict[str, Path]:
 
 def write_submissions(files: dict[str, Path], folder: Path) -> Path:
     """One leaderboard submission folder per example prediction file."""
-    if folder.exists():
-        shutil.rmtree(folder)
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)            # inside the demo's own cache (claim_cache)
     described = {**{slug: (name, desc) for slug, (name, desc, _) in EXAMPLES.items()},
                  "image-statistics": ("image-statistics (built-in plugin)",
                                       "Fraction of near-white pixels through a logistic link, run with mura-bench run.")}
@@ -103,7 +132,7 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     from mura_bench.scoring import score_many
     from mura_bench.terminal import echo
 
-    cache = Path(cache) if cache else default_cache()
+    cache = claim_cache(Path(cache) if cache else default_cache())
     root = ensure_dataset(cache)
     panel = root / "MURA-v1.1" / "valid_panel.csv"
     files = write_examples(root, cache / "predictions")

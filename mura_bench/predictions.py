@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +40,9 @@ import numpy as np
 
 from mura_bench.errors import InputError
 from mura_bench.layout import parse_path
-from mura_bench.tabular import Row, file_sha256, looks_like_path, parse_float, read_rows
+from mura_bench.outputs import display, open_output
+from mura_bench.study_mean import study_means_and_labels
+from mura_bench.tabular import Row, looks_like_path, parse_float, read_table
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
@@ -57,7 +57,7 @@ LABEL_COLUMN_NAMES: tuple[str, ...] = ("label",)
 #: The binary rule of the MURA paper: abnormal iff probability > THRESHOLD (strictly).
 THRESHOLD = 0.5
 
-_INTEGER_RE = re.compile(r"^[+-]?\d+$")
+_INTEGER_RE = re.compile(r"^[+-]?[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -249,8 +249,9 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     ``path_col``/``score_col`` name the path and score columns of a file with a header (exact
     name, else a unique case-insensitive match). Raises :class:`InputError` on any fault.
     """
-    source = str(path)
-    rows = read_rows(path, what="predictions")
+    source = display(path)
+    table = read_table(path, what="predictions")
+    rows = table.rows
     cols = _select_columns(rows, source=source, path_col=path_col, score_col=score_col)
     labels_expected_by_name = cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES
 
@@ -261,9 +262,11 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     values: list[float] = []
     texts: list[str] = []
     lines: list[int] = []
+    shared: dict[str, str] = {}   # one string object per study id, however many image rows
     for row in cols.rows:
         path_text, value_text = row.fields[cols.path_index], row.fields[cols.score_index]
-        if _is_header_row(row.fields, cols.header, path_text, value_text):
+        value = parse_float(value_text)
+        if value is None and _is_header_row(row.fields, cols.header, path_text, value_text):
             misplaced.append((row.line, ",".join(row.fields)[:120]))
             continue
         try:
@@ -271,7 +274,6 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
         except ValueError as exc:
             bad_path.append((row.line, str(exc)))
             continue
-        value = parse_float(value_text)
         if value is None:
             non_numeric.append((row.line, f"{value_text!r} for {path_text}"))
             continue
@@ -280,13 +282,15 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
             continue
         image_path = info.image_path
         keys.append(image_path if image_path is not None else info.study_id)
-        study_of.append(info.study_id)
+        study_of.append(shared.setdefault(info.study_id, info.study_id))
         is_image.append(image_path is not None)
         values.append(value)
         texts.append(value_text)
         lines.append(row.line)
+    header, score_name, sha256 = cols.header, cols.score_name, table.sha256
+    del table, rows, cols, shared          # the parsed fields are no longer needed: free them early
 
-    where = "" if cols.header is None else f" in column {cols.score_name!r}"
+    where = "" if header is None else f" in column {score_name!r}"
     if misplaced:
         raise InputError("header row in the wrong place (only the first row may be a header)",
                          source=source, rows=misplaced)
@@ -315,25 +319,21 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     else:
         kind = "study-probabilities"
     value_array = np.asarray(values, dtype=np.float64)
-    study_ids, probabilities = study_means(study_of, value_array)
+    study_ids, probabilities, labels = study_means_and_labels(study_of, value_array, texts)
     first_line: dict[str, int] = {}
     for study, line in zip(study_of, lines):
         first_line.setdefault(study, line)
     study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
-    return Predictions(source, file_sha256(path), kind, study_ids, probabilities, binarize(probabilities),
+    return Predictions(source, sha256, kind, study_ids, probabilities, labels,
                        study_lines, rows=len(values), binary_values=bool(np.isin(value_array, (0.0, 1.0)).all()))
 
 
 def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Sorted unique study ids and the arithmetic mean of ``values`` per study."""
-    if len(study_of) == 0:
-        return [], np.zeros(0, dtype=np.float64)
-    unique, inverse = np.unique(np.asarray(study_of, dtype=str), return_inverse=True)
-    inverse = inverse.reshape(-1)
-    sums = np.bincount(inverse, weights=values, minlength=len(unique))
-    counts = np.bincount(inverse, minlength=len(unique))
-    means = np.clip(sums / counts, 0.0, 1.0)   # guard against rounding just past a bound
-    return [str(s) for s in unique], means
+    """Sorted unique study ids and the arithmetic mean of ``values`` per study: order-free, and
+    exact (correctly rounded) for every study whose mean is near 0.5
+    (:func:`mura_bench.study_mean.study_means_and_labels`)."""
+    ids, means, _ = study_means_and_labels(study_of, values)
+    return ids, means
 
 
 def _check_not_mixed(is_image: list[bool], keys: list[str], lines: list[int], *, source: str) -> None:
@@ -374,24 +374,12 @@ def write_image_predictions(path: str | Path, rows: Iterable[tuple[str, float]])
     existing ``path`` is untouched.
     """
     target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(("image", "probability"))
-            seen: set[str] = set()
-            for number, (image, probability) in enumerate(rows, 1):
-                writer.writerow(_checked_row(image, probability, number, seen, source=str(target)))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with open_output(target) as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("image", "probability"))
+        seen: set[str] = set()
+        for number, (image, probability) in enumerate(rows, 1):
+            writer.writerow(_checked_row(image, probability, number, seen, source=display(target)))
 
 
 def _checked_row(image: str, probability: float, number: int, seen: set[str], *,

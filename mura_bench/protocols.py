@@ -74,6 +74,31 @@ def resolve_protocol(requested: str, truth_kind: str) -> str:
     return requested
 
 
+def gold_reader_indices(gold_readers: Sequence[str] | None, names: Sequence[str]) -> list[int]:
+    """Columns of the gold readers among ``names`` (default: the first three). InputError when a
+    name is unknown or given twice, or none is given."""
+    names = list(names)
+    gold = list(gold_readers) if gold_readers is not None else names[:3]
+    if not gold:
+        raise InputError("--gold-readers names no reader")
+    unknown = [g for g in gold if g not in names]
+    if unknown:
+        raise InputError(f"--gold-readers names unknown reader(s) {', '.join(unknown)}; the panel has {', '.join(names)}")
+    repeated = sorted({g for g in gold if gold.count(g) > 1})
+    if repeated:
+        raise InputError(f"--gold-readers names reader(s) {', '.join(repeated)} more than once; "
+                         "gold readers must be distinct")
+    return [names.index(g) for g in gold]
+
+
+def check_gold_readers_apply(gold_readers: Sequence[str] | None, protocol: str) -> None:
+    """--gold-readers only means something to the gold-panel protocol: refuse it elsewhere rather
+    than ignore it."""
+    if gold_readers is not None and protocol != "gold-panel":
+        raise InputError(f"--gold-readers applies to the gold-panel protocol only, not to {protocol}",
+                         hint="use --protocol gold-panel with a reader panel, or drop --gold-readers")
+
+
 def make_plan(protocol: str, *, labels: np.ndarray | None, readers: np.ndarray | None,
               reader_names: Sequence[str], tie: str = "abnormal",
               gold_readers: Sequence[str] | None = None) -> Plan:
@@ -95,13 +120,7 @@ def make_plan(protocol: str, *, labels: np.ndarray | None, readers: np.ndarray |
         refs = leave_one_out_references(readers, tie)
         return Plan(protocol, refs, readers, names, np.arange(readers.shape[1]), majority(readers, tie))
     if protocol == "gold-panel":
-        gold = list(gold_readers) if gold_readers else list(names[:3])
-        unknown = [g for g in gold if g not in names]
-        if unknown:
-            raise InputError(f"--gold-readers names unknown reader(s) {', '.join(unknown)}; the panel has {', '.join(names)}")
-        if len(set(gold)) != len(gold) or len(gold) < 1:
-            raise InputError("--gold-readers must name distinct readers")
-        gold_idx = [names.index(g) for g in gold]
+        gold_idx = gold_reader_indices(gold_readers, names)
         rest_idx = [i for i in range(len(names)) if i not in gold_idx]
         truth = majority(readers[:, gold_idx], tie)
         return Plan(protocol, truth[:, None], readers[:, rest_idx], tuple(names[i] for i in rest_idx),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mura_bench.results import Result
@@ -17,27 +17,21 @@ from mura_bench.terminal import write_stdout
 from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables, format_estimate  # noqa: F401
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text to ``path`` via a temp file in the same folder and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write_text(path: str | Path, text: str, *, inputs: Sequence[str | Path] = ()) -> None:
+    """Write text to ``path`` under :mod:`mura_bench.outputs`' rules: via a temp file and a rename
+    (never half-written), never onto one of ``inputs``, written through to devices and FIFOs."""
+    from mura_bench.outputs import write_text
+
+    write_text(path, text, inputs=inputs)
 
 
-def emit(text: str, out: str | Path | None) -> None:
+def emit(text: str, out: str | Path | None, *, inputs: Sequence[str | Path] = ()) -> None:
     """Print to stdout (escaped on a terminal, see :mod:`mura_bench.terminal`), or write atomically
-    to ``out``."""
+    to ``out`` under :mod:`mura_bench.outputs`' rules (never onto one of ``inputs``)."""
     if out is None:
         write_stdout(text)
     else:
-        atomic_write_text(out, text)
+        atomic_write_text(out, text, inputs=inputs)
 
 
 def build_table(result: Result, *, readers: bool = False, wide: bool = False) -> FittedTable:
@@ -98,7 +92,7 @@ def _print_block(console, result: Result, layout, *, wrap: bool = True) -> None:
 
 
 def print_table(result: Result, out: str | Path | None = None, *, readers: bool = False,
-                wide: bool = False) -> None:
+                wide: bool = False, inputs: Sequence[str | Path] = ()) -> None:
     """Render the results table to stdout or, atomically, to a text file, never cutting anything.
 
     On a terminal the layout fits the terminal's width; piped or written to a file, it fits
@@ -112,7 +106,7 @@ def print_table(result: Result, out: str | Path | None = None, *, readers: bool 
             console = safe_console(highlight=False, width=layout.width)
         _print_block(console, result, layout)
         return
-    emit(table_text(result, _pipe_width(), readers=readers, wide=wide, fold=False), out)
+    emit(table_text(result, _pipe_width(), readers=readers, wide=wide, fold=False), out, inputs=inputs)
 
 
 def _pipe_width() -> int:
@@ -146,7 +140,17 @@ def _print_all(console, blocks: list) -> None:
 
 
 def missing_warning(result: Result) -> str:
-    missing = result.missing
+    return missing_studies_warning(result.missing)
+
+
+def empty_parts_warning(parts: Sequence[str]) -> str:
+    """--output codalab: the parts without a study, whose keys are null."""
+    keys = ", ".join(f"{p}_*" for p in parts)
+    return f"WARNING: no scored study of {', '.join(parts)}: {keys} are null"
+
+
+def missing_studies_warning(missing: Sequence[str]) -> str:
+    """The loud --allow-missing warning: how many truth studies are not scored, the first few."""
     shown = "\n".join(f"  {s}" for s in missing[:5])
     more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
     return (f"WARNING: --allow-missing: {len(missing)} truth studies have no prediction and are NOT scored; "

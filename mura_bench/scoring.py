@@ -14,14 +14,14 @@ import numpy as np
 
 from mura_bench import __version__
 from mura_bench.alignment import align
-from mura_bench.bootstrap import (CI_METHODS, bca_interval, draw_counts, excludes_zero, jackknife_weights,
+from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero, jackknife_weights,
                                   percentile_interval)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.metrics import COUNT_METRICS, METRICS, ScoreRanking, auroc_weighted, counts_from_indicators, pair_indicators
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
-from mura_bench.protocols import Plan, make_plan, resolve_protocol
+from mura_bench.protocols import Plan, check_gold_readers_apply, make_plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
 from mura_bench.truth import Truth, read_truth
 
@@ -79,11 +79,12 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     Raises :class:`InputError` for any inconsistency.
     """
     opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
-                   tuple(gold_readers) if gold_readers else None, allow_missing, keep_replicates)
+                   None if gold_readers is None else tuple(gold_readers), allow_missing, keep_replicates)
     _check_options(opts)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     preds = [p if isinstance(p, Predictions) else read_predictions(p) for p in predictions]
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
+    check_gold_readers_apply(opts.gold_readers, chosen)
     alignments = [align(p, truth_table, allow_missing=opts.allow_missing) for p in preds]
     # Prediction sets covering the same studies share one pass (and one set of resamples).
     batches: dict[tuple[str, ...], list[int]] = {}
@@ -134,8 +135,9 @@ def _check_options(opts: Options) -> None:
         raise InputError(f"unknown CI method {opts.ci_method!r}; choose from {', '.join(CI_METHODS)}")
     if not 0 < opts.confidence < 1:
         raise InputError(f"confidence must lie strictly between 0 and 1, got {opts.confidence}")
-    if opts.resamples < 0:
-        raise InputError("the number of bootstrap resamples cannot be negative")
+    check_resamples(opts.resamples)
+    if opts.seed < 0:
+        raise InputError(f"the seed must be a non-negative integer, got {opts.seed}", source="--seed")
 
 
 class _Steps:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, ROOT_NAME
+from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench, staging_dir
 
 # ---------------------------------------------------------------------------------------------
 # Aggregate counts of the real release (counts, not MURA files)
@@ -563,6 +563,10 @@ def _write_panel_csv(path: Path, panel: SynthPanel) -> None:
     _write_text(path, [header, *rows])
 
 
+#: Marker file inside a MURA-v1.1/ written by :func:`generate`: only such a folder is replaced.
+SYNTH_MARKER = ".mura-bench-synthetic"
+
+
 def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | None = None,
              readers: int = 6, seed: int = 0, image_size: int = 64, overwrite: bool = False) -> SynthSummary:
     """Write a synthetic MURA-v1.1 dataset to ``out_dir/MURA-v1.1`` and return what was written.
@@ -572,7 +576,8 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
     Deterministic: one seed writes byte-identical files. The dataset is written into a temporary
     folder inside ``out_dir`` and renamed into place, so ``MURA-v1.1`` is either complete or absent.
     An existing ``out_dir/MURA-v1.1`` is an InputError unless ``overwrite`` is true (then it is
-    replaced only once the new one is complete). Loads with :func:`mura_bench.layout.load_split`.
+    replaced only once the new one is complete), and always when it lacks the marker file
+    :data:`SYNTH_MARKER` (a real dataset is never replaced). Loads with :func:`mura_bench.layout.load_split`.
     """
     studies = _check_count(studies, "studies", minimum=1, maximum=_MAX_STUDIES)
     train_studies = 2 * studies if train_studies is None else train_studies
@@ -582,27 +587,34 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
     image_size = _check_count(image_size, "image_size", minimum=16, maximum=1024)
 
     out_dir = Path(out_dir)
+    check_name_length(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("output path exists and is not a folder", source=str(out_dir))
+        raise InputError("output path exists and is not a folder", source=display(out_dir))
     final = out_dir / ROOT_NAME
     if (final.exists() or final.is_symlink()) and not overwrite:
         raise InputError(f"{ROOT_NAME}/ already exists here; refusing to overwrite it",
-                         source=str(out_dir),
+                         source=display(out_dir),
                          hint="Pass overwrite=True (mura-bench synth --overwrite) or choose another folder.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if (final.exists() or final.is_symlink()) and not owned_by_mura_bench(final, SYNTH_MARKER):
+        raise InputError(f"{ROOT_NAME}/ here was not written by mura-bench synth (no {SYNTH_MARKER} file); "
+                         "refusing to replace it, even with --overwrite", source=display(out_dir),
+                         hint="choose another folder for synthetic data")
+    ensure_output_dir(out_dir)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{ROOT_NAME}.", suffix=".partial", dir=out_dir))
-    try:
-        dataset = staging / ROOT_NAME
-        dataset.mkdir()
-        panels = {"train": synth_panel(train_studies, readers=0, seed=seed, split="train"),
-                  "valid": synth_panel(studies, readers=readers, seed=seed, split="valid")}
-        images = {split: _write_split(dataset, panel, image_size) for split, panel in panels.items()}
-        _write_panel_csv(dataset / "valid_panel.csv", panels["valid"])
-        if final.exists() or final.is_symlink():
-            os.replace(final, staging / "previous")
-        os.replace(dataset, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staging_dir(out_dir / ROOT_NAME) as staging:   # removed on errors, Ctrl-C and SIGTERM
+        try:
+            dataset = staging / ROOT_NAME
+            dataset.mkdir()
+            panels = {"train": synth_panel(train_studies, readers=0, seed=seed, split="train"),
+                      "valid": synth_panel(studies, readers=readers, seed=seed, split="valid")}
+            images = {split: _write_split(dataset, panel, image_size) for split, panel in panels.items()}
+            _write_panel_csv(dataset / "valid_panel.csv", panels["valid"])
+            _write_text(dataset / SYNTH_MARKER, ["synthetic MURA-layout data written by mura-bench synth; "
+                                                 "synth --overwrite may replace this folder"])
+            if final.exists() or final.is_symlink():
+                os.replace(final, staging / "previous")
+            os.replace(dataset, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return SynthSummary(root=out_dir, splits={s: len(p) for s, p in panels.items()}, images=images,
                         readers=readers, seed=seed)

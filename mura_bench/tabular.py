@@ -1,7 +1,10 @@
-"""Reading small CSV files row by row with exact line numbers, for validation messages.
+"""Reading CSV inputs row by row with exact line numbers, for validation messages.
 
-Files here are a few thousand rows: the standard library's ``csv`` is fast enough and lets every
-error name the line it came from. Blank lines are skipped (a trailing newline is normal).
+Every input is read exactly once into memory (:func:`read_input`: pipes and FIFOs included, with a
+size limit), hashed, and parsed from those same bytes, so the recorded SHA-256 is always that of
+what was scored. The standard library's ``csv`` lets every error name the line it came from.
+Blank lines are skipped (a trailing newline is normal). Numbers are ASCII only
+(:func:`parse_float`).
 """
 from __future__ import annotations
 
@@ -9,13 +12,18 @@ import csv
 import hashlib
 import io
 import math
+import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from mura_bench.errors import InputError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One non-blank CSV row: its 1-based line number in the file and its fields, stripped."""
 
@@ -23,59 +31,151 @@ class Row:
     fields: tuple[str, ...]
 
 
+#: Largest input file mura-bench reads, in bytes (override with MURA_BENCH_MAX_INPUT_BYTES). The
+#: official MURA CSVs are under 4 MB; two million image rows take about 200 MB.
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+#: Longest line accepted in an input CSV, in bytes (a MURA path is under 200 characters).
+MAX_LINE_BYTES = 1024 * 1024
+#: Blocks in which the line lengths of an input are measured (bounded extra memory).
+_SCAN_BLOCK = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Table:
+    """The rows of an input file and the SHA-256 of exactly the bytes they were parsed from."""
+
+    rows: list[Row]
+    sha256: str
+
+
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Hex SHA-256 of a file's bytes (read once, with the size limit of :func:`read_input`)."""
+    return hashlib.sha256(read_input(path)).hexdigest()
+
+
+def max_input_bytes() -> int:
+    """The input size limit: MURA_BENCH_MAX_INPUT_BYTES when set to a positive integer."""
+    value = os.environ.get("MURA_BENCH_MAX_INPUT_BYTES", "")
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else MAX_INPUT_BYTES
+
+
+def read_input(path: str | Path, *, what: str = "input") -> bytes:
+    """All bytes of an input, read exactly once (``-`` is standard input).
+
+    Pipes, FIFOs, ``/dev/stdin`` and process substitutions work like regular files (they can be
+    read only once, so callers hash and parse these same bytes). Anything larger than
+    :func:`max_input_bytes` is refused with InputError -- up front for a regular file, after that
+    many bytes for an unbounded stream such as ``/dev/zero``.
+    """
+    from mura_bench.outputs import display
+
+    source, limit = display(path), max_input_bytes()
+    try:
+        if str(path) == "-":
+            return _read_limited(sys.stdin.buffer, limit, source=source, what=what)
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+                raise _too_large(info.st_size, limit, source=source, what=what)
+            return _read_limited(handle, limit, source=source, what=what)
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found", source=source) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} path is a folder, not a CSV file", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file: {exc.strerror or exc}", source=source) from None
+
+
+def _read_limited(handle, limit: int, *, source: str, what: str) -> bytes:
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(None, limit, source=source, what=what)
+    return data
+
+
+def _too_large(size: int | None, limit: int, *, source: str, what: str) -> InputError:
+    told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return InputError(f"{what} file is too large ({told}; the limit is {limit:,} bytes)", source=source,
+                      hint="raise the limit with MURA_BENCH_MAX_INPUT_BYTES if the file is genuine")
+
+
+def _check_line_lengths(raw: bytes, *, source: str, what: str) -> None:
+    """Refuse a line longer than MAX_LINE_BYTES, measured in blocks (no copy of the input)."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = [np.flatnonzero(data[at:at + _SCAN_BLOCK] == 10) + at for at in range(0, data.size, _SCAN_BLOCK)]
+    bounds = np.concatenate([[-1], *ends, [data.size]])
+    lengths = np.diff(bounds) - 1
+    if lengths.size and lengths.max() > MAX_LINE_BYTES:
+        line = int(np.argmax(lengths > MAX_LINE_BYTES))
+        raise InputError(f"{what} file has a line of {int(lengths[line]):,} bytes; lines are limited to "
+                         f"{MAX_LINE_BYTES:,} bytes", source=source, rows=[(line + 1, "line too long")])
+
+
+def read_table(path: str | Path, *, what: str = "file") -> Table:
+    """The non-blank rows of a CSV input and the SHA-256 of the bytes read (once).
+
+    Raises :class:`InputError` when the file is missing, too large (:func:`read_input`), has a
+    line over MAX_LINE_BYTES, is empty (no non-blank row), or is not UTF-8 text (a UTF-8
+    byte-order mark is accepted).
+    """
+    from mura_bench.outputs import display
+
+    source = display(path)
+    raw = read_input(path, what=what)
+    if b"\x00" in raw:
+        at = raw.index(b"\x00")
+        raise InputError(f"{what} file contains NUL bytes; is it a binary file?", source=source,
+                         rows=[(raw.count(b"\n", 0, at) + 1, "NUL byte")])
+    _check_line_lengths(raw, source=source, what=what)
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{what} file is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})",
+                         source=source, rows=[(line, f"byte offset {exc.start}")]) from None
+    rows: list[Row] = []
+    # Decoded line by line (TextIOWrapper, newline="" as csv wants): no second full copy of the text.
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))
+    try:
+        for fields in reader:
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            rows.append(Row(reader.line_num, tuple(f.strip() for f in fields)))
+    except csv.Error as exc:
+        raise InputError(f"{what} file is not valid CSV: {exc}", source=source,
+                         rows=[(reader.line_num, "malformed row")]) from None
+    if not rows:
+        raise InputError(f"{what} file is empty", source=source)
+    return Table(rows, hashlib.sha256(raw).hexdigest())
 
 
 def read_rows(path: str | Path, *, what: str = "file") -> list[Row]:
-    """Return the non-blank rows of a CSV file.
-
-    Raises :class:`InputError` when the file is missing, is empty (no non-blank row), or is not
-    UTF-8 text (a UTF-8 byte-order mark is accepted). ``what`` names the file in messages
-    ("predictions", "truth").
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found", source=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"{what} path is a folder, not a CSV file", source=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} file: {exc.strerror}", source=str(path)) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"{what} file is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})",
-                         source=str(path), rows=[(line, f"byte offset {exc.start}")]) from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise InputError(f"{what} file contains NUL bytes; is it a binary file?", source=str(path),
-                         rows=[(line, "NUL byte")])
-    rows: list[Row] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            rows.append(Row(line, tuple(f.strip() for f in fields)))
-    except csv.Error as exc:
-        raise InputError(f"{what} file is not valid CSV: {exc}", source=str(path),
-                         rows=[(reader.line_num, "malformed row")]) from None
-    if not rows:
-        raise InputError(f"{what} file is empty", source=str(path))
-    return rows
+    """The non-blank rows of a CSV file (see :func:`read_table`)."""
+    return read_table(path, what=what).rows
 
 
 def parse_float(text: str) -> float | None:
-    """A finite or non-finite float from text, or None when the text is not a number."""
+    """The float of an ASCII decimal or scientific-notation number (or nan/inf), else None.
+
+    Stricter than :func:`float`, which also takes ``1_000``, full-width and other Unicode digits
+    and surrounding blanks: among ASCII text without ``_`` or blanks, float() reads exactly the
+    decimal and scientific notations and the spellings of NaN and infinity."""
+    if not text.isascii() or "_" in text or text != text.strip():
+        return None
     try:
         return float(text)
     except ValueError:
         return None
+
+
+def looks_numeric(text: str) -> bool:
+    """True for anything Python's float() reads (``1_0``, ``０.５`` included): such a first row is
+    data with a bad value, not a header."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def looks_like_path(text: str) -> bool:
@@ -87,7 +187,7 @@ def looks_like_path(text: str) -> bool:
 def has_header(first: Row) -> bool:
     """The header rule of every CSV mura-bench reads: a file has a header iff its first row's second
     field is not a number (and its first field is not a path, which no column name is)."""
-    return len(first.fields) >= 2 and parse_float(first.fields[1]) is None and not looks_like_path(first.fields[0])
+    return len(first.fields) >= 2 and not looks_numeric(first.fields[1]) and not looks_like_path(first.fields[0])
 
 
 def is_number(text: str) -> bool:

@@ -27,7 +27,8 @@ import numpy as np
 
 from mura_bench.errors import InputError
 from mura_bench.layout import parse_path
-from mura_bench.tabular import Row, file_sha256, looks_like_path, parse_float, read_rows
+from mura_bench.outputs import display
+from mura_bench.tabular import Row, looks_like_path, parse_float, read_table
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
@@ -145,8 +146,9 @@ def read_truth(path: str | Path) -> Truth:
     column count, header in the wrong place, path not in MURA layout or an image path, value not
     0/1 (non-numeric, NaN/inf, other numbers), duplicate study, fewer than 3 readers.
     """
-    source = str(path)
-    rows = read_rows(path, what="truth")
+    source = display(path)
+    read = read_table(path, what="truth")
+    rows = read.rows
     first = rows[0]
     has_header = first_row_is_header(first)
     if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
@@ -212,7 +214,7 @@ def read_truth(path: str | Path) -> Truth:
     labels = table[:, 0].copy() if shape.label_index is not None else None
     readers = table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None
     study_lines = np.asarray([lines[i] for i in order], dtype=np.int64)
-    return Truth(source, file_sha256(path), shape.kind, [studies[i] for i in order], labels, readers,
+    return Truth(source, read.sha256, shape.kind, [studies[i] for i in order], labels, readers,
                  list(shape.reader_names), study_lines)
 
 

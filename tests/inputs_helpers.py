@@ -38,3 +38,12 @@ def csv_text(rows: list[tuple], header: tuple | None = None) -> str:
     lines = [",".join(str(f) for f in header)] if header else []
     lines += [",".join(str(f) for f in row) for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def write_submission(submissions: Path, predictions: Path, slug: str = "entry") -> Path:
+    """A minimal re-scored leaderboard entry ``submissions/<slug>/`` holding a copy of ``predictions``."""
+    folder = submissions / slug
+    folder.mkdir(parents=True)
+    (folder / "submission.toml").write_text('name = "E"\nteam = "T"\ndate = 2026-01-01\nreported = false\n')
+    (folder / "predictions.csv").write_bytes(Path(predictions).read_bytes())
+    return folder

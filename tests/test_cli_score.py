@@ -84,6 +84,7 @@ def test_table_is_never_truncated_when_piped(case):
 
 def test_out_file_is_written_atomically(case):
     target = case / "out" / "result.json"
+    target.parent.mkdir()
     cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json", "--bootstrap", 50, "--out", target)
     assert cp.returncode == 0 and cp.stdout == ""
     assert json.loads(target.read_text())["schema"] == "mura-bench/score/v1"

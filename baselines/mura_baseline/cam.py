@@ -100,7 +100,7 @@ def study_cams(model: DenseNet169Model, targets: Sequence[str | Path], out_dir: 
                 image.load()
                 grey = np.asarray(grey_image(image), dtype=np.uint8)
                 pixels = pil_batch([image], model.image_size).to(model.device)
-        except OSError as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise InputError(f"cannot read image: {exc}", source=str(file)) from None
         x = prepare_batch(pixels, channels_last=model.channels_last)
         probs, maps = class_activation_maps(model.network, x, amp=model.amp)

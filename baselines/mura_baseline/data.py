@@ -61,7 +61,7 @@ def load_resized(path: str | Path, size: int) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return resize_grey(image, size)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image: {exc}", source=str(path)) from None
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import click
 
 from mura_bench.cli_help import UncutHelpGroup
+from mura_bench.cli_options import check_resamples_option
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import PROTOCOL_CHOICES
 
@@ -35,7 +36,8 @@ def _parse_date(_ctx, param, value: str | None) -> dt.date | None:
 @click.option("--title", default=None, help="Competition title.")
 @click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="auto", show_default=True)
 @click.option("--bootstrap", "resamples", type=click.IntRange(min=2), default=10000, show_default=True,
-              help="Paired bootstrap resamples per submission (as the leaderboard site).")
+              callback=check_resamples_option,
+              help="Paired bootstrap resamples per submission (as the leaderboard site), 2 to 100,000.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--docker-image", default=None,
               help="Image the scoring program runs in [default: mura-bench:<version>, built from the Dockerfile].")

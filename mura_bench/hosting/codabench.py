@@ -288,20 +288,10 @@ def _zip_bytes(entries: dict[str, bytes], *, stamp: dt.date) -> bytes:
 
 
 def _write_zip(out: Path, entries: dict[str, bytes], *, stamp: dt.date) -> None:
+    from mura_bench.outputs import open_output
+
     data = _zip_bytes(entries, stamp=stamp)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_output(out, binary=True) as fh:   # temp file + rename, umask mode, cleanup on signals
+        fh.write(data)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

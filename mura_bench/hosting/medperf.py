@@ -21,7 +21,6 @@ where it goes and renamed into place. Nothing else is written outside ``/tmp``; 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,18 +92,10 @@ def write_results(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         return
+    from mura_bench.outputs import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text, option="--output-path")   # temp file + rename, umask mode, cleanup on signals
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:

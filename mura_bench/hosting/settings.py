@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mura_bench.bootstrap import MAX_RESAMPLES
 from mura_bench.errors import InputError
 
 PROTOCOL_CHOICES = ("auto", "single", "leave-one-out", "gold-panel")
@@ -57,8 +58,9 @@ class ScoringSettings:
             raise InputError(f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got {protocol!r}",
                              source=source)
         bootstrap = _integer(data.get("bootstrap", default.bootstrap), "bootstrap", source)
-        if bootstrap == 1 or bootstrap < 0:
-            raise InputError(f"bootstrap must be 0 (points only) or at least 2, got {bootstrap}", source=source)
+        if bootstrap == 1 or bootstrap < 0 or bootstrap > MAX_RESAMPLES:
+            raise InputError(f"bootstrap must be 0 (points only) or 2 to {MAX_RESAMPLES:,}, got {bootstrap}",
+                             source=source)
         seed = _integer(data.get("seed", default.seed), "seed", source)
         if seed < 0:
             raise InputError(f"seed must not be negative, got {seed}", source=source)

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ import numpy as np
 
 from mura_bench import __version__
 from mura_bench.alignment import align
+from mura_bench.bootstrap import check_resamples
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
 from mura_bench.leaderboard.entry_files import check_entry_file
@@ -42,6 +40,7 @@ from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubm
                                                 SkippedEntry, load_submissions)
 from mura_bench.leaderboard.table import (ALL_METRICS, DISPLAY_GROUPS, GROUP_TITLES, METRIC_TITLES, TABLE_METRICS,
                                           BoardRow, to_csv, to_json, to_latex)
+from mura_bench.outputs import check_parent, check_replaceable_dir, replace_dir, staging_dir
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.results_table import number
 from mura_bench.progress import ProgressCallback, report
@@ -85,9 +84,8 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     """
     clock = _Clock()
     out_dir = Path(out_dir)
-    _check_destination(out_dir)
-    if resamples < 0:
-        raise InputError("the number of bootstrap resamples cannot be negative", source="--bootstrap")
+    check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
+    check_resamples(resamples)
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
@@ -158,15 +156,10 @@ def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
 def _write_into_place(context: "_Context", out_dir: Path, clock: "_Clock",
                       progress: ProgressCallback | None) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
-    temporary folder is removed on any failure."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a site is meant to be read
+    temporary folder is removed on any failure and on signals (:mod:`mura_bench.outputs`)."""
+    with staging_dir(out_dir) as tmp:      # removed on errors, Ctrl-C and SIGTERM; umask permissions
         _write_site(tmp, context, clock, progress)
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        replace_dir(tmp, out_dir, MARKER)
 
 
 def _nothing_published(submissions_dir, skipped: list[SkippedEntry]) -> InputError:
@@ -182,26 +175,11 @@ class _EntryRenderError(Exception):
         self.slug, self.folder = slug, folder
 
 
-def _check_destination(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("the site destination exists and is not a folder", source=str(out_dir))
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
-        raise InputError("the site destination is a non-empty folder that is not an earlier build "
-                         f"(no {MARKER} file); refusing to replace it", source=str(out_dir),
-                         hint="choose an empty or new folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _replace(tmp: Path, out_dir: Path) -> None:
-    """Move the finished site into place; an earlier build is renamed away first, then removed."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.rmdir(old)
-        os.rename(out_dir, old)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def check_site_destination(out_dir: Path, *, inputs: list) -> None:
+    """The site folder may be new, empty or an earlier build (it holds the marker file), must not
+    hold or be an input, and its parent folder must exist and be writable."""
+    check_replaceable_dir(out_dir, MARKER, inputs=inputs)
+    check_parent(out_dir)
 
 
 def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int,

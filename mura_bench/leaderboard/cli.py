@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from mura_bench.cli_help import BUILD_EPILOG, UncutHelpGroup
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option
 
 
 @click.group("leaderboard", cls=UncutHelpGroup)
@@ -23,9 +24,10 @@ def leaderboard() -> None:
               help="Truth file: labels, reader panel or gold panel.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Site folder to write (replaced atomically; must be new, empty or an earlier build).")
-@click.option("--bootstrap", "resamples", default=10000, show_default=True, type=click.IntRange(min=0),
-              help="Paired bootstrap resamples shared by all entries.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
+@click.option("--bootstrap", "resamples", default=10000, show_default=True, type=int,
+              callback=check_resamples_option,
+              help="Paired bootstrap resamples shared by all entries: 0, or 2 to 100,000.")
+@click.option("--seed", default=0, show_default=True, type=SEED_TYPE, help="Bootstrap seed.")
 @click.option("--title", default=None, help="Site title.")
 @click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
 @click.option("--strict", is_flag=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from mura_bench.cli_help import MODELS_EPILOG, RUN_EPILOG
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 
 #: Width used to render tables when stdout is not a terminal, so that nothing is cut.
@@ -121,6 +122,19 @@ def default_truth(root: Path, split: str) -> Path:
     return panel if panel.is_file() else base / f"{split}_labeled_studies.csv"
 
 
+def check_run_outputs(out: Path, index, *, truth: Path | None) -> None:
+    """Before any work: --out (and its resume cache) must not be the truth read by --score nor lie
+    in the dataset being read, and must be writable (see :mod:`mura_bench.outputs`)."""
+    from mura_bench.layout import ROOT_NAME
+    from mura_bench.models.runner import partial_path
+    from mura_bench.outputs import check_output_file
+
+    inputs = [truth] if truth is not None else []
+    _, write_through = check_output_file(out, inputs=inputs, datasets=[index.root / ROOT_NAME])
+    if not write_through:
+        check_output_file(partial_path(out), inputs=inputs, datasets=[index.root / ROOT_NAME])
+
+
 def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool, quiet: bool) -> None:
     from mura_bench import render
     from mura_bench.progress import StderrProgress
@@ -153,9 +167,9 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Truth for --score [default: <split>_panel.csv in the data folder when present, "
                    "else <split>_labeled_studies.csv].")
-@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=10000,
-              show_default=True, help="Bootstrap resamples for --score.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed for --score.")
+@click.option("--bootstrap", "resamples", type=int, default=10000, callback=check_resamples_option,
+              show_default=True, help="Bootstrap resamples for --score: 0, or 2 to 100,000.")
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Bootstrap seed for --score.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
 def run_command(model: str, data_dir: Path, split: str, out: Path, options: tuple[str, ...],
                 batch_size: int | None, limit: int | None, restart: bool, score_after: bool,
@@ -173,6 +187,7 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
         raise click.UsageError("--truth is only used with --score")
     parsed = parse_options(options)
     index = load_split(data_dir, split)
+    check_run_outputs(out, index, truth=(truth or default_truth(index.root, split)) if score_after else None)
     instance = load_model(model, parsed)
     key = RunKey(model=model, options=parsed, split=split, data=str(index.root.resolve()))
     summary = predict_split(instance, index, out, key=key, batch_size=batch_size, limit=limit,
@@ -188,4 +203,4 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
                          seed=seed, subset=limit is not None, quiet=quiet)
 
 
-__all__ = ["default_truth", "models_command", "models_table", "run_command"]
+__all__ = ["check_run_outputs", "default_truth", "models_command", "models_table", "run_command"]

@@ -7,14 +7,17 @@ A model with ``predict_study(images) -> float`` is called once per study instead
 probability is written for each of the study's images (so their mean is the study probability).
 
 Resuming: every finished study is appended to ``<out>.partial`` (JSON lines, flushed per study)
-under a key made of the model name, its options, the split and the dataset folder. A later run
-with the same key skips the studies found there; a partial file of another key is discarded. The
-partial file is removed once the output is written. Probabilities round-trip exactly through it,
+under a key made of the model name, its options, the split and the dataset folder, together with
+each of its images' (size, mtime_ns) when the study finished. A later run with the same key skips
+the studies found there whose images are unchanged (same list, same size and modification time);
+a study whose images were regenerated or touched is predicted again, and a partial file of another
+key is discarded. A cache line that is JSON of the wrong shape is an InputError naming the line
+(``--restart`` ignores the cache). The partial file is removed once the output is written; an
+output written through (``/dev/null``, a FIFO) has none. Probabilities round-trip exactly through it,
 so a resumed run writes the same bytes as an uninterrupted one.
 """
 from __future__ import annotations
 
-import json
 import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,15 +29,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import SplitIndex
+from mura_bench.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
+from mura_bench.models.resume import (PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer,
+                                     read_partial)
+from mura_bench.outputs import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from mura_bench.models.protocol import ImageModel
 
-PARTIAL_SCHEMA = "mura-bench/run-partial/v1"
 DEFAULT_BATCH_SIZE = 16
 
 
@@ -73,12 +78,6 @@ class RunSummary:
     @property
     def images_per_second(self) -> float:
         return self.predicted_images / self.seconds if self.seconds > 0 else float("nan")
-
-
-def partial_path(out: str | Path) -> Path:
-    """The resume cache that belongs to an output file: ``<out>.partial`` beside it."""
-    out = Path(out)
-    return out.with_name(out.name + ".partial")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,71 +163,9 @@ def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
             image.load()
     except FileNotFoundError:
         raise InputError("image file not found", source=str(file)) from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise InputError(f"cannot read image: {exc}", source=str(file)) from None
     return image
-
-
-# ---------------------------------------------------------------------------------------------
-# The resume cache
-# ---------------------------------------------------------------------------------------------
-
-def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[float]]:
-    """Finished studies cached under ``key``: study id -> probability per image (split order).
-
-    Returns {} when there is no file or it was written under another key. An incomplete last
-    line (an interrupted write) and studies whose image list no longer matches the split are
-    ignored, so they are predicted again.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return {}
-    if not lines:
-        return {}
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError:
-        return {}
-    if header != {"schema": PARTIAL_SCHEMA, "key": key.to_dict()}:
-        return {}
-    done: dict[str, list[float]] = {}
-    for line in lines[1:]:
-        try:
-            record = json.loads(line)
-            study, images, probabilities = record["study"], record["images"], record["probabilities"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-        if index.images.get(study) != images or len(probabilities) != len(images):
-            continue
-        values = [float(p) for p in probabilities]
-        if all(0.0 <= p <= 1.0 for p in values):
-            done[study] = values
-    return done
-
-
-def _partial_line(index: SplitIndex, study: str, probabilities: list[float]) -> str:
-    return json.dumps({"study": study, "images": index.images[study],
-                       "probabilities": probabilities}) + "\n"
-
-
-@contextmanager
-def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
-                   index: SplitIndex) -> Iterator[Callable[[str, list[float]], None]]:
-    """Atomically rewrite the partial file with its header and the ``cached`` studies, then yield
-    ``record(study, probabilities)``, which appends one finished study and flushes it."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()}) + "\n")
-        handle.writelines(_partial_line(index, study, probs) for study, probs in cached.items())
-    temporary.replace(path)
-    with path.open("a", encoding="utf-8") as handle:
-
-        def record(study: str, probabilities: list[float]) -> None:
-            handle.write(_partial_line(index, study, probabilities))
-            handle.flush()
-
-        yield record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,17 +254,16 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     """
     started = time.perf_counter()
     out = Path(out)
-    if out.is_dir():
-        raise InputError("output path is a folder", source=str(out))
-    if not out.parent.is_dir():
-        raise InputError("the output's folder does not exist", source=str(out))
+    _, write_through = check_output_file(out, datasets=[index.root / ROOT_NAME])
+    cache = None if write_through else partial_path(out)   # no resume cache beside /dev/null
+    if cache is not None:
+        check_output_file(cache, datasets=[index.root / ROOT_NAME])
     if batch_size is None:
         batch_size = batch_size_of(model, key.model, DEFAULT_BATCH_SIZE)
     elif batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     studies = select_studies(index, limit)
-    cache = partial_path(out)
-    cached = read_partial(cache, key, index) if resume else {}
+    cached = read_partial(cache, key, index) if resume and cache is not None else {}
     done = {s: cached[s] for s in studies if s in cached}
     pending = [s for s in studies if s not in done]
     total_images = sum(len(index.images[s]) for s in studies)
@@ -335,7 +271,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     with plugin_code(key.model, "failed when its predict_study attribute was read"):
         predict_study = getattr(model, "predict_study", None)
         predict_study = predict_study if callable(predict_study) else None
-    with partial_writer(cache, key, cached, index) as record, \
+    with (partial_writer(cache, key, cached, index) if cache is not None else no_cache()) as record, \
             _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
         if predict_study is not None:
             for study in pending:
@@ -350,7 +286,8 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
         else:
             _predict_batches(model, index, pending, batch_size, key.model, done, record, bar)
     write_output(out, index, studies, done)
-    cache.unlink(missing_ok=True)
+    if cache is not None:
+        cache.unlink(missing_ok=True)
     return RunSummary(out=out, model=key.model, split=index.split, studies=len(studies),
                       images=total_images, resumed_studies=len(studies) - len(pending),
                       predicted_images=total_images - resumed_images,
@@ -377,6 +314,6 @@ def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str],
         bar.advance(len(batch))
 
 
-__all__ = ["ModelOutputError", "RunKey", "RunSummary", "check_probabilities",
+__all__ = ["PARTIAL_SCHEMA", "ModelOutputError", "image_stamps", "RunKey", "RunSummary", "check_probabilities",
            "check_study_probability", "load_image", "partial_path", "predict_split", "read_partial",
            "select_studies", "write_output"]
