@@ -54,6 +54,11 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
     from mura_bench.predictions import read_predictions
     from mura_bench.truth import read_truth
 
+    inputs = (predictions, truth)
+    if out is not None:
+        from mura_bench.outputs import check_output_file
+
+        check_output_file(out, inputs=inputs)
     preds = read_predictions(predictions, path_col=path_col, score_col=score_col)
     truth_table = read_truth(truth)
     result = analyze(preds, truth_table, protocol=protocol, resamples=resamples, seed=seed, confidence=confidence,
@@ -64,7 +69,7 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
     if output == "table":
         render.print_blocks(analysis_blocks(result), out)
         return
-    render.emit(result.to_json() if output == "json" else result.to_csv(), out)
+    render.emit(result.to_json() if output == "json" else result.to_csv(), out, inputs=inputs)
 
 
 def _share_score_parameters(command: click.Command) -> None:

@@ -44,8 +44,11 @@ class MuraBenchGroup(UncutHelpGroup):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
+        from mura_bench.outputs import command_inputs
+
         try:
-            return super().invoke(ctx)
+            with command_inputs():  # no output of a command may replace what it read
+                return super().invoke(ctx)
         except InputError as exc:
             echo(f"error: {exc}", err=True)
             ctx.exit(2)

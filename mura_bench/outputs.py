@@ -46,6 +46,34 @@ TEMP_NAME_BYTES = 64
 NAME_MAX = 255
 
 
+#: The input files read by the command being run (see :func:`command_inputs`); None outside one.
+_INPUTS_READ: set[str] | None = None
+
+
+@contextmanager
+def command_inputs() -> Iterator[None]:
+    """Scope of one command: every input read inside it (:func:`register_input`) is protected from
+    every output written inside it, whichever code path writes. The CLI wraps each command in it."""
+    global _INPUTS_READ
+    outer, _INPUTS_READ = _INPUTS_READ, set()
+    try:
+        yield
+    finally:
+        _INPUTS_READ = outer
+
+
+def register_input(path: str | os.PathLike) -> None:
+    """Record that ``path`` was read as an input of the running command (no-op outside
+    :func:`command_inputs`); the readers call this."""
+    if _INPUTS_READ is not None and os.fspath(path) not in ("-", b"-"):
+        _INPUTS_READ.add(os.path.abspath(os.fspath(path)))
+
+
+def inputs_read() -> tuple[str, ...]:
+    """The inputs registered so far by the running command, in sorted order."""
+    return tuple(sorted(_INPUTS_READ or ()))
+
+
 def display(path: str | os.PathLike) -> str:
     """A path as text that can always be printed: undecodable bytes appear as ``\\xNN``."""
     text = os.fspath(path)
@@ -91,11 +119,15 @@ def check_not_input(out: str | os.PathLike, *, inputs: Iterable[str | os.PathLik
                     datasets: Iterable[str | os.PathLike] = (), option: str = "--out") -> None:
     """Refuse an output that is (or would replace) one of ``inputs``, or that lies inside one of
     ``datasets`` or inside the ``MURA-v1.1`` folder of an input. A folder output is also refused
-    when an input lies inside it."""
+    when an input lies inside it. Inputs registered with :func:`register_input` always count."""
     out = Path(out)
-    inputs = [Path(p) for p in inputs if p is not None]
+    inputs = [Path(p) for p in (*inputs, *inputs_read()) if p is not None]
     roots = [Path(d) for d in datasets if d is not None]
     roots += [r for r in (dataset_root_of(p) for p in inputs) if r is not None]
+    for root in roots:
+        if _is_within(out, root) or _is_within(root, out):
+            raise InputError(f"{option} lies in the dataset being read ({display(root)}); refusing to "
+                             "write there", source=display(out), hint="write outputs outside the dataset folder")
     for source in inputs:
         if _is_regular(out) and _same_file(out, source):
             raise InputError(f"{option} is an input of this command ({display(source)}); refusing to "
@@ -103,10 +135,6 @@ def check_not_input(out: str | os.PathLike, *, inputs: Iterable[str | os.PathLik
         if out.is_dir() and _is_within(source, out):
             raise InputError(f"{option} is a folder holding an input of this command ({display(source)}); "
                              "refusing to replace it", source=display(out), hint="choose another output path")
-    for root in roots:
-        if _is_within(out, root) or _is_within(root, out):
-            raise InputError(f"{option} lies in the dataset being read ({display(root)}); refusing to "
-                             "write there", source=display(out), hint="write outputs outside the dataset folder")
 
 
 def check_parent(out: str | os.PathLike, *, option: str = "--out") -> Path:

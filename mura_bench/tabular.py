@@ -67,9 +67,10 @@ def read_input(path: str | Path, *, what: str = "input") -> bytes:
     :func:`max_input_bytes` is refused with InputError -- up front for a regular file, after that
     many bytes for an unbounded stream such as ``/dev/zero``.
     """
-    from mura_bench.outputs import display
+    from mura_bench.outputs import display, register_input
 
     source, limit = display(path), max_input_bytes()
+    register_input(path)
     try:
         if str(path) == "-":
             return _read_limited(sys.stdin.buffer, limit, source=source, what=what)

@@ -320,3 +320,37 @@ def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_datase
     assert cp.returncode == 143 and "Traceback" not in cp.stderr, cp.stderr
     assert snapshot(tmp_path / "d") == before
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["MURA-v1.1"]
+
+
+# --- every command: the inputs it read are protected, whichever code path writes ----------------
+
+@pytest.mark.parametrize("output", ["json", "csv", "table"])
+@pytest.mark.parametrize("target", ["preds", "truth", "link-to-preds"])
+def test_analyze_refuses_to_overwrite_its_inputs(case, output, target):
+    preds, truth = case / "preds.csv", case / "panel.csv"
+    before = preds.read_bytes(), truth.read_bytes()
+    out = {"preds": preds, "truth": truth, "link-to-preds": case / "link.csv"}[target]
+    if target == "link-to-preds":
+        out.symlink_to(preds)
+    proc = mb("analyze", preds, "--truth", truth, "--output", output, "--bootstrap", 20, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert "input of this command" in proc.stderr and "Traceback" not in proc.stderr
+    assert (preds.read_bytes(), truth.read_bytes()) == before
+
+
+def test_inputs_read_are_protected_from_any_write_inside_a_command(case):
+    from mura_bench.outputs import command_inputs, inputs_read
+    from mura_bench.predictions import read_predictions
+
+    preds = case / "preds.csv"
+    before = preds.read_bytes()
+    with command_inputs():
+        read_predictions(preds)
+        assert str(preds.resolve()) in {str(Path(p).resolve()) for p in inputs_read()}
+        with pytest.raises(InputError, match="input of this command"):
+            write_text(preds, "replaced\n")  # no explicit inputs: the registry alone refuses it
+    assert preds.read_bytes() == before
+    assert inputs_read() == ()  # scoped to the command: a library session may rewrite the file later
+    write_text(case / "other.csv", "ok\n")
+    read_predictions(preds)
+    write_text(preds, before.decode())
