@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -483,19 +482,15 @@ def test_exception_from_the_row_source_leaves_nothing_behind(tmp_path):
 # Speed and reality
 # ---------------------------------------------------------------------------------------------
 
-def test_reading_3197_image_rows_is_fast(tmp_path):
+def test_reading_3197_image_rows_groups_them_into_studies(tmp_path):
+    # Reading speed is measured in benchmarks/score_end_to_end.py, not asserted here.
     rng = np.random.default_rng(1)
     rows = [(study_id(i // 3) + f"image{i % 3 + 1}.png", round(float(rng.random()), 6)) for i in range(3197)]
     path = write(tmp_path, csv_text(rows, header=("image", "probability")))
-    best = min(_timed(lambda: read_predictions(path)) for _ in range(3))
-    assert len(read_predictions(path).study_ids) == 1066
-    assert best < 0.1, f"{best:.3f} s"
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    preds = read_predictions(path)
+    assert len(preds.study_ids) == 1066
+    expected = [np.mean([p for (img, p) in rows if img.startswith(s)]) for s in preds.study_ids[:50]]
+    np.testing.assert_allclose(preds.probabilities[:50], expected, rtol=0, atol=1e-12)
 
 
 def _synthetic_third_party_file(tmp_path):
