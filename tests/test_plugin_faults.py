@@ -95,6 +95,11 @@ def f_generator_exit():
 def f_options(batch_size="8"):
     return Model(lambda n: [0.5] * n, batch_size=batch_size)
 
+def r_needs(checkpoint, level="0.5"):
+    if checkpoint != "ok.pt":
+        raise OSError(2, "No such file", checkpoint)
+    return Model(lambda n: [float(level)] * n)
+
 p_raises = _model(error=ValueError("tensor size mismatch"))
 p_oserror = _model(error=OSError(28, "No space left on device"))
 p_memory = _model(error=MemoryError())
@@ -129,7 +134,7 @@ good_batch_float = _model(lambda n: [0.5] * n, batch_size=4.0)
 '''
 
 FACTORIES = {"f_oserror", "f_exit0", "f_exit3", "f_exit_text", "f_base", "f_generator_exit",
-             "f_options"}
+             "f_options", "r_needs"}
 MODELS = {name: f"faulty_mod:{name}" for name in [
     *FACTORIES, "p_raises", "p_oserror", "p_memory", "p_base", "p_exit0", "p_exit3", "p_study_exit",
     "p_array_exit", "o_complex", "o_complex_list", "o_nan", "o_inf", "o_shape", "o_scalar",
@@ -286,3 +291,41 @@ def test_models_check_exits_2_when_any_model_fails(plugins, monkeypatch, names, 
         assert f"failed the check: {', '.join(bad)}" in result.output
     plain = CliRunner().invoke(cli, ["models"])  # listing alone is informational
     assert plain.exit_code == 0, plain.output
+
+
+def test_models_check_does_not_fail_a_model_whose_required_options_were_not_given(plugins, monkeypatch):
+    _only(monkeypatch, {"good", "r_needs"})
+    result = CliRunner().invoke(cli, ["models", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "not checked" in result.output and "r_needs:checkpoint=" in result.output
+    assert "failed the check" not in result.output
+
+
+@pytest.mark.parametrize("options, code", [
+    (["r_needs:checkpoint=ok.pt"], 0),
+    (["r_needs:checkpoint=ok.pt", "r_needs:level=0.25"], 0),
+    (["r_needs:checkpoint=missing.pt"], 2),            # the factory fails with the option given
+    (["r_needs:checkpoint=ok.pt", "r_needs:level=2"], 2),  # probabilities outside [0, 1]
+    (["r_needs:checkpoint=ok.pt", "r_needs:colour=red"], 2),  # an option the factory lacks
+])
+def test_models_check_with_options_checks_the_model(plugins, monkeypatch, options, code):
+    _only(monkeypatch, {"good", "r_needs"})
+    args = ["models", "--check"] + [x for o in options for x in ("--option", o)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code, result.output
+    assert "not checked" not in result.output
+    if code:
+        assert "failed the check: r_needs" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--check", "--option", "checkpoint=ok.pt"], "MODEL:key=value"),
+    (["--check", "--option", "nobody:checkpoint=ok.pt"], "no registered model named 'nobody'"),
+    (["--check", "--option", "r_needs:checkpoint"], "key=value"),
+    (["--option", "r_needs:checkpoint=ok.pt"], "only used with --check"),
+])
+def test_models_check_option_mistakes_are_exit_2(plugins, monkeypatch, args, message):
+    _only(monkeypatch, {"good", "r_needs"})
+    result = CliRunner().invoke(cli, ["models", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

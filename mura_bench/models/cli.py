@@ -25,7 +25,12 @@ def _console():
     return console() if sys.stdout.isatty() else console(width=_PIPE_WIDTH, no_color=True)
 
 
-def models_table(infos, *, checked: dict[str, str | None] | None = None):
+#: What ``models --check`` shows for a model whose required options were not given.
+NOT_CHECKED = "not checked"
+
+
+def models_table(infos, *, checked: dict[str, str | None] | None = None,
+                 unchecked: dict[str, str] | None = None):
     """A rich Table of registered models; broken ones (import error, duplicate name, failed
     ``--check``) show their error in the description column. Every cell is plain text (printed
     through :func:`mura_bench.terminal.console`: plugin names and messages are never markup)."""
@@ -47,6 +52,8 @@ def models_table(infos, *, checked: dict[str, str | None] | None = None):
         text = info.description or ""
         if problems:
             text = styled("; ".join(problems), "red") + (f" ({text})" if text else "")
+        elif unchecked and info.name in unchecked:
+            text = styled(f"{NOT_CHECKED}: {unchecked[info.name]}", "yellow") + (f" ({text})" if text else "")
         options = "\n".join(info.options) or ("none" if not info.error else "?")
         table.add_row(info.name, info.package or "?", info.version or "?", options, text)
     return table
@@ -57,16 +64,16 @@ _CHECK_IMAGES = 2
 _CHECK_SIZE = 64
 
 
-def _check_model(name: str) -> None:
-    """Create ``name`` with its default options, read its batch_size and predict a batch of blank
-    radiographs; raises PluginError (or InputError) with what went wrong."""
+def _check_model(name: str, options: dict[str, str] | None = None) -> None:
+    """Create ``name`` with ``options`` (else its defaults), read its batch_size and predict a batch
+    of blank radiographs; raises PluginError (or InputError) with what went wrong."""
     from PIL import Image
 
     from mura_bench.models.guard import batch_size_of, plugin_code
     from mura_bench.models.registry import load_model
     from mura_bench.models.runner import DEFAULT_BATCH_SIZE, check_probabilities
 
-    model = load_model(name)
+    model = load_model(name, options)
     batch_size_of(model, name, DEFAULT_BATCH_SIZE)
     images = [Image.new("L", (_CHECK_SIZE, _CHECK_SIZE), 128 * i) for i in range(_CHECK_IMAGES)]
     with plugin_code(name, f"failed in predict_images on {_CHECK_IMAGES} blank test images"):
@@ -74,25 +81,58 @@ def _check_model(name: str) -> None:
     check_probabilities(raw, [f"blank test image {i + 1}" for i in range(_CHECK_IMAGES)], model=name)
 
 
-def _check_all(infos) -> dict[str, str | None]:
-    """Check each loadable model (:func:`_check_model`); name -> error text or None."""
+def parse_check_options(pairs: tuple[str, ...], names: set[str]) -> dict[str, dict[str, str]]:
+    """``MODEL:key=value`` flags of ``models --check`` -> model -> options (InputError for a bad
+    flag or a model that is not registered)."""
+    from mura_bench.models.registry import parse_options
+
+    grouped: dict[str, list[str]] = {}
+    for pair in pairs:
+        model, sep, option = pair.partition(":")
+        if not sep or not model.strip():
+            raise InputError(f"{pair!r} is not of the form MODEL:key=value", source="--option")
+        if model.strip() not in names:
+            raise InputError(f"no registered model named {model.strip()!r}", source="--option")
+        grouped.setdefault(model.strip(), []).append(option)
+    return {model: parse_options(options) for model, options in grouped.items()}
+
+
+def _missing_required(info, given: dict[str, str]) -> list[str]:
+    required = [o.removesuffix(" (required)") for o in info.options if o.endswith(" (required)")]
+    return [name for name in required if name not in given]
+
+
+def _check_all(infos, options: dict[str, dict[str, str]]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Check each loadable model (:func:`_check_model`) with its ``options``: (name -> error text
+    or None, name -> why it was not checked). A model whose factory requires options that were not
+    given (a checkpoint, say) is not checked rather than failed."""
     results: dict[str, str | None] = {}
+    unchecked: dict[str, str] = {}
     for info in infos:
         if info.error or info.duplicates or info.name in results:
             continue
+        given = options.get(info.name, {})
+        missing = _missing_required(info, given)
+        if missing:
+            unchecked[info.name] = (f"needs {', '.join(missing)}; pass "
+                                    + " ".join(f"--option {info.name}:{m}=..." for m in missing))
+            continue
         try:
-            _check_model(info.name)
+            _check_model(info.name, given)
             results[info.name] = None
         except InputError as exc:
             results[info.name] = " | ".join(str(exc).splitlines()[:2])
-    return results
+    return results, unchecked
 
 
 @click.command("models", epilog=MODELS_EPILOG)
 @click.option("--check", is_flag=True,
               help="Also create every model with its default options (may load weights) and let it "
-                   "predict two blank images; exit 2 when any model fails.")
-def models_command(check: bool) -> None:
+                   "predict two blank images; exit 2 when any model fails. A model with required "
+                   "options is checked only when they are given with --option.")
+@click.option("--option", "check_options", multiple=True, metavar="MODEL:KEY=VALUE",
+              help="With --check: an option for one model's factory, e.g. densenet169:checkpoint=best.pt.")
+def models_command(check: bool, check_options: tuple[str, ...]) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
     from mura_bench.terminal import echo
@@ -101,8 +141,14 @@ def models_command(check: bool) -> None:
     if not infos:
         echo("no models registered in the entry-point group mura_bench.models")
         return
-    checked = _check_all(infos) if check else None
-    _console().print(models_table(infos, checked=checked))
+    if check_options and not check:
+        raise click.UsageError("--option is only used with --check")
+    checked, unchecked = (_check_all(infos, parse_check_options(check_options, {i.name for i in infos}))
+                          if check else (None, None))
+    _console().print(models_table(infos, checked=checked, unchecked=unchecked))
+    if unchecked:
+        echo(f"note: {len(unchecked)} model{'s' if len(unchecked) != 1 else ''} not checked for want of "
+             f"required options: {', '.join(sorted(unchecked))}", err=True)
     if check:
         failed = sorted({i.name for i in infos if i.error or i.duplicates}
                         | {name for name, error in checked.items() if error})
