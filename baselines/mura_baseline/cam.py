@@ -22,7 +22,7 @@ from PIL import Image
 from mura_baseline.data import grey_image, pil_batch, prepare_batch
 from mura_baseline.model import features_and_logits, unwrap
 from mura_baseline.plugin import DenseNet169Model
-from mura_baseline.train import autocast
+from mura_baseline.runtime import autocast
 
 
 @dataclass(frozen=True)

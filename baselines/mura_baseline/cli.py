@@ -72,7 +72,15 @@ def _parts(value: str) -> tuple[str, ...]:
 @click.option("--device", default=_DEFAULTS.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=_DEFAULTS.amp, show_default=True, help="bf16 autocast (GPU speed option; works on CPU).")
 @click.option("--channels-last/--no-channels-last", default=_DEFAULTS.channels_last, show_default=True)
-@click.option("--compile/--no-compile", "compile", default=_DEFAULTS.compile, show_default=True, help="torch.compile the model.")
+@click.option("--compile/--no-compile", "compile", default=_DEFAULTS.compile, show_default=True,
+              help="torch.compile the model (static shapes); compile seconds are reported apart from images/s.")
+@click.option("--compile-cache", default=_DEFAULTS.compile_cache,
+              help="Folder of torch.compile's persistent cache (default ~/.cache/mura-baseline/torch-compile).")
+@click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=_DEFAULTS.cuda_graphs, show_default=True,
+              help="Capture the whole optimiser step in a CUDA graph and replay it (CUDA, one process; "
+                   "the epoch's last, smaller batch runs eagerly).")
+@click.option("--fused-adam/--no-fused-adam", "fused_adam", default=_DEFAULTS.fused_adam, show_default=True,
+              help="Adam's fused kernels (always on with --cuda-graphs).")
 @click.option("--workers", type=click.IntRange(0), default=_DEFAULTS.workers, show_default=True, help="DataLoader worker processes.")
 @click.option("--threads", type=click.IntRange(0), default=_DEFAULTS.threads, show_default=True,
               help="CPU threads for torch (0: torch's default).")
@@ -89,7 +97,8 @@ def train(ctx: click.Context, resume: str | None, quiet: bool, parts: str, **opt
 
     Multi-GPU: torchrun --nproc-per-node=8 -m mura_baseline.cli train ...
     """
-    from mura_baseline.train import load_checkpoint, train as run_training
+    from mura_baseline.runtime import load_checkpoint
+    from mura_baseline.train import train as run_training
 
     explicit = {name for name in list(options) + ["parts"]
                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}

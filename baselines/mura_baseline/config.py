@@ -48,7 +48,10 @@ class TrainConfig:
     device: str = "auto"                 # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: bool = False                    # bf16 autocast
     channels_last: bool = False
-    compile: bool = False                # torch.compile the model
+    compile: bool = False                # torch.compile the model (full batches; compile time reported apart)
+    compile_cache: str = ""              # torch.compile's persistent cache ("" = ~/.cache/mura-baseline/torch-compile)
+    cuda_graphs: bool = False            # capture the whole optimiser step in a CUDA graph and replay it
+    fused_adam: bool = False             # Adam's fused kernels (implied by cuda_graphs)
     workers: int = 0                     # DataLoader worker processes
     threads: int = 0                     # CPU threads for torch (0 = torch's default)
     cache_dir: str = ""                  # pre-resized uint8 image cache ("" = decode files each time)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from mura_bench.metrics import metric_score
 
 
 @dataclass(frozen=True)
@@ -56,40 +57,13 @@ def study_probabilities(study_index: np.ndarray, image_prob: np.ndarray, studies
         return sums / counts
 
 
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count 1/2); NaN when only one class is present."""
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, dtype=np.float64)
-    # average ranks over ties
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [scores.size]])
-    average = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(average, ends - starts)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
-def cohen_kappa(labels: np.ndarray, predicted: np.ndarray) -> float:
-    """Cohen's κ of two 0/1 vectors; 1.0 when chance agreement is 1 (one class throughout)."""
-    labels = np.asarray(labels).astype(bool)
-    predicted = np.asarray(predicted).astype(bool)
-    n = labels.size
-    observed = float(np.mean(labels == predicted))
-    chance = float(labels.mean() * predicted.mean() + (1 - labels.mean()) * (1 - predicted.mean()))
-    if n == 0 or chance >= 1.0:
-        return 1.0
-    return (observed - chance) / (1.0 - chance)
-
-
 def study_metrics(study_labels: np.ndarray, study_prob: np.ndarray) -> dict[str, float]:
-    """Study-level AUROC, κ and accuracy with the paper's rule (abnormal iff mean > 0.5)."""
+    """Study-level AUROC, κ and accuracy with the paper's rule (abnormal iff mean > 0.5).
+
+    The metrics are mura-bench's own (:func:`mura_bench.metrics.metric_score`, the definitions
+    ``mura-bench score`` reports): AUROC NaN with one class only, κ 1.0 when chance agreement is 1.
+    """
     predicted = study_prob > 0.5
-    return {"auroc": auroc(study_labels, study_prob),
-            "kappa": cohen_kappa(study_labels, predicted),
-            "accuracy": float(np.mean(predicted == study_labels.astype(bool)))}
+    return {"auroc": metric_score("auroc", study_labels, study_prob),
+            "kappa": metric_score("kappa", study_labels, predicted),
+            "accuracy": metric_score("accuracy", study_labels, predicted)}

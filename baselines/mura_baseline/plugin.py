@@ -70,7 +70,7 @@ class DenseNet169Model:
         import torch
 
         from mura_baseline.data import pil_batch, prepare_batch
-        from mura_baseline.train import autocast
+        from mura_baseline.runtime import autocast
 
         if len(images) == 0:
             return np.zeros(0, dtype=np.float64)
@@ -88,7 +88,7 @@ class DenseNet169Model:
 def load_model(checkpoint: str, *, device: str = "auto", image_size: int | None = None, batch_size: int = 32,
                amp: bool | None = None, channels_last: bool | None = None) -> DenseNet169Model:
     """A :class:`DenseNet169Model` from a ``mura-baseline train`` checkpoint (``best.pt``)."""
-    from mura_baseline.train import load_checkpoint, model_from_checkpoint, resolve_device
+    from mura_baseline.runtime import load_checkpoint, model_from_checkpoint, resolve_device
 
     payload = load_checkpoint(checkpoint)
     resolved = resolve_device(device)
@@ -111,7 +111,7 @@ def densenet169(checkpoint: str | None = None, device: str = "auto", image_size:
 
     if threads is not None:
         torch.set_num_threads(parse_int("threads", threads))
-    from mura_baseline.train import resolve_device
+    from mura_baseline.runtime import resolve_device
 
     on_gpu = resolve_device(device).type == "cuda"
     use_amp = parse_flag("amp", amp, on_gpu)

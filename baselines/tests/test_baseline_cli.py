@@ -9,7 +9,7 @@ import pytest
 from conftest import BIN
 
 from mura_baseline.cli import main
-from mura_baseline.train import load_checkpoint
+from mura_baseline.runtime import load_checkpoint
 
 
 def run_cli(args, capsys):

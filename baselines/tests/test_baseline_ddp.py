@@ -10,9 +10,9 @@ from conftest import BIN
 from mura_bench.layout import load_split
 
 from mura_baseline.data import RadiographDataset, items_of_split
-from mura_baseline.train import (Context, TrainConfig, _loader, evaluate, load_checkpoint, model_from_checkpoint,
-                                 validation_metrics)
-from mura_baseline.evaluation import dedupe_records
+from mura_baseline.config import TrainConfig
+from mura_baseline.runtime import Context, load_checkpoint, model_from_checkpoint
+from mura_baseline.train import _loader, evaluate
 
 
 @pytest.mark.slow
@@ -35,8 +35,7 @@ def test_torchrun_two_processes_train_and_validate_without_padding_bias(synth_ro
     config = TrainConfig.from_dict(payload["config"])
     ctx = Context(0, 1, torch.device("cpu"))
     weights = torch.tensor([payload["class_weights"][p] for p in payload["class_weights"]], dtype=torch.float32)
-    records = evaluate(model_from_checkpoint(payload), _loader(RadiographDataset(items, 32), None, 16, config, ctx),
-                       weights, config, ctx)
-    single = validation_metrics(dedupe_records(records, len(items)), items)
+    single = evaluate(model_from_checkpoint(payload), _loader(RadiographDataset(items, 32), None, 16, config, ctx),
+                      items, weights, config, ctx)
     assert logged["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
     assert logged["auroc"] == pytest.approx(single["auroc"], abs=1e-9)

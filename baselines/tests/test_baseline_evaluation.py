@@ -6,10 +6,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 from torch.utils.data import DistributedSampler
 
-from mura_baseline.evaluation import Records, auroc, cohen_kappa, dedupe_records, study_metrics, study_probabilities
+from mura_baseline.evaluation import Records, dedupe_records, study_metrics, study_probabilities
 
 
 def _sharded_records(n_items: int, world: int, prob: np.ndarray) -> list[Records]:
@@ -60,7 +60,7 @@ def test_ddp_gather_dedupe_in_two_gloo_processes(tmp_path):
 def _gather_worker(rank: int, world: int, store: str) -> None:
     import torch.distributed as dist
 
-    from mura_baseline.train import Context, gather_records
+    from mura_baseline.runtime import Context, gather_records
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
@@ -82,16 +82,18 @@ def test_study_probability_is_the_mean_of_its_images():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6)), min_size=2, max_size=60))
-def test_auroc_and_kappa_match_sklearn(pairs):
+def test_study_metrics_match_sklearn(pairs):
     labels = np.array([p[0] for p in pairs])
-    scores = np.array([p[1] for p in pairs]) / 6.0  # coarse values: many ties
+    scores = np.array([p[1] for p in pairs]) / 6.0  # coarse values: many ties, some exactly 0.5
+    metrics = study_metrics(labels, scores)
     if labels.min() == labels.max():
-        assert np.isnan(auroc(labels, scores))
+        assert np.isnan(metrics["auroc"])
     else:
-        assert auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        assert metrics["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
     predicted = scores > 0.5
     expected = cohen_kappa_score(labels, predicted) if len(set(labels) | set(predicted.astype(int))) > 1 else 1.0
-    assert cohen_kappa(labels, predicted) == pytest.approx(expected, abs=1e-12)
+    assert metrics["kappa"] == pytest.approx(expected, abs=1e-12)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(labels, predicted), abs=1e-12)
 
 
 def test_study_metrics_use_the_strict_rule():

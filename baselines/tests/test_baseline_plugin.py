@@ -15,7 +15,9 @@ from PIL import Image
 
 from mura_baseline.data import items_of_split
 from mura_baseline.plugin import densenet169, parse_flag
-from mura_baseline.train import Context, evaluate, load_checkpoint, _loader, RadiographDataset
+from mura_baseline.data import RadiographDataset
+from mura_baseline.runtime import Context
+from mura_baseline.train import _loader, predict_records
 
 
 def test_registered_in_mura_bench_models():
@@ -42,7 +44,7 @@ def test_predictions_equal_the_training_evaluation(tiny_run, synth_root):
     ctx = Context(0, 1, torch.device("cpu"))
     weights = torch.ones(7, 2)
     loader = _loader(RadiographDataset(items, 32), None, 8, config, ctx)
-    records = evaluate(model.network, loader, weights, config, ctx)
+    records = predict_records(model.network, loader, weights, config, ctx)
     assert np.allclose(records.prob[np.argsort(records.index)], probs, atol=1e-6)
     assert model.predict_images([]).shape == (0,)
 

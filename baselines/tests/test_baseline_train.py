@@ -10,8 +10,9 @@ from mura_bench.errors import InputError
 
 from mura_baseline.config import TrainConfig
 from mura_baseline.model import densenet169
-from mura_baseline.train import (CHECKPOINT_FORMAT, load_checkpoint, make_optimizer, model_from_checkpoint,
-                                 resolve_device, train)
+from mura_baseline.optim import make_optimizer
+from mura_baseline.runtime import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, resolve_device
+from mura_baseline.train import train
 from mura_baseline.weights import class_weights, image_counts_of_split
 
 
