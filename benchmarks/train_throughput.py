@@ -13,10 +13,17 @@ steps and with the device synchronised:
 
 The training default of the baseline stays the paper's batch 8; throughput is measured at a large
 batch (``--batch-size``; default 256 on a GPU, 16 on a CPU). On a GPU the defaults are bf16 +
-channels_last + cache; ``--compile`` adds torch.compile (the first steps then include compilation,
-so give it more ``--warmup``).
+channels_last + cache + fused Adam. The step is the training loop's own engine
+(:mod:`mura_baseline.steps`): eager, ``--compile`` (torch.compile with a persistent cache) or
+``--cuda-graphs`` (the whole optimiser step captured once and replayed; CUDA only, exit 2
+elsewhere). The one-off compile or capture time is reported apart (``setup_seconds``), never
+inside a rate; it happens in the untimed warm-up steps.
+
+``--json`` is rewritten after every phase (``"finished": false`` until the end), so a run cut
+short by a time limit still leaves the figures of the phases it completed.
 
     python benchmarks/train_throughput.py                      # whatever device is present
+    python benchmarks/train_throughput.py --batch-size 8 --cuda-graphs --json out.json
     python benchmarks/train_throughput.py --steps 50 --compile --json out.json
 """
 from __future__ import annotations
@@ -35,15 +42,15 @@ import torch
 from mura_bench.layout import load_split
 from torch.utils.data import DataLoader, RandomSampler
 
+from mura_bench.errors import InputError
+
 from mura_baseline.config import TrainConfig
 from mura_baseline.data import RadiographDataset, build_cache, cache_paths, cache_rows, items_of_split, prepare_batch
 from mura_baseline.model import densenet169
-from mura_baseline.train import autocast, make_optimizer, resolve_device, weighted_bce
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from mura_baseline.optim import make_optimizer
+from mura_baseline.runtime import autocast, resolve_device, synchronize
+from mura_baseline.steps import compile_model, make_step
+from mura_baseline.train import weighted_bce
 
 
 def _loader(dataset, batch: int, steps: int, workers: int, device: torch.device, seed: int) -> DataLoader:
@@ -54,35 +61,46 @@ def _loader(dataset, batch: int, steps: int, workers: int, device: torch.device,
                       prefetch_factor=4 if workers > 0 else None)
 
 
-def measure(model, dataset, *, train: bool, args, device, optimizer=None, weights=None) -> dict:
-    """Images/s over ``args.steps`` timed steps after ``args.warmup`` untimed ones."""
+def measure(step_fn, dataset, *, train: bool, args, device) -> dict:
+    """Images/s over ``args.steps`` timed steps after ``args.warmup`` untimed ones.
+
+    ``step_fn(x, labels, parts)`` is one training step (or one forward pass); the seconds of the
+    warm-up steps are reported apart (``warmup_seconds``: compilation or capture happens there)."""
     total = args.warmup + args.steps
     loader = _loader(dataset, args.batch_size, total, args.workers, device, seed=1 if train else 2)
     generator = torch.Generator(device=device).manual_seed(0)
-    model.train(train)
-    started = None
+    synchronize(device)
+    warmup_started = started = time.perf_counter()
     context = torch.enable_grad() if train else torch.inference_mode()
     with context:
         for step, (pixels, labels, parts, _) in enumerate(loader):
             if step == args.warmup:
-                _sync(device)
+                synchronize(device)
                 started = time.perf_counter()
             pixels = pixels.to(device, non_blocking=True)
             x = prepare_batch(pixels, augment=train, generator=generator, channels_last=args.channels_last)
-            with autocast(device, args.amp):
-                logits = model(x).squeeze(1)
-            if train:
-                loss = weighted_bce(logits, labels.to(device, non_blocking=True), parts.to(device, non_blocking=True),
-                                    weights).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            else:
-                torch.sigmoid(logits.float())
-    _sync(device)
+            step_fn(x, labels.to(device, non_blocking=True), parts.to(device, non_blocking=True))
+    synchronize(device)
     seconds = time.perf_counter() - started
     return {"images_per_s": args.steps * args.batch_size / seconds, "seconds": seconds,
-            "steps": args.steps, "batch_size": args.batch_size}
+            "warmup_seconds": started - warmup_started, "steps": args.steps, "warmup_steps": args.warmup,
+            "batch_size": args.batch_size}
+
+
+def _forward(model, args, device):
+    """One inference forward pass per call (eval mode), through ``model`` (compiled or not)."""
+    def run(x, labels, parts):
+        with autocast(device, args.amp):
+            torch.sigmoid(model(x).squeeze(1).float())
+
+    return run
+
+
+def _write(path: str | None, results: dict) -> None:
+    if path:
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -102,23 +120,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 (default: on GPU)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="default: on GPU")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (static shapes, persistent cache)")
+    parser.add_argument("--compile-cache", default="", help="torch.compile cache folder "
+                        "(default ~/.cache/mura-baseline/torch-compile)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="capture the whole training step in a CUDA graph and replay it (CUDA only)")
+    parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None,
+                        help="fused Adam (default: on GPU; always with --cuda-graphs)")
     parser.add_argument("--uncached", action="store_true", help="also time training that decodes PNGs each step")
     parser.add_argument("--no-inference", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
-
+    try:
+        device = resolve_device(args.device)
+    except InputError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    gpu = device.type == "cuda"
+    if args.cuda_graphs and not gpu:
+        parser.exit(2, f"error: --cuda-graphs needs a CUDA GPU; the device is {device}\n")
+    if args.cuda_graphs and args.compile:
+        parser.exit(2, "error: --cuda-graphs and --compile exclude each other\n")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    gpu = device.type == "cuda"
     args.batch_size = args.batch_size or (256 if gpu else 16)
     args.steps = args.steps or (30 if gpu else 3)
     args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
+    if args.compile or args.cuda_graphs:  # compilation / capture must fall in the untimed steps
+        args.warmup = max(args.warmup, 2)
     args.workers = args.workers if args.workers is not None else max(0, min(12, (os.cpu_count() or 1) - 1))
     args.amp = gpu if args.amp is None else args.amp
     args.channels_last = gpu if args.channels_last is None else args.channels_last
+    args.fused = args.cuda_graphs or (gpu if args.fused is None else args.fused)
     if gpu:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -151,39 +184,53 @@ def main(argv: list[str] | None = None) -> dict:
     net = densenet169().to(device)
     if args.channels_last:
         net.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if args.compile else net
-    optimizer, _ = make_optimizer(net, TrainConfig())
+    config = TrainConfig(fused_adam=args.fused, cuda_graphs=args.cuda_graphs)
+    optimizer, _ = make_optimizer(net, config, device)
     weights = torch.full((7, 2), 0.5, device=device)
+    step = make_step(net, optimizer, lambda logits, labels, parts: weighted_bce(logits, labels, parts, weights),
+                     amp=args.amp, device=device, batch_size=args.batch_size, cuda_graphs=args.cuda_graphs,
+                     compile=args.compile, compile_cache=args.compile_cache or None)
+    engine = "cuda-graphs" if args.cuda_graphs else "compile" if args.compile else "eager"
 
     results = {
         "device": torch.cuda.get_device_name(device) if gpu else f"cpu ({platform.processor() or platform.machine()}, "
                                                                    f"{torch.get_num_threads()} threads)",
         "torch": str(torch.__version__), "python": platform.python_version(), "image_size": args.image_size,
         "batch_size": args.batch_size, "amp_bf16": args.amp, "channels_last": args.channels_last,
-        "compile": args.compile, "workers": args.workers, "dataset_images": len(items),
+        "step": engine, "compile": args.compile, "cuda_graphs": args.cuda_graphs, "fused_adam": args.fused,
+        "workers": args.workers, "dataset_images": len(items), "finished": False,
         "cache": None if cache_seconds is None else {
             "images_per_s": len(items) / cache_seconds, "seconds": cache_seconds,
             "source_size": None if args.data else args.source_size},
     }
-    results["train"] = measure(model, cached, train=True, args=args, device=device, optimizer=optimizer, weights=weights)
+    _write(args.json, results)
+    net.train()
+    results["train"] = measure(step, cached, train=True, args=args, device=device)
+    results["train"]["setup_seconds"] = step.setup_seconds  # compile or capture, within the warm-up
+    _write(args.json, results)
     if args.uncached:
         files = RadiographDataset(items, args.image_size)
-        results["train-uncached"] = measure(model, files, train=True, args=args, device=device, optimizer=optimizer,
-                                            weights=weights)
+        results["train-uncached"] = measure(step, files, train=True, args=args, device=device)
+        _write(args.json, results)
     if not args.no_inference:
-        results["inference"] = measure(model, cached, train=False, args=args, device=device)
+        net.eval()
+        model = compile_model(net, args.compile_cache or None) if args.compile else net
+        results["inference"] = measure(_forward(model, args, device), cached, train=False, args=args, device=device)
+        results["inference"]["engine"] = "compile" if args.compile else "eager"  # inference is never captured
     if gpu:
         results["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    results["finished"] = True
+    _write(args.json, results)
     scratch.cleanup()
 
     print(f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
           f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
-          f"compile {'on' if args.compile else 'off'}, {args.workers} workers")
+          f"{engine} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers")
     for name in ("cache", "train", "train-uncached", "inference"):
         if results.get(name):
-            print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+            setup = results[name].get("setup_seconds")
+            extra = f"   (+{setup:.1f} s compile/capture, apart)" if setup else ""
+            print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s{extra}")
     return results
 
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 
 import pytest
+import torch
 from conftest import BIN
 
 from mura_baseline.cli import main
@@ -94,3 +95,48 @@ def test_offline_without_weights_file_is_a_clear_message(synth_root, tmp_path):
     assert "--weights PATH" in run.stderr and "--weights none" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "o" / "best.pt").exists()
+
+
+_NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA GPU"),
+    pytest.param(["--cuda-graphs"], "--cuda-graphs needs a CUDA GPU", marks=_NO_CUDA),   # --device auto
+    pytest.param(["--cuda-graphs", "--device", "cuda"], "no CUDA GPU", marks=_NO_CUDA),
+    (["--cuda-graphs", "--compile"], "exclude each other"),
+])
+def test_cuda_graphs_where_they_cannot_run_exit_2_before_training(extra, message, synth_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", synth_root, "--out", out, "--weights", "none", "--image-size", 32,
+                            "--epochs", 1, "--max-steps-per-epoch", 1, *extra], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_speed_options_are_recorded_and_a_graph_run_resumes_without_graphs(synth_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", synth_root, "--out", out, "--weights", "none", "--image-size", 32,
+                            "--batch-size", 4, "--epochs", 1, "--max-steps-per-epoch", 2, "--threads", 1,
+                            "--fused-adam", "--compile-cache", tmp_path / "cc", "--quiet"], capsys)
+    assert code == 0, err
+    payload = load_checkpoint(out / "last.pt")
+    config = payload["config"]
+    assert config["fused_adam"] and not config["cuda_graphs"] and not config["compile"]
+    assert config["compile_cache"] == str(tmp_path / "cc")
+    assert payload["optimizer"]["param_groups"][0]["fused"]
+    logged = json.loads((out / "metrics.jsonl").read_text())
+    assert logged["setup_seconds"] == 0 and logged["train_images_per_s"] > 0
+    # what a run trained with --cuda-graphs on a GPU leaves behind: the option and a capturable optimiser
+    payload["config"]["cuda_graphs"] = True
+    for group in payload["optimizer"]["param_groups"]:
+        group.update(capturable=True, fused=True)
+    torch.save(payload, out / "last.pt")
+    code, _, err = run_cli(["train", "--resume", out / "last.pt", "--epochs", 2, "--device", "cpu"], capsys)
+    assert code == 2 and "--no-cuda-graphs" in err and "Traceback" not in err
+    code, _, err = run_cli(["train", "--resume", out / "last.pt", "--epochs", 2, "--no-cuda-graphs", "--quiet"], capsys)
+    assert code == 0, err
+    resumed = load_checkpoint(out / "last.pt")
+    assert resumed["epoch"] == 2 and not resumed["config"]["cuda_graphs"] and resumed["config"]["fused_adam"]
+    assert not resumed["optimizer"]["param_groups"][0]["capturable"]
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
