@@ -87,3 +87,19 @@ def test_mura_bench_run_writes_image_predictions(tiny_run, synth_root, tmp_path)
     missing = subprocess.run([str(BIN / "mura-bench"), "run", "densenet169", "--data", str(synth_root), "--split",
                               "valid", "--out", str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "checkpoint=PATH" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_parallel_resizing_gives_the_serial_predictions_in_order(tiny_run, synth_root):
+    _, result = tiny_run
+    items = items_of_split(load_split(synth_root, "valid"))
+    images = [Image.open(synth_root / p) for p in items.image_paths]
+    serial = densenet169(checkpoint=str(result.best_path), device="cpu", batch_size="4", workers="0")
+    parallel = densenet169(checkpoint=str(result.best_path), device="cpu", batch_size="4", workers="3")
+    assert serial._pool is None and parallel.workers == 3
+    expected = serial.predict_images(images)
+    assert np.array_equal(parallel.predict_images(images), expected)
+    # order follows the input (other batch groupings: equal up to float rounding)
+    assert np.allclose(parallel.predict_images(images[::-1]), expected[::-1], rtol=0, atol=1e-6)
+    assert densenet169(checkpoint=str(result.best_path), device="cpu").workers >= 1  # default: a pool
+    with pytest.raises(InputError, match="workers"):
+        densenet169(checkpoint=str(result.best_path), workers="-1")
