@@ -9,7 +9,11 @@ steps and with the device synchronised:
 - ``cache``: decoding + resizing the PNGs into the uint8 cache (one-off preprocessing);
 - ``train``: optimiser steps per second × batch (loader from the cache, augmentation on device);
 - ``train-uncached``: the same, decoding PNG files in the workers instead (``--uncached``);
-- ``inference``: eval-mode forward passes from the cache.
+- ``inference``: eval-mode forward passes from the cache;
+- ``runner`` (``--runner``): ``mura-bench run densenet169`` on the split's PNG files through the
+  runner's ``predict_split`` and the plugin (decoding in the runner, resizing in the plugin's
+  threads, the network on the device), next to ``decode``: the runner's PNG decoding alone, one
+  process, which bounds the runner's rate.
 
 The training default of the baseline stays the paper's batch 8; throughput is measured at a large
 batch (``--batch-size``; default 256 on a GPU, 16 on a CPU). On a GPU the defaults are bf16 +
@@ -96,6 +100,35 @@ def _forward(model, args, device):
     return run
 
 
+def measure_runner(data: Path, args, device: torch.device, folder: Path) -> dict:
+    """``predict_split`` with the densenet169 plugin (a randomly initialised checkpoint) over the
+    split's image files, and the runner's decoding of the same files alone."""
+    from mura_bench.models.runner import RunKey, load_image, predict_split
+
+    from mura_baseline.plugin import densenet169 as plugin
+    from mura_baseline.runtime import CHECKPOINT_FORMAT, save_checkpoint
+
+    index = load_split(data, args.split)
+    paths = [p for study in index.studies for p in index.images[study]]
+    checkpoint = folder / "random.pt"
+    save_checkpoint(checkpoint, {"format": CHECKPOINT_FORMAT, "config": {"image_size": args.image_size},
+                                 "model": densenet169().state_dict(), "epoch": 0})
+    model = plugin(checkpoint=str(checkpoint), device=str(device), batch_size=str(args.batch_size),
+                   workers=str(args.workers), amp=str(args.amp), channels_last=str(args.channels_last))
+    started = time.perf_counter()
+    model.predict_images([load_image(index, p) for p in paths[:args.batch_size]])  # warm-up (cuDNN, pools)
+    warmup = time.perf_counter() - started
+    started = time.perf_counter()
+    for path in paths:
+        load_image(index, path)
+    decode = time.perf_counter() - started
+    summary = predict_split(model, index, folder / "predictions.csv", key=RunKey("densenet169", {}, args.split, str(data)),
+                            resume=False)
+    return {"images_per_s": summary.images_per_second, "seconds": summary.seconds, "images": len(paths),
+            "warmup_seconds": warmup, "decode_images_per_s": len(paths) / decode, "resize_workers": model.workers,
+            "batch_size": args.batch_size}
+
+
 def _write(path: str | None, results: dict) -> None:
     if path:
         tmp = Path(path).with_suffix(".tmp")
@@ -129,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="fused Adam (default: on GPU; always with --cuda-graphs)")
     parser.add_argument("--uncached", action="store_true", help="also time training that decodes PNGs each step")
     parser.add_argument("--no-inference", action="store_true")
+    parser.add_argument("--runner", action="store_true", help="also time `mura-bench run densenet169` on the PNGs")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
@@ -217,6 +251,9 @@ def main(argv: list[str] | None = None) -> dict:
         model = compile_model(net, args.compile_cache or None) if args.compile else net
         results["inference"] = measure(_forward(model, args, device), cached, train=False, args=args, device=device)
         results["inference"]["engine"] = "compile" if args.compile else "eager"  # inference is never captured
+        _write(args.json, results)
+    if args.runner:
+        results["runner"] = measure_runner(Path(data), args, device, Path(scratch.name))
     if gpu:
         results["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     results["finished"] = True
@@ -226,10 +263,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
           f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
           f"{engine} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers")
-    for name in ("cache", "train", "train-uncached", "inference"):
+    for name in ("cache", "train", "train-uncached", "inference", "runner"):
         if results.get(name):
             setup = results[name].get("setup_seconds")
             extra = f"   (+{setup:.1f} s compile/capture, apart)" if setup else ""
+            if name == "runner":
+                extra = f"   (the runner's decoding alone: {results[name]['decode_images_per_s']:.1f} images/s)"
             print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s{extra}")
     return results
 

@@ -16,11 +16,15 @@ def test_train_throughput_script_reports_every_phase(synth_root, tmp_path, capsy
     out = tmp_path / "figures.json"
     results = module.main(["--data", str(synth_root), "--device", "cpu", "--image-size", "32", "--steps", "1",
                            "--warmup", "1", "--batch-size", "4", "--workers", "0", "--max-images", "20",
-                           "--uncached", "--cache", str(tmp_path / "cache"), "--json", str(out)])
+                           "--uncached", "--runner", "--cache", str(tmp_path / "cache"), "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
     assert results["dataset_images"] == 20
-    for phase in ("cache", "train", "train-uncached", "inference"):
+    for phase in ("cache", "train", "train-uncached", "inference", "runner"):
         assert results[phase]["images_per_s"] > 0, phase
+    from mura_bench.layout import load_split
+
+    images = sum(len(v) for v in load_split(synth_root, "train").images.values())
+    assert results["runner"]["images"] == images and results["runner"]["decode_images_per_s"] > 0
     printed = capsys.readouterr().out
     assert "train" in printed and "images/s" in printed
     # a second run reuses the cache instead of rebuilding it
