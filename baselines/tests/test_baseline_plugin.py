@@ -1,7 +1,9 @@
 """Prediction through mura-bench's plugin protocol and runner."""
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from importlib import metadata
 
 import numpy as np
@@ -103,3 +105,13 @@ def test_parallel_resizing_gives_the_serial_predictions_in_order(tiny_run, synth
     assert densenet169(checkpoint=str(result.best_path), device="cpu").workers >= 1  # default: a pool
     with pytest.raises(InputError, match="workers"):
         densenet169(checkpoint=str(result.best_path), workers="-1")
+
+
+def test_prediction_and_cams_do_not_import_the_training_code():
+    code = ("import json, sys, mura_baseline.plugin, mura_baseline.cam, mura_baseline.runtime; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mura_baseline.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    modules = set(json.loads(loaded.stdout))
+    assert {"mura_baseline.plugin", "mura_baseline.cam", "mura_baseline.runtime"} <= modules
+    assert not modules & {"mura_baseline.train", "mura_baseline.optim", "mura_baseline.steps"}
