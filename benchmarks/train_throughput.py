@@ -136,7 +136,7 @@ def _write(path: str | None, results: dict) -> None:
         os.replace(tmp, path)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="MURA-layout folder (default: synthetic images made here)")
     parser.add_argument("--split", default="train")
@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runner", action="store_true", help="also time `mura-bench run densenet169` on the PNGs")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--json", help="also write the figures here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _settle(args, parser: argparse.ArgumentParser) -> torch.device:
+    """The device, and every default that depends on it; exit 2 for options that cannot run here."""
     try:
         device = resolve_device(args.device)
     except InputError as exc:
@@ -190,13 +194,16 @@ def main(argv: list[str] | None = None) -> dict:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return device
 
-    scratch = tempfile.TemporaryDirectory(prefix="mura-throughput-")
+
+def _datasets(args, scratch: Path):
+    """(data folder, items, cached dataset, cache build seconds or None when reused)."""
     data = args.data
     if data is None:
         from mura_bench.synth import generate
 
-        data = Path(scratch.name) / "data"
+        data = scratch / "data"
         t = time.perf_counter()
         generate(data, studies=1, train_studies=args.studies, image_size=args.source_size, seed=0)
         print(f"synthetic data: {args.studies} studies at {args.source_size}px in {time.perf_counter() - t:.1f} s",
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.max_images and args.max_images < len(items):
         items = replace(items, image_paths=items.image_paths[:args.max_images], labels=items.labels[:args.max_images],
                         parts=items.parts[:args.max_images], study_index=items.study_index[:args.max_images])
-    cache_dir = Path(args.cache or Path(scratch.name) / "cache")
+    cache_dir = Path(args.cache or scratch / "cache")
     cache_seconds = None
     if cache_rows(items, cache_dir, args.split, args.image_size) is None:
         t = time.perf_counter()
@@ -213,7 +220,29 @@ def main(argv: list[str] | None = None) -> dict:
         cache_seconds = time.perf_counter() - t
     cached = RadiographDataset(items, args.image_size, cache=cache_paths(cache_dir, args.split, args.image_size)[0],
                                rows=cache_rows(items, cache_dir, args.split, args.image_size))
+    return Path(data), items, cached, cache_seconds
 
+
+def _print(results: dict, args) -> None:
+    print(f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
+          f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
+          f"{results['step']} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers")
+    for name in ("cache", "train", "train-uncached", "inference", "runner"):
+        if results.get(name):
+            setup = results[name].get("setup_seconds")
+            extra = f"   (+{setup:.1f} s compile/capture, apart)" if setup else ""
+            if name == "runner":
+                extra = f"   (the runner's decoding alone: {results[name]['decode_images_per_s']:.1f} images/s)"
+            print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s{extra}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    device = _settle(args, parser)
+    gpu = device.type == "cuda"
+    scratch = tempfile.TemporaryDirectory(prefix="mura-throughput-")
+    data, items, cached, cache_seconds = _datasets(args, Path(scratch.name))
     torch.manual_seed(0)
     net = densenet169().to(device)
     if args.channels_last:
@@ -260,16 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     _write(args.json, results)
     scratch.cleanup()
 
-    print(f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
-          f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
-          f"{engine} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers")
-    for name in ("cache", "train", "train-uncached", "inference", "runner"):
-        if results.get(name):
-            setup = results[name].get("setup_seconds")
-            extra = f"   (+{setup:.1f} s compile/capture, apart)" if setup else ""
-            if name == "runner":
-                extra = f"   (the runner's decoding alone: {results[name]['decode_images_per_s']:.1f} images/s)"
-            print(f"  {name:15s} {results[name]['images_per_s']:10.1f} images/s{extra}")
+    _print(results, args)
     return results
 
 
