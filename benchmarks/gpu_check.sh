@@ -9,17 +9,19 @@
 # still reports what it finished; OUT_DIR/gpu_check.log holds every stage's output.
 #
 #   install       pip install --no-index --no-deps --no-build-isolation -e . -e baselines
-#   data          synthetic 512-px radiographs (80 train studies) and their 224-px cache
+#   data          synthetic radiographs (30 studies at 512 px; 200 at 128 px for the training run),
+#                 each set with its 224-px cache
 #   eager         train_throughput.py, batch 256, eager step, fused Adam, plus the runner phase
 #   graphs        train_throughput.py, batch 8 (the paper's), --cuda-graphs
-#   train         mura-baseline train --cuda-graphs, batch 8, cached 224 px, bf16, channels_last, 4 short
-#                 epochs (the first includes the capture, logged as setup_seconds apart from images/s)
+#   train         train() as `mura-baseline train --cuda-graphs` runs it: batch 8, cached 224 px, bf16,
+#                 channels_last, 4 short epochs (the first includes the capture, logged as
+#                 setup_seconds apart from images/s)
 #   equivalence   pytest: 20 captured vs 20 eager steps (needs pytest in the environment)
 #   compile       train_throughput.py, batch 256, --compile (capped at 2 minutes: "not finished" past it)
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT_DIR="${1:-${OUT:-$ROOT/gpu-check}}"
-TOTAL_S="${TOTAL_S:-290}"     # the whole run; STUDIES (default 80) sizes the synthetic data
+TOTAL_S="${TOTAL_S:-290}"     # the whole run; STUDIES and TRAIN_STUDIES size the synthetic data
 PY="${PYTHON:-python}"
 mkdir -p "$OUT_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
@@ -109,19 +111,26 @@ cd "$ROOT" || exit 2
 write_json
 stage install 60 "" -- "$PY" -m pip install --no-index --no-deps --no-build-isolation -q -e . -e baselines
 
+# 512-px sources for the benchmark (its loader cycles them) and the runner phase; many small
+# sources for the training run, so that its epochs last more than a few steps (generating
+# synthetic radiographs costs CPU time in proportion to their pixels)
 DATA="$WORK/data"
 CACHE="$WORK/cache"
-stage data 45 "" -- "$PY" -c "
+TRAIN_DATA="$WORK/train-data"
+TRAIN_CACHE="$WORK/train-cache"
+stage data 60 "" -- "$PY" -c "
 import sys
 from mura_bench.synth import generate
 from mura_bench.layout import load_split
 from mura_baseline.data import build_cache, items_of_split
-generate(sys.argv[1], studies=1, train_studies=int(sys.argv[3]), image_size=512, seed=0)
-items = items_of_split(load_split(sys.argv[1], 'train'))
-build_cache(items, sys.argv[2], 'train', 224, workers=8)
-build_cache(items_of_split(load_split(sys.argv[1], 'valid')), sys.argv[2], 'valid', 224, workers=0)
-print(len(items), 'train images')
-" "$DATA" "$CACHE" "${STUDIES:-80}"
+for root, cache, studies, size in ((sys.argv[1], sys.argv[2], int(sys.argv[5]), 512),
+                                   (sys.argv[3], sys.argv[4], int(sys.argv[6]), 128)):
+    generate(root, studies=1, train_studies=studies, image_size=size, seed=0)
+    for split in ('train', 'valid'):
+        items = items_of_split(load_split(root, split))
+        build_cache(items, cache, split, 224, workers=8)
+        print(root, split, len(items), 'images at', size, 'px')
+" "$DATA" "$CACHE" "$TRAIN_DATA" "$TRAIN_CACHE" "${STUDIES:-30}" "${TRAIN_STUDIES:-200}"
 
 BENCH=("$PY" benchmarks/train_throughput.py --data "$DATA" --cache "$CACHE" --workers 12)
 stage eager 50 "$WORK/eager.json" -- "${BENCH[@]}" --batch-size 256 --steps 20 --warmup 3 --runner \
@@ -130,9 +139,14 @@ stage graphs 40 "$WORK/graphs.json" -- "${BENCH[@]}" --batch-size 8 --steps 300 
   --no-inference --json "$WORK/graphs.json"
 
 RUN="$WORK/run"
-stage train 50 "$RUN/metrics.jsonl" -- "$PY" -m mura_baseline.cli train --data "$DATA" --out "$RUN" \
-  --cache "$CACHE" --weights none --batch-size 8 --epochs 4 --cuda-graphs \
-  --amp --channels-last --workers 8 --quiet
+# the library entry point of `mura-baseline train` (the CLI needs click, which a bare torch env may lack)
+stage train 50 "$RUN/metrics.jsonl" -- "$PY" -c "
+import sys
+from mura_baseline.config import TrainConfig
+from mura_baseline.train import train
+train(TrainConfig(data_dir=sys.argv[1], out_dir=sys.argv[2], cache_dir=sys.argv[3], weights='none', batch_size=8,
+                  epochs=4, cuda_graphs=True, amp=True, channels_last=True, workers=8, progress=False))
+" "$TRAIN_DATA" "$RUN" "$TRAIN_CACHE"
 
 if "$PY" -c "import pytest" 2>/dev/null; then
   stage equivalence 45 "" -- "$PY" -m pytest -q -p no:cacheprovider -k twenty baselines/tests/test_baseline_steps.py

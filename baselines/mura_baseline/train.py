@@ -193,13 +193,31 @@ def _say(console, text: str) -> None:
         console.print(text)
 
 
+class _NoBar:
+    """The progress bar's interface doing nothing (quiet runs need no rich)."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, *args, **kwargs) -> None:
+        return None
+
+
 def _progress(console, enabled: bool):
+    if not enabled:
+        return _NoBar()
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, disable=not enabled, transient=True)
+                    console=console, transient=True)
 
 
 def _network(config: TrainConfig, ctx: Context, state: dict[str, Any] | None, console) -> nn.Module:
