@@ -213,3 +213,48 @@ def test_twenty_captured_steps_give_the_weights_of_twenty_eager_steps():
     assert apart.norm() <= 0.05 * moved.norm()   # a lost lr drop or a missed step would be far beyond this
     for a, b in zip(eager.buffers(), captured.buffers()):
         assert torch.allclose(a.float(), b.float(), rtol=2e-2, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_training_loop_with_the_captured_engine_matches_eager_training(synth_root, tmp_path, monkeypatch):
+    """train() end to end with the captured engine run graph-free on a CPU (everything but the graph:
+    dry runs undone, tensor lr through the schedule, partial last batches, checkpoints, resume),
+    against train() stepping the same optimiser eagerly."""
+    from mura_baseline import steps, train as train_module
+    from mura_baseline.runtime import load_checkpoint
+
+    engine = {"captured": True}
+
+    def make_step(model, optimizer, loss_fn, *, cuda_graphs=False, **kwargs):
+        assert cuda_graphs
+        if not engine["captured"]:  # the same optimiser (fused, capturable, tensor lr), stepped eagerly
+            return EagerStep(model, optimizer, loss_fn, amp=kwargs["amp"], device=kwargs["device"])
+        return CapturedStep(model, optimizer, loss_fn, amp=kwargs["amp"], device=kwargs["device"],
+                            batch_size=kwargs["batch_size"], use_graph=False)
+
+    monkeypatch.setattr(train_module, "make_step", make_step)
+    monkeypatch.setattr(train_module, "check_speed_options", lambda config, ctx=None: None)
+    from mura_bench.layout import load_split
+
+    from mura_baseline.data import items_of_split
+
+    parts = ("wrist", "shoulder", "elbow", "hand", "finger")
+    images = len(items_of_split(load_split(synth_root, "train"), parts))
+    batch = next(b for b in range(4, 9) if images % b)   # so that every epoch ends on a partial batch
+    base = dict(data_dir=str(synth_root), weights="none", image_size=32, batch_size=batch, epochs=2, progress=False,
+                threads=1, lr=1e-3, parts=parts)
+    engine["captured"] = False
+    eager = train_module.train(TrainConfig(out_dir=str(tmp_path / "eager"), cuda_graphs=True, **base))
+    engine["captured"] = True
+    graphed = train_module.train(TrainConfig(out_dir=str(tmp_path / "graphed"), cuda_graphs=True, **base))
+    assert graphed.history[0]["train_images"] == images
+    assert graphed.history[0]["setup_seconds"] > 0 and graphed.history[1]["setup_seconds"] == 0
+    a, b = load_checkpoint(eager.last_path), load_checkpoint(graphed.last_path)
+    assert b["config"]["cuda_graphs"] and isinstance(b["optimizer"]["param_groups"][0]["lr"], float)
+    for key, value in a["model"].items():   # Adam amplifies rounding: the very same steps or nothing
+        assert torch.equal(value, b["model"][key]), key
+    assert [h["val_loss"] for h in graphed.history] == [h["val_loss"] for h in eager.history]
+    # a captured run resumes into a captured run
+    resumed = train_module.train(TrainConfig(out_dir=str(tmp_path / "graphed"), cuda_graphs=True,
+                                             **{**base, "epochs": 3}), resume=graphed.last_path)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3] and resumed.history[2]["setup_seconds"] > 0
