@@ -12,8 +12,8 @@ steps and with the device synchronised:
 - ``inference``: eval-mode forward passes from the cache;
 - ``runner`` (``--runner``): ``mura-bench run densenet169`` on the split's PNG files through the
   runner's ``predict_split`` and the plugin (decoding in the runner, resizing in the plugin's
-  threads, the network on the device), next to ``decode``: the runner's PNG decoding alone, one
-  process, which bounds the runner's rate.
+  threads, the network on the device), next to ``decode``: the runner's PNG decoding alone in one
+  thread (the runner itself decodes with ``decode_workers`` threads, reported too).
 
 The training default of the baseline stays the paper's batch 8; throughput is measured at a large
 batch (``--batch-size``; default 256 on a GPU, 16 on a CPU). On a GPU the defaults are bf16 +
@@ -103,7 +103,7 @@ def _forward(model, args, device):
 def measure_runner(data: Path, args, device: torch.device, folder: Path) -> dict:
     """``predict_split`` with the densenet169 plugin (a randomly initialised checkpoint) over the
     split's image files, and the runner's decoding of the same files alone."""
-    from mura_bench.models.runner import RunKey, load_image, predict_split
+    from mura_bench.models.runner import RunKey, default_decode_workers, load_image, predict_split
 
     from mura_baseline.plugin import densenet169 as plugin
     from mura_baseline.runtime import CHECKPOINT_FORMAT, save_checkpoint
@@ -126,6 +126,7 @@ def measure_runner(data: Path, args, device: torch.device, folder: Path) -> dict
                             resume=False)
     return {"images_per_s": summary.images_per_second, "seconds": summary.seconds, "images": len(paths),
             "warmup_seconds": warmup, "decode_images_per_s": len(paths) / decode, "resize_workers": model.workers,
+            "decode_workers": default_decode_workers(),
             "batch_size": args.batch_size}
 
 

@@ -212,3 +212,44 @@ def test_builtin_models_on_the_synthetic_split(split, tmp_path):
     assert accuracy >= 0.85, accuracy  # hardware-bearing abnormal images are near-white
     predict_split(constant_prior(p="0.25"), split, out, key=key_for(split, p="0.25"))
     assert (read_predictions(out).probabilities == 0.25).all()
+
+
+# --- parallel decoding ---------------------------------------------------------------------------
+
+class MeanStudyModel:
+    """predict_study: the mean intensity of the study's images."""
+
+    def predict_study(self, images):
+        return float(np.mean([np.asarray(image).mean() for image in images])) / 255.0
+
+
+@pytest.mark.parametrize("make_model", [lambda: CountingModel(batch_size=4), MeanStudyModel])
+def test_decoding_threads_change_nothing_in_the_output(split, tmp_path, make_model):
+    outputs = []
+    for workers in (1, 2, 7):
+        out = tmp_path / f"w{workers}.csv"
+        model = make_model()
+        predict_split(model, split, out, key=key_for(split), decode_workers=workers)
+        outputs.append(out.read_bytes())
+        if isinstance(model, CountingModel):  # the model still sees every image once, in split order
+            assert model.seen == [split.image_file(image).as_posix() for s in split.studies
+                                  for image in split.images[s]]
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_an_unreadable_image_stops_a_threaded_run_with_its_name_and_keeps_finished_studies(split, tmp_path):
+    bad_study = split.studies[12]
+    bad = split.image_file(split.images[bad_study][0])
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "predictions.csv"
+    with pytest.raises(InputError, match="cannot read image") as info:
+        predict_split(CountingModel(batch_size=2), split, out, key=key_for(split), decode_workers=4)
+    assert str(bad) in str(info.value)
+    assert not out.exists()
+    cached = read_partial(partial_path(out), key_for(split), split)
+    assert bad_study not in cached and set(split.studies[:10]) <= set(cached)
+
+
+def test_decode_workers_must_be_positive(split, tmp_path):
+    with pytest.raises(InputError, match="decode workers"):
+        predict_split(CountingModel(), split, tmp_path / "p.csv", key=key_for(split), decode_workers=0)

@@ -206,6 +206,8 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
               help="A model option, passed to the model's factory; repeat for several.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Images per model call [default: the model's batch_size, else 16].")
+@click.option("--decode-workers", type=click.IntRange(min=1), default=None,
+              help="Threads decoding images ahead of the model [default: the CPU count, at most 16].")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N studies (sorted by id); scoring then uses that subset.")
 @click.option("--restart", is_flag=True, help="Ignore studies cached by an interrupted run.")
@@ -218,8 +220,8 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
 @click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Bootstrap seed for --score.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
 def run_command(model: str, data_dir: Path, split: str, out: Path, options: tuple[str, ...],
-                batch_size: int | None, limit: int | None, restart: bool, score_after: bool,
-                truth: Path | None, resamples: int, seed: int, quiet: bool) -> None:
+                batch_size: int | None, decode_workers: int | None, limit: int | None, restart: bool,
+                score_after: bool, truth: Path | None, resamples: int, seed: int, quiet: bool) -> None:
     """Run MODEL over a split and write image-level probabilities to --out.
 
     Finished studies are cached in <out>.partial, so an interrupted run resumes where it stopped.
@@ -237,7 +239,7 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
     instance = load_model(model, parsed)
     key = RunKey(model=model, options=parsed, split=split, data=str(index.root.resolve()))
     summary = predict_split(instance, index, out, key=key, batch_size=batch_size, limit=limit,
-                            resume=not restart, progress=not quiet)
+                            resume=not restart, progress=not quiet, decode_workers=decode_workers)
     if not quiet:
         resumed = (f"; {summary.resumed_studies} studies taken from {partial_path(out).name}"
                    if summary.resumed_studies else "")

@@ -15,11 +15,19 @@ key is discarded. A cache line that is JSON of the wrong shape is an InputError 
 (``--restart`` ignores the cache). The partial file is removed once the output is written; an
 output written through (``/dev/null``, a FIFO) has none. Probabilities round-trip exactly through it,
 so a resumed run writes the same bytes as an uninterrupted one.
+
+Decoding: images are decoded by a pool of ``decode_workers`` threads (Pillow releases the GIL
+while it inflates a PNG) a few batches ahead of the model, so decoding overlaps the model's work
+and uses several cores; the order of batches, the outputs and the cache are the same for any
+number of workers (1 decodes in the calling thread).
 """
 from __future__ import annotations
 
 import numbers
+import os
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -224,6 +232,40 @@ def _batches(pending: list[str], index: SplitIndex, batch_size: int) -> Iterator
         yield batch
 
 
+def default_decode_workers() -> int:
+    """Decoding threads when none are asked for: the machine's cores, at most 16."""
+    return max(1, min(16, os.cpu_count() or 1))
+
+
+def _decoded(groups: Iterable[list[str]], index: SplitIndex, workers: int
+             ) -> Iterator[tuple[list[str], list["Image.Image"]]]:
+    """``(paths, images)`` for each list of image paths, in order, decoded by ``workers`` threads
+    up to ``2 * workers`` groups ahead of the consumer (one thread: decoded on demand). The first
+    unreadable image raises its InputError when its group is reached; nothing further is decoded."""
+    if workers <= 1:
+        for paths in groups:
+            yield paths, [load_image(index, p) for p in paths]
+        return
+    ahead: deque[tuple[list[str], list[Future]]] = deque()
+    groups = iter(groups)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mura-bench-decode") as pool:
+        try:
+            while True:
+                while len(ahead) < 2 * workers:
+                    paths = next(groups, None)
+                    if paths is None:
+                        break
+                    ahead.append((paths, [pool.submit(load_image, index, p) for p in paths]))
+                if not ahead:
+                    return
+                paths, futures = ahead.popleft()
+                yield paths, [f.result() for f in futures]
+        finally:
+            for _, futures in ahead:
+                for future in futures:
+                    future.cancel()
+
+
 def select_studies(index: SplitIndex, limit: int | None) -> list[str]:
     """The split's studies in sorted order, the first ``limit`` of them when given."""
     if limit is not None and limit < 1:
@@ -243,11 +285,13 @@ def write_output(out: Path, index: SplitIndex, studies: Sequence[str],
 
 def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, key: RunKey,
                   batch_size: int | None = None, limit: int | None = None, resume: bool = True,
-                  progress: bool = False) -> RunSummary:
+                  progress: bool = False, decode_workers: int | None = None) -> RunSummary:
     """Predict every image of ``index`` (its first ``limit`` studies) and write ``out``.
 
     ``batch_size`` defaults to the model's ``batch_size`` attribute, else 16. With ``resume``
     (the default) studies cached in ``<out>.partial`` under ``key`` are not predicted again.
+    ``decode_workers`` threads decode images ahead of the model (default
+    :func:`default_decode_workers`; 1 decodes serially); the output does not depend on it.
     Raises :class:`ModelOutputError` for an invalid model output, :class:`PluginError` for anything
     the model's code raises (or a ``sys.exit`` it calls, or an invalid ``batch_size``) and
     InputError for an unreadable image; the studies finished before stay cached.
@@ -262,6 +306,9 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
         batch_size = batch_size_of(model, key.model, DEFAULT_BATCH_SIZE)
     elif batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
+    workers = default_decode_workers() if decode_workers is None else decode_workers
+    if workers < 1:
+        raise InputError(f"decode workers must be at least 1, got {workers}")
     studies = select_studies(index, limit)
     cached = read_partial(cache, key, index) if resume and cache is not None else {}
     done = {s: cached[s] for s in studies if s in cached}
@@ -274,9 +321,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     with (partial_writer(cache, key, cached, index) if cache is not None else no_cache()) as record, \
             _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
         if predict_study is not None:
-            for study in pending:
-                paths = index.images[study]
-                images = [load_image(index, p) for p in paths]
+            for study, (paths, images) in zip(pending, _decoded((index.images[s] for s in pending), index, workers)):
                 with plugin_code(key.model, f"failed in predict_study on study {study}"):
                     raw = predict_study(images)
                 value = check_study_probability(raw, study, paths, model=key.model)
@@ -284,7 +329,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
                 record(study, done[study])
                 bar.advance(len(paths))
         else:
-            _predict_batches(model, index, pending, batch_size, key.model, done, record, bar)
+            _predict_batches(model, index, pending, batch_size, key.model, done, record, bar, workers)
     write_output(out, index, studies, done)
     if cache is not None:
         cache.unlink(missing_ok=True)
@@ -296,12 +341,12 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
 
 def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str], batch_size: int,
                      model_name: str, done: dict[str, list[float]],
-                     record: Callable[[str, list[float]], None], bar: Any) -> None:
+                     record: Callable[[str, list[float]], None], bar: Any, workers: int = 1) -> None:
     """Batch images across study boundaries; record each study as soon as its last image is in."""
     buffers: dict[str, list[float]] = {}
-    for batch in _batches(pending, index, batch_size):
-        paths = [image_path for _, image_path in batch]
-        images = [load_image(index, p) for p in paths]
+    batches = list(_batches(pending, index, batch_size))
+    decoded = _decoded(([image_path for _, image_path in batch] for batch in batches), index, workers)
+    for batch, (paths, images) in zip(batches, decoded):
         with plugin_code(model_name, f"failed in predict_images on {len(paths)} images from {paths[0]}"):
             raw = model.predict_images(images)
         values = check_probabilities(raw, paths, model=model_name)
@@ -315,5 +360,5 @@ def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str],
 
 
 __all__ = ["PARTIAL_SCHEMA", "ModelOutputError", "image_stamps", "RunKey", "RunSummary", "check_probabilities",
-           "check_study_probability", "load_image", "partial_path", "predict_split", "read_partial",
+           "check_study_probability", "default_decode_workers", "load_image", "partial_path", "predict_split", "read_partial",
            "select_studies", "write_output"]
