@@ -68,16 +68,22 @@ def bca_interval(point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarra
                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Bias-corrected and accelerated CI (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")``.
 
-    ``point`` (...), ``replicates`` (B, ...), ``jackknife`` (n, ...). Where the bias or acceleration
-    is undefined (all replicates equal) the percentile interval is returned.
+    ``point`` (...), ``replicates`` (B, ...), ``jackknife`` (n, ...). The bias correction z0 counts
+    only the defined (non-NaN) replicates, and a replicate within :data:`TIE_TOLERANCE` of the
+    point estimate counts as tied with it (half below, half above): the same statistic summed in
+    another order (readers listed in another column order) lands on the same side, so the interval
+    does not depend on rounding. Where the bias or acceleration is undefined (all replicates equal,
+    an undefined jackknife sample) the percentile interval is returned.
     """
     from scipy.special import ndtr, ndtri
 
     alpha = (1.0 - confidence) / 2.0
     point = np.asarray(point, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        below = np.sum(replicates < point, axis=0) + np.sum(replicates <= point, axis=0)
-        z0 = ndtri(below / (2.0 * replicates.shape[0]))  # 'mean' percentile of the point estimate
+        tol = TIE_TOLERANCE * np.maximum(1.0, np.abs(point))
+        below = np.sum(replicates < point - tol, axis=0) + np.sum(replicates <= point + tol, axis=0)
+        defined = np.sum(~np.isnan(replicates), axis=0)
+        z0 = ndtri(below / (2.0 * defined))  # 'mean' percentile of the point among defined replicates
         jack_mean = jackknife.mean(axis=0)
         dev = jack_mean - jackknife
         accel = (dev ** 3).sum(axis=0) / (6.0 * ((dev ** 2).sum(axis=0)) ** 1.5)
@@ -94,9 +100,25 @@ def bca_interval(point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarra
     return lo.reshape(lo_p.shape), hi.reshape(hi_p.shape)
 
 
+#: Relative distance below which a replicate counts as equal to the point estimate (BCa's z0) and a
+#: permuted statistic as equal to the observed one (randomization p-values): float rounding of sums
+#: taken in another order is far below it, real differences of the metrics far above.
+TIE_TOLERANCE = 1e-12
+
+
+def is_degenerate(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """A zero-width interval (every resample, or all but a tail, gave the same value): it carries no
+    evidence of a difference and is never called significant."""
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    return np.abs(upper - lower) <= TIE_TOLERANCE * np.maximum(1.0, np.abs(lower))
+
+
 def excludes_zero(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Significance of a paired difference: its CI lies entirely above or below 0."""
-    return (np.asarray(lower) > 0) | (np.asarray(upper) < 0)
+    """Significance of a paired difference: its CI lies entirely above or below 0 and is not
+    degenerate (:func:`is_degenerate`)."""
+    lower, upper = np.asarray(lower), np.asarray(upper)
+    return ((lower > 0) | (upper < 0)) & ~is_degenerate(lower, upper)
+
 
 
 #: Most bootstrap resamples accepted: the engine holds a (B, n) count matrix per group (12 bytes a

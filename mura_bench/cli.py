@@ -117,11 +117,20 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
 @click.option("--tie", type=click.Choice(["abnormal", "normal"]), default="abnormal", show_default=True,
               help="Majority-vote tie rule for an even number of voting readers.")
 @click.option("--gold-readers", callback=parse_reader_list, help="Gold-panel readers (default: the first three).")
+@click.option("--test", type=click.Choice(["ci", "randomization"]), default="ci", show_default=True,
+              help="What makes model - radiologists significant: its CI excludes 0, or a paired randomization test.")
+@click.option("--permutations", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Permutations of the randomization test.")
+@click.option("--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
+              help="Multiplicity adjustment over the 8 groups of each metric (needs --test randomization).")
+@click.option("--resample-readers", is_flag=True,
+              help="Two-way bootstrap: resample readers as well as studies (readers as a random effect).")
 @click.option("--show-readers", is_flag=True, help="Table: add each reader's scores.")
 @click.option("--wide", is_flag=True, help="Table: metrics as columns (needs about 200 columns; never cut).")
 @click.option("--quiet", is_flag=True, help="No progress bar (shown on a terminal, for runs over ~2 s).")
 def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci_method, output, out,
-          allow_missing, path_col, score_col, tie, gold_readers, show_readers, wide, quiet) -> None:
+          allow_missing, path_col, score_col, tie, gold_readers, test, permutations, adjust, resample_readers,
+          show_readers, wide, quiet) -> None:
     """Score PREDICTIONS against --truth with a reader-study protocol and paired bootstrap CIs."""
     from mura_bench import render
     from mura_bench.predictions import read_predictions
@@ -149,7 +158,8 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
         with StderrProgress(quiet=quiet) as progress:
             result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples,
                               seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
-                              gold_readers=gold_readers, allow_missing=allow_missing, progress=progress)
+                              gold_readers=gold_readers, allow_missing=allow_missing, progress=progress, test=test,
+                              permutations=permutations, adjust=adjust, resample_readers=resample_readers)
         if result.missing:
             echo(render.missing_warning(result), err=True)
         if output == "table":

@@ -15,6 +15,7 @@ Protocols: ``single`` (truth = label, model only), ``leave-one-out`` (paper §4.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,24 @@ def leave_one_out_references(readers: np.ndarray, tie: str = "abnormal") -> np.n
     twice = 2 * others_ones
     voters = n_readers - 1
     return ((twice >= voters) if tie == "abnormal" else (twice > voters)).astype(np.int8)
+
+
+def canonical_reader_order(names: Sequence[str]) -> list[int]:
+    """Column order in which the scorer sums over readers: by name, numbers compared as numbers
+    (``r2`` before ``r10``). Scores then do not depend, not even by rounding, on the order of the
+    reader columns in the truth file."""
+    def key(i: int) -> tuple:
+        return tuple(int(t) if k % 2 else t for k, t in enumerate(re.split(r"(\d+)", names[i])))
+    return sorted(range(len(names)), key=key)
+
+
+def reference_names(plan: Plan) -> list[str]:
+    """What each reference column of ``plan`` is, in words (for notes)."""
+    if plan.protocol == "leave-one-out":
+        return [f"the majority of the readers other than {name}" for name in plan.reader_names]
+    if plan.protocol == "gold-panel":
+        return ["the gold-panel majority"]
+    return ["the label"]
 
 
 def resolve_protocol(requested: str, truth_kind: str) -> str:

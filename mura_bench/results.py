@@ -17,24 +17,31 @@ from mura_bench.layout import GROUPS
 
 SCHEMA = "mura-bench/score/v1"
 #: Columns of :meth:`Result.rows`, :meth:`Result.to_csv` and :meth:`Result.to_frame`.
-ROW_COLUMNS = ("group", "subject", "metric", "value", "ci_lower", "ci_upper", "significant", "studies",
-               "positives")
+ROW_COLUMNS = ("group", "subject", "metric", "value", "ci_lower", "ci_upper", "p_value", "p_adjusted",
+               "significant", "studies", "positives")
 
 
 @dataclass(frozen=True)
 class Estimate:
     """A point estimate (from the original sample) with its bootstrap CI (None without resamples).
 
-    ``significant`` is set on differences only: the CI excludes 0.
+    ``significant`` is set on differences only: the CI excludes 0 and is not degenerate, or, under
+    the randomization test, ``p_value`` (``p_adjusted`` when adjusted) is below 0.05.
     """
 
     value: float
     ci: tuple[float, float] | None
     significant: bool | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": _num(self.value),
                                "ci": None if self.ci is None else [_num(self.ci[0]), _num(self.ci[1])]}
+        if self.p_value is not None:
+            out["p_value"] = _num(self.p_value)
+        if self.p_adjusted is not None:
+            out["p_adjusted"] = _num(self.p_adjusted)
         if self.significant is not None:
             out["significant"] = bool(self.significant)
         return out
@@ -88,14 +95,23 @@ class InputInfo:
 
 @dataclass(frozen=True)
 class BootstrapSettings:
+    """How intervals and significance were obtained: ``test`` "ci" (significant iff the CI of the
+    difference excludes 0) or "randomization" (``permutations`` P, None under "ci"); ``adjust``
+    "none" or "holm"; ``resample_readers`` whether readers were resampled too (two-way bootstrap)."""
+
     resamples: int
     seed: int
     confidence: float
     method: str
+    test: str = "ci"
+    permutations: int | None = None
+    adjust: str = "none"
+    resample_readers: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
-                "method": self.method}
+                "method": self.method, "test": self.test, "permutations": self.permutations,
+                "adjust": self.adjust, "resample_readers": self.resample_readers}
 
 
 class JsonDocument:
@@ -136,6 +152,7 @@ class Result(JsonDocument):
             for subject, metrics in subjects(grp):
                 for metric, est in metrics.items():
                     out.append({"group": g, "subject": subject, "metric": metric, **estimate_columns(est),
+                                "p_value": est.p_value, "p_adjusted": est.p_adjusted,
                                 "studies": grp.studies, "positives": grp.positives})
         return out
 

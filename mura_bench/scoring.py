@@ -7,21 +7,23 @@ product -> metrics -> means over references/readers -> differences -> CIs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mura_bench import __version__
 from mura_bench.alignment import align
-from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero, jackknife_weights,
-                                  percentile_interval)
+from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero,
+                                  is_degenerate, jackknife_weights, percentile_interval)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.metrics import COUNT_METRICS, METRICS, ScoreRanking, auroc_weighted, counts_from_indicators, pair_indicators
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
-from mura_bench.protocols import Plan, check_gold_readers_apply, make_plan, resolve_protocol
+from mura_bench.protocols import (Plan, canonical_reader_order, check_gold_readers_apply, make_plan,
+                                  reference_names, resolve_protocol)
+from mura_bench.randomization import ADJUSTMENTS, ALPHA, TESTS, holm, model_vs_readers_p_values
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
 from mura_bench.truth import Truth, read_truth
 
@@ -42,6 +44,10 @@ class Options:
     gold_readers: tuple[str, ...] | None = None
     allow_missing: bool = False
     keep_replicates: bool = False
+    test: str = "ci"
+    permutations: int = 10000
+    adjust: str = "none"
+    resample_readers: bool = False
 
 
 def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
@@ -49,7 +55,8 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
           seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
           tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
           allow_missing: bool = False, keep_replicates: bool = False,
-          progress: ProgressCallback | None = None) -> Result:
+          progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
+          adjust: str = "none", resample_readers: bool = False) -> Result:
     """Score one prediction file (or :class:`Predictions`) against a truth file (or :class:`Truth`).
 
     The options are those of :func:`score_many`; for arrays in memory see :func:`mura_bench.evaluate`.
@@ -57,7 +64,8 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     return score_many([predictions], truth, protocol=protocol, metrics=metrics, resamples=resamples,
                       seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                       gold_readers=gold_readers, allow_missing=allow_missing,
-                      keep_replicates=keep_replicates, progress=progress)[0]
+                      keep_replicates=keep_replicates, progress=progress, test=test,
+                      permutations=permutations, adjust=adjust, resample_readers=resample_readers)[0]
 
 
 def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | str | Path, *,
@@ -65,7 +73,8 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
                seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
                tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
                allow_missing: bool = False, keep_replicates: bool = False,
-               progress: ProgressCallback | None = None) -> list[Result]:
+               progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
+               adjust: str = "none", resample_readers: bool = False) -> list[Result]:
     """Score several prediction sets on the very same bootstrap resamples (paired across them).
 
     Options: ``protocol`` auto|single|leave-one-out|gold-panel; ``metrics`` a subset of
@@ -75,11 +84,16 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     truth studies present in each prediction set (listed in ``Result.missing``);
     ``keep_replicates`` keeps the raw bootstrap values in ``Result.replicates``;
     ``progress(stage, done, total)`` is called after each scored group, counting studies (see
-    :mod:`mura_bench.progress`).
+    :mod:`mura_bench.progress`);
+    ``test`` ci|randomization: what makes a model - radiologists difference significant (its CI
+    excludes 0, or the paired randomization test of :mod:`mura_bench.randomization` with
+    ``permutations`` P gives p < 0.05); ``adjust`` none|holm (randomization only): Holm over the
+    8 groups of each metric; ``resample_readers``: two-way bootstrap (:mod:`mura_bench.two_way`).
     Raises :class:`InputError` for any inconsistency.
     """
     opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
-                   None if gold_readers is None else tuple(gold_readers), allow_missing, keep_replicates)
+                   None if gold_readers is None else tuple(gold_readers), allow_missing, keep_replicates,
+                   test, int(permutations), adjust, bool(resample_readers))
     _check_options(opts)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     preds = [p if isinstance(p, Predictions) else read_predictions(p) for p in predictions]
@@ -105,12 +119,21 @@ def validate_options(opts: Options) -> None:
     _check_options(opts)
 
 
-def aligned_plan(alignment, truth: Truth, protocol: str, opts: Options) -> Plan:
-    """The protocol plan of the aligned studies (rows in ``alignment.study_ids`` order)."""
+def aligned_plan(alignment, truth: Truth, protocol: str, opts: Options, *, canonical: bool = False) -> Plan:
+    """The protocol plan of the aligned studies (rows in ``alignment.study_ids`` order). With
+    ``canonical`` the readers come in :func:`canonical_reader_order`, so that no score depends on the
+    column order of the truth file, not even by rounding (the default gold panel stays the file's
+    first three readers)."""
     tidx = alignment.truth_index
+    names = list(truth.reader_names)
+    readers = None if truth.readers is None else truth.readers[tidx]
+    order = canonical_reader_order(names) if canonical and readers is not None else list(range(len(names)))
+    gold = opts.gold_readers
+    if canonical and gold is None and protocol == "gold-panel":
+        gold = tuple(names[:3])
     return make_plan(protocol, labels=None if truth.labels is None else truth.labels[tidx],
-                     readers=None if truth.readers is None else truth.readers[tidx],
-                     reader_names=truth.reader_names, tie=opts.tie, gold_readers=opts.gold_readers)
+                     readers=None if readers is None else readers[:, order],
+                     reader_names=[names[i] for i in order], tie=opts.tie, gold_readers=gold)
 
 
 def group_rows(study_ids: Sequence[str]):
@@ -138,6 +161,16 @@ def _check_options(opts: Options) -> None:
     check_resamples(opts.resamples)
     if opts.seed < 0:
         raise InputError(f"the seed must be a non-negative integer, got {opts.seed}", source="--seed")
+    if opts.test not in TESTS:
+        raise InputError(f"unknown test {opts.test!r}; choose from {', '.join(TESTS)}")
+    if opts.adjust not in ADJUSTMENTS:
+        raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
+    if opts.adjust != "none" and opts.test != "randomization":
+        raise InputError(f"--adjust {opts.adjust} needs --test randomization (it adjusts p-values)")
+    if opts.test == "randomization" and opts.permutations < 1:
+        raise InputError(f"--permutations must be at least 1, got {opts.permutations}")
+    if opts.resample_readers and opts.ci_method != "percentile":
+        raise InputError("--resample-readers gives percentile intervals only (BCa's jackknife runs over studies)")
 
 
 class _Steps:
@@ -155,7 +188,8 @@ class _Steps:
 def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, protocol: str,
                    opts: Options, steps: _Steps) -> list[Result]:
     first = alignments[0]
-    plan = aligned_plan(first, truth, protocol, opts)
+    plan = aligned_plan(first, truth, protocol, opts, canonical=True)
+    display = [name for name in truth.reader_names if name in plan.reader_names]
     model_labels = np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     model_probs = np.stack([p.probabilities[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     has_probs = np.array([p.has_probabilities for p in preds])
@@ -177,22 +211,32 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
         inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
         stats = lambda w: _statistics(w, inputs)  # noqa: E731
         point = stats(np.ones((1, n), dtype=np.float32))
-        boot = _in_blocks(stats, resample_counts(n, g_index, opts), n_subs) if opts.resamples > 0 else None
+        boot = _bootstrap_stats(stats, inputs, model_labels[rows], g_index, opts)
         jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
         intervals = _all_intervals(point, boot, jack, opts)
+        p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], count_metrics,
+                                              permutations=opts.permutations, seed=opts.seed,
+                                              group=g_index, tie=opts.tie)
+                    if opts.test == "randomization" and sub_plan.has_readers and count_metrics else {})
         undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
                            if boot is not None and "auroc" in boot["model"] else np.zeros(n_subs, int))
         if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
             for s in range(n_subs):
                 notes[s].append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
         for s in range(n_subs):
-            groups[s][group], group_notes = _group_result(point, intervals, s, n, positives, sub_plan,
-                                                          bool(has_probs[s]), int(undefined_auroc[s]), group, opts)
+            context = _GroupContext(group, n, positives, sub_plan, display, bool(has_probs[s]),
+                                    int(undefined_auroc[s]), {m: float(v[s]) for m, v in p_values.items()})
+            groups[s][group], group_notes = _group_result(point, intervals, s, context, opts)
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
         steps.step(n)
-    settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method)
+    if opts.adjust == "holm":
+        for s in range(n_subs):
+            _holm_over_groups(groups[s])
+    settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method, opts.test,
+                                 opts.permutations if opts.test == "randomization" else None, opts.adjust,
+                                 opts.resample_readers)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
     software = software_versions()
@@ -201,6 +245,26 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                    groups=groups[s], notes=notes[s], metrics=opts.metrics, missing=list(a.missing),
                    replicates=replicates[s] if opts.keep_replicates else None)
             for s, (p, a) in enumerate(zip(preds, alignments))]
+
+
+def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_index: int,
+                     opts: Options) -> "Stats | None":
+    """Replicates of every statistic of a group: the paired study bootstrap, or with
+    ``resample_readers`` the two-way bootstrap (its model, radiologists and difference replace the
+    study bootstrap's; individual readers and AUROC keep the study bootstrap)."""
+    if opts.resamples == 0:
+        return None
+    n = model_labels.shape[0]
+    counts = resample_counts(n, g_index, opts)
+    boot = _in_blocks(stats, counts, inputs.n_subs)
+    if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
+        from mura_bench.two_way import two_way_statistics
+
+        two_way = two_way_statistics(counts, inputs.plan, model_labels, inputs.count_metrics,
+                                     seed=opts.seed, group=g_index, tie=opts.tie)
+        for subject in ("model", "radiologists", "difference"):
+            boot[subject].update(two_way[subject])
+    return boot
 
 
 #: Resamples per block when computing statistics: keeps the per-block confusion counts and metric
@@ -302,39 +366,88 @@ def _all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: O
     return out
 
 
-def _group_result(point: Stats, intervals: Intervals | None, s: int, n: int, positives: int, plan: Plan,
-                  has_probs: bool, undefined_auroc: int, group: str, opts: Options) -> tuple[GroupResult, list[str]]:
+@dataclass(frozen=True)
+class _GroupContext:
+    """What :func:`_group_result` needs to know of one group and one submission."""
+
+    group: str
+    n: int
+    positives: int
+    plan: Plan
+    display: list[str]             # scored readers, in the truth file's column order
+    has_probs: bool
+    undefined_auroc: int
+    p_values: dict[str, float]     # metric -> randomization p-value of the difference
+
+
+def _group_result(point: Stats, intervals: Intervals | None, s: int, ctx: _GroupContext,
+                  opts: Options) -> tuple[GroupResult, list[str]]:
     """Estimates of submission ``s`` in one group, from the group's precomputed intervals."""
     notes: list[str] = []
+    group, plan = ctx.group, ctx.plan
 
     def estimate(subject: str, metric: str, column: int | None) -> Estimate:
         value = point[subject][metric][0] if column is None else point[subject][metric][0, column]
-        if intervals is None:
+        ci = None
+        if intervals is not None:
+            lo, hi = intervals[subject][metric]
+            ci = (float(lo), float(hi)) if column is None else (float(lo[column]), float(hi[column]))
+        if subject != "difference":
+            return Estimate(float(value), ci, None)
+        if opts.test == "randomization":
+            p = ctx.p_values.get(metric)
+            return Estimate(float(value), ci, None if p is None else p < ALPHA, p_value=p)
+        if ci is None:
             return Estimate(float(value), None, None)
-        lo, hi = intervals[subject][metric]
-        ci = (float(lo), float(hi)) if column is None else (float(lo[column]), float(hi[column]))
-        significant = bool(excludes_zero(*ci)) if subject == "difference" else None
-        return Estimate(float(value), ci, significant)
+        if is_degenerate(*ci):
+            notes.append(f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
+                         "(zero width: the resamples do not vary); not significant")
+        return Estimate(float(value), ci, bool(excludes_zero(*ci)))
 
-    result = GroupResult(studies=n, positives=positives, model={})
+    result = GroupResult(studies=ctx.n, positives=ctx.positives, model={})
     for metric in opts.metrics:
         if metric == "auroc":
-            if not has_probs:
+            if not ctx.has_probs:
                 continue
             if not np.isfinite(point["model"][metric][0, s]):
-                notes.append(f"auroc omitted for {group}: its studies hold one class only")
+                notes.append(f"auroc omitted for {group}: {_one_class_references(plan)} "
+                             "holds one class only (AUROC undefined against it)")
                 continue
-            if undefined_auroc:
-                notes.append(f"auroc in {group}: {undefined_auroc} of {opts.resamples} resamples hold one class only "
+            if ctx.undefined_auroc:
+                notes.append(f"auroc in {group}: {ctx.undefined_auroc} of {opts.resamples} resamples hold one class only "
                              "(AUROC undefined there); its CI uses the other resamples")
         result.model[metric] = estimate("model", metric, s)
     if plan.has_readers:
         reader_metrics = [m for m in opts.metrics if m in point["readers"]]
         result.radiologists = {m: estimate("radiologists", m, None) for m in reader_metrics}
         result.difference = {m: estimate("difference", m, s) for m in reader_metrics}
-        result.readers = {name: {m: estimate("readers", m, j) for m in reader_metrics}
-                          for j, name in enumerate(plan.reader_names)}
+        result.readers = {name: {m: estimate("readers", m, plan.reader_names.index(name)) for m in reader_metrics}
+                          for name in ctx.display}
     return result, notes
+
+
+def _one_class_references(plan: Plan) -> str:
+    """The reference(s) of a group that hold one class only, in words."""
+    refs = plan.references
+    one_class = np.flatnonzero(refs.min(axis=0) == refs.max(axis=0))
+    names = reference_names(plan)
+    if one_class.size == refs.shape[1] and refs.shape[1] > 1:
+        return "every reference (its studies hold one class only)"
+    return "; ".join(names[k] for k in one_class)
+
+
+def _holm_over_groups(groups: dict[str, GroupResult]) -> None:
+    """Holm over the groups of each metric: sets ``p_adjusted`` and makes ``significant`` mean
+    p_adjusted < 0.05 (in place)."""
+    with_difference = [g for g in GROUPS if groups[g].difference]
+    metrics = {m for g in with_difference for m in groups[g].difference}
+    for metric in metrics:
+        family = [g for g in with_difference
+                  if metric in groups[g].difference and groups[g].difference[metric].p_value is not None]
+        adjusted = holm(np.array([groups[g].difference[metric].p_value for g in family]))
+        for g, p_adj in zip(family, adjusted):
+            est = groups[g].difference[metric]
+            groups[g].difference[metric] = replace(est, p_adjusted=float(p_adj), significant=bool(p_adj < ALPHA))
 
 
 def _replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.ndarray]]:

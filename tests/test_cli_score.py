@@ -35,7 +35,8 @@ def test_json_schema_and_byte_identical(case):
     doc = json.loads(a.stdout)
     assert list(doc)[:6] == ["schema", "protocol", "bootstrap", "inputs", "software", "groups"]
     assert doc["schema"] == "mura-bench/score/v1" and doc["protocol"] == "leave-one-out"
-    assert doc["bootstrap"] == {"resamples": 300, "seed": 0, "confidence": 0.95, "method": "percentile"}
+    assert doc["bootstrap"] == {"resamples": 300, "seed": 0, "confidence": 0.95, "method": "percentile",
+                                "test": "ci", "permutations": None, "adjust": "none", "resample_readers": False}
     assert doc["inputs"]["predictions"]["kind"] == "study-probabilities"
     assert doc["inputs"]["truth"]["readers"] == [f"r{i}" for i in range(1, 7)]
     assert list(doc["groups"]) == list(GROUPS)
