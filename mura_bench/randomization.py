@@ -118,7 +118,7 @@ def model_vs_readers_p_values(plan: Plan, model_labels: np.ndarray, metrics: lis
             for m in metrics:
                 permuted[m][start:start + BLOCK] = _difference(counts, n_refs, m)
         for m in metrics:
-            out[m][s] = two_sided_p(_difference(observed, n_refs, m), permuted[m])[0]
+            out[m][s] = two_sided_p(_difference(observed, n_refs, m)[0], permuted[m])
     return out
 
 
