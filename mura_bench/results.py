@@ -125,7 +125,8 @@ class JsonDocument:
 class Result(JsonDocument):
     """Everything ``score`` found. ``replicates`` (only with ``keep_replicates=True``) holds the raw
     bootstrap values: ``replicates[group][subject][metric]`` -> array (B,), subject in ``model``,
-    ``radiologists``, ``difference`` or ``reader:<name>``; shared resamples make them paired across
+    ``radiologists``, ``difference`` or ``reader:<name>`` (with BCa also ``jackknife:difference``,
+    the n leave-one-study-out values); shared resamples make them paired across
     results scored on the same truth with the same seed."""
 
     protocol: str

@@ -6,6 +6,7 @@ product -> metrics -> means over references/readers -> differences -> CIs.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,11 +107,12 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
         batches.setdefault(tuple(a.study_ids), []).append(i)
     results: list[Result | None] = [None] * len(preds)
     steps = _Steps(progress, sum(2 * len(studies) for studies in batches))
-    for members in batches.values():
-        batch_results = _score_aligned([preds[i] for i in members], [alignments[i] for i in members],
-                                       truth_table, chosen, opts, steps)
-        for i, r in zip(members, batch_results):
-            results[i] = r
+    with one_blas_thread():
+        for members in batches.values():
+            batch_results = _score_aligned([preds[i] for i in members], [alignments[i] for i in members],
+                                           truth_table, chosen, opts, steps)
+            for i, r in zip(members, batch_results):
+                results[i] = r
     return [r for r in results if r is not None]
 
 
@@ -148,6 +150,16 @@ def resample_counts(n: int, g_index: int, opts: Options) -> np.ndarray:
     """The (B, n) resample counts of group ``g_index``: every statistic of that group, in every
     command, is computed on these, so all comparisons are paired."""
     return draw_counts(n, opts.resamples, opts.seed, g_index)
+
+
+def one_blas_thread():
+    """Context in which BLAS runs single-threaded. The engine's matrix products are many and small
+    (a block of resamples times a thin indicator matrix); BLAS' own threads spin and wait on them
+    (25x slower on a busy 2-core machine). Parallel work is spread over blocks instead
+    (:func:`_in_blocks`)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _check_options(opts: Options) -> None:
@@ -230,6 +242,8 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
+                if jack is not None and sub_plan.has_readers:
+                    replicates[s][group]["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
         steps.step(n)
     if opts.adjust == "holm":
         for s in range(n_subs):
@@ -272,10 +286,22 @@ def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_
 STAT_BLOCK_ELEMENTS = 400_000
 
 
+#: Worker threads of :func:`_in_blocks` (numpy releases the GIL in the heavy loops).
+WORKERS = min(4, os.cpu_count() or 1)
+
+
 def _in_blocks(stats_fn, weights: np.ndarray, n_subs: int) -> Stats:
-    """``stats_fn`` over blocks of resamples (rows of ``weights``), concatenated along the resample axis."""
+    """``stats_fn`` over blocks of resamples (rows of ``weights``), concatenated along the resample
+    axis; blocks run on :data:`WORKERS` threads (results do not depend on the thread count)."""
     rows = max(64, STAT_BLOCK_ELEMENTS // max(weights.shape[1], 8 * n_subs))
-    parts = [stats_fn(weights[i:i + rows]) for i in range(0, weights.shape[0], rows)]
+    starts = range(0, weights.shape[0], rows)
+    if WORKERS > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            parts = list(pool.map(lambda i: stats_fn(weights[i:i + rows]), starts))
+    else:
+        parts = [stats_fn(weights[i:i + rows]) for i in starts]
     if len(parts) == 1:
         return parts[0]
     return {subject: {metric: np.concatenate([p[subject][metric] for p in parts], axis=0)

@@ -83,13 +83,33 @@ def test_randomization_on_a_gold_panel_swaps_with_non_gold_readers_only(tmp_path
     assert res.groups["overall"].difference["f1"].p_value == pytest.approx((1 + extreme) / (P + 1))
 
 
-def test_randomization_test_holds_its_size_when_the_model_is_another_reader():
-    """Null world: the 'model' is a 7th reader drawn like the others; per-group rejection rate near 5%."""
-    from validation_study_helpers import null_case_rejections
+def _study():
+    """benchmarks/validation_study.py, imported as a module."""
+    import importlib.util
+    from pathlib import Path
 
-    rate, n_tests = null_case_rejections(samples=40, studies=120, permutations=199, seed=0)
-    se = np.sqrt(0.05 * 0.95 / n_tests)
-    assert rate <= 0.05 + 3 * se, (rate, n_tests)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_study.py"
+    spec = importlib.util.spec_from_file_location("validation_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_randomization_test_holds_its_size_when_the_model_is_another_reader():
+    """Null world of the validation study: the model is a 7th reader; per-group rejections near 5%."""
+    study = _study()
+    rejections, tests = 0, 0
+    for rep in range(30):
+        rng = np.random.default_rng([7, rep])
+        part, _, readers, model = study.simulate("null", study.part_sizes(140), rng)
+        res = score(*study.as_inputs(part, readers, model), metrics=["f1", "kappa"], resamples=0,
+                    test="randomization", permutations=199, seed=rep)
+        for g in GROUPS:
+            for est in res.groups[g].difference.values():
+                rejections += est.p_value < 0.05
+                tests += 1
+    rate, se = rejections / tests, np.sqrt(0.05 * 0.95 / tests)
+    assert rate <= 0.05 + 3 * se, (rate, tests)
 
 
 def test_holm_against_the_step_down_definition():
@@ -247,13 +267,20 @@ def test_auroc_note_names_the_one_class_reference(tmp_path):
 
 def test_validation_study_reduced_run(tmp_path):
     """The shipped study script, reduced and seeded: runs, resumes, and reports every method."""
-    import validation_study_helpers as h
-
-    out = tmp_path / "study.json"
-    table = h.run_study(out, replications=4, resamples=99, permutations=99, sizes=(60,))
-    again = h.run_study(out, replications=4, resamples=99, permutations=99, sizes=(60,))  # resumed: nothing new
-    assert table == again
-    methods = {row["method"] for row in table}
-    assert {"percentile", "bca", "randomization", "percentile+holm", "randomization+holm", "two-way"} <= methods
+    study = _study()
+    state = tmp_path / "state.jsonl"
+    table = study.run_study(state, replications=3, resamples=99, permutations=99, sizes=(60,), per_part=2000)
+    lines = state.read_text().splitlines()
+    again = study.run_study(state, replications=3, resamples=99, permutations=99, sizes=(60,), per_part=2000)
+    assert state.read_text().splitlines() == lines  # resumed: nothing recomputed
+    assert table == again and len(lines) == 1 + 3 * 2
+    assert {row["method"] for row in table} == set(study.METHODS)
     for row in table:
-        assert 0.0 <= row["false_positive_rate"] <= 1.0 and row["replications"] == 4
+        assert row["replications"] == 3 and 0.0 <= row["family_wise_rate"] <= 1.0
+        if row["scenario"] == "null":
+            assert row["true_difference"] == 0.0 and 0.0 <= row["false_positive_rate"] <= 1.0
+        if row["method"] in ("percentile", "bca", "two-way"):
+            assert 0.0 <= row["coverage"] <= 1.0
+    with pytest.raises(SystemExit):  # other settings on the same state file are refused
+        study.run_study(state, replications=3, resamples=50, permutations=99, sizes=(60,), per_part=2000)
+    assert "| null | 60 | f1 | randomization |" in study.markdown(table)
