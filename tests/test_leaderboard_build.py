@@ -251,3 +251,42 @@ def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "error: " in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
+    from mura_bench.randomization import holm, pairwise_p_values
+    from mura_bench.protocols import make_plan
+    from mura_bench.predictions import read_predictions
+
+    truth, studies, labels = write_truth(tmp_path)
+    subs = tmp_path / "submissions"
+    for k, sep in enumerate((0.2, 0.3, 1.5, 3.0)):
+        write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, sep, 10 + k))
+    report = build_site(subs, truth, tmp_path / "site", resamples=100, test="randomization", permutations=300,
+                        adjust="holm")
+    doc = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
+    text = json.dumps(doc)
+    assert "randomization" in text and "Holm" in text and '"permutations": 300' in text
+    # The ranks follow the documented rule, recomputed here from the library's pieces.
+    t = read_truth(truth)
+    plan = make_plan("leave-one-out", labels=t.labels, readers=t.readers, reader_names=t.reader_names)
+    slugs = [f"m{k}" for k in range(4)]
+    preds = [read_predictions(subs / s / "predictions.csv") for s in slugs]
+    diff, p = pairwise_p_values(np.stack([q.labels for q in preds], axis=1), plan.references, "f1",
+                                permutations=300, seed=0, group=7)
+    upper = np.triu_indices(4, 1)
+    p[upper] = holm(p[upper])
+    p.T[upper] = p[upper]
+    expected = {s: 1 + int(((diff[:, i] > 0) & (p[:, i] < 0.05)).sum()) for i, s in enumerate(slugs)}
+    ranks = {r["key"]: r["rank"] for r in doc["rows"] if r["kind"] == "submission"}
+    assert ranks == expected
+    assert doc["bootstrap"]["test"] == "randomization" and doc["bootstrap"]["adjust"] == "holm"
+    assert expected["m3"] == 1 and expected["m0"] > 1
+    method = (tmp_path / "site" / "method.html").read_text()
+    assert "randomization test" in method and "Holm" in method and "Validation study" in method
+    with pytest.raises(InputError, match="randomization"):
+        build_site(subs, truth, tmp_path / "site2", resamples=100, adjust="holm")
+    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
+                                              str(tmp_path / "site3"), "--bootstrap", "50", "--test", "randomization",
+                                              "--permutations", "99"])
+    assert result.exit_code == 0, result.output

@@ -11,6 +11,7 @@ Site layout::
 
     index.html            ranked table, metric switcher, downloads, forest plots per body part
     reported.html         published figures (never ranked with re-scored entries)
+    method.html           significance rules, ranking rule, the validation study's table
     entry/<slug>.html     one page per re-scored entry: ROC curve + readers, all metrics
     plots/*.svg           matplotlib figures
     leaderboard.{json,csv,tex}
@@ -74,18 +75,25 @@ class _Scored:
 
 def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                resamples: int = 10000, seed: int = 0, title: str | None = None,
-               confidence: float = 0.95, progress: ProgressCallback | None = None) -> BuildReport:
+               confidence: float = 0.95, progress: ProgressCallback | None = None, test: str = "ci",
+               permutations: int = 10000, adjust: str = "none") -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
     could be published, or ``out_dir`` exists and is not an earlier build (it is never deleted
     then). Same inputs + seed -> identical files. ``progress(stage, done, total)`` is told about
     reading, scoring and writing (see :mod:`mura_bench.progress`).
+
+    Ranking rule (:class:`RankRule`): ``test`` "ci" (entry j beats i when the paired percentile CI
+    of F1_j - F1_i lies above 0) or "randomization" (one coin per study swaps the two entries' reads,
+    ``permutations`` P; j beats i when F1_j > F1_i and p < 0.05, Holm-adjusted over all pairs with
+    ``adjust="holm"``).
     """
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
     check_resamples(resamples)
+    rule = RankRule.of(test, permutations, adjust, confidence)
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
@@ -103,10 +111,10 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     analyses = _analyze_all(scored, truth_table, resamples=resamples, seed=seed, confidence=confidence)
     clock.lap("analysis")
     while True:
-        rows, _ = _board_rows(scored, results, confidence)
+        rows, _ = _board_rows(scored, results, rule, truth_table, seed)
         clock.lap("rank")
         context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
-                           scored, results, loaded.reported, analyses)
+                           scored, results, loaded.reported, analyses, rule)
         try:
             _write_into_place(context, out_dir, clock, progress)
         except _EntryRenderError as exc:  # that entry is skipped; the others are ranked again
@@ -232,15 +240,18 @@ def _cells(groups: dict, subject: str, reader: str | None = None) -> dict[str, d
     return out
 
 
-def _board_rows(scored: list[_Scored], results: list, confidence: float) -> tuple[list[BoardRow], np.ndarray]:
+def _board_rows(scored: list[_Scored], results: list, rule: RankRule, truth: Truth,
+                seed: int) -> tuple[list[BoardRow], np.ndarray]:
     if not scored:
         return [], np.zeros((0, 0), dtype=bool)
     names = [s.submission.meta.slug for s in scored]
     points = np.array([r.groups["overall"].model[RANK_METRIC].value for r in results])
-    if all(r.replicates for r in results):
+    if rule.test == "randomization":
+        better = _better_by_randomization(scored, results, rule, truth, seed)
+    elif all(r.replicates for r in results):
         reps = np.stack([np.asarray(r.replicates["overall"]["model"][RANK_METRIC], dtype=np.float64)
                          for r in results])
-        better = significantly_better(reps, confidence=confidence)
+        better = significantly_better(reps, confidence=rule.confidence)
     else:
         better = np.zeros((len(results), len(results)), dtype=bool)
     ranks = ranks_from_better(better)
@@ -262,6 +273,63 @@ def _board_rows(scored: list[_Scored], results: list, confidence: float) -> tupl
     return rows, better
 
 
+def _better_by_randomization(scored: list[_Scored], results: list, rule: RankRule, truth: Truth,
+                             seed: int) -> np.ndarray:
+    """``better[j, i]``: F1_j > F1_i on overall and the paired randomization p (Holm-adjusted over
+    all pairs with ``adjust="holm"``) is below 0.05."""
+    from mura_bench.protocols import make_plan
+    from mura_bench.randomization import ALPHA, holm, pairwise_p_values
+    from mura_bench.scoring import one_blas_thread
+
+    plan = make_plan(results[0].protocol, labels=truth.labels, readers=truth.readers,
+                     reader_names=truth.reader_names)
+    labels = np.stack([s.predictions.labels[align(s.predictions, truth, allow_missing=False).prediction_index]
+                       for s in scored], axis=1)
+    with one_blas_thread():
+        diff, p = pairwise_p_values(labels, plan.references, RANK_METRIC, permutations=rule.permutations,
+                                    seed=seed, group=GROUPS.index("overall"))
+    if rule.adjust == "holm":
+        upper = np.triu_indices(len(scored), 1)
+        p[upper] = holm(p[upper])
+        p.T[upper] = p[upper]
+    return (diff > 0) & (p < ALPHA)
+
+
+@dataclass(frozen=True)
+class RankRule:
+    """Which rule made the ranks (recorded in leaderboard.json and said on the site)."""
+
+    test: str
+    permutations: int
+    adjust: str
+    confidence: float
+
+    @staticmethod
+    def of(test: str, permutations: int, adjust: str, confidence: float) -> "RankRule":
+        if test not in ("ci", "randomization"):
+            raise InputError(f"unknown test {test!r}; choose ci or randomization", source="--test")
+        if adjust not in ("none", "holm"):
+            raise InputError(f"unknown adjustment {adjust!r}; choose none or holm", source="--adjust")
+        if adjust != "none" and test != "randomization":
+            raise InputError(f"--adjust {adjust} needs --test randomization (it adjusts p-values)", source="--adjust")
+        if test == "randomization" and permutations < 1:
+            raise InputError("--permutations must be at least 1", source="--permutations")
+        return RankRule(test, int(permutations), adjust, confidence)
+
+    def describe(self) -> str:
+        if self.test == "ci":
+            return ("Rank = 1 + the number of entries whose paired overall-F1 difference "
+                    f"({self.confidence:.0%} percentile bootstrap CI on the shared resamples) lies entirely above 0")
+        holm_text = ", Holm-adjusted over all pairs" if self.adjust == "holm" else ""
+        return ("Rank = 1 + the number of entries with a higher overall F1 whose paired randomization test "
+                f"(one coin per study swaps the two entries' reads, {self.permutations} permutations) "
+                f"gives p < 0.05{holm_text}")
+
+    def to_dict(self) -> dict:
+        return {"test": self.test, "permutations": self.permutations if self.test == "randomization" else None,
+                "adjust": self.adjust}
+
+
 # ---------------------------------------------------------------------------------------------
 # Rendering
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +346,7 @@ class _Context:
     results: list
     reported: list[ReportedSubmission]
     analyses: dict = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
+    rule: "RankRule | None" = None             # the ranking rule (always set by build_site)
 
 
 def _environment():
@@ -355,15 +424,14 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
                   truth_sha256=truth.sha256, truth_kind=truth.kind, protocol=protocol,
                   reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
                   confidence=ctx.confidence, studies=studies, positives=positives,
-                  n_reported=len(ctx.reported))
+                  n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe())
     header = {"title": ctx.title,
               "truth": {"file": Path(truth.path).name, "sha256": truth.sha256, "kind": truth.kind,
                         "studies": len(truth.study_ids), "readers": list(truth.reader_names)},
               "protocol": protocol,
               "bootstrap": {"resamples": ctx.resamples, "seed": ctx.seed, "confidence": ctx.confidence,
-                            "method": "percentile"},
-              "ranking": ("rank = 1 + number of entries whose paired overall-F1 difference CI "
-                          "lies entirely above 0")}
+                            "method": "percentile", **ctx.rule.to_dict()},
+              "ranking": ctx.rule.describe()}
     (root / "leaderboard.json").write_text(to_json(ctx.rows, header), encoding="utf-8")
     (root / "leaderboard.csv").write_text(to_csv(ctx.rows), encoding="utf-8")
     (root / "leaderboard.tex").write_text(
@@ -408,6 +476,8 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
     (root / "index.html").write_text(index, encoding="utf-8")
     reported = env.get_template("reported.html").render(**common, root="", reported=_reported_order(ctx.reported))
     (root / "reported.html").write_text(reported, encoding="utf-8")
+    method = env.get_template("method.html").render(**common, root="", validation=_validation_table())
+    (root / "method.html").write_text(method, encoding="utf-8")
     clock.lap("index")
 
 
@@ -462,6 +532,16 @@ def _above_radiologists(ctx: _Context) -> dict[str, str]:
             out[s.submission.meta.slug] = (f"Overall F1 above the radiologists' mean by {_fmt_num(diff.value)} "
                                            f"(paired {ctx.confidence:.0%} CI {_fmt_ci(diff.ci)}, excludes 0)")
     return out
+
+
+def _validation_table() -> dict | None:
+    """The shipped result of ``benchmarks/validation_study.py`` (None when absent)."""
+    import json
+
+    try:
+        return json.loads(_static("validation-study.json"))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _reported_order(reported: list[ReportedSubmission]) -> list[ReportedSubmission]:

@@ -29,12 +29,18 @@ def leaderboard() -> None:
               help="Paired bootstrap resamples shared by all entries: 0, or 2 to 100,000.")
 @click.option("--seed", default=0, show_default=True, type=SEED_TYPE, help="Bootstrap seed.")
 @click.option("--title", default=None, help="Site title.")
+@click.option("--test", type=click.Choice(["ci", "randomization"]), default="ci", show_default=True,
+              help="Ranking rule: paired bootstrap CI of the F1 difference, or a paired randomization test.")
+@click.option("--permutations", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Permutations of the randomization test.")
+@click.option("--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
+              help="Holm adjustment over all pairs (needs --test randomization).")
 @click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
                    "written); for CI checks on pull requests.")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
-          title: str | None, quiet: bool, strict: bool) -> None:
+          title: str | None, test: str, permutations: int, adjust: str, quiet: bool, strict: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
     from mura_bench.progress import StderrProgress
@@ -42,7 +48,7 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
-                            progress=progress)
+                            progress=progress, test=test, permutations=permutations, adjust=adjust)
     echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
          f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:
