@@ -49,7 +49,7 @@ def _slow_better(reps: np.ndarray, confidence: float) -> np.ndarray:
 def test_ranks_separated_entries_are_ordered():
     rng = np.random.default_rng(1)
     base = rng.normal(0, 0.01, 2000)
-    reps = np.stack([0.9 + base, 0.8 + base, 0.7 + base + rng.normal(0, 0.001, 2000)])
+    reps = np.stack([0.9 + base, 0.8 + base + rng.normal(0, 0.001, 2000), 0.7 + base + rng.normal(0, 0.001, 2000)])
     assert paired_ranks(reps).tolist() == [1, 2, 3]
 
 
@@ -64,8 +64,15 @@ def test_pairing_matters_shared_noise_cancels():
     # Marginal intervals overlap widely, but the paired difference is always positive.
     rng = np.random.default_rng(3)
     shared = rng.normal(0.8, 0.05, 1000)
-    reps = np.stack([shared + 0.01, shared])
+    reps = np.stack([shared + 0.01 + rng.normal(0, 0.001, 1000), shared])
     assert paired_ranks(reps).tolist() == [1, 2]
+
+
+def test_a_zero_width_difference_interval_is_never_significant():
+    # Every resample gives the same difference (e.g. a one-study truth file): no evidence either way.
+    shared = np.random.default_rng(3).normal(0.8, 0.05, 1000)
+    assert paired_ranks(np.stack([shared + 0.01, shared])).tolist() == [1, 1]
+    assert paired_ranks(np.array([[1.0] * 50, [0.0] * 50])).tolist() == [1, 1]
 
 
 def test_better_matrix_matches_direct_percentiles():

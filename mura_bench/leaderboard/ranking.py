@@ -3,17 +3,22 @@
 Every entry is scored on the same bootstrap resamples, so ``replicates[i, b]`` and
 ``replicates[j, b]`` (overall F1 of entries i and j on resample b) are paired. Entry j is
 *significantly better* than entry i when the percentile confidence interval of
-``replicates[j] - replicates[i]`` lies entirely above 0. The rank of i is 1 + the number of entries
+``replicates[j] - replicates[i]`` lies entirely above 0 and is not degenerate (zero width). The
+rank of i is 1 + the number of entries
 significantly better than i (Chatbot Arena's "Rank (UB)"); equal ranks form a tie group.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from mura_bench.bootstrap import is_degenerate
 
-def _lower_bound(differences: np.ndarray, confidence: float) -> np.ndarray:
-    """Lower end of the percentile interval per row (numpy's default linear interpolation)."""
-    return np.quantile(differences, (1.0 - confidence) / 2.0, axis=-1)
+
+def _interval(differences: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval per row (numpy's default linear interpolation)."""
+    alpha = (1.0 - confidence) / 2.0
+    lower, upper = np.quantile(differences, [alpha, 1.0 - alpha], axis=-1)
+    return lower, upper
 
 
 def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
@@ -32,7 +37,8 @@ def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) ->
     if reps.shape[1] == 0:
         return better
     for i in range(k):
-        better[:, i] = _lower_bound(reps - reps[i], confidence) > 0.0
+        lower, upper = _interval(reps - reps[i], confidence)
+        better[:, i] = (lower > 0.0) & ~is_degenerate(lower, upper)  # zero width: never significant
     better[np.arange(k), np.arange(k)] = False
     return better
 
