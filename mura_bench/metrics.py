@@ -159,12 +159,17 @@ def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None"
     correction computed on the tied positions only.
     """
     w_sorted = np.take(w_block, order, axis=1)
-    running = np.cumsum(w_sorted, axis=1)
-    sums = (running * w_sorted) @ truth_sorted
+    if w_sorted.dtype == np.int16:  # exact integer running sums: 2x faster than a float cumsum
+        running = np.cumsum(w_sorted, axis=1, dtype=np.int32)
+    else:
+        running = np.cumsum(w_sorted, axis=1)
+    if ties is not None:
+        w_tied = w_sorted[:, ties.positions].astype(truth_sorted.dtype)
+        run_tied = running[:, ties.positions].astype(truth_sorted.dtype)
+    running *= w_sorted
+    sums = running.astype(truth_sorted.dtype, copy=False) @ truth_sorted
     if ties is None:
         return sums
-    w_tied = w_sorted[:, ties.positions]
-    run_tied = running[:, ties.positions]
     block_weight = np.add.reduceat(w_tied, ties.starts, axis=1)
     block_mid = run_tied[:, ties.ends] - (block_weight - 1) / 2
     correction = w_tied * (block_mid[:, ties.block_of] - run_tied + (w_tied - 1) / 2)
@@ -213,8 +218,12 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0     # (B, K)
     rank_sum = np.empty((b, score_cols.shape[1], y.shape[1]))
     block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
+    # Integer counts of fewer than 2048 studies: running sums and products in int16/int32 are exact
+    # and their float32 image too (every value < 2**24).
+    w_int = w.astype(np.int16) if dtype == np.float32 else None
+    use_int = w_int is not None and np.array_equal(w_int, w)
     for start in range(0, b, block):  # blocks of resamples (cache-sized), never single resamples
-        w_block = w[start:start + block]
+        w_block = (w_int if use_int else w)[start:start + block]
         for s, order in enumerate(orders):
             rank_sum[start:start + block, s] = (_rank_sums(w_block, order, ties[s], y[order])
                                                 - self_ties[start:start + block])

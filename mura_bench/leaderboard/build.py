@@ -56,7 +56,8 @@ RANK_METRIC = "f1"
 class BuildReport:
     """What a build did. ``published`` lists re-scored slugs in table order, ``reported`` the
     reported slugs, ``skipped`` every folder left out with the reason, ``warnings`` remarks on
-    published entries (``slug: text``), ``seconds`` the time per stage."""
+    published entries (``slug: text``), ``seconds`` the wall-clock time per stage,
+    ``cpu_seconds`` the CPU time per stage (all threads)."""
 
     out_dir: Path
     index_html: Path
@@ -65,6 +66,7 @@ class BuildReport:
     skipped: list[SkippedEntry]
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,18 +130,25 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     clock.lap("move")
     skipped.sort(key=lambda s: s.slug)
     return BuildReport(out_dir, out_dir / "index.html", [r.key for r in rows if r.is_submission],
-                       [r.meta.slug for r in loaded.reported], skipped, warnings, clock.seconds)
+                       [r.meta.slug for r in loaded.reported], skipped, warnings, clock.seconds,
+                       clock.cpu_seconds)
 
 
 class _Clock:
+    """Wall-clock seconds per stage (``seconds``) and CPU seconds of the process, all threads
+    (``cpu_seconds``)."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._last_cpu = time.process_time()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
-        self._last = now
+        self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + cpu - self._last_cpu
+        self._last, self._last_cpu = now, cpu
 
 
 def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
