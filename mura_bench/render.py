@@ -39,6 +39,16 @@ def build_table(result: Result, *, readers: bool = False, wide: bool = False) ->
     return FittedTable(result, readers=readers, wide=wide)
 
 
+def significance_caption(result: Result) -> str:
+    """What the * on a model − radiologists cell means under the run's test."""
+    settings = result.bootstrap
+    if getattr(settings, "test", "ci") != "randomization":
+        return SIGNIFICANT_CAPTION
+    adjusted = " after Holm's adjustment over the 8 groups" if settings.adjust == "holm" else ""
+    return (f"* paired randomization test of model − radiologists ({settings.permutations} permutations): "
+            f"p < 0.05{adjusted} (significant)")
+
+
 def table_heading(result: Result) -> str:
     """One line naming the inputs and settings, printed above the table (never wrapped into it)."""
     return (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
@@ -81,7 +91,7 @@ def table_text(result: Result, width: int, *, readers: bool = False, wide: bool 
 def _print_block(console, result: Result, layout, *, wrap: bool = True) -> None:
     """Heading, tables, legend, detected line and notes; ``wrap=False`` keeps each text line whole."""
     lines_before = [table_heading(result)]
-    lines_after = ([SIGNIFICANT_CAPTION] if result.groups["overall"].difference is not None else [])
+    lines_after = ([significance_caption(result)] if result.groups["overall"].difference is not None else [])
     lines_after += [detected_line(result), *(f"note: {n}" for n in result.notes)]
     for line in lines_before:
         console.print(line, markup=False, highlight=False, soft_wrap=not wrap)
