@@ -14,7 +14,7 @@ import click
 
 from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option, significance_options
 from mura_bench.errors import InputError
 from mura_bench.terminal import echo, excerpt, visible
 
@@ -117,12 +117,9 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
 @click.option("--tie", type=click.Choice(["abnormal", "normal"]), default="abnormal", show_default=True,
               help="Majority-vote tie rule for an even number of voting readers.")
 @click.option("--gold-readers", callback=parse_reader_list, help="Gold-panel readers (default: the first three).")
-@click.option("--test", type=click.Choice(["ci", "randomization"]), default="ci", show_default=True,
-              help="What makes model - radiologists significant: its CI excludes 0, or a paired randomization test.")
-@click.option("--permutations", type=click.IntRange(min=1), default=10000, show_default=True,
-              help="Permutations of the randomization test.")
-@click.option("--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
-              help="Multiplicity adjustment over the 8 groups of each metric (needs --test randomization).")
+@significance_options(test_help="What makes model - radiologists significant: its CI excludes 0, or a paired "
+                                "randomization test.",
+                      adjust_help="Holm adjustment over the 8 groups of each metric (needs --test randomization).")
 @click.option("--resample-readers", is_flag=True,
               help="Two-way bootstrap: resample readers as well as studies (readers as a random effect).")
 @click.option("--show-readers", is_flag=True, help="Table: add each reader's scores.")

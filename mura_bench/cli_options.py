@@ -1,5 +1,5 @@
-"""Click option types and callbacks shared by every command (``score``, ``run``, ``demo``,
-``leaderboard build``), so that one option means and checks the same everywhere."""
+"""Click option types, callbacks and option groups shared by the commands (``score``, ``run``,
+``demo``, ``leaderboard build``), so that one option means and checks the same everywhere."""
 from __future__ import annotations
 
 import click
@@ -19,3 +19,21 @@ def check_resamples_option(_ctx, _param, value: int) -> int:
 
 #: --seed of every command: a non-negative integer (the bootstrap's SeedSequence needs one).
 SEED_TYPE = click.IntRange(min=0)
+
+
+def significance_options(*, test_help: str, adjust_help: str):
+    """``--test ci|randomization``, ``--permutations P`` and ``--adjust none|holm``."""
+    options = [
+        click.option("--test", type=click.Choice(["ci", "randomization"]), default="ci", show_default=True,
+                     help=test_help),
+        click.option("--permutations", type=click.IntRange(min=1), default=10000, show_default=True,
+                     help="Permutations of the randomization test."),
+        click.option("--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
+                     help=adjust_help),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate

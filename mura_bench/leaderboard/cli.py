@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from mura_bench.cli_help import BUILD_EPILOG, UncutHelpGroup
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option, significance_options
 
 
 @click.group("leaderboard", cls=UncutHelpGroup)
@@ -29,13 +29,9 @@ def leaderboard() -> None:
               help="Paired bootstrap resamples shared by all entries: 0, or 2 to 100,000.")
 @click.option("--seed", default=0, show_default=True, type=SEED_TYPE, help="Bootstrap seed.")
 @click.option("--title", default=None, help="Site title.")
-@click.option("--test", type=click.Choice(["ci", "randomization"]), default="ci", show_default=True,
-              help="Ranking rule: paired bootstrap CI of the F1 difference, or a paired randomization test.")
-@click.option("--permutations", type=click.IntRange(min=1), default=10000, show_default=True,
-              help="Permutations of the randomization test.")
-@click.option("--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
-              help="Holm adjustment over all pairs (needs --test randomization).")
 @click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
+@significance_options(test_help="Ranking rule: paired bootstrap CI of the F1 difference, or a paired randomization test.",
+                      adjust_help="Holm adjustment over all pairs (needs --test randomization).")
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
                    "written); for CI checks on pull requests.")
