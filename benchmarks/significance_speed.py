@@ -7,9 +7,12 @@
    table), and a plain Python loop over permutations (timed on a few, extrapolated).
 2. Two-way bootstrap (``--resample-readers``) on a 1,199-study, 6-reader valid split: ``score`` end
    to end (10,000 resamples, all metrics) against the same call without reader resampling.
+3. Model-vs-model randomization tests of all 4,950 pairs of 100 entries on 1,199 studies (the
+   leaderboard's ``--test randomization``), at the permutation count given as the first argument
+   (default 1,000).
 
 Prints wall-clock and user-CPU seconds (the machine may be shared: compare the ratios).
-Run: python benchmarks/significance_speed.py
+Run: python benchmarks/significance_speed.py [PAIR_PERMUTATIONS]
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from mura_bench.layout import BODY_PARTS, GROUPS, part_index  # noqa: E402
 from mura_bench.metrics import COUNT_METRICS  # noqa: E402
 from mura_bench.predictions import Predictions  # noqa: E402
 from mura_bench.protocols import leave_one_out_references, make_plan  # noqa: E402
-from mura_bench.randomization import draw_raters, model_vs_readers_p_values  # noqa: E402
+from mura_bench.randomization import draw_raters, model_vs_readers_p_values, pairwise_p_values  # noqa: E402
 from mura_bench.scoring import score  # noqa: E402
 from mura_bench.synth import synth_panel  # noqa: E402
 from mura_bench.truth import Truth  # noqa: E402
@@ -143,6 +146,14 @@ def main() -> int:
     print("two-way bootstrap, 1,199 studies, 6 readers, 10,000 resamples, all metrics, score() end to end")
     print(f"  studies only                       {t_one:7.3f} s wall  {c_one:7.3f} s user")
     print(f"  studies and readers                {t_two:7.3f} s wall  {c_two:7.3f} s user   ratio {t_two / t_one:5.2f}x  target < 3 s")
+    pairs_permutations = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rng = np.random.default_rng(0)
+    refs = (rng.random((1199, 6)) < 0.45).astype(np.int8)
+    models = (rng.random((1199, 100)) < 0.45).astype(np.int8)
+    t_pairs, c_pairs = timed(lambda: pairwise_p_values(models, refs, "f1", permutations=pairs_permutations,
+                                                       seed=0, group=7), repeat=1)
+    print(f"model-vs-model randomization, 100 entries (4,950 pairs), 1,199 studies, {pairs_permutations} permutations")
+    print(f"  all pairs                          {t_pairs:7.3f} s wall  {c_pairs:7.3f} s user")
     return 0 if t_engine <= 0.2 and t_two < 3 else 1
 
 
