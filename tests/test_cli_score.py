@@ -171,3 +171,45 @@ def test_internal_errors_exit_1_with_a_short_report(case, monkeypatch):
     res = CliRunner().invoke(cli, ["score", str(case / "preds.csv"), "--truth", str(case / "panel.csv")])
     assert res.exit_code == 1
     assert "internal error: RuntimeError: kaboom" in res.output and "Traceback" not in res.output
+
+
+def test_randomization_holm_json_csv_and_table(case):
+    args = ("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 200, "--test", "randomization",
+            "--permutations", 299, "--adjust", "holm", "--metrics", "f1,kappa")
+    a, b = run(*args, "--output", "json"), run(*args, "--output", "json")
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout  # reproducible permutations
+    doc = json.loads(a.stdout)
+    assert doc["bootstrap"] == {"resamples": 200, "seed": 0, "confidence": 0.95, "method": "percentile",
+                                "test": "randomization", "permutations": 299, "adjust": "holm",
+                                "resample_readers": False}
+    for g in GROUPS:
+        for metric, d in doc["groups"][g]["difference"].items():
+            assert list(d) == ["value", "ci", "p_value", "p_adjusted", "significant"]
+            assert 1 / 300 <= d["p_value"] <= d["p_adjusted"] <= 1
+            assert d["significant"] == (d["p_adjusted"] < 0.05)
+    rows = list(csv.DictReader(io.StringIO(run(*args, "--output", "csv").stdout)))
+    diff = [r for r in rows if r["subject"] == "difference"]
+    assert diff and all(r["p_value"] and r["p_adjusted"] for r in diff)
+    assert all(r["p_value"] == "" for r in rows if r["subject"] != "difference")
+    table = run(*args)
+    assert table.returncode == 0 and "randomization" in table.stdout and "Holm" in table.stdout
+
+
+def test_significance_option_errors_exit_2(case):
+    for extra in (("--adjust", "holm"), ("--bootstrap", "1"), ("--test", "randomization", "--permutations", "0"),
+                  ("--resample-readers", "--ci-method", "bca")):
+        cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", *extra)
+        assert cp.returncode == 2 and "Traceback" not in cp.stderr, (extra, cp.stderr)
+
+
+def test_resample_readers_is_recorded_and_widens_the_difference_interval(case):
+    one = json.loads(run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 2000,
+                         "--output", "json", "--metrics", "kappa").stdout)
+    two = json.loads(run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 2000,
+                         "--output", "json", "--metrics", "kappa", "--resample-readers").stdout)
+    assert two["bootstrap"]["resample_readers"] is True and one["bootstrap"]["resample_readers"] is False
+    d1, d2 = one["groups"]["overall"]["difference"]["kappa"], two["groups"]["overall"]["difference"]["kappa"]
+    assert d1["value"] == d2["value"]
+    assert d2["ci"][1] - d2["ci"][0] > d1["ci"][1] - d1["ci"][0]
+    assert one["groups"]["overall"]["readers"] == two["groups"]["overall"]["readers"]  # readers: study bootstrap
