@@ -266,28 +266,45 @@ def summarise(done: dict, truths: dict, *, replications: int, sizes, scenarios) 
     return table
 
 
-def markdown(table: list[dict]) -> str:
-    """Compact table: per scenario, size, metric and method, the body parts' range and overall."""
-    lines = ["| scenario | studies | metric | method | coverage, parts (min–max) | coverage, overall | "
-             "rejections, parts (min–max) | rejections, overall | any of 8 groups |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def summary_rows(table: list[dict]) -> list[dict]:
+    """Compact rows: per scenario, size, metric and method, the body parts' range and overall, as
+    text with Monte-Carlo standard errors (the README's and the site's table)."""
     keys = sorted({(r["scenario"], r["studies"], r["metric"], r["method"]) for r in table},
                   key=lambda k: (SCENARIOS.index(k[0]), k[1], METRICS.index(k[2]), METHODS.index(k[3])))
+    out = []
     for key in keys:
         rows = [r for r in table if (r["scenario"], r["studies"], r["metric"], r["method"]) == key]
         parts = [r for r in rows if r["group"] != "overall"]
         overall = next(r for r in rows if r["group"] == "overall")
         rate = "false_positive_rate" if key[0] == "null" else "power"
 
-        def span(field, se_field):
-            lo = min(parts, key=lambda r: r[field]); hi = max(parts, key=lambda r: r[field])
-            return f"{100 * lo[field]:.1f}–{100 * hi[field]:.1f} % (±{100 * max(lo[se_field], hi[se_field]):.1f})"
+        def one(row, field, se_field):
+            return f"{100 * row[field]:.1f} ± {100 * row[se_field]:.1f} %"
 
-        cov = (span("coverage", "coverage_se"), f"{100 * overall['coverage']:.1f} % (±{100 * overall['coverage_se']:.1f})") \
-            if "coverage" in overall else ("—", "—")
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {cov[0]} | {cov[1]} | {span(rate, 'rate_se')} | "
-                     f"{100 * overall[rate]:.1f} % (±{100 * overall['rate_se']:.1f}) | "
-                     f"{100 * overall['family_wise_rate']:.1f} % (±{100 * overall['family_wise_se']:.1f}) |")
+        def span(field, se_field):
+            lo, hi = min(parts, key=lambda r: r[field]), max(parts, key=lambda r: r[field])
+            return f"{100 * lo[field]:.1f}–{100 * hi[field]:.1f} % (± ≤{100 * max(lo[se_field], hi[se_field]):.1f})"
+
+        has_cov = "coverage" in overall
+        out.append({"scenario": key[0], "studies": key[1], "metric": key[2], "method": key[3],
+                    "coverage_parts": span("coverage", "coverage_se") if has_cov else "—",
+                    "coverage_overall": one(overall, "coverage", "coverage_se") if has_cov else "—",
+                    "rejections_parts": span(rate, "rate_se"),
+                    "rejections_overall": one(overall, rate, "rate_se"),
+                    "family_wise": one(overall, "family_wise_rate", "family_wise_se"),
+                    "replications": overall["replications"]})
+    return out
+
+
+def markdown(table: list[dict]) -> str:
+    """The compact table (:func:`summary_rows`) in Markdown."""
+    lines = ["| scenario | studies | metric | method | coverage, parts | coverage, overall | "
+             "rejections, parts | rejections, overall | any of 8 groups |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary_rows(table):
+        lines.append(f"| {r['scenario']} | {r['studies']} | {r['metric']} | {r['method']} | {r['coverage_parts']} | "
+                     f"{r['coverage_overall']} | {r['rejections_parts']} | {r['rejections_overall']} | "
+                     f"{r['family_wise']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -301,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("validation-table.json"))
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="Start no replication after this many minutes; report what is complete.")
+    parser.add_argument("--report-only", action="store_true", help="Run nothing new; report the state file.")
+    parser.add_argument("--site-json", type=Path, default=None,
+                        help="Also write the compact table for the site's Method page here "
+                             "(mura_bench/leaderboard/static/validation-study.json).")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     start = time.perf_counter()
@@ -310,13 +331,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {rep + 1} replications of every cell ({time.perf_counter() - start:.0f} s)", flush=True)
 
     table = run_study(args.state, replications=args.replications, resamples=args.resamples,
-                      permutations=args.permutations, sizes=sizes, progress=progress, max_minutes=args.max_minutes)
+                      permutations=args.permutations, sizes=sizes, progress=progress,
+                      max_minutes=1e-9 if args.report_only else args.max_minutes)
     used = table[0]["replications"] if table else 0
     doc = {"replications": used, "resamples": args.resamples, "permutations": args.permutations,
            "sizes": list(sizes), "rows": table}
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(args.out)
+    if args.site_json is not None:
+        compact = {"replications": used, "resamples": args.resamples, "permutations": args.permutations,
+                   "sizes": list(sizes), "summary": summary_rows(table)}
+        args.site_json.write_text(json.dumps(compact, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(markdown(table))
     print(f"{used} replications per cell, {args.resamples} resamples, {args.permutations} permutations; "
           f"{time.perf_counter() - start:.0f} s; table in {args.out} (sha256 "
