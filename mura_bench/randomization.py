@@ -37,6 +37,9 @@ ADJUSTMENTS: tuple[str, ...] = ("none", "holm")
 ALPHA = 0.05
 #: Absolute tolerance of the two-sided comparison |d*| >= |d| - TOLERANCE.
 TOLERANCE = 1e-12
+#: Upper bound of the number of permutations: the draws of a group take P x n bytes at once
+#: (1.2 GB for 10**6 permutations of 1,199 studies).
+MAX_PERMUTATIONS = 1_000_000
 #: Permutations per block: keeps the (block x patterns) histogram in cache.
 BLOCK = 1024
 

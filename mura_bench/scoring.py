@@ -24,7 +24,8 @@ from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import (Plan, canonical_reader_order, check_gold_readers_apply, make_plan,
                                   reference_names, resolve_protocol)
-from mura_bench.randomization import ADJUSTMENTS, ALPHA, TESTS, holm, model_vs_readers_p_values
+from mura_bench.randomization import (ADJUSTMENTS, ALPHA, MAX_PERMUTATIONS, TESTS, holm,
+                                      model_vs_readers_p_values)
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
 from mura_bench.truth import Truth, read_truth
 
@@ -179,8 +180,8 @@ def _check_options(opts: Options) -> None:
         raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
     if opts.adjust != "none" and opts.test != "randomization":
         raise InputError(f"--adjust {opts.adjust} needs --test randomization (it adjusts p-values)")
-    if opts.test == "randomization" and opts.permutations < 1:
-        raise InputError(f"--permutations must be at least 1, got {opts.permutations}")
+    if opts.test == "randomization" and not 1 <= opts.permutations <= MAX_PERMUTATIONS:
+        raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
     if opts.resample_readers and opts.ci_method != "percentile":
         raise InputError("--resample-readers gives percentile intervals only (BCa's jackknife runs over studies)")
 

@@ -321,8 +321,10 @@ class RankRule:
             raise InputError(f"unknown adjustment {adjust!r}; choose none or holm", source="--adjust")
         if adjust != "none" and test != "randomization":
             raise InputError(f"--adjust {adjust} needs --test randomization (it adjusts p-values)", source="--adjust")
-        if test == "randomization" and permutations < 1:
-            raise InputError("--permutations must be at least 1", source="--permutations")
+        from mura_bench.randomization import MAX_PERMUTATIONS
+
+        if test == "randomization" and not 1 <= permutations <= MAX_PERMUTATIONS:
+            raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}", source="--permutations")
         return RankRule(test, int(permutations), adjust, confidence)
 
     def describe(self) -> str:
