@@ -286,7 +286,11 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     assert "randomization test" in method and "Holm" in method and "Validation study" in method
     with pytest.raises(InputError, match="randomization"):
         build_site(subs, truth, tmp_path / "site2", resamples=100, adjust="holm")
-    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
-                                              str(tmp_path / "site3"), "--bootstrap", "50", "--test", "randomization",
-                                              "--permutations", "99"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. an option declared twice
+        result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
+                                                  str(tmp_path / "site3"), "--bootstrap", "50", "--test",
+                                                  "randomization", "--permutations", "99", "--quiet"])
     assert result.exit_code == 0, result.output
