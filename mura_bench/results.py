@@ -159,8 +159,9 @@ class Result(JsonDocument):
 
     def to_frame(self):
         """The :meth:`rows` as a pandas DataFrame (long format: one row per group, subject and
-        metric; columns ``group subject metric value ci_lower ci_upper significant studies
-        positives``). Needs pandas, imported only here.
+        metric; columns ``group subject metric value ci_lower ci_upper p_value p_adjusted
+        significant studies positives``; p-values only under the randomization test). Needs pandas,
+        imported only here.
 
         >>> from mura_bench import evaluate
         >>> ids = [f"valid/XR_HAND/patient{i}/study1/" for i in range(1, 31)]

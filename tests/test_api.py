@@ -103,8 +103,8 @@ def test_to_frame_holds_the_rows(case):
     root, _, _ = case
     result = score(root / "preds.csv", root / "panel.csv", resamples=100)
     frame = result.to_frame()
-    assert list(frame.columns) == ["group", "subject", "metric", "value", "ci_lower", "ci_upper", "significant",
-                                   "studies", "positives"]
+    assert list(frame.columns) == ["group", "subject", "metric", "value", "ci_lower", "ci_upper", "p_value",
+                                   "p_adjusted", "significant", "studies", "positives"]
     assert len(frame) == len(result.rows())
     assert set(frame.group) == set(GROUPS)
     row = frame[(frame.group == "overall") & (frame.subject == "difference") & (frame.metric == "f1")].iloc[0]
