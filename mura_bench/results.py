@@ -95,23 +95,28 @@ class InputInfo:
 
 @dataclass(frozen=True)
 class BootstrapSettings:
-    """How intervals and significance were obtained: ``test`` "ci" (significant iff the CI of the
-    difference excludes 0) or "randomization" (``permutations`` P, None under "ci"); ``adjust``
-    "none" or "holm"; ``resample_readers`` whether readers were resampled too (two-way bootstrap)."""
+    """How intervals and significance were obtained. For ``score``: ``test`` "ci" (significant iff
+    the CI of the difference excludes 0) or "randomization" (``permutations`` P, None under "ci");
+    ``adjust`` "none" or "holm"; ``resample_readers`` whether readers were resampled too (two-way
+    bootstrap). Documents without significance tests (``analyze``) leave ``test`` None and the
+    four keys out."""
 
     resamples: int
     seed: int
     confidence: float
     method: str
-    test: str = "ci"
+    test: str | None = None
     permutations: int | None = None
-    adjust: str = "none"
-    resample_readers: bool = False
+    adjust: str | None = None
+    resample_readers: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
-                "method": self.method, "test": self.test, "permutations": self.permutations,
-                "adjust": self.adjust, "resample_readers": self.resample_readers}
+        out: dict[str, Any] = {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
+                               "method": self.method}
+        if self.test is not None:
+            out.update({"test": self.test, "permutations": self.permutations, "adjust": self.adjust,
+                        "resample_readers": bool(self.resample_readers)})
+        return out
 
 
 class JsonDocument:
