@@ -172,16 +172,38 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
 @click.option("--train-studies", type=click.IntRange(min=0), default=None, help="Number of train studies [default: 2 x --studies].")
 @click.option("--readers", type=click.IntRange(min=3), default=6, show_default=True)
 @click.option("--seed", type=SEED_TYPE, default=0, show_default=True)
-@click.option("--image-size", type=click.IntRange(min=16, max=1024), default=64, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=16, max=1024), default=64, show_default=True,
+              help="Image side in pixels (realistic: the long side varies around it).")
+@click.option("--difficulty", type=click.Choice(["realistic", "easy"]), default="realistic", show_default=True,
+              help="realistic: subtle findings pixel statistics cannot see; easy: bright hardware, for fast tests.")
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
+              help="Processes drawing images [default: the usable CPUs].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing MURA-v1.1/ in --out.")
-def synth(out, studies, train_studies, readers, seed, image_size, overwrite) -> None:
+def synth(out, studies, train_studies, readers, seed, image_size, difficulty, workers, quiet, overwrite) -> None:
     """Write a synthetic dataset in the exact MURA-v1.1 layout, with a reader panel."""
     from mura_bench.synth import generate
 
     summary = generate(out, studies=studies, train_studies=train_studies, readers=readers, seed=seed,
-                       image_size=image_size, overwrite=overwrite)
+                       image_size=image_size, overwrite=overwrite, difficulty=difficulty, workers=workers,
+                       progress=not quiet and sys.stderr.isatty())
     counts = ", ".join(f"{split}: {n} studies / {summary.images[split]} images" for split, n in summary.splits.items())
-    echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed})")
+    echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed}, "
+         f"{summary.difficulty})")
+
+
+@cli.command("synth-gallery")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--per-class", type=click.IntRange(min=1, max=8), default=3, show_default=True,
+              help="Normal and abnormal views per body part.")
+@click.option("--image-size", type=click.IntRange(min=16, max=512), default=128, show_default=True)
+@click.option("--difficulty", type=click.Choice(["realistic", "easy"]), default="realistic", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+def synth_gallery(out, per_class, image_size, difficulty, seed) -> None:
+    """Draw a montage of normal and abnormal synthetic views per body part (PNG)."""
+    from mura_bench.synth.gallery import write_gallery
+
+    echo(f"wrote {write_gallery(out, per_class=per_class, seed=seed, image_size=image_size, difficulty=difficulty)}")
 
 
 @cli.command(epilog=DEMO_EPILOG)

@@ -19,7 +19,7 @@ from mura_bench import __version__
 DEMO_STUDIES = 120
 DEMO_SEED = 0
 #: Bump when the demo's generated content changes, so stale caches are rebuilt.
-CACHE_VERSION = f"{__version__}-1"
+CACHE_VERSION = f"{__version__}-2"
 
 
 def default_cache() -> Path:

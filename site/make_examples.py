@@ -69,7 +69,8 @@ def toml_string(text: str) -> str:
 PLUGIN_RUNS = {
     "builtin-image-statistics": ("image-statistics", "image-statistics (built-in plugin)",
                                  "Fraction of near-white pixels through a logistic link; run with "
-                                 "`mura-bench run image-statistics` on the synthetic images."),
+                                 "`mura-bench run image-statistics` on the realistic synthetic images, "
+                                 "where pixel statistics are near chance."),
     "builtin-constant-prior": ("constant-prior", "constant-prior (built-in plugin)",
                                "Predicts MURA's train abnormal-study fraction for every image: the floor "
                                "a model must beat."),
@@ -95,7 +96,7 @@ def run_plugins() -> None:
     from mura_bench.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
-        generate(tmp, studies=STUDIES, train_studies=1, readers=6, seed=SEED)
+        generate(tmp, studies=STUDIES, train_studies=1, readers=6, seed=SEED, difficulty="realistic")
         panel = Path(tmp) / "MURA-v1.1" / "valid_panel.csv"
         if panel.read_bytes() != (ROOT / "site" / "truth" / "valid_panel.csv").read_bytes():
             raise SystemExit("the generated images do not match site/truth/valid_panel.csv")

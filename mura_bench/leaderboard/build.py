@@ -115,7 +115,7 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     while True:
         rows, _ = _board_rows(scored, results, rule, truth_table, seed)
         clock.lap("rank")
-        context = _Context(title or DEFAULT_TITLE, truth_table, resamples, seed, confidence, rows,
+        context = _Context(_site_title(title, truth_table), truth_table, resamples, seed, confidence, rows,
                            scored, results, loaded.reported, analyses, rule)
         try:
             _write_into_place(context, out_dir, clock, progress)
@@ -132,6 +132,21 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     return BuildReport(out_dir, out_dir / "index.html", [r.key for r in rows if r.is_submission],
                        [r.meta.slug for r in loaded.reported], skipped, warnings, clock.seconds,
                        clock.cpu_seconds)
+
+
+def _site_title(title: str | None, truth: Truth) -> str:
+    """The title, marked "(synthetic data)" when the truth is synthetic and it does not say so."""
+    title = title or DEFAULT_TITLE
+    if is_synthetic_truth(truth) and "synthetic" not in title.lower():
+        title += " (synthetic data)"
+    return title
+
+
+def is_synthetic_truth(truth: Truth) -> bool:
+    """Whether every study of the truth is a synthetic one (mura-bench synth's patient numbers)."""
+    from mura_bench.synth import is_synthetic_study
+
+    return bool(truth.study_ids) and all(is_synthetic_study(s) for s in truth.study_ids)
 
 
 class _Clock:
@@ -435,7 +450,8 @@ def _write_site(root: Path, ctx: _Context, clock: _Clock, progress: ProgressCall
                   truth_sha256=truth.sha256, truth_kind=truth.kind, protocol=protocol,
                   reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
                   confidence=ctx.confidence, studies=studies, positives=positives,
-                  n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe())
+                  n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe(),
+                  synthetic=is_synthetic_truth(truth))
     header = {"title": ctx.title,
               "truth": {"file": Path(truth.path).name, "sha256": truth.sha256, "kind": truth.kind,
                         "studies": len(truth.study_ids), "readers": list(truth.reader_names)},
