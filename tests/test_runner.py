@@ -18,7 +18,7 @@ from mura_bench.synth import generate
 @pytest.fixture()
 def split(tmp_path):
     """A small synthetic valid split (20 studies, about 55 images of 32 x 32 pixels)."""
-    generate(tmp_path / "data", studies=20, train_studies=1, image_size=32, seed=3)
+    generate(tmp_path / "data", studies=20, train_studies=1, image_size=32, seed=3, difficulty="easy")
     return load_split(tmp_path / "data", "valid")
 
 

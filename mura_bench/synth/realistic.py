@@ -25,13 +25,13 @@ FINDING_KINDS: dict[str, float] = {"fracture": 0.52, "lesion": 0.18, "degenerati
 #: Per body part: (conspicuity multiplier of a finding, chance that a view of an abnormal study
 #: shows it). Ordered like the model kappas of the MURA paper (finger 0.389 ... wrist 0.931).
 PART_DIFFICULTY: dict[str, tuple[float, float]] = {
-    "elbow": (1.5, 0.75),
-    "finger": (1.0, 0.6),
-    "forearm": (1.6, 0.8),
-    "hand": (1.7, 0.8),
-    "humerus": (1.25, 0.7),
-    "shoulder": (1.5, 0.75),
-    "wrist": (2.0, 0.9),
+    "elbow": (2.3, 0.75),
+    "finger": (1.5, 0.6),
+    "forearm": (2.4, 0.8),
+    "hand": (2.6, 0.8),
+    "humerus": (1.9, 0.7),
+    "shoulder": (2.3, 0.75),
+    "wrist": (3.3, 0.95),
 }
 
 #: Anatomy per body part: (bones range, bone radius range, half-length range, joint blob, chance
