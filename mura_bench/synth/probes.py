@@ -48,7 +48,10 @@ def local_features(pixels: np.ndarray) -> np.ndarray:
     and its negative are rectified and pooled as the means of their top 5 and top 30 pixels and
     their overall mean. A 1-D array of fixed length (144), whatever the image size.
     """
-    image = pixels.astype(np.float64) / 255.0
+    return np.array(_bank_features(pixels.astype(np.float64) / 255.0))
+
+
+def _bank_features(image: np.ndarray) -> list[float]:
     mean = ndimage.gaussian_filter(image, 2.0)
     spread = np.sqrt(ndimage.gaussian_filter((image - mean) ** 2, 2.0)) + 0.02
     normalised = (image - mean) / spread
@@ -58,7 +61,7 @@ def local_features(pixels: np.ndarray) -> np.ndarray:
         for signed in (response, -response):
             flat = np.sort(np.maximum(signed, 0.0).ravel())[::-1]
             features += [float(flat[:k].mean()) for k in _TOP_K] + [float(flat.mean())]
-    return np.array(features)
+    return features
 
 
 @dataclass(frozen=True)

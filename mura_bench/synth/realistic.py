@@ -25,29 +25,30 @@ FINDING_KINDS: dict[str, float] = {"fracture": 0.52, "lesion": 0.18, "degenerati
 #: Per body part: (conspicuity multiplier of a finding, chance that a view of an abnormal study
 #: shows it). Ordered like the model kappas of the MURA paper (finger 0.389 ... wrist 0.931).
 PART_DIFFICULTY: dict[str, tuple[float, float]] = {
-    "elbow": (2.3, 0.75),
-    "finger": (1.5, 0.6),
-    "forearm": (2.4, 0.8),
-    "hand": (2.6, 0.8),
-    "humerus": (1.9, 0.7),
-    "shoulder": (2.3, 0.75),
-    "wrist": (3.3, 0.95),
+    "elbow": (2.8, 0.85),
+    "finger": (1.8, 0.7),
+    "forearm": (2.8, 0.9),
+    "hand": (3.6, 0.9),
+    "humerus": (2.2, 0.8),
+    "shoulder": (2.6, 0.85),
+    "wrist": (4.5, 1.0),
 }
 
 #: Anatomy per body part: (bones range, bone radius range, half-length range, joint blob, chance
 #: that neighbouring bones overlap), lengths in half the short side of the image.
 _ANATOMY: dict[str, tuple[tuple[int, int], tuple[float, float], tuple[float, float], bool, float]] = {
-    "elbow": ((2, 3), (0.14, 0.2), (0.5, 0.8), True, 0.5),
+    "elbow": ((2, 2), (0.15, 0.21), (0.5, 0.8), True, 0.4),
     "finger": ((1, 2), (0.12, 0.17), (0.4, 0.7), True, 0.2),
     "forearm": ((2, 2), (0.11, 0.16), (0.75, 1.05), False, 0.4),
-    "hand": ((3, 4), (0.08, 0.11), (0.4, 0.65), False, 0.5),
+    "hand": ((2, 3), (0.12, 0.16), (0.45, 0.7), False, 0.2),
     "humerus": ((1, 1), (0.17, 0.24), (0.7, 1.05), True, 0.0),
     "shoulder": ((1, 2), (0.17, 0.22), (0.5, 0.75), True, 0.4),
-    "wrist": ((2, 3), (0.1, 0.15), (0.4, 0.7), True, 0.5),
+    "wrist": ((2, 2), (0.15, 0.2), (0.45, 0.75), True, 0.15),
 }
 
-_GROWTH_PLATE_RATE = 0.15
-TEXTURE_AMPLITUDE = 0.08
+_GROWTH_PLATE_RATE = 0.08
+#: Standard deviation of the multiplicative trabecular texture (times U(0.5, 1.5) per view).
+TEXTURE_AMPLITUDE = 0.05
 _MARKER_RATE = 0.7
 _COLLIMATION_RATE = 0.5
 #: 5 x 7 bitmaps of the lead side markers.
@@ -177,13 +178,8 @@ def _collimate(image, rng, x, y):
     return image * inside + level * (1.0 - inside)
 
 
-def render_realistic(finding: str | None, rng: np.random.Generator, size: int, part: str) -> np.ndarray:
-    """One realistic synthetic radiograph of ``part`` as a 2-D uint8 array (shape varies per view).
-
-    ``finding`` is None for a view without abnormality, else one of :data:`FINDING_KINDS`.
-    The long side is about ``size`` pixels. All randomness comes from ``rng``.
-    """
-    h, w = image_shape(rng, size)
+def _frame(rng: np.random.Generator, h: int, w: int):
+    """Pixel coordinates (x row, y column) in half short sides, and the limb's (along, across) frame."""
     ppu = min(h, w) / 2.0
     x = ((np.arange(w) + 0.5 - w / 2) / ppu)[None, :]
     y = ((np.arange(h) + 0.5 - h / 2) / ppu)[:, None]
@@ -191,12 +187,37 @@ def render_realistic(finding: str | None, rng: np.random.Generator, size: int, p
     cx, cy = rng.uniform(-0.2, 0.2, 2)
     along = (x - cx) * np.cos(theta) + (y - cy) * np.sin(theta)
     across = -(x - cx) * np.sin(theta) + (y - cy) * np.cos(theta)
+    return ppu, x, y, along, across
 
+
+def _one_bone(b_along, b_across, rng, radius, half_length, ppu, finding, strength):
+    """Density of one bone with its growth plate (sometimes) and its finding (if any)."""
+    fracture = None
+    if finding == "fracture":
+        fracture = _fracture_plan(half_length, radius, rng, ppu, strength)
+        beyond = np.clip(_fracture_side(b_along, b_across, fracture, ppu) * ppu + 0.5, 0.0, 1.0)
+        bone, radius_here = _bone(b_along, b_across - fracture[4] * beyond, rng, radius, half_length, ppu)
+    else:
+        bone, radius_here = _bone(b_along, b_across, rng, radius, half_length, ppu)
+    if rng.random() < _GROWTH_PLATE_RATE:  # normal: a dark band right across a bone end
+        at = np.sign(rng.random() - 0.5) * rng.uniform(0.7, 0.85) * half_length
+        band = np.clip((rng.uniform(0.6, 1.1) / ppu - np.abs(b_along - at)) * ppu + 0.5, 0.0, 1.0)
+        bone = bone * (1.0 - rng.uniform(0.2, 0.45) * band)
+    if finding == "fracture":
+        bone = bone * _fracture(b_along, b_across, radius_here, fracture, ppu)
+    elif finding == "lesion":
+        bone = bone * _lesion(b_along, b_across, radius, half_length, rng, ppu, strength)
+    elif finding == "degenerative":
+        bone = bone + _spurs(b_along, b_across, radius * 1.4, half_length, rng, ppu, strength)
+    return bone
+
+
+def _anatomy(finding, rng, part, along, across, ppu):
+    """Density (soft tissue + bones + joint) and the frame of the bone that carries the finding."""
     (lo, hi), radius_range, length_range, joint, overlap = _ANATOMY[part]
     strength = PART_DIFFICULTY[part][0]
     tissue_half = rng.uniform(0.45, 0.85)
     density = rng.uniform(0.0, 0.15) + rng.uniform(0.2, 0.45) / (1.0 + np.exp((np.abs(across) - tissue_half) / 0.06))
-
     n_bones = int(rng.integers(lo, hi + 1))
     radii = rng.uniform(*radius_range, n_bones)
     squeeze = rng.uniform(0.3, 0.8) if rng.random() < overlap else 1.0
@@ -204,40 +225,35 @@ def render_realistic(finding: str | None, rng: np.random.Generator, size: int, p
     offsets = np.cumsum(widths) - widths / 2 - widths.sum() / 2
     target = int(rng.integers(n_bones))
     bone_level = rng.uniform(0.55, 0.95)
-    texture = 1.0 + TEXTURE_AMPLITUDE * rng.uniform(0.5, 1.5) * _texture(rng, (h, w), rng.uniform(0.7, 1.5))
-    bones = np.zeros((h, w))
+    texture = 1.0 + TEXTURE_AMPLITUDE * rng.uniform(0.5, 1.5) * _texture(rng, along.shape, rng.uniform(0.7, 1.5))
+    bones = np.zeros(along.shape)
+    target_frame = None
     for k, (radius, offset) in enumerate(zip(radii, offsets)):
         tilt, shift = rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)
         b_along = along * np.cos(tilt) + (across - offset) * np.sin(tilt) - shift
         b_across = -along * np.sin(tilt) + (across - offset) * np.cos(tilt)
         half_length = rng.uniform(*length_range)
-        fracture = None
-        if finding == "fracture" and k == target:
-            fracture = _fracture_plan(half_length, radius, rng, ppu, strength)
-            beyond = np.clip(_fracture_side(b_along, b_across, fracture, ppu) * ppu + 0.5, 0.0, 1.0)
-            bone, radius_here = _bone(b_along, b_across - fracture[4] * beyond, rng, radius, half_length, ppu)
-        else:
-            bone, radius_here = _bone(b_along, b_across, rng, radius, half_length, ppu)
-        if rng.random() < _GROWTH_PLATE_RATE:  # normal: a dark band right across a bone end
-            at = np.sign(rng.random() - 0.5) * rng.uniform(0.7, 0.85) * half_length
-            band = np.clip((rng.uniform(0.6, 1.1) / ppu - np.abs(b_along - at)) * ppu + 0.5, 0.0, 1.0)
-            bone = bone * (1.0 - rng.uniform(0.2, 0.45) * band)
-        if finding is not None and k == target:
-            if finding == "fracture":
-                bone = bone * _fracture(b_along, b_across, radius_here, fracture, ppu)
-            elif finding == "lesion":
-                bone = bone * _lesion(b_along, b_across, radius, half_length, rng, ppu, strength)
-            elif finding == "degenerative":
-                bone = bone + _spurs(b_along, b_across, radius * 1.4, half_length, rng, ppu, strength)
+        here = finding if k == target else None
+        bones += _one_bone(b_along, b_across, rng, radius, half_length, ppu, here, strength)
+        if k == target:
             target_frame = (b_along, b_across, radius, half_length)
-        bones += bone
     if joint:
         joint_at = length_range[0] * (1 if rng.random() < 0.5 else -1)
         blob = radii.max() * rng.uniform(1.3, 2.0)
         d = np.hypot(along - joint_at, across - offsets.mean())
         bones += rng.uniform(0.4, 0.8) * np.clip((blob - d) * ppu + 0.5, 0.0, 1.0)
-    density = np.maximum(density + bone_level * bones * texture, 0.0)
+    return np.maximum(density + bone_level * bones * texture, 0.0), target_frame
 
+
+def render_realistic(finding: str | None, rng: np.random.Generator, size: int, part: str) -> np.ndarray:
+    """One realistic synthetic radiograph of ``part`` as a 2-D uint8 array (shape varies per view).
+
+    ``finding`` is None for a view without abnormality, else one of :data:`FINDING_KINDS`.
+    The long side is about ``size`` pixels. All randomness comes from ``rng``.
+    """
+    h, w = image_shape(rng, size)
+    ppu, x, y, along, across = _frame(rng, h, w)
+    density, target_frame = _anatomy(finding, rng, part, along, across, ppu)
     gain = rng.uniform(0.7, 1.6)
     ceiling = rng.uniform(200.0, 285.0)
     image = ceiling * (1.0 - np.exp(-gain * density)) ** rng.uniform(0.8, 1.3)
