@@ -16,7 +16,7 @@ from mura_bench.synth.table import synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, check_difficulty, study_images, study_view_findings
 
 
-def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 128,
+def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 96,
                difficulty: str = DEFAULT_DIFFICULTY) -> dict[str, list[tuple[np.ndarray, str | None]]]:
     """Per body part, ``per_class`` normal views then ``per_class`` abnormal views (that show the
     finding), as (pixels, finding kind or None), from the valid split of ``seed``."""
@@ -40,7 +40,7 @@ def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 128,
     return picked
 
 
-def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 128,
+def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 96,
                   difficulty: str = DEFAULT_DIFFICULTY) -> Path:
     """Write the gallery PNG to ``out`` (via a temporary file, then renamed); returns the path."""
     import matplotlib
@@ -68,7 +68,10 @@ def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_s
     handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     os.close(handle)
     try:
-        fig.savefig(tmp, dpi=110, metadata={"Software": None})
+        fig.savefig(tmp, dpi=90, metadata={"Software": None})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the file is meant to be read
         os.replace(tmp, out)
     finally:
         plt.close(fig)
