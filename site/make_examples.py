@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mura_bench.synth import synth_panel  # noqa: E402
+from mura_bench.synth.writer import write_panel_csv  # noqa: E402
 
 STUDIES = 1199
 SEED = 0
@@ -48,10 +49,7 @@ EXAMPLES = {
 def write_truth(path: Path) -> tuple[list[str], np.ndarray]:
     panel = synth_panel(STUDIES, readers=6, seed=SEED)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(["study", *panel.reader_names, "label"])]
-    lines += [",".join([s, *(str(int(v)) for v in reads), str(int(label))])
-              for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_panel_csv(path, panel)
     return panel.study_ids, panel.labels
 
 
