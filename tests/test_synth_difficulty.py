@@ -128,3 +128,35 @@ def test_gallery_command_writes_a_montage(tmp_path):
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 300
     assert [p.name for p in out.parent.iterdir()] == ["gallery.png"]  # no temporary file left
+
+
+def _board(tmp_path, truth_rows: list[str], studies: list[str], title: str | None):
+    from mura_bench.leaderboard.build import build_site
+
+    (tmp_path / "truth.csv").write_text("\n".join(truth_rows) + "\n")
+    entry = tmp_path / "subs" / "model"
+    entry.mkdir(parents=True)
+    (entry / "submission.toml").write_text('name = "M"\nteam = "T"\ndate = 2026-01-01\nreported = false\n')
+    rng = np.random.default_rng(0)
+    (entry / "predictions.csv").write_text("".join(f"{s},{rng.random():.3f}\n" for s in studies))
+    report = build_site(tmp_path / "subs", tmp_path / "truth.csv", tmp_path / "site", resamples=20, title=title)
+    return report.index_html.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("title", [None, "Our board"])
+def test_a_board_built_from_synthetic_truth_says_so(tmp_path, title):
+    panel = synth_panel(70, readers=6, seed=2)
+    rows = ["study," + ",".join(panel.reader_names)] + [
+        f"{s}," + ",".join(str(int(v)) for v in r) for s, r in zip(panel.study_ids, panel.readers)]
+    html = _board(tmp_path, rows, panel.study_ids, title)
+    assert f"<title>{title or 'MURA abnormality detection leaderboard'} (synthetic data)</title>" in html
+    method = html[html.index('id="method"'):]
+    assert "Synthetic data" in method
+
+
+def test_a_board_built_from_real_style_truth_does_not(tmp_path):
+    studies = [f"MURA-v1.1/valid/XR_WRIST/patient{11000 + i}/study1_negative/" for i in range(40)]
+    rng = np.random.default_rng(1)
+    rows = ["study,r1,r2,r3"] + [f"{s}," + ",".join(str(v) for v in rng.integers(0, 2, 3)) for s in studies]
+    html = _board(tmp_path, rows, studies, None)
+    assert "synthetic" not in html.lower()
