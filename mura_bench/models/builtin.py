@@ -8,7 +8,8 @@ They need nothing beyond numpy and Pillow, so ``mura-bench run`` works end to en
 - ``image-statistics``: one intensity statistic per image turned into a probability by a logistic
   link, ``p = 1 / (1 + exp(-(s - center) / scale))``. The default statistic is the fraction of
   near-white pixels (intensity >= ``threshold`` of full scale), which catches bright fixation
-  hardware (plates, screws) such as the synthetic data's abnormal images carry.
+  hardware (plates, screws) such as the ``easy`` synthetic data's abnormal images carry; on the
+  default ``realistic`` synthetic data (markers, collimation, exposure) it is near chance.
 
 Options arrive as strings from ``--option key=value``; a bad value raises InputError naming it.
 """
@@ -136,8 +137,8 @@ class ImageStatistics:
 
 #: Defaults per statistic: (center, scale) of the logistic link.
 #: The bright-fraction link puts p = 0.5 at 0.05 % near-white pixels (two pixels of a 64 x 64
-#: image) and p = 0.08 at none, which separates the synthetic data's hardware-bearing images from
-#: the others (normal anatomy there stays below grey level 229). The quantile link puts p = 0.5 at
+#: image) and p = 0.08 at none, which separates the ``easy`` synthetic data's hardware-bearing
+#: images from the others (normal anatomy there stays below grey level 229). The quantile link puts p = 0.5 at
 #: a 99.9th-percentile intensity of 0.88 of full scale.
 _LINK_DEFAULTS = {"bright-fraction": (0.0005, 0.0002), "quantile": (0.88, 0.02)}
 
