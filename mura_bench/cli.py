@@ -182,11 +182,13 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
 @click.option("--overwrite", is_flag=True, help="Replace an existing MURA-v1.1/ in --out.")
 def synth(out, studies, train_studies, readers, seed, image_size, difficulty, workers, quiet, overwrite) -> None:
     """Write a synthetic dataset in the exact MURA-v1.1 layout, with a reader panel."""
+    from mura_bench.progress import StderrProgress
     from mura_bench.synth import generate
 
-    summary = generate(out, studies=studies, train_studies=train_studies, readers=readers, seed=seed,
-                       image_size=image_size, overwrite=overwrite, difficulty=difficulty, workers=workers,
-                       progress=not quiet and sys.stderr.isatty())
+    with StderrProgress(quiet=quiet) as progress:
+        summary = generate(out, studies=studies, train_studies=train_studies, readers=readers, seed=seed,
+                           image_size=image_size, overwrite=overwrite, difficulty=difficulty, workers=workers,
+                           progress=progress)
     counts = ", ".join(f"{split}: {n} studies / {summary.images[split]} images" for split, n in summary.splits.items())
     echo(f"wrote {summary.root} ({counts}; {summary.readers} readers, seed {summary.seed}, "
          f"{summary.difficulty})")

@@ -79,7 +79,11 @@ def test_worker_processes_write_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "_PARALLEL_MIN_IMAGES", 0)
     monkeypatch.setattr(writer, "_CHUNK_STUDIES", 5)
     one = generate(tmp_path / "one", studies=20, train_studies=12, seed=8, workers=1)
-    two = generate(tmp_path / "two", studies=20, train_studies=12, seed=8, workers=2, progress=True)
+    reports = []
+    two = generate(tmp_path / "two", studies=20, train_studies=12, seed=8, workers=2,
+                   progress=lambda *args: reports.append(args))
+    assert reports[-1] == ("synthesising studies", 32, 32)
+    assert [done for _, done, _ in reports] == sorted(done for _, done, _ in reports)
     files = sorted(p.relative_to(one.dataset_dir) for p in one.dataset_dir.rglob("*") if p.is_file())
     assert len(files) > 60
     assert files == sorted(p.relative_to(two.dataset_dir) for p in two.dataset_dir.rglob("*") if p.is_file())
