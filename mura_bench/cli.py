@@ -194,14 +194,14 @@ def synth(out, studies, train_studies, readers, seed, image_size, difficulty, wo
          f"{summary.difficulty})")
 
 
-@cli.command("synth-gallery")
+@cli.command("gallery")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
 @click.option("--per-class", type=click.IntRange(min=1, max=8), default=3, show_default=True,
               help="Normal and abnormal views per body part.")
 @click.option("--image-size", type=click.IntRange(min=16, max=512), default=96, show_default=True)
 @click.option("--difficulty", type=click.Choice(["realistic", "easy"]), default="realistic", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def synth_gallery(out, per_class, image_size, difficulty, seed) -> None:
+def gallery(out, per_class, image_size, difficulty, seed) -> None:
     """Draw a montage of normal and abnormal synthetic views per body part (PNG)."""
     from mura_bench.synth.gallery import write_gallery
 

@@ -1,6 +1,6 @@
 """A gallery of synthetic views: per body part, a few normal views and a few abnormal ones.
 
-``mura-bench synth-gallery --out docs/synthetic-gallery.png`` draws it (matplotlib, Agg). Abnormal
+``mura-bench gallery --out docs/synthetic-gallery.png`` draws it (matplotlib, Agg). Abnormal
 tiles are views that show their study's finding, captioned with its kind.
 """
 from __future__ import annotations
