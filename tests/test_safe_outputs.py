@@ -308,12 +308,12 @@ def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_datase
     before = snapshot(tmp_path / "d")
     cp = _run_script("""
         import os, signal
-        from mura_bench import synth
-        real = synth._write_panel_csv
+        from mura_bench.synth import writer
+        real = writer.write_panel_csv
         def interrupted(path, panel):
             real(path, panel)
             os.kill(os.getpid(), signal.SIGTERM)
-        synth._write_panel_csv = interrupted
+        writer.write_panel_csv = interrupted
         from mura_bench.cli import main
         raise SystemExit(main(["synth", "--out", "d", "--studies", "4", "--seed", "2", "--overwrite"]))
         """, tmp_path)
