@@ -7,7 +7,9 @@ never switch on mathtext. Same inputs -> byte-identical SVG.
 """
 from __future__ import annotations
 
+import functools
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +79,7 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
     and intervals at the ends of ``xlim`` (an F1 of 1.0) are drawn whole, not clipped.
     """
     import matplotlib
+    from matplotlib.collections import LineCollection
 
     with matplotlib.rc_context(_RC):
         n = max(len(rows), 1)
@@ -84,14 +87,17 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
         fig = _figure(3.2, height)
         ax = fig.add_axes((0.0, 0.55 / height + 0.02, 1.0, 1 - 0.95 / height))
         y = np.arange(len(rows))[::-1]
-        for yi, row in zip(y, rows):
-            colour = READER if row.reference else ACCENT
-            if np.isfinite(row.lo) and np.isfinite(row.hi):
-                ax.plot([row.lo, row.hi], [yi, yi], color=colour, linewidth=1.4, solid_capstyle="butt",
-                        clip_on=False)
-            if np.isfinite(row.value):
-                ax.plot([row.value], [yi], marker="D" if row.reference else "o", markersize=4,
-                        color=colour, linestyle="none", clip_on=False, zorder=3)
+        for reference in (False, True):   # one artist per colour and kind, not one per row
+            colour = READER if reference else ACCENT
+            mine = [(yi, r) for yi, r in zip(y, rows) if r.reference == reference]
+            spans = [((r.lo, yi), (r.hi, yi)) for yi, r in mine if np.isfinite(r.lo) and np.isfinite(r.hi)]
+            if spans:
+                ax.add_collection(LineCollection(spans, colors=colour, linewidths=1.4, capstyle="butt",
+                                                 clip_on=False))
+            dots = [(r.value, yi) for yi, r in mine if np.isfinite(r.value)]
+            if dots:
+                ax.plot(*zip(*dots), marker="D" if reference else "o", markersize=4, color=colour,
+                        linestyle="none", clip_on=False, zorder=3)
         ax.set_yticks(y, [plain(r.label) for r in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         if xlim is not None:
@@ -108,51 +114,141 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
 def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[OperatingPoint], *,
                  title: str, auc: float | None = None, binary: bool = False) -> str:
     """The ROC curve of one submission with the readers' operating points (CheXpert style)."""
+    if curve is None:
+        return _roc_without_curve(readers, title)
+    label = "model (0/1 predictions)" if binary else ("model" if auc is None else f"model (area {auc:.3f})")
+    frame = _frame("roc", _placeholder(label), tuple(readers))
+    return frame.fill(curve[0], curve[1], title=title, label=label)
+
+
+def _roc_without_curve(readers: Sequence[OperatingPoint], title: str) -> str:
     import matplotlib
 
     with matplotlib.rc_context(_RC):
         fig = _figure(4.4, 4.2)
         ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
-        if curve is not None:
-            fpr, tpr = curve
-            label = "model" if auc is None else f"model (area {auc:.3f})"
-            if binary:
-                label = "model (0/1 predictions)"
-            ax.plot(fpr, tpr, color=ACCENT, linewidth=1.6, label=label, drawstyle="default")
-        for k, point in enumerate(readers):
-            ax.plot([point.fpr], [point.tpr], marker="^", markersize=6, color=READER,
-                    markeredgecolor="white", markeredgewidth=0.6, linestyle="none",
-                    label="readers" if k == 0 else None)
-        _unit_square(ax, "1 − specificity (false positive rate)", "sensitivity (true positive rate)", title)
-        if curve is not None or readers:
+        _reader_points(ax, readers)
+        _unit_square(ax, *_AXIS_LABELS["roc"], title)
+        if readers:
             ax.legend(loc="lower right", frameon=False)
-        if curve is None:
-            ax.text(0.5, 0.55, "ROC curve undefined (one class only)", ha="center", color=GREY)
+        ax.text(0.5, 0.55, "ROC curve undefined (one class only)", ha="center", color=GREY)
         return _svg(fig, tight=False)
+
+
+def _reader_points(ax, readers: Sequence[OperatingPoint]) -> None:
+    for k, point in enumerate(readers):
+        ax.plot([point.fpr], [point.tpr], marker="^", markersize=6, color=READER,
+                markeredgecolor="white", markeredgewidth=0.6, linestyle="none",
+                label="readers" if k == 0 else None)
 
 
 def reliability_plot_svg(bins: Sequence[Sequence[float]], *, title: str, brier: float | None = None,
                          ece: float | None = None) -> str:
     """Reliability diagram: mean observed abnormality against mean predicted probability per
     equal-mass bin (``[mean_p, mean_y, n]``), the diagonal being perfect calibration."""
+    label = "model" if ece is None else f"model (ECE {ece:.3f}"
+    if brier is not None and ece is not None:
+        label += f", Brier {brier:.3f})"
+    elif ece is not None:
+        label += ")"
+    frame = _frame("reliability", _placeholder(label) if bins else None, ())
+    if not bins:
+        return frame.fill(None, None, title=title, label=None)
+    mean_p, mean_y, _ = (np.asarray(c, dtype=float) for c in zip(*bins))
+    return frame.fill(mean_p, mean_y, title=title, label=label)
+
+
+_AXIS_LABELS = {"roc": ("1 − specificity (false positive rate)", "sensitivity (true positive rate)"),
+                "reliability": ("mean predicted probability (equal-mass bins)", "share abnormal")}
+_TITLE_MARK = "MURA-TITLE-PLACEHOLDER"
+_DATA_GID = "mura-data"
+
+
+def _placeholder(label: str) -> str:
+    """The legend label drawn in a frame: digits become 9s (same width in the plot font), so that
+    one frame serves every value."""
+    return re.sub(r"\d", "9", label)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """An SVG figure drawn once by matplotlib with a placeholder data line (from (0, 0) to (1, 1))
+    and placeholder title and legend label; :meth:`fill` writes one entry's data and texts into it.
+    Drawing the axes, ticks and texts is what costs in matplotlib: a build draws each frame once
+    instead of once per entry."""
+
+    svg: str
+    label: str | None
+    origin: tuple[float, float]      # SVG coordinates of data (0, 0)
+    scale: tuple[float, float]       # SVG units per data unit along x and y
+
+    def fill(self, x: np.ndarray | None, y: np.ndarray | None, *, title: str, label: str | None) -> str:
+        from xml.sax.saxutils import escape
+
+        svg = self.svg.replace(_TITLE_MARK, escape(_visible(title, 60)), 1)
+        if self.label is not None and label is not None:
+            svg = svg.replace(f">{escape(self.label)}<", f">{escape(_visible(label))}<", 1)
+        if x is None:
+            return svg
+        sx = np.round(self.origin[0] + self.scale[0] * np.asarray(x, dtype=float), 4)
+        sy = np.round(self.origin[1] + self.scale[1] * np.asarray(y, dtype=float), 4)
+        points = [f"{_short(a)} {_short(b)}" for a, b in zip(sx.tolist(), sy.tolist())]
+        start = svg.index(f'<g id="{_DATA_GID}">')
+        indent = svg[svg.rindex("\n", 0, start) + 1:start]
+        stop = svg.index(f"\n{indent}</g>", start)
+        group = svg[start:stop]
+        group = re.sub(r'<path d="[^"]*"', lambda _: '<path d="M ' + " \nL ".join(points) + ' \n"', group, count=1)
+        uses = re.findall(r"[ ]*<use [^>]*/>\n?", group)
+        if uses:
+            one = uses[0]
+            marks = "".join(re.sub(r'x="[^"]*" y="[^"]*"', f'x="{p.split()[0]}" y="{p.split()[1]}"', one)
+                            for p in points)
+            first = group.index(uses[0])
+            last = group.index(uses[-1]) + len(uses[-1])
+            group = group[:first] + marks + group[last:]
+        return svg[:start] + group + svg[stop:]
+
+
+def _short(value: float) -> str:
+    text = f"{value:f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _visible(text: str, limit: int | None = None) -> str:
+    """What :func:`plain` makes matplotlib draw: printable characters, shortened to ``limit``."""
+    text = "".join(c for c in text if c.isprintable())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+@functools.lru_cache(maxsize=32)
+def _frame(kind: str, label: str | None, readers: tuple[OperatingPoint, ...]) -> _Frame:
+    """The frame of a ROC (``kind`` "roc", with the readers' points) or reliability plot."""
     import matplotlib
 
     with matplotlib.rc_context(_RC):
         fig = _figure(4.4, 4.2)
         ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
-        if bins:
-            mean_p, mean_y, _ = (np.asarray(c, dtype=float) for c in zip(*bins))
-            label = "model" if ece is None else f"model (ECE {ece:.3f}"
-            if brier is not None and ece is not None:
-                label += f", Brier {brier:.3f})"
-            elif ece is not None:
-                label += ")"
-            ax.plot(mean_p, mean_y, color=ACCENT, linewidth=1.4, marker="o", markersize=4, label=label)
-            ax.legend(loc="upper left", frameon=False)
-        _unit_square(ax, "mean predicted probability (equal-mass bins)", "share abnormal", title)
-        return _svg(fig, tight=False)
+        style = (dict(linewidth=1.6, drawstyle="default") if kind == "roc"
+                 else dict(linewidth=1.4, marker="o", markersize=4))
+        (line,) = ax.plot([0, 1], [0, 1], color=ACCENT, label=label, **style)
+        line.set_gid(_DATA_GID)
+        if label is None:
+            line.set_visible(False)
+        _reader_points(ax, readers)
+        _unit_square(ax, *_AXIS_LABELS[kind], _TITLE_MARK)
+        if label is not None or readers:
+            ax.legend(loc="lower right" if kind == "roc" else "upper left", frameon=False)
+        svg = _svg(fig, tight=False)
+    if label is None:
+        return _Frame(svg, None, (0.0, 0.0), (1.0, 1.0))
+    start = svg.index(f'<g id="{_DATA_GID}">')
+    x0, y0, x1, y1 = map(float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)',
+                                          svg[start:]).groups())
+    return _Frame(svg, label, (x0, y0), (x1 - x0, y1 - y0))
 
 
 def _unit_square(ax, xlabel: str, ylabel: str, title: str) -> None:
