@@ -385,3 +385,24 @@ def test_latex_download_escapes_text():
     assert r"50\% \$x\$ \textless{}b\textgreater{}" in tex and r"100\% of \$x" in tex
     assert "0.500 {\\scriptsize [0.400, 0.600]}" in tex
     assert latex_escape("a\\b{c}~^_#&") == r"a\textbackslash{}b\{c\}\textasciitilde{}\textasciicircum{}\_\#\&"
+
+
+def test_significantly_better_matches_every_pair_interval_loop():
+    """The shortcut (exact quantiles only for pairs that can pass) agrees with computing every
+    pair's percentile interval, ties, NaN replicates and coarse values included."""
+    from mura_bench.bootstrap import is_degenerate
+
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        k, b = int(rng.integers(2, 25)), int(rng.integers(1, 300))
+        shared = rng.normal(0, 0.05, (1, b))
+        reps = np.round(rng.uniform(0, 0.2, (k, 1)) + shared + rng.normal(0, 0.02, (k, b)), int(rng.integers(1, 4)))
+        if trial % 4 == 0:
+            reps[rng.integers(k), rng.integers(b)] = np.nan
+        confidence = float(rng.choice([0.5, 0.9, 0.95, 0.99]))
+        expected = np.zeros((k, k), dtype=bool)
+        for i in range(k):
+            for j in range(k):
+                lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
+                expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
+        assert np.array_equal(significantly_better(reps, confidence=confidence), expected), trial
