@@ -29,6 +29,8 @@ _RC = {
     "text.usetex": False,
     "path.simplify": True,
 }
+#: Distance of y tick labels from the axis: matplotlib's default tick length + pad (3.5 + 3.5 pt).
+_RC_TICK_PAD_PT = 7.0
 ACCENT = "#2563eb"
 READER = "#d97706"
 GREY = "#6b7280"
@@ -80,6 +82,7 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
     """
     import matplotlib
     from matplotlib.collections import LineCollection
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
     with matplotlib.rc_context(_RC):
         n = max(len(rows), 1)
@@ -98,7 +101,15 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
             if dots:
                 ax.plot(*zip(*dots), marker="D" if reference else "o", markersize=4, color=colour,
                         linestyle="none", clip_on=False, zorder=3)
-        ax.set_yticks(y, [plain(r.label) for r in rows])
+        # Entry names as plain texts beside the ticks, where tick labels would be: matplotlib
+        # measures tick labels many times per draw (a third of the time of a 100-entry plot).
+        ax.set_yticks(y)
+        ax.tick_params(axis="y", labelleft=False)
+        beside = blended_transform_factory(ax.transAxes, ax.transData) + ScaledTranslation(
+            -(_RC_TICK_PAD_PT) / 72, 0, fig.dpi_scale_trans)
+        for yi, row in zip(y, rows):
+            ax.text(0, yi, plain(row.label), transform=beside, ha="right", va="center_baseline",
+                    color=_RC["ytick.color"])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         if xlim is not None:
             ax.set_xlim(*xlim)
