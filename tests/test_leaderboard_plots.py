@@ -47,3 +47,23 @@ def test_reliability_markers_follow_the_bins_and_one_class_plots_stay_empty():
     assert len(uses) == 3 and ACCENT in group
     empty = reliability_plot_svg([], title="Calibration: none")
     assert "mura-data" not in empty and "Calibration: none" in empty
+
+
+def test_forest_plot_from_a_frame_puts_the_data_where_matplotlib_draws_it():
+    from mura_bench.leaderboard.plots import READER, ForestRow, _forest_figure, forest_plot_svg
+
+    rows = [ForestRow(f"Entry {k}", 0.9 - k / 40, 0.8 - k / 40, 0.95 - k / 40, reference=k == 2) for k in range(12)]
+    rows[4] = ForestRow("no estimate", float("nan"), float("nan"), float("nan"))
+    framed = forest_plot_svg(rows, title="Wrist (12 studies)", xlabel="F1", xlim=(0.0, 1.0))
+    direct = _forest_figure(rows, title="Wrist (12 studies)", xlabel="F1", xlim=(0.0, 1.0), data=True)
+    size = lambda svg: re.search(r'<svg[^>]*width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups()  # noqa: E731
+    assert np.allclose([float(v) for v in size(framed)], [float(v) for v in size(direct)], atol=0.01)
+    assert "Wrist (12 studies)" in framed
+
+    def spans(svg: str, colour: str) -> list[tuple[float, ...]]:
+        found = re.findall(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)\s*"[^>]*stroke: ' + colour, svg)
+        return sorted(tuple(float(v) for v in f) for f in found if f[1] == f[3] and f[0] != f[2])
+
+    for colour, count in ((ACCENT, 10), (READER, 1)):
+        mine, theirs = spans(framed, colour), spans(direct, colour)
+        assert len(mine) == len(theirs) == count and np.allclose(mine, theirs, atol=0.01)

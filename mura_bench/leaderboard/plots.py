@@ -79,7 +79,56 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
     The height grows with the rows (a fixed pitch per entry, so 100 entries stay legible), entry
     names are written in full (the tight bounding box widens the figure to hold them) and markers
     and intervals at the ends of ``xlim`` (an F1 of 1.0) are drawn whole, not clipped.
+
+    With ``xlim`` the axes, names and texts are drawn once per set of rows (the body-part plots of
+    a build share them) and each plot's intervals and markers are written into that frame.
     """
+    if xlim is None or len(_visible(title)) > len(_TITLE_MARK):
+        return _forest_figure(rows, title=title, xlabel=xlabel, xlim=xlim, data=True)
+    frame = _forest_frame(tuple((r.label, r.reference) for r in rows), xlabel, tuple(xlim))
+    from xml.sax.saxutils import escape
+
+    svg = frame.svg.replace(_TITLE_MARK, escape(_visible(title)), 1)
+    (x0, y0), (sx, sy) = frame.origin, frame.scale
+    spans, marks = [], []
+    for yi, row in zip(np.arange(len(rows))[::-1], rows):
+        colour = READER if row.reference else ACCENT
+        y = _short(round(y0 + sy * float(yi), 4))
+        if np.isfinite(row.lo) and np.isfinite(row.hi):
+            spans.append(f'<path d="M {_short(round(x0 + sx * row.lo, 4))} {y} L {_short(round(x0 + sx * row.hi, 4))} {y}" '
+                         f'style="fill: none; stroke: {colour}; stroke-width: 1.4; stroke-linecap: butt"/>')
+        if np.isfinite(row.value):
+            x, yv = x0 + sx * row.value, y0 + sy * float(yi)
+            if row.reference:  # matplotlib's "D": a square turned 45 degrees, 4 pt wide
+                h = 2.828427
+                shape = (f'<path d="M {_short(round(x, 4))} {_short(round(yv - h, 4))} L {_short(round(x + h, 4))} {y} '
+                         f'L {_short(round(x, 4))} {_short(round(yv + h, 4))} L {_short(round(x - h, 4))} {y} z"')
+            else:
+                shape = f'<circle cx="{_short(round(x, 4))}" cy="{y}" r="2"'
+            marks.append(f'{shape} style="fill: {colour}; stroke: {colour}; stroke-width: 1"/>')
+    start = svg.index(f'<g id="{_DATA_GID}">')
+    indent = svg[svg.rindex("\n", 0, start) + 1:start]
+    stop = svg.index(f"\n{indent}</g>", start)
+    body = "".join(f"\n{indent} {e}" for e in spans + marks)
+    return svg[:start] + f'<g id="{_DATA_GID}">' + body + svg[stop:]
+
+
+@functools.lru_cache(maxsize=8)
+def _forest_frame(rows: tuple[tuple[str, bool], ...], xlabel: str, xlim: tuple[float, float]) -> _Frame:
+    """The axes, names and texts of a forest plot, with a placeholder title and a placeholder line
+    from data (xlim[0], 0) to (xlim[1], 0.5) that locates the data in SVG units."""
+    placeholder = [ForestRow(label, float("nan"), float("nan"), float("nan"), reference) for label, reference in rows]
+    svg = _forest_figure(placeholder, title=_TITLE_MARK, xlabel=xlabel, xlim=xlim, data=False)
+    start = svg.index(f'<g id="{_DATA_GID}">')
+    x0, y0, x1, y1 = map(float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)',
+                                          svg[start:]).groups())
+    return _Frame(svg, None, (x0 - xlim[0] * (x1 - x0) / (xlim[1] - xlim[0]), y0),
+                  ((x1 - x0) / (xlim[1] - xlim[0]), (y1 - y0) / 0.5))
+
+
+def _forest_figure(rows: Sequence[ForestRow], *, title: str, xlabel: str, xlim, data: bool) -> str:
+    """The matplotlib forest plot; ``data=False`` draws the placeholder line instead of the rows'
+    intervals and markers (see :func:`_forest_frame`)."""
     import matplotlib
     from matplotlib.collections import LineCollection
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
@@ -90,7 +139,10 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
         fig = _figure(3.2, height)
         ax = fig.add_axes((0.0, 0.55 / height + 0.02, 1.0, 1 - 0.95 / height))
         y = np.arange(len(rows))[::-1]
-        for reference in (False, True):   # one artist per colour and kind, not one per row
+        if not data:
+            (line,) = ax.plot(list(xlim), [0.0, 0.5], color=ACCENT, linewidth=0.0, zorder=3)
+            line.set_gid(_DATA_GID)
+        for reference in ((False, True) if data else ()):   # one artist per colour and kind, not one per row
             colour = READER if reference else ACCENT
             mine = [(yi, r) for yi, r in zip(y, rows) if r.reference == reference]
             spans = [((r.lo, yi), (r.hi, yi)) for yi, r in mine if np.isfinite(r.lo) and np.isfinite(r.hi)]
