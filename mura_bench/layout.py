@@ -7,6 +7,7 @@ file name. Paths are normalised to start at ``MURA-v1.1/``: anything before it i
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,10 @@ def _relative_to_root(path: str) -> str:
     return path.lstrip("./") if path.startswith("./") else path.lstrip("/")
 
 
+@functools.lru_cache(maxsize=1 << 16)   # a leaderboard parses the same study ids for every entry
 def parse_path(path: str) -> MuraPath:
-    """Parse a study or image path in MURA layout. Raises ValueError (with the reason) otherwise."""
+    """Parse a study or image path in MURA layout. Raises ValueError (with the reason) otherwise.
+    (Results are immutable and cached.)"""
     rel = _relative_to_root(path)
     match = _STUDY_RE.match(rel)
     if match is None:
