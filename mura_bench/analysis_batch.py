@@ -23,7 +23,7 @@ from mura_bench.layout import GROUPS
 from mura_bench.predictions import Predictions
 from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Estimate
-from mura_bench.scoring import Options, aligned_plan
+from mura_bench.scoring import Options, aligned_plan, one_blas_thread
 from mura_bench.triage import (Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts,
                                sensitivity_at_candidates)
 from mura_bench.truth import Truth
@@ -60,8 +60,9 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
     weights = group_weights(n, GROUPS.index("overall"), opts)
     probabilities = [predictions[i].probabilities[align(predictions[i], truth).prediction_index] for i in usable]
     groups = [SortedGroup.of(p, plan.references) for p in probabilities]
-    triage = (_triage_many(weights, groups, plan, opts) if plan.has_readers and not one_class(plan)
-              else [None] * len(groups))
+    with one_blas_thread():  # many small products: BLAS threads would only spin (2x the time)
+        triage = (_triage_many(weights, groups, plan, opts) if plan.has_readers and not one_class(plan)
+                  else [None] * len(groups))
     ones = np.ones((1, n), dtype=np.float32)
     for i, group, entry_triage in zip(usable, groups, triage):
         window = Window.full(ones, group)
