@@ -105,3 +105,17 @@ def test_model_vs_model_differences_are_paired(tmp_path):
     assert np.array_equal(alone.replicates["overall"]["model"]["f1"], b.replicates["overall"]["model"]["f1"])
     diff = a.replicates["overall"]["model"]["f1"] - b.replicates["overall"]["model"]["f1"]
     assert diff.shape == (400,) and np.isfinite(diff).all()
+
+
+def test_percentile_interval_split_over_threads_equals_numpy_percentile():
+    """Large inputs are split over two threads; every column's interval is numpy's."""
+    from mura_bench.bootstrap import PARALLEL_PERCENTILE_ELEMENTS, percentile_interval
+
+    rng = np.random.default_rng(11)
+    columns = PARALLEL_PERCENTILE_ELEMENTS // 2000 + 3
+    reps = np.round(rng.random((2000, columns)), 3)
+    alpha = (1 - 0.9) / 2
+    lo, hi = percentile_interval(reps, 0.9)
+    expected = np.percentile(reps, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    assert reps.size >= PARALLEL_PERCENTILE_ELEMENTS
+    assert np.array_equal(lo, expected[0]) and np.array_equal(hi, expected[1])
