@@ -406,3 +406,19 @@ def test_significantly_better_matches_every_pair_interval_loop():
                 lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
                 expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
         assert np.array_equal(significantly_better(reps, confidence=confidence), expected), trial
+
+
+def test_significantly_better_on_two_threads_matches_the_plain_loop():
+    from mura_bench.bootstrap import is_degenerate
+    from mura_bench.leaderboard.ranking import PARALLEL_ELEMENTS
+
+    rng = np.random.default_rng(3)
+    k = 50
+    reps = np.round(np.linspace(0.5, 0.9, k)[:, None] + rng.normal(0, 0.03, (k, PARALLEL_ELEMENTS // k ** 2 + 1)), 3)
+    expected = np.zeros((k, k), dtype=bool)
+    for i in range(k):
+        lo, hi = np.quantile(reps - reps[i], [0.025, 0.975], axis=1)
+        expected[:, i] = (lo > 0) & ~is_degenerate(lo, hi)
+    expected[np.arange(k), np.arange(k)] = False
+    assert k * reps.size >= PARALLEL_ELEMENTS and expected.any()
+    assert np.array_equal(significantly_better(reps), expected)
