@@ -417,7 +417,8 @@ def test_significantly_better_on_two_threads_matches_the_plain_loop():
     reps = np.round(np.linspace(0.5, 0.9, k)[:, None] + rng.normal(0, 0.03, (k, PARALLEL_ELEMENTS // k ** 2 + 1)), 3)
     expected = np.zeros((k, k), dtype=bool)
     for i in range(k):
-        lo, hi = np.quantile(reps - reps[i], [0.025, 0.975], axis=1)
+        alpha = (1 - 0.95) / 2
+        lo, hi = np.quantile(reps - reps[i], [alpha, 1 - alpha], axis=1)
         expected[:, i] = (lo > 0) & ~is_degenerate(lo, hi)
     expected[np.arange(k), np.arange(k)] = False
     assert k * reps.size >= PARALLEL_ELEMENTS and expected.any()
