@@ -77,11 +77,17 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
     totals = Totals.of(weights, plan.references)
     bounds = [_window(g, target) for g in groups]
     prefixes = prefix_counts(weights, groups, [int(g.candidates[lo]) for g, (lo, _) in zip(groups, bounds)])
-    values: dict[str, np.ndarray] = {}
-    for i, (group, (lo, hi), prefix) in enumerate(zip(groups, bounds, prefixes)):
-        window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefix)
+    def one(i: int) -> dict[str, np.ndarray]:
+        group, (lo, hi) = groups[i], bounds[i]
+        window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefixes[i])
         located = locate_sensitivity(weights, group, totals, target, window)
-        values.update({f"{i}:{k}": v for k, v in triage_values(group, totals, target, located).items()})
+        return {f"{i}:{k}": v for k, v in triage_values(group, totals, target, located).items()}
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # entries are independent; numpy releases the GIL
+        found = list(pool.map(one, range(len(groups))))
+    values: dict[str, np.ndarray] = {k: v for entry in found for k, v in entry.items()}
     intervals = percentile_cis(values, opts)  # all entries' percentiles in one call
     return [{k: _estimate(values[f"{i}:triage.{k}"][0], intervals.get(f"{i}:triage.{k}")) for k in TRIAGE}
             for i in range(len(groups))]
