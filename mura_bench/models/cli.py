@@ -98,8 +98,9 @@ def parse_check_options(pairs: tuple[str, ...], names: set[str]) -> dict[str, di
 
 
 def _missing_required(info, given: dict[str, str]) -> list[str]:
-    required = [o.removesuffix(" (required)") for o in info.options if o.endswith(" (required)")]
-    return [name for name in required if name not in given]
+    from mura_bench.models.registry import required_options
+
+    return [name for name in required_options(info.options) if name not in given]
 
 
 def _check_all(infos, options: dict[str, dict[str, str]]) -> tuple[dict[str, str | None], dict[str, str]]:

@@ -83,6 +83,15 @@ def _describe(factory: object) -> str | None:
     return first or None
 
 
+#: How :func:`factory_options` marks an option the factory requires (no default).
+REQUIRED_MARK = " (required)"
+
+
+def required_options(options: tuple[str, ...]) -> list[str]:
+    """The names of the required options in a :func:`factory_options` listing."""
+    return [o.removesuffix(REQUIRED_MARK) for o in options if o.endswith(REQUIRED_MARK)]
+
+
 def factory_options(factory: object) -> tuple[str, ...]:
     """The ``--option`` keys a factory takes, from its signature: ``name=default``, ``name (optional)``
     when its default is None (the model then chooses), ``name (required)`` without a default and
@@ -97,7 +106,7 @@ def factory_options(factory: object) -> tuple[str, ...]:
             out.append("any key=value")
         elif p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             if p.default is inspect.Parameter.empty:
-                out.append(f"{p.name} (required)")
+                out.append(f"{p.name}{REQUIRED_MARK}")
             elif p.default is None:
                 out.append(f"{p.name} (optional)")
             else:
