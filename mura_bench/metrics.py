@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mura_bench.rank_sums import fits_runs, rank_sums_by_runs
+
 METRICS: tuple[str, ...] = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
 #: Metrics that need probabilities (omitted for 0/1 predictions).
 PROBABILITY_METRICS: tuple[str, ...] = ("auroc",)
@@ -123,6 +125,10 @@ FLOAT32_EXACT_STUDIES = 2048
 #: matrices at 10,000 x 1,199).
 AUROC_BLOCK_ELEMENTS = 150_000
 
+#: From this many resamples of integer counts on, :func:`auroc_weighted` sums ranks run by run over
+#: all resamples at once (:mod:`mura_bench.rank_sums`); below it, block by block.
+RUNS_MIN_RESAMPLES = 1000
+
 
 @dataclass(frozen=True)
 class _TieBlocks:
@@ -170,10 +176,18 @@ def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None"
     sums = running.astype(truth_sorted.dtype, copy=False) @ truth_sorted
     if ties is None:
         return sums
+    return sums + tie_correction(w_tied, run_tied, ties, truth_sorted[ties.positions])
+
+
+def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks,
+                   truth_tied: np.ndarray) -> np.ndarray:
+    """What tied scores add to the untied rank sums ``sum_j w_j y_j R_j``: each tied study takes
+    its block's mid-rank instead of its own running weight. ``w_tied``, ``run_tied``: (B, T)
+    weights and inclusive running weights at the tied positions; ``truth_tied``: (T, K)."""
     block_weight = np.add.reduceat(w_tied, ties.starts, axis=1)
     block_mid = run_tied[:, ties.ends] - (block_weight - 1) / 2
     correction = w_tied * (block_mid[:, ties.block_of] - run_tied + (w_tied - 1) / 2)
-    return sums + correction @ truth_sorted[ties.positions]
+    return correction @ truth_tied
 
 
 @dataclass(frozen=True)
@@ -208,7 +222,6 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     scores = np.asarray(scores, dtype=np.float64)
     truth_cols = truth[:, None] if truth.ndim == 1 else truth
     ranking = ranking if ranking is not None else ScoreRanking.of(scores)
-    score_cols, orders, ties = ranking.scores, ranking.orders, ranking.ties
     n, b = truth_cols.shape[0], weights.shape[0]
     dtype = np.float32 if n < FLOAT32_EXACT_STUDIES else np.float64
     w = np.asarray(weights, dtype=dtype)
@@ -216,17 +229,16 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     positives = np.asarray(w @ y, dtype=np.float64)                       # (B, K), order-free
     negatives = np.asarray(w.sum(axis=1, keepdims=True), dtype=np.float64) - positives
     self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0     # (B, K)
-    rank_sum = np.empty((b, score_cols.shape[1], y.shape[1]))
-    block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
     # Integer counts of fewer than 2048 studies: running sums and products in int16/int32 are exact
     # and their float32 image too (every value < 2**24).
     w_int = w.astype(np.int16) if dtype == np.float32 else None
     use_int = w_int is not None and np.array_equal(w_int, w)
-    for start in range(0, b, block):  # blocks of resamples (cache-sized), never single resamples
-        w_block = (w_int if use_int else w)[start:start + block]
-        for s, order in enumerate(orders):
-            rank_sum[start:start + block, s] = (_rank_sums(w_block, order, ties[s], y[order])
-                                                - self_ties[start:start + block])
+    if use_int and b >= RUNS_MIN_RESAMPLES and fits_runs(int(w_int.sum(axis=1, dtype=np.int64).max()), n):
+        # Many resamples of integer counts: exact sums run by run over all resamples at once.
+        rank_sum = rank_sums_by_runs(np.ascontiguousarray(w_int.T, dtype=np.int32), y, ranking,
+                                     2.0 * self_ties + positives) - self_ties[:, None, :]
+    else:
+        rank_sum = _rank_sums_in_blocks(w_int if use_int else w, ranking, y, self_ties)
     pos, neg = positives[:, None, :], negatives[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
@@ -234,6 +246,21 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     if truth.ndim == 1:
         auc = auc[:, :, 0]
     return auc[:, 0] if scores.ndim == 1 else auc
+
+
+def _rank_sums_in_blocks(w: np.ndarray, ranking: ScoreRanking, y: np.ndarray,
+                         self_ties: np.ndarray) -> np.ndarray:
+    """Rank sums (B, S, K) minus the self-ties, block of resamples by block (cache-sized blocks,
+    never single resamples), one sort order gathered per block and score column."""
+    b, n = w.shape
+    rank_sum = np.empty((b, len(ranking.orders), y.shape[1]))
+    block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
+    for start in range(0, b, block):
+        w_block = w[start:start + block]
+        for s, order in enumerate(ranking.orders):
+            rank_sum[start:start + block, s] = (_rank_sums(w_block, order, ranking.ties[s], y[order])
+                                                - self_ties[start:start + block])
+    return rank_sum
 
 
 # Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.

@@ -271,7 +271,12 @@ def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_
         return None
     n = model_labels.shape[0]
     counts = resample_counts(n, g_index, opts)
-    boot = _in_blocks(stats, counts, inputs.n_subs)
+    if inputs.ranking is None:
+        boot = _in_blocks(stats, counts, inputs.n_subs)
+    else:  # AUROC over all resamples at once (its rank sums run along the resamples), the rest in blocks
+        without_auroc = replace(inputs, ranking=None)
+        boot = _in_blocks(lambda w: _statistics(w, without_auroc), counts, inputs.n_subs)
+        boot["model"]["auroc"] = _model_auroc(counts, inputs)
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
         from mura_bench.two_way import two_way_statistics
 
@@ -354,14 +359,19 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
         if n_readers:
             stats["readers"][name] = values[:, split:]
     if inputs.ranking is not None:
-        stats["model"]["auroc"] = auroc_weighted(weights, plan.references, inputs.ranking.scores,
-                                                 inputs.ranking).mean(axis=2)
+        stats["model"]["auroc"] = _model_auroc(weights, inputs)
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)
             stats["radiologists"][name] = rad
             stats["difference"][name] = stats["model"][name] - rad[:, None]
     return stats
+
+
+def _model_auroc(weights: np.ndarray, inputs: _GroupInputs) -> np.ndarray:
+    """(B, submissions) AUROC of each submission, averaged over the references."""
+    ranking = inputs.ranking
+    return auroc_weighted(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
 
 
 Intervals = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
