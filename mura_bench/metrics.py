@@ -106,6 +106,47 @@ def counts_from_indicators(weights: np.ndarray, indicators: np.ndarray) -> Count
     return tp, fp, fn, total - tp - fp - fn
 
 
+@dataclass(frozen=True)
+class CrossPairs:
+    """Confusion counts of every (truth column k, prediction column s) pair of a truth matrix and a
+    prediction matrix, plus R separate extra pairs, from one matrix product per block of resamples.
+
+    A crossed pair needs only its true positives from the product: FP = (predicted positives of s)
+    - TP and FN = (positives of k) - TP, so the product has S*K + S + K + 3R + 1 columns instead
+    of 3(S*K + R) + 1 (every count is an exact integer, so the values equal
+    :func:`counts_from_indicators` over the pairs listed one by one).
+    Count columns: pair (s, k) at s*K + k, then the extra pairs.
+    """
+
+    indicators: np.ndarray
+    n_truth: int
+    n_pred: int
+
+    @staticmethod
+    def of(truth: np.ndarray, pred: np.ndarray, extra_truth: np.ndarray, extra_pred: np.ndarray,
+           dtype=np.float32) -> "CrossPairs":
+        truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
+        both = (pred[:, :, None] & truth[:, None, :]).reshape(truth.shape[0], -1)
+        extra = pair_indicators(extra_truth, extra_pred, dtype=bool)
+        return CrossPairs(np.concatenate([both, pred, truth, extra], axis=1).astype(dtype),
+                          truth.shape[1], pred.shape[1])
+
+    def counts(self, weights: np.ndarray) -> Counts:
+        """TP, FP, FN, TN (each (B, S*K + R) float64) for every resample row of ``weights``."""
+        k, s = self.n_truth, self.n_pred
+        crossed = s * k
+        stacked = np.asarray(weights @ self.indicators, dtype=np.float64)
+        tp_x = stacked[:, :crossed]
+        fp_x = np.repeat(stacked[:, crossed:crossed + s], k, axis=1) - tp_x
+        fn_x = np.tile(stacked[:, crossed + s:crossed + s + k], (1, s)) - tp_x
+        r = (stacked.shape[1] - crossed - s - k - 1) // 3
+        extra = crossed + s + k
+        tp = np.concatenate([tp_x, stacked[:, extra:extra + r]], axis=1)
+        fp = np.concatenate([fp_x, stacked[:, extra + r:extra + 2 * r]], axis=1)
+        fn = np.concatenate([fn_x, stacked[:, extra + 2 * r:extra + 3 * r]], axis=1)
+        return tp, fp, fn, stacked[:, -1:] - tp - fp - fn
+
+
 def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> Counts:
     """Weighted confusion counts for column pairs.
 

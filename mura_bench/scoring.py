@@ -19,7 +19,7 @@ from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, dra
                                   is_degenerate, jackknife_weights, percentile_interval)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
-from mura_bench.metrics import COUNT_METRICS, METRICS, ScoreRanking, auroc_weighted, counts_from_indicators, pair_indicators
+from mura_bench.metrics import COUNT_METRICS, METRICS, CrossPairs, ScoreRanking, auroc_weighted
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import (Plan, canonical_reader_order, check_gold_readers_apply, make_plan,
@@ -324,7 +324,7 @@ class _GroupInputs:
     """What the statistics of one group need, prepared once for all its resample blocks."""
 
     plan: Plan
-    indicators: np.ndarray     # pair_indicators of (references x submissions) then (reader pairs)
+    pairs: CrossPairs          # (submission, reference) pairs, then (reader, its reference) pairs
     n_subs: int
     ranking: ScoreRanking | None   # sort orders of the submissions' probabilities (AUROC only)
     count_metrics: tuple[str, ...]
@@ -332,11 +332,9 @@ class _GroupInputs:
     @staticmethod
     def of(plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray, count_metrics: list[str],
            want_auroc: bool) -> "_GroupInputs":
-        refs = plan.references
-        n_refs, n_subs = refs.shape[1], model_labels.shape[1]
-        truth_cols = np.concatenate([np.tile(refs, (1, n_subs)), refs[:, plan.reader_reference]], axis=1)
-        pred_cols = np.concatenate([np.repeat(model_labels, n_refs, axis=1), plan.readers], axis=1)
-        return _GroupInputs(plan, pair_indicators(truth_cols, pred_cols), n_subs,
+        pairs = CrossPairs.of(plan.references, model_labels, plan.references[:, plan.reader_reference],
+                              plan.readers)
+        return _GroupInputs(plan, pairs, model_labels.shape[1],
                             ScoreRanking.of(model_probs) if want_auroc else None, tuple(count_metrics))
 
 
@@ -349,7 +347,7 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
     plan = inputs.plan
     n_refs, n_subs = plan.references.shape[1], inputs.n_subs
     n_readers = plan.readers.shape[1]
-    counts = counts_from_indicators(weights, inputs.indicators)
+    counts = inputs.pairs.counts(weights)
     stats: Stats = {"model": {}, "readers": {}, "radiologists": {}, "difference": {}}
     split = n_subs * n_refs
     b = weights.shape[0]
