@@ -115,7 +115,8 @@ class CrossPairs:
     - TP and FN = (positives of k) - TP, so the product has S*K + S + K + 3R + 1 columns instead
     of 3(S*K + R) + 1 (every count is an exact integer, so the values equal
     :func:`counts_from_indicators` over the pairs listed one by one).
-    Count columns: pair (s, k) at s*K + k, then the extra pairs.
+    Count columns: pair (s, k) at k*S + s (reference-major, so that averaging over the references
+    adds contiguous slices), then the extra pairs.
     """
 
     indicators: np.ndarray
@@ -126,7 +127,7 @@ class CrossPairs:
     def of(truth: np.ndarray, pred: np.ndarray, extra_truth: np.ndarray, extra_pred: np.ndarray,
            dtype=np.float32) -> "CrossPairs":
         truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
-        both = (pred[:, :, None] & truth[:, None, :]).reshape(truth.shape[0], -1)
+        both = (truth[:, :, None] & pred[:, None, :]).reshape(truth.shape[0], -1)
         extra = pair_indicators(extra_truth, extra_pred, dtype=bool)
         return CrossPairs(np.concatenate([both, pred, truth, extra], axis=1).astype(dtype),
                           truth.shape[1], pred.shape[1])
@@ -137,8 +138,8 @@ class CrossPairs:
         crossed = s * k
         stacked = np.asarray(weights @ self.indicators, dtype=np.float64)
         tp_x = stacked[:, :crossed]
-        fp_x = np.repeat(stacked[:, crossed:crossed + s], k, axis=1) - tp_x
-        fn_x = np.tile(stacked[:, crossed + s:crossed + s + k], (1, s)) - tp_x
+        fp_x = np.tile(stacked[:, crossed:crossed + s], (1, k)) - tp_x
+        fn_x = np.repeat(stacked[:, crossed + s:crossed + s + k], s, axis=1) - tp_x
         r = (stacked.shape[1] - crossed - s - k - 1) // 3
         extra = crossed + s + k
         tp = np.concatenate([tp_x, stacked[:, extra:extra + r]], axis=1)

@@ -353,7 +353,7 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
     b = weights.shape[0]
     for name in inputs.count_metrics:
         values = COUNT_METRICS[name](*counts)
-        stats["model"][name] = values[:, :split].reshape(b, n_subs, n_refs).mean(axis=2)
+        stats["model"][name] = mean_over_references(values[:, :split].reshape(b, n_refs, n_subs))
         if n_readers:
             stats["readers"][name] = values[:, split:]
     if inputs.ranking is not None:
@@ -364,6 +364,16 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
             stats["radiologists"][name] = rad
             stats["difference"][name] = stats["model"][name] - rad[:, None]
     return stats
+
+
+def mean_over_references(values: np.ndarray) -> np.ndarray:
+    """(B, K, S) -> (B, S): the mean over the K references, summed in reference order
+    (((v_0 + v_1) + v_2) + ...) / K, one contiguous slice at a time."""
+    total = values[:, 0].copy()
+    for k in range(1, values.shape[1]):
+        total += values[:, k]
+    total /= values.shape[1]
+    return total
 
 
 def _model_auroc(weights: np.ndarray, inputs: _GroupInputs) -> np.ndarray:

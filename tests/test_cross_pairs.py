@@ -20,8 +20,8 @@ def test_crossed_counts_equal_pairs_listed_one_by_one(n_readers):
     reader_pred = rng.integers(0, 2, (n, n_readers))
     weights = draw_counts(n, 300, 0, 0)
     crossed = CrossPairs.of(truth, pred, reader_truth, reader_pred).counts(weights)
-    truth_cols = np.concatenate([np.tile(truth, (1, s)), reader_truth], axis=1)
-    pred_cols = np.concatenate([np.repeat(pred, k, axis=1), reader_pred], axis=1)
+    truth_cols = np.concatenate([np.repeat(truth, s, axis=1), reader_truth], axis=1)  # column k*S + s
+    pred_cols = np.concatenate([np.tile(pred, (1, k)), reader_pred], axis=1)
     listed = counts_from_indicators(weights, pair_indicators(truth_cols, pred_cols))
     for ours, theirs in zip(crossed, listed):
         assert ours.shape == (300, s * k + n_readers)
