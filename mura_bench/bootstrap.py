@@ -49,18 +49,26 @@ def jackknife_weights(n: int) -> np.ndarray:
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CI along axis 0. NaN replicates (an undefined statistic) are left out of that
     column's interval (callers say so in a note)."""
+    by_statistic = np.array(replicates.reshape(replicates.shape[0], -1).T, order="C")  # a private copy
+    lo, hi = percentile_interval_by_statistic(by_statistic, confidence)
+    return lo.reshape(replicates.shape[1:]), hi.reshape(replicates.shape[1:])
+
+
+def percentile_interval_by_statistic(rows: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile CI of each row of a private (statistics, resamples) C-ordered matrix, which is
+    overwritten (partitioned in place): (lower, upper), one value per row. NaN replicates are left
+    out of their row's interval; an all-NaN row gives NaN (undefined)."""
     alpha = (1.0 - confidence) / 2.0
     q = [100 * alpha, 100 * (1 - alpha)]
-    nan_cols = np.isnan(replicates).any(axis=0)
-    if not nan_cols.any():  # contiguous rows per statistic: partitions run on contiguous memory
-        by_statistic = np.array(replicates.reshape(replicates.shape[0], -1).T, order="C")  # a private copy
-        out = _percentile_of_rows(by_statistic, q)
-        return out[0].reshape(replicates.shape[1:]), out[1].reshape(replicates.shape[1:])
-    out = np.empty((2,) + replicates.shape[1:])
-    out[:, ~nan_cols] = np.percentile(replicates[:, ~nan_cols], q, axis=0)
-    some = nan_cols & ~np.isnan(replicates).all(axis=0)  # all-NaN columns stay NaN (undefined)
-    out[:, nan_cols & ~some] = np.nan
-    out[:, some] = np.nanpercentile(replicates[:, some], q, axis=0)
+    nan_rows = np.isnan(rows).any(axis=1)
+    if not nan_rows.any():  # contiguous rows per statistic: partitions run on contiguous memory
+        out = _percentile_of_rows(rows, q)
+        return out[0], out[1]
+    out = np.empty((2, rows.shape[0]))
+    out[:, ~nan_rows] = _percentile_of_rows(np.ascontiguousarray(rows[~nan_rows]), q)
+    some = nan_rows & ~np.isnan(rows).all(axis=1)  # all-NaN rows stay NaN (undefined)
+    out[:, nan_rows & ~some] = np.nan
+    out[:, some] = np.nanpercentile(rows[some], q, axis=1)
     return out[0], out[1]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from mura_bench import __version__
 from mura_bench.alignment import align
 from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero,
-                                  is_degenerate, jackknife_weights, percentile_interval)
+                                  is_degenerate, jackknife_weights, percentile_interval_by_statistic)
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.metrics import COUNT_METRICS, METRICS, CrossPairs, ScoreRanking, auroc_weighted
@@ -213,24 +214,13 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
     groups: list[dict[str, GroupResult]] = [{} for _ in range(n_subs)]
     replicates: list[dict] = [{} for _ in range(n_subs)]
     notes: list[list[str]] = [_global_notes(p, plan, opts, a) for p, a in zip(preds, alignments)]
-    for g_index, group, rows in group_rows(first.study_ids):
-        n = rows.size
-        positives = int(plan.positives[rows].sum())
+    def finish(group: str, n: int, positives: int, sub_plan: Plan | None, point, boot, jack, p_values) -> None:
+        """Intervals and per-entry results of one group (on the finishing thread, in group order)."""
         if n == 0:
             for s in range(n_subs):
                 groups[s][group] = GroupResult(studies=0, positives=0)
-            continue
-        sub_plan = _subset(plan, rows)
-        inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
-        stats = lambda w: _statistics(w, inputs)  # noqa: E731
-        point = stats(np.ones((1, n), dtype=np.float32))
-        boot = _bootstrap_stats(stats, inputs, model_labels[rows], g_index, opts)
-        jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+            return
         intervals = _all_intervals(point, boot, jack, opts)
-        p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], count_metrics,
-                                              permutations=opts.permutations, seed=opts.seed,
-                                              group=g_index, tie=opts.tie)
-                    if opts.test == "randomization" and sub_plan.has_readers and count_metrics else {})
         undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
                            if boot is not None and "auroc" in boot["model"] else np.zeros(n_subs, int))
         if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
@@ -245,7 +235,30 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                 replicates[s][group] = _replicates_of(boot, s, sub_plan)
                 if jack is not None and sub_plan.has_readers:
                     replicates[s][group]["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
-        steps.step(n)
+
+    # Group g's intervals (partitions, GIL-free) run on a second thread while group g + 1 is resampled.
+    with ThreadPoolExecutor(max_workers=1) as finisher:
+        finishing = []
+        for g_index, group, rows in group_rows(first.study_ids):
+            n = rows.size
+            if n == 0:
+                finishing.append(finisher.submit(finish, group, 0, 0, None, None, None, None, {}))
+                continue
+            sub_plan = _subset(plan, rows)
+            inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
+            stats = lambda w: _statistics(w, inputs)  # noqa: E731
+            point = stats(np.ones((1, n), dtype=np.float32))
+            boot = _bootstrap_stats(stats, inputs, model_labels[rows], g_index, opts)
+            jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+            p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], count_metrics,
+                                                  permutations=opts.permutations, seed=opts.seed,
+                                                  group=g_index, tie=opts.tie)
+                        if opts.test == "randomization" and sub_plan.has_readers and count_metrics else {})
+            finishing.append(finisher.submit(finish, group, n, int(plan.positives[rows].sum()), sub_plan,
+                                             point, boot, jack, p_values))
+            steps.step(n)
+        for done in finishing:
+            done.result()  # re-raises a fault of the finishing thread
     if opts.adjust == "holm":
         for s in range(n_subs):
             _holm_over_groups(groups[s])
@@ -310,8 +323,23 @@ def _in_blocks(stats_fn, weights: np.ndarray, n_subs: int) -> Stats:
         parts = [stats_fn(weights[i:i + rows]) for i in starts]
     if len(parts) == 1:
         return parts[0]
-    return {subject: {metric: np.concatenate([p[subject][metric] for p in parts], axis=0)
+    return {subject: {metric: _stack_by_statistic([p[subject][metric] for p in parts])
                       for metric in parts[0][subject]} for subject in parts[0]}
+
+
+def _stack_by_statistic(blocks: list[np.ndarray]) -> np.ndarray:
+    """Blocks (b_i, ...) of one statistic stacked along the resample axis, stored statistic-major:
+    the result is a (B, ...) view of a C-ordered (statistics, B) matrix, so that the intervals read
+    each statistic's resamples contiguously (:func:`_by_statistic`). Each block is transposed while
+    it is small (cache-sized), never the whole matrix."""
+    rest = blocks[0].shape[1:]
+    total = sum(block.shape[0] for block in blocks)
+    by_statistic = np.empty((int(np.prod(rest)), total), dtype=blocks[0].dtype)
+    at = 0
+    for block in blocks:
+        by_statistic[:, at:at + block.shape[0]] = block.reshape(block.shape[0], -1).T
+        at += block.shape[0]
+    return by_statistic.T.reshape((total,) + rest)
 
 
 def _subset(plan: Plan, rows: np.ndarray) -> Plan:
@@ -397,11 +425,11 @@ def _all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: O
     def columns(stats: Stats) -> np.ndarray:
         return np.concatenate([stats[sub][met].reshape(stats[sub][met].shape[0], -1) for sub, met, _ in layout], axis=1)
 
-    flat_point = columns(point)[0]
     if jack is not None:
-        lo, hi = bca_interval(flat_point, columns(boot), columns(jack), opts.confidence)
+        lo, hi = bca_interval(columns(point)[0], columns(boot), columns(jack), opts.confidence)
     else:
-        lo, hi = percentile_interval(columns(boot), opts.confidence)
+        by_statistic = np.concatenate([_by_statistic(boot[sub][met]) for sub, met, _ in layout], axis=0)
+        lo, hi = percentile_interval_by_statistic(by_statistic, opts.confidence)
     out: Intervals = {}
     at = 0
     for subject, metric, shape in layout:
@@ -409,6 +437,12 @@ def _all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: O
         out.setdefault(subject, {})[metric] = (lo[at:at + width].reshape(shape), hi[at:at + width].reshape(shape))
         at += width
     return out
+
+
+def _by_statistic(replicates: np.ndarray) -> np.ndarray:
+    """(B, ...) replicates as a (statistics, B) matrix: a view when they are stored statistic-major
+    (:func:`_stack_by_statistic`), a transposed copy otherwise."""
+    return replicates.reshape(replicates.shape[0], -1).T
 
 
 @dataclass(frozen=True)

@@ -102,16 +102,13 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
-    results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                 confidence=confidence, progress=progress)
+    results, failed, analyses = _score_and_analyze(scored, truth_table, resamples=resamples, seed=seed,
+                                                   confidence=confidence, progress=progress, clock=clock)
     skipped += failed
     failed_slugs = {s.slug for s in failed}
     scored = [s for s in scored if s.submission.meta.slug not in failed_slugs]
-    clock.lap("score")
     if not scored and not loaded.reported:
         raise _nothing_published(submissions_dir, skipped)
-    analyses = _analyze_all(scored, truth_table, resamples=resamples, seed=seed, confidence=confidence)
-    clock.lap("analysis")
     while True:
         rows, _ = _board_rows(scored, results, rule, truth_table, seed)
         clock.lap("rank")
@@ -238,6 +235,35 @@ def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int
     rest = [s.predictions for s in scored if s.submission.meta.slug not in bad]
     results = score_many(rest, truth, keep_replicates=True, **options) if rest else []
     return results, failed
+
+
+def _score_and_analyze(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int, confidence: float,
+                       progress: ProgressCallback | None, clock: "_Clock") -> tuple[list, list[SkippedEntry], dict]:
+    """:func:`_score_all` and :func:`_analyze_all`, the analysis on a second thread while the entries
+    are scored (each leaves the cores idle part of the time; neither depends on the other's
+    numbers). An entry the scorer refuses is dropped from the analyses; if the analysis itself
+    failed, it runs again on the entries that were scored. Laps "score", then "analysis" (the
+    time spent waiting for it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mura_bench.scoring import one_blas_thread
+
+    options = dict(resamples=resamples, seed=seed, confidence=confidence)
+    # One BLAS limit around both threads: nested limits restore in the order they were entered.
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_analyze_all, scored, truth, **options)
+        results, failed = _score_all(scored, truth, progress=progress, **options)
+        clock.lap("score")
+        try:
+            analyses = pending.result()
+        except Exception:  # an entry the scorer refused, or a fault of the analysis itself
+            analyses = None
+    failed_slugs = {f.slug for f in failed}
+    kept = [s for s in scored if s.submission.meta.slug not in failed_slugs]
+    if analyses is None:
+        analyses = _analyze_all(kept, truth, **options)
+    clock.lap("analysis")
+    return results, failed, {s.submission.meta.slug: analyses[s.submission.meta.slug] for s in kept}
 
 
 def _analyze_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int, confidence: float) -> dict:
