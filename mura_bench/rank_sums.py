@@ -19,17 +19,12 @@ sums equal the direct ones of :func:`mura_bench.metrics._rank_sums` bit for bit 
 """
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     from mura_bench.metrics import ScoreRanking, _TieBlocks
-
-#: Threads over score columns (numpy releases the GIL inside each vector addition).
-WORKERS = min(2, os.cpu_count() or 1)
-
 
 def fits_runs(total_weight: int, n: int) -> bool:
     """Whether the running sums, their squares and the signed sums of squares of a sample of ``n``
@@ -52,16 +47,10 @@ def rank_sums_by_runs(counts_by_study: np.ndarray, truth: np.ndarray, ranking: "
     y = np.asarray(truth, dtype=np.int8)
     columns = range(len(ranking.orders))
 
-    def column(s: int) -> np.ndarray:
-        return _column_rank_sums(counts_by_study, ranking.orders[s], ranking.ties[s], y, acc_dtype)
-
-    if WORKERS > 1 and len(columns) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            doubled = list(pool.map(column, columns))
-    else:
-        doubled = [column(s) for s in columns]
+    # One thread: the loop is Python between short vector operations, and two such loops only
+    # trade the GIL (slower than one); callers run it beside GIL-free work instead.
+    doubled = [_column_rank_sums(counts_by_study, ranking.orders[s], ranking.ties[s], y, acc_dtype)
+               for s in columns]
     out = np.empty((b, len(columns), y.shape[1]))
     for s, (twice, twice_correction) in enumerate(doubled):
         if twice_correction is not None:

@@ -286,10 +286,14 @@ def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_
     counts = resample_counts(n, g_index, opts)
     if inputs.ranking is None:
         boot = _in_blocks(stats, counts, inputs.n_subs)
-    else:  # AUROC over all resamples at once (its rank sums run along the resamples), the rest in blocks
+    else:  # AUROC over all resamples at once (its rank sums run along the resamples) on a second
+        # thread, while the count metrics run in blocks on this one: the first is mostly Python
+        # between short vector operations, the second long numpy calls that release the GIL.
         without_auroc = replace(inputs, ranking=None)
-        boot = _in_blocks(lambda w: _statistics(w, without_auroc), counts, inputs.n_subs)
-        boot["model"]["auroc"] = _model_auroc(counts, inputs)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            auroc = pool.submit(_model_auroc, counts, inputs)
+            boot = _in_blocks(lambda w: _statistics(w, without_auroc), counts, inputs.n_subs, workers=1)
+            boot["model"]["auroc"] = auroc.result()
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
         from mura_bench.two_way import two_way_statistics
 
@@ -309,15 +313,15 @@ STAT_BLOCK_ELEMENTS = 400_000
 WORKERS = min(4, os.cpu_count() or 1)
 
 
-def _in_blocks(stats_fn, weights: np.ndarray, n_subs: int) -> Stats:
+def _in_blocks(stats_fn, weights: np.ndarray, n_subs: int, workers: int | None = None) -> Stats:
     """``stats_fn`` over blocks of resamples (rows of ``weights``), concatenated along the resample
-    axis; blocks run on :data:`WORKERS` threads (results do not depend on the thread count)."""
+    axis; blocks run on ``workers`` threads, default :data:`WORKERS` (results do not depend on the
+    thread count)."""
+    workers = WORKERS if workers is None else workers
     rows = max(64, STAT_BLOCK_ELEMENTS // max(weights.shape[1], 8 * n_subs))
     starts = range(0, weights.shape[0], rows)
-    if WORKERS > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(lambda i: stats_fn(weights[i:i + rows]), starts))
     else:
         parts = [stats_fn(weights[i:i + rows]) for i in starts]

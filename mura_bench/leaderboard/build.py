@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,19 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     ``permutations`` P; j beats i when F1_j > F1_i and p < 0.05, Holm-adjusted over all pairs with
     ``adjust="holm"``).
     """
+    from mura_bench.scoring import one_blas_thread
+
+    # One BLAS limit around every thread of the build: limits nested inside it (scoring, the
+    # analysis thread) then restore to it whatever order they exit in.
+    with one_blas_thread():
+        return _build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
+                           confidence=confidence, progress=progress, test=test, permutations=permutations,
+                           adjust=adjust)
+
+
+def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
+                resamples: int, seed: int, title: str | None, confidence: float,
+                progress: ProgressCallback | None, test: str, permutations: int, adjust: str) -> BuildReport:
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
@@ -102,16 +116,20 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
-    results, failed, analyses = _score_and_analyze(scored, truth_table, resamples=resamples, seed=seed,
-                                                   confidence=confidence, progress=progress, clock=clock)
+    plotting = _warm_up_plots()  # on the core that scoring leaves idle part of the time
+    results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
+                                 confidence=confidence, progress=progress)
     skipped += failed
     failed_slugs = {s.slug for s in failed}
     scored = [s for s in scored if s.submission.meta.slug not in failed_slugs]
+    clock.lap("score")
     if not scored and not loaded.reported:
         raise _nothing_published(submissions_dir, skipped)
+    analyses = PendingAnalyses(scored, truth_table, clock, resamples=resamples, seed=seed, confidence=confidence)
     while True:
         rows, _ = _board_rows(scored, results, rule, truth_table, seed)
         clock.lap("rank")
+        plotting.join()  # matplotlib's settings are process-wide: no plot before the warm-up ends
         context = _Context(_site_title(title, truth_table), truth_table, resamples, seed, confidence, rows,
                            scored, results, loaded.reported, analyses, rule)
         try:
@@ -211,6 +229,24 @@ def check_site_destination(out_dir: Path, *, inputs: list) -> None:
     check_parent(out_dir)
 
 
+def _warm_up_plots():
+    """A started thread running :func:`plots.warm_up` (its failure is left for the real plots to
+    report)."""
+    import threading
+
+    def run() -> None:
+        try:
+            from mura_bench.leaderboard import plots
+
+            plots.warm_up()
+        except Exception:  # noqa: BLE001 - the real plots raise it again, per entry
+            pass
+
+    thread = threading.Thread(target=run, name="mura-bench-plots-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int,
                confidence: float, progress: ProgressCallback | None = None) -> tuple[list, list[SkippedEntry]]:
     """Score all entries in one pass; an entry the scorer refuses is found, skipped, and the rest
@@ -237,33 +273,34 @@ def _score_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int
     return results, failed
 
 
-def _score_and_analyze(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int, confidence: float,
-                       progress: ProgressCallback | None, clock: "_Clock") -> tuple[list, list[SkippedEntry], dict]:
-    """:func:`_score_all` and :func:`_analyze_all`, the analysis on a second thread while the entries
-    are scored (each leaves the cores idle part of the time; neither depends on the other's
-    numbers). An entry the scorer refuses is dropped from the analyses; if the analysis itself
-    failed, it runs again on the entries that were scored. Laps "score", then "analysis" (the
-    time spent waiting for it)."""
-    from concurrent.futures import ThreadPoolExecutor
+class PendingAnalyses(Mapping):
+    """slug -> :class:`EntryAnalysis` of every scored entry, computed on a second thread while the
+    board is ranked and the downloads and forest plots are written (those use one core, the
+    analysis the other); the first read waits for it (and re-raises its fault). Lap "analysis" is
+    the time spent waiting."""
 
-    from mura_bench.scoring import one_blas_thread
+    def __init__(self, scored: list[_Scored], truth: Truth, clock: "_Clock", **options) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    options = dict(resamples=resamples, seed=seed, confidence=confidence)
-    # One BLAS limit around both threads: nested limits restore in the order they were entered.
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_analyze_all, scored, truth, **options)
-        results, failed = _score_all(scored, truth, progress=progress, **options)
-        clock.lap("score")
-        try:
-            analyses = pending.result()
-        except Exception:  # an entry the scorer refused, or a fault of the analysis itself
-            analyses = None
-    failed_slugs = {f.slug for f in failed}
-    kept = [s for s in scored if s.submission.meta.slug not in failed_slugs]
-    if analyses is None:
-        analyses = _analyze_all(kept, truth, **options)
-    clock.lap("analysis")
-    return results, failed, {s.submission.meta.slug: analyses[s.submission.meta.slug] for s in kept}
+        self._clock, self._found = clock, None
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = pool.submit(_analyze_all, scored, truth, **options)
+        pool.shutdown(wait=False)  # the thread finishes its one task
+
+    def _resolved(self) -> dict:
+        if self._found is None:
+            self._found = self._pending.result()
+            self._clock.lap("analysis")
+        return self._found
+
+    def __getitem__(self, slug: str):
+        return self._resolved()[slug]
+
+    def __iter__(self):
+        return iter(self._resolved())
+
+    def __len__(self) -> int:
+        return len(self._resolved())
 
 
 def _analyze_all(scored: list[_Scored], truth: Truth, *, resamples: int, seed: int, confidence: float) -> dict:
@@ -397,7 +434,7 @@ class _Context:
     scored: list[_Scored]
     results: list
     reported: list[ReportedSubmission]
-    analyses: dict = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
+    analyses: Mapping = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
     rule: "RankRule | None" = None             # the ranking rule (always set by build_site)
 
 

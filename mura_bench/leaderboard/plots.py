@@ -71,6 +71,20 @@ def _svg(fig, *, tight: bool = True) -> str:
     return buffer.getvalue()
 
 
+def warm_up() -> None:
+    """Import matplotlib's SVG path and load the plots' font by drawing a throwaway figure, so that
+    a caller can do it on a spare core ahead of the real plots (which must not start before this
+    returns: matplotlib's settings are process-wide). Output of later plots is unchanged."""
+    import matplotlib
+    from matplotlib.collections import LineCollection  # noqa: F401  (imported for its cost)
+    from matplotlib.transforms import ScaledTranslation  # noqa: F401
+
+    with matplotlib.rc_context(_RC):
+        fig = _figure(1.0, 1.0)
+        fig.add_axes((0.1, 0.1, 0.8, 0.8)).set_title("0")
+        _svg(fig, tight=False)
+
+
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
