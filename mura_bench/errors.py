@@ -2,6 +2,9 @@
 
 The core raises :class:`InputError` for anything wrong with what a user handed in (files, options);
 the CLI turns it into one message on stderr and exit code 2. Anything else is a bug (exit code 1).
+:class:`PredictionSetError` is the :class:`InputError` of one prediction set among several (it says
+which). The leaderboard raises :class:`EntryError` (and its :class:`SubmissionError`) for one unusable
+entry: the build skips that entry with the message as its reason and publishes the others.
 """
 from __future__ import annotations
 
@@ -53,6 +56,30 @@ class InputError(MuraBenchError):
         if self.hint:
             lines.append(_line(self.hint, MAX_PROBLEM_CHARS))
         return "\n".join(lines)
+
+
+class PredictionSetError(InputError):
+    """Reading or aligning one of several prediction sets failed.
+
+    The message is that of the underlying :class:`InputError` (``__cause__``), unchanged; ``index``
+    is the set's position in the list that was scored and ``name`` its file (``<memory>`` for sets
+    built in memory), so that a caller scoring many entries can skip the one at fault.
+    """
+
+    def __init__(self, cause: InputError, *, index: int, name: str) -> None:
+        self.index = index
+        self.name = name
+        super().__init__(cause.problem, source=cause.source, rows=cause.rows, hint=cause.hint)
+
+
+class EntryError(MuraBenchError):
+    """One leaderboard entry is unusable; the message is its skip reason (written by mura-bench,
+    quoting file content only through :func:`mura_bench.terminal.quote`)."""
+
+
+class SubmissionError(EntryError):
+    """One submission folder (its ``submission.toml`` or layout) is unusable; the message is the
+    reason shown to the user."""
 
 
 def _line(text: object, limit: int) -> str:

@@ -1,20 +1,23 @@
-"""Shared fixtures: the optional real-MURA reference folder and small synthetic tables."""
+"""Shared fixtures (shared helper functions and constants are in ``helpers.py``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-REFERENCE = Path(os.environ.get("MURA_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-HAS_REFERENCE = (REFERENCE / "mura-v1.1" / "valid_labeled_studies.csv").is_file()
-
-#: Mark for tests that check the code against the real MURA files (which are never redistributed).
-needs_reference = pytest.mark.skipif(not HAS_REFERENCE, reason=f"real MURA reference files not at {REFERENCE}")
 
 
 @pytest.fixture
 def golden() -> Path:
     return GOLDEN
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A small synthetic MURA-layout dataset (40 valid studies, 32 px images) for the model CLI."""
+    from mura_bench.synth import generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, studies=40, train_studies=1, image_size=32, seed=1)
+    return root

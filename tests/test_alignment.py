@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inputs_helpers import REFERENCE_DIR, csv_text, needs_reference, study_ids, write
+from helpers import REFERENCE_DIR, csv_text, needs_reference, study_ids, write
 from mura_bench.alignment import Alignment, align
 from mura_bench.errors import InputError
 from mura_bench.predictions import predictions_from_scores, read_predictions
@@ -95,7 +95,7 @@ def test_alignment_works_with_panels(tmp_path):
     assert truth.readers[a.truth_index].shape == (7, 3)
 
 
-@needs_reference
+@needs_reference()
 def test_official_train_labels_against_valid_truth_are_a_split_mismatch():
     base = REFERENCE_DIR / "mura-v1.1"
     truth = read_truth(base / "valid_labeled_studies.csv")
@@ -105,7 +105,7 @@ def test_official_train_labels_against_valid_truth_are_a_split_mismatch():
     assert "13457 train" in str(info.value) and "1199 valid" in str(info.value)
 
 
-@needs_reference
+@needs_reference()
 def test_third_party_file_aligns_fully_with_the_valid_labels():
     truth = read_truth(REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv")
     preds = read_predictions(REFERENCE_DIR / "third-party-predictions" / "ds5500-densenet169-valid-per-image-labels.csv",

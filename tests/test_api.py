@@ -12,7 +12,7 @@ import pytest
 import mura_bench
 from mura_bench import InputError, evaluate, score
 from mura_bench.layout import GROUPS
-from test_protocols import write_case
+from helpers import write_case
 
 
 def groups_json(result):

@@ -10,7 +10,7 @@ import reference_impl as ref
 from mura_bench.bootstrap import draw_counts, draw_indices, indices_to_counts
 from mura_bench.layout import GROUPS
 from mura_bench.scoring import score, score_many
-from test_protocols import write_case
+from helpers import write_case
 
 
 def test_counts_are_the_bincount_of_the_indices():

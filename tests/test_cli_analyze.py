@@ -12,8 +12,8 @@ from mura_bench.analysis import analyze
 from mura_bench.layout import GROUPS
 from mura_bench.scoring import score
 from mura_bench.triage import SortedGroup, Totals, Window, locate_sensitivity
-from test_cli_score import run
-from test_protocols import write_case
+from helpers import run
+from helpers import write_case
 
 ESTIMATE_KEYS = {"value", "ci"}
 

@@ -94,7 +94,7 @@ def test_progress_draws_on_a_terminal_after_the_delay_only():
 
 def test_score_reports_every_group_to_the_progress_callback(tmp_path):
     from mura_bench.scoring import score
-    from test_protocols import write_case
+    from helpers import write_case
 
     write_case(tmp_path, seed=2)
     calls = []
@@ -106,7 +106,7 @@ def test_score_reports_every_group_to_the_progress_callback(tmp_path):
 
 
 def test_no_progress_when_piped(tmp_path):
-    from test_protocols import write_case
+    from helpers import write_case
 
     write_case(tmp_path, seed=2)
     cp = subprocess.run([sys.executable, "-m", "mura_bench", "score", tmp_path / "preds.csv", "--truth",

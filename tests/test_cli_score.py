@@ -4,21 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from mura_bench.layout import GROUPS
-from test_protocols import write_case
+from helpers import run, write_case
 
 ALL = ["f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision"]
-
-
-def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from test_protocols import write_case
+from helpers import write_case
 
 PARTS = ("Elbow", "Finger", "Forearm", "Hand", "Humerus", "Shoulder", "Wrist")
 

@@ -19,7 +19,7 @@ from mura_bench.errors import InputError
 from mura_bench.predictions import read_predictions
 from mura_bench.tabular import MAX_LINE_BYTES, read_input, read_table
 from mura_bench.truth import read_truth
-from test_protocols import write_case
+from helpers import write_case
 
 
 def mb(*args, env=None, **kw):

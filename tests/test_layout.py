@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, needs_reference
+from helpers import REFERENCE_DIR, needs_reference
 from mura_bench.errors import InputError
 from mura_bench.layout import (BODY_PARTS, load_split, normalize_study_id, parse_path, read_image_paths,
                                read_labeled_studies)
@@ -63,12 +63,12 @@ def test_loader_errors_name_the_rows(tmp_path):
         load_split(tmp_path, "valid")
 
 
-@needs_reference
+@needs_reference()
 def test_real_valid_split_matches_counts_by_part():
-    studies, labels = read_labeled_studies(REFERENCE / "mura-v1.1" / "valid_labeled_studies.csv")
-    images = read_image_paths(REFERENCE / "mura-v1.1" / "valid_image_paths.csv")
+    studies, labels = read_labeled_studies(REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv")
+    images = read_image_paths(REFERENCE_DIR / "mura-v1.1" / "valid_image_paths.csv")
     assert len(studies) == 1199 and int(labels.sum()) == 538 and len(images) == 3197
-    with open(REFERENCE / "mura-v1.1" / "counts-by-part.csv") as fh:
+    with open(REFERENCE_DIR / "mura-v1.1" / "counts-by-part.csv") as fh:
         expected = {r["part"][3:].lower(): r for r in csv.DictReader(fh) if r["split"] == "valid"}
     per_part = Counter(parse_path(s).part for s in studies)
     abnormal = Counter(parse_path(s).part for s, y in zip(studies, labels) if y)
@@ -80,9 +80,9 @@ def test_real_valid_split_matches_counts_by_part():
     assert all(parse_path(s).folder_label == y for s, y in zip(studies, labels))
 
 
-@needs_reference
+@needs_reference()
 def test_real_train_split_sizes():
-    studies, labels = read_labeled_studies(REFERENCE / "mura-v1.1" / "train_labeled_studies.csv")
-    images = read_image_paths(REFERENCE / "mura-v1.1" / "train_image_paths.csv")
+    studies, labels = read_labeled_studies(REFERENCE_DIR / "mura-v1.1" / "train_labeled_studies.csv")
+    images = read_image_paths(REFERENCE_DIR / "mura-v1.1" / "train_image_paths.csv")
     assert (len(studies), len(images)) == (13457, 36808)
     assert np.isin(labels, [0, 1]).all()

@@ -4,8 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +13,17 @@ from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix
 from sklearn.metrics import roc_curve as sk_roc_curve
 
+from helpers import REPO, REPORTED_TOML
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
 from mura_bench.protocols import majority
 from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
-from mura_bench.leaderboard.reported import (REFERENCE_TABLES, convert_leaderboard, convert_paper_kappa,
-                                             convert_paper_table2, dump_toml, parse_reported)
+from mura_bench.leaderboard.reported import parse_reported
 from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubmission, SubmissionError,
                                                 load_submission, load_submissions, safe_link)
 from mura_bench.leaderboard.table import BoardRow, latex_escape, to_csv, to_json, to_latex
 from mura_bench.leaderboard.submissions import Metadata
 from mura_bench.layout import GROUPS
 from mura_bench.results import Estimate
-
-REPO = Path(__file__).resolve().parent.parent
-REFERENCE = Path(os.environ.get("MURA_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference folder not present")
-
 
 # ---------------------------------------------------------------------------------------------
 # Ranking
@@ -168,21 +161,6 @@ def _write(folder: Path, toml: str, predictions: str | None = "study,probability
     return folder
 
 
-REPORTED_TOML = """name = "Paper"
-reported = true
-[source]
-citation = "Someone 2017"
-test_set = "a test set"
-metric = "f1"
-[[results]]
-label = "Model"
-kind = "model"
-[results.f1]
-overall = { value = 0.8, ci = [0.7, 0.9] }
-elbow = { value = 0.5 }
-"""
-
-
 def test_load_rescored_and_reported(tmp_path):
     _write(tmp_path / "a-model", 'name = "A"\nreported = false\nteam = "T"\ndate = 2024-01-02\n'
            'url = "https://example.org/x"\npath_col = "Path"\n')
@@ -283,61 +261,6 @@ def test_reported_status_is_derived_from_figures():
     assert rows[2].negative_groups == ["finger"]
     with pytest.raises(SubmissionError, match="needs a non-empty string 'citation'"):
         parse_reported({"test_set": "t", "metric": "f1"}, [{"label": "x"}])
-
-
-def _fake_reference(folder: Path) -> Path:
-    """Fabricated tables in the layout of the published ones (not the published numbers)."""
-    folder.mkdir()
-    parts = ["Elbow", "Finger", "Forearm", "Hand", "Humerus", "Shoulder", "Wrist", "Overall"]
-    with open(folder / "paper-v1-table2-f1.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi",
-                    "model_f1", "model_lo", "model_hi"])
-        for i, p in enumerate(parts):
-            w.writerow([p, 0.8 + i / 100, 0.7, 0.9, 0.75, 0.6, 0.85])
-    with open(folder / "paper-kappa-table.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["study_type"] + [f"{r}_{s}" for r in ("rad1", "rad2", "rad3", "model")
-                                      for s in ("kappa", "lo", "hi")])
-        for p in parts:
-            w.writerow([p] + [0.7, 0.6, 0.8] * 4)
-    groups = ["overall", "elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist"]
-    with open(folder / "mura-leaderboard-test-kappa.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["user", "description", "submitted", "eval_bundle", "evaluate_py", "test_csv",
-                    "predictions_bundle"] + [f"{g}_{s}" for g in groups for s in ("mean", "lower", "upper")])
-        w.writerow(["ann", "<script>x</script>", "2018-06-01", "0x1", "e.py", "t.csv", "ann-run"]
-                   + [0.6, 0.59, 0.61] * 8)
-        w.writerow(["bob", "", "2018-06-02", "0x2", "e.py", "t.csv", "bob-run"] + [""] * 24)
-        w.writerow(["", "neg", "2018-06-03", "0x3", "e.py", "t.csv", "c-run"]
-                   + [0.1, 0.09, 0.11] * 2 + [-0.2, -0.21, -0.19] + [0.1, 0.09, 0.11] * 5)
-    return folder
-
-
-def test_conversion_of_published_tables_round_trips(tmp_path):
-    ref = _fake_reference(tmp_path / "ref")
-    board = convert_leaderboard(ref / "mura-leaderboard-test-kappa.csv")
-    assert [r["status"] for r in board["results"]] == ["scored", "failed", "negative-kappa"]
-    assert board["results"][1]["label"] == "(no description)" and "kappa" not in board["results"][1]
-    for data in (board, convert_paper_table2(ref / "paper-v1-table2-f1.csv"),
-                 convert_paper_kappa(ref / "paper-kappa-table.csv")):
-        assert tomllib.loads(dump_toml(data)) == data
-        rows = parse_reported(data["source"], data["results"])
-        assert all(set(f) <= set(GROUPS) for r in rows for f in r.figures.values())
-    table2 = convert_paper_table2(ref / "paper-v1-table2-f1.csv")
-    assert table2["results"][0]["f1"]["finger"] == {"value": 0.81, "ci": [0.7, 0.9]}
-
-
-def test_dump_toml_escapes_strings():
-    data = {"name": 'a "quoted"\\ line\nnext', "reported": True, "results": [{"label": "é\t"}]}
-    assert tomllib.loads(dump_toml(data)) == data
-
-
-@needs_reference
-def test_committed_reported_entries_match_the_reference_tables():
-    for slug, (name, convert) in REFERENCE_TABLES.items():
-        committed = tomllib.loads((REPO / "submissions" / slug / "submission.toml").read_text("utf-8"))
-        assert committed == convert(REFERENCE / name), slug
 
 
 def test_committed_reported_entries_are_valid():

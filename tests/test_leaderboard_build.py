@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from helpers import BOARD_STUDIES, HOSTILE_URL, make_submissions, model_rows, write_entry, write_truth
 from mura_bench.errors import InputError
 from mura_bench.leaderboard.build import MARKER, build_site
 from mura_bench.leaderboard.cli import leaderboard
@@ -19,69 +20,8 @@ from mura_bench.scoring import score_many
 from mura_bench.synth import synth_panel
 from mura_bench.truth import read_truth
 
-STUDIES = 140
+STUDIES = BOARD_STUDIES
 RESAMPLES = 200
-HOSTILE_NAME = '<script>window.__pwned = 1</script>Evil "model"'
-HOSTILE_DESCRIPTION = '<img src=x onerror="window.__pwned = 2"> & friends'
-HOSTILE_URL = "javascript:window.__pwned=3"
-
-
-def write_truth(folder: Path, studies: int = STUDIES) -> tuple[Path, list[str], np.ndarray]:
-    panel = synth_panel(studies, readers=6, seed=3)
-    lines = [",".join(["study", *panel.reader_names, "label"])]
-    lines += [",".join([s, *(str(int(v)) for v in r), str(int(lab))])
-              for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)]
-    path = folder / "panel.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path, panel.study_ids, panel.labels
-
-
-def write_entry(root: Path, slug: str, toml: str, rows: list[str] | None) -> None:
-    folder = root / slug
-    folder.mkdir(parents=True)
-    (folder / "submission.toml").write_text(toml, encoding="utf-8")
-    if rows is not None:
-        (folder / "predictions.csv").write_text("\n".join(rows) + "\n")
-
-
-def model_rows(studies: list[str], labels: np.ndarray, separation: float, seed: int) -> list[str]:
-    rng = np.random.default_rng(seed)
-    p = 1 / (1 + np.exp(-(separation * (2 * labels - 1) + rng.normal(0, 1, len(labels)))))
-    return ["study,probability"] + [f"{s},{v:.4f}" for s, v in zip(studies, p)]
-
-
-def make_submissions(root: Path, studies: list[str], labels: np.ndarray) -> Path:
-    subs = root / "submissions"
-    write_entry(subs, "strong", 'name = "Strong"\nreported = false\nteam = "A"\n',
-                model_rows(studies, labels, 2.5, 1))
-    write_entry(subs, "weak", 'name = "Weak"\nreported = false\n', model_rows(studies, labels, 0.5, 2))
-    write_entry(subs, "zero-one", 'name = "Zero one"\nreported = false\n',
-                [f"{s},{int(v)}" for s, v in zip(studies, labels)])
-    toml = (f"name = {json.dumps(HOSTILE_NAME)}\nreported = false\n"
-            f"description = {json.dumps(HOSTILE_DESCRIPTION)}\nurl = {json.dumps(HOSTILE_URL)}\n"
-            f"team = \"</td><script>window.__pwned = 4</script>\"\n")
-    write_entry(subs, "hostile", toml, model_rows(studies, labels, 1.0, 3))
-    broken = model_rows(studies, labels, 1.0, 4)
-    broken[5] = broken[5].rsplit(",", 1)[0] + ",1.5"
-    write_entry(subs, "broken", 'name = "Broken"\nreported = false\n', broken)
-    write_entry(subs, "partial", 'name = "Partial"\nreported = false\n', model_rows(studies, labels, 1, 5)[:-10])
-    write_entry(subs, "no-toml-fields", 'reported = false\n', model_rows(studies, labels, 1, 6))
-    write_entry(subs, "paper", """name = "A <i>paper</i>"
-reported = true
-[source]
-citation = "Someone <script>1</script>"
-test_set = "another set"
-metric = "kappa"
-[[results]]
-label = "Model"
-[results.kappa]
-overall = { value = 0.7, ci = [0.6, 0.8] }
-[[results]]
-label = "Run that failed"
-kind = "run"
-status = "failed"
-""", None)
-    return subs
 
 
 @pytest.fixture(scope="module")
@@ -262,8 +202,8 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     subs = tmp_path / "submissions"
     for k, sep in enumerate((0.2, 0.3, 1.5, 3.0)):
         write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, sep, 10 + k))
-    report = build_site(subs, truth, tmp_path / "site", resamples=100, test="randomization", permutations=300,
-                        adjust="holm")
+    build_site(subs, truth, tmp_path / "site", resamples=100, test="randomization", permutations=300,
+               adjust="holm")
     doc = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     text = json.dumps(doc)
     assert "randomization" in text and "Holm" in text and '"permutations": 300' in text

@@ -14,8 +14,8 @@ from mura_bench.leaderboard import entry_files
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.cli import build as build_command
 from mura_bench.leaderboard.submissions import load_submissions
-from test_leaderboard import REPORTED_TOML
-from test_leaderboard_build import model_rows, write_entry, write_truth
+from helpers import REPORTED_TOML
+from helpers import model_rows, write_entry, write_truth
 
 GOOD_TOML = 'name = "Good"\nreported = false\n'
 
@@ -213,7 +213,7 @@ def test_pull_request_workflow_runs_the_strict_build_read_only(tmp_path):
     import shlex
 
     import yaml
-    from test_publishing import check_workflow
+    from helpers import check_workflow
 
     assert check_workflow(PR_WORKFLOW).returncode == 0
     doc = yaml.safe_load(PR_WORKFLOW.read_text(encoding="utf-8"))

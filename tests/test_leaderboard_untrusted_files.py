@@ -15,7 +15,7 @@ from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.entry_files import EntryFileError, check_entry_file, read_entry_file
 from mura_bench.leaderboard.skips import MAX_REASON_CHARS
 from mura_bench.leaderboard.submissions import load_submissions
-from test_leaderboard_build import model_rows, write_entry, write_truth
+from helpers import model_rows, write_entry, write_truth
 
 SECRET = "ghp_TOKEN0123456789abcdefSECRET"
 GOOD_TOML = 'name = "Good"\nreported = false\n'

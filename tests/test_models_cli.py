@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from mura_bench.cli import cli
 from mura_bench.models.runner import partial_path
 from mura_bench.predictions import read_predictions
-from mura_bench.synth import generate
-from test_models_registry import PLUGIN_MODULES, install_test_plugins
+from helpers import PLUGIN_MODULES, install_test_plugins
 
 
 def mura_bench(*args: str, site: Path) -> subprocess.CompletedProcess:
@@ -26,13 +25,6 @@ def mura_bench(*args: str, site: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     return install_test_plugins(tmp_path_factory.mktemp("plugins") / "site")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, studies=40, train_studies=1, image_size=32, seed=1)
-    return root
 
 
 @pytest.fixture()

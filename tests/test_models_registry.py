@@ -2,85 +2,17 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import PLUGIN_MODULES, install_plugin, install_test_plugins
 from mura_bench.errors import InputError
 from mura_bench.models.builtin import (TRAIN_ABNORMAL_FRACTION, ConstantPrior, ImageStatistics,
                                        constant_prior, image_statistics)
 from mura_bench.models.registry import (PluginError, available_models, load_model, model_names,
                                         parse_options)
-
-GOOD_PLUGIN = '''
-"""A plugin used by the tests."""
-import numpy as np
-
-
-class Brightness:
-    batch_size = 4
-
-    def __init__(self, gain):
-        self.gain = gain
-
-    def predict_images(self, images):
-        return [min(1.0, self.gain * float(np.asarray(im).mean()) / 255.0) for im in images]
-
-
-def make(gain="1.0"):
-    """Mean brightness times a gain, as a probability."""
-    return Brightness(float(gain))
-'''
-
-
-def install_plugin(site: Path, dist: str, version: str, modules: dict[str, str],
-                   entry_points: dict[str, str]) -> Path:
-    """Install a distribution by hand into ``site``: its modules and a ``*.dist-info`` folder with
-    METADATA and ``entry_points.txt`` registering ``entry_points`` in ``mura_bench.models``."""
-    site.mkdir(parents=True, exist_ok=True)
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-                                   f"Summary: test plugin\n")
-    (info / "entry_points.txt").write_text(
-        "[mura_bench.models]\n" + "".join(f"{n} = {v}\n" for n, v in entry_points.items()))
-    return site
-
-
-def install_test_plugins(site: Path) -> Path:
-    """The plugins the registry and CLI tests use: one good model and four broken ones."""
-    install_plugin(site, "good-plugin", "1.2.3", {"good_plugin_mod": GOOD_PLUGIN},
-                   {"brightness": "good_plugin_mod:make"})
-    install_plugin(site, "broken-plugin", "0.1", {
-        "broken_import_mod": "raise RuntimeError('cannot find my weights')\n",
-        "broken_factory_mod": '''
-            from mura_bench.errors import InputError
-
-
-            def explode(**options):
-                raise ValueError("boom")
-
-
-            def not_a_model():
-                return 42
-
-
-            def strict(size="3"):
-                raise InputError(f"option size={size!r} is too large", source="--option")
-        '''}, {"raises-on-import": "broken_import_mod:make",
-               "raises-in-factory": "broken_factory_mod:explode",
-               "returns-no-model": "broken_factory_mod:not_a_model",
-               "strict-options": "broken_factory_mod:strict"})
-    return site
-
-
-PLUGIN_MODULES = ("good_plugin_mod", "broken_import_mod", "broken_factory_mod", "dup_a", "dup_b")
-
 
 @pytest.fixture()
 def plugins(tmp_path, monkeypatch):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mura_bench.outputs import write_text
-from inputs_helpers import write_submission
-from test_protocols import write_case
+from helpers import write_submission
+from helpers import write_case
 
 UMASKS = [0o022, 0o002, 0o077, 0o027]
 

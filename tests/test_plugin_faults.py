@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from mura_bench.cli import cli
 from mura_bench.models import registry
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
-from test_models_cli import data  # noqa: F401 (the synthetic split the CLI tests run on)
-from test_models_registry import install_plugin
+from helpers import install_plugin
 
 FAULTY = '''
 import math

@@ -16,7 +16,7 @@ from mura_bench.predictions import (
     write_image_predictions,
 )
 from mura_bench.tabular import file_sha256
-from inputs_helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
+from helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
 
 S0, S1, S2 = study_ids(3)
 
@@ -522,7 +522,7 @@ def test_third_party_shaped_file_reads_as_image_level_zero_one_predictions(tmp_p
     assert kappa(y, p.labels) == pytest.approx(strict, abs=1e-12)
 
 
-@needs_reference
+@needs_reference()
 def test_real_third_party_file_gives_the_published_study_level_kappa():
     path = REFERENCE_DIR / "third-party-predictions" / "ds5500-densenet169-valid-per-image-labels.csv"
     p = read_predictions(path, path_col="Path", score_col="Abormal_Prediction")
@@ -536,7 +536,7 @@ def test_real_third_party_file_gives_the_published_study_level_kappa():
     assert kappa(y, (p.probabilities >= 0.5).astype(int)) == pytest.approx(0.4669, abs=5e-5)
 
 
-@needs_reference
+@needs_reference()
 def test_official_valid_labels_read_as_official_format_predictions():
     p = read_predictions(REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv")
     assert p.kind == "labels" and len(p.study_ids) == 1199 and int(p.labels.sum()) == 538

@@ -8,35 +8,8 @@ import pytest
 
 import reference_impl as ref
 from mura_bench.protocols import leave_one_out_references, majority, make_plan
+from helpers import write_case
 from mura_bench.scoring import score
-
-
-def write_case(tmp_path, n_per_part=9, n_readers=6, seed=0, with_label=True):
-    rng = np.random.default_rng(seed)
-    studies, truth, panel, probs = [], {}, {}, {}
-    pid = 100
-    for part in ref.PARTS:
-        for _ in range(n_per_part):
-            pid += 1
-            y = int(rng.random() < 0.45)
-            s = f"MURA-v1.1/valid/XR_{part.upper()}/patient{pid}/study1_{'positive' if y else 'negative'}/"
-            studies.append(s)
-            truth[s] = y
-            acc = rng.uniform(0.7, 0.95)
-            panel[s] = [y if rng.random() < acc else 1 - y for _ in range(n_readers)]
-            probs[s] = float(np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.25), 0, 1))
-            if rng.random() < 0.05:
-                probs[s] = 0.5  # boundary: normal
-    order = rng.permutation(len(studies))  # file order must not matter
-    names = [f"r{i + 1}" for i in range(n_readers)]
-    header = "study," + ",".join(names) + (",label" if with_label else "")
-    lines = [header] + [",".join([studies[i], *map(str, panel[studies[i]])] + ([str(truth[studies[i]])] if with_label else []))
-                        for i in order]
-    (tmp_path / "panel.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "preds.csv").write_text("study,probability\n" + "".join(f"{studies[i]},{probs[studies[i]]!r}\n" for i in order))
-    (tmp_path / "labels.csv").write_text("".join(f"{s},{truth[s]}\n" for s in studies))
-    model = {s: int(p > 0.5) for s, p in probs.items()}
-    return sorted(studies), panel, model, truth
 
 
 @pytest.mark.parametrize("n_readers,tie", [(6, "abnormal"), (5, "abnormal"), (5, "normal"), (3, "abnormal"), (4, "normal")])

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from helpers import check_workflow
 from mura_bench.cli import cli
 from mura_bench.leaderboard.serve import HOST, make_server, url_of
 
@@ -95,12 +96,6 @@ def test_command_prints_its_url_and_serves_until_stopped(site):
 # ---------------------------------------------------------------------------------------------
 # GitHub Pages workflow
 # ---------------------------------------------------------------------------------------------
-
-def check_workflow(path: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("check-jsonschema")
-    return subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=120)
-
 
 def test_workflow_is_valid_for_github_actions():
     run = check_workflow(WORKFLOW)

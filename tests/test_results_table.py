@@ -15,7 +15,7 @@ from mura_bench.layout import GROUPS
 from mura_bench.results_table import fit_tables, format_estimate, number
 from mura_bench.results import Estimate
 from mura_bench.scoring import score
-from test_protocols import write_case
+from helpers import write_case
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WIDTHS = (80, 100, 200)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from mura_bench.errors import InputError
 from mura_bench.outputs import (TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text)
 from mura_bench.synth import SYNTH_MARKER, generate
-from inputs_helpers import write_submission
-from test_protocols import write_case
+from helpers import write_submission
+from helpers import write_case
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,9 +12,9 @@ import reference_impl as ref
 from mura_bench.bootstrap import bca_interval, draw_indices, is_degenerate
 from mura_bench.layout import GROUPS
 from mura_bench.randomization import holm, pairwise_p_values
-from mura_bench.scoring import score, score_many
+from mura_bench.scoring import score
 from mura_bench.errors import InputError
-from test_protocols import write_case
+from helpers import write_case
 
 METRIC_FNS = {"f1": ref.f1, "kappa": ref.kappa}
 

@@ -11,7 +11,7 @@ from mura_bench.analysis_batch import analyze_overall_many
 from mura_bench.leaderboard.build import build_site
 from mura_bench.predictions import read_predictions
 from mura_bench.truth import read_truth
-from test_leaderboard_build import make_submissions, write_truth
+from helpers import make_submissions, write_truth
 
 RESAMPLES = 300
 
@@ -68,12 +68,12 @@ def test_index_has_a_sortable_cleared_column(board):
 
 @pytest.mark.browser
 def test_cleared_column_sorts_in_the_browser(board):
-    from test_site_browser import ARGS, CHROMIUM
+    from helpers import BROWSER_ARGS, CHROMIUM
     from playwright.sync_api import sync_playwright
 
     root, _, _ = board
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page()
         page.goto((root / "site" / "index.html").as_uri())
         header = page.locator("#leaderboard thead th[data-col='cleared'] button")

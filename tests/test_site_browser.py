@@ -6,21 +6,15 @@ is one), and the hostile entry's markup never runs. Screenshots go to ``test-art
 """
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from helpers import BROWSER_ARGS, CHROMIUM, make_submissions, write_truth
 from mura_bench.leaderboard.build import build_site
-
-from test_leaderboard_build import make_submissions, write_truth
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 if not Path(CHROMIUM).is_file():  # CI installs it (.ci/run); a missing browser fails, never skips
@@ -42,7 +36,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield instance
         instance.close()
 

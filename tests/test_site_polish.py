@@ -6,13 +6,12 @@ import html as html_lib
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mura_bench.leaderboard.build import _fmt_ci, _fmt_num, build_site
 from mura_bench.leaderboard.plots import ACCENT, ForestRow, forest_plot_svg
 from mura_bench.scoring import score
-from test_leaderboard_build import model_rows, write_entry, write_truth
+from helpers import model_rows, write_entry, write_truth
 
 LONG_NAME = "A deliberately long entry name that used to be shortened, ensemble of nine models"
 

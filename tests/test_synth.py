@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import REFERENCE_DIR, needs_reference
 from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, load_split, parse_path
 from mura_bench.synth import (
@@ -25,12 +25,6 @@ from mura_bench.synth import (
     study_images,
     synth_panel,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("MURA_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-needs_reference = pytest.mark.skipif(not (REFERENCE / "mura-v1.1" / "counts-by-part.csv").is_file(),
-                                     reason=f"MURA reference files not found in {REFERENCE}")
-
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory) -> tuple[Path, SynthSummary]:
@@ -232,9 +226,9 @@ def test_part_proportions_abnormal_rates_and_images_follow_the_real_counts(split
     assert set(np.unique(panel.images_per_study)) >= {1, 2, 3, 4}
 
 
-@needs_reference
+@needs_reference("mura-v1.1/counts-by-part.csv")
 def test_embedded_counts_equal_the_reference_file():
-    rows = read_csv(REFERENCE / "mura-v1.1" / "counts-by-part.csv")
+    rows = read_csv(REFERENCE_DIR / "mura-v1.1" / "counts-by-part.csv")
     header, body = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(header)}
     seen = 0
@@ -246,9 +240,9 @@ def test_embedded_counts_equal_the_reference_file():
     assert seen == 14
 
 
-@needs_reference
+@needs_reference("paper-v1-table2-f1.csv")
 def test_embedded_paper_f1_equals_the_reference_table():
-    rows = read_csv(REFERENCE / "paper-v1-table2-f1.csv")
+    rows = read_csv(REFERENCE_DIR / "paper-v1-table2-f1.csv")
     published = {r[0].lower(): float(r[1]) for r in rows[1:]}
     assert published == PAPER_RADIOLOGIST_F1
 
@@ -394,10 +388,10 @@ def test_synthetic_ids_are_never_real_mura_ids():
     assert not train & valid
 
 
-@needs_reference
+@needs_reference("mura-v1.1/train_labeled_studies.csv", "mura-v1.1/valid_labeled_studies.csv")
 def test_no_synthetic_study_id_occurs_in_the_real_release():
     real = set()
     for name in ("train_labeled_studies.csv", "valid_labeled_studies.csv"):
-        real |= {line.split(",")[0] for line in (REFERENCE / "mura-v1.1" / name).read_text().split()}
+        real |= {line.split(",")[0] for line in (REFERENCE_DIR / "mura-v1.1" / name).read_text().split()}
     for split in ("train", "valid"):
         assert not set(synth_panel(5000, readers=3, split=split).study_ids) & real

@@ -219,7 +219,7 @@ def test_leaderboard_skip_list_and_warnings_are_escaped(tmp_path):
 
 
 def test_models_listing_escapes_plugin_text(tmp_path, monkeypatch):
-    from test_models_registry import install_plugin
+    from helpers import install_plugin
 
     site = install_plugin(tmp_path / "site", "odd-plugin", "1.0", {"odd_mod": '''
         class Model:

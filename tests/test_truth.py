@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from inputs_helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
+from helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
 from mura_bench.errors import InputError
 from mura_bench.layout import read_labeled_studies
 from mura_bench.tabular import file_sha256
@@ -262,7 +262,7 @@ def test_many_faults_show_the_first_five_and_the_total(tmp_path):
 # Reality
 # ---------------------------------------------------------------------------------------------
 
-@needs_reference
+@needs_reference()
 def test_official_valid_labels_read_as_labels():
     path = REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv"
     t = read_truth(path)
@@ -273,7 +273,7 @@ def test_official_valid_labels_read_as_labels():
     assert dict(zip(t.study_ids, t.labels.tolist())) == dict(zip(ids, labels.tolist()))
 
 
-@needs_reference
+@needs_reference()
 @pytest.mark.parametrize("name, readers", [("panel6.csv", 6), ("panel5.csv", 5)])
 def test_golden_panels_read_as_panels(name, readers):
     t = read_truth(REFERENCE_DIR / "golden" / name)

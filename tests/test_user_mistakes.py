@@ -25,7 +25,7 @@ from mura_bench.scoring import score
 from mura_bench.synth import generate
 from mura_bench.tabular import parse_float
 from mura_bench.truth import read_truth
-from test_protocols import write_case
+from helpers import write_case
 
 
 def mb(*args, **kw):

@@ -35,7 +35,7 @@ from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
 from mura_bench.leaderboard.entry_files import check_entry_file
 from mura_bench.leaderboard.skips import skip_reason
-from mura_bench.leaderboard.curves import (OperatingPoint, operating_point, reference_and_readers,
+from mura_bench.leaderboard.curves import (operating_point, reference_and_readers,
                                            roc_curve, trapezoid_auc)
 from mura_bench.leaderboard.ranking import display_order, significantly_better, ranks_from_better
 from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubmission,

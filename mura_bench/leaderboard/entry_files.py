@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from mura_bench.leaderboard.skips import EntryError
+from mura_bench.errors import EntryError
 
 #: Largest ``submission.toml`` read (the historical leaderboard's is about 90 KB).
 MAX_TOML_BYTES = 4 * 1024 * 1024

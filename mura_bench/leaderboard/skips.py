@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mura_bench.errors import InputError
+from mura_bench.errors import EntryError, InputError
 from mura_bench.terminal import excerpt, shorten, visible
 
 #: Longest skip reason; longest problem, file name and hint in it; longest excerpt of a line.
@@ -28,11 +28,6 @@ TOML_EQUIVALENTS = {"--path-col/--score-col": "path_col/score_col in submission.
                     "--path-col": "path_col in submission.toml",
                     "--score-col": "score_col in submission.toml"}
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
-
-
-class EntryError(ValueError):
-    """One entry is unusable; the message is its skip reason (written by mura-bench, quoting file
-    content only through :func:`mura_bench.terminal.quote`)."""
 
 
 def for_submission(text: str) -> str:
@@ -112,5 +107,5 @@ def skip_reason(exc: BaseException, folder: Path | None = None) -> str:
     return for_submission(_line(text, MAX_REASON_CHARS))
 
 
-__all__ = ["EntryError", "MAX_REASON_CHARS", "MAX_ROW_CHARS", "TOML_EQUIVALENTS", "for_submission",
+__all__ = ["MAX_REASON_CHARS", "MAX_ROW_CHARS", "TOML_EQUIVALENTS", "for_submission",
            "input_error_reason", "skip_reason"]

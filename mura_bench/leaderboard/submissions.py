@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mura_bench.errors import InputError
+from mura_bench.errors import InputError, SubmissionError
 from mura_bench.leaderboard.entry_files import (MAX_TOML_BYTES, check_entry_file, check_entry_folder,
                                                 read_entry_file)
-from mura_bench.leaderboard.skips import EntryError, skip_reason
+from mura_bench.leaderboard.reported import ReportedResult, parse_reported
+from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.terminal import excerpt, quote
 
 SUBMISSION_FILE = "submission.toml"
@@ -54,10 +55,6 @@ MAX_TEXT = 5000
 _COMMON_KEYS = {"name", "reported", "team", "description", "url", "date"}
 _RESCORED_KEYS = _COMMON_KEYS | {"path_col", "score_col"}
 _REPORTED_KEYS = _COMMON_KEYS | {"source", "results"}
-
-
-class SubmissionError(EntryError):
-    """One submission folder is unusable; the message is the reason shown to the user."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +87,13 @@ class RescoredSubmission:
 
 @dataclass(frozen=True)
 class ReportedSubmission:
-    """An entry whose figures were published elsewhere; ``source`` and ``results`` as in the file,
-    validated by :func:`mura_bench.leaderboard.reported.parse_reported`."""
+    """An entry whose figures were published elsewhere: ``source`` is the file's ``[source]`` table
+    (string values), ``results`` its ``[[results]]`` rows, both validated by
+    :func:`mura_bench.leaderboard.reported.parse_reported`."""
 
     meta: Metadata
-    source: dict
-    results: list = field(default_factory=list)
+    source: dict[str, str]
+    results: list[ReportedResult] = field(default_factory=list)
     warnings: tuple[str, ...] = ()
 
 
@@ -134,10 +132,8 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
     """Load every ``<slug>/submission.toml`` under ``submissions_dir`` in slug order.
 
     Re-scored entries are checked for their predictions file only (reading it is the build's job);
-    reported entries are fully validated here. Returns the usable entries and the skipped ones.
+    reported entries are fully validated here (:func:`load_submission`). Returns the usable entries and the skipped ones.
     """
-    from mura_bench.leaderboard.reported import parse_reported
-
     root = Path(submissions_dir)
     if not root.is_dir():
         raise InputError("submissions folder not found (expected a folder of <slug>/submission.toml)",
@@ -154,13 +150,7 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
             continue
         try:
             entry = load_submission(folder)
-            if isinstance(entry, ReportedSubmission):
-                entry = ReportedSubmission(entry.meta, entry.source,
-                                           parse_reported(entry.source, entry.results),
-                                           entry.warnings)
-                reported.append(entry)
-            else:
-                rescored.append(entry)
+            (reported if isinstance(entry, ReportedSubmission) else rescored).append(entry)
         except Exception as exc:  # one entry's fault, whatever it is, skips that entry only
             skipped.append(SkippedEntry(folder.name, skip_reason(exc, folder)))
     return SubmissionSet(rescored, reported, skipped)
@@ -175,7 +165,8 @@ def _is_folder(path: Path) -> bool:
 
 
 def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
-    """Validate one submission folder; raises :class:`SubmissionError` with the reason."""
+    """Validate one submission folder (a reported entry's figures included); raises
+    :class:`~mura_bench.errors.SubmissionError` with the reason."""
     slug = folder.name
     check_entry_folder(folder)
     if not SLUG_RE.match(slug):
@@ -221,7 +212,7 @@ def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
                                   "(citation, url, test_set, metric)")
         if not isinstance(results, list) or not results:
             raise SubmissionError(f"{SUBMISSION_FILE}: a reported entry needs [[results]] tables")
-        return ReportedSubmission(meta, source, results, tuple(warnings))
+        return ReportedSubmission(meta, source, parse_reported(source, results), tuple(warnings))
     if predictions is None:
         raise SubmissionError(f"no {PREDICTIONS_FILE} (required when reported = false)")
     cols = {}
