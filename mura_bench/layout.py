@@ -82,16 +82,6 @@ def parse_path(path: str) -> MuraPath:
     return MuraPath(study_id, match["split"], part, match["patient"], match["study"], image)
 
 
-def normalize_study_id(path: str) -> str:
-    """The canonical study id of a study or image path (ValueError when not in MURA layout)."""
-    return parse_path(path).study_id
-
-
-def is_image_path(path: str) -> bool:
-    """True when the path ends in an image file name (no MURA-layout check)."""
-    return path.strip().lower().endswith(IMAGE_SUFFIXES)
-
-
 def body_part_of(study_ids: list[str] | np.ndarray) -> np.ndarray:
     """Body part name per study id, as an array of strings."""
     return np.array([parse_path(s).part for s in study_ids], dtype=object)

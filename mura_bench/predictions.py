@@ -42,7 +42,7 @@ from mura_bench.errors import InputError
 from mura_bench.layout import parse_path
 from mura_bench.outputs import display, open_output
 from mura_bench.study_mean import study_means_and_labels
-from mura_bench.tabular import Row, looks_like_path, parse_float, read_table
+from mura_bench.tabular import Row, parse_float, read_table
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")

@@ -14,7 +14,7 @@ from pathlib import Path
 from mura_bench.results import Result
 from mura_bench.terminal import console as safe_console
 from mura_bench.terminal import write_stdout
-from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables, format_estimate  # noqa: F401
+from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables
 
 
 def atomic_write_text(path: str | Path, text: str, *, inputs: Sequence[str | Path] = ()) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import os
 import stat
 import sys
@@ -189,16 +188,6 @@ def has_header(first: Row) -> bool:
     """The header rule of every CSV mura-bench reads: a file has a header iff its first row's second
     field is not a number (and its first field is not a path, which no column name is)."""
     return len(first.fields) >= 2 and not looks_numeric(first.fields[1]) and not looks_like_path(first.fields[0])
-
-
-def is_number(text: str) -> bool:
-    """True when the text parses as a number (NaN and inf included: they are numbers, just bad ones)."""
-    return parse_float(text) is not None
-
-
-def is_finite_number(text: str) -> bool:
-    value = parse_float(text)
-    return value is not None and math.isfinite(value)
 
 
 def check_column_count(rows: list[Row], expected: int, *, source: str, what: str) -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from helpers import REFERENCE_DIR, needs_reference
 from mura_bench.errors import InputError
-from mura_bench.layout import (BODY_PARTS, load_split, normalize_study_id, parse_path, read_image_paths,
-                               read_labeled_studies)
+from mura_bench.layout import BODY_PARTS, load_split, parse_path, read_image_paths, read_labeled_studies
 from mura_bench.synth import generate
 
 
@@ -21,8 +20,8 @@ from mura_bench.synth import generate
     ("valid/XR_WRIST/patient11185/study1_positive/", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
     ("C:\\data\\MURA-v1.1\\train\\XR_HAND\\patient00001\\study2_negative\\image1.png", "MURA-v1.1/train/XR_HAND/patient00001/study2_negative/"),
 ])
-def test_normalize_study_id(given, expected):
-    assert normalize_study_id(given) == expected
+def test_parse_path_normalises_the_study_id(given, expected):
+    assert parse_path(given).study_id == expected
 
 
 def test_parse_path_fields():

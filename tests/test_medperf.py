@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hosting_helpers import (BOOTSTRAP, SEED, cli_scores, expected_scores, write_binary_labels, write_labels,
                              write_panel, write_probabilities)
 from mura_bench.cli import cli
-from mura_bench.hosting.medperf import MOUNTS
+from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_KEYS = ["overall_kappa", "overall_f1", "overall_auroc", "f1_minus_radiologists", "f1_minus_radiologists_ci_low",

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from mura_bench.errors import InputError
 from mura_bench.hosting.scores import flat_scores, leaderboard_columns, select
-from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import ScoringSettings, single_csv
+
 ALL_KEYS = tuple(c.key for c in leaderboard_columns(with_difference=True))
 
 
