@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from mura_bench import __version__
 from mura_bench.alignment import align
 from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero,
                                   is_degenerate, jackknife_weights, percentile_interval_by_statistic)
-from mura_bench.errors import InputError
+from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.metrics import COUNT_METRICS, METRICS, CrossPairs, ScoreRanking, auroc_weighted
 from mura_bench.predictions import Predictions, read_predictions
@@ -92,17 +93,24 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     excludes 0, or the paired randomization test of :mod:`mura_bench.randomization` with
     ``permutations`` P gives p < 0.05); ``adjust`` none|holm (randomization only): Holm over the
     8 groups of each metric; ``resample_readers``: two-way bootstrap (:mod:`mura_bench.two_way`).
-    Raises :class:`InputError` for any inconsistency.
+    Raises :class:`InputError` for any inconsistency; a fault of one prediction set (unreadable, or
+    not matching the truth) is a :class:`~mura_bench.errors.PredictionSetError` naming its index.
     """
     opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
                    None if gold_readers is None else tuple(gold_readers), allow_missing, keep_replicates,
                    test, int(permutations), adjust, bool(resample_readers))
     _check_options(opts)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
-    preds = [p if isinstance(p, Predictions) else read_predictions(p) for p in predictions]
+    preds: list[Predictions] = []
+    for i, p in enumerate(predictions):
+        with _naming_set(i, p):
+            preds.append(p if isinstance(p, Predictions) else read_predictions(p))
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
     check_gold_readers_apply(opts.gold_readers, chosen)
-    alignments = [align(p, truth_table, allow_missing=opts.allow_missing) for p in preds]
+    alignments = []
+    for i, p in enumerate(preds):
+        with _naming_set(i, p):
+            alignments.append(align(p, truth_table, allow_missing=opts.allow_missing))
     # Prediction sets covering the same studies share one pass (and one set of resamples).
     batches: dict[tuple[str, ...], list[int]] = {}
     for i, a in enumerate(alignments):
@@ -116,6 +124,16 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
             for i, r in zip(members, batch_results):
                 results[i] = r
     return [r for r in results if r is not None]
+
+
+@contextmanager
+def _naming_set(index: int, predictions: Predictions | str | Path):
+    """An :class:`InputError` raised inside becomes a :class:`PredictionSetError` naming the set."""
+    try:
+        yield
+    except InputError as exc:
+        name = predictions.path if isinstance(predictions, Predictions) else str(predictions)
+        raise PredictionSetError(exc, index=index, name=name) from exc
 
 
 def validate_options(opts: Options) -> None:

@@ -12,8 +12,7 @@ from mura_bench.analysis import analyze
 from mura_bench.layout import GROUPS
 from mura_bench.scoring import score
 from mura_bench.triage import SortedGroup, Totals, Window, locate_sensitivity
-from helpers import run
-from helpers import write_case
+from helpers import run, write_case
 
 ESTIMATE_KEYS = {"value", "ci"}
 

@@ -9,13 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from mura_bench.cli import cli
+from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.leaderboard import build as build_module
 from mura_bench.leaderboard import entry_files
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.cli import build as build_command
 from mura_bench.leaderboard.submissions import load_submissions
-from helpers import REPORTED_TOML
-from helpers import model_rows, write_entry, write_truth
+from mura_bench.scoring import score, score_many
+from helpers import REPORTED_TOML, model_rows, write_entry, write_truth
 
 GOOD_TOML = 'name = "Good"\nreported = false\n'
 
@@ -136,27 +137,45 @@ def test_a_fault_while_rendering_one_entry_skips_it_and_reranks(tmp_path, truth,
     assert not list(tmp_path.glob(".site.tmp-*"))
 
 
-def test_a_fault_while_scoring_one_entry_skips_it(tmp_path, truth, monkeypatch):
+def test_score_many_names_the_prediction_set_at_fault(tmp_path, truth):
+    path, studies, labels = truth
+    good, partial = tmp_path / "good.csv", tmp_path / "partial.csv"
+    good.write_text("\n".join(model_rows(studies, labels, 2.0, 1)) + "\n")
+    partial.write_text("\n".join(model_rows(studies, labels, 2.0, 1)[:-3]) + "\n")
+    with pytest.raises(InputError) as plain:
+        score(partial, path, resamples=0)
+    with pytest.raises(PredictionSetError) as raised:
+        score_many([good, good, partial], path, resamples=0)
+    assert (raised.value.index, raised.value.name) == (2, str(partial))
+    assert str(raised.value) == str(plain.value) and "3 of 40 studies" in str(raised.value)
+    with pytest.raises(PredictionSetError) as raised:
+        score_many([tmp_path / "absent.csv", good], path, resamples=0)
+    assert raised.value.index == 0 and "absent.csv" in str(raised.value)
+
+
+def test_an_entry_the_scorer_refuses_is_skipped_without_rescoring_the_others(tmp_path, truth, monkeypatch):
     subs = submissions_with(tmp_path, truth, {})
     import mura_bench.scoring as scoring
 
-    real_many, real_one = scoring.score_many, scoring.score
+    real_align, calls = scoring.align, []
 
-    def many(preds, *a, **kw):
-        if any("good-b" in str(p.path) for p in preds):
-            raise FloatingPointError("overflow in a statistic")
-        return real_many(preds, *a, **kw)
+    def refuses_good_b(predictions, *args, **kwargs):
+        if "good-b" in predictions.path:
+            raise InputError("refused by the scorer", source=predictions.path, rows=[(3, "a row")])
+        return real_align(predictions, *args, **kwargs)
 
-    def one(pred, *a, **kw):
-        if "good-b" in str(pred.path):
-            raise FloatingPointError("overflow in a statistic")
-        return real_one(pred, *a, **kw)
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real_many(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "score_many", many)
-    monkeypatch.setattr(scoring, "score", one)
+    real_many = scoring.score_many
+    monkeypatch.setattr(scoring, "align", refuses_good_b)
+    monkeypatch.setattr(scoring, "score_many", counted)
     report = build_site(subs, truth[0], tmp_path / "site", resamples=20)
     assert report.published == ["good-a"]
-    assert report.skipped[0].slug == "good-b" and "FloatingPointError" in report.skipped[0].reason
+    (skipped,) = report.skipped
+    assert skipped.slug == "good-b" and "refused by the scorer" in skipped.reason and "line 3" in skipped.reason
+    assert calls == [2, 1]  # the whole batch, then the rest: no entry is scored alone to find the fault
 
 
 def run_build(subs: Path, truth, out: Path, *extra: str):

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from mura_bench.outputs import write_text
-from helpers import write_submission
-from helpers import write_case
+from helpers import write_case, write_submission
 
 UMASKS = [0o022, 0o002, 0o077, 0o027]
 

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from mura_bench.errors import InputError
 from mura_bench.outputs import (TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text)
 from mura_bench.synth import SYNTH_MARKER, generate
-from helpers import write_submission
-from helpers import write_case
+from helpers import write_case, write_submission
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -228,12 +227,12 @@ def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, si
     out.mkdir()
     cp = _run_script(f"""
         import os
-        from mura_bench.leaderboard import build
-        real = build._write_site
+        from mura_bench.leaderboard import pages
+        real = pages.write_site
         def interrupted(root, *args, **kwargs):
             real(root, *args, **kwargs)
             os.kill(os.getpid(), {int(sig)})
-        build._write_site = interrupted
+        pages.write_site = interrupted
         from mura_bench.cli import main
         raise SystemExit(main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out",
                                "site-parent/site", "--bootstrap", "20"]))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mura_bench.leaderboard.build import _fmt_ci, _fmt_num, build_site
+from mura_bench.leaderboard.build import build_site
+from mura_bench.leaderboard.pages import fmt_ci, fmt_num
 from mura_bench.leaderboard.plots import ACCENT, ForestRow, forest_plot_svg
 from mura_bench.scoring import score
 from helpers import model_rows, write_entry, write_truth
@@ -33,9 +34,9 @@ def page(root: Path, name: str) -> str:
 
 
 def test_intervals_use_minus_signs_and_a_spaced_dash():
-    assert _fmt_num(-0.0821) == "\u22120.082"
-    assert _fmt_ci((-0.0821, 0.025)) == "\u22120.082 \u2013 0.025"
-    assert _fmt_num(-0.0001) == "0.000" and _fmt_num(None) == "—"
+    assert fmt_num(-0.0821) == "\u22120.082"
+    assert fmt_ci((-0.0821, 0.025)) == "\u22120.082 \u2013 0.025"
+    assert fmt_num(-0.0001) == "0.000" and fmt_num(None) == "—"
 
 
 def test_pages_write_no_ascii_minus_in_numbers(site):
