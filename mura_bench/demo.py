@@ -37,7 +37,8 @@ def claim_cache(cache: Path) -> Path:
     before. Any other folder (a user's dataset, submissions, ...) is an InputError: the demo
     replaces what it finds in its cache, so it never works in a folder it did not create."""
     from mura_bench.errors import InputError
-    from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench
+    from mura_bench.output_folders import ensure_output_dir, owned_by_mura_bench
+    from mura_bench.outputs import check_name_length, display
 
     check_name_length(cache, option="--cache")
     if cache.is_symlink() or (cache.exists() and not cache.is_dir()):

@@ -33,7 +33,8 @@ from mura_bench.leaderboard.entry_files import check_entry_file
 from mura_bench.leaderboard.pages import EntryRenderError, SiteContext
 from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.leaderboard.submissions import RescoredSubmission, SkippedEntry, load_submissions
-from mura_bench.outputs import check_parent, check_replaceable_dir, replace_dir, staging_dir
+from mura_bench.output_folders import check_replaceable_dir, replace_dir, staging_dir
+from mura_bench.outputs import check_parent
 from mura_bench.predictions import read_predictions
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.results import Result
@@ -194,7 +195,7 @@ def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
 def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock",
                       progress: ProgressCallback | None) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
-    temporary folder is removed on any failure and on signals (:mod:`mura_bench.outputs`)."""
+    temporary folder is removed on any failure and on signals (:mod:`mura_bench.output_folders`)."""
     with staging_dir(out_dir) as tmp:      # removed on errors, Ctrl-C and SIGTERM; umask permissions
         (tmp / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n",
                                   encoding="utf-8")

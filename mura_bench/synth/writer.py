@@ -17,7 +17,8 @@ from pathlib import Path
 from mura_bench.errors import InputError
 from mura_bench.layout import ROOT_NAME
 from mura_bench.progress import ProgressCallback, report
-from mura_bench.outputs import check_name_length, display, ensure_output_dir, owned_by_mura_bench, staging_dir
+from mura_bench.output_folders import ensure_output_dir, owned_by_mura_bench, staging_dir
+from mura_bench.outputs import check_name_length, display
 from mura_bench.synth.table import _MAX_STUDIES, SynthPanel, check_count, synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, check_difficulty, study_images
 
