@@ -89,7 +89,7 @@ def write_examples(root: Path, out: Path) -> dict[str, Path]:
     from mura_bench.layout import load_split
     from mura_bench.models.registry import load_model
     from mura_bench.models.runner import RunKey, predict_split
-    from mura_bench.predictions import write_image_predictions
+    from mura_bench.prediction_writer import write_image_predictions
 
     index = load_split(root, "valid")
     out.mkdir(parents=True, exist_ok=True)

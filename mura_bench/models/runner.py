@@ -276,7 +276,7 @@ def select_studies(index: SplitIndex, limit: int | None) -> list[str]:
 def write_output(out: Path, index: SplitIndex, studies: Sequence[str],
                  probabilities: Mapping[str, list[float]]) -> None:
     """Write ``image,probability`` rows for ``studies`` (split order) atomically."""
-    from mura_bench.predictions import write_image_predictions
+    from mura_bench.prediction_writer import write_image_predictions
 
     rows = ((image, p) for study in studies
             for image, p in zip(index.images[study], probabilities[study]))
