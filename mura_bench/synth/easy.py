@@ -73,11 +73,11 @@ def render_easy(abnormal: bool, rng: np.random.Generator, size: int, *, part: st
     anatomy stays at or below grey level 228, and a fifth of all images carry a small bright side
     marker in a corner. ``abnormal`` plants a finding: very bright fixation hardware (about 246-255:
     a plate with screws, screws alone or a pin) on one bone, and in half of the cases a dark
-    fracture line across it. Vectorised numpy; all randomness comes from ``rng``.
+    fracture line across it. Vectorised numpy; all randomness comes from ``rng`` (drawn in a fixed
+    order, so a seed always gives the same image).
     """
     if part is None:
         part = BODY_PARTS[int(rng.integers(len(BODY_PARTS)))]
-    (bones_lo, bones_hi), radius_range, length_range, joint = _ANATOMY[part]
     pixels_per_unit = size / 2.0
     coords = (np.arange(size) + 0.5) / pixels_per_unit - 1.0
     y, x = coords[:, None], coords[None, :]
@@ -92,33 +92,8 @@ def render_easy(abnormal: bool, rng: np.random.Generator, size: int, *, part: st
     tissue = 1.0 / (1.0 + np.exp((np.abs(across) - tissue_half_width) / 0.06))
     image = rng.uniform(5, 30) + rng.uniform(30, 60) * tissue
 
-    n_bones = int(rng.integers(bones_lo, bones_hi + 1))
-    radii = rng.uniform(*radius_range, n_bones)
-    gap = rng.uniform(0.02, 0.08)
-    widths = 2 * radii + gap
-    offsets = np.cumsum(widths) - widths / 2 - widths.sum() / 2
-    bone_frames = []
-    bones = np.zeros_like(image)
-    for radius, offset in zip(radii, offsets):
-        tilt = rng.uniform(-0.12, 0.12)
-        shift = rng.uniform(-0.15, 0.15)
-        b_along = along * np.cos(tilt) + (across - offset) * np.sin(tilt) - shift
-        b_across = -along * np.sin(tilt) + (across - offset) * np.cos(tilt)
-        half_length = rng.uniform(*length_range)
-        beyond = np.maximum(np.abs(b_along) - half_length, 0.0)
-        distance = np.sqrt(beyond ** 2 + b_across ** 2)
-        mask = np.clip((radius - distance) * pixels_per_unit + 0.5, 0.0, 1.0)
-        cortex = 0.7 + 0.3 * np.clip(distance / radius, 0.0, 1.0) ** 2  # brighter rim
-        bones += rng.uniform(90, 150) * mask * cortex
-        bone_frames.append((b_along, b_across, radius, half_length))
-    if joint:
-        end = offsets.mean(), bone_frames[0][3] * (1 if rng.random() < 0.5 else -1)
-        blob_radius = radii.max() * rng.uniform(1.4, 2.0)
-        distance = np.hypot(along - end[1], across - end[0])
-        bones += rng.uniform(60, 110) * np.clip((blob_radius - distance) * pixels_per_unit + 0.5, 0, 1)
-
-    target = int(rng.integers(n_bones))
-    b_along, b_across, radius, half_length = bone_frames[target]
+    bones, frames = _bones(part, along, across, rng, pixels_per_unit)
+    b_along, b_across, radius, half_length = frames[int(rng.integers(len(frames)))]
     if abnormal and rng.random() < 0.5:  # fracture: a dark line across the shaft
         at = rng.uniform(-0.6, 0.6) * half_length
         slant = rng.uniform(-0.5, 0.5)
@@ -143,3 +118,35 @@ def render_easy(abnormal: bool, rng: np.random.Generator, size: int, *, part: st
         image = image * (1.0 - cover) + level * cover
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
+
+def _bones(part: str, along: np.ndarray, across: np.ndarray, rng: np.random.Generator,
+           pixels_per_unit: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, float, float]]]:
+    """The bone shafts of ``part`` side by side across the limb axis (brighter rims), with a joint
+    blob at one end where the part has one: the bones' grey levels and each bone's frame
+    ``(along, across, radius, half_length)``."""
+    (bones_lo, bones_hi), radius_range, length_range, joint = _ANATOMY[part]
+    n_bones = int(rng.integers(bones_lo, bones_hi + 1))
+    radii = rng.uniform(*radius_range, n_bones)
+    gap = rng.uniform(0.02, 0.08)
+    widths = 2 * radii + gap
+    offsets = np.cumsum(widths) - widths / 2 - widths.sum() / 2
+    bone_frames = []
+    bones = np.zeros(np.broadcast_shapes(along.shape, across.shape))
+    for radius, offset in zip(radii, offsets):
+        tilt = rng.uniform(-0.12, 0.12)
+        shift = rng.uniform(-0.15, 0.15)
+        b_along = along * np.cos(tilt) + (across - offset) * np.sin(tilt) - shift
+        b_across = -along * np.sin(tilt) + (across - offset) * np.cos(tilt)
+        half_length = rng.uniform(*length_range)
+        beyond = np.maximum(np.abs(b_along) - half_length, 0.0)
+        distance = np.sqrt(beyond ** 2 + b_across ** 2)
+        mask = np.clip((radius - distance) * pixels_per_unit + 0.5, 0.0, 1.0)
+        cortex = 0.7 + 0.3 * np.clip(distance / radius, 0.0, 1.0) ** 2  # brighter rim
+        bones += rng.uniform(90, 150) * mask * cortex
+        bone_frames.append((b_along, b_across, radius, half_length))
+    if joint:
+        end = offsets.mean(), bone_frames[0][3] * (1 if rng.random() < 0.5 else -1)
+        blob_radius = radii.max() * rng.uniform(1.4, 2.0)
+        distance = np.hypot(along - end[1], across - end[0])
+        bones += rng.uniform(60, 110) * np.clip((blob_radius - distance) * pixels_per_unit + 0.5, 0, 1)
+    return bones, bone_frames
