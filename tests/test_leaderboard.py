@@ -206,6 +206,30 @@ def test_bad_submission_reasons(tmp_path, toml, predictions, reason):
     assert [s.slug for s in skipped] == ["entry"] and reason in skipped[0].reason
 
 
+def test_submission_errors_belong_to_the_error_family(tmp_path):
+    from mura_bench.errors import EntryError, MuraBenchError
+
+    (tmp_path / "entry").mkdir()
+    with pytest.raises(MuraBenchError) as raised:
+        load_submission(tmp_path / "entry")
+    assert isinstance(raised.value, SubmissionError) and isinstance(raised.value, EntryError)
+    assert not isinstance(raised.value, ValueError)
+
+
+def test_reported_does_not_import_submissions():
+    """submissions.py reads reported entries through reported.py, never the other way round (not
+    even inside a function): no import circle."""
+    import ast
+
+    import mura_bench.leaderboard.reported as reported
+
+    tree = ast.parse(Path(reported.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "mura_bench.errors" in imported
+    assert not {m for m in imported if m and m.endswith("submissions")}
+
+
 def test_bad_slug_and_missing_folder(tmp_path):
     _write(tmp_path / "bad slug!", 'name = "A"\nreported = false\n')
     (skipped,) = load_submissions(tmp_path).skipped

@@ -132,7 +132,8 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
     """Load every ``<slug>/submission.toml`` under ``submissions_dir`` in slug order.
 
     Re-scored entries are checked for their predictions file only (reading it is the build's job);
-    reported entries are fully validated here (:func:`load_submission`). Returns the usable entries and the skipped ones.
+    reported entries are fully validated here (:func:`load_submission`). Returns the usable entries
+    and the skipped ones.
     """
     root = Path(submissions_dir)
     if not root.is_dir():
