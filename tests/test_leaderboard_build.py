@@ -234,3 +234,32 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
                                                   str(tmp_path / "site3"), "--bootstrap", "50", "--test",
                                                   "randomization", "--permutations", "99", "--quiet"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_fault_of_the_overlapped_analysis_fails_the_build_not_an_entry(tmp_path, monkeypatch):
+    """The entries' analysis runs on a second thread; its fault surfaces once, as the build's,
+    and no entry is skipped for it (nor is anything left in the destination)."""
+    from mura_bench.leaderboard import build as build_module
+
+    truth, studies, labels = write_truth(tmp_path, 40)
+    subs = make_submissions(tmp_path, studies, labels)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("analysis fault")
+
+    monkeypatch.setattr(build_module, "_analyze_all", broken)
+    stages = []
+    with pytest.raises(RuntimeError, match="analysis fault"):
+        build_site(subs, truth, tmp_path / "out", resamples=20,
+                   progress=lambda stage, done, total: stages.append(stage))
+    assert "scoring" in stages and "entry pages" not in stages  # raised before any entry's page
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_build_leaves_blas_threads_as_it_found_them(built, tmp_path):
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    root, truth, subs, _ = built
+    build_site(subs, truth, tmp_path / "again", resamples=20, seed=7, title="Test board")
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
