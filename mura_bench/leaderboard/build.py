@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -101,19 +102,26 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
     plotting = _warm_up_plots()  # on the core that scoring leaves idle part of the time
-    scored, results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                         confidence=confidence, progress=progress)
-    skipped += failed
-    clock.lap("score")
-    if not scored and not loaded.reported:
-        raise _nothing_published(submissions_dir, skipped)
-    analyses = PendingAnalyses(scored, truth_table, clock, resamples=resamples, seed=seed, confidence=confidence)
-    plotting.join()  # matplotlib's settings are process-wide: no plot before the warm-up ends
-    context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
-                          seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
-                          reported=loaded.reported, rule=rule, synthetic=is_synthetic_truth(truth_table),
-                          analyses=analyses)
-    context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir)
+    analyses = None
+    try:  # neither helper thread outlives the build (they touch process-wide settings)
+        scored, results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
+                                             confidence=confidence, progress=progress)
+        skipped += failed
+        clock.lap("score")
+        if not scored and not loaded.reported:
+            raise _nothing_published(submissions_dir, skipped)
+        analyses = PendingAnalyses(scored, truth_table, clock, resamples=resamples, seed=seed,
+                                   confidence=confidence)
+        plotting.join()  # matplotlib's settings are process-wide: no plot before the warm-up ends
+        context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
+                              seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
+                              reported=loaded.reported, rule=rule, synthetic=is_synthetic_truth(truth_table),
+                              analyses=analyses)
+        context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir)
+    finally:
+        plotting.join()
+        if analyses is not None:
+            analyses.settle()
     clock.lap("move")
     skipped.sort(key=lambda s: s.slug)
     return BuildReport(out_dir, out_dir / "index.html", [r.key for r in context.rows if r.is_submission],
@@ -242,12 +250,14 @@ class PendingAnalyses(Mapping):
     the time spent waiting."""
 
     def __init__(self, scored: list[ScoredEntry], truth: Truth, clock: "_Clock", **options) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self._clock, self._found = clock, None
         pool = ThreadPoolExecutor(max_workers=1)
         self._pending = pool.submit(_analyze_all, scored, truth, **options)
         pool.shutdown(wait=False)  # the thread finishes its one task
+
+    def settle(self) -> None:
+        """Wait for the analysis thread to end, whatever its outcome (a build that fails first)."""
+        wait([self._pending])
 
     def _resolved(self) -> dict:
         if self._found is None:
