@@ -16,9 +16,8 @@ from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
 from mura_bench.cli_options import SEED_TYPE, check_resamples_option, significance_options
 from mura_bench.errors import InputError
+from mura_bench.metric_registry import METRICS, check_metric_names
 from mura_bench.terminal import echo, excerpt, visible
-
-ALL_METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
 
 #: Commands defined outside this module: name -> "module:attribute".
 LAZY_COMMANDS = {
@@ -73,12 +72,13 @@ def cli() -> None:
 
 
 def parse_metrics(_ctx, _param, value: str) -> tuple[str, ...]:
-    """Metric names, case-insensitive, each once, in the order first given (f1,F1,kappa -> f1,kappa)."""
+    """Metric names, case-insensitive, each once, in the order first given (f1,F1,kappa -> f1,kappa),
+    checked by the library's own rule (:func:`mura_bench.metric_registry.check_metric_names`)."""
     names = tuple(dict.fromkeys(m.strip().lower() for m in value.split(",") if m.strip()))
-    unknown = [m for m in names if m not in ALL_METRICS]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(ALL_METRICS)}")
-    return names
+    try:
+        return check_metric_names(names)
+    except InputError as exc:
+        raise click.BadParameter(exc.problem) from None
 
 
 def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None:
@@ -100,8 +100,8 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
               help="Labels (study,label), a reader panel (study,r1..rN[,label]) or the official 3-reader file.")
 @click.option("--protocol", type=click.Choice(["auto", "single", "leave-one-out", "gold-panel"]), default="auto",
               show_default=True, help="auto: labels -> single, panel -> leave-one-out, 3-reader file -> gold-panel.")
-@click.option("--metrics", default=",".join(ALL_METRICS), show_default="all", callback=parse_metrics,
-              help=f"Comma-separated, case-insensitive, each once, from: {', '.join(ALL_METRICS)}.")
+@click.option("--metrics", default=",".join(METRICS), show_default="all", callback=parse_metrics,
+              help=f"Comma-separated, case-insensitive, each once, from: {', '.join(METRICS)}.")
 @click.option("--bootstrap", "resamples", type=int, default=10000, show_default=True, callback=check_resamples_option,
               help="Paired bootstrap resamples: 0 (point estimates only) or 2 to 100,000.")
 @click.option("--seed", type=SEED_TYPE, default=0, show_default=True,

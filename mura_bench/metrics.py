@@ -22,11 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mura_bench.metric_registry import METRIC_SPECS, METRICS, metric_spec  # noqa: F401 (METRICS re-exported)
 from mura_bench.rank_sums import fits_runs, rank_sums_by_runs
-
-METRICS: tuple[str, ...] = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
-#: Metrics that need probabilities (omitted for 0/1 predictions).
-PROBABILITY_METRICS: tuple[str, ...] = ("auroc",)
 
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -76,14 +73,9 @@ def precision_from_counts(tp, fp, fn, tn) -> np.ndarray:
     return _ratio(tp, np.asarray(tp, dtype=np.float64) + fp, 1.0)
 
 
+#: The count metrics of the registry: name -> f(tp, fp, fn, tn), in display order.
 COUNT_METRICS: dict[str, Callable[..., np.ndarray]] = {
-    "f1": f1_from_counts,
-    "kappa": kappa_from_counts,
-    "accuracy": accuracy_from_counts,
-    "sensitivity": sensitivity_from_counts,
-    "specificity": specificity_from_counts,
-    "precision": precision_from_counts,
-}
+    spec.name: globals()[spec.function_name] for spec in METRIC_SPECS if not spec.needs_probabilities}
 
 
 def pair_indicators(truth: np.ndarray, pred: np.ndarray, dtype=np.float32) -> np.ndarray:
@@ -312,10 +304,12 @@ def _unit(n: int) -> np.ndarray:
 
 
 def metric_score(name: str, y_true, y_pred_or_score) -> float:
-    """One metric on one sample: ``metric_score("f1", y_true, y_pred)``; AUROC takes scores."""
+    """One metric on one sample: ``metric_score("f1", y_true, y_pred)``; a metric that needs
+    probabilities (AUROC) takes scores."""
+    spec = metric_spec(name)
     y_true = np.asarray(y_true)
     values = np.asarray(y_pred_or_score)
-    if name == "auroc":
-        return float(auroc_weighted(_unit(y_true.size), y_true, values)[0])
+    if spec.needs_probabilities:
+        return float(spec.function(_unit(y_true.size), y_true, values)[0])
     counts = confusion_counts(_unit(y_true.size), y_true, values)
-    return float(COUNT_METRICS[name](*counts)[0, 0])
+    return float(spec.function(*counts)[0, 0])

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mura_bench.layout import GROUPS
+from mura_bench.metric_registry import METRIC_SPECS
 from mura_bench.results import Estimate, GroupResult, Result
 from mura_bench.terminal import visible
 
-METRIC_LABELS = {"f1": "F1", "kappa": "κ", "auroc": "AUROC", "accuracy": "Accuracy",
-                 "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
+#: Metric titles in the table (the registry's short titles).
+METRIC_LABELS = {spec.name: spec.short_title for spec in METRIC_SPECS}
 SUMMARY_SUBJECTS = ("model", "radiologists", "difference")
 SUBJECT_HEADERS = {"model": "Model", "radiologists": "Radiologists", "difference": "Model − radiologists"}
 MINUS = "\u2212"

@@ -21,7 +21,9 @@ from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, dra
                                   is_degenerate, jackknife_weights, percentile_interval_by_statistic)
 from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.layout import BODY_PARTS, GROUPS, part_index
-from mura_bench.metrics import COUNT_METRICS, METRICS, CrossPairs, ScoreRanking, auroc_weighted
+from mura_bench.metric_registry import (METRICS, check_metric_names, count_metrics, metric_spec,
+                                        probability_metrics)
+from mura_bench.metrics import COUNT_METRICS, CrossPairs, ScoreRanking
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import (Plan, canonical_reader_order, check_gold_readers_apply, make_plan,
@@ -183,9 +185,7 @@ def one_blas_thread():
 
 
 def _check_options(opts: Options) -> None:
-    unknown = [m for m in opts.metrics if m not in METRICS]
-    if unknown or not opts.metrics:
-        raise InputError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(METRICS)}")
+    check_metric_names(opts.metrics)
     if opts.ci_method not in CI_METHODS:
         raise InputError(f"unknown CI method {opts.ci_method!r}; choose from {', '.join(CI_METHODS)}")
     if not 0 < opts.confidence < 1:
@@ -225,8 +225,8 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
     model_labels = np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     model_probs = np.stack([p.probabilities[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
     has_probs = np.array([p.has_probabilities for p in preds])
-    count_metrics = [m for m in opts.metrics if m in COUNT_METRICS]
-    want_auroc = "auroc" in opts.metrics and bool(has_probs.any())
+    from_counts = count_metrics(opts.metrics)
+    from_scores = probability_metrics(opts.metrics) if has_probs.any() else []
 
     n_subs = len(preds)
     groups: list[dict[str, GroupResult]] = [{} for _ in range(n_subs)]
@@ -239,14 +239,15 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                 groups[s][group] = GroupResult(studies=0, positives=0)
             return
         intervals = _all_intervals(point, boot, jack, opts)
-        undefined_auroc = (np.isnan(boot["model"]["auroc"]).sum(axis=0)
-                           if boot is not None and "auroc" in boot["model"] else np.zeros(n_subs, int))
+        undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
+                     for m in from_scores}
         if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
             for s in range(n_subs):
                 notes[s].append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
         for s in range(n_subs):
             context = _GroupContext(group, n, positives, sub_plan, display, bool(has_probs[s]),
-                                    int(undefined_auroc[s]), {m: float(v[s]) for m, v in p_values.items()})
+                                    {m: int(v[s]) for m, v in undefined.items()},
+                                    {m: float(v[s]) for m, v in p_values.items()})
             groups[s][group], group_notes = _group_result(point, intervals, s, context, opts)
             notes[s].extend(group_notes)
             if opts.keep_replicates and boot is not None:
@@ -263,15 +264,15 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                 finishing.append(finisher.submit(finish, group, 0, 0, None, None, None, None, {}))
                 continue
             sub_plan = _subset(plan, rows)
-            inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], count_metrics, want_auroc)
+            inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], from_counts, from_scores)
             stats = lambda w: _statistics(w, inputs)  # noqa: E731
             point = stats(np.ones((1, n), dtype=np.float32))
             boot = _bootstrap_stats(stats, inputs, model_labels[rows], g_index, opts)
             jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
-            p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], count_metrics,
+            p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], from_counts,
                                                   permutations=opts.permutations, seed=opts.seed,
                                                   group=g_index, tie=opts.tie)
-                        if opts.test == "randomization" and sub_plan.has_readers and count_metrics else {})
+                        if opts.test == "randomization" and sub_plan.has_readers and from_counts else {})
             finishing.append(finisher.submit(finish, group, n, int(plan.positives[rows].sum()), sub_plan,
                                              point, boot, jack, p_values))
             steps.step(n)
@@ -304,14 +305,14 @@ def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_
     counts = resample_counts(n, g_index, opts)
     if inputs.ranking is None:
         boot = _in_blocks(stats, counts, inputs.n_subs)
-    else:  # AUROC over all resamples at once (its rank sums run along the resamples) on a second
-        # thread, while the count metrics run in blocks on this one: the first is mostly Python
+    else:  # metrics of scores (AUROC) over all resamples at once (its rank sums run along the resamples) on a
+        # second thread, while the count metrics run in blocks on this one: the first is mostly Python
         # between short vector operations, the second long numpy calls that release the GIL.
-        without_auroc = replace(inputs, ranking=None)
+        without_scores = replace(inputs, ranking=None, score_metrics=())
         with ThreadPoolExecutor(max_workers=1) as pool:
-            auroc = pool.submit(_model_auroc, counts, inputs)
-            boot = _in_blocks(lambda w: _statistics(w, without_auroc), counts, inputs.n_subs, workers=1)
-            boot["model"]["auroc"] = auroc.result()
+            from_scores = pool.submit(_model_score_metrics, counts, inputs)
+            boot = _in_blocks(lambda w: _statistics(w, without_scores), counts, inputs.n_subs, workers=1)
+            boot["model"].update(from_scores.result())
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
         from mura_bench.two_way import two_way_statistics
 
@@ -376,16 +377,18 @@ class _GroupInputs:
     plan: Plan
     pairs: CrossPairs          # (submission, reference) pairs, then (reader, its reference) pairs
     n_subs: int
-    ranking: ScoreRanking | None   # sort orders of the submissions' probabilities (AUROC only)
+    ranking: ScoreRanking | None   # sort orders of the submissions' probabilities (score metrics only)
     count_metrics: tuple[str, ...]
+    score_metrics: tuple[str, ...]  # metrics that need probabilities (none without probabilities)
 
     @staticmethod
     def of(plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray, count_metrics: list[str],
-           want_auroc: bool) -> "_GroupInputs":
+           score_metrics: list[str]) -> "_GroupInputs":
         pairs = CrossPairs.of(plan.references, model_labels, plan.references[:, plan.reader_reference],
                               plan.readers)
         return _GroupInputs(plan, pairs, model_labels.shape[1],
-                            ScoreRanking.of(model_probs) if want_auroc else None, tuple(count_metrics))
+                            ScoreRanking.of(model_probs) if score_metrics else None, tuple(count_metrics),
+                            tuple(score_metrics))
 
 
 def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
@@ -406,8 +409,7 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
         stats["model"][name] = mean_over_references(values[:, :split].reshape(b, n_refs, n_subs))
         if n_readers:
             stats["readers"][name] = values[:, split:]
-    if inputs.ranking is not None:
-        stats["model"]["auroc"] = _model_auroc(weights, inputs)
+    stats["model"].update(_model_score_metrics(weights, inputs))
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)
@@ -426,10 +428,12 @@ def mean_over_references(values: np.ndarray) -> np.ndarray:
     return total
 
 
-def _model_auroc(weights: np.ndarray, inputs: _GroupInputs) -> np.ndarray:
-    """(B, submissions) AUROC of each submission, averaged over the references."""
+def _model_score_metrics(weights: np.ndarray, inputs: _GroupInputs) -> dict[str, np.ndarray]:
+    """Metric -> (B, submissions) of each metric that needs probabilities (AUROC), averaged over
+    the references (none when the group's inputs have no probabilities)."""
     ranking = inputs.ranking
-    return auroc_weighted(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
+    return {name: metric_spec(name).function(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
+            for name in inputs.score_metrics}
 
 
 Intervals = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
@@ -477,7 +481,7 @@ class _GroupContext:
     plan: Plan
     display: list[str]             # scored readers, in the truth file's column order
     has_probs: bool
-    undefined_auroc: int
+    undefined: dict[str, int]      # metric needing probabilities -> resamples where it is undefined
     p_values: dict[str, float]     # metric -> randomization p-value of the difference
 
 
@@ -507,16 +511,17 @@ def _group_result(point: Stats, intervals: Intervals | None, s: int, ctx: _Group
 
     result = GroupResult(studies=ctx.n, positives=ctx.positives, model={})
     for metric in opts.metrics:
-        if metric == "auroc":
+        spec = metric_spec(metric)
+        if spec.needs_probabilities:
             if not ctx.has_probs:
                 continue
             if not np.isfinite(point["model"][metric][0, s]):
-                notes.append(f"auroc omitted for {group}: {_one_class_references(plan)} "
-                             "holds one class only (AUROC undefined against it)")
+                notes.append(f"{metric} omitted for {group}: {_one_class_references(plan)} "
+                             f"holds one class only ({spec.title} undefined against it)")
                 continue
-            if ctx.undefined_auroc:
-                notes.append(f"auroc in {group}: {ctx.undefined_auroc} of {opts.resamples} resamples hold one class only "
-                             "(AUROC undefined there); its CI uses the other resamples")
+            if ctx.undefined[metric]:
+                notes.append(f"{metric} in {group}: {ctx.undefined[metric]} of {opts.resamples} resamples hold one "
+                             f"class only ({spec.title} undefined there); its CI uses the other resamples")
         result.model[metric] = estimate("model", metric, s)
     if plan.has_readers:
         reader_metrics = [m for m in opts.metrics if m in point["readers"]]
@@ -563,8 +568,9 @@ def _replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.nd
 
 def _global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> list[str]:
     notes = []
-    if "auroc" in opts.metrics and not pred.has_probabilities:
-        notes.append("auroc omitted: the predictions are 0/1 labels, not probabilities")
+    if not pred.has_probabilities:
+        notes.extend(f"{m} omitted: the predictions are 0/1 labels, not probabilities"
+                     for m in probability_metrics(opts.metrics))
     if pred.has_probabilities and pred.binary_values:
         notes.append(_binary_values_note(pred))
     if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:

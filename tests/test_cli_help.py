@@ -9,8 +9,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import ALL_METRICS, cli
+from mura_bench.cli import cli
 from mura_bench.cli_help import first_line
+from mura_bench.metric_registry import METRICS
 from mura_bench.models.registry import factory_options
 from mura_bench.progress import StderrProgress
 
@@ -42,7 +43,7 @@ def test_command_list_shows_each_purpose_uncut(columns):
 def test_score_help_lists_formats_metrics_options_and_examples():
     out = help_of("score")
     for text in ("labels", "study-probabilities", "image-probabilities", "--seed", "--output", "--show-readers",
-                 "--wide", "--quiet", *ALL_METRICS):
+                 "--wide", "--quiet", *METRICS):
         assert text in out, text
     examples = [line.strip() for line in out.splitlines() if line.strip().startswith("mura-bench score")]
     assert len(examples) >= 2

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 
 from mura_bench.errors import SubmissionError
 from mura_bench.layout import GROUPS
+from mura_bench.metric_registry import METRICS
 from mura_bench.terminal import excerpt, quote
 
-METRICS = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision")
 KINDS = ("model", "radiologists", "reader", "run")
 
 

@@ -14,17 +14,15 @@ from dataclasses import dataclass, field
 
 from mura_bench.layout import GROUPS
 from mura_bench.leaderboard.submissions import Metadata
+from mura_bench.metric_registry import METRIC_SPECS, METRICS
 from mura_bench.results import Estimate
 
 SCHEMA = "mura-bench/leaderboard/v1"
 #: Metrics of the main table (the ranking uses overall F1), in display order.
 TABLE_METRICS: tuple[str, ...] = ("f1", "kappa", "auroc", "sensitivity", "specificity")
-ALL_METRICS: tuple[str, ...] = ("f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity",
-                                "precision")
-METRIC_TITLES = {"f1": "F1", "kappa": "Cohen's κ", "auroc": "AUROC", "accuracy": "Accuracy",
-                 "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
-METRIC_LATEX = {"f1": "F1", "kappa": r"Cohen's $\kappa$", "auroc": "AUROC", "accuracy": "Accuracy",
-                "sensitivity": "Sensitivity", "specificity": "Specificity", "precision": "Precision"}
+#: Every metric of the registry, in display order (the entry pages, JSON and CSV).
+ALL_METRICS: tuple[str, ...] = METRICS
+METRIC_TITLES = {spec.name: spec.title for spec in METRIC_SPECS}
 GROUP_TITLES = {g: g.capitalize() for g in GROUPS}
 #: Column order on the site: overall first, then the body parts.
 DISPLAY_GROUPS: tuple[str, ...] = ("overall",) + tuple(g for g in GROUPS if g != "overall")
