@@ -84,7 +84,7 @@ def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     probabilities = preds.probabilities[alignment.prediction_index]
     groups: dict[str, GroupAnalysis] = {}
     notes: list[str] = []
-    for g_index, group, rows in group_rows(alignment.study_ids):
+    for g_index, group, rows in group_rows(truth_table.parts[alignment.truth_index]):
         groups[group], group_notes = _analyze_group(probabilities[rows], _subset(plan, rows), g_index, group,
                                                     opts, extra)
         notes.extend(group_notes)

@@ -22,7 +22,7 @@ from mura_bench.errors import InputError
 from mura_bench.layout import BODY_PARTS
 from mura_bench.metrics import confusion_counts, kappa_from_counts
 from mura_bench.predictions import Predictions
-from mura_bench.protocols import gold_reader_indices, majority
+from mura_bench.protocols import make_plan
 from mura_bench.truth import Truth
 
 Z_OFFICIAL = 1.96
@@ -69,11 +69,12 @@ def codalab_report(predictions: Predictions, truth: Truth, *, allow_missing: boo
                          "scored leave-one-out (use --output json/table, or name --gold-readers)", source=truth.path)
     alignment = align(predictions, truth, allow_missing=allow_missing)
     tidx = alignment.truth_index
-    if truth.kind == "labels":
-        y_true = truth.labels[tidx]
-    else:
-        gold = gold_reader_indices(gold_readers, truth.reader_names)
-        y_true = majority(truth.readers[tidx][:, gold], tie)
+    # The official truth: the label, or the majority of the gold readers (the gold-panel protocol's).
+    plan = make_plan("single" if truth.kind == "labels" else "gold-panel",
+                     labels=None if truth.labels is None else truth.labels[tidx],
+                     readers=None if truth.readers is None else truth.readers[tidx],
+                     reader_names=truth.reader_names, tie=tie, gold_readers=gold_readers)
+    y_true = plan.positives
     y_pred = predictions.labels[alignment.prediction_index]
     upper_paths = np.array([s.upper() for s in alignment.study_ids], dtype=object)
     out: dict[str, float | None] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.tabular import check_column_count, read_rows
+from mura_bench.tabular import check_column_count, check_unique, raise_first, read_rows
 
 ROOT_NAME = "MURA-v1.1"
 BODY_PARTS: tuple[str, ...] = ("elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist")
@@ -121,11 +121,8 @@ def read_labeled_studies(path: str | Path) -> tuple[list[str], np.ndarray]:
             continue
         studies.append(info.study_id)
         labels.append(int(row.fields[1]))
-    if bad_path:
-        raise InputError("paths not in MURA layout", source=source, rows=bad_path)
-    if bad_label:
-        raise InputError("labels must be 0 or 1", source=source, rows=bad_label)
-    _check_unique(studies, [r.line for r in rows], source=source, what="study")
+    raise_first([("paths not in MURA layout", bad_path), ("labels must be 0 or 1", bad_label)], source=source)
+    check_unique(studies, [r.line for r in rows], source=source, what="study")
     return studies, np.asarray(labels, dtype=np.int8)
 
 
@@ -145,22 +142,9 @@ def read_image_paths(path: str | Path) -> list[str]:
             bad.append((row.line, f"a study path where an image is expected: {row.fields[0]}"))
             continue
         images.append(info.image_path)
-    if bad:
-        raise InputError("paths not in MURA layout", source=source, rows=bad)
-    _check_unique(images, [r.line for r in rows], source=source, what="image")
+    raise_first([("paths not in MURA layout", bad)], source=source)
+    check_unique(images, [r.line for r in rows], source=source, what="image")
     return images
-
-
-def _check_unique(keys: list[str], lines: list[int], *, source: str, what: str) -> None:
-    first: dict[str, int] = {}
-    dupes = []
-    for key, line in zip(keys, lines):
-        if key in first:
-            dupes.append((line, f"{key} (first on line {first[key]})"))
-        else:
-            first[key] = line
-    if dupes:
-        raise InputError(f"duplicate {what} rows", source=source, rows=dupes)
 
 
 @dataclass(frozen=True)

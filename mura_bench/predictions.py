@@ -41,7 +41,8 @@ from mura_bench.errors import InputError
 from mura_bench.layout import parse_path
 from mura_bench.outputs import display
 from mura_bench.study_mean import study_means_and_labels
-from mura_bench.tabular import Row, parse_float, read_table
+from mura_bench.tabular import (MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, raise_first,
+                                read_table)
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
@@ -231,16 +232,6 @@ def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
     return _Columns(data, pi, si, names[si], names)
 
 
-def _is_header_row(fields: tuple[str, ...], header: tuple[str, ...] | None, path_text: str,
-                   value_text: str) -> bool:
-    """A data row that is a header: equal to the file's header, or a known name in place of a value."""
-    if parse_float(value_text) is not None:
-        return False
-    if header is not None and tuple(f.lower() for f in fields) == tuple(h.lower() for h in header):
-        return True
-    return value_text.lower() in SCORE_COLUMN_NAMES or path_text.lower() in PATH_COLUMN_NAMES
-
-
 def read_predictions(path: str | Path, *, path_col: str | None = None,
                      score_col: str | None = None) -> Predictions:
     """Read and validate a prediction file; return one prediction per study (sorted study ids).
@@ -265,7 +256,8 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     for row in cols.rows:
         path_text, value_text = row.fields[cols.path_index], row.fields[cols.score_index]
         value = parse_float(value_text)
-        if value is None and _is_header_row(row.fields, cols.header, path_text, value_text):
+        if value is None and is_header_row(row, cols.header, ((path_text, PATH_COLUMN_NAMES),
+                                                               (value_text, SCORE_COLUMN_NAMES))):
             misplaced.append((row.line, ",".join(row.fields)[:120]))
             continue
         try:
@@ -290,26 +282,17 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     del table, rows, cols, shared          # the parsed fields are no longer needed: free them early
 
     where = "" if header is None else f" in column {score_name!r}"
-    if misplaced:
-        raise InputError("header row in the wrong place (only the first row may be a header)",
-                         source=source, rows=misplaced)
-    if bad_path:
-        raise InputError("paths not in MURA layout", source=source, rows=bad_path)
-    _check_not_mixed(is_image, keys, lines, source=source)
-    if non_numeric:
-        raise InputError(f"non-numeric values{where}", source=source, rows=non_numeric)
-    if non_finite:
-        raise InputError(f"NaN or infinite values{where}", source=source, rows=non_finite)
-
-    integer_values = all(_INTEGER_RE.match(t) for t in texts)
-    if labels_expected_by_name or integer_values:
-        bad = [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if v not in (0.0, 1.0)]
-        if bad:
-            raise InputError(f"labels must be 0 or 1{where}", source=source, rows=bad)
-    bad = [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if not 0.0 <= v <= 1.0]
-    if bad:
-        raise InputError(f"probabilities must be in [0, 1]{where}", source=source, rows=bad)
-    _check_unique(keys, lines, texts, source=source, what="image" if any(is_image) else "study")
+    labels_expected = labels_expected_by_name or all(_INTEGER_RE.match(t) for t in texts)
+    raise_first([(MISPLACED_HEADER, misplaced), ("paths not in MURA layout", bad_path),
+                 _mixed_rows(is_image, keys, lines),
+                 (f"non-numeric values{where}", non_numeric), (f"NaN or infinite values{where}", non_finite),
+                 (f"labels must be 0 or 1{where}", _offending(lines, texts, values, keys, lambda v: v in (0.0, 1.0))
+                  if labels_expected else []),
+                 (f"probabilities must be in [0, 1]{where}",
+                  _offending(lines, texts, values, keys, lambda v: 0.0 <= v <= 1.0))], source=source)
+    check_unique(keys, lines, source=source, what="image" if any(is_image) else "study",
+                 note=lambda j, i: "same value" if parse_float(texts[i]) == parse_float(texts[j])
+                 else f"conflicting values {texts[j]!r} and {texts[i]!r}")
 
     if any(is_image):
         kind = "image-probabilities"
@@ -335,25 +318,19 @@ def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str],
     return ids, means
 
 
-def _check_not_mixed(is_image: list[bool], keys: list[str], lines: list[int], *, source: str) -> None:
+def _mixed_rows(is_image: list[bool], keys: list[str], lines: list[int]) -> tuple[str, list]:
+    """The check that a file holds image rows or study rows, not both (offenders: the minority)."""
     n_image = sum(is_image)
     n_study = len(is_image) - n_image
-    if n_image and n_study:
-        minority_is_image = n_image < n_study
-        rows = [(ln, k) for ln, k, im in zip(lines, keys, is_image) if im == minority_is_image]
-        raise InputError(f"mixed image and study rows: {n_image} image rows and {n_study} study rows; "
-                         f"a file holds one or the other (showing the "
-                         f"{'image' if minority_is_image else 'study'} rows)", source=source, rows=rows)
+    if not (n_image and n_study):
+        return "", []
+    minority_is_image = n_image < n_study
+    rows = [(ln, k) for ln, k, im in zip(lines, keys, is_image) if im == minority_is_image]
+    return (f"mixed image and study rows: {n_image} image rows and {n_study} study rows; a file holds one or "
+            f"the other (showing the {'image' if minority_is_image else 'study'} rows)", rows)
 
 
-def _check_unique(keys: list[str], lines: list[int], texts: list[str], *, source: str, what: str) -> None:
-    first: dict[str, int] = {}
-    dupes = []
-    for i, key in enumerate(keys):
-        j = first.setdefault(key, i)
-        if j != i:
-            same = parse_float(texts[i]) == parse_float(texts[j])
-            note = "same value" if same else f"conflicting values {texts[j]!r} and {texts[i]!r}"
-            dupes.append((lines[i], f"{key} (first on line {lines[j]}; {note})"))
-    if dupes:
-        raise InputError(f"duplicate {what} rows", source=source, rows=dupes)
+def _offending(lines: list[int], texts: list[str], values: list[float], keys: list[str], ok) -> list:
+    """Rows ``(line, "'text' for key")`` whose value fails ``ok``."""
+    return [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if not ok(v)]
+

@@ -20,7 +20,7 @@ from mura_bench.alignment import align
 from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero,
                                   is_degenerate, jackknife_weights, percentile_interval_by_statistic)
 from mura_bench.errors import InputError, PredictionSetError
-from mura_bench.layout import BODY_PARTS, GROUPS, part_index
+from mura_bench.layout import BODY_PARTS, GROUPS
 from mura_bench.metric_registry import (METRICS, check_metric_names, count_metrics, metric_spec,
                                         probability_metrics)
 from mura_bench.metrics import COUNT_METRICS, CrossPairs, ScoreRanking
@@ -160,9 +160,10 @@ def aligned_plan(alignment, truth: Truth, protocol: str, opts: Options, *, canon
                      reader_names=[names[i] for i in order], tie=opts.tie, gold_readers=gold)
 
 
-def group_rows(study_ids: Sequence[str]):
-    """``(index in GROUPS, group, rows)`` per group: the rows of its studies, in sorted-id order."""
-    parts = part_index(study_ids)
+def group_rows(parts: np.ndarray):
+    """``(index in GROUPS, group, rows)`` per group: the rows of its studies. ``parts`` holds each
+    scored study's body part (an index into BODY_PARTS, e.g. ``truth.parts[alignment.truth_index]``)."""
+    parts = np.asarray(parts)
     for g_index, group in enumerate(GROUPS):
         rows = np.flatnonzero(parts == BODY_PARTS.index(group)) if group in BODY_PARTS else np.arange(parts.size)
         yield g_index, group, rows
@@ -258,7 +259,7 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
     # Group g's intervals (partitions, GIL-free) run on a second thread while group g + 1 is resampled.
     with ThreadPoolExecutor(max_workers=1) as finisher:
         finishing = []
-        for g_index, group, rows in group_rows(first.study_ids):
+        for g_index, group, rows in group_rows(truth.parts[first.truth_index]):
             n = rows.size
             if n == 0:
                 finishing.append(finisher.submit(finish, group, 0, 0, None, None, None, None, {}))

@@ -14,6 +14,7 @@ import io
 import os
 import stat
 import sys
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,3 +197,48 @@ def check_column_count(rows: list[Row], expected: int, *, source: str, what: str
            if len(r.fields) != expected]
     if bad:
         raise InputError(f"{what}: expected {expected} columns", source=source, rows=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks shared by the readers of predictions, truth and the official CSVs. A reader sorts its
+# rows into lists of offenders (line, excerpt) in one pass, then runs one flat sequence of checks:
+# the first check with offenders raises, naming all of them.
+# ---------------------------------------------------------------------------------------------
+
+#: The fault of a header row below the first row.
+MISPLACED_HEADER = "header row in the wrong place (only the first row may be a header)"
+
+#: One check: the problem in words and its offending rows ``(line, excerpt)`` (none: passed).
+Check = tuple[str, list[tuple[int | None, str]]]
+
+
+def raise_first(checks: Sequence[Check], *, source: str) -> None:
+    """Raise :class:`InputError` for the first of ``checks`` that has offending rows, in order."""
+    for problem, rows in checks:
+        if rows:
+            raise InputError(problem, source=source, rows=rows)
+
+
+def is_header_row(row: Row, header: Sequence[str] | None, named: Sequence[tuple[str, Collection[str]]]) -> bool:
+    """Whether a data row whose values are not all numbers is a header row: the file's own
+    ``header`` again (case-insensitive), or a field that is a known column name (``named``: pairs
+    of the field's text and the lower-case names of its column)."""
+    if header is not None and tuple(f.lower() for f in row.fields) == tuple(h.lower() for h in header):
+        return True
+    return any(text.lower() in names for text, names in named)
+
+
+def check_unique(keys: Sequence[str], lines: Sequence[int], *, source: str, what: str,
+                 note: Callable[[int, int], str] | None = None) -> None:
+    """Refuse repeated keys: one InputError ``duplicate <what> rows`` naming every repeat's line
+    and the line of its first occurrence; ``note(first, repeat)`` (indices into ``keys``) adds
+    what the two rows hold (e.g. whether their values agree)."""
+    first: dict[str, int] = {}
+    dupes = []
+    for i, key in enumerate(keys):
+        j = first.setdefault(key, i)
+        if j != i:
+            extra = "" if note is None else f"; {note(j, i)}"
+            dupes.append((lines[i], f"{key} (first on line {lines[j]}{extra})"))
+    if dupes:
+        raise InputError(f"duplicate {what} rows", source=source, rows=dupes)

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import parse_path
+from mura_bench.layout import BODY_PARTS, parse_path, part_index
 from mura_bench.outputs import display
-from mura_bench.tabular import Row, looks_like_path, parse_float, read_table
+from mura_bench.tabular import MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, raise_first, read_table
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
@@ -50,6 +50,9 @@ class Truth:
     never for a ``gold-panel``. ``readers`` (int8 0/1, shape ``(n_studies, n_readers)``, or None for
     kind ``labels``) holds the readers' labels, named by ``reader_names`` (empty for ``labels``).
     ``lines`` (int64, or None when built in memory) holds each study's line in the file.
+    ``parts`` (int64) holds each study's body part as an index into
+    :data:`~mura_bench.layout.BODY_PARTS`: taken from the paths as the file is read, or computed
+    from ``study_ids`` when not given; grouping studies by body part reads it, never the paths.
     """
 
     path: str
@@ -60,6 +63,11 @@ class Truth:
     readers: np.ndarray | None
     reader_names: list[str]
     lines: np.ndarray | None = field(default=None, compare=False, repr=False)
+    parts: np.ndarray = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.parts is None:
+            object.__setattr__(self, "parts", part_index(self.study_ids))
 
     @property
     def n_readers(self) -> int:
@@ -158,16 +166,16 @@ def read_truth(path: str | Path) -> Truth:
     shape = _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
 
     value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
-    header_folded = None if shape.header is None else tuple(h.lower() for h in shape.header)
     misplaced, bad_path, non_numeric, non_finite, non_binary = [], [], [], [], []
     studies: list[str] = []
     lines: list[int] = []
+    parts: list[int] = []
     values: list[list[int]] = []
     for row in shape.rows:
         study_text = row.fields[shape.study_index]
         cells = [row.fields[i] for i in value_indices]
         numbers = [parse_float(c) for c in cells]
-        if _is_header_row(row, header_folded, study_text, cells, numbers):
+        if None in numbers and is_header_row(row, shape.header, ((study_text, STUDY_COLUMN_NAMES),)):
             misplaced.append((row.line, _field_list(row)))
             continue
         try:
@@ -193,52 +201,27 @@ def read_truth(path: str | Path) -> Truth:
             continue
         studies.append(info.study_id)
         lines.append(row.line)
+        parts.append(BODY_PARTS.index(info.part))
         values.append([int(x) for x in numbers])
 
     what = "reader values and labels" if shape.kind != "labels" else "labels"
-    if misplaced:
-        raise InputError("header row in the wrong place (only the first row may be a header)",
-                         source=source, rows=misplaced)
-    if bad_path:
-        raise InputError("paths not in MURA layout", source=source, rows=bad_path)
-    if non_numeric:
-        raise InputError(f"non-numeric values: {what} must be 0 or 1", source=source, rows=non_numeric)
-    if non_finite:
-        raise InputError(f"NaN or infinite values: {what} must be 0 or 1", source=source, rows=non_finite)
-    if non_binary:
-        raise InputError(f"{what} must be 0 or 1", source=source, rows=non_binary)
-    _check_unique(studies, lines, values, source=source)
+    raise_first([(MISPLACED_HEADER, misplaced), ("paths not in MURA layout", bad_path),
+                 (f"non-numeric values: {what} must be 0 or 1", non_numeric),
+                 (f"NaN or infinite values: {what} must be 0 or 1", non_finite),
+                 (f"{what} must be 0 or 1", non_binary)], source=source)
+    check_unique(studies, lines, source=source, what="study",
+                 note=lambda j, i: "same values" if values[i] == values[j] else "conflicting values")
 
     order = sorted(range(len(studies)), key=studies.__getitem__)
     table = np.asarray(values, dtype=np.int8).reshape(len(studies), len(value_indices))[order]
     labels = table[:, 0].copy() if shape.label_index is not None else None
     readers = table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None
     study_lines = np.asarray([lines[i] for i in order], dtype=np.int64)
+    study_parts = np.asarray([parts[i] for i in order], dtype=np.int64)
     return Truth(source, read.sha256, shape.kind, [studies[i] for i in order], labels, readers,
-                 list(shape.reader_names), study_lines)
+                 list(shape.reader_names), study_lines, study_parts)
 
 
 def _value_names(shape: _Shape) -> list[str]:
     names = ["label"] if shape.label_index is not None else []
     return names + list(shape.reader_names)
-
-
-def _is_header_row(row: Row, header_folded: tuple[str, ...] | None, study_text: str, cells: list[str],
-                   numbers: list[float | None]) -> bool:
-    if all(x is not None for x in numbers):
-        return False
-    if header_folded is not None and tuple(f.lower() for f in row.fields) == header_folded:
-        return True
-    return study_text.lower() in STUDY_COLUMN_NAMES and not looks_like_path(study_text)
-
-
-def _check_unique(studies: list[str], lines: list[int], values: list[list[int]], *, source: str) -> None:
-    first: dict[str, int] = {}
-    dupes = []
-    for i, study in enumerate(studies):
-        j = first.setdefault(study, i)
-        if j != i:
-            note = "same values" if values[i] == values[j] else "conflicting values"
-            dupes.append((lines[i], f"{study} (first on line {lines[j]}; {note})"))
-    if dupes:
-        raise InputError("duplicate study rows", source=source, rows=dupes)

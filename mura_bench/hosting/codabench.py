@@ -39,7 +39,7 @@ from mura_bench import __version__
 from mura_bench.errors import InputError
 from mura_bench.hosting.scores import Column, DIFFERENCE_KEYS, flat_scores, leaderboard_columns
 from mura_bench.hosting.settings import ScoringSettings
-from mura_bench.layout import BODY_PARTS, body_part_of
+from mura_bench.layout import BODY_PARTS
 
 SCORING_COMMAND = "python3 /app/program/score.py /app/input /app/output"
 DEFAULT_TITLE = "MURA abnormality detection"
@@ -141,7 +141,7 @@ def _columns(tasks: list[_Task], settings: ScoringSettings) -> list[Column]:
             except InputError as exc:
                 raise InputError(f"cannot score the {task.key} task: {exc}", source=str(task.truth_path)) from None
         with_difference |= DIFFERENCE_KEYS[0] in keys
-        parts |= set(body_part_of(task.truth.study_ids))
+        parts |= {BODY_PARTS[i] for i in task.truth.parts}
     if with_difference and settings.bootstrap == 0:
         raise InputError("the leaderboard's F1 - radiologists interval needs bootstrap resamples; "
                          "use --bootstrap 2 or more", source="--bootstrap")
