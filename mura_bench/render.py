@@ -6,6 +6,7 @@ is rendered at its natural width when even the narrowest layout is wider.
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -73,18 +74,18 @@ def detected_line(result: Result) -> str:
 
 def table_text(result: Result, width: int, *, readers: bool = False, wide: bool = False,
                fold: bool = True, color: bool = False) -> str:
-    """The whole table block (heading, tables, legend, detected line, notes) as text.
+    """The whole table block (heading, tables, legend, detected line, notes) as text (rendered in
+    memory: the console writes to a string buffer, never to a file).
 
     The layout is chosen to fit ``width`` (see :mod:`mura_bench.results_table`); ``fold=False``
     renders at the layout's natural width when that is wider, so that nothing wraps (files, pipes).
     """
     layout = fit_tables(result, width, readers=readers, wide=wide)
     render_width = width if fold and not wide else max(width, layout.width)
-    with open(os.devnull, "w") as sink:
-        console = safe_console(width=render_width, record=True, file=sink, force_terminal=color,
-                          color_system="standard" if color else None, highlight=False)
-        _print_block(console, result, layout, wrap=fold)
-        text = console.export_text(styles=color)
+    console = safe_console(width=render_width, record=True, file=io.StringIO(), force_terminal=color,
+                           color_system="standard" if color else None, highlight=False)
+    _print_block(console, result, layout, wrap=fold)
+    text = console.export_text(styles=color)
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
@@ -132,12 +133,11 @@ def print_blocks(blocks: list, out: str | Path | None = None) -> None:
     if out is None and sys.stdout.isatty():
         _print_all(safe_console(highlight=False, soft_wrap=False), blocks)
         return
-    with open(os.devnull, "w") as sink:
-        probe = safe_console(width=10_000, file=sink)
-        width = max([80] + [probe.measure(b).maximum + 2 for b in blocks if not isinstance(b, str)])
-        console = safe_console(width=width, record=True, file=sink, color_system=None, highlight=False)
-        _print_all(console, blocks)
-        text = console.export_text()
+    probe = safe_console(width=10_000, file=io.StringIO())
+    width = max([80] + [probe.measure(b).maximum + 2 for b in blocks if not isinstance(b, str)])
+    console = safe_console(width=width, record=True, file=io.StringIO(), color_system=None, highlight=False)
+    _print_all(console, blocks)
+    text = console.export_text()
     emit("\n".join(line.rstrip() for line in text.splitlines()) + "\n", out)
 
 

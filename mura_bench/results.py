@@ -49,6 +49,33 @@ class Estimate:
 
 MetricEstimates = dict[str, Estimate]
 
+#: The summary subjects of a group, in display order (readers follow them, one subject each).
+SUMMARY_SUBJECTS: tuple[str, ...] = ("model", "radiologists", "difference")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a row of estimates is about: ``kind`` ``model``, ``radiologists``, ``difference``
+    (model - radiologists) or ``reader``, with the reader's ``name`` for ``reader``.
+
+    :attr:`key` is its name in long-format rows and replicates: the kind, or ``reader:<name>``.
+    """
+
+    kind: str
+    name: str | None = None
+
+    @property
+    def is_reader(self) -> bool:
+        return self.kind == "reader"
+
+    @property
+    def key(self) -> str:
+        return f"reader:{self.name}" if self.is_reader else self.kind
+
+    @staticmethod
+    def reader(name: str) -> "Subject":
+        return Subject("reader", name)
+
 
 @dataclass
 class GroupResult:
@@ -73,6 +100,14 @@ class GroupResult:
         if self.difference is not None:
             out["difference"] = _metrics_dict(self.difference)
         return out
+
+    def estimates(self, subject: Subject) -> MetricEstimates | None:
+        """The estimates of ``subject`` in this group (None when the group has no such subject)."""
+        if self.studies == 0:
+            return None
+        if subject.is_reader:
+            return (self.readers or {}).get(subject.name)
+        return getattr(self, subject.kind)
 
 
 @dataclass(frozen=True)
@@ -157,7 +192,7 @@ class Result(JsonDocument):
             grp = self.groups[g]
             for subject, metrics in subjects(grp):
                 for metric, est in metrics.items():
-                    out.append({"group": g, "subject": subject, "metric": metric, **estimate_columns(est),
+                    out.append({"group": g, "subject": subject.key, "metric": metric, **estimate_columns(est),
                                 "p_value": est.p_value, "p_adjusted": est.p_adjusted,
                                 "studies": grp.studies, "positives": grp.positives})
         return out
@@ -222,18 +257,11 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def subjects(group: GroupResult) -> list[tuple[str, MetricEstimates]]:
-    """(subject name, metrics) in display order: model, radiologists, difference, reader:<name>..."""
-    if group.studies == 0:
-        return []
-    out: list[tuple[str, MetricEstimates]] = [("model", group.model)]
-    if group.radiologists is not None:
-        out.append(("radiologists", group.radiologists))
-    if group.difference is not None:
-        out.append(("difference", group.difference))
-    for name, metrics in (group.readers or {}).items():
-        out.append((f"reader:{name}", metrics))
-    return out
+def subjects(group: GroupResult) -> list[tuple[Subject, MetricEstimates]]:
+    """(subject, metrics) of a group in display order: model, radiologists, difference, readers."""
+    summary = [Subject(kind) for kind in SUMMARY_SUBJECTS]
+    every = summary + [Subject.reader(name) for name in (group.readers or {})]
+    return [(s, metrics) for s in every if (metrics := group.estimates(s)) is not None]
 
 
 def _metrics_dict(metrics: MetricEstimates) -> dict[str, Any]:

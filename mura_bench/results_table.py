@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 from mura_bench.layout import GROUPS
 from mura_bench.metric_registry import METRIC_SPECS
-from mura_bench.results import Estimate, GroupResult, Result
+from mura_bench.results import SUMMARY_SUBJECTS, Estimate, GroupResult, Result, Subject
 from mura_bench.terminal import visible
 
 #: Metric titles in the table (the registry's short titles).
 METRIC_LABELS = {spec.name: spec.short_title for spec in METRIC_SPECS}
-SUMMARY_SUBJECTS = ("model", "radiologists", "difference")
 SUBJECT_HEADERS = {"model": "Model", "radiologists": "Radiologists", "difference": "Model − radiologists"}
 MINUS = "\u2212"
 DASH = "—"
@@ -53,29 +52,21 @@ def format_estimate(est: Estimate | None, *, stacked: bool = False, digits: int 
     return f"{head}\n{interval(est.ci, digits)}" if stacked else f"{head} {interval(est.ci, digits)}"
 
 
-def subject_names(result: Result, *, readers: bool) -> list[str]:
+def shown_subjects(result: Result, *, readers: bool) -> list[Subject]:
     """Subjects present anywhere in the result, in display order; readers only when asked for."""
-    names: list[str] = []
+    shown: list[Subject] = []
     for g in GROUPS:
         grp = result.groups[g]
-        present = [s for s in SUMMARY_SUBJECTS if _subject(grp, s) is not None and grp.studies]
-        present += [f"reader:{r}" for r in (grp.readers or {})] if readers else []
-        names += [s for s in present if s not in names]
-    return names
+        present = [Subject(k) for k in SUMMARY_SUBJECTS if grp.estimates(Subject(k)) is not None]
+        present += [Subject.reader(r) for r in (grp.readers or {})] if readers else []
+        shown += [s for s in present if s not in shown]
+    return shown
 
 
-def _subject(grp: GroupResult, subject: str) -> dict[str, Estimate] | None:
-    if subject == "model":
-        return grp.model if grp.studies else None
-    if subject.startswith("reader:"):
-        return (grp.readers or {}).get(subject[len("reader:"):])
-    return getattr(grp, subject)
-
-
-def _header(subject: str, *, stacked: bool = False) -> str:
-    if subject.startswith("reader:"):  # a name from the truth file: shown, never interpreted
-        return visible(subject[len("reader:"):], one_line=True)
-    text = SUBJECT_HEADERS[subject]
+def _header(subject: Subject, *, stacked: bool = False) -> str:
+    if subject.is_reader:  # a name from the truth file: shown, never interpreted
+        return visible(subject.name, one_line=True)
+    text = SUBJECT_HEADERS[subject.kind]
     return text.replace(" − ", " −\n") if stacked else text
 
 
@@ -90,7 +81,7 @@ def _group_cells(grp: GroupResult, name: str, heights: Sequence[int]) -> list[st
     return cells
 
 
-def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, title: str | None = None,
+def compact_table(result: Result, subjects: Sequence[Subject], *, stacked: bool, title: str | None = None,
                   edge: bool = True):
     """Rows: body part x metric; columns: ``subjects``. ``edge=False`` drops the outer border."""
     table = _new_table(title)
@@ -98,7 +89,7 @@ def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, tit
     table.add_column("Body part", style="bold")
     table.add_column("Metric")
     for s in subjects:
-        table.add_column(_header(s, stacked=stacked), justify="right", style="dim" if s.startswith("reader:") else None)
+        table.add_column(_header(s, stacked=stacked), justify="right", style="dim" if s.is_reader else None)
     for g in GROUPS:
         grp = result.groups[g]
         if grp.studies == 0:
@@ -107,7 +98,7 @@ def compact_table(result: Result, subjects: Sequence[str], *, stacked: bool, tit
         metrics = list(result.metrics)
         heights = [2 if stacked else 1] * len(metrics)
         for i, (label, m) in enumerate(zip(_group_cells(grp, g, heights), metrics)):
-            cells = [format_estimate((_subject(grp, s) or {}).get(m), stacked=stacked) for s in subjects]
+            cells = [format_estimate((grp.estimates(s) or {}).get(m), stacked=stacked) for s in subjects]
             table.add_row(label, METRIC_LABELS.get(m, m), *cells, end_section=i == len(metrics) - 1)
     return table
 
@@ -126,12 +117,12 @@ def wide_table(result: Result, *, readers: bool):
         if grp.studies == 0:
             table.add_row(g, "0", DASH, *[DASH for _ in metrics], end_section=True)
             continue
-        rows = [s for s in subject_names(result, readers=readers) if _subject(grp, s) is not None]
-        for i, s in enumerate(rows):
-            who = f"  {_header(s)}" if s.startswith("reader:") else ("model − radiologists" if s == "difference" else s)
+        rows = [(s, est) for s in shown_subjects(result, readers=readers) if (est := grp.estimates(s)) is not None]
+        for i, (s, est) in enumerate(rows):
+            who = f"  {_header(s)}" if s.is_reader else ("model − radiologists" if s.kind == "difference" else s.kind)
             table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
-                          *[format_estimate(_subject(grp, s).get(m)) for m in metrics],
-                          style="dim" if s.startswith("reader:") else None, end_section=i == len(rows) - 1)
+                          *[format_estimate(est.get(m)) for m in metrics],
+                          style="dim" if s.is_reader else None, end_section=i == len(rows) - 1)
     return table
 
 
@@ -160,12 +151,11 @@ def natural_width(table) -> int:
 
 def rich_width(table) -> int:
     """rich's own measurement of ``table``'s natural width (slow; used to check :func:`natural_width`)."""
-    import os
+    import io
 
     from mura_bench.terminal import console
 
-    with open(os.devnull, "w") as sink:
-        return console(width=100_000, file=sink).measure(table).maximum
+    return console(width=100_000, file=io.StringIO()).measure(table).maximum
 
 
 @dataclass(frozen=True)
@@ -184,13 +174,13 @@ def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool 
         table = wide_table(result, readers=readers)
         _fold_columns(table)
         return Layout([table], natural_width(table), False)
-    subjects = subject_names(result, readers=readers)
+    subjects = shown_subjects(result, readers=readers)
     for stacked, edge in ((False, True), (True, True), (True, False)):
         table = compact_table(result, subjects, stacked=stacked, edge=edge)
         if natural_width(table) <= width:
             _fold_columns(table)
             return Layout([table], natural_width(table), stacked)
-    summary = [s for s in subjects if not s.startswith("reader:")]
+    summary = [s for s in subjects if not s.is_reader]
     tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk, summary), edge=False)
               for chunk in _chunks(result, subjects, width)]
     for t in tables:
@@ -198,28 +188,28 @@ def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool 
     return Layout(tables, max(natural_width(t) for t in tables), True)
 
 
-def _chunk_title(chunk: Sequence[str], summary: Sequence[str]) -> str:
+def _chunk_title(chunk: Sequence[Subject], summary: Sequence[Subject]) -> str:
     """``Model and radiologists`` for all summary subjects, else their headers; then the readers."""
-    own = [s for s in chunk if not s.startswith("reader:")]
-    readers = [_header(s) for s in chunk if s.startswith("reader:")]
+    own = [s for s in chunk if not s.is_reader]
+    readers = [_header(s) for s in chunk if s.is_reader]
     parts = []
     if own:
-        parts.append("Model and radiologists" if own == list(summary) else ", ".join(SUBJECT_HEADERS[s] for s in own))
+        parts.append("Model and radiologists" if own == list(summary) else ", ".join(SUBJECT_HEADERS[s.kind] for s in own))
     if readers:
         parts.append("reader " + readers[0] if len(readers) == 1 else f"readers {readers[0]} to {readers[-1]}")
     text = "; ".join(parts)
     return text[0].upper() + text[1:]
 
 
-def _chunks(result: Result, subjects: Sequence[str], width: int) -> list[list[str]]:
+def _chunks(result: Result, subjects: Sequence[Subject], width: int) -> list[list[Subject]]:
     """Greedy split of ``subjects`` into runs whose stacked table fits ``width`` (at least one each);
     the summary subjects (model, radiologists, difference) never share a table with readers unless
     they all fit together."""
-    summary = [s for s in subjects if not s.startswith("reader:")]
-    readers = [s for s in subjects if s.startswith("reader:")]
-    chunks: list[list[str]] = []
+    summary = [s for s in subjects if not s.is_reader]
+    readers = [s for s in subjects if s.is_reader]
+    chunks: list[list[Subject]] = []
     for pool in (summary, readers):
-        current: list[str] = []
+        current: list[Subject] = []
         for s in pool:
             trial = current + [s]
             if current and natural_width(compact_table(result, trial, stacked=True, edge=False)) > width:

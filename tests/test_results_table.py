@@ -79,9 +79,9 @@ def test_renderable_fits_the_console_it_is_printed_on(result, width):
 
 
 def test_natural_width_matches_rich_measurement(result):
-    from mura_bench.results_table import compact_table, natural_width, rich_width, subject_names, wide_table
+    from mura_bench.results_table import compact_table, natural_width, rich_width, shown_subjects, wide_table
 
-    every = subject_names(result, readers=True)
+    every = shown_subjects(result, readers=True)
     tables = [wide_table(result, readers=True), wide_table(result, readers=False)]
     tables += [compact_table(result, every[:k], stacked=stacked, edge=edge, title="Readers r1 to r3")
                for k in (1, 3, len(every)) for stacked in (False, True) for edge in (False, True)]
