@@ -34,7 +34,8 @@ from mura_bench.metrics import counts_from_indicators, pair_indicators, sensitiv
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
-from mura_bench.scoring import Options, aligned_plan, group_rows, resample_counts, software_versions, validate_options
+from mura_bench.score_options import Options
+from mura_bench.scoring import aligned_plan, group_rows, resample_counts, software_versions, validate_options
 from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
                                locate_specificity)
 from mura_bench.truth import Truth, read_truth

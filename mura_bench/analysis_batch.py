@@ -23,7 +23,8 @@ from mura_bench.layout import GROUPS
 from mura_bench.predictions import Predictions
 from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Estimate
-from mura_bench.scoring import Options, aligned_plan, one_blas_thread
+from mura_bench.score_options import Options
+from mura_bench.scoring import aligned_plan, one_blas_thread
 from mura_bench.triage import (Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts,
                                sensitivity_at_candidates)
 from mura_bench.truth import Truth

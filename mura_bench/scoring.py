@@ -16,44 +16,24 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench import __version__
-from mura_bench.alignment import align
-from mura_bench.bootstrap import (CI_METHODS, bca_interval, check_resamples, draw_counts, excludes_zero,
-                                  is_degenerate, jackknife_weights, percentile_interval_by_statistic)
+from mura_bench.alignment import Alignment, align
+from mura_bench.bootstrap import draw_counts, jackknife_weights
 from mura_bench.errors import InputError, PredictionSetError
+from mura_bench.group_estimates import (GroupContext, Stats, all_intervals, empty_stats, global_notes, group_result,
+                                        holm_over_groups, replicates_of)
 from mura_bench.layout import BODY_PARTS, GROUPS
-from mura_bench.metric_registry import (METRICS, check_metric_names, count_metrics, metric_spec,
-                                        probability_metrics)
+from mura_bench.metric_registry import METRICS, count_metrics, metric_spec, probability_metrics
 from mura_bench.metrics import COUNT_METRICS, CrossPairs, ScoreRanking
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
-from mura_bench.protocols import (Plan, canonical_reader_order, check_gold_readers_apply, make_plan,
-                                  reference_names, resolve_protocol)
-from mura_bench.randomization import (ADJUSTMENTS, ALPHA, MAX_PERMUTATIONS, TESTS, holm,
-                                      model_vs_readers_p_values)
-from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
+from mura_bench.protocols import Plan, canonical_reader_order, check_gold_readers_apply, make_plan, resolve_protocol
+from mura_bench.randomization import model_vs_readers_p_values
+from mura_bench.results import BootstrapSettings, GroupResult, InputInfo, Result
+from mura_bench.score_options import Options, check_options
 from mura_bench.truth import Truth, read_truth
 
-#: Stats of one group: subject ("model", "readers", "radiologists", "difference") -> metric -> array
-#: with resamples on axis 0 and the subject's columns (submissions or readers) on axis 1.
-Stats = dict[str, dict[str, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class Options:
-    protocol: str = "auto"
-    metrics: tuple[str, ...] = METRICS
-    resamples: int = 10000
-    seed: int = 0
-    confidence: float = 0.95
-    ci_method: str = "percentile"
-    tie: str = "abnormal"
-    gold_readers: tuple[str, ...] | None = None
-    allow_missing: bool = False
-    keep_replicates: bool = False
-    test: str = "ci"
-    permutations: int = 10000
-    adjust: str = "none"
-    resample_readers: bool = False
+__all__ = ["Options", "aligned_plan", "group_rows", "one_blas_thread", "resample_counts", "score", "score_many",
+           "software_versions", "validate_options"]
 
 
 def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
@@ -98,10 +78,12 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     Raises :class:`InputError` for any inconsistency; a fault of one prediction set (unreadable, or
     not matching the truth) is a :class:`~mura_bench.errors.PredictionSetError` naming its index.
     """
-    opts = Options(protocol, tuple(metrics), int(resamples), int(seed), float(confidence), ci_method, tie,
-                   None if gold_readers is None else tuple(gold_readers), allow_missing, keep_replicates,
-                   test, int(permutations), adjust, bool(resample_readers))
-    _check_options(opts)
+    opts = Options(protocol=protocol, metrics=tuple(metrics), resamples=int(resamples), seed=int(seed),
+                   confidence=float(confidence), ci_method=ci_method, tie=tie,
+                   gold_readers=None if gold_readers is None else tuple(gold_readers), allow_missing=allow_missing,
+                   keep_replicates=keep_replicates, test=test, permutations=int(permutations), adjust=adjust,
+                   resample_readers=bool(resample_readers))
+    check_options(opts)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     preds: list[Predictions] = []
     for i, p in enumerate(predictions):
@@ -139,8 +121,9 @@ def _naming_set(index: int, predictions: Predictions | str | Path):
 
 
 def validate_options(opts: Options) -> None:
-    """Raise :class:`InputError` for options that ``score`` refuses (shared by ``analyze``)."""
-    _check_options(opts)
+    """Raise :class:`InputError` for options that ``score`` refuses (shared by ``analyze``; see
+    :func:`mura_bench.score_options.check_options`)."""
+    check_options(opts)
 
 
 def aligned_plan(alignment, truth: Truth, protocol: str, opts: Options, *, canonical: bool = False) -> Plan:
@@ -185,27 +168,6 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _check_options(opts: Options) -> None:
-    check_metric_names(opts.metrics)
-    if opts.ci_method not in CI_METHODS:
-        raise InputError(f"unknown CI method {opts.ci_method!r}; choose from {', '.join(CI_METHODS)}")
-    if not 0 < opts.confidence < 1:
-        raise InputError(f"confidence must lie strictly between 0 and 1, got {opts.confidence}")
-    check_resamples(opts.resamples)
-    if opts.seed < 0:
-        raise InputError(f"the seed must be a non-negative integer, got {opts.seed}", source="--seed")
-    if opts.test not in TESTS:
-        raise InputError(f"unknown test {opts.test!r}; choose from {', '.join(TESTS)}")
-    if opts.adjust not in ADJUSTMENTS:
-        raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
-    if opts.adjust != "none" and opts.test != "randomization":
-        raise InputError(f"--adjust {opts.adjust} needs --test randomization (it adjusts p-values)")
-    if opts.test == "randomization" and not 1 <= opts.permutations <= MAX_PERMUTATIONS:
-        raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
-    if opts.resample_readers and opts.ci_method != "percentile":
-        raise InputError("--resample-readers gives percentile intervals only (BCa's jackknife runs over studies)")
-
-
 class _Steps:
     """Progress of scoring, counted in studies: a group's work grows with its studies (the body
     parts together hold as many as ``overall``), so the bar moves evenly."""
@@ -218,73 +180,76 @@ class _Steps:
         report(self.callback, "scoring", self.done, self.total)
 
 
-def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, protocol: str,
-                   opts: Options, steps: _Steps) -> list[Result]:
-    first = alignments[0]
-    plan = aligned_plan(first, truth, protocol, opts, canonical=True)
-    display = [name for name in truth.reader_names if name in plan.reader_names]
-    model_labels = np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
-    model_probs = np.stack([p.probabilities[a.prediction_index] for p, a in zip(preds, alignments)], axis=1)
-    has_probs = np.array([p.has_probabilities for p in preds])
-    from_counts = count_metrics(opts.metrics)
-    from_scores = probability_metrics(opts.metrics) if has_probs.any() else []
+@dataclass(frozen=True)
+class _Batch:
+    """Prediction sets aligned to the same studies, as columns (one per submission), with the
+    protocol plan of those studies and the metrics to compute."""
 
+    plan: Plan
+    display: list[str]             # scored readers, in the truth file's column order
+    labels: np.ndarray             # (n, S) 0/1
+    probabilities: np.ndarray      # (n, S)
+    has_probs: np.ndarray          # (S,) bool
+    from_counts: list[str]
+    from_scores: list[str]         # metrics that need probabilities (none when no set has them)
+
+    @staticmethod
+    def of(preds: list[Predictions], alignments: list[Alignment], truth: Truth, protocol: str,
+           opts: Options) -> "_Batch":
+        plan = aligned_plan(alignments[0], truth, protocol, opts, canonical=True)
+        has_probs = np.array([p.has_probabilities for p in preds])
+        return _Batch(plan=plan, display=[name for name in truth.reader_names if name in plan.reader_names],
+                      labels=np.stack([p.labels[a.prediction_index] for p, a in zip(preds, alignments)], axis=1),
+                      probabilities=np.stack([p.probabilities[a.prediction_index]
+                                              for p, a in zip(preds, alignments)], axis=1),
+                      has_probs=has_probs, from_counts=count_metrics(opts.metrics),
+                      from_scores=probability_metrics(opts.metrics) if has_probs.any() else [])
+
+
+def _score_aligned(preds: list[Predictions], alignments: list[Alignment], truth: Truth, protocol: str,
+                   opts: Options, steps: _Steps) -> list[Result]:
+    batch = _Batch.of(preds, alignments, truth, protocol, opts)
     n_subs = len(preds)
     groups: list[dict[str, GroupResult]] = [{} for _ in range(n_subs)]
     replicates: list[dict] = [{} for _ in range(n_subs)]
-    notes: list[list[str]] = [_global_notes(p, plan, opts, a) for p, a in zip(preds, alignments)]
-    def finish(group: str, n: int, positives: int, sub_plan: Plan | None, point, boot, jack, p_values) -> None:
+    notes: list[list[str]] = [global_notes(p, batch.plan, opts, a) for p, a in zip(preds, alignments)]
+
+    def finish(group: str, statistics: "_GroupStatistics | None") -> None:
         """Intervals and per-entry results of one group (on the finishing thread, in group order)."""
-        if n == 0:
+        if statistics is None:
             for s in range(n_subs):
                 groups[s][group] = GroupResult(studies=0, positives=0)
             return
-        intervals = _all_intervals(point, boot, jack, opts)
-        undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
-                     for m in from_scores}
-        if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
-            for s in range(n_subs):
-                notes[s].append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
-        for s in range(n_subs):
-            context = _GroupContext(group, n, positives, sub_plan, display, bool(has_probs[s]),
-                                    {m: int(v[s]) for m, v in undefined.items()},
-                                    {m: float(v[s]) for m, v in p_values.items()})
-            groups[s][group], group_notes = _group_result(point, intervals, s, context, opts)
+        for s, (result, group_notes, kept) in enumerate(_finish_group(batch, group, statistics, opts)):
+            groups[s][group] = result
             notes[s].extend(group_notes)
-            if opts.keep_replicates and boot is not None:
-                replicates[s][group] = _replicates_of(boot, s, sub_plan)
-                if jack is not None and sub_plan.has_readers:
-                    replicates[s][group]["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
+            if kept is not None:
+                replicates[s][group] = kept
 
     # Group g's intervals (partitions, GIL-free) run on a second thread while group g + 1 is resampled.
     with ThreadPoolExecutor(max_workers=1) as finisher:
         finishing = []
-        for g_index, group, rows in group_rows(truth.parts[first.truth_index]):
-            n = rows.size
-            if n == 0:
-                finishing.append(finisher.submit(finish, group, 0, 0, None, None, None, None, {}))
+        for g_index, group, rows in group_rows(truth.parts[alignments[0].truth_index]):
+            if rows.size == 0:
+                finishing.append(finisher.submit(finish, group, None))
                 continue
-            sub_plan = _subset(plan, rows)
-            inputs = _GroupInputs.of(sub_plan, model_labels[rows], model_probs[rows], from_counts, from_scores)
-            stats = lambda w: _statistics(w, inputs)  # noqa: E731
-            point = stats(np.ones((1, n), dtype=np.float32))
-            boot = _bootstrap_stats(stats, inputs, model_labels[rows], g_index, opts)
-            jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
-            p_values = (model_vs_readers_p_values(sub_plan, model_labels[rows], from_counts,
-                                                  permutations=opts.permutations, seed=opts.seed,
-                                                  group=g_index, tie=opts.tie)
-                        if opts.test == "randomization" and sub_plan.has_readers and from_counts else {})
-            finishing.append(finisher.submit(finish, group, n, int(plan.positives[rows].sum()), sub_plan,
-                                             point, boot, jack, p_values))
-            steps.step(n)
+            finishing.append(finisher.submit(finish, group, _group_statistics(batch, rows, g_index, opts)))
+            steps.step(rows.size)
         for done in finishing:
             done.result()  # re-raises a fault of the finishing thread
     if opts.adjust == "holm":
         for s in range(n_subs):
-            _holm_over_groups(groups[s])
-    settings = BootstrapSettings(opts.resamples, opts.seed, opts.confidence, opts.ci_method, opts.test,
-                                 opts.permutations if opts.test == "randomization" else None, opts.adjust,
-                                 opts.resample_readers)
+            holm_over_groups(groups[s])
+    return _results(preds, alignments, truth, protocol, opts, groups=groups, notes=notes, replicates=replicates)
+
+
+def _results(preds: list[Predictions], alignments: list[Alignment], truth: Truth, protocol: str, opts: Options, *,
+             groups: list[dict[str, GroupResult]], notes: list[list[str]], replicates: list[dict]) -> list[Result]:
+    """One :class:`Result` per prediction set of a batch, from its groups, notes and replicates."""
+    settings = BootstrapSettings(resamples=opts.resamples, seed=opts.seed, confidence=opts.confidence,
+                                 method=opts.ci_method, test=opts.test,
+                                 permutations=opts.permutations if opts.test == "randomization" else None,
+                                 adjust=opts.adjust, resample_readers=opts.resample_readers)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
     software = software_versions()
@@ -293,6 +258,61 @@ def _score_aligned(preds: list[Predictions], alignments: list, truth: Truth, pro
                    groups=groups[s], notes=notes[s], metrics=opts.metrics, missing=list(a.missing),
                    replicates=replicates[s] if opts.keep_replicates else None)
             for s, (p, a) in enumerate(zip(preds, alignments))]
+
+
+@dataclass(frozen=True)
+class _GroupStatistics:
+    """Every statistic of one non-empty group: the point estimates, the bootstrap replicates and
+    BCa's jackknife values (None when not computed), and the randomization p-values per metric."""
+
+    plan: Plan
+    point: Stats
+    boot: Stats | None
+    jack: Stats | None
+    p_values: dict[str, np.ndarray]
+
+
+def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Options) -> _GroupStatistics:
+    """The statistics of the group of ``rows`` (on the resampling thread)."""
+    n = rows.size
+    plan, labels = _subset(batch.plan, rows), batch.labels[rows]
+    inputs = _GroupInputs.of(plan, labels, batch.probabilities[rows], batch.from_counts, batch.from_scores)
+    stats = lambda w: _statistics(w, inputs)  # noqa: E731
+    point = stats(np.ones((1, n), dtype=np.float32))
+    boot = _bootstrap_stats(stats, inputs, labels, g_index, opts)
+    jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+    p_values = (model_vs_readers_p_values(plan, labels, batch.from_counts, permutations=opts.permutations,
+                                          seed=opts.seed, group=g_index, tie=opts.tie)
+                if opts.test == "randomization" and plan.has_readers and batch.from_counts else {})
+    return _GroupStatistics(plan=plan, point=point, boot=boot, jack=jack, p_values=p_values)
+
+
+def _finish_group(batch: _Batch, group: str, statistics: _GroupStatistics,
+                  opts: Options) -> list[tuple[GroupResult, list[str], dict | None]]:
+    """Per submission of the batch: its result in one (non-empty) group, the group's notes, and
+    its replicates there (None unless kept)."""
+    plan, point, boot, jack = statistics.plan, statistics.point, statistics.boot, statistics.jack
+    n, n_subs = plan.positives.size, batch.labels.shape[1]
+    intervals = all_intervals(point, boot, jack, opts)
+    undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
+                 for m in batch.from_scores}
+    shared_notes = []
+    if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
+        shared_notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
+    out, positives = [], int(plan.positives.sum())
+    for s in range(n_subs):
+        context = GroupContext(group=group, n=n, positives=positives, plan=plan,
+                               display=batch.display, has_probs=bool(batch.has_probs[s]),
+                               undefined={m: int(v[s]) for m, v in undefined.items()},
+                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()})
+        result, notes = group_result(point, intervals, column=s, context=context, opts=opts)
+        kept = None
+        if opts.keep_replicates and boot is not None:
+            kept = replicates_of(boot, s, plan)
+            if jack is not None and plan.has_readers:
+                kept["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
+        out.append((result, shared_notes + notes, kept))
+    return out
 
 
 def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_index: int,
@@ -402,7 +422,7 @@ def _statistics(weights: np.ndarray, inputs: _GroupInputs) -> Stats:
     n_refs, n_subs = plan.references.shape[1], inputs.n_subs
     n_readers = plan.readers.shape[1]
     counts = inputs.pairs.counts(weights)
-    stats: Stats = {"model": {}, "readers": {}, "radiologists": {}, "difference": {}}
+    stats = empty_stats()
     split = n_subs * n_refs
     b = weights.shape[0]
     for name in inputs.count_metrics:
@@ -435,162 +455,6 @@ def _model_score_metrics(weights: np.ndarray, inputs: _GroupInputs) -> dict[str,
     ranking = inputs.ranking
     return {name: metric_spec(name).function(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
             for name in inputs.score_metrics}
-
-
-Intervals = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
-
-
-def _all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Options) -> Intervals | None:
-    """CIs of every statistic of a group (all submissions, readers, differences) in one vectorised
-    call; returns subject -> metric -> (lower, upper), shaped like the statistic without its
-    resample axis. Reader and radiologist intervals are computed once, whatever the submissions."""
-    if boot is None:
-        return None
-    layout = [(subject, metric, point[subject][metric].shape[1:])
-              for subject in point for metric in point[subject]]
-
-    def columns(stats: Stats) -> np.ndarray:
-        return np.concatenate([stats[sub][met].reshape(stats[sub][met].shape[0], -1) for sub, met, _ in layout], axis=1)
-
-    if jack is not None:
-        lo, hi = bca_interval(columns(point)[0], columns(boot), columns(jack), opts.confidence)
-    else:
-        by_statistic = np.concatenate([_by_statistic(boot[sub][met]) for sub, met, _ in layout], axis=0)
-        lo, hi = percentile_interval_by_statistic(by_statistic, opts.confidence)
-    out: Intervals = {}
-    at = 0
-    for subject, metric, shape in layout:
-        width = int(np.prod(shape)) if shape else 1
-        out.setdefault(subject, {})[metric] = (lo[at:at + width].reshape(shape), hi[at:at + width].reshape(shape))
-        at += width
-    return out
-
-
-def _by_statistic(replicates: np.ndarray) -> np.ndarray:
-    """(B, ...) replicates as a (statistics, B) matrix: a view when they are stored statistic-major
-    (:func:`_stack_by_statistic`), a transposed copy otherwise."""
-    return replicates.reshape(replicates.shape[0], -1).T
-
-
-@dataclass(frozen=True)
-class _GroupContext:
-    """What :func:`_group_result` needs to know of one group and one submission."""
-
-    group: str
-    n: int
-    positives: int
-    plan: Plan
-    display: list[str]             # scored readers, in the truth file's column order
-    has_probs: bool
-    undefined: dict[str, int]      # metric needing probabilities -> resamples where it is undefined
-    p_values: dict[str, float]     # metric -> randomization p-value of the difference
-
-
-def _group_result(point: Stats, intervals: Intervals | None, s: int, ctx: _GroupContext,
-                  opts: Options) -> tuple[GroupResult, list[str]]:
-    """Estimates of submission ``s`` in one group, from the group's precomputed intervals."""
-    notes: list[str] = []
-    group, plan = ctx.group, ctx.plan
-
-    def estimate(subject: str, metric: str, column: int | None) -> Estimate:
-        value = point[subject][metric][0] if column is None else point[subject][metric][0, column]
-        ci = None
-        if intervals is not None:
-            lo, hi = intervals[subject][metric]
-            ci = (float(lo), float(hi)) if column is None else (float(lo[column]), float(hi[column]))
-        if subject != "difference":
-            return Estimate(float(value), ci, None)
-        if opts.test == "randomization":
-            p = ctx.p_values.get(metric)
-            return Estimate(float(value), ci, None if p is None else p < ALPHA, p_value=p)
-        if ci is None:
-            return Estimate(float(value), None, None)
-        if is_degenerate(*ci):
-            notes.append(f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
-                         "(zero width: the resamples do not vary); not significant")
-        return Estimate(float(value), ci, bool(excludes_zero(*ci)))
-
-    result = GroupResult(studies=ctx.n, positives=ctx.positives, model={})
-    for metric in opts.metrics:
-        spec = metric_spec(metric)
-        if spec.needs_probabilities:
-            if not ctx.has_probs:
-                continue
-            if not np.isfinite(point["model"][metric][0, s]):
-                notes.append(f"{metric} omitted for {group}: {_one_class_references(plan)} "
-                             f"holds one class only ({spec.title} undefined against it)")
-                continue
-            if ctx.undefined[metric]:
-                notes.append(f"{metric} in {group}: {ctx.undefined[metric]} of {opts.resamples} resamples hold one "
-                             f"class only ({spec.title} undefined there); its CI uses the other resamples")
-        result.model[metric] = estimate("model", metric, s)
-    if plan.has_readers:
-        reader_metrics = [m for m in opts.metrics if m in point["readers"]]
-        result.radiologists = {m: estimate("radiologists", m, None) for m in reader_metrics}
-        result.difference = {m: estimate("difference", m, s) for m in reader_metrics}
-        result.readers = {name: {m: estimate("readers", m, plan.reader_names.index(name)) for m in reader_metrics}
-                          for name in ctx.display}
-    return result, notes
-
-
-def _one_class_references(plan: Plan) -> str:
-    """The reference(s) of a group that hold one class only, in words."""
-    refs = plan.references
-    one_class = np.flatnonzero(refs.min(axis=0) == refs.max(axis=0))
-    names = reference_names(plan)
-    if one_class.size == refs.shape[1] and refs.shape[1] > 1:
-        return "every reference (its studies hold one class only)"
-    return "; ".join(names[k] for k in one_class)
-
-
-def _holm_over_groups(groups: dict[str, GroupResult]) -> None:
-    """Holm over the groups of each metric: sets ``p_adjusted`` and makes ``significant`` mean
-    p_adjusted < 0.05 (in place)."""
-    with_difference = [g for g in GROUPS if groups[g].difference]
-    metrics = {m for g in with_difference for m in groups[g].difference}
-    for metric in metrics:
-        family = [g for g in with_difference
-                  if metric in groups[g].difference and groups[g].difference[metric].p_value is not None]
-        adjusted = holm(np.array([groups[g].difference[metric].p_value for g in family]))
-        for g, p_adj in zip(family, adjusted):
-            est = groups[g].difference[metric]
-            groups[g].difference[metric] = replace(est, p_adjusted=float(p_adj), significant=bool(p_adj < ALPHA))
-
-
-def _replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.ndarray]]:
-    out: dict[str, dict[str, np.ndarray]] = {"model": {m: v[:, s] for m, v in boot["model"].items()}}
-    if plan.has_readers:
-        out["radiologists"] = dict(boot["radiologists"])
-        out["difference"] = {m: v[:, s] for m, v in boot["difference"].items()}
-        for j, name in enumerate(plan.reader_names):
-            out[f"reader:{name}"] = {m: v[:, j] for m, v in boot["readers"].items()}
-    return out
-
-
-def _global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> list[str]:
-    notes = []
-    if not pred.has_probabilities:
-        notes.extend(f"{m} omitted: the predictions are 0/1 labels, not probabilities"
-                     for m in probability_metrics(opts.metrics))
-    if pred.has_probabilities and pred.binary_values:
-        notes.append(_binary_values_note(pred))
-    if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:
-        notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
-                     f"{opts.tie} (--tie)")
-    if plan.protocol == "gold-panel" and not plan.has_readers:
-        notes.append("gold-panel without readers beyond the gold ones: model only")
-    if alignment.missing:
-        n_scored = len(alignment.study_ids)
-        notes.append(f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
-                     f"{len(alignment.missing)} have no prediction (listed in missing_studies)")
-    return notes
-
-
-def _binary_values_note(pred: Predictions) -> str:
-    if pred.kind == "image-probabilities":
-        return ("every per-image value is 0 or 1: treated as probabilities, so a study's value is the "
-                "fraction of its images voted abnormal (abnormal iff > 0.5)")
-    return "every study value is 0.0 or 1.0: treated as probabilities (write 0/1 for labels)"
 
 
 def software_versions() -> dict[str, str]:

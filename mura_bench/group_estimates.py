@@ -1,0 +1,203 @@
+"""From a group's statistics to its estimates: intervals, significance, notes and replicates.
+
+The engine (:mod:`mura_bench.scoring`) computes every statistic of one group as :class:`Stats`:
+the point estimate (one row), the bootstrap replicates (B rows) and, for BCa, the jackknife
+values (n rows). This module turns them into each submission's
+:class:`~mura_bench.results.GroupResult` and the notes that explain what was left out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TypedDict
+
+import numpy as np
+
+from mura_bench.bootstrap import bca_interval, excludes_zero, is_degenerate, percentile_interval_by_statistic
+from mura_bench.layout import GROUPS
+from mura_bench.metric_registry import metric_spec, probability_metrics
+from mura_bench.predictions import Predictions
+from mura_bench.protocols import Plan, reference_names
+from mura_bench.randomization import ALPHA, holm
+from mura_bench.results import Estimate, GroupResult, Subject
+from mura_bench.score_options import Options
+
+
+class Stats(TypedDict):
+    """Every statistic of one group: metric -> array with resamples (or the point estimate, or
+    jackknife samples) on axis 0 and the subject's columns on axis 1.
+
+    ``model`` (B, S): each of the S submissions, averaged over the protocol's references;
+    ``readers`` (B, J): each scored reader against its reference; ``radiologists`` (B,): the
+    readers' mean; ``difference`` (B, S): model - radiologists. The reader subjects are empty
+    without readers; metrics that need probabilities appear under ``model`` only.
+    """
+
+    model: dict[str, np.ndarray]
+    readers: dict[str, np.ndarray]
+    radiologists: dict[str, np.ndarray]
+    difference: dict[str, np.ndarray]
+
+
+def empty_stats() -> Stats:
+    return {"model": {}, "readers": {}, "radiologists": {}, "difference": {}}
+
+
+#: CIs of one group: subject -> metric -> (lower, upper), shaped like the statistic without its
+#: resample axis.
+Intervals = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Options) -> Intervals | None:
+    """CIs of every statistic of a group (all submissions, readers, differences) in one vectorised
+    call; returns subject -> metric -> (lower, upper), shaped like the statistic without its
+    resample axis. Reader and radiologist intervals are computed once, whatever the submissions."""
+    if boot is None:
+        return None
+    layout = [(subject, metric, point[subject][metric].shape[1:])
+              for subject in point for metric in point[subject]]
+
+    def columns(stats: Stats) -> np.ndarray:
+        return np.concatenate([stats[sub][met].reshape(stats[sub][met].shape[0], -1) for sub, met, _ in layout], axis=1)
+
+    if jack is not None:
+        lo, hi = bca_interval(columns(point)[0], columns(boot), columns(jack), opts.confidence)
+    else:
+        by_statistic = np.concatenate([_by_statistic(boot[sub][met]) for sub, met, _ in layout], axis=0)
+        lo, hi = percentile_interval_by_statistic(by_statistic, opts.confidence)
+    out: Intervals = {}
+    at = 0
+    for subject, metric, shape in layout:
+        width = int(np.prod(shape)) if shape else 1
+        out.setdefault(subject, {})[metric] = (lo[at:at + width].reshape(shape), hi[at:at + width].reshape(shape))
+        at += width
+    return out
+
+
+def _by_statistic(replicates: np.ndarray) -> np.ndarray:
+    """(B, ...) replicates as a (statistics, B) matrix: a view when they are stored statistic-major
+    (:func:`mura_bench.scoring._stack_by_statistic`), a transposed copy otherwise."""
+    return replicates.reshape(replicates.shape[0], -1).T
+
+
+@dataclass(frozen=True)
+class GroupContext:
+    """What :func:`group_result` needs to know of one group and one submission."""
+
+    group: str
+    n: int
+    positives: int
+    plan: Plan
+    display: list[str]             # scored readers, in the truth file's column order
+    has_probs: bool
+    undefined: dict[str, int]      # metric needing probabilities -> resamples where it is undefined
+    p_values: dict[str, float]     # metric -> randomization p-value of the difference
+
+
+def group_result(point: Stats, intervals: Intervals | None, *, column: int, context: GroupContext,
+                 opts: Options) -> tuple[GroupResult, list[str]]:
+    """Estimates of the submission in ``column`` (of the model statistics) in one group, from the
+    group's precomputed intervals, and the notes they need."""
+    notes: list[str] = []
+    group, plan = context.group, context.plan
+
+    def estimate(subject: str, metric: str, col: int | None) -> Estimate:
+        value = point[subject][metric][0] if col is None else point[subject][metric][0, col]
+        ci = None
+        if intervals is not None:
+            lo, hi = intervals[subject][metric]
+            ci = (float(lo), float(hi)) if col is None else (float(lo[col]), float(hi[col]))
+        if subject != "difference":
+            return Estimate(float(value), ci, None)
+        if opts.test == "randomization":
+            p = context.p_values.get(metric)
+            return Estimate(float(value), ci, None if p is None else p < ALPHA, p_value=p)
+        if ci is None:
+            return Estimate(float(value), None, None)
+        if is_degenerate(*ci):
+            notes.append(f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
+                         "(zero width: the resamples do not vary); not significant")
+        return Estimate(float(value), ci, bool(excludes_zero(*ci)))
+
+    result = GroupResult(studies=context.n, positives=context.positives, model={})
+    for metric in opts.metrics:
+        spec = metric_spec(metric)
+        if spec.needs_probabilities:
+            if not context.has_probs:
+                continue
+            if not np.isfinite(point["model"][metric][0, column]):
+                notes.append(f"{metric} omitted for {group}: {one_class_references(plan)} "
+                             f"holds one class only ({spec.title} undefined against it)")
+                continue
+            if context.undefined[metric]:
+                notes.append(f"{metric} in {group}: {context.undefined[metric]} of {opts.resamples} resamples hold "
+                             f"one class only ({spec.title} undefined there); its CI uses the other resamples")
+        result.model[metric] = estimate("model", metric, column)
+    if plan.has_readers:
+        reader_metrics = [m for m in opts.metrics if m in point["readers"]]
+        result.radiologists = {m: estimate("radiologists", m, None) for m in reader_metrics}
+        result.difference = {m: estimate("difference", m, column) for m in reader_metrics}
+        result.readers = {name: {m: estimate("readers", m, plan.reader_names.index(name)) for m in reader_metrics}
+                          for name in context.display}
+    return result, notes
+
+
+def one_class_references(plan: Plan) -> str:
+    """The reference(s) of a group that hold one class only, in words."""
+    refs = plan.references
+    one_class = np.flatnonzero(refs.min(axis=0) == refs.max(axis=0))
+    names = reference_names(plan)
+    if one_class.size == refs.shape[1] and refs.shape[1] > 1:
+        return "every reference (its studies hold one class only)"
+    return "; ".join(names[k] for k in one_class)
+
+
+def holm_over_groups(groups: dict[str, GroupResult]) -> None:
+    """Holm over the groups of each metric: sets ``p_adjusted`` and makes ``significant`` mean
+    p_adjusted < 0.05 (in place)."""
+    with_difference = [g for g in GROUPS if groups[g].difference]
+    metrics = {m for g in with_difference for m in groups[g].difference}
+    for metric in metrics:
+        family = [g for g in with_difference
+                  if metric in groups[g].difference and groups[g].difference[metric].p_value is not None]
+        adjusted = holm(np.array([groups[g].difference[metric].p_value for g in family]))
+        for g, p_adj in zip(family, adjusted):
+            est = groups[g].difference[metric]
+            groups[g].difference[metric] = replace(est, p_adjusted=float(p_adj), significant=bool(p_adj < ALPHA))
+
+
+def replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.ndarray]]:
+    """The bootstrap replicates of submission ``s``, by subject key (see ``Result.replicates``)."""
+    out: dict[str, dict[str, np.ndarray]] = {"model": {m: v[:, s] for m, v in boot["model"].items()}}
+    if plan.has_readers:
+        out["radiologists"] = dict(boot["radiologists"])
+        out["difference"] = {m: v[:, s] for m, v in boot["difference"].items()}
+        for j, name in enumerate(plan.reader_names):
+            out[Subject.reader(name).key] = {m: v[:, j] for m, v in boot["readers"].items()}
+    return out
+
+
+def global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> list[str]:
+    """Notes on a whole prediction set (not on one group): what is omitted, how ties count."""
+    notes = []
+    if not pred.has_probabilities:
+        notes.extend(f"{m} omitted: the predictions are 0/1 labels, not probabilities"
+                     for m in probability_metrics(opts.metrics))
+    if pred.has_probabilities and pred.binary_values:
+        notes.append(_binary_values_note(pred))
+    if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:
+        notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
+                     f"{opts.tie} (--tie)")
+    if plan.protocol == "gold-panel" and not plan.has_readers:
+        notes.append("gold-panel without readers beyond the gold ones: model only")
+    if alignment.missing:
+        n_scored = len(alignment.study_ids)
+        notes.append(f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
+                     f"{len(alignment.missing)} have no prediction (listed in missing_studies)")
+    return notes
+
+
+def _binary_values_note(pred: Predictions) -> str:
+    if pred.kind == "image-probabilities":
+        return ("every per-image value is 0 or 1: treated as probabilities, so a study's value is the "
+                "fraction of its images voted abnormal (abnormal iff > 0.5)")
+    return "every study value is 0.0 or 1.0: treated as probabilities (write 0/1 for labels)"

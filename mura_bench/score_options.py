@@ -1,0 +1,58 @@
+"""The options of ``score`` (and ``analyze``), and the one check that refuses bad ones.
+
+:func:`check_options` is the rule: the library calls it before reading any input, and the CLI's
+option callbacks share its parts (``--metrics`` goes through
+:func:`mura_bench.metric_registry.check_metric_names`, ``--bootstrap`` through
+:func:`mura_bench.bootstrap.check_resamples`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mura_bench.bootstrap import CI_METHODS, check_resamples
+from mura_bench.errors import InputError
+from mura_bench.metric_registry import METRICS, check_metric_names
+from mura_bench.randomization import ADJUSTMENTS, MAX_PERMUTATIONS, TESTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options of one scoring run (see :func:`mura_bench.scoring.score_many` for their meaning);
+    built by keyword only."""
+
+    protocol: str = "auto"
+    metrics: tuple[str, ...] = METRICS
+    resamples: int = 10000
+    seed: int = 0
+    confidence: float = 0.95
+    ci_method: str = "percentile"
+    tie: str = "abnormal"
+    gold_readers: tuple[str, ...] | None = None
+    allow_missing: bool = False
+    keep_replicates: bool = False
+    test: str = "ci"
+    permutations: int = 10000
+    adjust: str = "none"
+    resample_readers: bool = False
+
+
+def check_options(opts: Options) -> None:
+    """Raise :class:`InputError` for options that ``score`` refuses (shared by ``analyze``)."""
+    check_metric_names(opts.metrics)
+    if opts.ci_method not in CI_METHODS:
+        raise InputError(f"unknown CI method {opts.ci_method!r}; choose from {', '.join(CI_METHODS)}")
+    if not 0 < opts.confidence < 1:
+        raise InputError(f"confidence must lie strictly between 0 and 1, got {opts.confidence}")
+    check_resamples(opts.resamples)
+    if opts.seed < 0:
+        raise InputError(f"the seed must be a non-negative integer, got {opts.seed}", source="--seed")
+    if opts.test not in TESTS:
+        raise InputError(f"unknown test {opts.test!r}; choose from {', '.join(TESTS)}")
+    if opts.adjust not in ADJUSTMENTS:
+        raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
+    if opts.adjust != "none" and opts.test != "randomization":
+        raise InputError(f"--adjust {opts.adjust} needs --test randomization (it adjusts p-values)")
+    if opts.test == "randomization" and not 1 <= opts.permutations <= MAX_PERMUTATIONS:
+        raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
+    if opts.resample_readers and opts.ci_method != "percentile":
+        raise InputError("--resample-readers gives percentile intervals only (BCa's jackknife runs over studies)")
