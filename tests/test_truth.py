@@ -299,3 +299,18 @@ def test_header_with_numeric_reader_names_is_explained(tmp_path):
     err = error_of(tmp_path, csv_text([(S0, 1, 0, 1)], header=("study", 1, 2, 3)))
     assert "looks like a header" in str(err) and "reader_1" in str(err)
     assert_lines(err, [1], 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Body parts, read once
+# ---------------------------------------------------------------------------------------------
+
+def test_truth_carries_each_studys_body_part_in_sorted_study_order(tmp_path):
+    from mura_bench.layout import BODY_PARTS, parse_path
+
+    ids = study_ids(15)
+    truth = read_text(tmp_path, csv_text([(s, i % 2) for i, s in reversed(list(enumerate(ids)))]))
+    assert truth.parts.dtype == np.int64 and truth.parts.shape == (15,)
+    assert [BODY_PARTS[p] for p in truth.parts] == [parse_path(s).part for s in truth.study_ids]
+    built = Truth("memory", "0" * 64, "labels", truth.study_ids, truth.labels, None, [])
+    np.testing.assert_array_equal(built.parts, truth.parts)
