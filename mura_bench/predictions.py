@@ -293,7 +293,12 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     check_unique(keys, lines, source=source, what="image" if any(is_image) else "study",
                  note=lambda j, i: "same value" if parse_float(texts[i]) == parse_float(texts[j])
                  else f"conflicting values {texts[j]!r} and {texts[i]!r}")
+    return _by_study(source, sha256, study_of, is_image, values, texts, lines)
 
+
+def _by_study(source: str, sha256: str, study_of: list[str], is_image: list[bool], values: list[float],
+              texts: list[str], lines: list[int]) -> Predictions:
+    """The predictions of valid rows, one per study: the kind, study means, first lines."""
     if any(is_image):
         kind = "image-probabilities"
     elif all(t in ("0", "1") for t in texts):

@@ -156,15 +156,7 @@ def read_truth(path: str | Path) -> Truth:
     """
     source = display(path)
     read = read_table(path, what="truth")
-    rows = read.rows
-    first = rows[0]
-    has_header = first_row_is_header(first)
-    if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
-        raise InputError("the first row looks like a header, but its second field is a number; a header's "
-                         "column names must not be numbers (e.g. reader_1, not 1)", source=source,
-                         rows=[(first.line, _field_list(first))])
-    shape = _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
-
+    shape = _shape_of(read.rows, source)
     value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
     misplaced, bad_path, non_numeric, non_finite, non_binary = [], [], [], [], []
     studies: list[str] = []
@@ -214,12 +206,23 @@ def read_truth(path: str | Path) -> Truth:
 
     order = sorted(range(len(studies)), key=studies.__getitem__)
     table = np.asarray(values, dtype=np.int8).reshape(len(studies), len(value_indices))[order]
-    labels = table[:, 0].copy() if shape.label_index is not None else None
-    readers = table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None
-    study_lines = np.asarray([lines[i] for i in order], dtype=np.int64)
-    study_parts = np.asarray([parts[i] for i in order], dtype=np.int64)
-    return Truth(source, read.sha256, shape.kind, [studies[i] for i in order], labels, readers,
-                 list(shape.reader_names), study_lines, study_parts)
+    return Truth(source, read.sha256, shape.kind, [studies[i] for i in order],
+                 labels=table[:, 0].copy() if shape.label_index is not None else None,
+                 readers=table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None,
+                 reader_names=list(shape.reader_names),
+                 lines=np.asarray([lines[i] for i in order], dtype=np.int64),
+                 parts=np.asarray([parts[i] for i in order], dtype=np.int64))
+
+
+def _shape_of(rows: list[Row], source: str) -> _Shape:
+    """The file's kind and columns, told apart by its first row and widths."""
+    first = rows[0]
+    has_header = first_row_is_header(first)
+    if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
+        raise InputError("the first row looks like a header, but its second field is a number; a header's "
+                         "column names must not be numbers (e.g. reader_1, not 1)", source=source,
+                         rows=[(first.line, _field_list(first))])
+    return _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
 
 
 def _value_names(shape: _Shape) -> list[str]:
