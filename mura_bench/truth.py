@@ -178,18 +178,9 @@ def read_truth(path: str | Path) -> Truth:
         if info.image is not None:
             bad_path.append((row.line, f"an image path where a study is expected: {study_text}"))
             continue
-        names = _value_names(shape)
-        text_nn = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if x is None]
-        if text_nn:
-            non_numeric.append((row.line, f"{info.study_id}: {', '.join(text_nn)}"))
-            continue
-        text_nf = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if not math.isfinite(x)]
-        if text_nf:
-            non_finite.append((row.line, f"{info.study_id}: {', '.join(text_nf)}"))
-            continue
-        text_nb = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if x not in (0.0, 1.0)]
-        if text_nb:
-            non_binary.append((row.line, f"{info.study_id}: {', '.join(text_nb)}"))
+        fault = _value_fault(_value_names(shape), cells, numbers)
+        if fault is not None:
+            (non_numeric, non_finite, non_binary)[fault[0]].append((row.line, f"{info.study_id}: {fault[1]}"))
             continue
         studies.append(info.study_id)
         lines.append(row.line)
@@ -223,6 +214,20 @@ def _shape_of(rows: list[Row], source: str) -> _Shape:
                          "column names must not be numbers (e.g. reader_1, not 1)", source=source,
                          rows=[(first.line, _field_list(first))])
     return _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
+
+
+#: The checks of a row's values, in order: a number, finite, 0 or 1.
+_VALUE_CHECKS = (lambda x: x is not None, math.isfinite, lambda x: x in (0.0, 1.0))
+
+
+def _value_fault(names: list[str], cells: list[str], numbers: list[float | None]) -> tuple[int, str] | None:
+    """The first of :data:`_VALUE_CHECKS` that some value of a row fails (its index) and those
+    values (``name='text'``), or None for a valid row."""
+    for k, ok in enumerate(_VALUE_CHECKS):
+        bad = [f"{n}={c!r}" for n, c, x in zip(names, cells, numbers) if not ok(x)]
+        if bad:
+            return k, ", ".join(bad)
+    return None
 
 
 def _value_names(shape: _Shape) -> list[str]:
