@@ -141,6 +141,48 @@ def group_result(point: Stats, intervals: Intervals | None, *, column: int, cont
     return result, notes
 
 
+@dataclass(frozen=True)
+class GroupStatistics:
+    """Every statistic of one non-empty group: the point estimates, the bootstrap replicates and
+    BCa's jackknife values (None when not computed), and the randomization p-values per metric."""
+
+    plan: Plan
+    point: Stats
+    boot: Stats | None
+    jack: Stats | None
+    p_values: dict[str, np.ndarray]
+
+
+def finish_group(statistics: GroupStatistics, *, group: str, display: list[str], has_probs: np.ndarray,
+                 from_scores: list[str], opts: Options) -> list[tuple[GroupResult, list[str], dict | None]]:
+    """Per submission (``has_probs`` holds one flag per submission): its result in one non-empty
+    group, the group's notes, and its replicates there (None unless kept). ``display``: the
+    scored readers in the truth file's column order; ``from_scores``: the metrics of scores that
+    were computed."""
+    plan, point, boot, jack = statistics.plan, statistics.point, statistics.boot, statistics.jack
+    n, n_subs = plan.positives.size, has_probs.size
+    intervals = all_intervals(point, boot, jack, opts)
+    undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
+                 for m in from_scores}
+    shared_notes = []
+    if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
+        shared_notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
+    out, positives = [], int(plan.positives.sum())
+    for s in range(n_subs):
+        context = GroupContext(group=group, n=n, positives=positives, plan=plan,
+                               display=display, has_probs=bool(has_probs[s]),
+                               undefined={m: int(v[s]) for m, v in undefined.items()},
+                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()})
+        result, notes = group_result(point, intervals, column=s, context=context, opts=opts)
+        kept = None
+        if opts.keep_replicates and boot is not None:
+            kept = replicates_of(boot, s, plan)
+            if jack is not None and plan.has_readers:
+                kept["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
+        out.append((result, shared_notes + notes, kept))
+    return out
+
+
 def one_class_references(plan: Plan) -> str:
     """The reference(s) of a group that hold one class only, in words."""
     refs = plan.references

@@ -19,8 +19,7 @@ from mura_bench import __version__
 from mura_bench.alignment import Alignment, align
 from mura_bench.bootstrap import draw_counts, jackknife_weights
 from mura_bench.errors import InputError, PredictionSetError
-from mura_bench.group_estimates import (GroupContext, Stats, all_intervals, empty_stats, global_notes, group_result,
-                                        holm_over_groups, replicates_of)
+from mura_bench.group_estimates import GroupStatistics, Stats, empty_stats, finish_group, global_notes, holm_over_groups
 from mura_bench.layout import BODY_PARTS, GROUPS
 from mura_bench.metric_registry import METRICS, count_metrics, metric_spec, probability_metrics
 from mura_bench.metrics import COUNT_METRICS, CrossPairs, ScoreRanking
@@ -214,13 +213,15 @@ def _score_aligned(preds: list[Predictions], alignments: list[Alignment], truth:
     replicates: list[dict] = [{} for _ in range(n_subs)]
     notes: list[list[str]] = [global_notes(p, batch.plan, opts, a) for p, a in zip(preds, alignments)]
 
-    def finish(group: str, statistics: "_GroupStatistics | None") -> None:
+    def finish(group: str, statistics: GroupStatistics | None) -> None:
         """Intervals and per-entry results of one group (on the finishing thread, in group order)."""
         if statistics is None:
             for s in range(n_subs):
                 groups[s][group] = GroupResult(studies=0, positives=0)
             return
-        for s, (result, group_notes, kept) in enumerate(_finish_group(batch, group, statistics, opts)):
+        per_entry = finish_group(statistics, group=group, display=batch.display, has_probs=batch.has_probs,
+                                 from_scores=batch.from_scores, opts=opts)
+        for s, (result, group_notes, kept) in enumerate(per_entry):
             groups[s][group] = result
             notes[s].extend(group_notes)
             if kept is not None:
@@ -260,19 +261,7 @@ def _results(preds: list[Predictions], alignments: list[Alignment], truth: Truth
             for s, (p, a) in enumerate(zip(preds, alignments))]
 
 
-@dataclass(frozen=True)
-class _GroupStatistics:
-    """Every statistic of one non-empty group: the point estimates, the bootstrap replicates and
-    BCa's jackknife values (None when not computed), and the randomization p-values per metric."""
-
-    plan: Plan
-    point: Stats
-    boot: Stats | None
-    jack: Stats | None
-    p_values: dict[str, np.ndarray]
-
-
-def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Options) -> _GroupStatistics:
+def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Options) -> GroupStatistics:
     """The statistics of the group of ``rows`` (on the resampling thread)."""
     n = rows.size
     plan, labels = _subset(batch.plan, rows), batch.labels[rows]
@@ -284,35 +273,7 @@ def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Optio
     p_values = (model_vs_readers_p_values(plan, labels, batch.from_counts, permutations=opts.permutations,
                                           seed=opts.seed, group=g_index, tie=opts.tie)
                 if opts.test == "randomization" and plan.has_readers and batch.from_counts else {})
-    return _GroupStatistics(plan=plan, point=point, boot=boot, jack=jack, p_values=p_values)
-
-
-def _finish_group(batch: _Batch, group: str, statistics: _GroupStatistics,
-                  opts: Options) -> list[tuple[GroupResult, list[str], dict | None]]:
-    """Per submission of the batch: its result in one (non-empty) group, the group's notes, and
-    its replicates there (None unless kept)."""
-    plan, point, boot, jack = statistics.plan, statistics.point, statistics.boot, statistics.jack
-    n, n_subs = plan.positives.size, batch.labels.shape[1]
-    intervals = all_intervals(point, boot, jack, opts)
-    undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
-                 for m in batch.from_scores}
-    shared_notes = []
-    if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
-        shared_notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
-    out, positives = [], int(plan.positives.sum())
-    for s in range(n_subs):
-        context = GroupContext(group=group, n=n, positives=positives, plan=plan,
-                               display=batch.display, has_probs=bool(batch.has_probs[s]),
-                               undefined={m: int(v[s]) for m, v in undefined.items()},
-                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()})
-        result, notes = group_result(point, intervals, column=s, context=context, opts=opts)
-        kept = None
-        if opts.keep_replicates and boot is not None:
-            kept = replicates_of(boot, s, plan)
-            if jack is not None and plan.has_readers:
-                kept["jackknife:difference"] = {m: v[:, s] for m, v in jack["difference"].items()}
-        out.append((result, shared_notes + notes, kept))
-    return out
+    return GroupStatistics(plan=plan, point=point, boot=boot, jack=jack, p_values=p_values)
 
 
 def _bootstrap_stats(stats, inputs: "_GroupInputs", model_labels: np.ndarray, g_index: int,
