@@ -75,7 +75,7 @@ def all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Op
 
 def _by_statistic(replicates: np.ndarray) -> np.ndarray:
     """(B, ...) replicates as a (statistics, B) matrix: a view when they are stored statistic-major
-    (:func:`mura_bench.scoring._stack_by_statistic`), a transposed copy otherwise."""
+    (:func:`mura_bench.group_statistics.stack_by_statistic`), a transposed copy otherwise."""
     return replicates.reshape(replicates.shape[0], -1).T
 
 
