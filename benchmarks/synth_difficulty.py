@@ -11,13 +11,19 @@ Targets (realistic difficulty, 1,199-study valid split, ``synth --studies 1199``
 - readers: leave-one-out F1 near the MURA paper's Table 2;
 - ``--densenet``: DenseNet-169 from scratch on CPU at the baseline learning test's budget
   (64 px, batch 16, lr 1e-3, 2 epochs x 30 steps) on the train split, AUROC on the valid split
-  (needs the ``mura-baseline`` package and torch).
+  (needs the ``mura-baseline`` package and torch);
+- ``--entry PATH``: an image-level ``predictions.csv`` (``image,probability``) made on this valid
+  split, scored the same way; with the defaults (1,199 studies, seed 0) that split is the embedded
+  panel, e.g. the committed DenseNet-169 entry ``submissions/baseline-densenet169-synthetic``
+  (trained properly on another seed's data, see site/README.md).
 
 Run: python benchmarks/synth_difficulty.py [--studies 1199] [--difficulty realistic] [--densenet]
+     [--entry submissions/baseline-densenet169-synthetic/predictions.csv]
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +32,8 @@ import numpy as np
 
 from mura_bench.layout import GROUPS
 from mura_bench.synth import PAPER_RADIOLOGIST_F1
-from mura_bench.synth.calibration import draw_split, measure, score_studies
+from mura_bench.synth import synth_panel
+from mura_bench.synth.calibration import SplitImages, draw_split, measure, score_studies
 
 LEARNING_TEST_BUDGET = dict(image_size=64, batch_size=16, lr=1e-3, epochs=2, max_steps_per_epoch=30)
 
@@ -53,6 +60,23 @@ def densenet_scores(studies: int, train_studies: int, seed: int, difficulty: str
                          for s in index.studies])
 
 
+def entry_scores(path: Path, studies: int, seed: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Leave-one-out scores of an image-level predictions CSV on the valid split's panel: each
+    study's probability is the mean over its images (as ``mura-bench score`` takes them)."""
+    panel = synth_panel(studies, readers=6, seed=seed, split="valid")
+    sums, counts = {}, {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            study = row["image"].rsplit("/", 1)[0] + "/"
+            sums[study] = sums.get(study, 0.0) + float(row["probability"])
+            counts[study] = counts.get(study, 0) + 1
+    missing = [s for s in panel.study_ids if s not in counts]
+    if missing:
+        raise SystemExit(f"{path}: no prediction for {len(missing)} studies of the valid split, e.g. {missing[0]}")
+    probabilities = np.array([sums[s] / counts[s] for s in panel.study_ids])
+    return score_studies(SplitImages(panel, [], np.zeros(0, dtype=np.int64)), {"entry": probabilities})["entry"]
+
+
 def print_table(scores: dict[str, dict[str, dict[str, float]]]) -> None:
     print(f"{'probe':44s}" + "".join(f"{g[:8]:>9s}" for g in GROUPS))
     for name, groups in scores.items():
@@ -73,6 +97,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--difficulty", default="realistic", choices=["realistic", "easy"])
     parser.add_argument("--densenet", action="store_true", help="also train DenseNet-169 briefly (torch)")
+    parser.add_argument("--entry", type=Path, action="append", default=[],
+                        help="an image-level predictions.csv made on this valid split, also scored (repeatable)")
     args = parser.parse_args()
     train_studies = args.train_studies or 2 * args.studies
     started = time.perf_counter()
@@ -83,6 +109,8 @@ def main() -> None:
         valid = draw_split(args.studies, split="valid", seed=args.seed, image_size=64, difficulty=args.difficulty)
         probabilities = densenet_scores(args.studies, train_studies, args.seed, args.difficulty)
         scores["DenseNet-169 (CPU, learning-test budget)"] = score_studies(valid, {"d": probabilities})["d"]
+    for path in args.entry:
+        scores[f"entry {path.parent.name or path.name}"] = entry_scores(path, args.studies, args.seed)
     print(f"{args.difficulty} difficulty, {args.studies} valid / {train_studies} train studies, seed {args.seed} "
           f"({time.perf_counter() - started:.0f} s)")
     print_table(scores)
