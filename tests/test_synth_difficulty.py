@@ -164,3 +164,14 @@ def test_a_board_built_from_real_style_truth_does_not(tmp_path):
     rows = ["study,r1,r2,r3"] + [f"{s}," + ",".join(str(v) for v in rng.integers(0, 2, 3)) for s in studies]
     html = _board(tmp_path, rows, studies, None)
     assert "synthetic" not in html.lower()
+
+
+def test_part_conspicuity_is_ordered_like_the_paper_model():
+    """Finger findings are the least conspicuous and the least often shown, wrist ones the most."""
+    from mura_bench.synth.realistic import PART_DIFFICULTY
+
+    strength = {part: values[0] for part, values in PART_DIFFICULTY.items()}
+    shown = {part: values[1] for part, values in PART_DIFFICULTY.items()}
+    for table in (strength, shown):
+        assert min(table, key=table.get) == "finger" and max(table, key=table.get) == "wrist"
+        assert all(table["finger"] < v < table["wrist"] for p, v in table.items() if p not in ("finger", "wrist"))
