@@ -167,11 +167,11 @@ def test_a_board_built_from_real_style_truth_does_not(tmp_path):
 
 
 def test_part_conspicuity_is_ordered_like_the_paper_model():
-    """Finger findings are the least conspicuous and the least often shown, wrist ones the most."""
+    """Finger findings are the least conspicuous, wrist ones the most and shown in every view."""
     from mura_bench.synth.realistic import PART_DIFFICULTY
 
     strength = {part: values[0] for part, values in PART_DIFFICULTY.items()}
     shown = {part: values[1] for part, values in PART_DIFFICULTY.items()}
-    for table in (strength, shown):
-        assert min(table, key=table.get) == "finger" and max(table, key=table.get) == "wrist"
-        assert all(table["finger"] < v < table["wrist"] for p, v in table.items() if p not in ("finger", "wrist"))
+    assert min(strength, key=strength.get) == "finger" and max(strength, key=strength.get) == "wrist"
+    assert all(strength["finger"] < v < strength["wrist"] for p, v in strength.items() if p not in ("finger", "wrist"))
+    assert shown["wrist"] == 1.0 and all(shown["finger"] <= v < 1.0 for p, v in shown.items() if p != "wrist")

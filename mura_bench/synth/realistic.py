@@ -25,12 +25,12 @@ FINDING_KINDS: dict[str, float] = {"fracture": 0.52, "lesion": 0.18, "degenerati
 #: Per body part: (conspicuity multiplier of a finding, chance that a view of an abnormal study
 #: shows it). Ordered like the model kappas of the MURA paper (finger 0.389 ... wrist 0.931).
 PART_DIFFICULTY: dict[str, tuple[float, float]] = {
-    "elbow": (1.7, 0.7),
-    "finger": (1.2, 0.55),
-    "forearm": (1.8, 0.75),
-    "hand": (3.2, 0.85),
-    "humerus": (2.0, 0.78),
-    "shoulder": (2.2, 0.8),
+    "elbow": (2.8, 0.9),
+    "finger": (1.8, 0.7),
+    "forearm": (2.8, 0.9),
+    "hand": (3.6, 0.9),
+    "humerus": (2.2, 0.9),
+    "shoulder": (2.6, 0.9),
     "wrist": (4.5, 1.0),
 }
 
