@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mura_bench.metric_registry import METRIC_SPECS, METRICS, metric_spec  # noqa: F401 (METRICS re-exported)
-from mura_bench.rank_sums import fits_runs, rank_sums_by_runs
+from mura_bench.rank_sums import rank_sums_by_runs, runs_dtype
 
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -261,16 +261,18 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     w = np.asarray(weights, dtype=dtype)
     y = truth_cols.astype(dtype)
     positives = np.asarray(w @ y, dtype=np.float64)                       # (B, K), order-free
-    negatives = np.asarray(w.sum(axis=1, keepdims=True), dtype=np.float64) - positives
+    totals = np.asarray(w.sum(axis=1, keepdims=True), dtype=np.float64)  # (B, 1) resample weights
+    negatives = totals - positives
     self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0     # (B, K)
     # Integer counts of fewer than 2048 studies: running sums and products in int16/int32 are exact
     # and their float32 image too (every value < 2**24).
     w_int = w.astype(np.int16) if dtype == np.float32 else None
     use_int = w_int is not None and np.array_equal(w_int, w)
-    if use_int and b >= RUNS_MIN_RESAMPLES and fits_runs(int(w_int.sum(axis=1, dtype=np.int64).max()), n):
+    acc_dtype = runs_dtype(int(totals.max()), n) if use_int and b >= RUNS_MIN_RESAMPLES else None
+    if acc_dtype is not None:
         # Many resamples of integer counts: exact sums run by run over all resamples at once.
         rank_sum = rank_sums_by_runs(np.ascontiguousarray(w_int.T, dtype=np.int32), y, ranking,
-                                     2.0 * self_ties + positives) - self_ties[:, None, :]
+                                     2.0 * self_ties + positives, acc_dtype) - self_ties[:, None, :]
     else:
         rank_sum = _rank_sums_in_blocks(w_int if use_int else w, ranking, y, self_ties)
     pos, neg = positives[:, None, :], negatives[:, None, :]

@@ -26,24 +26,27 @@ import numpy as np
 if TYPE_CHECKING:
     from mura_bench.metrics import ScoreRanking, _TieBlocks
 
-def fits_runs(total_weight: int, n: int) -> bool:
-    """Whether the running sums, their squares and the signed sums of squares of a sample of ``n``
-    studies whose resamples weigh at most ``total_weight`` stay exact in int64."""
-    return (n + 1) * total_weight ** 2 < 2 ** 62
+def runs_dtype(total_weight: int, n: int):
+    """The integer type in which the running sums, their squares and the signed sums of squares of
+    ``n`` studies whose resamples weigh at most ``total_weight`` are exact: int32 where they fit,
+    else int64, or None where not even int64 holds them (callers sum block by block then)."""
+    bound = (n + 1) * total_weight ** 2
+    if bound < 2 ** 31:
+        return np.int32
+    return np.int64 if bound < 2 ** 62 else None
 
 
 def rank_sums_by_runs(counts_by_study: np.ndarray, truth: np.ndarray, ranking: "ScoreRanking",
-                      weighted_squares: np.ndarray) -> np.ndarray:
+                      weighted_squares: np.ndarray, acc_dtype) -> np.ndarray:
     """Rank sums ``sum_j w_j y_j (midrank_j + (w_j - 1) / 2)`` of every resample, score column and
     truth column: (B, S, K) float64, as :func:`mura_bench.metrics._rank_sums` gives them.
 
     ``counts_by_study``: (n, B) integer counts, study-major (each study's counts over the resamples
     contiguous); ``truth``: (n, K) 0/1; ``ranking``: the score columns' orders and tie blocks;
-    ``weighted_squares``: (B, K) ``sum_j w_j**2 y_j`` (order-free, computed once by the caller).
+    ``weighted_squares``: (B, K) ``sum_j w_j**2 y_j`` (order-free, computed once by the caller);
+    ``acc_dtype``: :func:`runs_dtype` of the largest resample weight.
     """
-    n, b = counts_by_study.shape
-    total = int(counts_by_study.sum(axis=0).max()) if b else 0
-    acc_dtype = np.int32 if (n + 1) * total ** 2 < 2 ** 31 else np.int64
+    b = counts_by_study.shape[1]
     y = np.asarray(truth, dtype=np.int8)
     columns = range(len(ranking.orders))
 

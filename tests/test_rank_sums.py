@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 from mura_bench import metrics
 from mura_bench.bootstrap import draw_counts
 from mura_bench.metrics import ScoreRanking, auroc_weighted
-from mura_bench.rank_sums import fits_runs, rank_sums_by_runs
+from mura_bench.rank_sums import rank_sums_by_runs, runs_dtype
 
 
 def both_paths(monkeypatch, weights, truth, scores):
@@ -56,10 +56,12 @@ def test_unit_and_large_weights_direct_sum():
     n, b = 40, 5
     truth = (rng.random((n, 2)) < 0.5).astype(int)
     scores = np.round(rng.random(n), 1)
-    weights = rng.integers(0, 200, (b, n))  # weights far above bootstrap counts
+    weights = rng.integers(0, 2000, (b, n))  # weights far above bootstrap counts: int64 sums
     ranking = ScoreRanking.of(scores)
     squares = (weights.astype(np.float64) ** 2) @ truth
-    got = rank_sums_by_runs(np.ascontiguousarray(weights.T), truth, ranking, squares)[:, 0, :]
+    acc_dtype = runs_dtype(int(weights.sum(axis=1).max()), n)
+    assert acc_dtype is np.int64  # weights this large leave int32
+    got = rank_sums_by_runs(np.ascontiguousarray(weights.T), truth, ranking, squares, acc_dtype)[:, 0, :]
     for row in range(b):
         w = weights[row]
         for col in range(2):
@@ -73,5 +75,6 @@ def test_unit_and_large_weights_direct_sum():
 
 
 def test_exactness_bound():
-    assert fits_runs(1199, 1199)
-    assert not fits_runs(2 ** 30, 10)
+    assert runs_dtype(1199, 1199) is np.int32
+    assert runs_dtype(8000, 40) is np.int64
+    assert runs_dtype(2 ** 30, 10) is None
