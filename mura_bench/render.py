@@ -1,21 +1,19 @@
 """Terminal and file output for the CLI: the rich results table, atomic writes, warnings.
 
-The table never truncates (no ellipsis anywhere): its layout is chosen to fit the terminal
-(:mod:`mura_bench.results_table`); elsewhere (pipes, files) it fits ``$COLUMNS`` or 80 columns, and
-is rendered at its natural width when even the narrowest layout is wider.
+The table never truncates (no ellipsis anywhere): its layout is chosen to fit the terminal by
+:mod:`mura_bench.table_fit` (the mechanism of every CLI table); elsewhere (pipes, files) it fits
+``$COLUMNS`` or 80 columns, and is rendered at its natural width when even the narrowest layout is
+wider.
 """
 from __future__ import annotations
 
-import io
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mura_bench.results import Result
-from mura_bench.terminal import console as safe_console
+from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable
+from mura_bench.table_fit import block_text, print_blocks  # noqa: F401 (print_blocks: re-exported)
 from mura_bench.terminal import write_stdout
-from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable, fit_tables
 
 
 def atomic_write_text(path: str | Path, text: str, *, inputs: Sequence[str | Path] = ()) -> None:
@@ -72,34 +70,24 @@ def detected_line(result: Result) -> str:
     return f"detected: predictions {pred.kind} ({counts}); truth {truth.kind}{readers}; {missing}"
 
 
+def table_blocks(result: Result, *, readers: bool = False, wide: bool = False) -> list:
+    """The whole table block in print order: heading, the fitted table, legend, detected line,
+    notes (lines of text and a :mod:`mura_bench.table_fit` block)."""
+    after = [significance_caption(result)] if result.groups["overall"].difference is not None else []
+    return [table_heading(result), FittedTable(result, readers=readers, wide=wide), *after, detected_line(result),
+            *(f"note: {n}" for n in result.notes)]
+
+
 def table_text(result: Result, width: int, *, readers: bool = False, wide: bool = False,
                fold: bool = True, color: bool = False) -> str:
     """The whole table block (heading, tables, legend, detected line, notes) as text (rendered in
     memory: the console writes to a string buffer, never to a file).
 
-    The layout is chosen to fit ``width`` (see :mod:`mura_bench.results_table`); ``fold=False``
-    renders at the layout's natural width when that is wider, so that nothing wraps (files, pipes).
+    The layout is chosen to fit ``width`` (see :mod:`mura_bench.table_fit`); text lines are wrapped
+    between words at ``width``; ``fold=False`` renders a table at its natural width when even its
+    narrowest layout is wider, so that no value is folded (files, pipes).
     """
-    layout = fit_tables(result, width, readers=readers, wide=wide)
-    render_width = width if fold and not wide else max(width, layout.width)
-    console = safe_console(width=render_width, record=True, file=io.StringIO(), force_terminal=color,
-                           color_system="standard" if color else None, highlight=False)
-    _print_block(console, result, layout, wrap=fold)
-    text = console.export_text(styles=color)
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
-
-
-def _print_block(console, result: Result, layout, *, wrap: bool = True) -> None:
-    """Heading, tables, legend, detected line and notes; ``wrap=False`` keeps each text line whole."""
-    lines_before = [table_heading(result)]
-    lines_after = ([significance_caption(result)] if result.groups["overall"].difference is not None else [])
-    lines_after += [detected_line(result), *(f"note: {n}" for n in result.notes)]
-    for line in lines_before:
-        console.print(line, markup=False, highlight=False, soft_wrap=not wrap)
-    for table in layout.tables:
-        console.print(table)
-    for line in lines_after:
-        console.print(line, markup=False, highlight=False, soft_wrap=not wrap)
+    return block_text(table_blocks(result, readers=readers, wide=wide), width, fold=fold, color=color)
 
 
 def print_table(result: Result, out: str | Path | None = None, *, readers: bool = False,
@@ -110,43 +98,7 @@ def print_table(result: Result, out: str | Path | None = None, *, readers: bool 
     ``$COLUMNS`` (default 80) and is rendered at its natural width when that is wider.
     ``readers`` adds the individual readers' columns; ``wide`` uses the metrics-as-columns layout.
     """
-    if out is None and sys.stdout.isatty():
-        console = safe_console(highlight=False)
-        layout = fit_tables(result, console.width, readers=readers, wide=wide)
-        if wide and layout.width > console.width:
-            console = safe_console(highlight=False, width=layout.width)
-        _print_block(console, result, layout)
-        return
-    emit(table_text(result, _pipe_width(), readers=readers, wide=wide, fold=False), out, inputs=inputs)
-
-
-def _pipe_width() -> int:
-    try:
-        return max(20, int(os.environ.get("COLUMNS", "")))
-    except ValueError:
-        return 80
-
-
-def print_blocks(blocks: list, out: str | Path | None = None) -> None:
-    """Print lines of text and rich tables, in order, to the terminal (cells wrap) or, at a width
-    that fits every column, to a pipe or (atomically) to the text file ``out``."""
-    if out is None and sys.stdout.isatty():
-        _print_all(safe_console(highlight=False, soft_wrap=False), blocks)
-        return
-    probe = safe_console(width=10_000, file=io.StringIO())
-    width = max([80] + [probe.measure(b).maximum + 2 for b in blocks if not isinstance(b, str)])
-    console = safe_console(width=width, record=True, file=io.StringIO(), color_system=None, highlight=False)
-    _print_all(console, blocks)
-    text = console.export_text()
-    emit("\n".join(line.rstrip() for line in text.splitlines()) + "\n", out)
-
-
-def _print_all(console, blocks: list) -> None:
-    for block in blocks:
-        if isinstance(block, str):
-            console.print(block, markup=False, highlight=False, soft_wrap=True)
-        else:
-            console.print(block)
+    print_blocks(table_blocks(result, readers=readers, wide=wide), out, inputs=inputs)
 
 
 def missing_warning(result: Result) -> str:

@@ -8,18 +8,19 @@ terminal), the subject columns are split over several tables, the summary subjec
 ``wide`` layout is the transposed one (one row per body part and subject, one column per metric),
 rendered at its natural width.
 
-No column is ever allowed to shorten its text with an ellipsis: every column folds (wraps) instead,
-and :func:`fit_tables` picks a layout whose natural width fits, so folding only happens when the
-target width is too small for a single subject column. Negative numbers use the minus sign (U+2212).
+The layout is chosen by :mod:`mura_bench.table_fit`, the mechanism of every CLI table: no column
+ever shortens its text with an ellipsis or wraps a cell at a space; the first layout whose width
+fits is used, so folding only happens when the target width is too small for a single subject
+column. Negative numbers use the minus sign (U+2212).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from mura_bench.layout import GROUPS
 from mura_bench.metric_registry import METRIC_SPECS
 from mura_bench.results import SUMMARY_SUBJECTS, Estimate, GroupResult, Result, Subject
+from mura_bench.table_fit import Layout, fit, natural_width, rich_width  # noqa: F401 (re-exported)
 from mura_bench.terminal import visible
 
 #: Metric titles in the table (the registry's short titles).
@@ -134,58 +135,44 @@ def _new_table(title: str | None):
 
 
 def _fold_columns(table) -> None:
+    """Cells are written whole (never wrapped at a space); only a table wider than the display
+    folds, which :func:`fit_tables` avoids whenever a layout fits."""
     for column in table.columns:
         column.overflow = "fold"
+        column.no_wrap = True
 
 
-def natural_width(table) -> int:
-    """The width ``table`` takes when nothing has to wrap: the widest line of each column's header
-    and cells, one space of padding on each side, and the borders. Exact for the plain-text tables
-    built here (checked against rich's own measurement in the tests) and much cheaper."""
-    from rich.cells import cell_len
+class ResultTableSource:
+    """The compact table of a result as a :class:`mura_bench.table_fit.Source`: its value columns
+    are the subjects; split tables keep the summary subjects apart from the readers."""
 
-    widths = [max(cell_len(line) for text in (column.header, *column._cells) for line in str(text).split("\n"))
-              for column in table.columns]
-    return sum(widths) + 2 * len(widths) + (len(widths) - 1) + (2 if table.show_edge else 0)
+    def __init__(self, result: Result, *, readers: bool) -> None:
+        self.result = result
+        self.subjects = shown_subjects(result, readers=readers)
+        self.summary = [s for s in self.subjects if not s.is_reader]
 
+    def parts(self) -> list[Subject]:
+        return self.subjects
 
-def rich_width(table) -> int:
-    """rich's own measurement of ``table``'s natural width (slow; used to check :func:`natural_width`)."""
-    import io
+    def part_groups(self, parts: Sequence[Subject]) -> list[list[Subject]]:
+        return [[s for s in parts if not s.is_reader], [s for s in parts if s.is_reader]]
 
-    from mura_bench.terminal import console
-
-    return console(width=100_000, file=io.StringIO()).measure(table).maximum
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The tables to print and the width they need (at most the target unless impossible)."""
-
-    tables: list
-    width: int
-    stacked: bool
+    def table(self, part: Sequence[Subject], *, stacked: bool, edge: bool, split: bool):
+        table = compact_table(self.result, part, stacked=stacked, edge=edge,
+                              title=_chunk_title(part, self.summary) if split else None)
+        _fold_columns(table)
+        return table
 
 
 def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool = False) -> Layout:
-    """Choose the layout for a ``width``-column display (see the module docstring): the first of
-    inline, stacked, stacked without the outer border that fits; else stacked tables of fewer columns."""
+    """Choose the layout for a ``width``-column display with :func:`mura_bench.table_fit.fit`: the
+    first of inline, stacked, stacked without the outer border that fits; else stacked tables of
+    fewer subject columns. ``wide`` is the metrics-as-columns table at its natural width."""
     if wide:
         table = wide_table(result, readers=readers)
         _fold_columns(table)
         return Layout([table], natural_width(table), False)
-    subjects = shown_subjects(result, readers=readers)
-    for stacked, edge in ((False, True), (True, True), (True, False)):
-        table = compact_table(result, subjects, stacked=stacked, edge=edge)
-        if natural_width(table) <= width:
-            _fold_columns(table)
-            return Layout([table], natural_width(table), stacked)
-    summary = [s for s in subjects if not s.is_reader]
-    tables = [compact_table(result, chunk, stacked=True, title=_chunk_title(chunk, summary), edge=False)
-              for chunk in _chunks(result, subjects, width)]
-    for t in tables:
-        _fold_columns(t)
-    return Layout(tables, max(natural_width(t) for t in tables), True)
+    return fit(ResultTableSource(result, readers=readers), width)
 
 
 def _chunk_title(chunk: Sequence[Subject], summary: Sequence[Subject]) -> str:
@@ -201,39 +188,24 @@ def _chunk_title(chunk: Sequence[Subject], summary: Sequence[Subject]) -> str:
     return text[0].upper() + text[1:]
 
 
-def _chunks(result: Result, subjects: Sequence[Subject], width: int) -> list[list[Subject]]:
-    """Greedy split of ``subjects`` into runs whose stacked table fits ``width`` (at least one each);
-    the summary subjects (model, radiologists, difference) never share a table with readers unless
-    they all fit together."""
-    summary = [s for s in subjects if not s.is_reader]
-    readers = [s for s in subjects if s.is_reader]
-    chunks: list[list[Subject]] = []
-    for pool in (summary, readers):
-        current: list[Subject] = []
-        for s in pool:
-            trial = current + [s]
-            if current and natural_width(compact_table(result, trial, stacked=True, edge=False)) > width:
-                chunks.append(current)
-                trial = [s]
-            current = trial
-        if current:
-            chunks.append(current)
-    return chunks
-
-
 class FittedTable:
-    """A rich renderable of a result's table that picks its layout for the width it is given
-    (:func:`fit_tables` at render time), so ``Console(width=w).print(FittedTable(result))`` fits any
-    ``w`` the layouts allow and never cuts a value."""
+    """A result's table as a block of :mod:`mura_bench.table_fit` (and a rich renderable) that
+    picks its layout for the width it is given (:func:`fit_tables`), so
+    ``Console(width=w).print(FittedTable(result))`` fits any ``w`` the layouts allow and never cuts
+    a value. The ``wide`` layout is never folded: it is printed at its natural width."""
 
     def __init__(self, result: Result, *, readers: bool = False, wide: bool = False) -> None:
         self.result, self.readers, self.wide = result, readers, wide
 
+    def layout(self, width: int) -> Layout:
+        layout = fit_tables(self.result, width, readers=self.readers, wide=self.wide)
+        return Layout(layout.tables, layout.width, layout.stacked, fold=not self.wide)
+
     def __rich_console__(self, console, options):
-        yield from fit_tables(self.result, options.max_width, readers=self.readers, wide=self.wide).tables
+        yield from self.layout(options.max_width).tables
 
     def __rich_measure__(self, console, options):
         from rich.measure import Measurement
 
-        layout = fit_tables(self.result, options.max_width, readers=self.readers, wide=self.wide)
+        layout = self.layout(options.max_width)
         return Measurement(min(layout.width, options.max_width), layout.width)
