@@ -1,12 +1,13 @@
-"""Terminal tables of an :class:`~mura_bench.analysis_result.Analysis` (for ``render.print_blocks``)."""
+"""Terminal tables of an :class:`~mura_bench.analysis_result.Analysis` laid out by :mod:`mura_bench.table_fit`."""
 from __future__ import annotations
 
 import math
 
 from mura_bench.analysis_result import RATES, Analysis
 from mura_bench.layout import GROUPS
-from mura_bench.results_table import format_estimate
 from mura_bench.results import Estimate
+from mura_bench.results_table import number
+from mura_bench.table_fit import Cell, Column, Grid, Row, cell_text
 
 TRIAGE_COLUMNS = (("target_sensitivity", "Target sens.", 3), ("threshold", "t*", 3),
                   ("cleared_share", "Cleared", 3), ("cleared_normal_share", "Normals cleared", 3),
@@ -15,16 +16,22 @@ MATCHED_COLUMNS = (("sensitivity_at_reader_specificity", "Sens. @ rad. spec."),
                    ("specificity_at_reader_sensitivity", "Spec. @ rad. sens."))
 
 
-def _fmt(est: Estimate | None, digits: int = 3) -> str:
-    """An estimate; a threshold of -inf (nothing cleared) reads ``-inf``."""
+def _text(x: float, digits: int) -> str:
+    return "-inf" if math.isinf(x) else number(x, digits)
+
+
+def _cell(est: Estimate | None, digits: int = 3) -> Cell | str:
+    """An estimate as a :class:`~mura_bench.table_fit.Cell` (value, interval); a threshold of -inf
+    (nothing cleared) reads ``-inf``."""
     if est is None:
         return "—"
-    if math.isinf(est.value) or (est.ci is not None and any(math.isinf(b) for b in est.ci)):
-        def one(x: float) -> str:
-            return "-inf" if math.isinf(x) else f"{x:.{digits}f}"
-        text = one(est.value)
-        return text if est.ci is None else f"{text} ({one(est.ci[0])}, {one(est.ci[1])})"
-    return format_estimate(est, digits=digits)
+    head = _text(est.value, digits) + (" *" if est.significant else "")
+    return Cell(head, None if est.ci is None else f"({_text(est.ci[0], digits)}, {_text(est.ci[1], digits)})")
+
+
+def _fmt(est: Estimate | None, digits: int = 3) -> str:
+    """An estimate on one line (value and interval)."""
+    return cell_text(_cell(est, digits), False)
 
 
 def heading(result: Analysis) -> str:
@@ -35,63 +42,67 @@ def heading(result: Analysis) -> str:
             f"percentile CI; triage at {target}; abnormal iff p > t")
 
 
-def _group_table(title: str, columns: list[str]):
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("Body part", style="bold")
-    table.add_column("Studies (abn.)", justify="right")
-    for label in columns:
-        table.add_column(label, justify="right")
-    return table
+def _keys() -> list[Column]:
+    return [Column("Body part", justify="left", key=True, style="bold"),
+            Column("Studies (abn.)", key=True, stacked_header="Studies\n(abn.)")]
 
 
-def triage_table(result: Analysis):
-    table = _group_table("Triage: studies with p <= t* are cleared (called normal)",
-                         [label for _, label, _ in TRIAGE_COLUMNS])
+def _stacked_header(label: str) -> str:
+    """A header over two lines when its cells are stacked (narrower columns)."""
+    words = label.split(" ")
+    if len(words) < 2:
+        return label
+    half = (len(words) + 1) // 2
+    return " ".join(words[:half]) + "\n" + " ".join(words[half:])
+
+
+def _value_columns(labels) -> list[Column]:
+    return [Column(label, stacked_header=_stacked_header(label)) for label in labels]
+
+
+def triage_table(result: Analysis) -> Grid:
+    rows = []
     for g in GROUPS:
         grp = result.groups[g]
         triage = grp.triage or {}
-        table.add_row(g, f"{grp.studies} ({grp.positives})", *[_fmt(triage.get(k), d) for k, _, d in TRIAGE_COLUMNS])
-    return table
+        rows.append(Row([g, f"{grp.studies} ({grp.positives})", *[_cell(triage.get(k), d) for k, _, d in TRIAGE_COLUMNS]]))
+    return Grid(_keys() + _value_columns(label for _, label, _ in TRIAGE_COLUMNS), rows,
+                title="Triage: studies with p <= t* are cleared (called normal)")
 
 
-def matched_calibration_table(result: Analysis):
-    labels = [x for _, label in MATCHED_COLUMNS for x in (label, "Δ vs radiologists")]
-    table = _group_table("Matched operating points and calibration", labels + ["Brier", f"ECE ({result.bins} bins)"])
+def matched_calibration_table(result: Analysis) -> Grid:
+    labels = [x for _, label in MATCHED_COLUMNS for x in (label, f"Δ {label}")]
+    rows = []
     for g in GROUPS:
         grp = result.groups[g]
-        cells = []
+        cells: list = []
         for k, _ in MATCHED_COLUMNS:
             m = (grp.matched or {}).get(k)
-            cells += [_fmt(None if m is None else m.estimate), _fmt(None if m is None else m.difference)]
+            cells += [_cell(None if m is None else m.estimate), _cell(None if m is None else m.difference)]
         calibration = grp.calibration or {}
-        cells += [_fmt(calibration.get("brier")), _fmt(calibration.get("ece"))]
-        table.add_row(g, f"{grp.studies} ({grp.positives})", *cells)
-    table.caption = "* the paired CI of model − radiologists excludes 0 (significant)"
-    table.caption_justify = "left"
-    return table
+        cells += [_cell(calibration.get("brier")), _cell(calibration.get("ece"))]
+        rows.append(Row([g, f"{grp.studies} ({grp.positives})", *cells]))
+    return Grid(_keys() + _value_columns(labels + ["Brier", f"ECE ({result.bins} bins)"]), rows,
+                title="Matched operating points and calibration",
+                caption="Δ: model − radiologists; * its paired CI excludes 0 (significant)")
 
 
-def operating_points_table(result: Analysis):
-    from rich.table import Table
-
-    table = Table(title="Operating points (abnormal iff p > threshold)", title_justify="left")
-    table.add_column("Body part", style="bold")
-    table.add_column("Threshold", justify="right")
-    for r in RATES:
-        table.add_column(r.upper() if len(r) == 3 else r.capitalize(), justify="right")
+def operating_points_table(result: Analysis) -> Grid:
+    columns = [Column("Body part", justify="left", key=True, style="bold"), Column("Threshold", key=True)]
+    columns += _value_columns(r.upper() if len(r) == 3 else r.capitalize() for r in RATES)
+    rows = []
     for g in GROUPS:
         points = result.groups[g].operating_points
         for i, point in enumerate(points):
-            table.add_row(g if i == 0 else "", f"{point.threshold:g}", *[_fmt(point.rates[r]) for r in RATES],
-                          end_section=i == len(points) - 1)
+            rows.append(Row([g if i == 0 else "", f"{point.threshold:g}", *[_cell(point.rates[r]) for r in RATES]],
+                            end_section=i == len(points) - 1))
         if not points:
-            table.add_row(g, "—", *["—" for _ in RATES], end_section=True)
-    return table
+            rows.append(Row([g, "—", *["—" for _ in RATES]], end_section=True))
+    return Grid(columns, rows, title="Operating points (abnormal iff p > threshold)")
 
 
 def analysis_blocks(result: Analysis) -> list:
-    """Heading, the two tables and the notes, in print order."""
+    """Heading, the three tables and the notes, in print order (blocks of
+    :func:`mura_bench.table_fit.print_blocks`)."""
     return [heading(result), triage_table(result), matched_calibration_table(result), operating_points_table(result),
             *[f"note: {n}" for n in result.notes]]

@@ -84,8 +84,8 @@ class Source(Protocol):
 @dataclass
 class Grid:
     """A table given as columns and rows of cells (:class:`Cell` or text), with a title and a
-    caption; a split part's title is ``part_title(value columns)`` (default: the title and the
-    value columns' headers)."""
+    caption; a split part's title is ``part_title(value columns)`` (default: the title, then
+    "(continued)" on the later parts)."""
 
     columns: Sequence[Column]
     rows: Sequence[Row]
@@ -105,11 +105,11 @@ class Grid:
     def _title(self, part: Sequence[int], split: bool) -> str | None:
         if not split:
             return self.title
-        shown = [self.columns[i] for i in part]
         if self.part_title is not None:
-            return self.part_title(shown)
-        names = ", ".join(c.header.replace("\n", " ") for c in shown)
-        return f"{self.title}: {names}" if self.title else names
+            return self.part_title([self.columns[i] for i in part])
+        if not self.title or (part and part[0] == self.values[0]):
+            return self.title
+        return f"{self.title} (continued)"
 
     def table(self, part: Sequence[int], *, stacked: bool, edge: bool, split: bool = False):
         from rich.table import Table
@@ -195,6 +195,8 @@ def fit(source: Source, width: int) -> Layout:
         if minimum_width(table) <= width:
             return Layout([table], _width(table, width), stacked)
     tables = [source.table(chunk, stacked=True, edge=False, split=True) for chunk in _chunks(source, parts, width)]
+    for table in tables[:-1]:  # a caption is said once, under the last part
+        table.caption = None
     return Layout(tables, max(_width(t, width) for t in tables), True)
 
 
