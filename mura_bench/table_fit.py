@@ -49,7 +49,7 @@ class Cell:
 
 
 def cell_text(cell: "Cell | str", stacked: bool) -> str:
-    return cell.text(stacked) if isinstance(cell, Cell) else str(cell)
+    return cell.text(stacked) if isinstance(cell, Cell) else cell
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,10 @@ class Grid:
 # ---------------------------------------------------------------------------------------------
 
 def _texts(column) -> list[str]:
-    return [str(text) for text in (column.header, *column._cells)]
+    """A column's header and cells as they will be shown (escaped by :func:`mura_bench.terminal.visible`)."""
+    from mura_bench.terminal import visible
+
+    return [visible(str(text)) for text in (column.header, *column._cells)]
 
 
 def _frame(table, n_columns: int) -> int:
@@ -193,11 +196,47 @@ def fit(source: Source, width: int) -> Layout:
     for stacked, edge in ((False, True), (True, True), (True, False)):
         table = source.table(parts, stacked=stacked, edge=edge, split=False)
         if minimum_width(table) <= width:
+            _share_prose_width(table, width)
             return Layout([table], _width(table, width), stacked)
     tables = [source.table(chunk, stacked=True, edge=False, split=True) for chunk in _chunks(source, parts, width)]
     for table in tables[:-1]:  # a caption is said once, under the last part
         table.caption = None
+    for table in tables:
+        _share_prose_width(table, width)
     return Layout(tables, max(_width(t, width) for t in tables), True)
+
+
+def _column_widths(table) -> tuple[list[int], list[int]]:
+    """(natural, minimum) width of each column (see :func:`natural_width`, :func:`minimum_width`)."""
+    from rich.cells import cell_len
+
+    natural, minimum = [], []
+    for column in table.columns:
+        lines = [line for text in _texts(column) for line in text.split("\n")]
+        natural.append(max([cell_len(line) for line in lines] + [1]))
+        words = lines if column.no_wrap else [w for line in lines for w in line.split()]
+        minimum.append(max([cell_len(w) for w in words] + [1]))
+    return natural, minimum
+
+
+def _share_prose_width(table, width: int) -> None:
+    """When ``table`` is wider than ``width`` but its minimum fits, give its prose columns fixed
+    widths that fit: each at least its longest word, the rest of the room shared in proportion to
+    what each would need to be written on one line (rich's own shrinking may break a word)."""
+    natural, minimum = _column_widths(table)
+    frame = _frame(table, len(natural))
+    if sum(natural) + frame <= width or sum(minimum) + frame > width:
+        return
+    prose = [i for i, c in enumerate(table.columns) if not c.no_wrap]
+    room = width - frame - sum(natural[i] for i in range(len(natural)) if i not in prose)
+    widths = {i: minimum[i] for i in prose}
+    spare = room - sum(widths.values())
+    want = {i: natural[i] - minimum[i] for i in prose}
+    total = sum(want.values()) or 1
+    for i in prose:
+        widths[i] += min(want[i], spare * want[i] // total)
+    for i in prose:
+        table.columns[i].width = widths[i]
 
 
 def layout_of(block: Any, width: int) -> Layout:
@@ -324,5 +363,46 @@ def print_blocks(blocks: Sequence[Any], out: str | Path | None = None, *,
         write_text(out, text, inputs=inputs)
 
 
-__all__ = ["Cell", "Column", "Fitted", "Grid", "Layout", "Row", "Source", "block_text", "fit", "layout_of", "minimum_width",
+__all__ = ["Cell", "Column", "Fitted", "Grid", "Layout", "Row", "Source", "Streamed", "block_text", "fit", "layout_of", "minimum_width",
            "natural_width", "pipe_width", "print_blocks", "rich_width", "wrap_line"]
+
+
+class Streamed:
+    """A borderless table printed one row at a time (results that arrive one by one): the widths
+    of the fixed columns are the widest of their known cells (``known``: the rows' cells of those
+    columns, streamed cells left out), and the prose columns share what is left of ``width``
+    (never less than their header), wrapping between words."""
+
+    def __init__(self, columns: Sequence[Column], known: Sequence[Sequence[str]], width: int) -> None:
+        from rich.cells import cell_len
+
+        from mura_bench.terminal import visible
+
+        self.columns = list(columns)
+        fixed = [max([cell_len(line) for text in [c.header, *[visible(str(r[i])) for r in known if i < len(r)]]
+                      for line in text.split("\n")] + [1]) for i, c in enumerate(self.columns)]
+        prose = [i for i, c in enumerate(self.columns) if c.prose]
+        spare = width - sum(w for i, w in enumerate(fixed) if i not in prose) - 2 * (len(self.columns) - 1)
+        for i in prose:
+            fixed[i] = max(cell_len(self.columns[i].header), spare // max(len(prose), 1))
+        self.widths = fixed
+
+    def _table(self, header: bool):
+        from rich import box
+        from rich.table import Table
+
+        table = Table(box=box.SIMPLE_HEAD if header else None, show_header=header, show_edge=False, pad_edge=False,
+                      padding=(0, 1))
+        for column, w in zip(self.columns, self.widths):
+            table.add_column(column.header, justify=column.justify, width=w, no_wrap=not column.prose,
+                             overflow="fold", style=column.style)
+        return table
+
+    def header(self):
+        """The header (a table with no rows)."""
+        return self._table(True)
+
+    def row(self, cells: Sequence[Any]):
+        table = self._table(False)
+        table.add_row(*[cell_text(c, False) for c in cells])
+        return table

@@ -49,13 +49,13 @@ def test_models_lists_plugins_and_marks_the_broken_one(site):
 
 
 def test_models_check_marks_factories_that_fail(in_process):
-    result = in_process.invoke(cli, ["models", "--check"])
+    result = in_process.invoke(cli, ["models", "--check"], env={"COLUMNS": "200"})
     assert result.exit_code == 2, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines()
-             if line.startswith("│") and line.split("│")[1].strip()}
-    assert "ValueError: boom" in lines["raises-in-factory"]
-    assert "returned int" in lines["returns-no-model"]
-    assert "broken" not in lines["brightness"] and "broken" not in lines["image-statistics"]
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "failed: " in lines["raises-in-factory"] and "ValueError: boom" in lines["raises-in-factory"]
+    assert "failed: " in lines["returns-no-model"] and "returned int" in lines["returns-no-model"]
+    assert "failed: broken: RuntimeError: cannot find my weights" in lines["raises-on-import"]
+    assert lines["brightness"].split()[-1] == "ok" and lines["image-statistics"].split()[-1] == "ok"
 
 
 def test_run_plugin_on_synthetic_split_and_score(site, data, tmp_path):

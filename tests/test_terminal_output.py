@@ -237,12 +237,13 @@ def test_models_listing_escapes_plugin_text(tmp_path, monkeypatch):
     '''}, {"odd[/]\x1b[31m": "odd_mod:make", "broken-odd": "odd_mod:broken"})
     monkeypatch.syspath_prepend(str(site))
     try:
-        result = run("models", "--check")
+        listing = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "200"})
+        result = CliRunner().invoke(cli, ["models", "--check"], env={"COLUMNS": "200"})
     finally:
         sys.modules.pop("odd_mod", None)
-    assert "[bold red]Shiny[/] \\x1b]0;owned\\x07 model" in result.output
+    assert "[bold red]Shiny[/] \\x1b]0;owned\\x07 model" in listing.output
     assert "odd[/]\\x1b[31m" in result.output and "\\x1b[2J[/] wiped" in result.output
-    assert not UNSAFE.search(result.output)
+    assert not UNSAFE.search(result.output) and not UNSAFE.search(listing.output)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -15,48 +15,40 @@ from mura_bench.cli_help import MODELS_EPILOG, RUN_EPILOG
 from mura_bench.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 
-#: Width used to render tables when stdout is not a terminal, so that nothing is cut.
-_PIPE_WIDTH = 10_000
-
-
-def _console():
-    from mura_bench.terminal import console
-
-    return console() if sys.stdout.isatty() else console(width=_PIPE_WIDTH, no_color=True)
-
-
 #: What ``models --check`` shows for a model whose required options were not given.
 NOT_CHECKED = "not checked"
+#: Default of ``models --check --timeout``: seconds one model may take to be created and predict.
+CHECK_TIMEOUT = 60.0
 
 
-def models_table(infos, *, checked: dict[str, str | None] | None = None,
-                 unchecked: dict[str, str] | None = None):
-    """A rich Table of registered models; broken ones (import error, duplicate name, failed
-    ``--check``) show their error in the description column. Every cell is plain text (printed
-    through :func:`mura_bench.terminal.console`: plugin names and messages are never markup)."""
-    from rich.table import Table
+def _problems(info) -> list[str]:
+    problems = []
+    if info.error:
+        problems.append(f"broken: {info.error}")
+    if info.duplicates:
+        problems.append(f"broken: also registered by {', '.join(info.duplicates)}")
+    return problems
 
+
+def models_table(infos):
+    """The registered models as a :class:`~mura_bench.table_fit.Grid` (name; package and
+    version; options, one a line and never split; description, wrapped between words). Broken ones
+    (import error, duplicate name) show their error in the description column. Every cell is plain
+    text (printed through :mod:`mura_bench.terminal`: plugin names and messages are never markup)."""
+    from mura_bench.table_fit import Column, Grid, Row
     from mura_bench.terminal import styled
 
-    table = Table()
-    for name in ("name", "package", "version", "options", "description"):
-        table.add_column(name, overflow="fold")
+    columns = [Column("name", justify="left", key=True), Column("package", justify="left", prose=True),
+               Column("options", justify="left"), Column("description", justify="left", prose=True)]
+    rows = []
     for info in infos:
-        problems = []
-        if info.error:
-            problems.append(f"broken: {info.error}")
-        if info.duplicates:
-            problems.append(f"broken: also registered by {', '.join(info.duplicates)}")
-        if checked is not None and checked.get(info.name):
-            problems.append(f"broken: {checked[info.name]}")
+        problems = _problems(info)
         text = info.description or ""
         if problems:
             text = styled("; ".join(problems), "red") + (f" ({text})" if text else "")
-        elif unchecked and info.name in unchecked:
-            text = styled(f"{NOT_CHECKED}: {unchecked[info.name]}", "yellow") + (f" ({text})" if text else "")
         options = "\n".join(info.options) or ("none" if not info.error else "?")
-        table.add_row(info.name, info.package or "?", info.version or "?", options, text)
-    return table
+        rows.append(Row([info.name, f"{info.package or '?'} {info.version or '?'}", options, text]))
+    return Grid(columns, rows)
 
 
 #: Size and count of the blank test radiographs ``models --check`` predicts.
@@ -103,39 +95,107 @@ def _missing_required(info, given: dict[str, str]) -> list[str]:
     return [name for name in required_options(info.options) if name not in given]
 
 
-def _check_all(infos, options: dict[str, dict[str, str]]) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Check each loadable model (:func:`_check_model`) with its ``options``: (name -> error text
-    or None, name -> why it was not checked). A model whose factory requires options that were not
-    given (a checkpoint, say) is not checked rather than failed."""
-    results: dict[str, str | None] = {}
-    unchecked: dict[str, str] = {}
-    for info in infos:
-        if info.error or info.duplicates or info.name in results:
-            continue
-        given = options.get(info.name, {})
-        missing = _missing_required(info, given)
-        if missing:
-            unchecked[info.name] = (f"needs {', '.join(missing)}; pass "
-                                    + " ".join(f"--option {info.name}:{m}=..." for m in missing))
-            continue
+def _not_checked(info, given: dict[str, str]) -> str | None:
+    """Why ``info`` is not checked (required options not given), or None."""
+    missing = _missing_required(info, given)
+    if not missing:
+        return None
+    return (f"{NOT_CHECKED}: needs {', '.join(missing)}; pass "
+            + " ".join(f"--option {info.name}:{m}=..." for m in missing))
+
+
+def _check_with_limit(name: str, given: dict[str, str], timeout: float) -> str | None:
+    """:func:`_check_model` in a worker thread, waited for at most ``timeout`` seconds: None when
+    the model passed, else why it failed (a model still running is given up on and left behind:
+    the thread is a daemon, so it never keeps the command from exiting)."""
+    import threading
+
+    outcome: list[str | None] = []
+
+    def work() -> None:
         try:
-            _check_model(info.name, given)
-            results[info.name] = None
+            _check_model(name, given)
+            outcome.append(None)
         except InputError as exc:
-            results[info.name] = " | ".join(str(exc).splitlines()[:2])
-    return results, unchecked
+            outcome.append(" | ".join(str(exc).splitlines()[:2]))
+        except BaseException as exc:  # a plugin's own fault, whatever it raised
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    worker = threading.Thread(target=work, name=f"check {name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive() or not outcome:
+        return f"gave up after {timeout:g} s (--timeout): {name} did not finish creating the model and predicting"
+    return outcome[0]
+
+
+def check_models(infos, options: dict[str, dict[str, str]], timeout: float, show) -> tuple[list[str], list[str]]:
+    """Check each model (:func:`_check_model` within ``timeout`` seconds), calling
+    ``show(info, result text)`` as each finishes: ``ok``, ``failed: why`` or ``not checked: needs
+    OPTION``. Returns (failed names, not-checked names). A model whose factory requires options that
+    were not given (a checkpoint, say) is not checked rather than failed."""
+    failed: list[str] = []
+    unchecked: list[str] = []
+    seen: set[str] = set()
+    for info in infos:
+        problems = _problems(info)
+        if problems:
+            failed.append(info.name)
+            show(info, "failed: " + "; ".join(problems))
+            continue
+        if info.name in seen:
+            continue
+        seen.add(info.name)
+        given = options.get(info.name, {})
+        why_not = _not_checked(info, given)
+        if why_not:
+            unchecked.append(info.name)
+            show(info, why_not)
+            continue
+        error = _check_with_limit(info.name, given, timeout)
+        if error:
+            failed.append(info.name)
+        show(info, "ok" if error is None else f"failed: {error}")
+    return sorted(set(failed)), unchecked
+
+
+def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> tuple[list[str], list[str]]:
+    """``models --check``: a table whose rows (name, package, result) are printed as each model's
+    check finishes (:class:`~mura_bench.table_fit.Streamed`)."""
+    from mura_bench.table_fit import Column, Streamed, pipe_width
+    from mura_bench.terminal import console, styled
+
+    out = console(highlight=False) if sys.stdout.isatty() else console(width=pipe_width(), no_color=True,
+                                                                         highlight=False)
+    columns = [Column("name", justify="left"), Column("package", justify="left"),
+               Column("result", justify="left", prose=True)]
+    known = [[i.name, f"{i.package or '?'} {i.version or '?'}"] for i in infos]
+    table = Streamed(columns, known, out.width)
+    out.print(table.header())
+
+    def show(info, text: str) -> None:
+        style = "green" if text == "ok" else ("yellow" if text.startswith(NOT_CHECKED) else "red")
+        out.print(table.row([info.name, f"{info.package or '?'} {info.version or '?'}", styled(text, style)]))
+        out.file.flush()
+
+    return check_models(infos, options, timeout, show)
 
 
 @click.command("models", epilog=MODELS_EPILOG)
 @click.option("--check", is_flag=True,
               help="Also create every model with its default options (may load weights) and let it "
-                   "predict two blank images; exit 2 when any model fails. A model with required "
+                   "predict two blank images, printing each result as it finishes (ok, failed: why, "
+                   "not checked: needs OPTION); exit 2 when any model fails. A model with required "
                    "options is checked only when they are given with --option.")
 @click.option("--option", "check_options", multiple=True, metavar="MODEL:KEY=VALUE",
               help="With --check: an option for one model's factory, e.g. densenet169:checkpoint=best.pt.")
-def models_command(check: bool, check_options: tuple[str, ...]) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help=f"With --check: give up on a model that takes longer to be created and predict "
+                   f"(it then counts as failed) [default: {CHECK_TIMEOUT:g}].")
+def models_command(check: bool, check_options: tuple[str, ...], timeout: float) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
+    from mura_bench.table_fit import print_blocks
     from mura_bench.terminal import echo
 
     infos = available_models(describe=True)
@@ -144,19 +204,20 @@ def models_command(check: bool, check_options: tuple[str, ...]) -> None:
         return
     if check_options and not check:
         raise click.UsageError("--option is only used with --check")
-    checked, unchecked = (_check_all(infos, parse_check_options(check_options, {i.name for i in infos}))
-                          if check else (None, None))
-    _console().print(models_table(infos, checked=checked, unchecked=unchecked))
+    if timeout is not None and not check:
+        raise click.UsageError("--timeout is only used with --check")
+    if not check:
+        print_blocks([models_table(infos)])
+        return
+    failed, unchecked = _print_check(infos, parse_check_options(check_options, {i.name for i in infos}),
+                                     CHECK_TIMEOUT if timeout is None else timeout)
     if unchecked:
         echo(f"note: {len(unchecked)} model{'s' if len(unchecked) != 1 else ''} not checked for want of "
              f"required options: {', '.join(sorted(unchecked))}", err=True)
-    if check:
-        failed = sorted({i.name for i in infos if i.error or i.duplicates}
-                        | {name for name, error in checked.items() if error})
-        if failed:
-            echo(f"error: {len(failed)} model{'s' if len(failed) != 1 else ''} failed the check: "
-                 f"{', '.join(failed)}", err=True)
-            raise click.exceptions.Exit(2)
+    if failed:
+        echo(f"error: {len(failed)} model{'s' if len(failed) != 1 else ''} failed the check: "
+             f"{', '.join(failed)}", err=True)
+        raise click.exceptions.Exit(2)
 
 
 def default_truth(root: Path, split: str) -> Path:
