@@ -213,11 +213,14 @@ def gallery(out, per_class, image_size, difficulty, seed) -> None:
               help="Where the demo data lives [default: ~/.cache/mura-bench/demo].")
 @click.option("--bootstrap", "resamples", type=int, default=2000, show_default=True, callback=check_resamples_option)
 @click.option("--no-site", is_flag=True, help="Skip building the demo leaderboard site.")
-def demo(cache, resamples, no_site) -> None:
-    """Generate a small synthetic set, score example predictions, build the demo leaderboard."""
+@click.option("--full", is_flag=True, help="Print each example model's full table (every body part and "
+                                           "metric) before the summary.")
+def demo(cache, resamples, no_site, full) -> None:
+    """Generate a small synthetic set, score example predictions, build the demo leaderboard, and
+    end with a one-screen summary and the site's path."""
     from mura_bench.demo import run_demo
 
-    run_demo(cache, resamples=resamples, build_site=not no_site)
+    run_demo(cache, resamples=resamples, build_site=not no_site, full=full)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,7 @@ Examples:
 DEMO_EPILOG = """\b
 Examples:
   mura-bench demo
+  mura-bench demo --full
   mura-bench demo --no-site --bootstrap 500
 """
 

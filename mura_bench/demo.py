@@ -3,8 +3,14 @@
 1. generate a small synthetic MURA-layout dataset with a 6-reader panel (cached between runs);
 2. produce example prediction files: a noisy oracle and a chance model written directly, and the
    built-in ``image-statistics`` plugin run through the model runner;
-3. score each with the leave-one-out panel protocol and print one table per file;
-4. build the demo leaderboard site from them and print the absolute path of its ``index.html``.
+3. score each with the leave-one-out panel protocol on the same resamples;
+4. build the demo leaderboard site from them;
+5. print a compact summary (one row per example model: F1, kappa, AUROC, model − radiologists F1
+   with its CI and significance, rank), what was shown, and the absolute path of the site's
+   ``index.html`` as the last line. ``full=True`` prints each model's full table first.
+
+The first line says what the demo is about to do; progress (the dataset's generation, scoring,
+the site) goes to stderr, as bars on a terminal only.
 """
 from __future__ import annotations
 
@@ -53,8 +59,9 @@ def claim_cache(cache: Path) -> Path:
     return cache
 
 
-def ensure_dataset(cache: Path) -> Path:
-    """The cached demo dataset root (the folder holding MURA-v1.1/), generated when absent or stale."""
+def ensure_dataset(cache: Path, progress=None) -> Path:
+    """The cached demo dataset root (the folder holding MURA-v1.1/), generated when absent or stale
+    (``progress`` is told how the generation goes, see :mod:`mura_bench.progress`)."""
     from mura_bench.synth import SYNTH_MARKER, generate
 
     marker = cache / "dataset.version"
@@ -63,7 +70,7 @@ def ensure_dataset(cache: Path) -> Path:
     previous = cache / "MURA-v1.1"
     if previous.is_dir() and not previous.is_symlink() and not (previous / SYNTH_MARKER).is_file():
         shutil.rmtree(previous)          # written by an earlier demo into its own cache
-    generate(cache, studies=DEMO_STUDIES, readers=6, seed=DEMO_SEED, overwrite=True)
+    generate(cache, studies=DEMO_STUDIES, readers=6, seed=DEMO_SEED, overwrite=True, progress=progress)
     marker.write_text(CACHE_VERSION + "\n")
     return cache
 
@@ -127,26 +134,97 @@ def write_submissions(files: dict[str, Path], folder: Path) -> Path:
     return folder
 
 
-def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bool = True) -> Path | None:
+#: Names of the example models in the summary (short, to fit 80 columns).
+SUMMARY_NAMES = {"noisy-oracle": "noisy oracle", "chance": "chance", "image-statistics": "image-statistics"}
+
+
+def opening_line(cache: Path, resamples: int, build_site: bool) -> str:
+    """What the demo is about to do, in one sentence."""
+    site = " and build a leaderboard site" if build_site else ""
+    return (f"mura-bench demo: generate (or reuse) a synthetic MURA-layout set of {DEMO_STUDIES} valid studies "
+            f"with {6} readers in {cache}, score {len(SUMMARY_NAMES)} example models against the readers "
+            f"(leave-one-out, {resamples} paired resamples){site}, then summarise.")
+
+
+def summary_table(slugs: list[str], results: list, ranks):
+    """The demo's summary as a :class:`~mura_bench.table_fit.Grid`: one row per example model
+    (overall F1, kappa, AUROC, model − radiologists F1 with its CI and ``*`` when significant, rank)
+    and a last row for the radiologists' mean."""
+    from mura_bench.results_table import interval, number
+    from mura_bench.table_fit import Cell, Column, Grid, Row
+
+    def point(estimates, metric: str) -> str:
+        est = (estimates or {}).get(metric)
+        return "—" if est is None else number(est.value)
+
+    columns = [Column("Model", justify="left", key=True), Column("F1"), Column("κ"), Column("AUROC"),
+               Column("F1 model − radiologists", stacked_header="F1 model −\nradiologists"), Column("Rank")]
+    rows = []
+    for slug, result, rank in zip(slugs, results, ranks):
+        overall = result.groups["overall"]
+        diff = (overall.difference or {}).get("f1")
+        cell = "—" if diff is None else Cell(number(diff.value) + (" *" if diff.significant else ""),
+                                             None if diff.ci is None else interval(diff.ci))
+        rows.append(Row([SUMMARY_NAMES.get(slug, slug), point(overall.model, "f1"), point(overall.model, "kappa"),
+                         point(overall.model, "auroc"), cell, str(int(rank))]))
+    overall = results[0].groups["overall"]
+    rows[-1] = Row(rows[-1].cells, end_section=True)
+    rows.append(Row(["radiologists", point(overall.radiologists, "f1"), point(overall.radiologists, "kappa"), "—",
+                     "", ""], style="dim"))
+    return Grid(columns, rows, title=f"Summary: overall, {overall.studies} studies")
+
+
+def summary_notes(resamples: int, *, full: bool) -> list[str]:
+    """The lines under the summary: the legend and what was shown."""
+    shown = ("Shown: each model's full table (every body part and metric), then this summary."
+             if full else "Shown: this overall summary only; `mura-bench demo --full` adds each model's full table "
+                          "(every body part and metric).")
+    return [f"* the paired {resamples}-resample CI of model − radiologists F1 excludes 0 (significant). Rank: 1 + the "
+            "number of example models whose overall F1 is significantly higher (paired); equal ranks tie.",
+            "radiologists: the mean of the 6 readers, each scored against the majority of the other 5.", shown]
+
+
+def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bool = True,
+             full: bool = False) -> Path | None:
     """Run the demo; returns the path of the built ``index.html`` (None with ``build_site=False``)."""
+    import numpy as np
+
     from mura_bench import render
+    from mura_bench.leaderboard.ranking import paired_ranks
+    from mura_bench.progress import StderrProgress
     from mura_bench.scoring import score_many
+    from mura_bench.table_fit import print_blocks
     from mura_bench.terminal import echo
 
     cache = claim_cache(Path(cache) if cache else default_cache())
-    root = ensure_dataset(cache)
+    print_blocks([opening_line(cache, resamples, build_site)])
+    with StderrProgress(delay=0.5) as progress:
+        root = ensure_dataset(cache, progress=progress)
     panel = root / "MURA-v1.1" / "valid_panel.csv"
     files = write_examples(root, cache / "predictions")
-    results = score_many(list(files.values()), panel, resamples=resamples, seed=0)
-    for result in results:
-        render.print_table(result, readers=False)
-        echo()
-    if not build_site:
-        return None
-    from mura_bench.leaderboard.build import build_site as build
+    with StderrProgress(delay=0.5) as progress:
+        results = score_many(list(files.values()), panel, resamples=resamples, seed=0, keep_replicates=resamples > 0,
+                             progress=progress)
+    if full:
+        for result in results:
+            render.print_table(result, readers=False)
+            echo()
+    if resamples > 0:
+        ranks = paired_ranks(np.stack([r.replicates["overall"]["model"]["f1"] for r in results]))
+    else:
+        ranks = np.ones(len(results), dtype=np.int64)
+    index = None
+    if build_site:
+        from mura_bench.leaderboard.build import build_site as build
 
-    report = build(write_submissions(files, cache / "submissions"), panel, cache / "site",
-                   resamples=resamples, seed=0, title="mura-bench demo leaderboard (synthetic data)")
-    index = report.index_html.resolve()
+        with StderrProgress(delay=0.5) as progress:
+            report = build(write_submissions(files, cache / "submissions"), panel, cache / "site",
+                           resamples=resamples, seed=0, title="mura-bench demo leaderboard (synthetic data)",
+                           progress=progress)
+        index = report.index_html.resolve()
+    print_blocks([summary_table(list(files), results, ranks), *summary_notes(resamples, full=full)])
+    if index is None:
+        echo("no site built (--no-site)")
+        return None
     echo(f"demo leaderboard: {index}")
     return index

@@ -34,7 +34,8 @@ def leaderboard() -> None:
                       adjust_help="Holm adjustment over all pairs (needs --test randomization).")
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
-                   "written); for CI checks on pull requests.")
+                   "written); for CI checks on pull requests. Without it the build exits 2 only when "
+                   "no re-scored entry could be published.")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
           title: str | None, test: str, permutations: int, adjust: str, quiet: bool, strict: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
@@ -54,6 +55,11 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
         for entry in report.skipped:
             echo(f"  {entry.slug}: {entry.reason}", err=True)
     echo(str(report.index_html))
+    if not report.published:
+        echo("error: no re-scored entry could be published (the site holds "
+             f"{'the reported figures only' if report.reported else 'no entry'}); "
+             "check --truth and the skipped entries listed above", err=True)
+        raise click.exceptions.Exit(2)
     if strict and report.skipped:
         echo(f"error: --strict: {len(report.skipped)} entr{'y was' if len(report.skipped) == 1 else 'ies were'} "
              "skipped (listed above)", err=True)

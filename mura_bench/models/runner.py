@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -187,7 +188,9 @@ class _NoProgress:
 
 @contextmanager
 def _progress(enabled: bool, description: str, total: int, completed: int):
-    if not enabled:
+    """A progress bar on stderr when ``enabled`` and stderr is a terminal (never drawn into a file
+    or a pipe: ``2> run.err`` gets the messages only)."""
+    if not enabled or not sys.stderr.isatty():
         yield _NoProgress()
         return
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
