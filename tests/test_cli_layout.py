@@ -290,3 +290,21 @@ def test_demo_last_screen_holds_the_summary_and_the_site(tmp_path):
     path = "".join(last[site_line:])[len("demo leaderboard: "):]  # a long path wraps on the terminal
     assert path == str(tmp_path / "cache" / "site" / "index.html")
     assert lines[0].startswith("mura-bench demo: generate")
+
+
+@pytest.mark.parametrize("columns", [60, 200])
+def test_score_in_a_real_terminal_at_the_extremes(case, columns):
+    code, out = run_in_pty(["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100,
+                            "--show-readers"], columns)
+    assert code == 0, out
+    check_fits(out, columns)
+    assert "r6" in out and "detected:" in out
+
+
+def test_models_check_in_a_real_terminal():
+    code, out = run_in_pty(["models", "--check"], 60)
+    assert code == 0, out
+    check_fits(out, 60)
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert rows["image-statistics"].split()[-1] == "ok" and rows["constant-prior"].split()[-1] == "ok"
+    assert rows["name"].split()[-1] == "result"
