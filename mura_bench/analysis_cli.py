@@ -67,7 +67,7 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
     if result.missing:
         echo(render.missing_warning(result), err=True)
     if output == "table":
-        render.print_blocks(analysis_blocks(result), out)
+        render.print_blocks(analysis_blocks(result), out, inputs=inputs)
         return
     render.emit(result.to_json() if output == "json" else result.to_csv(), out, inputs=inputs)
 

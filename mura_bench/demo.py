@@ -23,6 +23,7 @@ import numpy as np
 from mura_bench import __version__
 
 DEMO_STUDIES = 120
+DEMO_READERS = 6
 DEMO_SEED = 0
 #: Bump when the demo's generated content changes, so stale caches are rebuilt.
 CACHE_VERSION = f"{__version__}-2"
@@ -70,7 +71,7 @@ def ensure_dataset(cache: Path, progress=None) -> Path:
     previous = cache / "MURA-v1.1"
     if previous.is_dir() and not previous.is_symlink() and not (previous / SYNTH_MARKER).is_file():
         shutil.rmtree(previous)          # written by an earlier demo into its own cache
-    generate(cache, studies=DEMO_STUDIES, readers=6, seed=DEMO_SEED, overwrite=True, progress=progress)
+    generate(cache, studies=DEMO_STUDIES, readers=DEMO_READERS, seed=DEMO_SEED, overwrite=True, progress=progress)
     marker.write_text(CACHE_VERSION + "\n")
     return cache
 
@@ -142,7 +143,7 @@ def opening_line(cache: Path, resamples: int, build_site: bool) -> str:
     """What the demo is about to do, in one sentence."""
     site = " and build a leaderboard site" if build_site else ""
     return (f"mura-bench demo: generate (or reuse) a synthetic MURA-layout set of {DEMO_STUDIES} valid studies "
-            f"with {6} readers in {cache}, score {len(SUMMARY_NAMES)} example models against the readers "
+            f"with {DEMO_READERS} readers in {cache}, score {len(SUMMARY_NAMES)} example models against the readers "
             f"(leave-one-out, {resamples} paired resamples){site}, then summarise.")
 
 
@@ -179,9 +180,13 @@ def summary_notes(resamples: int, *, full: bool) -> list[str]:
     shown = ("Shown: each model's full table (every body part and metric), then this summary."
              if full else "Shown: this overall summary only; `mura-bench demo --full` adds each model's full table "
                           "(every body part and metric).")
-    return [f"* the paired {resamples}-resample CI of model − radiologists F1 excludes 0 (significant). Rank: 1 + the "
-            "number of example models whose overall F1 is significantly higher (paired); equal ranks tie.",
-            "radiologists: the mean of the 6 readers, each scored against the majority of the other 5.", shown]
+    legend = (f"* the paired {resamples}-resample CI of model − radiologists F1 excludes 0 (significant). Rank: 1 + "
+              "the number of example models whose overall F1 is significantly higher (paired); equal ranks tie."
+              if resamples else "--bootstrap 0: point estimates only, so no interval, no significance and no rank "
+                                "order (every rank is 1).")
+    return [legend,
+            f"radiologists: the mean of the {DEMO_READERS} readers, each scored against the majority of the other "
+            f"{DEMO_READERS - 1}.", shown]
 
 
 def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bool = True,

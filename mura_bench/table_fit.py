@@ -159,11 +159,7 @@ def minimum_width(table) -> int:
     never broken either)."""
     from rich.cells import cell_len
 
-    widths = []
-    for column in table.columns:
-        pieces = [piece for text in _texts(column) for line in text.split("\n")
-                  for piece in (line.split() if not column.no_wrap else [line])]
-        widths.append(max([cell_len(p) for p in pieces] + [1]))
+    _, widths = _column_widths(table)
     title_words = [cell_len(w) for w in str(table.title or "").split()]
     return max([sum(widths) + _frame(table, len(widths))] + title_words)
 
@@ -181,8 +177,9 @@ def rich_width(table) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """The tables to print, the width they need (at most the target unless impossible) and
-    whether intervals are stacked under their values."""
+    """The tables to print, the width they need (at most the target unless impossible),
+    whether intervals are stacked under their values, and whether a table wider than the display
+    may fold (``fold=False``: printed at its own width instead, e.g. the score table's wide layout)."""
 
     tables: list
     width: int

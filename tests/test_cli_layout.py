@@ -308,3 +308,16 @@ def test_models_check_in_a_real_terminal():
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert rows["image-statistics"].split()[-1] == "ok" and rows["constant-prior"].split()[-1] == "ok"
     assert rows["name"].split()[-1] == "result"
+
+
+def test_demo_full_prints_every_table_and_says_so(tmp_path):
+    env = {**os.environ, "COLUMNS": "80"}
+    cp = subprocess.run([sys.executable, "-m", "mura_bench", "demo", "--full", "--no-site", "--bootstrap", "100",
+                         "--cache", tmp_path / "cache"], capture_output=True, text=True, env=env, timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.count("protocol leave-one-out") == 3
+    check_fits(cp.stdout, 80)
+    tail = cp.stdout.splitlines()[-8:]
+    assert any("Shown: each model's full table" in line for line in tail)
+    assert tail[-1] == "no site built (--no-site)"
+    assert cp.stdout.index("Summary: overall") > cp.stdout.rindex("protocol leave-one-out")
