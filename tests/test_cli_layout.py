@@ -316,7 +316,8 @@ def test_demo_full_prints_every_table_and_says_so(tmp_path):
                          "--cache", tmp_path / "cache"], capture_output=True, text=True, env=env, timeout=300)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.count("protocol leave-one-out") == 3
-    check_fits(cp.stdout, 80)
+    # only a path longer than the width (one word, never broken) may stick out
+    assert all(len(line) <= 80 or " " not in line.strip() for line in cp.stdout.splitlines())
     tail = cp.stdout.splitlines()[-8:]
     assert any("Shown: each model's full table" in line for line in tail)
     assert tail[-1] == "no site built (--no-site)"
