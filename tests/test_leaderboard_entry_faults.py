@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from mura_bench.cli import cli
 from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.leaderboard import build as build_module
-from mura_bench.leaderboard import entry_files
+from mura_bench import regular_files
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.cli import build as build_command
 from mura_bench.leaderboard.submissions import load_submissions
@@ -105,14 +105,14 @@ def test_faults_while_reading_one_entry_skip_it(tmp_path, truth, monkeypatch, ex
 
 def test_an_unreadable_toml_is_skipped(tmp_path, truth, monkeypatch):
     subs = submissions_with(tmp_path, truth, {"locked": (GOOD_TOML, None)})
-    real_open = entry_files.os.open
+    real_open = regular_files.os.open
 
     def deny(path, flags, *args):
         if "locked" in str(path):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(entry_files.os, "open", deny)
+    monkeypatch.setattr(regular_files.os, "open", deny)
     (skipped,) = load_submissions(subs).skipped
     assert skipped.slug == "locked" and "cannot read submission.toml: Permission denied" in skipped.reason
 
