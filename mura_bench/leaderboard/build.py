@@ -64,7 +64,7 @@ class BuildReport:
 def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                resamples: int = 10000, seed: int = 0, title: str | None = None,
                confidence: float = 0.95, progress: ProgressCallback | None = None, test: str = "ci",
-               permutations: int = 10000, adjust: str = "none") -> BuildReport:
+               permutations: int = 10000, adjust: str = "none", hidden_truth: bool = False) -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
@@ -76,6 +76,10 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     of F1_j - F1_i lies above 0) or "randomization" (one coin per study swaps the two entries' reads,
     ``permutations`` P; j beats i when F1_j > F1_i and p < 0.05, Holm-adjusted over all pairs with
     ``adjust="holm"``).
+
+    ``hidden_truth``: the truth must stay hidden from the submitters; the pages publish aggregates
+    only (:mod:`.hidden_truth`: no ROC curve steps, no study-resolution threshold, calibration bins
+    of at least 20 studies).
     """
     from mura_bench.scoring import one_blas_thread
 
@@ -84,12 +88,13 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     with one_blas_thread():
         return _build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                            confidence=confidence, progress=progress, test=test, permutations=permutations,
-                           adjust=adjust)
+                           adjust=adjust, hidden_truth=hidden_truth)
 
 
 def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                 resamples: int, seed: int, title: str | None, confidence: float,
-                progress: ProgressCallback | None, test: str, permutations: int, adjust: str) -> BuildReport:
+                progress: ProgressCallback | None, test: str, permutations: int, adjust: str,
+                hidden_truth: bool = False) -> BuildReport:
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
@@ -116,7 +121,7 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
         context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
                               seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
                               reported=loaded.reported, rule=rule, synthetic=is_synthetic_truth(truth_table),
-                              analyses=analyses)
+                              analyses=analyses, hidden_truth=hidden_truth)
         context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir)
     finally:
         plotting.join()

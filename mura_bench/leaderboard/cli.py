@@ -36,8 +36,12 @@ def leaderboard() -> None:
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
                    "written); for CI checks on pull requests. Without it the build exits 2 only when "
                    "no re-scored entry could be published.")
+@click.option("--hidden-truth", is_flag=True,
+              help="The truth is hidden from the submitters: publish aggregates only (no ROC curves, "
+                   "no study-level thresholds, calibration bins of at least 20 studies).")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
-          title: str | None, test: str, permutations: int, adjust: str, quiet: bool, strict: bool) -> None:
+          title: str | None, test: str, permutations: int, adjust: str, quiet: bool, strict: bool,
+          hidden_truth: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
     from mura_bench.progress import StderrProgress
@@ -45,7 +49,8 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
-                            progress=progress, test=test, permutations=permutations, adjust=adjust)
+                            progress=progress, test=test, permutations=permutations, adjust=adjust,
+                            hidden_truth=hidden_truth)
     echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
          f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:

@@ -51,6 +51,7 @@ class SiteContext:
     rule: RankRule
     synthetic: bool = False                        # the truth is synthetic (said on every page)
     analyses: Mapping = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
+    hidden_truth: bool = False                     # aggregates only (:mod:`.hidden_truth`)
 
 
 class EntryRenderError(Exception):
@@ -104,7 +105,7 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
                   reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
                   confidence=ctx.confidence, studies=ref.studies, positives=ref.group_positives,
                   n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe(),
-                  synthetic=ctx.synthetic)
+                  synthetic=ctx.synthetic, hidden_truth=ctx.hidden_truth)
     _write_downloads(root, ctx, protocol)
     lap("downloads")
     forest = _write_forest_plots(root, ctx, ref.studies)
@@ -176,14 +177,21 @@ def _write_entry_page(root: Path, page, common: dict, ctx: SiteContext, row: Boa
     """One re-scored entry's ROC plot and page."""
     from mura_bench.leaderboard import plots
 
-    curve = roc_curve(s.predictions.probabilities, ref.positives)
-    auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
-    svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), ref.reader_points,
-                             title=f"ROC: {row.label}", auc=auc,
-                             binary=not s.predictions.has_probabilities)
-    (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
     analysis = ctx.analyses.get(row.key)
-    if analysis is not None:
+    if ctx.hidden_truth:   # no curve with a step per study, no study-resolution threshold
+        from mura_bench.leaderboard.hidden_truth import publishable_analysis
+
+        curve, auc, analysis = None, None, publishable_analysis(analysis)
+        model = operating_point(row.label, s.predictions.probabilities > 0.5, ref.positives)
+        svg = plots.operating_points_svg(model, ref.reader_points, title=f"Operating points: {row.label}")
+    else:
+        curve = roc_curve(s.predictions.probabilities, ref.positives)
+        auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
+        svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), ref.reader_points,
+                                 title=f"ROC: {row.label}", auc=auc,
+                                 binary=not s.predictions.has_probabilities)
+    (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
+    if analysis is not None and analysis.reliability:
         svg = plots.reliability_plot_svg(analysis.reliability, title=f"Calibration: {row.label}",
                                          brier=analysis.brier, ece=analysis.ece)
         (root / "plots" / f"reliability-{row.key}.svg").write_text(svg, encoding="utf-8")

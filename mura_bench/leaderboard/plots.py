@@ -218,6 +218,26 @@ def _roc_without_curve(readers: Sequence[OperatingPoint], title: str) -> str:
         return _svg(fig, tight=False)
 
 
+def operating_points_svg(model: OperatingPoint | None, readers: Sequence[OperatingPoint], *,
+                         title: str) -> str:
+    """The model's operating point (its 0/1 calls) and the readers' in ROC space, without a curve:
+    what a page built from a hidden truth shows instead of the ROC curve."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig = _figure(4.4, 4.2)
+        ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
+        ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
+        _reader_points(ax, readers)
+        if model is not None:
+            ax.plot([model.fpr], [model.tpr], marker="o", markersize=7, color=ACCENT, linestyle="none",
+                    label="model (threshold 0.5)")
+        _unit_square(ax, *_AXIS_LABELS["roc"], title)
+        if readers or model is not None:
+            ax.legend(loc="lower right", frameon=False)
+        return _svg(fig, tight=False)
+
+
 def _reader_points(ax, readers: Sequence[OperatingPoint]) -> None:
     for k, point in enumerate(readers):
         ax.plot([point.fpr], [point.tpr], marker="^", markersize=6, color=READER,
