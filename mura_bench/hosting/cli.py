@@ -40,21 +40,37 @@ def _parse_date(_ctx, param, value: str | None) -> dt.date | None:
               help="Paired bootstrap resamples per submission (as the leaderboard site), 2 to 100,000.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--docker-image", default=None,
-              help="Image the scoring program runs in [default: mura-bench:<version>, built from the Dockerfile].")
+              help="Image the scoring program runs in (required): Codabench's workers pull it, so push it "
+                   "to a public registry, built for linux/amd64, e.g. ghcr.io/OWNER/mura-bench:VERSION.")
 @click.option("--start", callback=_parse_date, help="Development phase start, YYYY-MM-DD [default: today, UTC].")
 @click.option("--final-start", callback=_parse_date,
-              help="Final phase start, YYYY-MM-DD [default: 30 days after --start].")
+              help="Final phase start, YYYY-MM-DD [default: 30 days after --start]; the development "
+                   "phase ends at 23:59:59 the day before.")
+@click.option("--max-submissions-per-day", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Development phase: submissions per participant and day.")
+@click.option("--max-submissions", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Development phase: submissions per participant in all.")
+@click.option("--final-max-submissions-per-day", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Final phase: submissions per participant and day.")
+@click.option("--final-max-submissions", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Final phase: submissions per participant in all (kept small so that the scores "
+                   "cannot give the hidden labels away).")
 def codabench_command(truth, final_truth, out, title, protocol, resamples, seed, docker_image, start,
-                      final_start) -> None:
+                      final_start, max_submissions_per_day, max_submissions, final_max_submissions_per_day,
+                      final_max_submissions) -> None:
     """Write a Codabench competition bundle that scores submissions with mura-bench."""
-    from mura_bench.hosting.codabench import export_codabench
+    from mura_bench.hosting.codabench import SubmissionLimits, export_codabench
     from mura_bench.hosting.settings import ScoringSettings
 
     from mura_bench.terminal import echo
 
     report = export_codabench(truth, out, final_truth=final_truth, title=title,
                               settings=ScoringSettings(protocol, resamples, seed),
-                              docker_image=docker_image, start=start, final_start=final_start)
+                              docker_image=docker_image, start=start, final_start=final_start,
+                              limits=SubmissionLimits(max_submissions_per_day, max_submissions),
+                              final_limits=SubmissionLimits(final_max_submissions_per_day, final_max_submissions))
+    for line in report.warnings:
+        echo(f"warning: {line}", err=True)
     echo(f"wrote {report.path} ({len(report.entries)} files; leaderboard columns: "
          f"{', '.join(report.columns)})")
 

@@ -15,18 +15,32 @@ key                                value
 =================================  =============================================================
 
 Platforms store numbers only, so a value that is not a finite number is left out rather than
-written as null or NaN.
+written as null or NaN. A hosted scorer writes each value rounded to its column's precision
+(:func:`rounded`): Codabench serves stored scores with 10 decimal places whatever a column shows,
+and every extra digit of a score computed on a hidden truth is information about its labels.
+
+A final phase (a hidden test set, few submissions) publishes :data:`FINAL_COLUMNS` only, at
+:data:`FINAL_PRECISION` decimals; :func:`information_bits` bounds what a whole submission budget
+can learn from them.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mura_bench.layout import BODY_PARTS
 from mura_bench.results import Result
 
 DIFFERENCE_KEYS = ("f1_minus_radiologists", "f1_minus_radiologists_ci_low", "f1_minus_radiologists_ci_high")
 PART_TITLES = {p: p.capitalize() for p in BODY_PARTS}
+#: The ranking metric of the leaderboard site (paired overall F1): the leaderboard's primary column.
+PRIMARY_KEY = "overall_f1"
+#: The columns a final phase publishes, and their decimals.
+FINAL_COLUMNS = ("overall_f1", "overall_kappa")
+FINAL_PRECISION = 2
+#: Range of each column's values (kappa and the differences can be negative).
+VALUE_RANGES = {"overall_kappa": (-1.0, 1.0), "f1_minus_radiologists": (-1.0, 1.0),
+                "f1_minus_radiologists_ci_low": (-1.0, 1.0), "f1_minus_radiologists_ci_high": (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,28 @@ def flat_scores(result: Result) -> dict[str, float]:
         if group.studies:
             _put(out, f"{part}_f1", group.model.get("f1"))
     return out
+
+
+def final_columns(columns: list[Column]) -> list[Column]:
+    """The final phase's columns: :data:`FINAL_COLUMNS` at :data:`FINAL_PRECISION` decimals."""
+    return [replace(c, precision=FINAL_PRECISION) for c in columns if c.key in FINAL_COLUMNS]
+
+
+def rounded(scores: dict[str, float], precision: dict[str, int]) -> dict[str, float]:
+    """Each score rounded to its column's decimals (``precision[key]``); -0.0 becomes 0.0."""
+    return {k: round(v, precision[k]) + 0.0 for k, v in scores.items()}
+
+
+def information_bits(columns: list[Column], submissions: int) -> float:
+    """Upper bound, in bits, of what ``submissions`` score sets of ``columns`` can tell about the
+    labels: each column takes one of ``range * 10**precision + 1`` values per submission. Knowing
+    ``b`` bits cannot identify more than about ``b`` binary labels, so a budget with ``b`` well
+    under the number of studies cannot recover the labels."""
+    per_submission = 0.0
+    for c in columns:
+        low, high = VALUE_RANGES.get(c.key, (0.0, 1.0))
+        per_submission += math.log2(round((high - low) * 10 ** c.precision) + 1)
+    return per_submission * submissions
 
 
 def select(scores: dict[str, float], keys: list[str]) -> dict[str, float]:

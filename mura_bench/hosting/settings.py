@@ -1,4 +1,4 @@
-"""Scoring settings a hosted evaluation runs with, and the folders it reads its one CSV from.
+"""Scoring settings a hosted evaluation runs with.
 
 Both platforms score with the settings of the leaderboard site (protocol, bootstrap resamples,
 seed, confidence); :class:`ScoringSettings` holds them and validates a mapping read from a
@@ -7,7 +7,6 @@ platform's parameter file (unknown keys and wrong types are input errors, exit 2
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from mura_bench.bootstrap import MAX_RESAMPLES
@@ -21,8 +20,6 @@ MEDPERF_MOUNTS = {
     "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
     "output_path": "/mlcommons/volumes/results/results.yaml",
 }
-#: Files a platform or an archiver puts next to the CSV, never the CSV itself.
-_IGNORED_PREFIXES = (".", "_")
 
 
 @dataclass(frozen=True)
@@ -75,29 +72,3 @@ def _integer(value: Any, name: str, source: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{name} must be a whole number, got {value!r}", source=source)
     return value
-
-
-def single_csv(folder: str | Path, *, what: str, hint: str = "") -> Path:
-    """The one CSV file directly inside ``folder`` (any name; ``.csv`` in any case).
-
-    Other files (a platform's ``metadata``, hidden ``.*`` files, ``__MACOSX/``) are ignored. No CSV,
-    or several, is an :class:`InputError` naming what was found.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{what}: folder not found", source=str(folder))
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(_IGNORED_PREFIXES))
-    csvs = [p for p in entries if p.suffix.lower() == ".csv" and p.is_file()]
-    if len(csvs) == 1:
-        return csvs[0]
-    if len(csvs) > 1:
-        raise InputError(f"{what}: expected one CSV file, found {len(csvs)}", source=str(folder),
-                         rows=[(None, p.name) for p in csvs], hint=hint or None)
-    nested = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                    if p.suffix.lower() == ".csv" and p.is_file()
-                    and not any(part.startswith(_IGNORED_PREFIXES) for part in p.relative_to(folder).parts))
-    if nested:
-        raise InputError(f"{what}: the CSV file must sit at the top level, not in a folder",
-                         source=str(folder), rows=[(None, name) for name in nested], hint=hint or None)
-    found = ", ".join(p.name for p in entries) or "nothing"
-    raise InputError(f"{what}: no CSV file found (found {found})", source=str(folder), hint=hint or None)
