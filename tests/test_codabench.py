@@ -24,16 +24,23 @@ from mura_bench import __version__
 from mura_bench.cli import cli
 
 START = dt.date(2026, 3, 2)
+IMAGE = "ghcr.io/example/mura-bench:0.1.0"
 PANEL_COLUMNS = ["overall_kappa", "overall_f1", "overall_auroc", "f1_minus_radiologists",
                  "f1_minus_radiologists_ci_low", "f1_minus_radiologists_ci_high", "elbow_f1", "finger_f1",
                  "forearm_f1", "hand_f1", "humerus_f1", "shoulder_f1", "wrist_f1"]
 
 
-def export(tmp_path: Path, *args: str, name: str = "bundle.zip") -> tuple[Path, object]:
+def export(tmp_path: Path, *args: str, name: str = "bundle.zip", image: str | None = IMAGE) -> tuple[Path, object]:
     out = tmp_path / name
     result = CliRunner().invoke(cli, ["export", "codabench", "--out", str(out), "--bootstrap", str(BOOTSTRAP),
-                                      "--seed", str(SEED), "--start", START.isoformat(), *args])
+                                      "--seed", str(SEED), "--start", START.isoformat(),
+                                      *(["--docker-image", image] if image else []), *args])
     return out, result
+
+
+def rounded(scores: dict, places: int = 4) -> dict:
+    """Scores as the scoring program stores them: rounded to the column's decimals."""
+    return {k: round(v, places) + 0.0 for k, v in scores.items()}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def test_competition_yaml_at_the_zip_root_with_every_referenced_path(panel_bundl
                 "tasks", "solutions", "phases", "leaderboards"):
         assert key in comp, key
     assert comp["version"] == 2 and comp["enable_detailed_results"] is True
-    assert comp["docker_image"] == f"mura-bench:{__version__}"
+    assert comp["docker_image"] == IMAGE
     assert (tmp_path / comp["image"]).is_file() and (tmp_path / comp["image"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for page in [comp["terms"], *(p["file"] for p in comp["pages"])]:
         assert (tmp_path / page).is_file() and (tmp_path / page).read_text(encoding="utf-8").strip()
@@ -83,12 +90,17 @@ def test_competition_yaml_at_the_zip_root_with_every_referenced_path(panel_bundl
     assert metadata["command"] == "python3 /app/program/score.py /app/input /app/output"
 
 
-def test_phases_start_at_the_export_date_and_the_final_phase_30_days_later(panel_bundle, tmp_path):
+def test_phases_are_strictly_sequential_the_development_phase_ends_the_second_before_the_final(panel_bundle,
+                                                                                             tmp_path):
+    """Codabench's unpacker (base_unpacker.py, _validate_phase_ordering) refuses a phase that starts
+    before, or at the very instant, the previous one ends ("Phases dates conflict")."""
     comp = unpack(panel_bundle[0], tmp_path)
     dev, final = sorted(comp["phases"], key=lambda p: p["index"])
     assert dev["tasks"] == [0] and final["tasks"] == [1]
     assert dev["start"] == "2026-03-02 00:00:00"
-    assert dev["end"] == final["start"] == "2026-04-01 00:00:00"
+    assert dev["end"] == "2026-03-31 23:59:59" and final["start"] == "2026-04-01 00:00:00"
+    end, final_start = (dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S") for v in (dev["end"], final["start"]))
+    assert end < final_start and final_start - end == dt.timedelta(seconds=1)
     assert "end" not in final
 
 
@@ -98,11 +110,16 @@ def test_leaderboard_columns_are_unique_and_complete(panel_bundle, tmp_path):
     columns = board["columns"]
     keys = [c["key"] for c in columns]
     assert keys == PANEL_COLUMNS
+    # the primary (ranking) column is the site's rank metric, overall F1
+    assert [c["key"] for c in columns if c["index"] == board["primary_index"]] == ["overall_f1"]
     assert len(set(keys)) == len(keys) and len({c["index"] for c in columns}) == len(columns)
     for c in columns:
         assert set(c) >= {"title", "key", "index", "sorting", "precision"} and c["sorting"] in ("asc", "desc")
     settings = json.loads((tmp_path / "scoring_program" / "settings.json").read_text(encoding="utf-8"))
-    assert settings["columns"] == keys
+    assert settings["columns"] == keys and settings["precision"] == {k: 4 for k in keys}
+    final = json.loads((tmp_path / "scoring_program_final" / "settings.json").read_text(encoding="utf-8"))
+    assert final["columns"] == ["overall_kappa", "overall_f1"] and set(final["precision"].values()) == {2}
+    assert final["detailed"] == "summary" and settings["detailed"] == "full"
     assert (settings["bootstrap"], settings["seed"], settings["protocol"]) == (BOOTSTRAP, SEED, "auto")
 
 
@@ -173,7 +190,7 @@ def test_sample_submission_scores_exactly_as_mura_bench_score(panel_bundle, tmp_
     assert sorted(p.name for p in (tmp_path / "run" / "app" / "output").iterdir()) == ["detailed_results.html",
                                                                                      "scores.json"]
     csv = tmp_path / "run" / "app" / "input" / "res" / "predictions.csv"
-    assert scores == expected_scores(cli_scores(csv, dev))
+    assert scores == rounded(expected_scores(cli_scores(csv, dev)))
 
 
 def test_detailed_results_are_one_self_contained_page(panel_bundle, tmp_path):
@@ -187,8 +204,8 @@ def test_detailed_results_are_one_self_contained_page(panel_bundle, tmp_path):
     assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
     assert not re.search(r'href="(?!https?://|#)', html), "links to files that are not there"
     assert "img-src data:" in html
-    scores = scores_of(tmp_path / "run")
-    assert f"{scores['overall_f1']:.3f}" in html  # the page shows the same figures
+    doc = cli_scores(tmp_path / "run" / "app" / "input" / "res" / "my model.csv", dev)
+    assert f"{doc['groups']['overall']['model']['f1']['value']:.3f}" in html  # the page shows the same figures
 
 
 def test_labels_only_submission_omits_auroc_and_keeps_every_other_column(panel_bundle, tmp_path):
@@ -199,15 +216,21 @@ def test_labels_only_submission_omits_auroc_and_keeps_every_other_column(panel_b
     scores = scores_of(tmp_path / "run")
     assert list(scores) == [k for k in PANEL_COLUMNS if k != "overall_auroc"]
     assert "null" not in (tmp_path / "run" / "app" / "output" / "scores.json").read_text()
-    assert scores == expected_scores(cli_scores(labels, dev))
+    assert scores == rounded(expected_scores(cli_scores(labels, dev)))
 
 
-def test_final_task_scores_against_the_final_truth(panel_bundle, tmp_path):
+def test_final_task_publishes_overall_f1_and_kappa_to_2_decimals_against_the_final_truth(panel_bundle, tmp_path):
     bundle, _, final = panel_bundle
     preds = write_probabilities(tmp_path / "p.csv", final)
     run = run_worker(bundle, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run", task=1)
     assert run.returncode == 0, run.stderr
-    assert scores_of(tmp_path / "run") == expected_scores(cli_scores(preds, final))
+    expected = expected_scores(cli_scores(preds, final))
+    scores = scores_of(tmp_path / "run")
+    assert scores == {k: round(expected[k], 2) + 0.0 for k in ("overall_kappa", "overall_f1")}
+    page = (tmp_path / "run" / "app" / "output" / "detailed_results.html").read_text(encoding="utf-8")
+    assert "<svg" not in page and "base64" not in page and "<img" not in page
+    numbers = {float(x) for x in re.findall(r"-?\d+\.\d+", page)}
+    assert numbers <= set(scores.values()), "the final page shows only the published scores"
 
 
 def _drop_rows(text: str) -> bytes:
@@ -271,7 +294,7 @@ def test_labels_truth_has_no_radiologist_columns_and_scores(tmp_path):
     run = run_worker(out, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run")
     assert run.returncode == 0, run.stderr
     scores = scores_of(tmp_path / "run")
-    assert list(scores) == keys and scores == expected_scores(cli_scores(preds, truth))
+    assert list(scores) == keys and scores == rounded(expected_scores(cli_scores(preds, truth)))
 
 
 def test_explicit_protocol_is_used_by_the_scoring_program(tmp_path):
@@ -284,9 +307,9 @@ def test_explicit_protocol_is_used_by_the_scoring_program(tmp_path):
     run = run_worker(out, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run")
     assert run.returncode == 0, run.stderr
     scores = scores_of(tmp_path / "run")
-    assert scores == expected_scores(cli_scores(preds, truth, protocol="single"))
+    assert scores == rounded(expected_scores(cli_scores(preds, truth, protocol="single")))
     html = (tmp_path / "run" / "app" / "output" / "detailed_results.html").read_text(encoding="utf-8")
-    assert "<dd>single</dd>" in html and f"{scores['overall_f1']:.3f}" in html
+    assert "<dd>single</dd>" in html
 
 
 def test_official_three_reader_file_is_a_gold_panel_without_radiologist_columns(tmp_path):
@@ -302,19 +325,20 @@ def test_official_three_reader_file_is_a_gold_panel_without_radiologist_columns(
     preds = write_probabilities(tmp_path / "p.csv", gold)
     run = run_worker(out, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run")
     assert run.returncode == 0, run.stderr
-    assert scores_of(tmp_path / "run") == expected_scores(cli_scores(preds, gold))
+    assert scores_of(tmp_path / "run") == rounded(expected_scores(cli_scores(preds, gold)))
 
 
 def test_development_phase_starts_today_by_default(tmp_path):
     truth = write_labels(tmp_path / "labels.csv", 40)
     before = dt.datetime.now(dt.timezone.utc).date()
     result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(truth), "--final-truth", str(truth),
-                                      "--out", str(tmp_path / "b.zip"), "--bootstrap", "10"])
+                                      "--out", str(tmp_path / "b.zip"), "--bootstrap", "10", "--docker-image", IMAGE])
     after = dt.datetime.now(dt.timezone.utc).date()
     assert result.exit_code == 0, result.output
     dev, final = unpack(tmp_path / "b.zip", tmp_path / "b")["phases"]
     day = dt.date.fromisoformat(dev["start"][:10])
     assert day in (before, after) and final["start"] == f"{day + dt.timedelta(days=30)} 00:00:00"
+    assert dev["end"] == f"{day + dt.timedelta(days=29)} 23:59:59"
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -322,6 +346,10 @@ def test_development_phase_starts_today_by_default(tmp_path):
     (["--final-start", "2026-03-03"], "needs --final-truth"),
     (["--bootstrap", "1"], "--bootstrap"),
     (["--start", "2026-13-01"], "YYYY-MM-DD"),
+    (["--start", "1979-12-31"], "1980"),
+    (["--max-submissions", "0"], "--max-submissions"),
+    (["--title", "x" * 257], "256 characters"),
+    (["--docker-image", "ghcr.io/" + "x" * 130 + ":1"], "128 characters"),
 ])
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
     truth = write_labels(tmp_path / "labels.csv", 40)
@@ -351,7 +379,8 @@ def test_bundle_must_be_a_zip_and_never_replaces_its_truth(tmp_path):
     assert result.exit_code == 2 and ".zip" in result.output
     copy = tmp_path / "truth.zip"
     copy.write_bytes(truth.read_bytes())
-    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(copy), "--out", str(copy)])
+    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(copy), "--out", str(copy),
+                                      "--docker-image", IMAGE])
     assert result.exit_code == 2 and copy.read_bytes() == truth.read_bytes()
 
 

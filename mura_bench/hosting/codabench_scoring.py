@@ -47,8 +47,8 @@ _PARTICIPANT_HINTS = (
                    "probability (or label)"),
     ("--score-col", "give the file a header row naming its columns: study (or path, image) and "
                     "probability (or label)"),
-    ("--allow-missing", "predict every study of the phase: sample_submission.zip in the starting kit "
-                        "lists them all"),
+    ("--allow-missing", "predict every study of the phase, none missing: sample_submission.zip in the "
+                        "starting kit lists them all"),
 )
 _OPTION = re.compile(r"--[a-z][a-z-]+")
 
@@ -108,7 +108,7 @@ def score_submission(input_dir: Path, output_dir: Path, program_dir: Path) -> di
         predictions = parse_bytes(submitted.data, read_predictions, source=submitted.name)
         result = score(predictions, truth, **settings.score_options())
     except InputError as exc:
-        raise for_participants(exc) from None
+        raise for_participants(exc, source=submitted.name) from None
     columns = list(raw.get("columns") or [])
     precision = _precision(raw, columns)
     scores = rounded(select(flat_scores(result), columns), precision)
@@ -125,9 +125,9 @@ def score_submission(input_dir: Path, output_dir: Path, program_dir: Path) -> di
     return scores
 
 
-def for_participants(exc: InputError) -> InputError:
-    """``exc`` as a participant can act on it: hints that name command-line options (which a
-    participant cannot pass) become advice about the submitted file."""
+def for_participants(exc: InputError, *, source: str) -> InputError:
+    """``exc`` as a participant can act on it: about their file (``source``), with hints that name
+    command-line options (which a participant cannot pass) turned into advice about the file."""
     hint = exc.hint
     for option, advice in _PARTICIPANT_HINTS:
         if hint and option in hint:
@@ -135,7 +135,7 @@ def for_participants(exc: InputError) -> InputError:
     if hint and _OPTION.search(hint):
         hint = SUBMISSION_HINT
     problem = _OPTION.sub("an option", exc.problem)
-    return InputError(problem, source=exc.source, rows=exc.rows, hint=hint)
+    return InputError(problem, source=source, rows=exc.rows, hint=hint)
 
 
 def _precision(raw: dict, columns: list[str]) -> dict[str, int]:
