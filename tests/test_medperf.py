@@ -3,6 +3,8 @@ like the container's mounts (predictions/, labels/, parameters/parameters_file.y
 results/results.yaml)."""
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -196,7 +198,8 @@ def test_no_arguments_means_medperf_s_fixed_mounts(monkeypatch):
 
     monkeypatch.setattr("mura_bench.hosting.medperf.evaluate", fake_evaluate)
     assert CliRunner().invoke(cli, ["medperf", "evaluate"]).exit_code == 0
-    assert seen["args"] == tuple(MOUNTS[k] for k in ("predictions", "labels", "parameters_file", "output_path"))
+    # no parameters file given: the mounted one when MedPerf mounts it, else the shipped defaults
+    assert seen["args"] == (MOUNTS["predictions"], MOUNTS["labels"], None, MOUNTS["output_path"])
     assert MOUNTS == {"predictions": "/mlcommons/volumes/predictions", "labels": "/mlcommons/volumes/labels",
                       "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
                       "output_path": "/mlcommons/volumes/results/results.yaml"}
@@ -237,3 +240,99 @@ def test_evaluator_runs_as_a_process_with_no_arguments_other_than_the_mounts(tmp
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert set(yaml.safe_load(paths["output_path"].read_text())) == set(ALL_KEYS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults shipped in the package; the parameters file is capped like every input
+# ---------------------------------------------------------------------------------------------
+
+def test_shipped_defaults_are_the_documented_parameters_file():
+    from mura_bench.hosting.medperf import default_parameters_text, read_parameters
+
+    assert default_parameters_text() == (REPO / "medperf" / "parameters.yaml").read_text(encoding="utf-8")
+    params = read_parameters(None)
+    assert params.settings.bootstrap == 10000 and params.settings.protocol == "auto"
+    assert list(params.columns) == ALL_KEYS
+
+
+def test_without_a_parameters_file_the_defaults_are_used(tmp_path, monkeypatch):
+    paths = mounts(tmp_path)
+    monkeypatch.setitem(MOUNTS, "parameters_file", str(tmp_path / "not-mounted.yaml"))
+    args = ["medperf", "evaluate", "--predictions", str(paths["predictions"]), "--labels", str(paths["labels"]),
+            "--output-path", str(paths["output_path"])]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    results = yaml.safe_load(paths["output_path"].read_text(encoding="utf-8"))
+    doc = cli_scores(paths["predictions"] / "model-output.csv", paths["labels"] / "truth.csv", bootstrap=10000, seed=0)
+    assert results == expected_scores(doc)
+
+
+def test_an_endless_parameters_file_is_one_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("MURA_BENCH_MAX_INPUT_BYTES", "100000")
+    paths = mounts(tmp_path)
+    paths["parameters_file"] = Path("/dev/zero")
+    result = evaluate(paths)
+    assert result.exit_code == 2 and "too large" in result.output and "Traceback" not in result.output
+    assert not paths["output_path"].exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The predictions folder is written by an untrusted container
+# ---------------------------------------------------------------------------------------------
+
+def _refused(paths, fragment: str) -> None:
+    result = evaluate(paths)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "Traceback" not in result.output, result.output
+    assert not paths["output_path"].exists()
+    return result
+
+
+def test_predictions_linked_to_the_labels_are_refused_and_not_read(tmp_path):
+    paths = mounts(tmp_path)
+    (paths["predictions"] / "model-output.csv").unlink()
+    (paths["predictions"] / "preds.csv").symlink_to(paths["labels"] / "truth.csv")
+    result = _refused(paths, "preds.csv is a symbolic link")
+    assert "truth.csv" not in result.output and "MURA-v1.1" not in result.output
+
+
+def test_predictions_fifo_is_refused_without_blocking(tmp_path):
+    paths = mounts(tmp_path)
+    (paths["predictions"] / "model-output.csv").unlink()
+    os.mkfifo(paths["predictions"] / "preds.csv")
+    _refused(paths, "preds.csv is a FIFO")
+
+
+def test_predictions_device_is_refused(tmp_path):
+    paths = mounts(tmp_path)
+    (paths["predictions"] / "model-output.csv").unlink()
+    try:
+        os.mknod(paths["predictions"] / "preds.csv", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    except (PermissionError, OSError):
+        pytest.skip("cannot make a device node here (needs CAP_MKNOD); the FIFO test covers special files")
+    _refused(paths, "preds.csv is a device")
+
+
+def test_predictions_and_labels_in_the_same_folder_are_refused(tmp_path):
+    paths = mounts(tmp_path)
+    paths["labels"] = paths["predictions"]
+    _refused(paths, "two separate folders")
+
+
+def test_predictions_that_are_the_labels_file_are_refused(tmp_path):
+    paths = mounts(tmp_path)
+    (paths["predictions"] / "model-output.csv").unlink()
+    os.link(paths["labels"] / "truth.csv", paths["predictions"] / "preds.csv")
+    _refused(paths, "is the labels file")
+
+
+@pytest.mark.parametrize("name, shown", [(b"p\x7f.csv", "p\\x7f.csv"), (b"p\xff\x1b[31m.csv", "p\\xff\\x1b[31m.csv")])
+def test_odd_file_names_are_shown_escaped(tmp_path, name, shown):
+    paths = mounts(tmp_path)
+    source = paths["predictions"] / "model-output.csv"
+    lines = source.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",1.7"
+    os.rename(source, os.path.join(os.fsencode(paths["predictions"]), name))
+    (paths["predictions"] / os.fsdecode(name)).write_text("\n".join(lines) + "\n")
+    result = _refused(paths, shown)
+    assert "\x1b" not in result.output and "\x7f" not in result.output

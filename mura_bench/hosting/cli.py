@@ -86,8 +86,9 @@ def medperf_group() -> None:
               help="Folder holding one predictions CSV.")
 @click.option("--labels", "--labels_path", "labels", type=click.Path(),
               default=MOUNTS["labels"], show_default=True, help="Folder holding one truth CSV.")
-@click.option("--parameters-file", "--parameters_file", "parameters_file", type=click.Path(),
-              default=MOUNTS["parameters_file"], show_default=True)
+@click.option("--parameters-file", "--parameters_file", "parameters_file", type=click.Path(), default=None,
+              help=f"Benchmark parameters (YAML) [default: {MOUNTS['parameters_file']} when mounted, "
+                   "else the documented defaults shipped with mura-bench].")
 @click.option("--output-path", "--output_path", "output_path", type=click.Path(),
               default=MOUNTS["output_path"], show_default=True)
 def evaluate_command(predictions, labels, parameters_file, output_path) -> None:
