@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
 import shlex
 import shutil
@@ -154,8 +155,11 @@ def submission_zip(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def run_worker(bundle: Path, submission: Path, root: Path, *, task: int = 0) -> subprocess.CompletedProcess:
-    """Lay out ``root`` as the worker's /app and run the scoring program's command there."""
+def run_worker(bundle: Path, submission: Path | None, root: Path, *, task: int = 0,
+               populate=None) -> subprocess.CompletedProcess:
+    """Lay out ``root`` as the worker's /app and run the scoring program's command there.
+    ``populate(res_dir)`` lays out the submission by hand instead (links, FIFOs: what other
+    unpackers than Python's ``zipfile`` keep)."""
     bundle_dir = root / "bundle"
     comp = unpack(bundle, bundle_dir)
     app = root / "app"
@@ -163,15 +167,19 @@ def run_worker(bundle: Path, submission: Path, root: Path, *, task: int = 0) -> 
     shutil.copytree(bundle_dir / task_doc["scoring_program"], app / "program")
     shutil.copytree(bundle_dir / task_doc["reference_data"], app / "input" / "ref")
     (app / "input" / "res").mkdir(parents=True)
-    with zipfile.ZipFile(submission) as zf:
-        zf.extractall(app / "input" / "res")
+    if submission is not None:
+        with zipfile.ZipFile(submission) as zf:
+            zf.extractall(app / "input" / "res")
+    if populate is not None:
+        populate(app / "input" / "res")
     (app / "input" / "res" / "metadata").write_text("exitCode: 0\nelapsedTime: 1.0\n")  # as the worker leaves it
     (app / "output").mkdir()
     metadata = yaml.safe_load((app / "program" / "metadata.yaml").read_text(encoding="utf-8"))
     argv = shlex.split(metadata["command"].replace("/app", str(app)))
     assert argv[0] == "python3"
     argv[0] = sys.executable  # the image's python3, which has mura-bench installed
-    return subprocess.run(argv, cwd=app / "program", capture_output=True, text=True, timeout=300)
+    return subprocess.run(argv, cwd=app / "program", capture_output=True, text=True, timeout=300,
+                          errors="backslashreplace")
 
 
 def scores_of(root: Path) -> dict:
@@ -403,3 +411,90 @@ def test_zip_reader_sees_the_same_entries_as_the_report(tmp_path):
                      "scoring_program/score.py", "scoring_program/settings.json",
                      "solution/development/predictions.csv", "starting_kit/README.md",
                      "starting_kit/sample_submission.zip"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The submission is untrusted: a regular file inside input/res, nothing else is read
+# ---------------------------------------------------------------------------------------------
+
+SECRET = "TOKEN=ghp_0123456789SECRETabcdef"
+
+
+def _refused(run: subprocess.CompletedProcess, root: Path, fragment: str) -> None:
+    assert run.returncode == 2, run.stderr
+    assert fragment in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert list((root / "app" / "output").iterdir()) == []
+
+
+def test_submission_linked_to_the_hidden_truth_is_refused_and_nothing_is_read(panel_bundle, tmp_path):
+    bundle, dev, _ = panel_bundle
+
+    def link(res: Path) -> None:
+        (res / "predictions.csv").symlink_to(Path("..") / "ref" / "truth.csv")
+
+    run = run_worker(bundle, None, tmp_path / "run", populate=link)
+    _refused(run, tmp_path / "run", "predictions.csv is a symbolic link")
+    assert "MURA-v1.1" not in run.stdout + run.stderr and "truth.csv" not in run.stderr
+
+
+def test_submission_linked_to_any_other_file_quotes_nothing_of_it(panel_bundle, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text(f"{SECRET},1\n")
+
+    def link(res: Path) -> None:
+        (res / "p.csv").symlink_to(secret)
+
+    run = run_worker(panel_bundle[0], None, tmp_path / "run", populate=link)
+    _refused(run, tmp_path / "run", "p.csv is a symbolic link")
+    assert "ghp_" not in run.stdout + run.stderr and "secret" not in run.stderr
+
+
+def test_submission_fifo_is_refused_without_blocking(panel_bundle, tmp_path):
+    run = run_worker(panel_bundle[0], None, tmp_path / "run", populate=lambda res: os.mkfifo(res / "p.csv"))
+    _refused(run, tmp_path / "run", "p.csv is a FIFO")
+
+
+def test_submission_hard_linked_to_the_truth_is_refused(panel_bundle, tmp_path):
+    def link(res: Path) -> None:
+        os.link(res.parent / "ref" / "truth.csv", res / "p.csv")
+
+    run = run_worker(panel_bundle[0], None, tmp_path / "run", populate=link)
+    _refused(run, tmp_path / "run", "is the labels file")
+
+
+@pytest.mark.parametrize("name, shown", [(b"p\x7f.csv", "p\\x7f.csv"), (b"p\xff\x1b.csv", "p\\xff\\x1b.csv")])
+def test_odd_file_names_score_and_are_shown_escaped(panel_bundle, tmp_path, name, shown):
+    """A CSV named with DEL, an undecodable byte or ESC scores (no crash on the page's internal
+    files) and its name is shown escaped."""
+    bundle, dev, _ = panel_bundle
+    data = write_probabilities(tmp_path / "good.csv", dev).read_bytes()
+
+    def put(res: Path) -> None:
+        with open(os.path.join(os.fsencode(res), name), "wb") as fh:
+            fh.write(data)
+
+    run = run_worker(bundle, None, tmp_path / "run", populate=put)
+    assert run.returncode == 0, run.stderr
+    html = (tmp_path / "run" / "app" / "output" / "detailed_results.html").read_text(encoding="utf-8")
+    assert shown in html and "\x7f" not in html and "\x1b" not in html
+    bad = data.replace(b",0.", b",1.7", 1)
+
+    def put_bad(res: Path) -> None:
+        with open(os.path.join(os.fsencode(res), name), "wb") as fh:
+            fh.write(bad)
+
+    run = run_worker(bundle, None, tmp_path / "bad", populate=put_bad)
+    _refused(run, tmp_path / "bad", shown)
+
+
+def test_messages_speak_of_the_file_not_of_command_line_options(panel_bundle, tmp_path):
+    bundle, dev, _ = panel_bundle
+    text = write_probabilities(tmp_path / "good.csv", dev).read_text(encoding="utf-8")
+    cases = {"missing.csv": _drop_rows(text),
+             "three.csv": "\n".join(line + ",x" for line in text.splitlines()[1:]).encode(),
+             "header.csv": ("where,what,extra\n" + "\n".join(r + ",1" for r in text.splitlines()[1:])).encode()}
+    for name, data in cases.items():
+        run = run_worker(bundle, submission_zip(tmp_path / f"{name}.zip", {name: data}), tmp_path / name)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith(f"error: {name}: "), run.stderr
+        assert "--" not in run.stderr.replace("---", ""), run.stderr
