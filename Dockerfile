@@ -3,6 +3,11 @@
 #   docker build -t mura-bench:0.1.0 .                                   # Codabench scoring image
 #   docker build --target medperf -t mura-bench-medperf:0.1.0 .          # MedPerf evaluator
 #
+# Dependencies are installed from requirements.lock: the runtime dependency versions the test suite
+# ran with (tools/lock_runtime_requirements.py writes it), then mura-bench without dependencies.
+# Codabench's workers pull the image on every run: push it to a public registry, built for
+# linux/amd64 (docker buildx build --platform linux/amd64 ...), and export the bundle with its name.
+#
 # The Codabench image runs the bundle's scoring program
 # (python3 /app/program/score.py /app/input /app/output); the MedPerf image's entry point is
 # `mura-bench medperf evaluate`, which reads MedPerf's fixed mounts when given no arguments.
@@ -14,9 +19,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib
-COPY pyproject.toml README.md /src/
+COPY requirements.lock pyproject.toml README.md /src/
 COPY mura_bench /src/mura_bench
-RUN pip install /src && rm -rf /src && mura-bench --version
+RUN pip install --no-deps -r /src/requirements.lock \
+    && pip install --no-deps /src \
+    && pip check \
+    && rm -rf /src && mura-bench --version
 LABEL org.opencontainers.image.title="mura-bench" \
       org.opencontainers.image.description="MURA benchmark harness: scoring for Codabench and MedPerf" \
       org.opencontainers.image.licenses="MIT"

@@ -123,7 +123,7 @@ def test_workflow_builds_the_site_on_push_to_main_and_deploys_it_to_pages():
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert [s["uses"].split("@")[0] for s in deploy["steps"]] == ["actions/deploy-pages"]
     runs = [s["run"] for s in build["steps"] if "run" in s]
-    assert any("pip install ." in r for r in runs)
+    assert any("pip install --no-deps -r requirements.lock" in r and "pip install --no-deps ." in r for r in runs)
     (command,) = [shlex.split(r) for r in runs if "leaderboard build" in r]
     out = command[command.index("--out") + 1]
     artifact = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@")][0]
