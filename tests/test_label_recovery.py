@@ -164,7 +164,7 @@ def decode_single_probe(texts: list[str], probs: np.ndarray) -> list[np.ndarray]
     guesses = []
     for text in texts:
         for key in ("overall_f1",):
-            found = re.search(rf'"{key}": (-?[\d.]+)', text)
+            found = re.search(rf'"?{key}"?: (-?[\d.]+)', text)
             if found:
                 guess = np.zeros(len(probs), dtype=int)
                 guess[special[0]] = int(float(found.group(1)) > 0)
@@ -326,3 +326,26 @@ def test_leaderboard_build_hidden_truth_recovers_no_more_than_chance(hidden, tmp
     # nothing per study anywhere: no study id of the truth appears in the site
     everything = "".join(p.read_text(encoding="utf-8", errors="replace") for p in site.rglob("*") if p.is_file())
     assert not any(s in everything for s in studies[:20])
+
+
+# ---------------------------------------------------------------------------------------------
+# MedPerf's results.yaml
+# ---------------------------------------------------------------------------------------------
+
+def test_medperf_results_recover_no_more_than_chance(hidden, tmp_path):
+    tmp, truth, studies, labels = hidden
+    for name, probs in attack_submissions(N).items():
+        root = tmp_path / name
+        for folder in ("predictions", "labels"):
+            (root / folder).mkdir(parents=True)
+        (root / "labels" / "truth.csv").write_bytes(truth.read_bytes())
+        (root / "predictions" / "preds.csv").write_bytes(csv_of(studies, probs))
+        (root / "parameters.yaml").write_text("bootstrap: 20\n", encoding="utf-8")
+        result = CliRunner().invoke(cli, ["medperf", "evaluate", "--predictions", str(root / "predictions"),
+                                          "--labels", str(root / "labels"), "--parameters-file",
+                                          str(root / "parameters.yaml"), "--output-path", str(root / "results.yaml")])
+        assert result.exit_code == 0, result.output
+        text = (root / "results.yaml").read_text(encoding="utf-8")
+        assert set(yaml.safe_load(text)) <= {"overall_kappa", "overall_f1", "overall_auroc", "elbow_f1", "finger_f1",
+                                             "forearm_f1", "hand_f1", "humerus_f1", "shoulder_f1", "wrist_f1"}
+        assert best_recovery([text], probs, labels) <= chance(labels), name
