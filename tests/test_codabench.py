@@ -21,7 +21,6 @@ from click.testing import CliRunner
 
 from hosting_helpers import (BOOTSTRAP, SEED, cli_scores, expected_scores, truth_rows, write_binary_labels,
                              write_labels, write_panel, write_probabilities)
-from mura_bench import __version__
 from mura_bench.cli import cli
 
 START = dt.date(2026, 3, 2)
