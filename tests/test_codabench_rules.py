@@ -130,6 +130,7 @@ def test_docker_image_is_required_with_a_pullable_example(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragments", [
+    (["--docker-image", "ghcr.io/Owner/Mura Bench:1"], ["--docker-image", "not a Docker image name"]),
     (["--title", "t" * 257], ["--title", "competition.yaml title", "256 characters"]),
     (["--docker-image", "ghcr.io/" + "x" * 130], ["--docker-image", "docker_image", "128 characters"]),
     (["--start", "1979-12-31"], ["--start", "1980"]),
@@ -143,6 +144,14 @@ def test_export_refuses_what_codabench_or_a_zip_cannot_hold(tmp_path, args, frag
     assert result.exit_code == 2, result.output
     assert all(f in result.output for f in fragments), result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_docker_hub_short_name_is_warned_about(tmp_path):
+    truth = write_labels(tmp_path / "l.csv", 40)
+    _, result = export(tmp_path, "--truth", str(truth), "--docker-image", "mura-bench:0.1.0")
+    assert result.exit_code == 0, result.output
+    assert "warning: --docker-image mura-bench:0.1.0 names an official Docker Hub image" in result.output
+    assert "ghcr.io/OWNER/mura-bench:" in result.output
 
 
 def test_a_late_start_is_stamped_as_far_as_zip_timestamps_go(tmp_path):

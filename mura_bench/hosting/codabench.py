@@ -40,6 +40,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -73,6 +74,11 @@ FINAL_LIMITS = (1, 2)
 #: beyond the majority guess is a gain of at most b/(2n).
 FINAL_BITS_SHARE = 0.2
 PROGRAM_DIRS = {"development": "scoring_program", "final": "scoring_program_final"}
+#: A Docker image reference a worker can pull: [registry[:port]/]path[:tag][@sha256:digest], the
+#: path in lower case (Docker refuses upper-case repository names).
+_IMAGE_REFERENCE = re.compile(r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+                              r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+                              r"(?:@sha256:[0-9a-f]{64})?")
 #: competition.yaml fields and the options that set them (for messages).
 _FIELD_OPTIONS = {"title": "--title", "docker_image": "--docker-image"}
 
@@ -128,6 +134,10 @@ def export_codabench(truth: str | Path, out: str | Path, *, final_truth: str | P
     if not docker_image or not docker_image.strip():
         raise InputError("Codabench's workers pull the scoring image before every run: --docker-image is "
                          "required", source="--docker-image", hint=DOCKER_IMAGE_HINT)
+    docker_image = docker_image.strip()
+    if not _IMAGE_REFERENCE.fullmatch(docker_image):
+        raise InputError(f"not a Docker image name a worker can pull: {docker_image!r}", source="--docker-image",
+                         hint=DOCKER_IMAGE_HINT)
     start, final_start = _dates(start, final_start, with_final=final_truth is not None)
     sources = [Path(truth)] + ([Path(final_truth)] if final_truth is not None else [])
     _check_destination(out, sources)
@@ -140,10 +150,14 @@ def export_codabench(truth: str | Path, out: str | Path, *, final_truth: str | P
     columns = _columns(tasks, settings)
     finals = final_columns(columns)
     entries = _bundle_entries(tasks, columns, finals, title=title, settings=settings,
-                              docker_image=docker_image.strip(), start=start, final_start=final_start,
+                              docker_image=docker_image, start=start, final_start=final_start,
                               limits=limits, final_limits=final_limits)
     _check_rules(entries)
     warnings = []
+    if "/" not in docker_image.split("@")[0]:
+        warnings.append(f"--docker-image {docker_image} names an official Docker Hub image "
+                        f"(docker.io/library/...); a local tag cannot be pulled by Codabench's workers: "
+                        f"push the image and name it with its registry, e.g. ghcr.io/OWNER/mura-bench:{__version__}")
     if len(tasks) > 1:
         bits = information_bits(finals, final_limits.per_phase)
         studies = len(tasks[1].truth.study_ids)

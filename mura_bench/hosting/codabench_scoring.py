@@ -139,7 +139,7 @@ def for_participants(exc: InputError, *, source: str) -> InputError:
 
 
 def _precision(raw: dict, columns: list[str]) -> dict[str, int]:
-    found = raw.get("precision", {})
+    found = raw.get("precision", {c: 4 for c in columns})   # bundles exported before precisions: 4
     if not isinstance(found, dict) or not all(isinstance(found.get(c), int) and not isinstance(found.get(c), bool)
                                               and 0 <= found.get(c) <= 10 for c in columns):
         raise InputError("the scoring settings need a precision (0 to 10 decimals) for every column",
