@@ -6,7 +6,7 @@ import math
 from mura_bench.analysis_result import RATES, Analysis
 from mura_bench.layout import GROUPS
 from mura_bench.results import Estimate
-from mura_bench.results_table import number
+from mura_bench.results_table import number, shows_mark
 from mura_bench.table_fit import Cell, Column, Grid, Row, cell_text
 
 TRIAGE_COLUMNS = (("target_sensitivity", "Target sens.", 3), ("threshold", "t*", 3),
@@ -20,12 +20,12 @@ def _text(x: float, digits: int) -> str:
     return "-inf" if math.isinf(x) else number(x, digits)
 
 
-def _cell(est: Estimate | None, digits: int = 3) -> Cell | str:
+def _cell(est: Estimate | None, digits: int = 3, mark: bool | None = None) -> Cell | str:
     """An estimate as a :class:`~mura_bench.table_fit.Cell` (value, interval); a threshold of -inf
     (nothing cleared) reads ``-inf``."""
     if est is None:
         return "—"
-    head = _text(est.value, digits) + (" *" if est.significant else "")
+    head = _text(est.value, digits) + (" *" if (est.significant if mark is None else mark) else "")
     return Cell(head, None if est.ci is None else f"({_text(est.ci[0], digits)}, {_text(est.ci[1], digits)})")
 
 
@@ -78,13 +78,16 @@ def matched_calibration_table(result: Analysis) -> Grid:
         cells: list = []
         for k, _ in MATCHED_COLUMNS:
             m = (grp.matched or {}).get(k)
-            cells += [_cell(None if m is None else m.estimate), _cell(None if m is None else m.difference)]
+            difference = None if m is None else m.difference
+            cells += [_cell(None if m is None else m.estimate),
+                      _cell(difference, mark=shows_mark(g, difference, adjusted=False))]
         calibration = grp.calibration or {}
         cells += [_cell(calibration.get("brier")), _cell(calibration.get("ece"))]
         rows.append(Row([g, f"{grp.studies} ({grp.positives})", *cells]))
     return Grid(_keys() + _value_columns(labels + ["Brier", f"ECE ({result.bins} bins)"]), rows,
                 title="Matched operating points and calibration",
-                caption="Δ: model − radiologists; * its paired CI excludes 0 (significant)")
+                caption="Δ: model − radiologists; * overall only: its paired CI excludes 0; body parts are estimates "
+                        "with CIs, not tested (the JSON's per-group \"significant\" is unadjusted)")
 
 
 def operating_points_table(result: Analysis) -> Grid:

@@ -33,7 +33,7 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
              tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
              allow_missing: bool = False, keep_replicates: bool = False,
              progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-             adjust: str = "none", resample_readers: bool = False) -> Result:
+             adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> Result:
     """Score in-memory predictions against in-memory truth; the same :class:`Result` as ``score``.
 
     ``study_ids``: MURA study paths (``MURA-v1.1/valid/XR_WRIST/patient1/study1_positive/``; any
@@ -80,7 +80,8 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     return score(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples, seed=seed,
                  confidence=confidence, ci_method=ci_method, tie=tie, gold_readers=gold_readers,
                  allow_missing=allow_missing, keep_replicates=keep_replicates, progress=progress,
-                 test=test, permutations=permutations, adjust=adjust, resample_readers=resample_readers)
+                 test=test, permutations=permutations, adjust=adjust, resample_readers=resample_readers,
+                 readers=readers)
 
 
 def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | Any) -> Predictions:

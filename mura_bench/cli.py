@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from mura_bench import __version__
 from mura_bench.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option, significance_options
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
 from mura_bench.errors import InputError
 from mura_bench.metric_registry import METRICS, check_metric_names
 from mura_bench.terminal import echo, excerpt, visible
@@ -119,15 +120,17 @@ def parse_reader_list(_ctx, _param, value: str | None) -> tuple[str, ...] | None
 @click.option("--gold-readers", callback=parse_reader_list, help="Gold-panel readers (default: the first three).")
 @significance_options(test_help="What makes model - radiologists significant: its CI excludes 0, or a paired "
                                 "randomization test.",
-                      adjust_help="Holm adjustment over the 8 groups of each metric (needs --test randomization).")
+                      adjust_help="Holm adjustment over the 8 groups of each metric (needs --test randomization "
+                                  "or --readers random).")
+@readers_option
 @click.option("--resample-readers", is_flag=True,
-              help="Two-way bootstrap: resample readers as well as studies (readers as a random effect).")
+              help="Deprecated (intervals far too wide): use --readers random.")
 @click.option("--show-readers", is_flag=True, help="Table: add each reader's scores.")
 @click.option("--wide", is_flag=True, help="Table: metrics as columns (needs about 200 columns; never cut).")
 @click.option("--quiet", is_flag=True, help="No progress bar (shown on a terminal, for runs over ~2 s).")
 def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci_method, output, out,
-          allow_missing, path_col, score_col, tie, gold_readers, test, permutations, adjust, resample_readers,
-          show_readers, wide, quiet) -> None:
+          allow_missing, path_col, score_col, tie, gold_readers, test, permutations, adjust, readers,
+          resample_readers, show_readers, wide, quiet) -> None:
     """Score PREDICTIONS against --truth with a reader-study protocol and paired bootstrap CIs."""
     from mura_bench import render
     from mura_bench.predictions import read_predictions
@@ -152,11 +155,17 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
             echo(render.empty_parts_warning(report.empty_parts), err=True)
         text = report.json
     else:
-        with StderrProgress(quiet=quiet) as progress:
+        if resample_readers and readers == "fixed":
+            from mura_bench.scoring import RESAMPLE_READERS_DEPRECATION
+
+            echo(f"warning: {RESAMPLE_READERS_DEPRECATION}", err=True)
+        with StderrProgress(quiet=quiet) as progress, warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # said once above, without a Python warning line
             result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples,
                               seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                               gold_readers=gold_readers, allow_missing=allow_missing, progress=progress, test=test,
-                              permutations=permutations, adjust=adjust, resample_readers=resample_readers)
+                              permutations=permutations, adjust=adjust, resample_readers=resample_readers,
+                              readers=readers)
         if result.missing:
             echo(render.missing_warning(result), err=True)
         if output == "table":

@@ -37,3 +37,15 @@ def significance_options(*, test_help: str, adjust_help: str):
             command = option(command)
         return command
     return decorate
+
+
+#: --readers of ``score`` and ``leaderboard build``.
+READERS_HELP = ("fixed: model - radiologists for these readers (the study's panel); random: for radiologists in "
+                "general, an Obuchowski-Rockette test with Hillis' df (needs a reader panel; --adjust holm "
+                "applies to its p-values).")
+
+
+def readers_option(command):
+    """``--readers fixed|random``."""
+    return click.option("--readers", "readers", type=click.Choice(["fixed", "random"]), default="fixed",
+                        show_default=True, help=READERS_HELP)(command)

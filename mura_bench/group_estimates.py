@@ -17,7 +17,8 @@ from mura_bench.layout import GROUPS
 from mura_bench.metric_registry import metric_spec, probability_metrics
 from mura_bench.predictions import Predictions
 from mura_bench.protocols import Plan, reference_names
-from mura_bench.randomization import ALPHA, holm
+from mura_bench.obuchowski_rockette import METHOD as RANDOM_READERS_METHOD
+from mura_bench.randomization import holm
 from mura_bench.results import Estimate, GroupResult, Subject
 from mura_bench.score_options import Options
 
@@ -91,6 +92,7 @@ class GroupContext:
     has_probs: bool
     undefined: dict[str, int]      # metric needing probabilities -> resamples where it is undefined
     p_values: dict[str, float]     # metric -> randomization p-value of the difference
+    random_readers: dict | None = None  # metric -> SingleTreatment of the difference (--readers random)
 
 
 def group_result(point: Stats, intervals: Intervals | None, *, column: int, context: GroupContext,
@@ -108,15 +110,27 @@ def group_result(point: Stats, intervals: Intervals | None, *, column: int, cont
             ci = (float(lo), float(hi)) if col is None else (float(lo[col]), float(hi[col]))
         if subject != "difference":
             return Estimate(float(value), ci, None)
+        if opts.readers == "random":
+            return random_readers_estimate((context.random_readers or {}).get(metric), float(value), metric)
         if opts.test == "randomization":
             p = context.p_values.get(metric)
-            return Estimate(float(value), ci, None if p is None else p < ALPHA, p_value=p)
+            return Estimate(float(value), ci, None if p is None else p < opts.alpha, p_value=p)
         if ci is None:
             return Estimate(float(value), None, None)
         if is_degenerate(*ci):
             notes.append(f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
                          "(zero width: the resamples do not vary); not significant")
         return Estimate(float(value), ci, bool(excludes_zero(*ci)))
+
+    def random_readers_estimate(analysis, value: float, metric: str) -> Estimate:
+        if analysis is None:  # too few readers in this group (noted once for the group)
+            return Estimate(value, None, None)
+        if analysis.se == 0.0:
+            notes.append(f"difference {metric} in {group}: every reader's difference from the model is the same "
+                         "and does not vary over studies (standard error 0); not significant")
+            return Estimate(analysis.value, analysis.ci, False, df=analysis.df, method=RANDOM_READERS_METHOD)
+        return Estimate(analysis.value, analysis.ci, bool(analysis.p_value < opts.alpha), p_value=analysis.p_value,
+                        df=analysis.df, method=RANDOM_READERS_METHOD)
 
     result = GroupResult(studies=context.n, positives=context.positives, model={})
     for metric in opts.metrics:
@@ -144,13 +158,15 @@ def group_result(point: Stats, intervals: Intervals | None, *, column: int, cont
 @dataclass(frozen=True)
 class GroupStatistics:
     """Every statistic of one non-empty group: the point estimates, the bootstrap replicates and
-    BCa's jackknife values (None when not computed), and the randomization p-values per metric."""
+    BCa's jackknife values (None when not computed), the randomization p-values per metric and,
+    with random readers, the Obuchowski-Rockette analysis per metric and submission."""
 
     plan: Plan
     point: Stats
     boot: Stats | None
     jack: Stats | None
     p_values: dict[str, np.ndarray]
+    random_readers: dict | None = None  # metric -> [SingleTreatment per submission]
 
 
 def finish_group(statistics: GroupStatistics, *, group: str, display: list[str], has_probs: np.ndarray,
@@ -172,7 +188,8 @@ def finish_group(statistics: GroupStatistics, *, group: str, display: list[str],
         context = GroupContext(group=group, n=n, positives=positives, plan=plan,
                                display=display, has_probs=bool(has_probs[s]),
                                undefined={m: int(v[s]) for m, v in undefined.items()},
-                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()})
+                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()},
+                               random_readers={m: v[s] for m, v in (statistics.random_readers or {}).items()})
         result, notes = group_result(point, intervals, column=s, context=context, opts=opts)
         kept = None
         if opts.keep_replicates and boot is not None:
@@ -193,9 +210,9 @@ def one_class_references(plan: Plan) -> str:
     return "; ".join(names[k] for k in one_class)
 
 
-def holm_over_groups(groups: dict[str, GroupResult]) -> None:
+def holm_over_groups(groups: dict[str, GroupResult], alpha: float = 0.05) -> None:
     """Holm over the groups of each metric: sets ``p_adjusted`` and makes ``significant`` mean
-    p_adjusted < 0.05 (in place)."""
+    p_adjusted < ``alpha`` (in place)."""
     with_difference = [g for g in GROUPS if groups[g].difference]
     metrics = {m for g in with_difference for m in groups[g].difference}
     for metric in metrics:
@@ -204,7 +221,7 @@ def holm_over_groups(groups: dict[str, GroupResult]) -> None:
         adjusted = holm(np.array([groups[g].difference[metric].p_value for g in family]))
         for g, p_adj in zip(family, adjusted):
             est = groups[g].difference[metric]
-            groups[g].difference[metric] = replace(est, p_adjusted=float(p_adj), significant=bool(p_adj < ALPHA))
+            groups[g].difference[metric] = replace(est, p_adjusted=float(p_adj), significant=bool(p_adj < alpha))
 
 
 def replicates_of(boot: Stats, s: int, plan: Plan) -> dict[str, dict[str, np.ndarray]]:

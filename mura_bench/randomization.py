@@ -33,7 +33,7 @@ from mura_bench.protocols import Plan, leave_one_out_references
 
 TESTS: tuple[str, ...] = ("ci", "randomization")
 ADJUSTMENTS: tuple[str, ...] = ("none", "holm")
-#: Significance level of the tests (and of Holm's procedure).
+#: Significance level at the default confidence 0.95 (every test uses 1 - confidence).
 ALPHA = 0.05
 #: Absolute tolerance of the two-sided comparison |d*| >= |d| - TOLERANCE.
 TOLERANCE = 1e-12

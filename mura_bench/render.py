@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mura_bench.results import Result
-from mura_bench.results_table import SIGNIFICANT_CAPTION, FittedTable
+from mura_bench.results_table import FittedTable
 from mura_bench.table_fit import block_text, print_blocks  # noqa: F401 (print_blocks: re-exported)
 from mura_bench.terminal import write_stdout
 
@@ -39,13 +39,21 @@ def build_table(result: Result, *, readers: bool = False, wide: bool = False) ->
 
 
 def significance_caption(result: Result) -> str:
-    """What the * on a model − radiologists cell means under the run's test."""
+    """What the * on a model − radiologists cell means under the run's test, adjustment and
+    readers (:func:`mura_bench.results_table.shows_mark`)."""
     settings = result.bootstrap
-    if getattr(settings, "test", "ci") != "randomization":
-        return SIGNIFICANT_CAPTION
-    adjusted = " after Holm's adjustment over the 8 groups" if settings.adjust == "holm" else ""
-    return (f"* paired randomization test of model − radiologists ({settings.permutations} permutations): "
-            f"p < 0.05{adjusted} (significant)")
+    alpha = f"{1 - settings.confidence:.3g}"
+    adjusted = getattr(settings, "adjust", None) == "holm"
+    where = ("any group, after Holm's adjustment over the 8 groups of each metric" if adjusted else
+             "overall only (the pre-specified comparison; body parts are estimates with CIs, not tested)")
+    if getattr(settings, "readers", "fixed") == "random":
+        return (f"* {where}: Obuchowski–Rockette test of model − radiologists with random readers "
+                f"(radiologists in general; t interval on Hillis' df), p < {alpha}")
+    if getattr(settings, "test", "ci") == "randomization":
+        return (f"* {where}: paired randomization test of model − radiologists ({settings.permutations} "
+                f"permutations; these readers), p < {alpha}")
+    return (f"* {where}: the paired {settings.confidence:.0%} CI of model − radiologists excludes 0 "
+            "(these readers)")
 
 
 def table_heading(result: Result) -> str:

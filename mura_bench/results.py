@@ -26,7 +26,10 @@ class Estimate:
     """A point estimate (from the original sample) with its bootstrap CI (None without resamples).
 
     ``significant`` is set on differences only: the CI excludes 0 and is not degenerate, or, under
-    the randomization test, ``p_value`` (``p_adjusted`` when adjusted) is below 0.05.
+    the randomization test and with random readers, ``p_value`` (``p_adjusted`` when adjusted) is
+    below 1 - confidence. With random readers (Obuchowski-Rockette) a difference also carries
+    ``method`` ("obuchowski-rockette") and ``df`` (Hillis' degrees of freedom of its t interval;
+    None in JSON when infinite: the readers' differences agree exactly).
     """
 
     value: float
@@ -34,6 +37,8 @@ class Estimate:
     significant: bool | None = None
     p_value: float | None = None
     p_adjusted: float | None = None
+    df: float | None = None
+    method: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": _num(self.value),
@@ -42,6 +47,9 @@ class Estimate:
             out["p_value"] = _num(self.p_value)
         if self.p_adjusted is not None:
             out["p_adjusted"] = _num(self.p_adjusted)
+        if self.method is not None:
+            out["method"] = self.method
+            out["df"] = None if self.df is None else _num(self.df)
         if self.significant is not None:
             out["significant"] = bool(self.significant)
         return out
@@ -133,7 +141,7 @@ class BootstrapSettings:
     """How intervals and significance were obtained. For ``score``: ``test`` "ci" (significant iff
     the CI of the difference excludes 0) or "randomization" (``permutations`` P, None under "ci");
     ``adjust`` "none" or "holm"; ``resample_readers`` whether readers were resampled too (two-way
-    bootstrap). Documents without significance tests (``analyze``) leave ``test`` None and the
+    bootstrap); ``readers`` "fixed" or "random" (Obuchowski-Rockette test of model - radiologists). Documents without significance tests (``analyze``) leave ``test`` None and the
     four keys out."""
 
     resamples: int
@@ -144,13 +152,14 @@ class BootstrapSettings:
     permutations: int | None = None
     adjust: str | None = None
     resample_readers: bool | None = None
+    readers: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
                                "method": self.method}
         if self.test is not None:
             out.update({"test": self.test, "permutations": self.permutations, "adjust": self.adjust,
-                        "resample_readers": bool(self.resample_readers)})
+                        "resample_readers": bool(self.resample_readers), "readers": self.readers or "fixed"})
         return out
 
 

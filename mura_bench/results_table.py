@@ -28,7 +28,16 @@ METRIC_LABELS = {spec.name: spec.short_title for spec in METRIC_SPECS}
 SUBJECT_HEADERS = {"model": "Model", "radiologists": "Radiologists", "difference": "Model − radiologists"}
 MINUS = "\u2212"
 DASH = "—"
-SIGNIFICANT_CAPTION = "* the paired CI of model − radiologists excludes 0 (significant)"
+SIGNIFICANT_CAPTION = ("* overall only (the pre-specified comparison): the paired CI of model − radiologists "
+                       "excludes 0; body parts are estimates with CIs, not tested")
+
+
+def shows_mark(group: str, est: Estimate | None, *, adjusted: bool) -> bool:
+    """Whether a model − radiologists cell carries ``*``: its ``significant`` holds and it is the
+    one pre-specified comparison (``overall``), or the run adjusted over the 8 groups (Holm), so
+    that a mark on a body part keeps its error rate. Unadjusted per-part significance stays in the
+    JSON's ``significant``."""
+    return bool(est is not None and est.significant and (group == "overall" or adjusted))
 
 
 def number(value: float, digits: int = 3) -> str:
@@ -43,11 +52,12 @@ def interval(ci: tuple[float, float], digits: int = 3) -> str:
     return f"({number(ci[0], digits)}, {number(ci[1], digits)})"
 
 
-def format_estimate(est: Estimate | None, *, stacked: bool = False, digits: int = 3) -> str:
-    """A cell: value, interval (same line, or the next with ``stacked``) and ``*`` when significant."""
+def format_estimate(est: Estimate | None, *, stacked: bool = False, digits: int = 3, mark: bool | None = None) -> str:
+    """A cell: value, interval (same line, or the next with ``stacked``) and ``*`` when ``mark``
+    (default: when significant)."""
     if est is None:
         return DASH
-    head = number(est.value, digits) + (" *" if est.significant else "")
+    head = number(est.value, digits) + (" *" if (est.significant if mark is None else mark) else "")
     if est.ci is None:
         return head
     return f"{head}\n{interval(est.ci, digits)}" if stacked else f"{head} {interval(est.ci, digits)}"
@@ -99,7 +109,7 @@ def compact_table(result: Result, subjects: Sequence[Subject], *, stacked: bool,
         metrics = list(result.metrics)
         heights = [2 if stacked else 1] * len(metrics)
         for i, (label, m) in enumerate(zip(_group_cells(grp, g, heights), metrics)):
-            cells = [format_estimate((grp.estimates(s) or {}).get(m), stacked=stacked) for s in subjects]
+            cells = [_cell(result, g, s, (grp.estimates(s) or {}).get(m), stacked=stacked) for s in subjects]
             table.add_row(label, METRIC_LABELS.get(m, m), *cells, end_section=i == len(metrics) - 1)
     return table
 
@@ -122,9 +132,15 @@ def wide_table(result: Result, *, readers: bool):
         for i, (s, est) in enumerate(rows):
             who = f"  {_header(s)}" if s.is_reader else ("model − radiologists" if s.kind == "difference" else s.kind)
             table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
-                          *[format_estimate(est.get(m)) for m in metrics],
+                          *[_cell(result, g, s, est.get(m)) for m in metrics],
                           style="dim" if s.is_reader else None, end_section=i == len(rows) - 1)
     return table
+
+
+def _cell(result: Result, group: str, subject: Subject, est: Estimate | None, *, stacked: bool = False) -> str:
+    mark = (shows_mark(group, est, adjusted=getattr(result.bootstrap, "adjust", None) == "holm")
+            if subject.kind == "difference" else None)
+    return format_estimate(est, stacked=stacked, mark=mark)
 
 
 def _new_table(title: str | None):

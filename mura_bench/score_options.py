@@ -14,6 +14,10 @@ from mura_bench.errors import InputError
 from mura_bench.metric_registry import METRICS, check_metric_names
 from mura_bench.randomization import ADJUSTMENTS, MAX_PERMUTATIONS, TESTS
 
+#: ``readers``: fixed (the study's readers; the default) or random (a sample of radiologists:
+#: Obuchowski-Rockette, :mod:`mura_bench.obuchowski_rockette`).
+READER_MODES: tuple[str, ...] = ("fixed", "random")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Options:
@@ -34,6 +38,12 @@ class Options:
     permutations: int = 10000
     adjust: str = "none"
     resample_readers: bool = False
+    readers: str = "fixed"
+
+    @property
+    def alpha(self) -> float:
+        """The significance level every test of the run uses: 1 - ``confidence``."""
+        return 1.0 - self.confidence
 
 
 def check_options(opts: Options) -> None:
@@ -50,8 +60,18 @@ def check_options(opts: Options) -> None:
         raise InputError(f"unknown test {opts.test!r}; choose from {', '.join(TESTS)}")
     if opts.adjust not in ADJUSTMENTS:
         raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
-    if opts.adjust != "none" and opts.test != "randomization":
-        raise InputError(f"--adjust {opts.adjust} needs --test randomization (it adjusts p-values)")
+    if opts.readers not in READER_MODES:
+        raise InputError(f"unknown reader mode {opts.readers!r}; choose from {', '.join(READER_MODES)}",
+                         source="--readers")
+    if opts.readers == "random" and opts.resample_readers:
+        raise InputError("--readers random and --resample-readers are two answers to one question: "
+                         "use --readers random alone (--resample-readers is deprecated)", source="--readers")
+    if opts.readers == "random" and opts.test == "randomization":
+        raise InputError("--readers random is itself the test of model - radiologists (a t test with "
+                         "Hillis' df): drop --test randomization", source="--readers")
+    if opts.adjust != "none" and opts.test != "randomization" and opts.readers != "random":
+        raise InputError(f"--adjust {opts.adjust} needs --test randomization or --readers random "
+                         "(it adjusts p-values)")
     if opts.test == "randomization" and not 1 <= opts.permutations <= MAX_PERMUTATIONS:
         raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
     if opts.resample_readers and opts.ci_method != "percentile":

@@ -25,6 +25,7 @@ from mura_bench.metric_registry import METRICS, count_metrics, probability_metri
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import Plan, canonical_reader_order, check_gold_readers_apply, make_plan, resolve_protocol
+from mura_bench.obuchowski_rockette import model_vs_readers
 from mura_bench.randomization import model_vs_readers_p_values
 from mura_bench.results import BootstrapSettings, GroupResult, InputInfo, Result
 from mura_bench.score_options import Options, check_options
@@ -40,7 +41,7 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
           tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
           allow_missing: bool = False, keep_replicates: bool = False,
           progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-          adjust: str = "none", resample_readers: bool = False) -> Result:
+          adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> Result:
     """Score one prediction file (or :class:`Predictions`) against a truth file (or :class:`Truth`).
 
     The options are those of :func:`score_many`; for arrays in memory see :func:`mura_bench.evaluate`.
@@ -49,7 +50,8 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
                       seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                       gold_readers=gold_readers, allow_missing=allow_missing,
                       keep_replicates=keep_replicates, progress=progress, test=test,
-                      permutations=permutations, adjust=adjust, resample_readers=resample_readers)[0]
+                      permutations=permutations, adjust=adjust, resample_readers=resample_readers,
+                      readers=readers)[0]
 
 
 def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | str | Path, *,
@@ -58,7 +60,7 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
                tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
                allow_missing: bool = False, keep_replicates: bool = False,
                progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-               adjust: str = "none", resample_readers: bool = False) -> list[Result]:
+               adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> list[Result]:
     """Score several prediction sets on the very same bootstrap resamples (paired across them).
 
     Options: ``protocol`` auto|single|leave-one-out|gold-panel; ``metrics`` a subset of
@@ -71,8 +73,12 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     :mod:`mura_bench.progress`);
     ``test`` ci|randomization: what makes a model - radiologists difference significant (its CI
     excludes 0, or the paired randomization test of :mod:`mura_bench.randomization` with
-    ``permutations`` P gives p < 0.05); ``adjust`` none|holm (randomization only): Holm over the
-    8 groups of each metric; ``resample_readers``: two-way bootstrap (:mod:`mura_bench.two_way`).
+    ``permutations`` P gives p < 1 - ``confidence``); ``adjust`` none|holm (randomization or random
+    readers): Holm over the 8 groups of each metric; ``readers`` fixed|random: with "random" the
+    model - radiologists difference of each count metric is the Obuchowski-Rockette analysis of
+    :mod:`mura_bench.obuchowski_rockette` (readers a sample of radiologists: t interval on Hillis'
+    df, p-value; needs readers to score, at least 2); ``resample_readers`` (deprecated; use
+    ``readers="random"``): two-way bootstrap (:mod:`mura_bench.two_way`).
     Raises :class:`InputError` for any inconsistency; a fault of one prediction set (unreadable, or
     not matching the truth) is a :class:`~mura_bench.errors.PredictionSetError` naming its index.
     """
@@ -80,8 +86,12 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
                    confidence=float(confidence), ci_method=ci_method, tie=tie,
                    gold_readers=None if gold_readers is None else tuple(gold_readers), allow_missing=allow_missing,
                    keep_replicates=keep_replicates, test=test, permutations=int(permutations), adjust=adjust,
-                   resample_readers=bool(resample_readers))
+                   resample_readers=bool(resample_readers), readers=readers)
     check_options(opts)
+    if opts.resample_readers:
+        import warnings
+
+        warnings.warn(RESAMPLE_READERS_DEPRECATION, FutureWarning, stacklevel=2)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     preds: list[Predictions] = []
     for i, p in enumerate(predictions):
@@ -89,6 +99,7 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
             preds.append(p if isinstance(p, Predictions) else read_predictions(p))
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
     check_gold_readers_apply(opts.gold_readers, chosen)
+    check_random_readers_apply(opts, chosen, truth_table)
     alignments = []
     for i, p in enumerate(preds):
         with _naming_set(i, p):
@@ -106,6 +117,29 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
             for i, r in zip(members, batch_results):
                 results[i] = r
     return [r for r in results if r is not None]
+
+
+#: Said when the two-way bootstrap is asked for.
+RESAMPLE_READERS_DEPRECATION = (
+    "--resample-readers (resample_readers=True) is deprecated: its intervals are far too wide (false-positive "
+    "rate about 1 % at a nominal 5 %) and a reader drawn twice votes twice in the others' majorities. "
+    "Use --readers random (readers=\"random\"): the Obuchowski-Rockette analysis of radiologists in general.")
+
+
+def check_random_readers_apply(opts: Options, protocol: str, truth: Truth) -> None:
+    """``readers="random"`` needs at least two scored readers: refused (InputError) for a labels-only
+    truth (protocol single) and for a gold panel without two readers beyond the gold ones."""
+    if opts.readers != "random":
+        return
+    if protocol == "single":
+        raise InputError(f"--readers random compares the model with radiologists, but the truth ({truth.kind}) "
+                         "holds no readers to score: give a reader panel", source="--readers")
+    if protocol == "gold-panel":
+        gold = opts.gold_readers or tuple(truth.reader_names[:3])
+        scored = [r for r in truth.reader_names if r not in gold]
+        if len(scored) < 2:
+            raise InputError(f"--readers random needs at least 2 readers beyond the gold panel; this truth has "
+                             f"{len(scored)}", source="--readers")
 
 
 @contextmanager
@@ -233,7 +267,7 @@ def _score_aligned(preds: list[Predictions], alignments: list[Alignment], truth:
             done.result()  # re-raises a fault of the finishing thread
     if opts.adjust == "holm":
         for s in range(n_subs):
-            holm_over_groups(groups[s])
+            holm_over_groups(groups[s], opts.alpha)
     return _results(preds, alignments, truth, protocol, opts, groups=groups, notes=notes, replicates=replicates)
 
 
@@ -243,7 +277,7 @@ def _results(preds: list[Predictions], alignments: list[Alignment], truth: Truth
     settings = BootstrapSettings(resamples=opts.resamples, seed=opts.seed, confidence=opts.confidence,
                                  method=opts.ci_method, test=opts.test,
                                  permutations=opts.permutations if opts.test == "randomization" else None,
-                                 adjust=opts.adjust, resample_readers=opts.resample_readers)
+                                 adjust=opts.adjust, resample_readers=opts.resample_readers, readers=opts.readers)
     truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
                            tuple(truth.reader_names) if truth.readers is not None else None)
     software = software_versions()
@@ -266,7 +300,12 @@ def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Optio
     p_values = (model_vs_readers_p_values(plan, labels, batch.from_counts, permutations=opts.permutations,
                                           seed=opts.seed, group=g_index, tie=opts.tie)
                 if opts.test == "randomization" and plan.has_readers and batch.from_counts else {})
-    return GroupStatistics(plan=plan, point=point, boot=boot, jack=jack, p_values=p_values)
+    random_readers = ({m: [model_vs_readers(plan.references, plan.readers, plan.reader_reference, labels[:, s], m,
+                                            opts.confidence) for s in range(labels.shape[1])]
+                       for m in batch.from_counts}
+                      if opts.readers == "random" and plan.readers.shape[1] >= 2 else None)
+    return GroupStatistics(plan=plan, point=point, boot=boot, jack=jack, p_values=p_values,
+                           random_readers=random_readers)
 
 
 def software_versions() -> dict[str, str]:

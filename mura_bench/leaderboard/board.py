@@ -73,7 +73,7 @@ class RankRule:
         holm_text = ", Holm-adjusted over all pairs" if self.adjust == "holm" else ""
         return ("Rank = 1 + the number of entries with a higher overall F1 whose paired randomization test "
                 f"(one coin per study swaps the two entries' reads, {self.permutations} permutations) "
-                f"gives p < 0.05{holm_text}")
+                f"gives p < {1 - self.confidence:.3g}{holm_text}")
 
     def to_dict(self) -> dict:
         return {"test": self.test, "permutations": self.permutations if self.test == "randomization" else None,
@@ -136,9 +136,9 @@ def _cells(groups: dict, subject: str, reader: str | None = None) -> dict[str, d
 def _better_by_randomization(scored: list[ScoredEntry], results: list[Result], rule: RankRule,
                              truth: Truth, seed: int) -> np.ndarray:
     """``better[j, i]``: F1_j > F1_i on overall and the paired randomization p (Holm-adjusted over
-    all pairs with ``adjust="holm"``) is below 0.05."""
+    all pairs with ``adjust="holm"``) is below 1 - confidence."""
     from mura_bench.protocols import make_plan
-    from mura_bench.randomization import ALPHA, holm, pairwise_p_values
+    from mura_bench.randomization import holm, pairwise_p_values
     from mura_bench.scoring import one_blas_thread
 
     plan = make_plan(results[0].protocol, labels=truth.labels, readers=truth.readers,
@@ -151,4 +151,4 @@ def _better_by_randomization(scored: list[ScoredEntry], results: list[Result], r
         upper = np.triu_indices(len(scored), 1)
         p[upper] = holm(p[upper])
         p.T[upper] = p[upper]
-    return (diff > 0) & (p < ALPHA)
+    return (diff > 0) & (p < 1.0 - rule.confidence)

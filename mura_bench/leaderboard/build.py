@@ -64,7 +64,8 @@ class BuildReport:
 def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                resamples: int = 10000, seed: int = 0, title: str | None = None,
                confidence: float = 0.95, progress: ProgressCallback | None = None, test: str = "ci",
-               permutations: int = 10000, adjust: str = "none", hidden_truth: bool = False) -> BuildReport:
+               permutations: int = 10000, adjust: str = "none", hidden_truth: bool = False,
+               readers: str = "fixed") -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
@@ -77,6 +78,10 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     ``permutations`` P; j beats i when F1_j > F1_i and p < 0.05, Holm-adjusted over all pairs with
     ``adjust="holm"``).
 
+    The marks against the radiologists (``significant`` of each entry's model - radiologists) follow
+    the same ``test`` and ``adjust`` (Holm over the 8 groups), or, with ``readers="random"``, the
+    Obuchowski-Rockette test (``adjust`` then applies to its p-values; the ranks keep ``test``).
+
     ``hidden_truth``: the truth must stay hidden from the submitters; the pages publish aggregates
     only (:mod:`.hidden_truth`: no ROC curve steps, no study-resolution threshold, calibration bins
     of at least 20 studies).
@@ -88,18 +93,21 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     with one_blas_thread():
         return _build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                            confidence=confidence, progress=progress, test=test, permutations=permutations,
-                           adjust=adjust, hidden_truth=hidden_truth)
+                           adjust=adjust, hidden_truth=hidden_truth, readers=readers)
 
 
 def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                 resamples: int, seed: int, title: str | None, confidence: float,
                 progress: ProgressCallback | None, test: str, permutations: int, adjust: str,
-                hidden_truth: bool = False) -> BuildReport:
+                hidden_truth: bool = False, readers: str = "fixed") -> BuildReport:
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
     check_resamples(resamples)
-    rule = RankRule.of(test, permutations, adjust, confidence)
+    # With random readers and ranks by CI, --adjust holm adjusts the marks against the radiologists only.
+    rule = RankRule.of(test, permutations, "none" if readers == "random" and test == "ci" else adjust, confidence)
+    marks = dict(test="ci" if readers == "random" else test, permutations=permutations, adjust=adjust,
+                 readers=readers)
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
@@ -110,7 +118,7 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     analyses = None
     try:  # neither helper thread outlives the build (they touch process-wide settings)
         scored, results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                             confidence=confidence, progress=progress)
+                                             confidence=confidence, progress=progress, marks=marks)
         skipped += failed
         clock.lap("score")
         if not scored and not loaded.reported:
@@ -229,9 +237,10 @@ def check_site_destination(out_dir: Path, *, inputs: list) -> None:
 
 
 def _score_all(scored: list[ScoredEntry], truth: Truth, *, resamples: int, seed: int, confidence: float,
-               progress: ProgressCallback | None = None,
+               progress: ProgressCallback | None = None, marks: dict | None = None,
                ) -> tuple[list[ScoredEntry], list[Result], list[SkippedEntry]]:
-    """Score all entries in one pass on shared resamples (:func:`mura_bench.scoring.score_many`).
+    """Score all entries in one pass on shared resamples (:func:`mura_bench.scoring.score_many`);
+    ``marks``: the ``test``, ``permutations``, ``adjust`` and ``readers`` options of scoring.
     An entry the scorer refuses is named by its :class:`PredictionSetError`: it is skipped with the
     reason and the others are scored. Returns the scored entries, their results and the skipped."""
     from mura_bench.scoring import score_many
@@ -240,7 +249,8 @@ def _score_all(scored: list[ScoredEntry], truth: Truth, *, resamples: int, seed:
     while scored:
         try:
             results = score_many([s.predictions for s in scored], truth, keep_replicates=True,
-                                 resamples=resamples, seed=seed, confidence=confidence, progress=progress)
+                                 resamples=resamples, seed=seed, confidence=confidence, progress=progress,
+                                 **(marks or {}))
             return scored, results, failed
         except PredictionSetError as exc:
             failed.append(SkippedEntry(scored[exc.index].slug, skip_reason(exc, scored[exc.index].folder)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from mura_bench.cli_help import BUILD_EPILOG, UncutHelpGroup
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option, significance_options
+from mura_bench.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
 
 
 @click.group("leaderboard", cls=UncutHelpGroup)
@@ -31,7 +31,10 @@ def leaderboard() -> None:
 @click.option("--title", default=None, help="Site title.")
 @click.option("--quiet", is_flag=True, help="No progress bar (it is shown on a terminal only).")
 @significance_options(test_help="Ranking rule: paired bootstrap CI of the F1 difference, or a paired randomization test.",
-                      adjust_help="Holm adjustment over all pairs (needs --test randomization).")
+                      adjust_help="Holm adjustment over all pairs (needs --test randomization) and over the 8 "
+                                  "groups of the marks against the radiologists (with --test randomization or "
+                                  "--readers random).")
+@readers_option
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
                    "written); for CI checks on pull requests. Without it the build exits 2 only when "
@@ -40,7 +43,7 @@ def leaderboard() -> None:
               help="The truth is hidden from the submitters: publish aggregates only (no ROC curves, "
                    "no study-level thresholds, calibration bins of at least 20 studies).")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
-          title: str | None, test: str, permutations: int, adjust: str, quiet: bool, strict: bool,
+          title: str | None, test: str, permutations: int, adjust: str, readers: str, quiet: bool, strict: bool,
           hidden_truth: bool) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
@@ -50,7 +53,7 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                             progress=progress, test=test, permutations=permutations, adjust=adjust,
-                            hidden_truth=hidden_truth)
+                            hidden_truth=hidden_truth, readers=readers)
     echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
          f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:

@@ -105,7 +105,7 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
                   reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
                   confidence=ctx.confidence, studies=ref.studies, positives=ref.group_positives,
                   n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe(),
-                  synthetic=ctx.synthetic, hidden_truth=ctx.hidden_truth)
+                  synthetic=ctx.synthetic, hidden_truth=ctx.hidden_truth, **_marks(ctx))
     _write_downloads(root, ctx, protocol)
     lap("downloads")
     forest = _write_forest_plots(root, ctx, ref.studies)
@@ -277,6 +277,26 @@ def _rank_note(row: BoardRow) -> str:
             "is possible), since being significantly better is not transitive.")
 
 
+def _marks(ctx: SiteContext) -> dict:
+    """What a mark against the radiologists means on this site: ``marks_rule`` (words) and
+    ``marks_parts`` (body parts are marked only when the 8 groups were adjusted for)."""
+    settings = ctx.results[0].bootstrap if ctx.results else None
+    adjust = getattr(settings, "adjust", "none")
+    alpha = f"{1 - ctx.confidence:.3g}"
+    if getattr(settings, "readers", "fixed") == "random":
+        rule = (f"Obuchowski–Rockette test with random readers (radiologists in general; t interval on Hillis' df), "
+                f"p < {alpha}")
+    elif getattr(settings, "test", "ci") == "randomization":
+        rule = f"paired randomization test (these readers), p < {alpha}"
+    else:
+        rule = f"paired {ctx.confidence:.0%} bootstrap CI excludes 0 (these readers)"
+    if adjust == "holm":
+        rule += ", Holm-adjusted over the 8 groups of each metric"
+    else:
+        rule += "; overall only, the pre-specified comparison: body parts are estimates with CIs, not tested"
+    return {"marks_rule": rule, "marks_parts": adjust == "holm"}
+
+
 def _above_radiologists(ctx: SiteContext) -> dict[str, str]:
     """slug -> tooltip, for entries whose overall F1 is significantly above the radiologists'."""
     out = {}
@@ -284,7 +304,7 @@ def _above_radiologists(ctx: SiteContext) -> dict[str, str]:
         diff = (result.groups["overall"].difference or {}).get(RANK_METRIC)
         if diff is not None and diff.significant and diff.value > 0 and diff.ci is not None:
             out[s.slug] = (f"Overall F1 above the radiologists' mean by {fmt_num(diff.value)} "
-                           f"(paired {ctx.confidence:.0%} CI {fmt_ci(diff.ci)}, excludes 0)")
+                           f"({ctx.confidence:.0%} CI {fmt_ci(diff.ci)}; {_marks(ctx)['marks_rule']})")
     return out
 
 
