@@ -28,7 +28,8 @@ def test_json_schema_and_byte_identical(case):
     assert list(doc)[:6] == ["schema", "protocol", "bootstrap", "inputs", "software", "groups"]
     assert doc["schema"] == "mura-bench/score/v1" and doc["protocol"] == "leave-one-out"
     assert doc["bootstrap"] == {"resamples": 300, "seed": 0, "confidence": 0.95, "method": "percentile",
-                                "test": "ci", "permutations": None, "adjust": "none", "resample_readers": False}
+                                "test": "ci", "permutations": None, "adjust": "none", "resample_readers": False,
+                                "readers": "fixed"}
     assert doc["inputs"]["predictions"]["kind"] == "study-probabilities"
     assert doc["inputs"]["truth"]["readers"] == [f"r{i}" for i in range(1, 7)]
     assert list(doc["groups"]) == list(GROUPS)
@@ -174,7 +175,7 @@ def test_randomization_holm_json_csv_and_table(case):
     doc = json.loads(a.stdout)
     assert doc["bootstrap"] == {"resamples": 200, "seed": 0, "confidence": 0.95, "method": "percentile",
                                 "test": "randomization", "permutations": 299, "adjust": "holm",
-                                "resample_readers": False}
+                                "resample_readers": False, "readers": "fixed"}
     for g in GROUPS:
         for metric, d in doc["groups"][g]["difference"].items():
             assert list(d) == ["value", "ci", "p_value", "p_adjusted", "significant"]
