@@ -29,6 +29,10 @@ sqrt(r (1 - r) / R); per (scenario, size, metric, method) the family-wise rate (
 significant). Resumable: every replication is appended to ``--state`` as it finishes, and a rerun
 skips what is there (same settings required). Replication r of a cell is seeded by
 ``default_rng([seed, scenario, size, r])``, so the order of work changes nothing.
+Readers of unequal skill (readers drawn from a population, the model at the population's mean;
+readers fixed and unequal; cases that all raters find hard) and the Obuchowski-Rockette test
+(``--readers random``) are studied by ``benchmarks/reader_population_study.py``, which this script
+runs with ``--reader-population`` (its options follow).
 The default run (300 replications per cell, 2,000 resamples and permutations) takes about 31
 minutes on 2 cores (measured: 490 replications of every cell in 50 minutes on a 2-core machine
 shared with other work).
@@ -310,6 +314,12 @@ def markdown(table: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--reader-population" in argv:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from reader_population_study import main as reader_population_main
+
+        return reader_population_main([a for a in argv if a != "--reader-population"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=300)
     parser.add_argument("--resamples", type=int, default=2000)
@@ -343,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.site_json is not None:
         compact = {"replications": used, "resamples": args.resamples, "permutations": args.permutations,
                    "sizes": list(sizes), "summary": summary_rows(table)}
+        if args.site_json.exists():  # keep the reader-population table (reader_population_study.py)
+            earlier = json.loads(args.site_json.read_text(encoding="utf-8"))
+            if "reader_population" in earlier:
+                compact["reader_population"] = earlier["reader_population"]
         args.site_json.write_text(json.dumps(compact, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(markdown(table))
     print(f"{used} replications per cell, {args.resamples} resamples, {args.permutations} permutations; "

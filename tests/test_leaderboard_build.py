@@ -263,3 +263,31 @@ def test_the_build_leaves_blas_threads_as_it_found_them(built, tmp_path):
     root, truth, subs, _ = built
     build_site(subs, truth, tmp_path / "again", resamples=20, seed=7, title="Test board")
     assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
+
+
+def test_random_readers_mark_the_radiologist_comparison_and_keep_the_ranks(tmp_path):
+    """--readers random: the marks against the radiologists follow the OR test (with --adjust holm
+    over the 8 groups); the ranks keep the CI rule; the pages say which rule the marks follow."""
+    truth, studies, labels = write_truth(tmp_path)
+    subs = tmp_path / "submissions"
+    for k, sep in enumerate((0.3, 3.0)):
+        write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, sep, 10 + k))
+    build_site(subs, truth, tmp_path / "site", resamples=100, readers="random", adjust="holm")
+    plain = tmp_path / "plain"
+    build_site(subs, truth, plain, resamples=100)
+
+    def ranks(site):
+        doc = json.loads((site / "leaderboard.json").read_text())
+        return {r["key"]: r["rank"] for r in doc["rows"] if r["kind"] == "submission"}
+
+    assert ranks(tmp_path / "site") == ranks(plain)
+    preds = [subs / f"m{k}" / "predictions.csv" for k in range(2)]
+    expected = score_many(preds, truth, resamples=100, readers="random", adjust="holm")
+    for k, result in enumerate(expected):
+        page = next(p for p in (tmp_path / "site").rglob(f"m{k}.html")).read_text()
+        assert "Obuchowski–Rockette test with random readers" in page and "Holm-adjusted" in page
+        marked = sum(bool(e.significant) for g in result.groups.values() for m, e in (g.difference or {}).items())
+        assert page.count("num sig") == marked
+    assert expected[0].groups["overall"].difference["f1"].method == "obuchowski-rockette"
+    plain_page = next(plain.rglob("m0.html")).read_text()
+    assert "overall only, the pre-specified comparison" in plain_page
