@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,13 +85,105 @@ def parse_path(path: str) -> MuraPath:
 
 def body_part_of(study_ids: list[str] | np.ndarray) -> np.ndarray:
     """Body part name per study id, as an array of strings."""
-    return np.array([parse_path(s).part for s in study_ids], dtype=object)
+    return np.array(BODY_PARTS, dtype=object)[part_index(study_ids)]
 
 
 def part_index(study_ids: list[str] | np.ndarray) -> np.ndarray:
-    """Index into :data:`BODY_PARTS` per study id (int array)."""
+    """Index into :data:`BODY_PARTS` per study id (int array); raises ValueError (from
+    :func:`parse_path`) for a path not in MURA layout."""
+    texts = [str(s) for s in study_ids]
+    column = parse_path_column(texts)
+    if column is not None:
+        return column.parts
     lookup = {p: i for i, p in enumerate(BODY_PARTS)}
-    return np.array([lookup[parse_path(s).part] for s in study_ids], dtype=np.int64)
+    return np.array([lookup[parse_path(s).part] for s in texts], dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole columns of paths at once
+# ---------------------------------------------------------------------------------------------
+
+#: A CSV field holding a MURA path in the forms that :func:`parse_path` accepts most often, as a
+#: regular expression with two groups: the study (``<split>/XR_<PART>/patient<ID>/study<K>...``,
+#: without the root and the trailing slash) and the image file name ("" for a study path). The
+#: field may carry blanks around it (fields are stripped) and anything before the *first*
+#: ``MURA-v1.1/``, or leading slashes; it holds no comma, newline or backslash. Every path it
+#: matches is one :func:`parse_path` accepts, with study id ``MURA-v1.1/<study>/`` and image path
+#: that plus the name (the readers rely on this; other forms go through :func:`parse_path`).
+PATH_FIELD = (r"[ \t]*(?:(?:(?!MURA-v1\.1/)[^,\n])*MURA-v1\.1/|/*)"
+              r"((?:train|valid|test)/XR_(?:" + "|".join(p.upper() for p in BODY_PARTS) + r")"
+              r"/patient[0-9]+/study[0-9]+(?:_positive|_negative)?)"
+              r"(?:/((?:[^/,\n]*\.(?:[pP][nN][gG]|[jJ][pP][gG]|[jJ][pP][eE][gG]))?))?[ \t]*")
+_PATH_COLUMN_RE = re.compile("^" + PATH_FIELD + "$", re.MULTILINE)
+_PART_CODES = {"XR_" + p.upper(): i for i, p in enumerate(BODY_PARTS)}
+
+
+def study_id_of(study: str) -> str:
+    """The study id of the study group of :data:`PATH_FIELD`."""
+    return f"{ROOT_NAME}/{study}/"
+
+
+def part_of_study(study: str) -> int:
+    """Index into :data:`BODY_PARTS` of the study group of :data:`PATH_FIELD`."""
+    return _PART_CODES[study.split("/", 2)[1]]
+
+
+class StudyCodes:
+    """Codes of the studies named by the study group of :data:`PATH_FIELD`, given a column at a
+    time: :meth:`codes` numbers each distinct study in order of first appearance, so code ``c``
+    is ``studies[c]``; :attr:`parts` holds each coded study's body part (index into BODY_PARTS).
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, int] = {}
+        self._parts: list[int] = []
+
+    def codes(self, studies: Sequence[str]) -> np.ndarray:
+        """int64 code per entry of ``studies``."""
+        for study in dict.fromkeys(studies):
+            if study not in self._code:
+                self._code[study] = len(self._code)
+                self._parts.append(part_of_study(study))
+        return np.fromiter(map(self._code.__getitem__, studies), dtype=np.int64, count=len(studies))
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    @property
+    def study_ids(self) -> list[str]:
+        """The study ids, by code."""
+        return [study_id_of(s) for s in self._code]
+
+    @property
+    def parts(self) -> np.ndarray:
+        return np.asarray(self._parts, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PathColumn:
+    """A column of paths parsed at once: per path its study id, body part (index into
+    BODY_PARTS) and image file name ("" for a study path)."""
+
+    study_ids: list[str]
+    parts: np.ndarray
+    images: list[str]
+
+
+def parse_path_column(paths: Sequence[str]) -> PathColumn | None:
+    """Parse a whole column of paths with one regular expression (:data:`PATH_FIELD`): the result
+    is what :func:`parse_path` gives for each path. None when some path is in another form (or not
+    in MURA layout): parse those one by one with :func:`parse_path`, which names the fault."""
+    if not paths:
+        return PathColumn([], np.zeros(0, dtype=np.int64), [])
+    text = "\n".join(paths)
+    if "\\" in text or "," in text or text.count("\n") != len(paths) - 1:
+        return None
+    found = _PATH_COLUMN_RE.findall(text)
+    if len(found) != len(paths):
+        return None
+    studies, images = zip(*found)
+    parts = np.fromiter(map(part_of_study, studies), dtype=np.int64, count=len(studies))
+    return PathColumn([study_id_of(s) for s in studies], parts, list(images))
 
 
 # ---------------------------------------------------------------------------------------------

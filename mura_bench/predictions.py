@@ -29,6 +29,7 @@ offending rows with their line numbers and the total count.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -41,8 +42,11 @@ from mura_bench.errors import InputError
 from mura_bench.layout import parse_path
 from mura_bench.outputs import display
 from mura_bench.study_mean import study_means_and_labels
-from mura_bench.tabular import (MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, raise_first,
-                                read_table)
+from mura_bench.fast_csv import ANY_FIELD, NUMBER_FIELD, Declined, matching_lines, simple_csv
+from mura_bench.layout import PATH_FIELD, StudyCodes
+from mura_bench.study_mean import coded_means_and_labels, sorted_codes
+from mura_bench.tabular import (MISPLACED_HEADER, Row, Table, check_unique, is_header_row, parse_float, parse_table,
+                                raise_first, read_checked)
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
@@ -240,7 +244,17 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
     name, else a unique case-insensitive match). Raises :class:`InputError` on any fault.
     """
     source = display(path)
-    table = read_table(path, what="predictions")
+    raw = read_checked(path, what="predictions")
+    try:
+        return _read_simple(raw, source=source, path_col=path_col, score_col=score_col)
+    except Declined:
+        pass
+    return _read_rows(parse_table(raw, source=source, what="predictions"), source=source, path_col=path_col,
+                      score_col=score_col)
+
+
+def _read_rows(table: Table, *, source: str, path_col: str | None, score_col: str | None) -> Predictions:
+    """The row-by-row reader: every fault raises InputError naming its lines."""
     rows = table.rows
     cols = _select_columns(rows, source=source, path_col=path_col, score_col=score_col)
     labels_expected_by_name = cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES
@@ -339,3 +353,80 @@ def _offending(lines: list[int], texts: list[str], values: list[float], keys: li
     """Rows ``(line, "'text' for key")`` whose value fails ``ok``."""
     return [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if not ok(v)]
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast reader (mura_bench.fast_csv): the same result as the row reader for the files it takes
+# ---------------------------------------------------------------------------------------------
+
+def _read_simple(raw: bytes, *, source: str, path_col: str | None, score_col: str | None) -> Predictions:
+    """Read a simple file (:func:`mura_bench.fast_csv.simple_csv`) with one regular expression per
+    block of lines. Raises :class:`~mura_bench.fast_csv.Declined` at the first sign of a fault
+    or of a form it does not cover; the row reader then reads the file and names the fault."""
+    simple = simple_csv(raw)
+    try:
+        cols = _select_columns(simple.head, source=source, path_col=path_col, score_col=score_col)
+    except InputError:
+        raise Declined("the columns") from None
+    width = 2 if cols.header is None else len(cols.header)
+    fields = [PATH_FIELD if i == cols.path_index else NUMBER_FIELD if i == cols.score_index else ANY_FIELD
+              for i in range(width)]
+    if cols.path_index > cols.score_index:   # groups come in column order: path groups last
+        order = (1, 2, 0)
+    else:
+        order = (0, 1, 2)
+    pattern = re.compile("^" + ",".join(fields) + "$", re.MULTILINE)
+    studies = StudyCodes()
+    codes, images, values, texts, lines = [], [], [], [], []
+    image_names: dict[str, int] = {"": 0}
+    binary_texts = integer_texts = True
+    for line, matches in matching_lines(simple, pattern, 1 if cols.header is None else 2):
+        columns = list(zip(*matches))
+        block_studies, block_images, block_texts = (columns[k] for k in order)
+        codes.append(studies.codes(block_studies))
+        for name in dict.fromkeys(block_images):
+            image_names.setdefault(name, len(image_names))
+        images.append(np.fromiter(map(image_names.__getitem__, block_images), dtype=np.int64,
+                                  count=len(block_images)))
+        values.append(np.fromiter(map(float, block_texts), dtype=np.float64, count=len(block_texts)))
+        texts.append(np.array(block_texts, dtype=np.bytes_))
+        lines.append(np.arange(line, line + len(matches), dtype=np.int64))
+        binary_texts = binary_texts and set(block_texts) <= {"0", "1"}
+        integer_texts = integer_texts and not _FRACTION.search("".join(block_texts))
+    code, image, value = np.concatenate(codes), np.concatenate(images), np.concatenate(values)
+    is_image = image != 0
+    labels_expected = integer_texts or (cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES)
+    if (is_image.any() and not is_image.all()) or not np.isfinite(value).all() \
+            or (labels_expected and not np.isin(value, (0.0, 1.0)).all()) \
+            or not ((value >= 0.0) & (value <= 1.0)).all():
+        raise Declined("mixed rows or values out of range")
+    if _has_repeats(code * len(image_names) + image):
+        raise Declined("duplicate rows")
+    study_ids, inverse = sorted_codes(studies.study_ids, code)
+    number_texts = _Texts(np.concatenate(texts))
+    probabilities, study_labels = coded_means_and_labels(inverse, value, number_texts)
+    by_study = np.argsort(inverse, kind="stable")     # rows by study, each study's in file order
+    starts = np.flatnonzero(np.r_[True, np.diff(inverse[by_study]) != 0])
+    first = np.concatenate(lines)[by_study[starts]]    # the line of each study's first row
+    kind = "image-probabilities" if is_image.any() else "labels" if binary_texts else "study-probabilities"
+    return Predictions(source, hashlib.sha256(raw).hexdigest(), kind, study_ids, probabilities, study_labels,
+                       first, rows=len(value), binary_values=bool(np.isin(value, (0.0, 1.0)).all()))
+
+
+#: A number text that is not an integer (its syntax is that of fast_csv.NUMBER_FIELD).
+_FRACTION = re.compile(r"[.eE]")
+
+
+def _has_repeats(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+class _Texts:
+    """The number texts of rows, by row (decoded on access: only studies near 0.5 need them)."""
+
+    def __init__(self, texts: np.ndarray) -> None:
+        self._texts = texts
+
+    def __getitem__(self, row: int) -> str:
+        return self._texts[row].decode("ascii")

@@ -52,10 +52,25 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
     codes: dict[str, int] = {}
     first_seen = np.fromiter((codes.setdefault(s, len(codes)) for s in study_of), dtype=np.int64,
                              count=len(study_of))
-    unique = sorted(codes)
-    rank = np.empty(len(unique), dtype=np.int64)
-    rank[[codes[s] for s in unique]] = np.arange(len(unique))
-    inverse = rank[first_seen]               # position of each row's study among the sorted ids
+    unique, inverse = sorted_codes(list(codes), first_seen)
+    means, labels = coded_means_and_labels(inverse, values, texts)
+    return [str(s) for s in unique], means, labels
+
+
+def sorted_codes(studies: list[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """``studies`` (distinct) sorted, and each of ``codes`` (indices into ``studies``) turned into
+    an index into the sorted list."""
+    order = sorted(range(len(studies)), key=studies.__getitem__)
+    rank = np.empty(len(studies), dtype=np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(studies))
+    return [studies[i] for i in order], rank[codes]
+
+
+def coded_means_and_labels(inverse: np.ndarray, values: np.ndarray,
+                           texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (float64) and label (int8) per study, for rows whose study is ``inverse`` (an index
+    into the sorted study ids, every one of which has a row); see :func:`study_means_and_labels`."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
     order = np.lexsort((values, inverse))          # by study, then by value: an order-free sum
     sorted_owner = inverse[order]
     starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
@@ -68,7 +83,7 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
         members = order[starts[study]:starts[study] + counts[study]].tolist()
         numbers = [texts[i] for i in members] if texts is not None else [float(values[i]) for i in members]
         labels[study], means[study] = exact_label_and_mean(numbers)
-    return [str(s) for s in unique], means, labels
+    return means, labels
 
 
 def exact_label_and_mean(numbers: Sequence[str | float]) -> tuple[int, float]:

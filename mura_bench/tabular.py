@@ -121,6 +121,15 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     """
     from mura_bench.outputs import display
 
+    raw = read_checked(path, what=what)
+    return parse_table(raw, source=display(path), what=what)
+
+
+def read_checked(path: str | Path, *, what: str = "file") -> bytes:
+    """The bytes of an input (:func:`read_input`), refused with :class:`InputError` when they hold
+    a NUL byte, a line over MAX_LINE_BYTES, or are not UTF-8 text (a byte-order mark is fine)."""
+    from mura_bench.outputs import display
+
     source = display(path)
     raw = read_input(path, what=what)
     if b"\x00" in raw:
@@ -128,12 +137,20 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
         raise InputError(f"{what} file contains NUL bytes; is it a binary file?", source=source,
                          rows=[(raw.count(b"\n", 0, at) + 1, "NUL byte")])
     _check_line_lengths(raw, source=source, what=what)
+    if raw.isascii():   # ASCII is UTF-8: no need to decode a copy
+        return raw
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise InputError(f"{what} file is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})",
                          source=source, rows=[(line, f"byte offset {exc.start}")]) from None
+    return raw
+
+
+def parse_table(raw: bytes, *, source: str, what: str = "file") -> Table:
+    """The non-blank rows of the bytes of a CSV input that passed :func:`read_checked`, row by row
+    (the standard library's ``csv``: every fault is named by its line)."""
     rows: list[Row] = []
     # Decoded line by line (TextIOWrapper, newline="" as csv wants): no second full copy of the text.
     reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))

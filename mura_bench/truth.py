@@ -18,7 +18,9 @@ fault, the first offending rows with their line numbers and the total count.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, parse_path, part_index
+from mura_bench.fast_csv import BINARY_FIELD, Declined, matching_lines, simple_csv
+from mura_bench.layout import BODY_PARTS, PATH_FIELD, StudyCodes, parse_path, part_index
 from mura_bench.outputs import display
-from mura_bench.tabular import MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, raise_first, read_table
+from mura_bench.tabular import (MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, parse_table, raise_first,
+                                read_checked)
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
@@ -155,7 +159,12 @@ def read_truth(path: str | Path) -> Truth:
     0/1 (non-numeric, NaN/inf, other numbers), duplicate study, fewer than 3 readers.
     """
     source = display(path)
-    read = read_table(path, what="truth")
+    raw = read_checked(path, what="truth")
+    try:
+        return _read_simple(raw, source)
+    except Declined:
+        pass
+    read = parse_table(raw, source=source, what="truth")
     shape = _shape_of(read.rows, source)
     value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
     misplaced, bad_path, non_numeric, non_finite, non_binary = [], [], [], [], []
@@ -233,3 +242,45 @@ def _value_fault(names: list[str], cells: list[str], numbers: list[float | None]
 def _value_names(shape: _Shape) -> list[str]:
     names = ["label"] if shape.label_index is not None else []
     return names + list(shape.reader_names)
+
+
+def _read_simple(raw: bytes, source: str) -> Truth:
+    """Read a simple file (:func:`mura_bench.fast_csv.simple_csv`) with one regular expression per
+    block of lines: the same :class:`Truth` as the row reader. Raises
+    :class:`~mura_bench.fast_csv.Declined` at the first sign of a fault or of a form it does not
+    cover (any value but ``0``/``1`` included); the row reader then reads the file and names it."""
+    simple = simple_csv(raw)
+    try:
+        shape = _shape_of(simple.head, source)
+    except InputError:
+        raise Declined("the shape") from None
+    width = len(shape.rows[0].fields)
+    value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
+    pattern = re.compile("^" + ",".join(PATH_FIELD if i == shape.study_index else BINARY_FIELD
+                                        for i in range(width)) + "$", re.MULTILINE)
+    # Groups in column order: the study column gives two (study, image), every other column one.
+    group_of = {i: i + (i > shape.study_index) for i in range(width)}
+    studies = StudyCodes()
+    codes, cells, lines = [], [], []
+    for line, matches in matching_lines(simple, pattern, 1 if shape.header is None else 2):
+        columns = list(zip(*matches))
+        if any(columns[shape.study_index + 1]):
+            raise Declined("an image path")
+        codes.append(studies.codes(columns[shape.study_index]))
+        cells.append(np.stack([np.frombuffer("".join(columns[group_of[i]]).encode("ascii"), dtype=np.uint8)
+                               for i in value_indices], axis=1) - ord("0"))
+        lines.append(np.arange(line, line + len(matches), dtype=np.int64))
+    code = np.concatenate(codes)
+    if len(studies) != code.size:
+        raise Declined("duplicate studies")
+    study_ids = studies.study_ids
+    order = np.asarray(sorted(range(len(study_ids)), key=study_ids.__getitem__), dtype=np.int64)
+    by_row = np.empty(code.size, dtype=np.int64)
+    by_row[code] = np.arange(code.size)       # the row of each study (one row each)
+    rows = by_row[order]
+    table = np.concatenate(cells).astype(np.int8)[rows]
+    return Truth(source, hashlib.sha256(raw).hexdigest(), shape.kind, [study_ids[i] for i in order],
+                 labels=table[:, 0].copy() if shape.label_index is not None else None,
+                 readers=table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None,
+                 reader_names=list(shape.reader_names), lines=np.concatenate(lines)[rows],
+                 parts=studies.parts[order])
