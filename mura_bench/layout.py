@@ -110,41 +110,42 @@ def part_index(study_ids: list[str] | np.ndarray) -> np.ndarray:
 #: ``MURA-v1.1/``, or leading slashes; it holds no comma, newline or backslash. Every path it
 #: matches is one :func:`parse_path` accepts, with study id ``MURA-v1.1/<study>/`` and image path
 #: that plus the name (the readers rely on this; other forms go through :func:`parse_path`).
-PATH_FIELD = (r"[ \t]*(?:(?:(?!MURA-v1\.1/)[^,\n])*MURA-v1\.1/|/*)"
+PATH_FIELD = (r"[ \t]*(?:(?:(?!MURA-v1\.1/)[^,\n\\])*MURA-v1\.1/|/*)"
               r"((?:train|valid|test)/XR_(?:" + "|".join(p.upper() for p in BODY_PARTS) + r")"
               r"/patient[0-9]+/study[0-9]+(?:_positive|_negative)?)"
-              r"(?:/((?:[^/,\n]*\.(?:[pP][nN][gG]|[jJ][pP][gG]|[jJ][pP][eE][gG]))?))?[ \t]*")
+              r"(?:/((?:[^/,\n\\]*\.(?:[pP][nN][gG]|[jJ][pP][gG]|[jJ][pP][eE][gG]))?))?[ \t]*")
 _PATH_COLUMN_RE = re.compile("^" + PATH_FIELD + "$", re.MULTILINE)
 _PART_CODES = {"XR_" + p.upper(): i for i, p in enumerate(BODY_PARTS)}
 
 
-def study_id_of(study: str) -> str:
-    """The study id of the study group of :data:`PATH_FIELD`."""
-    return f"{ROOT_NAME}/{study}/"
+def study_ids_of(studies: Sequence[str]) -> list[str]:
+    """The study id of each study group of :data:`PATH_FIELD`."""
+    return [f"{ROOT_NAME}/{s}/" for s in studies]
 
 
-def part_of_study(study: str) -> int:
-    """Index into :data:`BODY_PARTS` of the study group of :data:`PATH_FIELD`."""
-    return _PART_CODES[study.split("/", 2)[1]]
+def parts_of(studies: Sequence[str]) -> np.ndarray:
+    """Index into :data:`BODY_PARTS` (int64) of each study group of :data:`PATH_FIELD`."""
+    found = _PART_RE.findall("\n".join(studies))
+    return np.fromiter(map(_PART_CODES.__getitem__, found), dtype=np.int64, count=len(found))
+
+
+_PART_RE = re.compile(r"^[a-z]+/(XR_[A-Z]+)/", re.MULTILINE)
 
 
 class StudyCodes:
     """Codes of the studies named by the study group of :data:`PATH_FIELD`, given a column at a
     time: :meth:`codes` numbers each distinct study in order of first appearance, so code ``c``
-    is ``studies[c]``; :attr:`parts` holds each coded study's body part (index into BODY_PARTS).
-    """
+    is ``study_ids[c]`` (and its body part ``parts[c]``)."""
 
     def __init__(self) -> None:
         self._code: dict[str, int] = {}
-        self._parts: list[int] = []
 
     def codes(self, studies: Sequence[str]) -> np.ndarray:
         """int64 code per entry of ``studies``."""
-        for study in dict.fromkeys(studies):
-            if study not in self._code:
-                self._code[study] = len(self._code)
-                self._parts.append(part_of_study(study))
-        return np.fromiter(map(self._code.__getitem__, studies), dtype=np.int64, count=len(studies))
+        known = self._code
+        fresh = [s for s in dict.fromkeys(studies) if s not in known]
+        known.update(zip(fresh, range(len(known), len(known) + len(fresh))))
+        return np.fromiter(map(known.__getitem__, studies), dtype=np.int64, count=len(studies))
 
     def __len__(self) -> int:
         return len(self._code)
@@ -152,11 +153,12 @@ class StudyCodes:
     @property
     def study_ids(self) -> list[str]:
         """The study ids, by code."""
-        return [study_id_of(s) for s in self._code]
+        return study_ids_of(list(self._code))
 
     @property
     def parts(self) -> np.ndarray:
-        return np.asarray(self._parts, dtype=np.int64)
+        """The body part of each study (index into BODY_PARTS), by code."""
+        return parts_of(list(self._code))
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,7 @@ def parse_path_column(paths: Sequence[str]) -> PathColumn | None:
     if len(found) != len(paths):
         return None
     studies, images = zip(*found)
-    parts = np.fromiter(map(part_of_study, studies), dtype=np.int64, count=len(studies))
-    return PathColumn([study_id_of(s) for s in studies], parts, list(images))
+    return PathColumn(study_ids_of(studies), parts_of(studies), list(images))
 
 
 # ---------------------------------------------------------------------------------------------
