@@ -30,12 +30,31 @@ def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) ->
 
     ``replicates`` has shape (K, B): one row per entry on the shared resamples. The diagonal is
     False. Memory stays at O(K·B): one column of the matrix at a time.
+
+    The percentile interval of ``replicates[j] - replicates[i]`` is computed exactly only where
+    counting cannot decide (:func:`_column_by_counts`); the result is that of
+    :func:`significantly_better_by_quantiles`, which computes every interval.
     """
-    reps = np.asarray(replicates, dtype=np.float64)
-    if reps.ndim != 2:
-        raise ValueError(f"replicates must have shape (entries, resamples), not {reps.shape}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), not {confidence}")
+    reps = _checked(replicates, confidence)
+    k = reps.shape[0]
+    if reps.shape[1] == 0 or k < 2 or not np.isfinite(reps).all():
+        return significantly_better_by_quantiles(reps, confidence=confidence)
+    ranks = _dense_ranks(reps)
+    means = reps.mean(axis=1)
+    better = np.zeros((k, k), dtype=bool)
+
+    def column(i: int) -> None:
+        better[:, i] = _column_by_counts(reps, ranks, means, i, confidence)
+
+    _each_column(column, k, reps.size)
+    better[np.arange(k), np.arange(k)] = False
+    return better
+
+
+def significantly_better_by_quantiles(replicates: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
+    """:func:`significantly_better` computed pair by pair from the percentile intervals (the
+    reference: every pair whose interval could lie above 0 gets its quantiles)."""
+    reps = _checked(replicates, confidence)
     k = reps.shape[0]
     better = np.zeros((k, k), dtype=bool)
     if reps.shape[1] == 0:
@@ -50,10 +69,24 @@ def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) ->
         differences = reps - reps[i]
         candidates = np.flatnonzero(np.count_nonzero(differences <= 0.0, axis=1) <= most_non_positive)
         if candidates.size:
-            lower, upper = _interval(differences[candidates], confidence)
-            better[candidates, i] = (lower > 0.0) & ~is_degenerate(lower, upper)  # zero width: never significant
+            better[candidates, i] = _above_zero(differences[candidates], confidence)
 
-    if k * reps.size < PARALLEL_ELEMENTS:
+    _each_column(column, k, reps.size)
+    better[np.arange(k), np.arange(k)] = False
+    return better
+
+
+def _checked(replicates: np.ndarray, confidence: float) -> np.ndarray:
+    reps = np.asarray(replicates, dtype=np.float64)
+    if reps.ndim != 2:
+        raise ValueError(f"replicates must have shape (entries, resamples), not {reps.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), not {confidence}")
+    return reps
+
+
+def _each_column(column, k: int, size: int) -> None:
+    if k * size < PARALLEL_ELEMENTS:
         for i in range(k):
             column(i)
     else:  # columns are independent; numpy releases the GIL in the heavy loops
@@ -61,8 +94,67 @@ def significantly_better(replicates: np.ndarray, *, confidence: float = 0.95) ->
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(column, range(k)))
-    better[np.arange(k), np.arange(k)] = False
-    return better
+
+
+def _above_zero(differences: np.ndarray, confidence: float) -> np.ndarray:
+    """Per row of paired differences: the percentile interval lies above 0 and is not degenerate."""
+    lower, upper = _interval(differences, confidence)
+    return (lower > 0.0) & ~is_degenerate(lower, upper)  # zero width: never significant
+
+
+def _dense_ranks(reps: np.ndarray) -> np.ndarray:
+    """Per resample (column), the dense rank of each entry's value (equal values, equal ranks):
+    ``ranks[j, b] <= ranks[i, b]`` iff ``reps[j, b] <= reps[i, b]``, in 2-byte integers when they fit."""
+    k = reps.shape[0]
+    by_resample = np.ascontiguousarray(reps.T)                 # (B, K): one resample a row
+    order = np.argsort(by_resample, axis=1)
+    ordered = np.take_along_axis(by_resample, order, axis=1)
+    steps = np.zeros(by_resample.shape, dtype=np.int32)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=steps[:, 1:], casting="unsafe")
+    dense = np.cumsum(steps, axis=1, dtype=np.int32)
+    ranks = np.empty(by_resample.shape, dtype=np.int16 if k <= np.iinfo(np.int16).max else np.int32)
+    np.put_along_axis(ranks, order, dense, axis=1)
+    return np.ascontiguousarray(ranks.T)
+
+
+#: Subset of resamples on which a pair's interval is shown to have non-zero width by counting.
+_WIDTH_SAMPLE = 1024
+
+
+def _column_by_counts(reps: np.ndarray, ranks: np.ndarray, means: np.ndarray, i: int,
+                      confidence: float) -> np.ndarray:
+    """``better[:, i]`` from counts, exact quantiles only for the pairs counts cannot decide.
+
+    With d = reps[j] - reps[i] sorted, the lower bound interpolates between d[h0] and d[h0 + 1]
+    (h0 = floor((B - 1) alpha)), so it is > 0 when at most h0 differences are <= 0 and <= 0 when
+    at least h0 + 2 are (d <= 0 iff ranks[j] <= ranks[i]: no subtraction). A pair whose bound is
+    > 0 is significant unless its interval is degenerate (zero width), which needs nearly all
+    differences equal: when, on a subset of resamples, more than h0 + 1 differences lie at or
+    below a value v and more than B - k0 lie a clear gap above it (k0 the upper index), the
+    interval is wide. Every other pair gets its quantiles exactly as
+    :func:`significantly_better_by_quantiles` computes them."""
+    b = reps.shape[1]
+    alpha = (1.0 - confidence) / 2.0
+    h0 = int(np.floor((b - 1) * alpha))
+    k0 = int(np.floor((b - 1) * (1.0 - alpha)))
+    flags = np.less_equal(ranks, ranks[i])
+    non_positive = np.add.reduce(flags.view(np.uint8), axis=1, dtype=np.uint16 if b <= 65535 else np.int64)
+    out = np.zeros(reps.shape[0], dtype=bool)
+    above = np.flatnonzero(non_positive <= h0)
+    exact = list(np.flatnonzero(non_positive == h0 + 1))
+    if above.size:
+        sample = slice(0, min(b, _WIDTH_SAMPLE))
+        diffs = reps[above, sample] - reps[i, sample]
+        v = (means[above] - means[i])[:, None]
+        gap = 1e-9 * np.maximum(1.0, np.abs(v) + np.abs(diffs).max(axis=1, keepdims=True))
+        wide = ((np.count_nonzero(diffs <= v, axis=1) >= h0 + 2)
+                & (np.count_nonzero(diffs >= v + gap, axis=1) >= b - k0))
+        out[above[wide]] = True
+        exact.extend(above[~wide])
+    if exact:
+        rows = np.asarray(exact, dtype=np.int64)
+        out[rows] = _above_zero(reps[rows] - reps[i], confidence)
+    return out
 
 
 def ranks_from_better(better: np.ndarray) -> np.ndarray:
