@@ -236,10 +236,10 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_a_fault_of_the_overlapped_analysis_fails_the_build_not_an_entry(tmp_path, monkeypatch):
-    """The entries' analysis runs on a second thread; its fault surfaces once, as the build's,
+def test_a_fault_of_the_analysis_fails_the_build_not_an_entry(tmp_path, monkeypatch):
+    """The entries' analysis runs with their scoring; its fault surfaces once, as the build's,
     and no entry is skipped for it (nor is anything left in the destination)."""
-    from mura_bench.leaderboard import build as build_module
+    from mura_bench import analysis_batch as build_module
 
     truth, studies, labels = write_truth(tmp_path, 40)
     subs = make_submissions(tmp_path, studies, labels)
@@ -247,7 +247,7 @@ def test_a_fault_of_the_overlapped_analysis_fails_the_build_not_an_entry(tmp_pat
     def broken(*args, **kwargs):
         raise RuntimeError("analysis fault")
 
-    monkeypatch.setattr(build_module, "_analyze_all", broken)
+    monkeypatch.setattr(build_module, "analyze_overall_many", broken)
     stages = []
     with pytest.raises(RuntimeError, match="analysis fault"):
         build_site(subs, truth, tmp_path / "out", resamples=20,

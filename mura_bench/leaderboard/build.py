@@ -2,8 +2,8 @@
 
 :func:`build_site` is the library entry point. Steps: load ``submissions/`` (bad folders are
 skipped with the reason), read the truth, read each re-scored entry's predictions and check that
-they cover every truth study (so that all entries share the same resamples), score them all in one
-pass with :func:`mura_bench.scoring.score_many`, rank them by paired overall F1
+they cover every truth study (so that all entries share the same resamples), score them on those
+resamples (:mod:`.entry_scores`: in chunks, on worker processes, kept in ``--cache``), rank them by paired overall F1
 (:mod:`.board`, :mod:`.ranking`), then render the pages, plots and downloads (:mod:`.pages`) into
 a temporary folder next to the destination and rename it into place.
 
@@ -20,14 +20,12 @@ Site layout::
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mura_bench.alignment import align
 from mura_bench.bootstrap import check_resamples
-from mura_bench.errors import InputError, PredictionSetError
+from mura_bench.errors import InputError
 from mura_bench.leaderboard import pages
 from mura_bench.leaderboard.board import RankRule, ScoredEntry, board_rows
 from mura_bench.leaderboard.entry_files import check_entry_file
@@ -65,7 +63,8 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
                resamples: int = 10000, seed: int = 0, title: str | None = None,
                confidence: float = 0.95, progress: ProgressCallback | None = None, test: str = "ci",
                permutations: int = 10000, adjust: str = "none", hidden_truth: bool = False,
-               readers: str = "fixed") -> BuildReport:
+               readers: str = "fixed", cache: str | Path | None = None,
+               workers: int | None = None) -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
@@ -85,6 +84,11 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     ``hidden_truth``: the truth must stay hidden from the submitters; the pages publish aggregates
     only (:mod:`.hidden_truth`: no ROC curve steps, no study-resolution threshold, calibration bins
     of at least 20 studies).
+
+    ``cache``: a folder that keeps each entry's scores between builds (:mod:`.entry_scores`): a
+    rebuild scores only new or changed entries and writes the same site as a build without it.
+    Refused with ``hidden_truth`` (results computed from a hidden truth are never stored).
+    ``workers``: processes that score entries (default: the CPUs available; 1: none).
     """
     from mura_bench.scoring import one_blas_thread
 
@@ -93,13 +97,15 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     with one_blas_thread():
         return _build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                            confidence=confidence, progress=progress, test=test, permutations=permutations,
-                           adjust=adjust, hidden_truth=hidden_truth, readers=readers)
+                           adjust=adjust, hidden_truth=hidden_truth, readers=readers, cache=cache,
+                           workers=workers)
 
 
 def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
                 resamples: int, seed: int, title: str | None, confidence: float,
                 progress: ProgressCallback | None, test: str, permutations: int, adjust: str,
-                hidden_truth: bool = False, readers: str = "fixed") -> BuildReport:
+                hidden_truth: bool = False, readers: str = "fixed", cache: str | Path | None = None,
+                workers: int | None = None) -> BuildReport:
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
@@ -108,6 +114,10 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     rule = RankRule.of(test, permutations, "none" if readers == "random" and test == "ci" else adjust, confidence)
     marks = dict(test="ci" if readers == "random" else test, permutations=permutations, adjust=adjust,
                  readers=readers)
+    if cache is not None and hidden_truth:
+        raise InputError("--cache cannot be used with --hidden-truth: scores computed from a hidden truth are "
+                         "never stored", source=str(cache))
+    cache_dir = None if cache is None else check_cache_dir(Path(cache), out_dir, Path(submissions_dir))
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
@@ -115,16 +125,14 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
     plotting = _warm_up_plots()  # on the core that scoring leaves idle part of the time
-    analyses = None
-    try:  # neither helper thread outlives the build (they touch process-wide settings)
-        scored, results, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                             confidence=confidence, progress=progress, marks=marks)
+    try:  # the helper thread does not outlive the build (it touches process-wide settings)
+        scored, results, analyses, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
+                                                       confidence=confidence, progress=progress, marks=marks,
+                                                       cache=cache_dir, workers=workers)
         skipped += failed
         clock.lap("score")
         if not scored and not loaded.reported:
             raise _nothing_published(submissions_dir, skipped)
-        analyses = PendingAnalyses(scored, truth_table, clock, resamples=resamples, seed=seed,
-                                   confidence=confidence)
         plotting.join()  # matplotlib's settings are process-wide: no plot before the warm-up ends
         context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
                               seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
@@ -133,8 +141,6 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
         context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir)
     finally:
         plotting.join()
-        if analyses is not None:
-            analyses.settle()
     clock.lap("move")
     skipped.sort(key=lambda s: s.slug)
     return BuildReport(out_dir, out_dir / "index.html", [r.key for r in context.rows if r.is_submission],
@@ -237,57 +243,39 @@ def check_site_destination(out_dir: Path, *, inputs: list) -> None:
 
 
 def _score_all(scored: list[ScoredEntry], truth: Truth, *, resamples: int, seed: int, confidence: float,
-               progress: ProgressCallback | None = None, marks: dict | None = None,
-               ) -> tuple[list[ScoredEntry], list[Result], list[SkippedEntry]]:
-    """Score all entries in one pass on shared resamples (:func:`mura_bench.scoring.score_many`);
-    ``marks``: the ``test``, ``permutations``, ``adjust`` and ``readers`` options of scoring.
-    An entry the scorer refuses is named by its :class:`PredictionSetError`: it is skipped with the
-    reason and the others are scored. Returns the scored entries, their results and the skipped."""
-    from mura_bench.scoring import score_many
+               progress: ProgressCallback | None = None, marks: dict | None = None, cache: Path | None = None,
+               workers: int | None = None) -> tuple[list[ScoredEntry], list[Result], dict, list[SkippedEntry]]:
+    """Score all entries on shared resamples (:func:`.entry_scores.score_entries`: in chunks, on
+    worker processes, from and into ``cache``); ``marks``: the ``test``, ``permutations``,
+    ``adjust`` and ``readers`` options of scoring. An entry the scorer refuses is skipped with the
+    reason. Returns the scored entries, their results, their analyses by slug and the skipped."""
+    from mura_bench.leaderboard.entry_scores import Settings, score_entries
 
-    failed: list[SkippedEntry] = []
-    while scored:
-        try:
-            results = score_many([s.predictions for s in scored], truth, keep_replicates=True,
-                                 resamples=resamples, seed=seed, confidence=confidence, progress=progress,
-                                 **(marks or {}))
-            return scored, results, failed
-        except PredictionSetError as exc:
-            failed.append(SkippedEntry(scored[exc.index].slug, skip_reason(exc, scored[exc.index].folder)))
-            scored = scored[:exc.index] + scored[exc.index + 1:]
-    return [], [], failed
+    found = score_entries([s.predictions for s in scored], [s.folder for s in scored],
+                          [(s.submission.path_col, s.submission.score_col) for s in scored], truth,
+                          Settings(resamples, seed, confidence, **(marks or {})), cache=cache, workers=workers,
+                          progress=progress)
+    failed = [SkippedEntry(scored[i].slug, reason) for i, reason in sorted(found.failures.items())]
+    kept = [i for i, score in enumerate(found.scores) if score is not None]
+    return ([scored[i] for i in kept], [found.scores[i].result for i in kept],
+            {scored[i].slug: found.scores[i].analysis for i in kept}, failed)
 
 
-class PendingAnalyses(Mapping):
-    """slug -> :class:`EntryAnalysis` of every scored entry, computed on a second thread while the
-    board is ranked and the downloads and forest plots are written (those use one core, the
-    analysis the other); the first read waits for it (and re-raises its fault). Lap "analysis" is
-    the time spent waiting."""
-
-    def __init__(self, scored: list[ScoredEntry], truth: Truth, clock: "_Clock", **options) -> None:
-        self._clock, self._found = clock, None
-        pool = ThreadPoolExecutor(max_workers=1)
-        self._pending = pool.submit(_analyze_all, scored, truth, **options)
-        pool.shutdown(wait=False)  # the thread finishes its one task
-
-    def settle(self) -> None:
-        """Wait for the analysis thread to end, whatever its outcome (a build that fails first)."""
-        wait([self._pending])
-
-    def _resolved(self) -> dict:
-        if self._found is None:
-            self._found = self._pending.result()
-            self._clock.lap("analysis")
-        return self._found
-
-    def __getitem__(self, slug: str):
-        return self._resolved()[slug]
-
-    def __iter__(self):
-        return iter(self._resolved())
-
-    def __len__(self) -> int:
-        return len(self._resolved())
+def check_cache_dir(cache: Path, out_dir: Path, submissions_dir: Path) -> Path:
+    """The cache folder (created when absent): not inside the site (a rebuild replaces the site)
+    nor inside the submissions, and a folder."""
+    resolved = cache.resolve()
+    for name, other in (("the site folder --out", out_dir), ("the submissions folder", submissions_dir)):
+        other = other.resolve()
+        if resolved == other or other in resolved.parents:
+            raise InputError(f"the cache folder must not be inside {name} ({other})", source=str(cache))
+    if cache.exists() and not cache.is_dir():
+        raise InputError("the cache is not a folder", source=str(cache))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the cache folder: {exc.strerror or exc}", source=str(cache)) from None
+    return cache
 
 
 def _warm_up_plots():
@@ -306,14 +294,3 @@ def _warm_up_plots():
     thread = threading.Thread(target=run, name="mura-bench-plots-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-def _analyze_all(scored: list[ScoredEntry], truth: Truth, *, resamples: int, seed: int,
-                 confidence: float) -> dict:
-    """Overall triage at the readers' sensitivity and calibration of every entry, in one pass on
-    the scoring resamples (the numbers of ``mura-bench analyze``)."""
-    from mura_bench.analysis_batch import analyze_overall_many
-
-    found = analyze_overall_many([s.predictions for s in scored], truth, resamples=resamples, seed=seed,
-                                 confidence=confidence)
-    return {s.slug: a for s, a in zip(scored, found)}

@@ -35,6 +35,11 @@ def leaderboard() -> None:
                                   "groups of the marks against the radiologists (with --test randomization or "
                                   "--readers random).")
 @readers_option
+@click.option("--cache", "cache", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Folder that keeps each entry's scores between builds: a rebuild scores only new or "
+                   "changed entries (same site as without it). Created when absent.")
+@click.option("--workers", default=None, type=click.IntRange(1, 256),
+              help="Processes that score entries  [default: the CPUs available]")
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any entry was skipped (the site of the valid entries is still "
                    "written); for CI checks on pull requests. Without it the build exits 2 only when "
@@ -44,7 +49,7 @@ def leaderboard() -> None:
                    "no study-level thresholds, calibration bins of at least 20 studies).")
 def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: int,
           title: str | None, test: str, permutations: int, adjust: str, readers: str, quiet: bool, strict: bool,
-          hidden_truth: bool) -> None:
+          hidden_truth: bool, cache: str | None, workers: int | None) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
     from mura_bench.progress import StderrProgress
@@ -53,7 +58,7 @@ def build(submissions_dir: str, truth: str, out_dir: str, resamples: int, seed: 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
                             progress=progress, test=test, permutations=permutations, adjust=adjust,
-                            hidden_truth=hidden_truth, readers=readers)
+                            hidden_truth=hidden_truth, readers=readers, cache=cache, workers=workers)
     echo(f"published {len(report.published)} re-scored and {len(report.reported)} reported "
          f"entr{'y' if len(report.published) + len(report.reported) == 1 else 'ies'}")
     for line in report.warnings:
