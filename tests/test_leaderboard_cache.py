@@ -1,0 +1,141 @@
+"""Incremental builds (``leaderboard build --cache``) and entries scored in chunks on worker
+processes write byte for byte the site of a plain build."""
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from helpers import make_submissions, model_rows, write_entry, write_truth
+from mura_bench.errors import InputError
+from mura_bench.leaderboard import entry_scores
+from mura_bench.leaderboard.build import build_site
+from mura_bench.leaderboard.cli import leaderboard
+
+RESAMPLES = 60
+
+
+def differing(a: Path, b: Path) -> list[str]:
+    files_a = {p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()}
+    changed = [f for f in files_a & files_b if not filecmp.cmp(a / f, b / f, shallow=False)]
+    return sorted(files_a ^ files_b) + sorted(changed)
+
+
+@pytest.fixture()
+def board(tmp_path):
+    truth, studies, labels = write_truth(tmp_path, 60)
+    subs = make_submissions(tmp_path, studies, labels)
+    return tmp_path, truth, subs, studies, labels
+
+
+def test_cold_and_warm_cached_builds_equal_a_plain_build(board):
+    root, truth, subs, studies, labels = board
+    plain = build_site(subs, truth, root / "plain", resamples=RESAMPLES, seed=3)
+    cache = root / "cache"
+    cold = build_site(subs, truth, root / "cold", resamples=RESAMPLES, seed=3, cache=cache)
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == len(plain.published) == 4 and all(f.stat().st_size < 1_000_000 for f in files)
+    assert differing(root / "plain", root / "cold") == []
+    calls = []
+    real = entry_scores.score_chunk
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(entry_scores, "score_chunk", lambda preds, *a: calls.append(len(preds)) or real(preds, *a))
+        warm = build_site(subs, truth, root / "warm", resamples=RESAMPLES, seed=3, cache=cache)
+        assert calls == []                                   # nothing scored again
+        assert differing(root / "plain", root / "warm") == []
+        assert [s.slug for s in warm.skipped] == [s.slug for s in plain.skipped] == [s.slug for s in cold.skipped]
+
+        # one new entry and one changed entry: only those two are scored
+        write_entry(subs, "newcomer", 'name = "New"\nreported = false\n', model_rows(studies, labels, 1.5, 9))
+        (subs / "weak" / "predictions.csv").write_text("\n".join(model_rows(studies, labels, 0.7, 11)) + "\n")
+        build_site(subs, truth, root / "incremental", resamples=RESAMPLES, seed=3, cache=cache)
+        assert calls == [2]
+    build_site(subs, truth, root / "plain-again", resamples=RESAMPLES, seed=3)
+    assert differing(root / "plain-again", root / "incremental") == []
+
+
+def test_other_options_or_truth_miss_the_cache(board):
+    root, truth, subs, *_ = board
+    cache = root / "cache"
+    build_site(subs, truth, root / "a", resamples=RESAMPLES, seed=3, cache=cache)
+    build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=4, cache=cache)   # another seed
+    build_site(subs, truth, root / "b-plain", resamples=RESAMPLES, seed=4)
+    assert differing(root / "b", root / "b-plain") == []
+    assert len(list(cache.glob("*.npz"))) == 8
+    moved = root / "moved"
+    shutil.copytree(subs, moved)            # the same files elsewhere: their paths are this build's
+    build_site(moved, truth, root / "c", resamples=RESAMPLES, seed=3, cache=cache)
+    build_site(moved, truth, root / "c-plain", resamples=RESAMPLES, seed=3)
+    assert differing(root / "c", root / "c-plain") == []
+    assert len(list(cache.glob("*.npz"))) == 8
+
+
+def test_a_damaged_cache_file_is_scored_again(board):
+    root, truth, subs, *_ = board
+    cache = root / "cache"
+    build_site(subs, truth, root / "a", resamples=RESAMPLES, seed=3, cache=cache)
+    for i, f in enumerate(sorted(cache.glob("*.npz"))):
+        f.write_bytes(b"not a cache file" if i % 2 else f.read_bytes()[:100])
+    build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=3, cache=cache)
+    assert differing(root / "a", root / "b") == []
+    assert all(f.stat().st_size > 1000 for f in cache.glob("*.npz"))   # rewritten
+
+
+def test_the_cache_folder_is_never_inside_the_site_or_the_submissions(board):
+    root, truth, subs, *_ = board
+    for bad in (root / "site" / "cache", subs / "cache", root / "site"):
+        with pytest.raises(InputError, match="must not be inside"):
+            build_site(subs, truth, root / "site", resamples=RESAMPLES, cache=bad)
+    (root / "file").write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        build_site(subs, truth, root / "site", resamples=RESAMPLES, cache=root / "file")
+
+
+def test_entries_scored_on_worker_processes_equal_one_pass(tmp_path, monkeypatch):
+    """Chunks on two processes give the bytes of the single-process build."""
+    truth, studies, labels = write_truth(tmp_path, 40)
+    subs = tmp_path / "submissions"
+    for k in range(7):
+        write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, 0.3 * k, k))
+    monkeypatch.setattr(entry_scores, "CHUNK", 2)
+    monkeypatch.setattr(entry_scores, "PARALLEL_ENTRIES", 4)
+    build_site(subs, truth, tmp_path / "one", resamples=RESAMPLES, seed=1, workers=1)
+    build_site(subs, truth, tmp_path / "two", resamples=RESAMPLES, seed=1, workers=2)
+    assert differing(tmp_path / "one", tmp_path / "two") == []
+
+
+def test_cli_cache_option(board):
+    root, truth, subs, *_ = board
+    runner = CliRunner()
+    for out in ("x", "y"):
+        result = runner.invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / out),
+                                             "--bootstrap", str(RESAMPLES), "--cache", str(root / "c"), "--quiet"])
+        assert result.exit_code == 0, result.output
+    assert differing(root / "x", root / "y") == []
+    result = runner.invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / "z"),
+                                         "--cache", str(root / "z" / "c"), "--quiet"])
+    assert result.exit_code != 0 and "must not be inside" in str(result.exception or result.output)
+
+
+def test_a_cached_result_reads_back_equal(board):
+    root, truth, subs, studies, labels = board
+    from mura_bench.predictions import read_predictions
+    from mura_bench.truth import read_truth
+
+    t = read_truth(truth)
+    p = read_predictions(subs / "strong" / "predictions.csv")
+    settings = entry_scores.Settings(RESAMPLES, 3, 0.95)
+    (score,), failures = entry_scores.score_chunk([p], [subs / "strong"], t, settings)
+    assert failures == {}
+    key = entry_scores.cache_key(p, t, settings, (None, None))
+    entry_scores._save(root, key, score)
+    back = entry_scores._load(root, key, p, t)
+    assert back.result.to_json() == score.result.to_json() and back.analysis == score.analysis
+    f1 = score.result.replicates["overall"]["model"]["f1"]
+    assert np.array_equal(back.result.replicates["overall"]["model"]["f1"], f1) and f1.size == RESAMPLES
+    assert set(score.result.replicates) == {"overall"}     # only what ranking needs is kept
