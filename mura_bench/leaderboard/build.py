@@ -124,21 +124,22 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
-    plotting = _warm_up_plots()  # on the core that scoring leaves idle part of the time
+    # Scoring may fork worker processes: no thread of the build runs before it ends.
+    scored, results, analyses, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
+                                                   confidence=confidence, progress=progress, marks=marks,
+                                                   cache=cache_dir, workers=workers)
+    skipped += failed
+    clock.lap("score")
+    plotting = _warm_up_plots()  # while the board is ranked
     try:  # the helper thread does not outlive the build (it touches process-wide settings)
-        scored, results, analyses, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                                       confidence=confidence, progress=progress, marks=marks,
-                                                       cache=cache_dir, workers=workers)
-        skipped += failed
-        clock.lap("score")
         if not scored and not loaded.reported:
             raise _nothing_published(submissions_dir, skipped)
-        plotting.join()  # matplotlib's settings are process-wide: no plot before the warm-up ends
         context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
                               seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
                               reported=loaded.reported, rule=rule, synthetic=is_synthetic_truth(truth_table),
                               analyses=analyses, hidden_truth=hidden_truth)
-        context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir)
+        context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir,
+                                  before_writing=plotting.join)  # matplotlib's settings are process-wide
     finally:
         plotting.join()
     clock.lap("move")
@@ -149,12 +150,14 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
 
 
 def _rank_and_write(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None,
-                    skipped: list[SkippedEntry], submissions_dir) -> SiteContext:
+                    skipped: list[SkippedEntry], submissions_dir, before_writing=lambda: None) -> SiteContext:
     """Rank the entries and write the site into place; an entry whose page cannot be rendered is
-    added to ``skipped`` and the others are ranked and written again. Returns what was written."""
+    added to ``skipped`` and the others are ranked and written again. Returns what was written.
+    ``before_writing()`` is called once the board is ranked, before anything is plotted."""
     while True:
         rows = board_rows(context.scored, context.results, context.rule, context.truth, context.seed)
         clock.lap("rank")
+        before_writing()
         context = replace(context, rows=rows)
         try:
             _write_into_place(context, out_dir, clock, progress)

@@ -127,12 +127,17 @@ def _run(jobs: list, truth: Truth, settings: Settings, workers: int | None):
             yield score_chunk(preds, folders, truth, settings)
         return
     import multiprocessing
+    import warnings
 
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        futures = [pool.submit(score_chunk, preds, folders, truth, settings) for preds, folders in jobs]
-        for future in futures:
-            yield future.result()
+    # fork where there is one (no re-import of the caller's main module, no start-up); the build
+    # starts no thread of its own before scoring, and a worker only computes.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+            futures = [pool.submit(score_chunk, preds, folders, truth, settings) for preds, folders in jobs]
+            for future in futures:
+                yield future.result()
 
 
 def available_cpus() -> int:
