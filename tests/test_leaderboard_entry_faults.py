@@ -244,6 +244,9 @@ def test_pull_request_workflow_runs_the_strict_build_read_only(tmp_path):
     assert "--strict" in command
     args = command[1:]
     args[args.index("--out") + 1] = str(tmp_path / "site")
+    cached = [s for s in doc["jobs"]["check"]["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert [s["with"]["path"] for s in cached] == [args[args.index("--cache") + 1]]
+    args[args.index("--cache") + 1] = str(tmp_path / "cache")
     repo = PR_WORKFLOW.parents[2]
     args = [str(repo / a) if a in ("submissions", "site/truth/valid_panel.csv") else a for a in args]
     result = CliRunner().invoke(cli, [*args, "--bootstrap", "50"])

@@ -138,6 +138,10 @@ def test_workflow_build_command_builds_a_site(tmp_path, monkeypatch):
     (run,) = [s["run"] for s in doc["jobs"]["build"]["steps"] if "leaderboard build" in s.get("run", "")]
     argv = shlex.split(run)
     argv[argv.index("--out") + 1] = str(tmp_path / "site")
+    cache = argv[argv.index("--cache") + 1]
+    cached = [s for s in doc["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert [s["with"]["path"] for s in cached] == [cache]  # the scores are kept between runs
+    argv[argv.index("--cache") + 1] = str(tmp_path / "cache")
     monkeypatch.chdir(REPO)  # the workflow runs at the repository root
     result = CliRunner().invoke(cli, argv[1:] + ["--bootstrap", "20"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

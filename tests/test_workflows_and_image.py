@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 #: The actions' major versions current when the workflows were last reviewed.
 CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/configure-pages": 6,
-                  "actions/upload-pages-artifact": 5, "actions/deploy-pages": 5}
+                  "actions/upload-pages-artifact": 5, "actions/deploy-pages": 5, "actions/cache": 6}
 
 
 def steps(path: Path) -> list[dict]:
