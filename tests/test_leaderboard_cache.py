@@ -139,3 +139,14 @@ def test_a_cached_result_reads_back_equal(board):
     f1 = score.result.replicates["overall"]["model"]["f1"]
     assert np.array_equal(back.result.replicates["overall"]["model"]["f1"], f1) and f1.size == RESAMPLES
     assert set(score.result.replicates) == {"overall"}     # only what ranking needs is kept
+
+
+def test_no_cache_with_a_hidden_truth(board):
+    """Scores computed from a hidden truth are never stored."""
+    root, truth, subs, *_ = board
+    with pytest.raises(InputError, match="--cache cannot be used with --hidden-truth"):
+        build_site(subs, truth, root / "site", resamples=RESAMPLES, hidden_truth=True, cache=root / "cache")
+    assert not (root / "cache").exists() and not (root / "site").exists()
+    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / "s"),
+                                              "--hidden-truth", "--cache", str(root / "cache"), "--quiet"])
+    assert result.exit_code != 0 and not (root / "cache").exists()
