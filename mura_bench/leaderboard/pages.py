@@ -110,9 +110,6 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
     lap("downloads")
     forest = _write_forest_plots(root, ctx, ref.studies)
     lap("forest plots")
-    # The entries' analyses may still be computing on another thread (build.PendingAnalyses): wait
-    # here, outside any entry's page, so that a fault of the analysis fails the build, not an entry.
-    dict(ctx.analyses)
     _write_entry_pages(root, env.get_template("entry.html"), common, ctx, ref, progress)
     lap("entry pages")
     _write_index_pages(root, env, common, ctx, forest, ref.reader_points)
