@@ -150,3 +150,19 @@ def test_no_cache_with_a_hidden_truth(board):
     result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / "s"),
                                               "--hidden-truth", "--cache", str(root / "cache"), "--quiet"])
     assert result.exit_code != 0 and not (root / "cache").exists()
+
+
+@pytest.mark.parametrize("options", [dict(test="randomization", permutations=50, adjust="holm"),
+                                     dict(readers="random")])
+def test_chunks_equal_one_pass_under_every_significance_option(tmp_path, monkeypatch, options):
+    """Each entry's marks against the radiologists do not depend on the entries scored with it."""
+    truth, studies, labels = write_truth(tmp_path, 40)
+    subs = tmp_path / "submissions"
+    for k in range(5):
+        write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, 0.4 * k, k))
+    build_site(subs, truth, tmp_path / "one-pass", resamples=RESAMPLES, seed=1, **options)
+    monkeypatch.setattr(entry_scores, "CHUNK", 2)
+    build_site(subs, truth, tmp_path / "chunks", resamples=RESAMPLES, seed=1, cache=tmp_path / "c", **options)
+    build_site(subs, truth, tmp_path / "cached", resamples=RESAMPLES, seed=1, cache=tmp_path / "c", **options)
+    assert differing(tmp_path / "one-pass", tmp_path / "chunks") == []
+    assert differing(tmp_path / "one-pass", tmp_path / "cached") == []
