@@ -58,7 +58,7 @@ def main() -> None:
                             test=args.test, permutations=args.permutations, adjust=args.adjust)
         total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
     n = len(report.published)
-    rule = f"CI rule" if args.test == "ci" else f"randomization, {args.permutations} permutations, adjust {args.adjust}"
+    rule = "CI rule" if args.test == "ci" else f"randomization, {args.permutations} permutations, adjust {args.adjust}"
     print(f"{n} submissions, {args.studies} studies, {args.resamples} resamples, {n * (n - 1) // 2} pairs ({rule})")
     print(f"  {'stage':<14} {'wall':>8} {'cpu':>8}")
     for stage, seconds in report.seconds.items():

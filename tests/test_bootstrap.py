@@ -88,7 +88,7 @@ def test_point_estimates_come_from_the_original_sample_and_significance_from_the
         for metric, est in boot.groups[group].model.items():
             assert est.value == point.groups[group].model[metric].value
             assert est.ci[0] <= est.ci[1]
-        for metric, est in boot.groups[group].difference.items():
+        for _metric, est in boot.groups[group].difference.items():
             assert est.significant == (est.ci[0] > 0 or est.ci[1] < 0)
     assert point.groups["overall"].model["f1"].ci is None
 
