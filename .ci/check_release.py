@@ -68,7 +68,7 @@ def check_wheel(work: Path) -> None:
     entry.mkdir(parents=True)
     shutil.copy(here / "predictions.csv", entry / "predictions.csv")
     (entry / "submission.toml").write_text('name = "Image statistics"\nteam = "mura-bench"\n'
-                                           'description = "Built-in plugin"\ndate = "2026-01-01"\n', encoding="utf-8")
+                                           'description = "Built-in plugin"\ndate = 2026-01-01\nreported = false\n', encoding="utf-8")
     step(mb, "leaderboard", "build", "submissions", "--truth", truth, "--out", "site", "--bootstrap", "200",
          "--strict", "--quiet", cwd=here, env=env)
     for folder, source in (("preds", "predictions.csv"), ("labels", truth)):
@@ -79,7 +79,10 @@ def check_wheel(work: Path) -> None:
          "parameters.yaml", "--output-path", "results.yaml", cwd=here, env=env)
     for name, produced in (("score-v1.json", "score.json"), ("analysis-v1.json", "analysis.json")):
         schema = subprocess.check_output([bin_dir / "python", "-c", "from importlib.resources import files; "
-                                          f"print(files('mura_bench') / 'schemas' / '{name}')"], text=True, env=env).strip()
+                                          f"print(files('mura_bench') / 'schemas' / '{name}')"], text=True, env=env,
+                                         cwd=here).strip()
+        if "site-packages" not in schema:
+            sys.exit(f"release check: {name} was read from {schema}, not from the installed wheel")
         step(sys.executable, "-m", "check_jsonschema", "--schemafile", schema, here / produced)
     for produced in ("site/index.html", "results.yaml"):
         if not (here / produced).is_file():

@@ -8,6 +8,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
@@ -107,6 +108,22 @@ def test_every_analysis_json_validates(case, monkeypatch, name):
         args += ["--bootstrap", "100"]
     doc = cli_json(case, args)
     assert doc["schema"] == analysis_result.SCHEMA
+    assert errors("analysis", doc) == []
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_reliability_means_stay_in_the_unit_interval(tmp_path, seed):
+    """Bin sums are differences of running sums: a bin of probabilities 1.0 once came out with
+    mean 1.0000000000000002 (seed 13), outside the schema's [0, 1]."""
+    rng = np.random.default_rng(seed)
+    studies = [f"MURA-v1.1/valid/XR_ELBOW/patient{i + 1}/study1_negative/" for i in range(60)]
+    probs = [1.0 if rng.random() < 0.4 else float(rng.random()) for _ in studies]
+    (tmp_path / "p.csv").write_text("study,probability\n" + "".join(f"{s},{p!r}\n" for s, p in zip(studies, probs)))
+    (tmp_path / "t.csv").write_text("".join(f"{s},{int(rng.random() < 0.5)}\n" for s in studies))
+    doc = cli_json(tmp_path, ["analyze", str(tmp_path / "p.csv"), "--truth", str(tmp_path / "t.csv"), "--bootstrap", "0",
+                              "--target-sensitivity", "0.9"])
+    bins = doc["groups"]["overall"]["calibration"]["reliability"]
+    assert all(0.0 <= mean_p <= 1.0 and 0.0 <= mean_y <= 1.0 for mean_p, mean_y, _ in bins), bins
     assert errors("analysis", doc) == []
 
 
