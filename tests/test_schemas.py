@@ -61,6 +61,8 @@ SCORE_RUNS = {
     "randomization-holm": ["preds.csv", "--truth", "panel.csv", "--test", "randomization", "--permutations", "200",
                            "--adjust", "holm"],
     "resample-readers": ["preds.csv", "--truth", "panel.csv", "--resample-readers"],
+    "random-readers": ["preds.csv", "--truth", "panel.csv", "--readers", "random"],
+    "random-readers-holm": ["preds.csv", "--truth", "panel.csv", "--readers", "random", "--adjust", "holm"],
     "some-metrics": ["preds.csv", "--truth", "panel.csv", "--metrics", "f1,auroc"],
     "tie-normal": ["preds.csv", "--truth", "panel.csv", "--tie", "normal", "--seed", "7", "--confidence", "0.9"],
     "single": ["preds.csv", "--truth", "labels.csv"],
@@ -85,6 +87,8 @@ def test_every_score_json_validates(case, monkeypatch, name):
         assert doc["groups"]["wrist"] == {"studies": 0, "positives": 0}
     if name == "points-only":
         assert doc["groups"]["overall"]["difference"]["f1"]["ci"] is None
+    if name.startswith("random-readers"):
+        assert doc["groups"]["overall"]["difference"]["f1"]["method"] == "obuchowski-rockette"
 
 
 ANALYZE_RUNS = {
