@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib
-COPY requirements.lock pyproject.toml README.md /src/
+COPY requirements.lock pyproject.toml README.md LICENSE /src/
 COPY mura_bench /src/mura_bench
 RUN pip install --no-deps -r /src/requirements.lock \
     && pip install --no-deps /src \

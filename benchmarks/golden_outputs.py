@@ -84,7 +84,7 @@ def differing(a: Path, b: Path) -> list[str]:
     """Relative paths present in only one folder, or present in both with other bytes."""
     files_a = {p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()}
-    only = sorted((files_a ^ files_b))
+    only = sorted(files_a ^ files_b)
     changed = sorted(f for f in files_a & files_b if not filecmp.cmp(a / f, b / f, shallow=False))
     return [f"only in one: {f}" for f in only] + [f"differs: {f}" for f in changed]
 

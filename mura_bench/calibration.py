@@ -89,12 +89,19 @@ def expected_calibration_error(sums: BinSums) -> np.ndarray:
 
 
 def reliability(sums: BinSums, row: int = 0) -> list[list[float]]:
-    """``[mean_p, mean_y, n]`` of each non-empty bin of one row (mean_y: mean over references)."""
+    """``[mean_p, mean_y, n]`` of each non-empty bin of one row (mean_y: mean over references).
+
+    The sums are differences of running sums, a few ulps off: the means are clipped to [0, 1]
+    (a bin of probabilities 1.0 has mean_p 1.0, never 1.0000000000000002)."""
     out = []
     for weight, prob, labels in zip(sums.weight[row], sums.probability[row], sums.labels[row]):
         if weight > 0:
-            out.append([float(prob / weight), float(labels.mean() / weight), int(round(weight))])
+            out.append([_unit_interval(prob / weight), _unit_interval(labels.mean() / weight), int(round(weight))])
     return out
+
+
+def _unit_interval(x: float) -> float:
+    return float(min(max(x, 0.0), 1.0))
 
 
 def brier_score(window: Window, group: SortedGroup) -> np.ndarray:

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from mura_bench.metric_registry import METRIC_SPECS, METRICS, metric_spec  # noqa: F401 (METRICS re-exported)
+from mura_bench.metric_registry import METRIC_SPECS, metric_spec
+from mura_bench.metric_registry import METRICS as METRICS  # re-exported
 from mura_bench.rank_sums import rank_sums_by_runs, runs_dtype
 
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -36,13 +38,13 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
     return out
 
 
-def f1_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """F1 = 2TP / (2TP + FP + FN); 1.0 when TP + FP + FN = 0."""
     tp = np.asarray(tp, dtype=np.float64)
     return _ratio(2 * tp, 2 * tp + fp + fn, 1.0)
 
 
-def kappa_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def kappa_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """Cohen's kappa = (p_o - p_e) / (1 - p_e); 1.0 when p_e = 1.
 
     Computed as 2 (TP TN - FN FP) / ((TP + FP)(FP + TN) + (TP + FN)(FN + TN)), the same quantity
@@ -52,23 +54,23 @@ def kappa_from_counts(tp, fp, fn, tn) -> np.ndarray:
     return _ratio(2.0 * (tp * tn - fn * fp), (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn), 1.0)
 
 
-def accuracy_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def accuracy_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """(TP + TN) / n."""
     tp, tn = np.asarray(tp, dtype=np.float64), np.asarray(tn, dtype=np.float64)
     return _ratio(tp + tn, tp + fp + fn + tn, 1.0)
 
 
-def sensitivity_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def sensitivity_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """Recall, TP / (TP + FN); 1.0 without positives."""
     return _ratio(tp, np.asarray(tp, dtype=np.float64) + fn, 1.0)
 
 
-def specificity_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def specificity_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """TN / (TN + FP); 1.0 without negatives."""
     return _ratio(tn, np.asarray(tn, dtype=np.float64) + fp, 1.0)
 
 
-def precision_from_counts(tp, fp, fn, tn) -> np.ndarray:
+def precision_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
     """PPV, TP / (TP + FP); 1.0 without predicted positives."""
     return _ratio(tp, np.asarray(tp, dtype=np.float64) + fp, 1.0)
 
@@ -78,7 +80,7 @@ COUNT_METRICS: dict[str, Callable[..., np.ndarray]] = {
     spec.name: globals()[spec.function_name] for spec in METRIC_SPECS if not spec.needs_probabilities}
 
 
-def pair_indicators(truth: np.ndarray, pred: np.ndarray, dtype=np.float32) -> np.ndarray:
+def pair_indicators(truth: np.ndarray, pred: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
     """The (n, 3K + 1) indicator matrix of K (truth, prediction) column pairs: for each pair
     truth & pred, ~truth & pred, truth & ~pred, then a column of ones (the sample size).
     Built once per group; :func:`counts_from_indicators` then needs one matrix product per block."""
@@ -117,7 +119,7 @@ class CrossPairs:
 
     @staticmethod
     def of(truth: np.ndarray, pred: np.ndarray, extra_truth: np.ndarray, extra_pred: np.ndarray,
-           dtype=np.float32) -> "CrossPairs":
+           dtype: DTypeLike = np.float32) -> "CrossPairs":
         truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
         both = (truth[:, :, None] & pred[:, None, :]).reshape(truth.shape[0], -1)
         extra = pair_indicators(extra_truth, extra_pred, dtype=bool)
@@ -269,12 +271,12 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     w_int = w.astype(np.int16) if dtype == np.float32 else None
     use_int = w_int is not None and np.array_equal(w_int, w)
     acc_dtype = runs_dtype(int(totals.max()), n) if use_int and b >= RUNS_MIN_RESAMPLES else None
-    if acc_dtype is not None:
+    if acc_dtype is not None and w_int is not None:
         # Many resamples of integer counts: exact sums run by run over all resamples at once.
         rank_sum = rank_sums_by_runs(np.ascontiguousarray(w_int.T, dtype=np.int32), y, ranking,
                                      2.0 * self_ties + positives, acc_dtype) - self_ties[:, None, :]
     else:
-        rank_sum = _rank_sums_in_blocks(w_int if use_int else w, ranking, y, self_ties)
+        rank_sum = _rank_sums_in_blocks(w_int if use_int and w_int is not None else w, ranking, y, self_ties)
     pos, neg = positives[:, None, :], negatives[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
@@ -305,7 +307,7 @@ def _unit(n: int) -> np.ndarray:
     return np.ones((1, n), dtype=np.float64)
 
 
-def metric_score(name: str, y_true, y_pred_or_score) -> float:
+def metric_score(name: str, y_true: ArrayLike, y_pred_or_score: ArrayLike) -> float:
     """One metric on one sample: ``metric_score("f1", y_true, y_pred)``; a metric that needs
     probabilities (AUROC) takes scores."""
     spec = metric_spec(name)

@@ -113,7 +113,7 @@ def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[fl
     if len(values) != len(study_ids):
         raise InputError(f"{len(study_ids)} study ids but {len(values)} probabilities", source=path)
     ids, bad = [], []
-    for i, raw in enumerate(study_ids):
+    for raw in study_ids:
         try:
             ids.append(parse_path(str(raw)).study_id)
         except ValueError as exc:

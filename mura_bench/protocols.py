@@ -68,7 +68,7 @@ def canonical_reader_order(names: Sequence[str]) -> list[int]:
     """Column order in which the scorer sums over readers: by name, numbers compared as numbers
     (``r2`` before ``r10``). Scores then do not depend, not even by rounding, on the order of the
     reader columns in the truth file."""
-    def key(i: int) -> tuple:
+    def key(i: int) -> tuple[int | str, ...]:
         return tuple(int(t) if k % 2 else t for k, t in enumerate(re.split(r"(\d+)", names[i])))
     return sorted(range(len(names)), key=key)
 

@@ -11,7 +11,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mura_bench.layout import GROUPS
 
@@ -114,7 +114,7 @@ class GroupResult:
         if self.studies == 0:
             return None
         if subject.is_reader:
-            return (self.readers or {}).get(subject.name)
+            return (self.readers or {}).get(subject.name or "")
         return getattr(self, subject.kind)
 
 
@@ -166,6 +166,9 @@ class BootstrapSettings:
 class JsonDocument:
     """A result with ``to_dict``: its JSON text, deterministic (fixed key order, no NaN)."""
 
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
@@ -206,7 +209,7 @@ class Result(JsonDocument):
                                 "studies": grp.studies, "positives": grp.positives})
         return out
 
-    def to_frame(self):
+    def to_frame(self) -> Any:
         """The :meth:`rows` as a pandas DataFrame (long format: one row per group, subject and
         metric; columns ``group subject metric value ci_lower ci_upper p_value p_adjusted
         significant studies positives``; p-values only under the randomization test). Needs pandas,
@@ -231,6 +234,18 @@ class Result(JsonDocument):
         return csv_text(self.rows(), list(ROW_COLUMNS))
 
 
+class ResultDocument(Protocol):
+    """What :func:`document_head` and :func:`document_tail` read (a score or an analysis result)."""
+
+    protocol: str
+    bootstrap: BootstrapSettings
+    predictions: InputInfo
+    truth: InputInfo
+    software: dict[str, str]
+    notes: list[str]
+    missing: list[str]
+
+
 def estimate_columns(est: Estimate, finite_only: bool = False) -> dict[str, Any]:
     """``value, ci_lower, ci_upper, significant`` of an estimate, for long-format rows
     (``finite_only``: non-finite numbers become None)."""
@@ -239,14 +254,14 @@ def estimate_columns(est: Estimate, finite_only: bool = False) -> dict[str, Any]
             "ci_upper": None if est.ci is None else fix(est.ci[1]), "significant": est.significant}
 
 
-def document_head(schema: str, result) -> dict[str, Any]:
+def document_head(schema: str, result: ResultDocument) -> dict[str, Any]:
     """The leading keys of a result document: schema, protocol, bootstrap, inputs, software."""
     return {"schema": schema, "protocol": result.protocol, "bootstrap": result.bootstrap.to_dict(),
             "inputs": {"predictions": result.predictions.to_dict(), "truth": result.truth.to_dict()},
             "software": dict(result.software)}
 
 
-def document_tail(out: dict[str, Any], result) -> dict[str, Any]:
+def document_tail(out: dict[str, Any], result: ResultDocument) -> dict[str, Any]:
     """Append ``missing_studies`` and ``notes`` (when there are any) to a result document."""
     if result.missing:
         out["missing_studies"] = list(result.missing)

@@ -1,6 +1,8 @@
 """The paired bootstrap against a slow per-resample loop and scipy.stats.bootstrap."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -11,6 +13,10 @@ from mura_bench.bootstrap import draw_counts, draw_indices, indices_to_counts
 from mura_bench.layout import GROUPS
 from mura_bench.scoring import score, score_many
 from helpers import write_case
+
+#: scipy.stats.bootstrap's seed keyword: `rng` from scipy 1.15, `random_state` before (scipy 1.10 is
+#: the declared lower bound).
+RNG_KEYWORD = "rng" if "rng" in inspect.signature(scipy.stats.bootstrap).parameters else "random_state"
 
 
 def test_counts_are_the_bincount_of_the_indices():
@@ -61,7 +67,7 @@ def test_intervals_match_scipy_on_the_same_resamples(tmp_path, method):
                  ci_method=method.lower()).groups["overall"].model
     for metric, fn in (("f1", lambda t, q: skm.f1_score(t, q, zero_division=1.0)), ("kappa", ref.kappa)):
         res = scipy.stats.bootstrap((y, p), lambda t, q: fn(t, q), paired=True, vectorized=False, n_resamples=B,
-                                    method=method, confidence_level=0.95, rng=np.random.default_rng([seed, GROUPS.index("overall")]))
+                                    method=method, confidence_level=0.95, **{RNG_KEYWORD: np.random.default_rng([seed, GROUPS.index("overall")])})
         assert ours[metric].ci == pytest.approx((res.confidence_interval.low, res.confidence_interval.high), abs=1e-9)
 
 
@@ -88,7 +94,7 @@ def test_point_estimates_come_from_the_original_sample_and_significance_from_the
         for metric, est in boot.groups[group].model.items():
             assert est.value == point.groups[group].model[metric].value
             assert est.ci[0] <= est.ci[1]
-        for metric, est in boot.groups[group].difference.items():
+        for _metric, est in boot.groups[group].difference.items():
             assert est.significant == (est.ci[0] > 0 or est.ci[1] < 0)
     assert point.groups["overall"].model["f1"].ci is None
 

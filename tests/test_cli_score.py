@@ -177,7 +177,7 @@ def test_randomization_holm_json_csv_and_table(case):
                                 "test": "randomization", "permutations": 299, "adjust": "holm",
                                 "resample_readers": False, "readers": "fixed"}
     for g in GROUPS:
-        for metric, d in doc["groups"][g]["difference"].items():
+        for _metric, d in doc["groups"][g]["difference"].items():
             assert list(d) == ["value", "ci", "p_value", "p_adjusted", "significant"]
             assert 1 / 300 <= d["p_value"] <= d["p_adjusted"] <= 1
             assert d["significant"] == (d["p_adjusted"] < 0.05)

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from helpers import REFERENCE_DIR, REPO, needs_reference
 from mura_bench.layout import GROUPS

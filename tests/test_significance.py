@@ -202,7 +202,7 @@ def test_two_way_bootstrap_matches_a_slow_loop(tmp_path):
         for b in range(B):
             sample = [ids[i] for i in idx[b]]
             model_s, reader_s = [], []
-            for t, r in enumerate(drawn[b]):
+            for _t, r in enumerate(drawn[b]):
                 others = [u for u in drawn[b] if u != r]
                 truth = [ref.vote([panel[s][u] for u in others]) for s in sample]
                 model_s.append(ref.kappa(truth, [model[s] for s in sample]))
@@ -250,7 +250,7 @@ def test_degenerate_interval_is_never_significant_and_is_noted(tmp_path):
         lines = (tmp_path / name).read_text().splitlines()
         (tmp_path / name).write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.split(",")[0] in keep]) + "\n")
     res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=200)
-    for metric, est in res.groups["hand"].difference.items():
+    for _metric, est in res.groups["hand"].difference.items():
         assert is_degenerate(*est.ci) and est.significant is False
     assert any("difference f1 in hand: degenerate CI" in n for n in res.notes)
 

@@ -367,7 +367,7 @@ def test_images_vary_within_a_study_and_between_classes():
 
 def test_embedded_constants_are_consistent():
     """Always runs (the reference files may be absent): the embedded aggregates make sense."""
-    for split, parts in REAL_COUNTS.items():
+    for _split, parts in REAL_COUNTS.items():
         assert tuple(parts) == BODY_PARTS
         for studies, abnormal, images in parts.values():
             assert 0 < abnormal < studies <= images

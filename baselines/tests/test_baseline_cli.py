@@ -62,7 +62,7 @@ def test_cache_and_weights_commands(synth_root, tmp_path, capsys):
     assert code == 0, err
     rows = [line.split(",") for line in out.strip().splitlines()]
     assert rows[0] == ["part", "normal_images", "abnormal_images", "w0", "w1"] and len(rows) == 8
-    for part, normal, abnormal, w0, w1 in rows[1:]:
+    for _part, normal, abnormal, w0, w1 in rows[1:]:
         total = int(normal) + int(abnormal)
         if total:
             assert float(w1) == pytest.approx(int(normal) / total, abs=1e-6)

@@ -220,7 +220,7 @@ def test_training_loop_with_the_captured_engine_matches_eager_training(synth_roo
     """train() end to end with the captured engine run graph-free on a CPU (everything but the graph:
     dry runs undone, tensor lr through the schedule, partial last batches, checkpoints, resume),
     against train() stepping the same optimiser eagerly."""
-    from mura_baseline import steps, train as train_module
+    from mura_baseline import train as train_module
     from mura_baseline.runtime import load_checkpoint
 
     engine = {"captured": True}

@@ -34,10 +34,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from mura_bench.errors import InputError, SubmissionError
 from mura_bench.leaderboard.entry_files import (MAX_TOML_BYTES, check_entry_file, check_entry_folder,
