@@ -22,12 +22,19 @@ def draw_indices(n: int, resamples: int, seed: int, group: int) -> np.ndarray:
     return rng.integers(0, n, size=(resamples, n))
 
 
-def indices_to_counts(indices: np.ndarray, n: int, dtype: DTypeLike = np.float32, chunk: int = 256) -> np.ndarray:
+#: Bins of one ``bincount`` call in :func:`indices_to_counts`: a histogram of this size stays in the
+#: CPU cache (3x faster than one bincount over all B*n bins).
+BINCOUNT_CELLS = 1 << 16
+
+
+def indices_to_counts(indices: np.ndarray, n: int, dtype: DTypeLike = np.float32,
+                      chunk: int | None = None) -> np.ndarray:
     """(B, n) indices -> (B, n) counts: how often each study was drawn in each resample.
 
-    One ``bincount`` per block of ``chunk`` resamples keeps the histogram in cache (3x faster than a
-    single bincount over all B*n bins)."""
+    One ``bincount`` per block of ``chunk`` resamples (default: about :data:`BINCOUNT_CELLS` bins)
+    keeps the histogram in cache."""
     b = indices.shape[0]
+    chunk = max(1, BINCOUNT_CELLS // max(n, 1)) if chunk is None else chunk
     out = np.empty((b, n), dtype=dtype)
     offsets = (np.arange(min(chunk, b), dtype=np.int64) * n)[:, None]
     for start in range(0, b, chunk):  # blocks of resamples, not single resamples
@@ -42,9 +49,46 @@ def draw_counts(n: int, resamples: int, seed: int, group: int) -> np.ndarray:
     return indices_to_counts(draw_indices(n, resamples, seed, group), n)
 
 
+#: Cells (resamples x studies) of one block of resample counts: the engine never holds more of the
+#: (B, n) count matrix than a few such blocks (each cell costs 8 bytes while it is drawn: a 4-byte
+#: index and a 4-byte count), so its memory does not grow with B x n.
+COUNT_BLOCK_CELLS = 1 << 22
+
+
+def block_rows(n: int, cells: int | None = None) -> int:
+    """Resample rows per block for ``n`` studies: about ``cells`` (default :data:`COUNT_BLOCK_CELLS`)
+    cells, at least one row."""
+    return max(1, (COUNT_BLOCK_CELLS if cells is None else cells) // max(n, 1))
+
+
+def count_blocks(n: int, resamples: int, seed: int, group: int, rows: int | None = None):
+    """The rows of :func:`draw_counts` in consecutive blocks of ``rows`` resamples (default
+    :func:`block_rows`), drawn one block at a time from the same generator: block by block they
+    are exactly the matrix ``draw_counts`` returns (numpy's bounded integers below 2**32 take one
+    32-bit word stream whatever the size of each call, and the index type does not change the
+    values), so no statistic depends on the block size. Yields ``(start, counts)``."""
+    rows = block_rows(n) if rows is None else max(1, int(rows))
+    rng = np.random.default_rng([seed, group])
+    index_type = np.int32 if n <= np.iinfo(np.int32).max else np.int64
+    for start in range(0, resamples, rows):
+        m = min(rows, resamples - start)
+        yield start, indices_to_counts(rng.integers(0, n, size=(m, n), dtype=index_type), n)
+
+
 def jackknife_weights(n: int) -> np.ndarray:
     """(n, n) weights of the n leave-one-out samples (row i drops study i), for BCa."""
     return (1.0 - np.eye(n, dtype=np.float32)).astype(np.float32)
+
+
+def jackknife_blocks(n: int, rows: int | None = None):
+    """The rows of :func:`jackknife_weights` in consecutive blocks (default :func:`block_rows`),
+    built one block at a time: ``(start, weights)``."""
+    rows = block_rows(n) if rows is None else max(1, int(rows))
+    for start in range(0, n, rows):
+        m = min(rows, n - start)
+        block = np.ones((m, n), dtype=np.float32)
+        block[np.arange(m), start + np.arange(m)] = 0.0
+        yield start, block
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mura_bench.bootstrap import draw_counts
+from mura_bench.bootstrap import block_rows, count_blocks, draw_counts, jackknife_blocks
 from mura_bench.group_estimates import Stats, empty_stats
 from mura_bench.metric_registry import metric_spec
 from mura_bench.metrics import COUNT_METRICS, CrossPairs, ScoreRanking
@@ -25,37 +25,90 @@ from mura_bench.score_options import Options
 
 def resample_counts(n: int, g_index: int, opts: Options) -> np.ndarray:
     """The (B, n) resample counts of group ``g_index``: every statistic of that group, in every
-    command, is computed on these, so all comparisons are paired."""
+    command, is computed on these, so all comparisons are paired. (The engine itself draws them in
+    blocks, :func:`resample_blocks`; this whole matrix is for tests and small groups.)"""
     return draw_counts(n, opts.resamples, opts.seed, g_index)
 
 
+def resample_blocks(n: int, g_index: int, opts: Options, rows: int | None = None):
+    """The rows of :func:`resample_counts` in consecutive blocks, ``(start, counts)``, drawn one
+    block at a time (:func:`mura_bench.bootstrap.count_blocks`): the same values, in bounded memory."""
+    return count_blocks(n, opts.resamples, opts.seed, g_index, rows)
+
+
 def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_index: int,
-                     opts: Options) -> "Stats | None":
+                    opts: Options) -> "Stats | None":
     """Replicates of every statistic of a group: the paired study bootstrap, or with
     ``resample_readers`` the two-way bootstrap (its model, radiologists and difference replace the
-    study bootstrap's; individual readers and AUROC keep the study bootstrap)."""
+    study bootstrap's; individual readers and AUROC keep the study bootstrap).
+
+    The resample counts are drawn block by block and each block's statistics are computed as it
+    comes (on worker threads, at most a few blocks in memory); only the statistics' replicates are
+    kept, so memory grows with B x statistics, never with B x studies."""
     if opts.resamples == 0:
         return None
     n = model_labels.shape[0]
-    counts = resample_counts(n, g_index, opts)
-    if inputs.ranking is None:
-        boot = in_blocks(stats, counts, inputs.n_subs)
-    else:  # metrics of scores (AUROC) over all resamples at once (its rank sums run along the resamples) on a
-        # second thread, while the count metrics run in blocks on this one: the first is mostly Python
-        # between short vector operations, the second long numpy calls that release the GIL.
-        without_scores = replace(inputs, ranking=None, score_metrics=())
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            from_scores = pool.submit(model_score_metrics, counts, inputs)
-            boot = in_blocks(lambda w: statistics(w, without_scores), counts, inputs.n_subs, workers=1)
-            boot["model"].update(from_scores.result())
+    two_way = None
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
-        from mura_bench.two_way import two_way_statistics
+        from mura_bench.two_way import TwoWay
 
-        two_way = two_way_statistics(counts, inputs.plan, model_labels, inputs.count_metrics,
-                                     seed=opts.seed, group=g_index, tie=opts.tie)
-        for subject in ("model", "radiologists", "difference"):
-            boot[subject].update(two_way[subject])
-    return boot
+        two_way = TwoWay.of(inputs.plan, model_labels, inputs.count_metrics, resamples=opts.resamples,
+                            seed=opts.seed, group=g_index, tie=opts.tie)
+    without_scores = replace(inputs, ranking=None, score_metrics=())
+
+    def block_stats(start: int, counts: np.ndarray) -> Stats:
+        # count metrics in cache-sized sub-blocks; metrics of scores (AUROC) over the whole block
+        # (its rank sums run along the resamples)
+        out = in_blocks(lambda w: statistics(w, without_scores), counts, inputs.n_subs, workers=1)
+        if inputs.ranking is not None:
+            out["model"].update(model_score_metrics(counts, inputs))
+        if two_way is not None:
+            for subject, values in two_way.block(counts, start).items():
+                out[subject].update(values)
+        return out
+
+    # whole blocks of in_blocks' sub-blocks: the replicates are laid out as with all counts at once
+    rows = stat_rows(n, inputs.n_subs)
+    rows *= max(1, block_rows(n) // rows)
+    return blocks_in_order(block_stats, resample_blocks(n, g_index, opts, rows))
+
+
+def jackknife_stats(stats, n: int) -> Stats:
+    """``stats`` of the n leave-one-out samples (BCa's acceleration), built and evaluated block by
+    block (:func:`mura_bench.bootstrap.jackknife_blocks`): memory grows with n x statistics, not
+    with n x n. Blocks are joined row-major, as one call on all n samples lays them out (BCa's
+    acceleration sums over them, so the layout fixes the rounding)."""
+    return blocks_in_order(lambda start, w: stats(w), jackknife_blocks(n), stack=_concatenate)
+
+
+def _concatenate(blocks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(blocks, axis=0)
+
+
+def blocks_in_order(block_fn, blocks, stack=None) -> Stats:
+    """``block_fn(start, weights)`` over an iterator of blocks, the results stacked along the
+    resample axis in block order (by ``stack``, default :func:`stack_by_statistic`). Blocks are
+    drawn on this thread (in order: they come from one generator) and evaluated on
+    :data:`WORKERS` threads, with at most ``WORKERS + 1`` blocks drawn and not yet evaluated, so
+    memory stays bounded."""
+    stack = stack_by_statistic if stack is None else stack
+    parts: list[Stats] = []
+    if WORKERS <= 1:
+        parts = [block_fn(start, weights) for start, weights in blocks]
+    else:
+        from collections import deque
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            pending: deque = deque()
+            for start, weights in blocks:
+                pending.append(pool.submit(block_fn, start, weights))
+                while len(pending) > WORKERS:
+                    parts.append(pending.popleft().result())
+            parts.extend(future.result() for future in pending)
+    if len(parts) == 1:
+        return parts[0]
+    return {subject: {metric: stack([p[subject][metric] for p in parts])
+                      for metric in parts[0][subject]} for subject in parts[0]}
 
 
 #: Resamples per block when computing statistics: keeps the per-block confusion counts and metric
@@ -63,8 +116,14 @@ def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_in
 STAT_BLOCK_ELEMENTS = 400_000
 
 
-#: Worker threads of :func:`in_blocks` (numpy releases the GIL in the heavy loops).
+#: Worker threads of :func:`in_blocks` and :func:`blocks_in_order` (numpy releases the GIL in the
+#: heavy loops).
 WORKERS = min(4, os.cpu_count() or 1)
+
+
+def stat_rows(n: int, n_subs: int) -> int:
+    """Resamples per sub-block of :func:`in_blocks` for ``n`` studies and ``n_subs`` submissions."""
+    return max(64, STAT_BLOCK_ELEMENTS // max(n, 8 * n_subs))
 
 
 def in_blocks(stats_fn, weights: np.ndarray, n_subs: int, workers: int | None = None) -> Stats:
@@ -72,7 +131,7 @@ def in_blocks(stats_fn, weights: np.ndarray, n_subs: int, workers: int | None = 
     axis; blocks run on ``workers`` threads, default :data:`WORKERS` (results do not depend on the
     thread count)."""
     workers = WORKERS if workers is None else workers
-    rows = max(64, STAT_BLOCK_ELEMENTS // max(weights.shape[1], 8 * n_subs))
+    rows = stat_rows(weights.shape[1], n_subs)
     starts = range(0, weights.shape[0], rows)
     if workers > 1 and len(starts) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -37,17 +37,75 @@ ADJUSTMENTS: tuple[str, ...] = ("none", "holm")
 ALPHA = 0.05
 #: Absolute tolerance of the two-sided comparison |d*| >= |d| - TOLERANCE.
 TOLERANCE = 1e-12
-#: Upper bound of the number of permutations: the draws of a group take P x n bytes at once
-#: (1.2 GB for 10**6 permutations of 1,199 studies).
+#: Upper bound of the number of permutations (the draws come in blocks, so memory does not grow with
+#: P x n; time does).
 MAX_PERMUTATIONS = 1_000_000
-#: Permutations per block: keeps the (block x patterns) histogram in cache.
+#: Permutations per block: keeps the (block x patterns) histogram in cache; fewer where the block's
+#: draws (block x studies) would pass :data:`DRAW_BLOCK_CELLS`.
 BLOCK = 1024
+
+
+def _rows(n: int) -> int:
+    return max(1, min(BLOCK, DRAW_BLOCK_CELLS // max(n, 1)))
 
 
 def draw_raters(n: int, permutations: int, raters: int, seed: int, group: int) -> np.ndarray:
     """(P, n) uint8: the rater each study's model read is exchanged with (0 = the model itself)."""
     rng = np.random.default_rng([seed, group, 1])
     return rng.integers(0, raters, size=(permutations, n), dtype=np.uint8)
+
+
+#: Cells (permutations x studies) of one block of :func:`rater_blocks`.
+DRAW_BLOCK_CELLS = 1 << 21
+
+
+def rater_blocks(n: int, permutations: int, raters: int, seed: int, group: int, rows: int | None = None):
+    """The rows of :func:`draw_raters` in consecutive blocks ``(start, drawn)`` of ``rows``
+    permutations (default: about :data:`DRAW_BLOCK_CELLS` cells), in bounded memory.
+
+    numpy draws small bounded integers from a buffer of random bytes that it discards at the end of
+    each call, so drawing block by block with ``integers`` would change the draws; this reproduces
+    the single call instead (:class:`_BoundedBytes`), value for value."""
+    rows = max(1, DRAW_BLOCK_CELLS // max(n, 1)) if rows is None else max(1, int(rows))
+    stream = _BoundedBytes(np.random.default_rng([seed, group, 1]), raters)
+    for start in range(0, permutations, rows):
+        m = min(rows, permutations - start)
+        yield start, stream.take(m * n).reshape(m, n)
+
+
+class _BoundedBytes:
+    """``rng.integers(0, R, size=N, dtype=np.uint8)`` of a fresh generator, taken in pieces.
+
+    What numpy does for it (Lemire's method on bytes): the 32-bit words of the bit generator (the
+    low, then the high half of each 64-bit output) are cut into bytes, lowest first; a byte x gives
+    ``m = x * R``, accepted when ``m mod 256 >= (256 - R) mod R`` (else the next byte is tried),
+    and the value is ``m >> 8``. Here the 64-bit outputs come from ``bit_generator.random_raw``,
+    accepted values not yet used are carried to the next piece. Checked against numpy's single
+    call in the tests."""
+
+    def __init__(self, rng: np.random.Generator, raters: int) -> None:
+        if not 1 <= raters <= 256:
+            raise ValueError("raters must lie in 1..256")
+        self.bit_generator = rng.bit_generator
+        self.raters = raters
+        self.threshold = (256 - raters) % raters
+        self.carry = np.empty(0, dtype=np.uint8)
+
+    def take(self, count: int) -> np.ndarray:
+        if self.raters == 1:  # numpy draws nothing for a single value
+            return np.zeros(count, dtype=np.uint8)
+        pieces, have = [self.carry], self.carry.size
+        accept_rate = 1.0 - self.threshold / 256.0
+        while have < count:
+            words = int((count - have) / accept_rate / 8 * 1.01) + 2
+            raw = np.asarray(self.bit_generator.random_raw(words), dtype="<u8").view(np.uint8)
+            scaled = raw.astype(np.uint16) * self.raters
+            kept = (scaled[(scaled & 0xFF) >= self.threshold] >> 8).astype(np.uint8)
+            pieces.append(kept)
+            have += kept.size
+        stream = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        self.carry = stream[count:].copy()
+        return stream[:count]
 
 
 def two_sided_p(observed: np.ndarray, permuted: np.ndarray) -> np.ndarray:
@@ -103,7 +161,6 @@ def model_vs_readers_p_values(plan: Plan, model_labels: np.ndarray, metrics: lis
     (n, S) on one group's studies: metric -> (S,). ``plan`` must have scored readers."""
     n, n_readers, n_refs = plan.readers.shape[0], plan.readers.shape[1], plan.references.shape[1]
     raters = n_readers + 1
-    drawn = draw_raters(n, permutations, raters, seed, group)
     out = {m: np.empty(model_labels.shape[1]) for m in metrics}
     for s in range(model_labels.shape[1]):
         reads = np.concatenate([model_labels[:, s:s + 1], plan.readers, plan.references], axis=1).astype(np.int8)
@@ -115,11 +172,13 @@ def model_vs_readers_p_values(plan: Plan, model_labels: np.ndarray, metrics: lis
         observed_hist = np.bincount(base, minlength=n_bins)[None, :].astype(np.float32)
         observed = counts_from_indicators(observed_hist, indicators)
         permuted = {m: np.empty(permutations) for m in metrics}
-        for start in range(0, permutations, BLOCK):  # blocks of permutations, vectorised inside
-            hist = indices_to_counts(base + drawn[start:start + BLOCK], n_bins)
+        # blocks of permutations drawn as they are needed (the same draws for every submission),
+        # vectorised inside
+        for start, drawn in rater_blocks(n, permutations, raters, seed, group, rows=_rows(n)):
+            hist = indices_to_counts(base + drawn, n_bins)
             counts = counts_from_indicators(hist, indicators)
             for m in metrics:
-                permuted[m][start:start + BLOCK] = _difference(counts, n_refs, m)
+                permuted[m][start:start + drawn.shape[0]] = _difference(counts, n_refs, m)
         for m in metrics:
             out[m][s] = two_sided_p(_difference(observed, n_refs, m)[0], permuted[m])
     return out
@@ -137,7 +196,6 @@ def pairwise_p_values(model_labels: np.ndarray, references: np.ndarray, metric: 
     refs = np.asarray(references, dtype=np.float32)
     n, n_subs = m.shape
     n_refs = refs.shape[1]
-    coins = draw_raters(n, permutations, 2, seed, group).astype(np.float32)
     hits = (refs[:, None, :] * m[:, :, None]).reshape(n, -1)          # (n, S*K): ref & model
     pos = refs.sum(axis=0).astype(np.float64)                           # (K,)
     tp0 = hits.sum(axis=0).reshape(n_subs, n_refs).astype(np.float64)   # (S, K)
@@ -150,8 +208,8 @@ def pairwise_p_values(model_labels: np.ndarray, references: np.ndarray, metric: 
     point = value(tp0, pp0[:, None])                                     # (S,)
     observed = point[:, None] - point[None, :]
     p = np.full((n_subs, n_subs), np.nan)
-    for start in range(0, permutations, BLOCK):
-        c = coins[start:start + BLOCK]
+    for _, drawn in rater_blocks(n, permutations, 2, seed, group, rows=_rows(n)):
+        c = drawn.astype(np.float32)
         x = (c @ hits).astype(np.float64).reshape(-1, n_subs, n_refs)   # (P, S, K)
         y = (c @ m).astype(np.float64)                                  # (P, S)
         for a in range(n_subs - 1):  # pairs (a, b > a), vectorised over b and permutations

@@ -16,10 +16,10 @@ import numpy as np
 
 from mura_bench import __version__
 from mura_bench.alignment import Alignment, align
-from mura_bench.bootstrap import jackknife_weights
 from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.group_estimates import GroupStatistics, finish_group, global_notes, holm_over_groups
-from mura_bench.group_statistics import GroupInputs, bootstrap_stats, resample_counts, statistics, subset_plan
+from mura_bench.group_statistics import (GroupInputs, bootstrap_stats, jackknife_stats, resample_counts, statistics,
+                                         subset_plan)
 from mura_bench.layout import BODY_PARTS, GROUPS
 from mura_bench.metric_registry import METRICS, count_metrics, probability_metrics
 from mura_bench.predictions import Predictions, read_predictions
@@ -296,7 +296,7 @@ def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Optio
     stats = lambda w: statistics(w, inputs)  # noqa: E731
     point = stats(np.ones((1, n), dtype=np.float32))
     boot = bootstrap_stats(stats, inputs, labels, g_index, opts)
-    jack = stats(jackknife_weights(n)) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+    jack = jackknife_stats(stats, n) if boot is not None and opts.ci_method == "bca" and n > 1 else None
     p_values = (model_vs_readers_p_values(plan, labels, batch.from_counts, permutations=opts.permutations,
                                           seed=opts.seed, group=g_index, tie=opts.tie)
                 if opts.test == "randomization" and plan.has_readers and batch.from_counts else {})

@@ -27,6 +27,8 @@ draw; draws are grouped into their distinct multisets (at most C(2J-1, J)).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mura_bench.metrics import COUNT_METRICS
@@ -73,41 +75,71 @@ def _slot_tables(patterns: np.ndarray, draws: np.ndarray, n_readers: int, leave_
     return np.ascontiguousarray(table.transpose(0, 2, 1), dtype=np.float32)  # (U, Q, 6J)
 
 
+@dataclass(frozen=True)
+class TwoWay:
+    """What the two-way bootstrap of one group needs besides the study resample counts, prepared
+    once: the drawn readers of every resample (grouped into distinct draws) and, per submission,
+    the studies' read patterns and the counts table of every (draw, pattern)."""
+
+    metrics: tuple[str, ...]
+    n_readers: int
+    draw_of: np.ndarray                    # (B,) the distinct draw of each resample
+    onehots: list[np.ndarray]              # per submission: (n, Q) pattern of each study
+    tables: list[np.ndarray]               # per submission: (U, Q, 6J)
+
+    @staticmethod
+    def of(plan: Plan, model_labels: np.ndarray, metrics, *, resamples: int, seed: int, group: int,
+           tie: str) -> "TwoWay":
+        n = model_labels.shape[0]
+        n_readers = plan.readers.shape[1]
+        leave_one_out = plan.protocol == "leave-one-out"
+        drawn = draw_readers(resamples, n_readers, seed, group, need_two=leave_one_out)
+        draws, draw_of = np.unique(drawn, axis=0, return_inverse=True)
+        onehots, tables = [], []
+        for s in range(model_labels.shape[1]):
+            reads = np.concatenate([model_labels[:, s:s + 1], plan.readers, plan.references[:, :1]], axis=1)
+            patterns, pattern_of = np.unique(reads.astype(np.int8), axis=0, return_inverse=True)
+            onehot = np.zeros((n, patterns.shape[0]), dtype=np.float32)
+            onehot[np.arange(n), pattern_of.ravel()] = 1.0
+            onehots.append(onehot)
+            tables.append(_slot_tables(patterns, draws, n_readers, leave_one_out, tie))
+        return TwoWay(tuple(metrics), n_readers, draw_of.ravel(), onehots, tables)
+
+    def block(self, counts: np.ndarray, start: int) -> dict[str, dict[str, np.ndarray]]:
+        """Model (b, S), radiologists (b,) and difference (b, S) of each count metric for the
+        resamples ``start .. start + b - 1``, whose study counts are ``counts`` (b, n)."""
+        b = counts.shape[0]
+        n_subs = len(self.tables)
+        draw_of = self.draw_of[start:start + b]
+        out: dict[str, dict[str, np.ndarray]] = {
+            "model": {m: np.empty((b, n_subs)) for m in self.metrics}, "radiologists": {},
+            "difference": {m: np.empty((b, n_subs)) for m in self.metrics}}
+        j = self.n_readers
+        for s, (onehot, table) in enumerate(zip(self.onehots, self.tables)):
+            per_pattern = counts @ onehot                                  # (b, Q)
+            stacked = np.empty((b, table.shape[2]))
+            for at in range(0, b, BLOCK):  # blocks of resamples, one batched product each
+                blk = slice(at, at + BLOCK)
+                stacked[blk] = np.matmul(per_pattern[blk, None, :], table[draw_of[blk]])[:, 0]
+            total = per_pattern.sum(axis=1, dtype=np.float64)[:, None]
+            model_counts = _with_tn(stacked[:, :j], stacked[:, j:2 * j], stacked[:, 2 * j:3 * j], total)
+            reader_counts = _with_tn(stacked[:, 3 * j:4 * j], stacked[:, 4 * j:5 * j], stacked[:, 5 * j:], total)
+            for m in self.metrics:
+                model = COUNT_METRICS[m](*model_counts).mean(axis=1)
+                radiologists = COUNT_METRICS[m](*reader_counts).mean(axis=1)
+                out["model"][m][:, s] = model
+                out["radiologists"][m] = radiologists
+                out["difference"][m][:, s] = model - radiologists
+        return out
+
+
 def two_way_statistics(counts: np.ndarray, plan: Plan, model_labels: np.ndarray, metrics: list[str], *,
                        seed: int, group: int, tie: str) -> dict[str, dict[str, np.ndarray]]:
     """Model (B, S), radiologists (B,) and difference (B, S) of each count metric under the two-way
-    bootstrap; ``counts`` (B, n) are the group's study resample counts."""
-    b, n = counts.shape
-    n_readers = plan.readers.shape[1]
-    leave_one_out = plan.protocol == "leave-one-out"
-    drawn = draw_readers(b, n_readers, seed, group, need_two=leave_one_out)
-    draws, draw_of = np.unique(drawn, axis=0, return_inverse=True)
-    draw_of = draw_of.ravel()
-    n_subs = model_labels.shape[1]
-    out: dict[str, dict[str, np.ndarray]] = {"model": {m: np.empty((b, n_subs)) for m in metrics},
-                                             "radiologists": {}, "difference": {m: np.empty((b, n_subs)) for m in metrics}}
-    for s in range(n_subs):
-        reads = np.concatenate([model_labels[:, s:s + 1], plan.readers, plan.references[:, :1]], axis=1)
-        patterns, pattern_of = np.unique(reads.astype(np.int8), axis=0, return_inverse=True)
-        onehot = np.zeros((n, patterns.shape[0]), dtype=np.float32)
-        onehot[np.arange(n), pattern_of.ravel()] = 1.0
-        per_pattern = counts @ onehot                                      # (B, Q)
-        table = _slot_tables(patterns, draws, n_readers, leave_one_out, tie)
-        stacked = np.empty((b, table.shape[2]))
-        for start in range(0, b, BLOCK):  # blocks of resamples, one batched product each
-            blk = slice(start, start + BLOCK)
-            stacked[blk] = np.matmul(per_pattern[blk, None, :], table[draw_of[blk]])[:, 0]
-        j = n_readers
-        total = per_pattern.sum(axis=1, dtype=np.float64)[:, None]
-        model_counts = _with_tn(stacked[:, :j], stacked[:, j:2 * j], stacked[:, 2 * j:3 * j], total)
-        reader_counts = _with_tn(stacked[:, 3 * j:4 * j], stacked[:, 4 * j:5 * j], stacked[:, 5 * j:], total)
-        for m in metrics:
-            model = COUNT_METRICS[m](*model_counts).mean(axis=1)
-            radiologists = COUNT_METRICS[m](*reader_counts).mean(axis=1)
-            out["model"][m][:, s] = model
-            out["radiologists"][m] = radiologists
-            out["difference"][m][:, s] = model - radiologists
-    return out
+    bootstrap; ``counts`` (B, n) are the group's study resample counts (all at once; the engine
+    goes block by block with :class:`TwoWay`)."""
+    return TwoWay.of(plan, model_labels, metrics, resamples=counts.shape[0], seed=seed, group=group,
+                     tie=tie).block(counts, 0)
 
 
 def _with_tn(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, total: np.ndarray):
