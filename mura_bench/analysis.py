@@ -35,6 +35,7 @@ from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.score_options import Options
+from mura_bench.group_statistics import resample_blocks
 from mura_bench.scoring import aligned_plan, group_rows, resample_counts, software_versions, validate_options
 from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
                                locate_specificity)
@@ -82,6 +83,7 @@ def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     if extra.target_sensitivity is None and not plan.has_readers:
         raise InputError(f"protocol {chosen} has no readers to take the target sensitivity from",
                          source="--target-sensitivity", hint="give --target-sensitivity S (0 <= S <= 1)")
+    check_bins(extra.bins, len(alignment.study_ids))
     probabilities = preds.probabilities[alignment.prediction_index]
     groups: dict[str, GroupAnalysis] = {}
     notes: list[str] = []
@@ -106,9 +108,24 @@ def _check_analysis_options(target, thresholds, bins) -> AnalysisOptions:
     bad = [t for t in thresholds if not np.isfinite(t) or not 0.0 <= float(t) <= 1.0]
     if bad:
         raise InputError(f"thresholds must lie in [0, 1], got {', '.join(map(str, bad))}", source="--thresholds")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise InputError(f"the number of calibration bins must be an integer, got {bins!r}", source="--bins")
     if int(bins) < 1:
         raise InputError(f"the number of calibration bins must be at least 1, got {bins}", source="--bins")
     return AnalysisOptions(None if target is None else float(target), tuple(float(t) for t in thresholds), int(bins))
+
+
+#: The default number of calibration bins, allowed whatever the number of studies.
+DEFAULT_BINS = 10
+
+
+def check_bins(bins: int, studies: int) -> None:
+    """``bins`` may not exceed the number of studies analysed (more bins than studies only add
+    empty bins, and cost time and memory per bin), except up to the default of 10."""
+    limit = max(studies, DEFAULT_BINS)
+    if bins > limit:
+        raise InputError(f"{bins:,} calibration bins are more than the {studies:,} studies analysed; use at most {limit:,} "
+                         "(quantile bins beyond one per study stay empty)", source="--bins")
 
 
 def _all_thresholds(extra: AnalysisOptions) -> tuple[float, ...]:
@@ -151,7 +168,7 @@ def _analyze_group(p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Op
     if one_class(plan):
         notes.append(f"triage and matched operating points omitted for {group}: its studies hold "
                      "one class only under some reference")
-    values, bins = group_values(p, plan, group_weights(p.size, g_index, opts), extra)
+    values, bins = group_values_in_blocks(p, plan, group_weight_blocks(p.size, g_index, opts, extra), extra)
     result.fill(values, percentile_cis(values, opts), bins, opts.resamples)
     return result, notes
 
@@ -164,12 +181,34 @@ def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
 
     Rows are processed in blocks (the running sums of a block stay small); row 0 forms a block of
     its own, so the original sample's figures never depend on the number of resamples."""
-    sorted_group = SortedGroup.of(p, plan.references)
-    step = max(16, RUNNING_ELEMENTS // (4 * max(p.size, 1)))
+    step = block_step(p.size, extra)
     blocks = [slice(0, 1)] + [slice(i, min(i + step, weights.shape[0])) for i in range(1, weights.shape[0], step)]
-    parts = [_block_values(sorted_group, plan, weights[rows], extra) for rows in blocks]
+    return group_values_in_blocks(p, plan, (weights[rows] for rows in blocks), extra)
+
+
+def group_values_in_blocks(p: np.ndarray, plan: Plan, blocks, extra: AnalysisOptions
+                           ) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+    """:func:`group_values` of the rows that ``blocks`` yields one block at a time (the first
+    block: the original sample), so that the resample counts never need to be held at once."""
+    sorted_group = SortedGroup.of(p, plan.references)
+    parts = [_block_values(sorted_group, plan, weights, extra) for weights in blocks]
     values = {k: np.concatenate([part[0][k] for part in parts]) for k in parts[0][0]}
     return values, parts[0][1]
+
+
+def block_step(n: int, extra: AnalysisOptions) -> int:
+    """Resample rows per block for ``n`` studies: the running sums (features x rows x studies) and
+    the per-bin sums (rows x bins x features) of a block stay about :data:`RUNNING_ELEMENTS`."""
+    return max(1, RUNNING_ELEMENTS // (4 * max(n, extra.bins + 1, 1)))
+
+
+def group_weight_blocks(n: int, g_index: int, opts: Options, extra: AnalysisOptions):
+    """The rows of :func:`group_weights` one block at a time: the original sample, then the
+    resamples ``score`` draws for this group in blocks of :func:`block_step` rows."""
+    yield np.ones((1, n), dtype=np.float32)
+    if opts.resamples:
+        for _, counts in resample_blocks(n, g_index, opts, rows=block_step(n, extra)):
+            yield counts
 
 
 #: Elements of the running sums of one block of rows (features x rows x studies).

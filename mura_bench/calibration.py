@@ -76,7 +76,7 @@ def bin_sums(running: Running, group: SortedGroup, bins: int) -> BinSums:
     splits = np.searchsorted(group.probabilities, quantile_edges(running, group, bins), side="right")
     b = splits.shape[0]
     bounds = np.concatenate([np.zeros((b, 1), np.int64), splits, np.full((b, 1), group.size)], axis=1)
-    at = np.stack([running.at(bounds[:, e]) for e in range(bins + 1)], axis=1)   # (B, bins + 1, F)
+    at = running.at_each(bounds)                                                # (B, bins + 1, F)
     per_bin = np.diff(at, axis=1)
     return BinSums(per_bin[:, :, 0], per_bin[:, :, 1], per_bin[:, :, 2:])
 

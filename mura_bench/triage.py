@@ -199,6 +199,16 @@ class Running:
         labels = dense[2][None, :] + self.sparse[:, rows, before]                  # (K, B)
         return np.concatenate([dense[:2], labels]).T
 
+    def at_each(self, cleared: np.ndarray) -> np.ndarray:
+        """(B, E, 2 + K): :meth:`at` for E positions per row at once (``cleared`` (B, E)), the
+        same sums element for element."""
+        rows = np.arange(self.dense.shape[1])[:, None]
+        cleared = np.asarray(cleared, dtype=np.int64)
+        dense = self.dense[:, rows, cleared]                                        # (3, B, E)
+        before = np.searchsorted(self.contested, cleared, side="left")
+        labels = dense[2][None] + self.sparse[:, rows, before]                     # (K, B, E)
+        return np.concatenate([dense[:2], labels]).transpose(1, 2, 0)
+
     def counts(self, cleared) -> Cleared:
         sums = self.at(cleared)
         return Cleared(sums[:, 0], sums[:, 2:])
