@@ -30,6 +30,7 @@ from mura_bench.analysis_result import Analysis, GroupAnalysis
 from mura_bench.bootstrap import percentile_interval
 from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, reliability
 from mura_bench.errors import InputError
+from mura_bench.memory import check_fits, score_estimate
 from mura_bench.metrics import counts_from_indicators, pair_indicators, sensitivity_from_counts, specificity_from_counts
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, resolve_protocol
@@ -84,6 +85,10 @@ def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
         raise InputError(f"protocol {chosen} has no readers to take the target sensitivity from",
                          source="--target-sensitivity", hint="give --target-sensitivity S (0 <= S <= 1)")
     check_bins(extra.bins, len(alignment.study_ids))
+    quantities = 5 + 4 + 2 + 4 * len(_all_thresholds(extra))
+    check_fits(score_estimate(studies=len(alignment.study_ids), resamples=opts.resamples + 1, statistics=quantities),
+               f"{opts.resamples:,} resamples of {quantities:,} quantities",
+               hint="use fewer --bootstrap resamples or fewer --thresholds")
     probabilities = preds.probabilities[alignment.prediction_index]
     groups: dict[str, GroupAnalysis] = {}
     notes: list[str] = []
@@ -199,7 +204,7 @@ def group_values_in_blocks(p: np.ndarray, plan: Plan, blocks, extra: AnalysisOpt
 def block_step(n: int, extra: AnalysisOptions) -> int:
     """Resample rows per block for ``n`` studies: the running sums (features x rows x studies) and
     the per-bin sums (rows x bins x features) of a block stay about :data:`RUNNING_ELEMENTS`."""
-    return max(1, RUNNING_ELEMENTS // (4 * max(n, extra.bins + 1, 1)))
+    return max(16, RUNNING_ELEMENTS // (4 * max(n, extra.bins + 1, 1)))
 
 
 def group_weight_blocks(n: int, g_index: int, opts: Options, extra: AnalysisOptions):

@@ -2,6 +2,8 @@
 ``demo``, ``leaderboard build``), so that one option means and checks the same everywhere."""
 from __future__ import annotations
 
+import functools
+
 import click
 
 from mura_bench.errors import InputError
@@ -33,9 +35,14 @@ def significance_options(*, test_help: str, adjust_help: str):
     ]
 
     def decorate(command):
+        @functools.wraps(command)
+        def checked(*args, **kwargs):
+            check_permutations_used(click.get_current_context(), kwargs.get("test"))
+            return command(*args, **kwargs)
+
         for option in reversed(options):
-            command = option(command)
-        return command
+            checked = option(checked)
+        return checked
     return decorate
 
 
@@ -49,3 +56,14 @@ def readers_option(command):
     """``--readers fixed|random``."""
     return click.option("--readers", "readers", type=click.Choice(["fixed", "random"]), default="fixed",
                         show_default=True, help=READERS_HELP)(command)
+
+
+def check_permutations_used(ctx: click.Context, test: str | None) -> None:
+    """An option that would change nothing is refused (exit 2): ``--permutations`` counts the
+    permutations of ``--test randomization`` only."""
+    from click.core import ParameterSource
+
+    given = ctx.get_parameter_source("permutations") not in (None, ParameterSource.DEFAULT)
+    if given and test != "randomization":
+        raise click.UsageError("--permutations only applies to --test randomization; add --test randomization "
+                               "or leave --permutations out", ctx=ctx)

@@ -21,6 +21,7 @@ from mura_bench.group_estimates import GroupStatistics, finish_group, global_not
 from mura_bench.group_statistics import (GroupInputs, bootstrap_stats, jackknife_stats, resample_counts, statistics,
                                          subset_plan)
 from mura_bench.layout import BODY_PARTS, GROUPS
+from mura_bench.memory import check_fits, replicate_statistics, score_estimate
 from mura_bench.metric_registry import METRICS, count_metrics, probability_metrics
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.progress import ProgressCallback, report
@@ -100,6 +101,7 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
     check_gold_readers_apply(opts.gold_readers, chosen)
     check_random_readers_apply(opts, chosen, truth_table)
+    check_reader_options_apply(opts, chosen, truth_table)
     alignments = []
     for i, p in enumerate(preds):
         with _naming_set(i, p):
@@ -108,6 +110,8 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     batches: dict[tuple[str, ...], list[int]] = {}
     for i, a in enumerate(alignments):
         batches.setdefault(tuple(a.study_ids), []).append(i)
+    check_memory(opts, truth_table, chosen, [[preds[i] for i in members] for members in batches.values()],
+                 studies=max(len(a.study_ids) for a in alignments) if alignments else 0)
     results: list[Result | None] = [None] * len(preds)
     steps = _Steps(progress, sum(2 * len(studies) for studies in batches))
     with one_blas_thread():
@@ -140,6 +144,50 @@ def check_random_readers_apply(opts: Options, protocol: str, truth: Truth) -> No
         if len(scored) < 2:
             raise InputError(f"--readers random needs at least 2 readers beyond the gold panel; this truth has "
                              f"{len(scored)}", source="--readers")
+
+
+def check_reader_options_apply(opts: Options, protocol: str, truth: Truth) -> None:
+    """``test="randomization"`` and ``resample_readers`` are about model - radiologists: refused
+    (InputError) when the protocol scores no reader (labels only, or a gold panel without readers
+    beyond the gold ones), since they would change nothing."""
+    if opts.test != "randomization" and not opts.resample_readers:
+        return
+    names = list(truth.reader_names) if truth.readers is not None else []
+    if protocol == "leave-one-out":
+        scored = len(names)
+    elif protocol == "gold-panel":
+        gold = opts.gold_readers if opts.gold_readers is not None else names[:3]
+        scored = len([n for n in names if n not in gold])
+    else:
+        scored = 0
+    if scored:
+        return
+    option = "--test randomization" if opts.test == "randomization" else "--resample-readers"
+    why = ("the truth has no readers (labels only)" if not names
+           else f"protocol {protocol} scores no reader besides the gold ones")
+    raise InputError(f"{option} compares the model with the radiologists, but {why}: there is nothing "
+                     "to test", hint="leave the option out, or give a reader panel as --truth")
+
+
+def check_memory(opts: Options, truth: Truth, protocol: str, batches: list[list[Predictions]], *,
+                 studies: int) -> None:
+    """Refuse up front (:func:`mura_bench.memory.check_fits`) a run whose replicates would not fit
+    the documented memory bound; everything else the engine does in blocks."""
+    if opts.resamples == 0 and opts.test != "randomization":
+        return
+    readers = 0 if protocol == "single" or truth.readers is None else len(truth.reader_names)
+    scores = len(probability_metrics(opts.metrics))
+    counts = len(count_metrics(opts.metrics))
+    submissions = sum(len(batch) for batch in batches) if opts.keep_replicates else max(map(len, batches), default=1)
+    statistics = replicate_statistics(count_metrics=counts, score_metrics=scores, submissions=submissions,
+                                      readers=readers)
+    estimate = score_estimate(studies=studies, resamples=opts.resamples, statistics=statistics,
+                              keep_replicates=opts.keep_replicates, bca=opts.ci_method == "bca",
+                              permutations=opts.permutations if opts.test == "randomization" else 0,
+                              metrics=counts)
+    what = (f"{opts.resamples:,} resamples of {statistics:,} statistics ({submissions:,} prediction set"
+            f"{'s' if submissions != 1 else ''}, {readers} readers, {counts + scores} metrics)")
+    check_fits(estimate, what)
 
 
 @contextmanager
