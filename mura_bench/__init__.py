@@ -40,3 +40,8 @@ def __getattr__(name: str):
 
         return getattr(scoring, name)
     raise AttributeError(f"module 'mura_bench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported entry points included."""
+    return sorted(set(globals()) | set(__all__))

@@ -81,26 +81,27 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
         if wrong_split:
             pred_splits = _split_counts(list(pred_pos))
             raise InputError(
-                f"split mismatch: the predictions are for {_describe(pred_splits)} studies but the truth "
-                f"file {truth.path} has {_describe(truth_splits)} studies; {len(wrong_split)} predicted "
-                f"studies belong to a split the truth file does not cover",
+                f"split mismatch: the predictions are for {_describe(pred_splits)} studies but "
+                f"{_the_truth(truth)} has {_describe(truth_splits)} studies; {len(wrong_split)} predicted "
+                f"studies belong to a split {'it' if truth.path == ARRAYS else 'the truth file'} does not cover",
                 source=predictions.path, rows=_located(wrong_split, pred_pos, pred_lines),
                 hint="score predictions against the truth file of the same split")
     if not common:
         raise InputError(
-            f"no study in common with the truth file {truth.path} ({len(pred_pos)} predicted studies, "
+            f"no study in common with {_the_truth(truth)} ({len(pred_pos)} predicted studies, "
             f"{len(truth_pos)} truth studies)", source=predictions.path,
             rows=[(None, f"predicted: {s}") for s in sorted(pred_pos)[:3]]
             + [(None, f"in truth: {s}") for s in sorted(truth_pos)[:3]])
     if extra:
-        raise InputError(f"studies not in the truth file {truth.path}", source=predictions.path,
+        raise InputError(f"studies not in {_the_truth(truth)}", source=predictions.path,
                          rows=_located(extra, pred_pos, pred_lines))
 
     missing = sorted(s for s in truth_pos if s not in pred_pos)
     if missing and not allow_missing:
         raise InputError(
-            f"{len(missing)} of {len(truth_pos)} studies of the truth file have no prediction in "
-            f"{predictions.path}",
+            f"{len(missing)} of {len(truth_pos)} studies of {'the truth' if truth.path == ARRAYS else 'the truth file'} "
+            "have no prediction"
+            + ("" if predictions.path == ARRAYS else f" in {predictions.path}"),
             source=truth.path, rows=_located(missing, truth_pos, truth_lines),
             hint=f"--allow-missing (allow_missing=True) scores the {len(common)} studies present and says so")
 
@@ -112,3 +113,12 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
 def _same_sorted(a: list[str], b: list[str]) -> bool:
     """Whether two study id lists are equal and strictly increasing (then each pairs with itself)."""
     return len(a) == len(b) and a == b and all(map(operator.lt, a, itertools.islice(a, 1, None)))
+
+
+#: The path of inputs given as arrays (see :mod:`mura_bench.api`).
+ARRAYS = "<arrays>"
+
+
+def _the_truth(truth) -> str:
+    """How a message names the truth: its file, or "the truth" when it was given as arrays."""
+    return "the truth" if truth.path == ARRAYS else f"the truth file {truth.path}"

@@ -22,18 +22,20 @@ from mura_bench.metrics import METRICS
 from mura_bench.predictions import Predictions, predictions_from_scores, study_means
 from mura_bench.progress import ProgressCallback
 from mura_bench.results import Result
+from mura_bench.score_options import shown
 from mura_bench.truth import LABEL_COLUMN_NAME, MIN_READERS, STUDY_COLUMN_NAMES, Truth
 
 ARRAYS = "<arrays>"
 
 
 def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | Any, truth: Any, *,
-             protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
+             protocol: str = "auto", metrics: Sequence[str] | str = METRICS, bootstrap: int | None = None,
              seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
              tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
              allow_missing: bool = False, keep_replicates: bool = False,
              progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-             adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> Result:
+             adjust: str = "none", resample_readers: bool = False, readers: str = "fixed",
+             resamples: int | None = None) -> Result:
     """Score in-memory predictions against in-memory truth; the same :class:`Result` as ``score``.
 
     ``study_ids``: MURA study paths (``MURA-v1.1/valid/XR_WRIST/patient1/study1_positive/``; any
@@ -43,12 +45,19 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     ``truth``: aligned with ``study_ids`` by position, or by study id when it is a pandas object
     indexed by study id or a DataFrame with a ``study`` column (required for image ids):
 
+    Indexed inputs are aligned by their index, never by position: ``probabilities`` (a Series) by
+    the index of ``study_ids`` when that is a Series, else by study id when its index holds study
+    ids; a truth Series/DataFrame by study id, or by the index of ``study_ids``. An index that does
+    not hold the same labels as the one it is aligned with (or repeats a label) is refused, so any
+    reordering of the rows of an indexed input gives the same result.
+
     - 1-D (array, list, Series) or a one-column table: the label per study -> protocol ``single``;
     - 2-D array (readers ``r1..rN``) or DataFrame (its column names), N >= 3 -> ``leave-one-out``
       (``protocol="gold-panel"`` uses the first three, or ``gold_readers``, as the gold panel).
 
-    The keyword options are those of :func:`mura_bench.scoring.score_many`. Same arrays and seed
-    give the same result (and byte-identical ``to_json()``).
+    The keyword options are those of :func:`mura_bench.scoring.score_many` (``bootstrap`` resamples;
+    ``resamples`` is its deprecated alias). Same arrays and seed give the same result (and
+    byte-identical ``to_json()``).
 
     >>> import numpy as np
     >>> from mura_bench import evaluate
@@ -56,7 +65,7 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     >>> labels = np.arange(40) % 2
     >>> probs = np.where(labels == 1, 0.8, 0.3)
     >>> probs[:4] = 0.6                      # two false positives
-    >>> result = evaluate(ids, probs, labels, resamples=1000, seed=0)
+    >>> result = evaluate(ids, probs, labels, bootstrap=1000, seed=0)
     >>> result.protocol, result.groups["wrist"].studies, result.groups["elbow"].studies
     ('single', 40, 0)
     >>> round(result.groups["overall"].model["f1"].value, 3)
@@ -66,10 +75,18 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     >>> kappa.subject, [round(float(kappa[c]), 3) for c in ("value", "ci_lower", "ci_upper")]
     ('model', [0.9, 0.752, 1.0])
     """
+    from mura_bench.score_options import bootstrap_option
     from mura_bench.scoring import score
 
+    resamples = bootstrap_option(bootstrap, resamples)
+    if study_ids is None:
+        raise InputError("study_ids is None: give one MURA study (or image) path per prediction", source=ARRAYS)
+    if probabilities is None or truth is None:
+        raise InputError(f"{'probabilities' if probabilities is None else 'truth'} is None", source=ARRAYS)
+    probabilities = _aligned_values(study_ids, probabilities)
     preds = predictions_from_arrays(study_ids, probabilities)
     truth = _study_column_as_index(truth)
+    truth = _aligned_truth(study_ids, truth)
     if _has_study_index(truth):
         truth_table = truth_from_arrays(truth, None)
     elif preds.kind == "image-probabilities":
@@ -77,15 +94,77 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
                          "index holds the study paths)", source=ARRAYS)
     else:
         truth_table = truth_from_arrays(truth, [str(i) for i in _as_list(study_ids)])
-    return score(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples, seed=seed,
+    return score(preds, truth_table, protocol=protocol, metrics=metrics, bootstrap=resamples, seed=seed,
                  confidence=confidence, ci_method=ci_method, tie=tie, gold_readers=gold_readers,
                  allow_missing=allow_missing, keep_replicates=keep_replicates, progress=progress,
                  test=test, permutations=permutations, adjust=adjust, resample_readers=resample_readers,
                  readers=readers)
 
 
+def _is_pandas(obj: Any) -> bool:
+    return hasattr(obj, "index") and hasattr(obj, "to_numpy") and hasattr(obj, "reindex")
+
+
+def _index_labels(index: Any, what: str) -> list:
+    labels = list(index)
+    if len(set(labels)) != len(labels):
+        seen: set = set()
+        repeated = [x for x in labels if x in seen or seen.add(x)]
+        raise InputError(f"the index of {what} repeats labels, so its rows cannot be aligned", source=ARRAYS,
+                         rows=[(None, str(x)) for x in dict.fromkeys(repeated)])
+    return labels
+
+
+def _reorder(obj: Any, labels: list, what: str, against: str) -> Any:
+    """``obj`` (pandas) with its rows in the order of ``labels`` (its index must hold exactly them)."""
+    own = _index_labels(obj.index, what)
+    if set(own) != set(labels):
+        extra = [x for x in own if x not in set(labels)]
+        absent = [x for x in labels if x not in set(own)]
+        rows = [(None, f"only in {what}: {x}") for x in extra[:50]] + [(None, f"only in {against}: {x}")
+                                                                      for x in absent[:50]]
+        raise InputError(f"the index of {what} does not match the index of {against}; indexed inputs are aligned "
+                         "by index, never by position", source=ARRAYS, rows=rows)
+    return obj.loc[labels] if hasattr(obj, "loc") else obj.reindex(labels)
+
+
+def _has_default_index(obj: Any) -> bool:
+    """A pandas object whose index is 0, 1, ..., n-1 in order (positions, not labels)."""
+    return list(obj.index) == list(range(len(obj.index)))
+
+
+def _aligned_values(study_ids: Any, values: Any) -> Any:
+    """``values`` in the order of ``study_ids``: by the ids' own index when both are pandas, by
+    study id when ``values`` is indexed by the ids; positional only without an index."""
+    if not _is_pandas(values):
+        return values
+    if _is_pandas(study_ids) and not hasattr(study_ids, "columns"):
+        return _reorder(values, _index_labels(study_ids.index, "study_ids"), "probabilities", "study_ids")
+    index = list(values.index)
+    if index and all(isinstance(x, str) for x in index):
+        return _reorder(values, [str(i) for i in _as_list(study_ids)], "probabilities", "study_ids")
+    if not _has_default_index(values):
+        raise InputError("probabilities carry an index that is neither the study ids nor positions 0..n-1; pass "
+                         "study_ids as a Series with the same index (or probabilities.to_numpy())", source=ARRAYS)
+    return values
+
+
+def _aligned_truth(study_ids: Any, truth: Any) -> Any:
+    """A pandas truth that is not indexed by study id, aligned with ``study_ids`` by the ids' index."""
+    if not _is_pandas(truth) or _has_study_index(truth):
+        return truth
+    if _is_pandas(study_ids) and not hasattr(study_ids, "columns"):
+        return _reorder(truth, _index_labels(study_ids.index, "study_ids"), "the truth", "study_ids")
+    if not _has_default_index(truth):
+        raise InputError("the truth carries an index that is neither study ids nor positions 0..n-1; index it by "
+                         "study id (or pass study_ids as a Series with the same index)", source=ARRAYS)
+    return truth
+
+
 def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | Any) -> Predictions:
     """:class:`Predictions` from ids (study or image paths) and one value per id (see :func:`evaluate`)."""
+    if ids is None or values is None:
+        raise InputError(f"{'study ids' if ids is None else 'predictions'} are None", source=ARRAYS)
     ids = [str(i) for i in _as_list(ids)]
     raw = np.asarray(_values_of(values))
     if raw.ndim != 1 or raw.size != len(ids):
@@ -96,7 +175,7 @@ def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | 
         raise InputError(f"predictions must be numbers, got dtype {raw.dtype}", source=ARRAYS)
     numbers = raw.astype(np.float64)
     if is_labels and not np.isin(numbers, (0.0, 1.0)).all():
-        bad = [(None, f"{ids[i]}: {raw[i]}") for i in np.flatnonzero(~np.isin(numbers, (0.0, 1.0)))]
+        bad = [(None, f"{ids[i]}: {shown(raw[i])}") for i in np.flatnonzero(~np.isin(numbers, (0.0, 1.0)))]
         raise InputError("integer predictions are labels and must be 0 or 1 (pass floats for probabilities)",
                          source=ARRAYS, rows=bad)
     digest = _digest(ids, numbers)
@@ -138,6 +217,10 @@ def truth_from_arrays(truth: Any, study_ids: Sequence[str] | None) -> Truth:
     if dupes:
         raise InputError("duplicate studies in the truth", source=ARRAYS, rows=[(None, d) for d in dupes])
     digest = _digest(studies, values.astype(np.float64).ravel())
+    repeated = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if repeated:
+        raise InputError(f"reader column(s) {', '.join(repeated)} appear more than once; every reader needs a "
+                         "name of its own", source=ARRAYS)
     lowered = [n.lower() for n in names]
     label = values[:, lowered.index(LABEL_COLUMN_NAME)] if LABEL_COLUMN_NAME in lowered else None
     reader_cols = [j for j, n in enumerate(lowered) if n != LABEL_COLUMN_NAME]
@@ -169,7 +252,7 @@ def _binary(columns: np.ndarray, studies: list[str]) -> np.ndarray:
         raise InputError(f"truth values must be 0 or 1: {exc}", source=ARRAYS) from exc
     bad = ~np.isin(numbers, (0.0, 1.0))
     if bad.any():
-        rows = [(None, f"{studies[i]}: {columns[i, j]!r}") for i, j in zip(*np.nonzero(bad))]
+        rows = [(None, f"{studies[i]}: {shown(columns[i, j])}") for i, j in zip(*np.nonzero(bad))]
         raise InputError("truth values must be 0 or 1", source=ARRAYS, rows=rows)
     return numbers.astype(np.int8)
 
@@ -178,7 +261,7 @@ def _check_finite_unit(ids: list[str], numbers: np.ndarray) -> None:
     bad = ~(np.isfinite(numbers) & (numbers >= 0) & (numbers <= 1))
     if bad.any():
         raise InputError("probabilities must be finite and in [0, 1]", source=ARRAYS,
-                         rows=[(None, f"{ids[i]}: {numbers[i]!r}") for i in np.flatnonzero(bad)])
+                         rows=[(None, f"{ids[i]}: {shown(numbers[i])}") for i in np.flatnonzero(bad)])
 
 
 def _image_ids(ids: list[str]) -> list[str]:

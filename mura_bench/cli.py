@@ -161,7 +161,7 @@ def score(predictions, truth, protocol, metrics, resamples, seed, confidence, ci
             echo(f"warning: {RESAMPLE_READERS_DEPRECATION}", err=True)
         with StderrProgress(quiet=quiet) as progress, warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # said once above, without a Python warning line
-            result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, resamples=resamples,
+            result = score_fn(preds, truth_table, protocol=protocol, metrics=metrics, bootstrap=resamples,
                               seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                               gold_readers=gold_readers, allow_missing=allow_missing, progress=progress, test=test,
                               permutations=permutations, adjust=adjust, resample_readers=resample_readers,

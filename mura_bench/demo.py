@@ -208,7 +208,7 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     panel = root / "MURA-v1.1" / "valid_panel.csv"
     files = write_examples(root, cache / "predictions")
     with StderrProgress(delay=0.5) as progress:
-        results = score_many(list(files.values()), panel, resamples=resamples, seed=0, keep_replicates=resamples > 0,
+        results = score_many(list(files.values()), panel, bootstrap=resamples, seed=0, keep_replicates=resamples > 0,
                              progress=progress)
     if full:
         for result in results:

@@ -91,13 +91,34 @@ def probability_metrics(names: Sequence[str]) -> list[str]:
     return [m for m in names if _BY_NAME[m].needs_probabilities]
 
 
+#: Common other names of the registered metrics (suggested when one is given).
+ALIASES = {"auc": "auroc", "roc_auc": "auroc", "rocauc": "auroc", "auc_roc": "auroc", "roc": "auroc",
+           "cohen_kappa": "kappa", "cohens_kappa": "kappa", "k": "kappa", "acc": "accuracy",
+           "recall": "sensitivity", "tpr": "sensitivity", "sens": "sensitivity", "tnr": "specificity",
+           "spec": "specificity", "ppv": "precision", "f1_score": "f1", "f-score": "f1", "fscore": "f1", "f": "f1"}
+
+
+def _suggest(name) -> str | None:
+    """The registered metric ``name`` most likely means (an alias or a close spelling), or None."""
+    import difflib
+
+    key = str(name).strip().lower()
+    if key in _BY_NAME:
+        return key
+    if key in ALIASES:
+        return ALIASES[key]
+    close = difflib.get_close_matches(key, list(_BY_NAME), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def check_metric_names(names: Sequence[str]) -> tuple[str, ...]:
     """The rule for a choice of metrics, shared by the library and ``--metrics``: at least one,
     each a registered name, none twice. Returns them as a tuple; raises :class:`InputError`."""
-    names = tuple(names)
+    names = tuple(n.strip() for n in names.split(",") if n.strip()) if isinstance(names, str) else tuple(names)
     unknown = [m for m in names if m not in _BY_NAME]
     if unknown or not names:
-        raise InputError(f"unknown metric(s) {', '.join(map(str, unknown)) or '(none)'}; choose from {','.join(METRICS)}")
+        shown = ", ".join(f"{m} (did you mean {_suggest(m)}?)" if _suggest(m) else str(m) for m in unknown)
+        raise InputError(f"unknown metric(s) {shown or '(none)'}; choose from {','.join(METRICS)}")
     repeated = [m for m in dict.fromkeys(names) if names.count(m) > 1]
     if repeated:
         raise InputError(f"metric(s) {', '.join(repeated)} given more than once; name each metric once")

@@ -120,7 +120,7 @@ def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[fl
             bad.append((None, str(exc)))
     if bad:
         raise InputError("paths not in MURA layout", source=path, rows=bad)
-    bad_values = [(None, f"{ids[i]}: {values[i]!r}") for i in range(len(values))
+    bad_values = [(None, f"{ids[i]}: {float(values[i])!r}") for i in range(len(values))
                   if not (math.isfinite(values[i]) and 0.0 <= values[i] <= 1.0)
                   or (kind == "labels" and values[i] not in (0.0, 1.0))]
     if bad_values:

@@ -218,7 +218,7 @@ class Result(JsonDocument):
         >>> from mura_bench import evaluate
         >>> ids = [f"valid/XR_HAND/patient{i}/study1/" for i in range(1, 31)]
         >>> panel = [[i % 2, i % 2, (i // 3) % 2] for i in range(1, 31)]   # three readers
-        >>> frame = evaluate(ids, [0.2 + 0.6 * (i % 2) for i in range(1, 31)], panel, resamples=200).to_frame()
+        >>> frame = evaluate(ids, [0.2 + 0.6 * (i % 2) for i in range(1, 31)], panel, bootstrap=200).to_frame()
         >>> sorted(frame.subject.unique())
         ['difference', 'model', 'radiologists', 'reader:r1', 'reader:r2', 'reader:r3']
         >>> frame.pivot_table(index="metric", columns="subject", values="value").loc["f1", ["model", "radiologists"]].round(3).tolist()

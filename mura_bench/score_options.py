@@ -7,6 +7,8 @@ option callbacks share its parts (``--metrics`` goes through
 """
 from __future__ import annotations
 
+import numbers
+import warnings
 from dataclasses import dataclass
 
 from mura_bench.bootstrap import CI_METHODS, check_resamples
@@ -76,3 +78,58 @@ def check_options(opts: Options) -> None:
         raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
     if opts.resample_readers and opts.ci_method != "percentile":
         raise InputError("--resample-readers gives percentile intervals only (BCa's jackknife runs over studies)")
+
+
+#: Resamples when neither ``bootstrap`` nor its deprecated alias ``resamples`` is given.
+DEFAULT_BOOTSTRAP = 10000
+
+
+def bootstrap_option(bootstrap, resamples, *, default: int = DEFAULT_BOOTSTRAP):
+    """The number of resamples from the library's ``bootstrap=`` (the CLI's ``--bootstrap``) or its
+    deprecated alias ``resamples=`` (a :class:`DeprecationWarning`); both at once is an error."""
+    if resamples is None:
+        return default if bootstrap is None else bootstrap
+    warnings.warn("resamples= is deprecated; use bootstrap= (the same number, named as the CLI's --bootstrap)",
+                  DeprecationWarning, stacklevel=3)
+    if bootstrap is not None:
+        raise InputError("give bootstrap= only (resamples= is its deprecated alias)", source="bootstrap")
+    return resamples
+
+
+def whole_number(value, option: str) -> int:
+    """``value`` as an int when it is a whole number (an integer, or a float without a fraction);
+    anything else (10.7, "10", True, NaN) is refused rather than truncated."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"must be an integer, got {shown(value)}", source=option)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not float(value).is_integer():
+        raise InputError(f"must be an integer, got {shown(value)}", source=option)
+    return int(value)
+
+
+def shown(value) -> str:
+    """A value as a message shows it: numpy scalars as the Python number (``nan``, ``0.5``), not
+    ``np.float64(nan)``."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    return repr(value) if not isinstance(value, float) else str(value) if value != value else repr(value)
+
+
+def metric_names(metrics) -> tuple[str, ...]:
+    """The ``metrics`` option as a tuple: a string is one name (or comma-separated names), never
+    its letters."""
+    if isinstance(metrics, str):
+        return tuple(m.strip() for m in metrics.split(",") if m.strip())
+    return tuple(metrics)
+
+
+def refuse_arrays(predictions, truth) -> None:
+    """``score`` reads files: tables and arrays in memory are pointed to ``evaluate``."""
+    items = list(predictions) if isinstance(predictions, (list, tuple)) else [predictions]
+    for what, value in [("predictions", v) for v in items] + [("truth", truth)]:
+        if hasattr(value, "to_numpy") or hasattr(value, "__array__"):
+            kind = type(value).__name__
+            raise InputError(f"score() reads files, but the {what} are a {kind} in memory; for arrays and "
+                             "tables use mura_bench.evaluate(study_ids, probabilities, truth)",
+                             source=what, hint="e.g. evaluate(frame['study'], frame['probability'], panel)")

@@ -29,7 +29,8 @@ from mura_bench.protocols import Plan, canonical_reader_order, check_gold_reader
 from mura_bench.obuchowski_rockette import model_vs_readers
 from mura_bench.randomization import model_vs_readers_p_values
 from mura_bench.results import BootstrapSettings, GroupResult, InputInfo, Result
-from mura_bench.score_options import Options, check_options
+from mura_bench.score_options import (Options, bootstrap_option, check_options, metric_names, refuse_arrays,
+                                      whole_number)
 from mura_bench.truth import Truth, read_truth
 
 __all__ = ["Options", "aligned_plan", "group_rows", "one_blas_thread", "resample_counts", "score", "score_many",
@@ -37,17 +38,19 @@ __all__ = ["Options", "aligned_plan", "group_rows", "one_blas_thread", "resample
 
 
 def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
-          protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
+          protocol: str = "auto", metrics: Sequence[str] | str = METRICS, bootstrap: int | None = None,
           seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
           tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
           allow_missing: bool = False, keep_replicates: bool = False,
           progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-          adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> Result:
+          adjust: str = "none", resample_readers: bool = False, readers: str = "fixed",
+          resamples: int | None = None) -> Result:
     """Score one prediction file (or :class:`Predictions`) against a truth file (or :class:`Truth`).
 
     The options are those of :func:`score_many`; for arrays in memory see :func:`mura_bench.evaluate`.
     """
-    return score_many([predictions], truth, protocol=protocol, metrics=metrics, resamples=resamples,
+    resamples = bootstrap_option(bootstrap, resamples)
+    return score_many([predictions], truth, protocol=protocol, metrics=metrics, bootstrap=resamples,
                       seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                       gold_readers=gold_readers, allow_missing=allow_missing,
                       keep_replicates=keep_replicates, progress=progress, test=test,
@@ -56,16 +59,19 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
 
 
 def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | str | Path, *,
-               protocol: str = "auto", metrics: Sequence[str] = METRICS, resamples: int = 10000,
+               protocol: str = "auto", metrics: Sequence[str] | str = METRICS, bootstrap: int | None = None,
                seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
                tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
                allow_missing: bool = False, keep_replicates: bool = False,
                progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-               adjust: str = "none", resample_readers: bool = False, readers: str = "fixed") -> list[Result]:
+               adjust: str = "none", resample_readers: bool = False, readers: str = "fixed",
+               resamples: int | None = None) -> list[Result]:
     """Score several prediction sets on the very same bootstrap resamples (paired across them).
 
     Options: ``protocol`` auto|single|leave-one-out|gold-panel; ``metrics`` a subset of
-    :data:`mura_bench.metrics.METRICS`; ``resamples`` B (0: point estimates only); ``seed``;
+    :data:`mura_bench.metrics.METRICS` (a string is one name, or comma-separated names);
+    ``bootstrap`` B, the resamples (default 10,000; 0: point estimates only; ``resamples`` is its
+    deprecated alias); ``seed``;
     ``confidence``; ``ci_method`` percentile|bca; ``tie`` abnormal|normal (majority ties);
     ``gold_readers`` (gold-panel; default the first three); ``allow_missing`` scores the subset of
     truth studies present in each prediction set (listed in ``Result.missing``);
@@ -83,10 +89,14 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     Raises :class:`InputError` for any inconsistency; a fault of one prediction set (unreadable, or
     not matching the truth) is a :class:`~mura_bench.errors.PredictionSetError` naming its index.
     """
-    opts = Options(protocol=protocol, metrics=tuple(metrics), resamples=int(resamples), seed=int(seed),
+    resamples = bootstrap_option(bootstrap, resamples)
+    refuse_arrays(predictions, truth)
+    opts = Options(protocol=protocol, metrics=metric_names(metrics),
+                   resamples=whole_number(resamples, "--bootstrap"), seed=whole_number(seed, "--seed"),
                    confidence=float(confidence), ci_method=ci_method, tie=tie,
                    gold_readers=None if gold_readers is None else tuple(gold_readers), allow_missing=allow_missing,
-                   keep_replicates=keep_replicates, test=test, permutations=int(permutations), adjust=adjust,
+                   keep_replicates=keep_replicates, test=test,
+                   permutations=whole_number(permutations, "--permutations"), adjust=adjust,
                    resample_readers=bool(resample_readers), readers=readers)
     check_options(opts)
     if opts.resample_readers:

@@ -254,7 +254,7 @@ def _columns(tasks: list[_Task], settings: ScoringSettings) -> list[Column]:
         with tempfile.TemporaryDirectory(prefix="mura-bench-export-") as tmp:
             path = Path(tmp) / "predictions.csv"
             path.write_bytes(task.solution_csv)
-            options = dict(settings.score_options(), resamples=0)
+            options = dict(settings.score_options(), bootstrap=0)
             try:
                 site_truth(task.truth, settings.protocol)
                 keys = flat_scores(score(read_predictions(path), task.truth, **options))

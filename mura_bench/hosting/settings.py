@@ -32,7 +32,7 @@ class ScoringSettings:
     confidence: float = 0.95
 
     def score_options(self) -> dict[str, Any]:
-        return dict(protocol=self.protocol, resamples=self.bootstrap, seed=self.seed,
+        return dict(protocol=self.protocol, bootstrap=self.bootstrap, seed=self.seed,
                     confidence=self.confidence)
 
     def to_dict(self) -> dict[str, Any]:

@@ -250,7 +250,7 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
     from mura_bench.terminal import echo
 
     with StderrProgress(quiet=quiet) as progress:
-        result = score(out, truth, resamples=resamples, seed=seed, allow_missing=subset, progress=progress)
+        result = score(out, truth, bootstrap=resamples, seed=seed, allow_missing=subset, progress=progress)
     if getattr(result, "missing", None):
         echo(render.missing_warning(result), err=True)
     render.print_table(result, None)

@@ -82,7 +82,7 @@ def score_studies(valid: SplitImages, named: dict[str, np.ndarray]) -> dict[str,
 
     names = list(named)
     results = score_many([_predictions(valid.panel, named[n], n) for n in names], _truth(valid.panel),
-                         protocol="leave-one-out", metrics=["auroc", "kappa", "f1"], resamples=0)
+                         protocol="leave-one-out", metrics=["auroc", "kappa", "f1"], bootstrap=0)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, result in zip(names, results):
         out[name] = {g: {m: est.value for m, est in grp.model.items()}
