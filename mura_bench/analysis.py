@@ -35,7 +35,7 @@ from mura_bench.metrics import counts_from_indicators, pair_indicators, sensitiv
 from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
-from mura_bench.score_options import Options
+from mura_bench.score_options import Options, bootstrap_option, refuse_arrays, whole_number
 from mura_bench.group_statistics import resample_blocks
 from mura_bench.scoring import aligned_plan, group_rows, resample_counts, software_versions, validate_options
 from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
@@ -57,10 +57,10 @@ class AnalysisOptions:
 
 
 def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *, protocol: str = "auto",
-            resamples: int = 10000, seed: int = 0, confidence: float = 0.95, tie: str = "abnormal",
+            bootstrap: int | None = None, seed: int = 0, confidence: float = 0.95, tie: str = "abnormal",
             gold_readers: Sequence[str] | None = None, allow_missing: bool = False,
             target_sensitivity: float | None = None, thresholds: Sequence[float] = (),
-            bins: int = 10) -> Analysis:
+            bins: int = 10, resamples: int | None = None) -> Analysis:
     """Triage, matched operating points, calibration and operating points of one prediction set.
 
     Inputs and the scoring options are those of :func:`mura_bench.scoring.score` (same reading,
@@ -69,7 +69,10 @@ def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     0.5, ``bins`` is the number of ECE bins. Raises :class:`InputError` for labels-only
     predictions, a missing target, or any input fault ``score`` refuses.
     """
-    opts = Options(protocol=protocol, resamples=int(resamples), seed=int(seed), confidence=float(confidence),
+    resamples = bootstrap_option(bootstrap, resamples)
+    refuse_arrays(predictions, truth)
+    opts = Options(protocol=protocol, resamples=whole_number(resamples, "--bootstrap"),
+                   seed=whole_number(seed, "--seed"), confidence=float(confidence),
                    tie=tie, gold_readers=tuple(gold_readers) if gold_readers else None, allow_missing=allow_missing)
     validate_options(opts)
     extra = _check_analysis_options(target_sensitivity, thresholds, bins)

@@ -61,7 +61,7 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
         check_output_file(out, inputs=inputs)
     preds = read_predictions(predictions, path_col=path_col, score_col=score_col)
     truth_table = read_truth(truth)
-    result = analyze(preds, truth_table, protocol=protocol, resamples=resamples, seed=seed, confidence=confidence,
+    result = analyze(preds, truth_table, protocol=protocol, bootstrap=resamples, seed=seed, confidence=confidence,
                      tie=tie, gold_readers=gold_readers, allow_missing=allow_missing,
                      target_sensitivity=target_sensitivity, thresholds=thresholds, bins=bins)
     if result.missing:

@@ -151,10 +151,14 @@ def _aligned_values(study_ids: Any, values: Any) -> Any:
 
 def _aligned_truth(study_ids: Any, truth: Any) -> Any:
     """A pandas truth that is not indexed by study id, aligned with ``study_ids`` by the ids' index."""
-    if not _is_pandas(truth) or _has_study_index(truth):
+    if not _is_pandas(truth):
         return truth
     if _is_pandas(study_ids) and not hasattr(study_ids, "columns"):
-        return _reorder(truth, _index_labels(study_ids.index, "study_ids"), "the truth", "study_ids")
+        keys = _index_labels(study_ids.index, "study_ids")
+        if not _has_study_index(truth) or set(truth.index) == set(keys):
+            return _reorder(truth, keys, "the truth", "study_ids").reset_index(drop=True)
+    if _has_study_index(truth):
+        return truth
     if not _has_default_index(truth):
         raise InputError("the truth carries an index that is neither study ids nor positions 0..n-1; index it by "
                          "study id (or pass study_ids as a Series with the same index)", source=ARRAYS)
@@ -178,7 +182,8 @@ def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | 
         bad = [(None, f"{ids[i]}: {shown(raw[i])}") for i in np.flatnonzero(~np.isin(numbers, (0.0, 1.0)))]
         raise InputError("integer predictions are labels and must be 0 or 1 (pass floats for probabilities)",
                          source=ARRAYS, rows=bad)
-    digest = _digest(ids, numbers)
+    order = sorted(range(len(ids)), key=ids.__getitem__)  # the digest does not depend on the row order
+    digest = _digest([ids[i] for i in order], numbers[order])
     images = _image_ids(ids)
     if not images:
         return predictions_from_scores(ids, numbers, kind="labels" if is_labels else "study-probabilities",

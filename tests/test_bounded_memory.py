@@ -66,11 +66,11 @@ def _tiny_blocks(monkeypatch, workers: int) -> None:
 
 
 OPTION_SETS = [
-    dict(resamples=300),
-    dict(resamples=200, ci_method="bca", seed=3),
-    dict(resamples=100, test="randomization", permutations=700, adjust="holm"),
-    dict(resamples=250, resample_readers=True, metrics=("f1", "kappa")),
-    dict(resamples=130, metrics=("auroc", "sensitivity"), confidence=0.9),
+    dict(bootstrap=300),
+    dict(bootstrap=200, ci_method="bca", seed=3),
+    dict(bootstrap=100, test="randomization", permutations=700, adjust="holm"),
+    dict(bootstrap=250, resample_readers=True, metrics=("f1", "kappa")),
+    dict(bootstrap=130, metrics=("auroc", "sensitivity"), confidence=0.9),
 ]
 
 
@@ -88,12 +88,12 @@ def test_block_sizes_change_no_output_byte(case, monkeypatch, options, workers):
 
 
 def test_block_sizes_change_nothing_with_single_labels_and_bca(case, monkeypatch):
-    expected = score(case / "preds.csv", case / "labels.csv", resamples=150, ci_method="bca").to_json()
+    expected = score(case / "preds.csv", case / "labels.csv", bootstrap=150, ci_method="bca").to_json()
     _tiny_blocks(monkeypatch, 2)
-    assert score(case / "preds.csv", case / "labels.csv", resamples=150, ci_method="bca").to_json() == expected
+    assert score(case / "preds.csv", case / "labels.csv", bootstrap=150, ci_method="bca").to_json() == expected
 
 
-@pytest.mark.parametrize("options", [dict(resamples=200), dict(resamples=90, bins=40, thresholds=(0.2, 0.7))])
+@pytest.mark.parametrize("options", [dict(bootstrap=200), dict(bootstrap=90, bins=40, thresholds=(0.2, 0.7))])
 def test_analysis_block_sizes_change_no_output_byte(case, monkeypatch, options):
     expected = analyze(case / "preds.csv", case / "panel.csv", **options).to_json()
     _tiny_blocks(monkeypatch, 1)
@@ -116,13 +116,13 @@ def test_what_blocks_cannot_bound_is_refused_up_front_with_the_estimate(tmp_path
     metrics x 100,000 resamples is over the bound, refused before any resampling."""
     preds, truth = _wide_panel(tmp_path, readers=400)
     with pytest.raises(InputError) as info:
-        score(preds, truth, resamples=100_000)
+        score(preds, truth, bootstrap=100_000)
     message = str(info.value)
     assert "GB" in message and f"{MEMORY_BOUND_BYTES / 1e9:.1f} GB" in message and "100,000 resamples" in message
     proc = run("score", preds, "--truth", truth, "--bootstrap", "100000")
     assert proc.returncode == 2 and "GB of memory" in proc.stderr and "Traceback" not in proc.stderr
     # the same panel with fewer resamples fits and runs
-    assert score(preds, truth, resamples=200, metrics=("f1",)).groups["overall"].studies == 21
+    assert score(preds, truth, bootstrap=200, metrics=("f1",)).groups["overall"].studies == 21
 
 
 def test_largest_allowed_values_within_the_bound_are_accepted(case):
@@ -144,9 +144,9 @@ def test_bins_above_the_number_of_studies_are_refused(case, bins):
 
 
 def test_bins_up_to_the_number_of_studies_and_the_default_are_accepted(case, tmp_path):
-    assert analyze(case / "preds.csv", case / "panel.csv", resamples=20, bins=63).bins == 63
+    assert analyze(case / "preds.csv", case / "panel.csv", bootstrap=20, bins=63).bins == 63
     lines = (case / "preds.csv").read_text().splitlines()
     (tmp_path / "few.csv").write_text("\n".join(lines[:6]) + "\n")  # 5 studies: the default 10 stays allowed
-    assert analyze(tmp_path / "few.csv", case / "panel.csv", resamples=0, allow_missing=True).bins == 10
+    assert analyze(tmp_path / "few.csv", case / "panel.csv", bootstrap=0, allow_missing=True).bins == 10
     with pytest.raises(InputError, match="integer"):
-        analyze(case / "preds.csv", case / "panel.csv", resamples=0, bins=10.5)
+        analyze(case / "preds.csv", case / "panel.csv", bootstrap=0, bins=10.5)
