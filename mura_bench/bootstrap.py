@@ -192,8 +192,9 @@ def excludes_zero(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
 
 
 
-#: Most bootstrap resamples accepted: the engine holds a (B, n) count matrix per group (12 bytes a
-#: cell while drawing), so 100,000 resamples of MURA's 1,199 valid studies already take ~1.4 GB.
+#: Most bootstrap resamples accepted. The counts are drawn in blocks (:func:`count_blocks`), so
+#: memory grows with resamples x statistics (8 bytes each), not with resamples x studies; time grows
+#: with resamples x studies.
 MAX_RESAMPLES = 100_000
 
 
