@@ -20,12 +20,20 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     """Static files of one folder; no listings; nothing whose real path is outside the folder."""
 
     def send_head(self):
-        root = os.path.realpath(self.directory)
-        real = os.path.realpath(self.translate_path(self.path))
+        try:
+            root = os.path.realpath(self.directory)
+            real = os.path.realpath(self.translate_path(self.path))
+        except (ValueError, OSError):  # a NUL byte, an undecodable or overlong name: not a path at all
+            self.send_error(400, "Bad request path")
+            return None
         if real != root and not real.startswith(root + os.sep):
             self.send_error(404, "File not found")
             return None
-        return super().send_head()
+        try:
+            return super().send_head()
+        except (ValueError, OSError):
+            self.send_error(400, "Bad request path")
+            return None
 
     def list_directory(self, path):
         self.send_error(404, "No listing")
@@ -43,6 +51,22 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
             echo(f"{self.address_string()} - - [{self.log_date_time_string()}] {format % args}", err=True)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """The preview server: a request that fails is one line on stderr (none with ``quiet``), never a
+    traceback."""
+
+    quiet = False
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not self.quiet:
+            from mura_bench.terminal import echo
+
+            error = sys.exc_info()[1]
+            echo(f"{client_address[0]} - - request failed: {type(error).__name__}: {error}", err=True)
+
+
 def make_server(site: str | Path, port: int = 8000, *, quiet: bool = False) -> http.server.ThreadingHTTPServer:
     """A server for ``site`` on 127.0.0.1:``port`` (0: any free port), not yet serving.
 
@@ -55,7 +79,7 @@ def make_server(site: str | Path, port: int = 8000, *, quiet: bool = False) -> h
                          hint="build one with `mura-bench leaderboard build SUBMISSIONS --truth T --out SITE`")
     handler = functools.partial(_SiteHandler, directory=str(site.resolve()))
     try:
-        server = http.server.ThreadingHTTPServer((HOST, port), handler)
+        server = _Server((HOST, port), handler)
     except OSError as exc:
         raise InputError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}", source="--port") from None
     server.daemon_threads = True
