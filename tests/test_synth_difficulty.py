@@ -127,6 +127,7 @@ def test_cli_difficulty_option_and_its_errors(tmp_path):
 
 def test_gallery_command_writes_a_montage(tmp_path):
     out = tmp_path / "docs" / "gallery.png"
+    out.parent.mkdir()  # --out's folder must exist (outputs.py), as for every command
     result = CliRunner().invoke(cli, ["gallery", "--out", str(out), "--per-class", "1", "--image-size", "48"])
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:

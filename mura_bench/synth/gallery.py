@@ -5,8 +5,6 @@ tiles are views that show their study's finding, captioned with its kind.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +40,12 @@ def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 96,
 
 def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 96,
                   difficulty: str = DEFAULT_DIFFICULTY) -> Path:
-    """Write the gallery PNG to ``out`` (via a temporary file, then renamed); returns the path."""
+    """Write the gallery PNG to ``out`` (:func:`mura_bench.outputs.open_output`: a temporary file
+    renamed into place; the folder must exist); returns the path. The output is checked before any
+    drawing."""
+    from mura_bench.outputs import check_output_file
+
+    check_output_file(out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,17 +67,11 @@ def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_s
     fig.suptitle(f"Synthetic MURA views ({difficulty}): normal (left), abnormal (right)", fontsize=9)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(handle)
-    try:
-        fig.savefig(tmp, dpi=90, metadata={"Software": None})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the file is meant to be read
-        os.replace(tmp, out)
+    from mura_bench.outputs import open_output
+
+    try:  # through outputs.py: the folder must exist, a path under a file or a special file is refused
+        with open_output(out, binary=True) as handle:
+            fig.savefig(handle, format="png", dpi=90, metadata={"Software": None})
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
