@@ -61,18 +61,23 @@ def block_rows(n: int, cells: int | None = None) -> int:
     return max(1, (COUNT_BLOCK_CELLS if cells is None else cells) // max(n, 1))
 
 
-def count_blocks(n: int, resamples: int, seed: int, group: int, rows: int | None = None):
+def count_blocks(n: int, resamples: int, seed: int, group: int, rows: int | None = None,
+                 relabel: np.ndarray | None = None):
     """The rows of :func:`draw_counts` in consecutive blocks of ``rows`` resamples (default
     :func:`block_rows`), drawn one block at a time from the same generator: block by block they
     are exactly the matrix ``draw_counts`` returns (numpy's bounded integers below 2**32 take one
     32-bit word stream whatever the size of each call, and the index type does not change the
-    values), so no statistic depends on the block size. Yields ``(start, counts)``."""
+    values), so no statistic depends on the block size. Yields ``(start, counts)``.
+
+    ``relabel`` (a permutation of 0..n-1) moves study i's counts to column ``relabel[i]``: the same
+    resamples with the studies in another order (the engine's score order)."""
     rows = block_rows(n) if rows is None else max(1, int(rows))
     rng = np.random.default_rng([seed, group])
     index_type = np.int32 if n <= np.iinfo(np.int32).max else np.int64
     for start in range(0, resamples, rows):
         m = min(rows, resamples - start)
-        yield start, indices_to_counts(rng.integers(0, n, size=(m, n), dtype=index_type), n)
+        indices = rng.integers(0, n, size=(m, n), dtype=index_type)
+        yield start, indices_to_counts(indices if relabel is None else relabel[indices], n)
 
 
 def jackknife_weights(n: int) -> np.ndarray:

@@ -30,10 +30,12 @@ def resample_counts(n: int, g_index: int, opts: Options) -> np.ndarray:
     return draw_counts(n, opts.resamples, opts.seed, g_index)
 
 
-def resample_blocks(n: int, g_index: int, opts: Options, rows: int | None = None):
+def resample_blocks(n: int, g_index: int, opts: Options, rows: int | None = None,
+                    relabel: np.ndarray | None = None):
     """The rows of :func:`resample_counts` in consecutive blocks, ``(start, counts)``, drawn one
-    block at a time (:func:`mura_bench.bootstrap.count_blocks`): the same values, in bounded memory."""
-    return count_blocks(n, opts.resamples, opts.seed, g_index, rows)
+    block at a time (:func:`mura_bench.bootstrap.count_blocks`): the same values, in bounded memory
+    (with ``relabel``, the studies' columns permuted)."""
+    return count_blocks(n, opts.resamples, opts.seed, g_index, rows, relabel)
 
 
 def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_index: int,
@@ -48,6 +50,16 @@ def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_in
     if opts.resamples == 0:
         return None
     n = model_labels.shape[0]
+    relabel = None
+    if inputs.ranking is not None and inputs.n_subs == 1:
+        # one score column: the studies in its score order, so that AUROC reads each resample's
+        # weights without a gather (the same resamples: every statistic is a sum over studies)
+        order = inputs.ranking.orders[0]
+        relabel = np.empty(n, dtype=np.int64)
+        relabel[order] = np.arange(n)
+        model_labels = model_labels[order]
+        inputs = GroupInputs.of(subset_plan(inputs.plan, order), model_labels, inputs.ranking.scores[order],
+                                list(inputs.count_metrics), list(inputs.score_metrics))
     two_way = None
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
         from mura_bench.two_way import TwoWay
@@ -70,7 +82,7 @@ def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_in
     # whole blocks of in_blocks' sub-blocks: the replicates are laid out as with all counts at once
     rows = stat_rows(n, inputs.n_subs)
     rows *= max(1, block_rows(n) // rows)
-    return blocks_in_order(block_stats, resample_blocks(n, g_index, opts, rows))
+    return blocks_in_order(block_stats, resample_blocks(n, g_index, opts, rows, relabel))
 
 
 def jackknife_stats(stats, n: int) -> Stats:

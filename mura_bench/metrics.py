@@ -200,7 +200,8 @@ def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None"
     running_sum_j - (w_j - 1)/2. Tied studies get their block's shared mid-rank through a
     correction computed on the tied positions only.
     """
-    w_sorted = np.take(w_block, order, axis=1)
+    # weights already in score order (the engine draws them so for one score column): no gather
+    w_sorted = w_block if _is_identity(order) else np.take(w_block, order, axis=1)
     if w_sorted.dtype == np.int16:  # exact integer running sums: 2x faster than a float cumsum
         running = np.cumsum(w_sorted, axis=1, dtype=np.int32)
     else:
@@ -213,6 +214,22 @@ def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None"
     if ties is None:
         return sums
     return sums + tie_correction(w_tied, run_tied, ties, truth_sorted[ties.positions])
+
+
+def _is_identity(order: np.ndarray) -> bool:
+    """True when ``order`` is 0, 1, ..., n - 1 (checked once per order and remembered)."""
+    key = id(order)
+    cached = _IDENTITY.get(key)
+    if cached is not None and cached[0] is order:
+        return cached[1]
+    result = bool(np.array_equal(order, np.arange(order.size)))
+    if len(_IDENTITY) > 64:
+        _IDENTITY.clear()
+    _IDENTITY[key] = (order, result)
+    return result
+
+
+_IDENTITY: dict[int, tuple[np.ndarray, bool]] = {}
 
 
 def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks,
