@@ -11,7 +11,6 @@ published tables themselves are not part of the project.
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -124,15 +123,36 @@ REFERENCE_TABLES = {
 
 
 def convert_reference(reference_dir: str | Path, submissions_dir: str | Path) -> list[Path]:
-    """Write ``<slug>/submission.toml`` for each published table found in ``reference_dir``."""
-    written = []
+    """Write ``<slug>/submission.toml`` for each published table found in ``reference_dir``.
+    Every table is converted and checked (:func:`check_figures`) before anything is written."""
+    converted = []
     for slug, (name, convert) in REFERENCE_TABLES.items():
         source = Path(reference_dir) / name
-        target = Path(submissions_dir) / slug / "submission.toml"
+        data = convert(source)
+        check_figures(data, source)
+        converted.append((Path(submissions_dir) / slug / "submission.toml", dump_toml(data)))
+    for target, text in converted:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(dump_toml(convert(source)), encoding="utf-8")
-        written.append(target)
-    return written
+        target.write_text(text, encoding="utf-8")
+    return [target for target, _ in converted]
+
+
+def check_figures(data: dict, source: str | Path) -> None:
+    """Refuse (ValueError naming the file and the key) a published value outside its metric's range
+    (kappa [-1, 1], every other metric [0, 1]) or outside its own interval."""
+    for i, row in enumerate(data.get("results", [])):
+        for metric, cells in row.items():
+            if not isinstance(cells, dict):
+                continue
+            low, high = (-1.0, 1.0) if metric == "kappa" else (0.0, 1.0)
+            for group, cell in cells.items():
+                key = f"results[{i}] ({row.get('label', '')}) {metric}.{group}"
+                value, (lo, hi) = cell["value"], cell["ci"]
+                if not low <= value <= high:
+                    raise ValueError(f"{Path(source).name}: {key}: value {value!r} is outside [{low:g}, {high:g}]")
+                if not lo <= value <= hi:
+                    raise ValueError(f"{Path(source).name}: {key}: value {value!r} lies outside its own "
+                                     f"interval [{lo!r}, {hi!r}]")
 
 
 def _read_csv(path: str | Path) -> list[dict[str, str]]:
@@ -173,11 +193,34 @@ def dump_toml(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Short escapes of TOML basic strings; every other control character TOML forbids (U+0000 to
+#: U+001F and U+007F) is written as \\uXXXX.
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quote, backslash and every control character TOML forbids
+    escaped (U+007F included); a lone surrogate, which no TOML file can hold, is a ValueError."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"a lone surrogate U+{code:04X} cannot be written to TOML")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return toml_string(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, int):
@@ -194,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python site/convert_reported.py REFERENCE_DIR SUBMISSIONS_DIR", file=sys.stderr)
         return 2
-    for path in convert_reference(args[0], args[1]):
+    try:
+        written = convert_reference(args[0], args[1])
+    except (ValueError, KeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
     return 0
 

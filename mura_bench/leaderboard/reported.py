@@ -102,7 +102,7 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
             if key not in METRICS:
                 raise SubmissionError(f"{where}: unknown key {quote(key, 40)} (metrics: "
                                       f"{', '.join(METRICS)})")
-            figures[key] = _figures(table, f"{where} {key}")
+            figures[key] = _figures(table, f"{where} {key}", metric_range(key))
         status = status_of(figures)
         if texts["status"] and texts["status"] != status:
             raise SubmissionError(f"{where}: status {quote(texts['status'], 40)} does not match "
@@ -112,7 +112,23 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
     return parsed
 
 
-def _figures(table, where: str) -> dict[str, Figure]:
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: kappa lies in [-1, 1], every other metric in [0, 1]."""
+    return (-1.0, 1.0) if metric == "kappa" else (0.0, 1.0)
+
+
+#: Slack when checking a published value against its own interval (figures rounded to 3-4 digits).
+ROUNDING = 1e-9
+
+
+def _in_range(number: float, bounds: tuple[float, float], where: str) -> float:
+    lo, hi = bounds
+    if not lo <= number <= hi:
+        raise SubmissionError(f"{where}: {number!r} is outside [{lo:g}, {hi:g}], the range of the metric")
+    return number
+
+
+def _figures(table, where: str, bounds: tuple[float, float] = (-1.0, 1.0)) -> dict[str, Figure]:
     if not isinstance(table, dict):
         raise SubmissionError(f"{where}: must be a table of groups")
     out = {}
@@ -121,15 +137,16 @@ def _figures(table, where: str) -> dict[str, Figure]:
             raise SubmissionError(f"{where}: unknown group {quote(group, 40)} (groups: {', '.join(GROUPS)})")
         if not isinstance(cell, dict) or "value" not in cell or set(cell) - {"value", "ci"}:
             raise SubmissionError(f"{where}.{group}: expected {{ value = ..., ci = [lo, hi] }}")
-        value = _number(cell["value"], f"{where}.{group}.value")
+        value = _in_range(_number(cell["value"], f"{where}.{group}.value"), bounds, f"{where}.{group}.value")
         ci = None
         if "ci" in cell:
-            bounds = cell["ci"]
-            if not isinstance(bounds, list) or len(bounds) != 2:
+            if not isinstance(cell["ci"], list) or len(cell["ci"]) != 2:
                 raise SubmissionError(f"{where}.{group}.ci: expected [lo, hi]")
-            lo, hi = (_number(b, f"{where}.{group}.ci") for b in bounds)
+            lo, hi = (_number(b, f"{where}.{group}.ci") for b in cell["ci"])
             if lo > hi:
                 raise SubmissionError(f"{where}.{group}.ci: lower bound {lo} above upper {hi}")
+            if not lo - ROUNDING <= value <= hi + ROUNDING:
+                raise SubmissionError(f"{where}.{group}: value {value!r} lies outside its own interval [{lo!r}, {hi!r}]")
             ci = (lo, hi)
         out[group] = Figure(value, ci)
     return {g: out[g] for g in GROUPS if g in out}
