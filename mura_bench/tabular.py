@@ -154,8 +154,11 @@ def parse_table(raw: bytes, *, source: str, what: str = "file") -> Table:
     rows: list[Row] = []
     # Decoded line by line (TextIOWrapper, newline="" as csv wants): no second full copy of the text.
     reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))
+    last_start = 1    # the physical line where the row being read starts
+    fields: list[str] = []
     try:
         for fields in reader:
+            start, last_start = last_start, reader.line_num + 1
             if not fields or all(not f.strip() for f in fields):
                 continue
             rows.append(Row(reader.line_num, tuple(f.strip() for f in fields)))
@@ -164,7 +167,38 @@ def parse_table(raw: bytes, *, source: str, what: str = "file") -> Table:
                          rows=[(reader.line_num, "malformed row")]) from None
     if not rows:
         raise InputError(f"{what} file is empty", source=source)
+    if rows[-1].line > start or any("\n" in f or "\r" in f for f in fields):
+        # the last row spans lines (or holds a line break): a quote never closed swallows the rest
+        opened = unclosed_quote_line(raw, start)
+        if opened is not None:
+            raise InputError(f"{what} file has a quote that is never closed", source=source,
+                             rows=[(opened, "a quoted field opens here and runs to the end of the file")])
     return Table(rows, hashlib.sha256(raw).hexdigest())
+
+
+def unclosed_quote_line(raw: bytes, start: int) -> int | None:
+    """The physical line (1-based) where a quoted field opens that is still open at the end of
+    ``raw``, reading from line ``start`` (a row's first line); None when every quote closes."""
+    # lines as the csv reader counts them (\n, \r\n or \r ends a line)
+    handle = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="replace", newline="")
+    for _ in range(start - 1):
+        handle.readline()
+    text = handle.read()
+    in_quotes, field_start, opened_at = False, True, None
+    for i, ch in enumerate(text):
+        if in_quotes:
+            if ch == '"':
+                in_quotes = False       # a doubled quote reopens at once (field_start stays False)
+            continue
+        if ch == '"' and field_start:
+            in_quotes, opened_at = True, i
+        elif ch == '"' and i > 0 and text[i - 1] == '"':
+            in_quotes = True            # "" inside a quoted field: still quoted
+        field_start = ch in ",\n\r"
+    if not in_quotes or opened_at is None:
+        return None
+    before = text[:opened_at]
+    return start + before.count("\n") + before.count("\r") - before.count("\r\n")
 
 
 def read_rows(path: str | Path, *, what: str = "file") -> list[Row]:
