@@ -89,13 +89,41 @@ def _write_images(parent: Path, panels: list[SynthPanel], image_size: int, diffi
             counts[p][rows.start:rows.stop] = _write_chunk(parent, panels[p], rows, image_size, difficulty)
             advance(len(rows))
         return counts
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_leave_interrupts_to_parent)
+    futures = []
+    try:
         futures = [(p, rows, pool.submit(_write_chunk, parent, panels[p], rows, image_size, difficulty))
                    for p, rows in jobs]
         for p, rows, future in futures:
             counts[p][rows.start:rows.stop] = future.result()
             advance(len(rows))
+    except BaseException:
+        # Ctrl-C, SIGTERM or a failed chunk: no queued chunk is drawn, the running ones are stopped
+        # (their half-written files are in the staging folder, which the caller removes)
+        for _, _, future in futures:
+            future.cancel()
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return counts
+
+
+def _leave_interrupts_to_parent() -> None:
+    """In a worker: Ctrl-C (SIGINT to the process group) is the parent's to handle; the parent
+    stops the workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes now (they only write into the staging folder)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError):  # already gone
+            pass
 
 
 def _write_csvs(dataset: Path, panel: SynthPanel, counts: list[int]) -> None:
