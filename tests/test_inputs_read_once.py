@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -64,9 +65,8 @@ def test_commands_read_each_input_once(case, tmp_path, name):
                 (case / ("preds.csv" if key == "predictions" else truth_name)).read_bytes()).hexdigest()
             a["inputs"][key]["path"] = b["inputs"][key]["path"] = None
         assert a == b
-    else:
-        assert from_files.stdout.replace(str(case / "preds.csv"), "P").replace(str(case / truth_name), "T") \
-            .splitlines()[:5] == from_fifos.stdout.replace(str(preds), "P").replace(str(truth), "T").splitlines()[:5]
+    else:  # the same figures (the layout may differ with the length of the paths in the title)
+        assert re.findall(r"-?\d+\.\d+", from_files.stdout) == re.findall(r"-?\d+\.\d+", from_fifos.stdout)
 
 
 def test_leaderboard_build_reads_the_truth_once(case, tmp_path):
