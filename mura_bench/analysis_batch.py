@@ -20,6 +20,7 @@ from mura_bench.analysis import group_weights, one_class, percentile_cis, reader
 from mura_bench.analysis_result import TRIAGE
 from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, reliability
 from mura_bench.layout import GROUPS
+from mura_bench.memory import BASE_BYTES, check_fits
 from mura_bench.predictions import Predictions
 from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Estimate
@@ -58,6 +59,7 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
     alignment = align(predictions[usable[0]], truth)
     plan = aligned_plan(alignment, truth, protocol, opts)
     n = len(alignment.study_ids)
+    check_overall_triage_memory(n, opts.resamples, len(usable))
     weights = group_weights(n, GROUPS.index("overall"), opts)
     probabilities = [predictions[i].probabilities[align(predictions[i], truth).prediction_index] for i in usable]
     groups = [SortedGroup.of(p, plan.references) for p in probabilities]
@@ -71,6 +73,15 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
         out[i] = EntryAnalysis(entry_triage, reliability(sums), float(brier_score(window, group)[0]),
                                float(expected_calibration_error(sums)[0]))
     return out
+
+
+def check_overall_triage_memory(studies: int, resamples: int, entries: int) -> None:
+    """The overall triage of every entry reads all resample rows at once (each entry's window of
+    candidates spans them): refused (InputError, with the estimate) where those rows and the
+    entries' replicates would not fit the memory bound."""
+    check_fits(BASE_BYTES + 12 * studies * (resamples + 1) + 8 * 16 * (resamples + 1) * entries,
+               f"the overall triage of {entries:,} entries on {studies:,} studies x {resamples:,} resamples",
+               hint="use fewer --bootstrap resamples")
 
 
 def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Options) -> list[dict[str, Estimate]]:

@@ -39,7 +39,8 @@ def parse_thresholds(_ctx, _param, value: str | None) -> tuple[float, ...]:
 @click.option("--thresholds", callback=parse_thresholds, default=None,
               help="Operating points to report besides 0.5, e.g. 0.1,0.3.")
 @click.option("--bins", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Equal-mass (quantile) bins of the ECE and the reliability diagram.")
+              help="Equal-mass (quantile) bins of the ECE and the reliability diagram: at most the number of "
+                   "studies analysed (or 10).")
 def analyze_command(predictions, truth, protocol, resamples, seed, confidence, out, allow_missing, path_col,
                     score_col, tie, gold_readers, output, target_sensitivity, thresholds, bins) -> None:
     """Triage at the readers' sensitivity, matched operating points and calibration, with paired CIs.

@@ -150,3 +150,25 @@ def test_bins_up_to_the_number_of_studies_and_the_default_are_accepted(case, tmp
     assert analyze(tmp_path / "few.csv", case / "panel.csv", bootstrap=0, allow_missing=True).bins == 10
     with pytest.raises(InputError, match="integer"):
         analyze(case / "preds.csv", case / "panel.csv", bootstrap=0, bins=10.5)
+
+
+def test_leaderboard_build_refuses_up_front_what_its_overall_triage_cannot_hold(tmp_path):
+    """The board's overall triage reads all resample rows at once: 3,000 studies x 100,000
+    resamples is refused before any scoring, with the estimate; nothing is written."""
+    from helpers import write_submission
+    from mura_bench.synth import synth_panel
+
+    panel = synth_panel(3000, readers=6, seed=1)
+    truth = tmp_path / "panel.csv"
+    truth.write_text("study," + ",".join(panel.reader_names) + "\n" + "".join(
+        s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(panel.study_ids, panel.readers)))
+    preds = tmp_path / "preds.csv"
+    preds.write_text("".join(f"{s},{0.25 + 0.5 * int(y)}\n" for s, y in zip(panel.study_ids, panel.labels)))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    write_submission(subs, preds)
+    proc = run("leaderboard", "build", subs, "--truth", truth, "--out", tmp_path / "site", "--bootstrap", "100000",
+               "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    assert "GB of memory" in proc.stderr and "3,000 studies" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "site").exists()

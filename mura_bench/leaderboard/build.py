@@ -124,6 +124,9 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
     scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
+    from mura_bench.analysis_batch import check_overall_triage_memory
+
+    check_overall_triage_memory(len(truth_table.study_ids), resamples, 0)  # entries come in chunks
     # Scoring may fork worker processes: no thread of the build runs before it ends.
     scored, results, analyses, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
                                                    confidence=confidence, progress=progress, marks=marks,
