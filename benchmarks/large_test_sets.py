@@ -2,7 +2,9 @@
 
 1. Growth curve: 10^3, 10^4 and 10^5 studies x 6 readers (leave-one-out), study probabilities,
    10,000 resamples, all seven metrics, JSON output; each run in a fresh process, peak RSS from
-   ``getrusage``. Goal: 10^5 studies in <= 60 s within the documented bound (4 GB).
+   ``getrusage``; beside it the same run with ``--bootstrap 0`` (reading, validation and point
+   estimates: what the resampling adds is the difference). Goal: 10^5 studies in <= 60 s within
+   the documented bound (4 GB).
 2. Largest allowed option values (``--limits``): --bootstrap 100000 (also with --ci-method bca and
    with --resample-readers) on ``--limit-studies`` studies, and --test randomization
    --permutations 1000000 on 1,199 and on ``--limit-studies`` studies: peak RSS against the bound.
@@ -99,6 +101,8 @@ def main() -> int:
             result = measure(base)
             worst = max(worst, result[1])
             row(f"{n:>7,} studies", result)
+            reading = measure(base[:5] + ["--bootstrap", "0", "--output", "json"])
+            row(f"{n:>7,} studies, --bootstrap 0 (reading, points)", reading)
             if args.previous and n <= args.previous_max:
                 row(f"{n:>7,} studies, previous code", measure(base, args.previous))
         if args.limits:
