@@ -101,7 +101,7 @@ def main() -> int:
             result = measure(base)
             worst = max(worst, result[1])
             row(f"{n:>7,} studies", result)
-            reading = measure(base[:5] + ["--bootstrap", "0", "--output", "json"])
+            reading = measure(base[:4] + ["--bootstrap", "0", "--output", "json"])
             row(f"{n:>7,} studies, --bootstrap 0 (reading, points)", reading)
             if args.previous and n <= args.previous_max:
                 row(f"{n:>7,} studies, previous code", measure(base, args.previous))
