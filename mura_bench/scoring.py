@@ -48,8 +48,17 @@ def score(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     """Score one prediction file (or :class:`Predictions`) against a truth file (or :class:`Truth`).
 
     The options are those of :func:`score_many`; for arrays in memory see :func:`mura_bench.evaluate`.
+    ``test="randomization"`` and ``resample_readers`` compare the model with the radiologists: with
+    no reader to score they are refused (InputError), since they would change nothing.
     """
     resamples = bootstrap_option(bootstrap, resamples)
+    refuse_arrays(predictions, truth)
+    if test == "randomization" or resample_readers:
+        truth = truth if isinstance(truth, Truth) else read_truth(truth)   # read once, passed on
+        if protocol in ("auto", "single", "leave-one-out", "gold-panel"):
+            check_reader_options_apply(Options(test=test, resample_readers=bool(resample_readers),
+                                               gold_readers=None if gold_readers is None else tuple(gold_readers)),
+                                       resolve_protocol(protocol, truth.kind), truth)
     return score_many([predictions], truth, protocol=protocol, metrics=metrics, bootstrap=resamples,
                       seed=seed, confidence=confidence, ci_method=ci_method, tie=tie,
                       gold_readers=gold_readers, allow_missing=allow_missing,
@@ -111,7 +120,6 @@ def score_many(predictions: Sequence[Predictions | str | Path], truth: Truth | s
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
     check_gold_readers_apply(opts.gold_readers, chosen)
     check_random_readers_apply(opts, chosen, truth_table)
-    check_reader_options_apply(opts, chosen, truth_table)
     alignments = []
     for i, p in enumerate(preds):
         with _naming_set(i, p):
@@ -157,7 +165,7 @@ def check_random_readers_apply(opts: Options, protocol: str, truth: Truth) -> No
 
 
 def check_reader_options_apply(opts: Options, protocol: str, truth: Truth) -> None:
-    """``test="randomization"`` and ``resample_readers`` are about model - radiologists: refused
+    """``test="randomization"`` and ``resample_readers`` (of :func:`score`) are about model - radiologists: refused
     (InputError) when the protocol scores no reader (labels only, or a gold panel without readers
     beyond the gold ones), since they would change nothing."""
     if opts.test != "randomization" and not opts.resample_readers:

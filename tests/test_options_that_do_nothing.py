@@ -66,3 +66,15 @@ def test_the_library_refuses_them_too(case):
     result = score(case / "preds.csv", case / "panel.csv", protocol="gold-panel", bootstrap=0,
                    test="randomization", permutations=30)
     assert result.groups["overall"].difference["f1"].p_value is not None
+
+
+def test_a_board_ranked_by_randomization_on_labels_still_builds(case, tmp_path):
+    """On a board the randomization test ranks the models against each other: meaningful without
+    readers, so ``leaderboard build`` keeps it."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    write_submission(subs, case / "preds.csv")
+    proc = run("leaderboard", "build", subs, "--truth", case / "labels.csv", "--out", tmp_path / "site",
+               "--bootstrap", "20", "--test", "randomization", "--permutations", "30", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "site" / "index.html").is_file()

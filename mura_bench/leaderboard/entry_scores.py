@@ -160,7 +160,7 @@ def score_chunk(predictions: list[Predictions], folders: list[Path], truth: Trut
     while keep:
         try:
             results = score_many([predictions[i] for i in keep], truth, keep_replicates=True,
-                                 resamples=settings.resamples, seed=settings.seed, confidence=settings.confidence,
+                                 bootstrap=settings.resamples, seed=settings.seed, confidence=settings.confidence,
                                  test=settings.test, permutations=settings.permutations, adjust=settings.adjust,
                                  readers=settings.readers)
             break
