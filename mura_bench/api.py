@@ -108,8 +108,10 @@ def _is_pandas(obj: Any) -> bool:
 def _index_labels(index: Any, what: str) -> list:
     labels = list(index)
     if len(set(labels)) != len(labels):
-        seen: set = set()
-        repeated = [x for x in labels if x in seen or seen.add(x)]
+        counts: dict = {}
+        for x in labels:
+            counts[x] = counts.get(x, 0) + 1
+        repeated = [x for x, count in counts.items() if count > 1]
         raise InputError(f"the index of {what} repeats labels, so its rows cannot be aligned", source=ARRAYS,
                          rows=[(None, str(x)) for x in dict.fromkeys(repeated)])
     return labels

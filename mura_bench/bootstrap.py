@@ -8,6 +8,8 @@ computed from that one matrix, so all comparisons are paired, and no Python loop
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -62,7 +64,7 @@ def block_rows(n: int, cells: int | None = None) -> int:
 
 
 def count_blocks(n: int, resamples: int, seed: int, group: int, rows: int | None = None,
-                 relabel: np.ndarray | None = None):
+                 relabel: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """The rows of :func:`draw_counts` in consecutive blocks of ``rows`` resamples (default
     :func:`block_rows`), drawn one block at a time from the same generator: block by block they
     are exactly the matrix ``draw_counts`` returns (numpy's bounded integers below 2**32 take one
@@ -85,7 +87,7 @@ def jackknife_weights(n: int) -> np.ndarray:
     return (1.0 - np.eye(n, dtype=np.float32)).astype(np.float32)
 
 
-def jackknife_blocks(n: int, rows: int | None = None):
+def jackknife_blocks(n: int, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """The rows of :func:`jackknife_weights` in consecutive blocks (default :func:`block_rows`),
     built one block at a time: ``(start, weights)``."""
     rows = block_rows(n) if rows is None else max(1, int(rows))

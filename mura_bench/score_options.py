@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from mura_bench.bootstrap import CI_METHODS, check_resamples
 from mura_bench.errors import InputError
@@ -84,7 +85,7 @@ def check_options(opts: Options) -> None:
 DEFAULT_BOOTSTRAP = 10000
 
 
-def bootstrap_option(bootstrap, resamples, *, default: int = DEFAULT_BOOTSTRAP):
+def bootstrap_option(bootstrap: Any, resamples: Any, *, default: int = DEFAULT_BOOTSTRAP) -> Any:
     """The number of resamples from the library's ``bootstrap=`` (the CLI's ``--bootstrap``) or its
     deprecated alias ``resamples=`` (a :class:`DeprecationWarning`); both at once is an error."""
     if resamples is None:
@@ -96,19 +97,20 @@ def bootstrap_option(bootstrap, resamples, *, default: int = DEFAULT_BOOTSTRAP):
     return resamples
 
 
-def whole_number(value, option: str) -> int:
+def whole_number(value: Any, option: str) -> int:
     """``value`` as an int when it is a whole number (an integer, or a float without a fraction);
     anything else (10.7, "10", True, NaN) is refused rather than truncated."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"must be an integer, got {shown(value)}", source=option)
     if isinstance(value, numbers.Integral):
         return int(value)
-    if not float(value).is_integer():
+    number = float(value)
+    if not number.is_integer():
         raise InputError(f"must be an integer, got {shown(value)}", source=option)
-    return int(value)
+    return int(number)
 
 
-def shown(value) -> str:
+def shown(value: Any) -> str:
     """A value as a message shows it: numpy scalars as the Python number (``nan``, ``0.5``), not
     ``np.float64(nan)``."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
@@ -116,7 +118,7 @@ def shown(value) -> str:
     return repr(value) if not isinstance(value, float) else str(value) if value != value else repr(value)
 
 
-def metric_names(metrics) -> tuple[str, ...]:
+def metric_names(metrics: Any) -> tuple[str, ...]:
     """The ``metrics`` option as a tuple: a string is one name (or comma-separated names), never
     its letters."""
     if isinstance(metrics, str):
@@ -124,7 +126,7 @@ def metric_names(metrics) -> tuple[str, ...]:
     return tuple(metrics)
 
 
-def refuse_arrays(predictions, truth) -> None:
+def refuse_arrays(predictions: Any, truth: Any) -> None:
     """``score`` reads files: tables and arrays in memory are pointed to ``evaluate``."""
     items = list(predictions) if isinstance(predictions, (list, tuple)) else [predictions]
     for what, value in [("predictions", v) for v in items] + [("truth", truth)]:
