@@ -12,6 +12,7 @@ remaining arguments.
 
 Every step is printed before it runs; the first failure stops the check with its exit code.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,38 +50,123 @@ def check_wheel(work: Path) -> None:
     step(bin_dir / "python", "-m", "pip", "install", "-q", wheel)
     here = work / "empty"
     here.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(work / "home"),
-           "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(work / "home"),
+        "MPLBACKEND": "Agg",
+    }
     env.pop("PYTHONPATH", None)
     mb = bin_dir / "mura-bench"
-    step(bin_dir / "python", "-c", "import mura_bench, sys; assert 'site-packages' in mura_bench.__file__, "
-         "mura_bench.__file__; print('mura_bench', mura_bench.__version__, 'from', mura_bench.__file__)", cwd=here, env=env)
+    step(
+        bin_dir / "python",
+        "-c",
+        "import mura_bench, sys; assert 'site-packages' in mura_bench.__file__, "
+        "mura_bench.__file__; print('mura_bench', mura_bench.__version__, 'from', mura_bench.__file__)",
+        cwd=here,
+        env=env,
+    )
     step(mb, "--version", cwd=here, env=env)
     step(mb, "demo", cwd=here, env=env)
     step(mb, "synth", "--out", "data", "--studies", "70", "--seed", "1", cwd=here, env=env)
     truth = "data/MURA-v1.1/valid_panel.csv"
-    step(mb, "run", "image-statistics", "--data", "data", "--split", "valid", "--out", "predictions.csv", cwd=here, env=env)
-    step(mb, "score", "predictions.csv", "--truth", truth, "--bootstrap", "500", "--output", "json", "--out", "score.json",
-         cwd=here, env=env)
-    step(mb, "analyze", "predictions.csv", "--truth", truth, "--bootstrap", "500", "--output", "json",
-         "--out", "analysis.json", cwd=here, env=env)
+    step(
+        mb,
+        "run",
+        "image-statistics",
+        "--data",
+        "data",
+        "--split",
+        "valid",
+        "--out",
+        "predictions.csv",
+        cwd=here,
+        env=env,
+    )
+    step(
+        mb,
+        "score",
+        "predictions.csv",
+        "--truth",
+        truth,
+        "--bootstrap",
+        "500",
+        "--output",
+        "json",
+        "--out",
+        "score.json",
+        cwd=here,
+        env=env,
+    )
+    step(
+        mb,
+        "analyze",
+        "predictions.csv",
+        "--truth",
+        truth,
+        "--bootstrap",
+        "500",
+        "--output",
+        "json",
+        "--out",
+        "analysis.json",
+        cwd=here,
+        env=env,
+    )
     entry = here / "submissions" / "image-statistics"
     entry.mkdir(parents=True)
     shutil.copy(here / "predictions.csv", entry / "predictions.csv")
-    (entry / "submission.toml").write_text('name = "Image statistics"\nteam = "mura-bench"\n'
-                                           'description = "Built-in plugin"\ndate = 2026-01-01\nreported = false\n', encoding="utf-8")
-    step(mb, "leaderboard", "build", "submissions", "--truth", truth, "--out", "site", "--bootstrap", "200",
-         "--strict", "--quiet", cwd=here, env=env)
+    (entry / "submission.toml").write_text(
+        'name = "Image statistics"\nteam = "mura-bench"\n'
+        'description = "Built-in plugin"\ndate = 2026-01-01\nreported = false\n',
+        encoding="utf-8",
+    )
+    step(
+        mb,
+        "leaderboard",
+        "build",
+        "submissions",
+        "--truth",
+        truth,
+        "--out",
+        "site",
+        "--bootstrap",
+        "200",
+        "--strict",
+        "--quiet",
+        cwd=here,
+        env=env,
+    )
     for folder, source in (("preds", "predictions.csv"), ("labels", truth)):
         (here / folder).mkdir()
         shutil.copy(here / source, here / folder / Path(source).name)
     (here / "parameters.yaml").write_text("bootstrap: 200\nseed: 0\n", encoding="utf-8")
-    step(mb, "medperf", "evaluate", "--predictions", "preds", "--labels", "labels", "--parameters-file",
-         "parameters.yaml", "--output-path", "results.yaml", cwd=here, env=env)
+    step(
+        mb,
+        "medperf",
+        "evaluate",
+        "--predictions",
+        "preds",
+        "--labels",
+        "labels",
+        "--parameters-file",
+        "parameters.yaml",
+        "--output-path",
+        "results.yaml",
+        cwd=here,
+        env=env,
+    )
     for name, produced in (("score-v1.json", "score.json"), ("analysis-v1.json", "analysis.json")):
-        schema = subprocess.check_output([bin_dir / "python", "-c", "from importlib.resources import files; "
-                                          f"print(files('mura_bench') / 'schemas' / '{name}')"], text=True, env=env,
-                                         cwd=here).strip()
+        schema = subprocess.check_output(
+            [
+                bin_dir / "python",
+                "-c",
+                f"from importlib.resources import files; print(files('mura_bench') / 'schemas' / '{name}')",
+            ],
+            text=True,
+            env=env,
+            cwd=here,
+        ).strip()
         if "site-packages" not in schema:
             sys.exit(f"release check: {name} was read from {schema}, not from the installed wheel")
         step(sys.executable, "-m", "check_jsonschema", "--schemafile", schema, here / produced)

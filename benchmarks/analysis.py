@@ -10,6 +10,7 @@
 
 Run: python benchmarks/analysis.py   (the machine's load average is printed: timings are noisy)
 """
+
 from __future__ import annotations
 
 import os
@@ -37,10 +38,15 @@ def naive_group(p: np.ndarray, refs: np.ndarray, readers: np.ndarray, counts: np
     out = []
     candidates = [-np.inf, *np.unique(p)]
     for w in counts:
-        sens = lambda called: np.mean([(w * y * called).sum() / max((w * y).sum(), 1e-300)  # noqa: E731
-                                       for y in refs.T])
-        target = np.mean([(w * refs[:, i] * readers[:, i]).sum() / (w * refs[:, i]).sum()
-                          for i in range(readers.shape[1])])
+        sens = lambda called: np.mean(
+            [
+                (w * y * called).sum() / max((w * y).sum(), 1e-300)  # noqa: E731
+                for y in refs.T
+            ]
+        )
+        target = np.mean(
+            [(w * refs[:, i] * readers[:, i]).sum() / (w * refs[:, i]).sum() for i in range(readers.shape[1])]
+        )
         best = max(t for t in candidates if sens(p > t) >= target - 1e-10)
         out.append(w[p <= best].sum() / w.sum())
         out.append(np.mean([(w * (p - y) ** 2).sum() / w.sum() for y in refs.T]))
@@ -57,8 +63,10 @@ def main() -> int:
         t_score = timed([*exe, "score", str(preds), "--truth", str(truth), "--output", "json"], repeats=1)
         truth_table = read_truth(truth)
         prediction = read_predictions(preds)
-    print(f"mura-bench analyze, 1199 studies, {n_rows} image rows, 6 readers, 10000 resamples, JSON: "
-          f"{t_analyze:.2f} s (target < 3 s); mura-bench score on the same input: {t_score:.2f} s")
+    print(
+        f"mura-bench analyze, 1199 studies, {n_rows} image rows, 6 readers, 10000 resamples, JSON: "
+        f"{t_analyze:.2f} s (target < 3 s); mura-bench score on the same input: {t_score:.2f} s"
+    )
 
     plan = make_plan("leave-one-out", labels=None, readers=truth_table.readers, reader_names=truth_table.reader_names)
     p = prediction.probabilities
@@ -72,16 +80,26 @@ def main() -> int:
     weights = np.concatenate([np.ones((1, p.size), np.float32), draw_counts(p.size, 10000, 0, 7)])
     group_values(p, plan, weights, AnalysisOptions())
     engine = time.perf_counter() - start
-    print(f"overall group, 10000 resamples: engine {engine:.2f} s; naive loop {naive_per_resample * 1e3:.1f} ms "
-          f"per resample -> {naive_total:.0f} s for all groups ({naive_total / (2 * engine):.0f}x the engine)")
+    print(
+        f"overall group, 10000 resamples: engine {engine:.2f} s; naive loop {naive_per_resample * 1e3:.1f} ms "
+        f"per resample -> {naive_total:.0f} s for all groups ({naive_total / (2 * engine):.0f}x the engine)"
+    )
 
     rng = np.random.default_rng(0)
     entries = []
     for k in range(100):
         logits = (0.3 + 2.5 * k / 99) * (2.0 * truth_table.readers.mean(axis=1).round() - 1) + rng.normal(0, 1, p.size)
         probs = np.round(1 / (1 + np.exp(-logits)), 5)
-        entries.append(Predictions(f"model-{k}", "", "study-probabilities", list(truth_table.study_ids), probs,
-                                   (probs > 0.5).astype(np.int8)))
+        entries.append(
+            Predictions(
+                f"model-{k}",
+                "",
+                "study-probabilities",
+                list(truth_table.study_ids),
+                probs,
+                (probs > 0.5).astype(np.int8),
+            )
+        )
     start = time.perf_counter()
     analyze_overall_many(entries, truth_table, resamples=10000)
     batch = time.perf_counter() - start
@@ -89,8 +107,10 @@ def main() -> int:
     for entry in entries[:3]:
         group_values(entry.probabilities, plan, weights, AnalysisOptions())
     separate = (time.perf_counter() - start) / 3 * 100
-    print(f"leaderboard triage of 100 entries, 10000 resamples: one pass {batch:.2f} s; "
-          f"100 separate analyses of the overall group ~{separate:.0f} s ({separate / batch:.1f}x)")
+    print(
+        f"leaderboard triage of 100 entries, 10000 resamples: one pass {batch:.2f} s; "
+        f"100 separate analyses of the overall group ~{separate:.0f} s ({separate / batch:.1f}x)"
+    )
     return 0 if t_analyze < 3 else 1
 
 

@@ -15,6 +15,7 @@ Both engine paths are checked to give identical values (bit for bit). CPU second
 
 Run: python benchmarks/auroc_resamples.py [--entries 100] [--studies 1199] [--resamples 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,10 @@ def main() -> None:
                 roc_auc_score(truth[:, k], scores[:, s], sample_weight=weights[b])
     sklearn_s = (time.process_time() - start) * args.resamples / few
     same = np.array_equal(by_runs, by_blocks, equal_nan=True)
-    print(f"AUROC of {args.entries} entries x {args.references} references x {args.resamples} resamples, "
-          f"{args.studies} studies (CPU seconds, one thread)")
+    print(
+        f"AUROC of {args.entries} entries x {args.references} references x {args.resamples} resamples, "
+        f"{args.studies} studies (CPU seconds, one thread)"
+    )
     print(f"  run by run      {runs_s:8.2f} s")
     print(f"  blocks          {blocks_s:8.2f} s   ({blocks_s / runs_s:.1f}x the run-by-run time)")
     print(f"  scikit-learn    {sklearn_s:8.0f} s   ({sklearn_s / runs_s:.0f}x; extrapolated from {few} resamples)")

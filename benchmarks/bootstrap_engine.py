@@ -12,6 +12,7 @@ Naive baselines:
 
 Run: python benchmarks/bootstrap_engine.py
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,10 +39,23 @@ def paper_sized_case(seed: int = 0) -> tuple[Predictions, Truth]:
     y = (rng.random(N_STUDIES) < 0.45).astype(np.int8)
     readers = np.where(rng.random((N_STUDIES, N_READERS)) < 0.9, y[:, None], 1 - y[:, None]).astype(np.int8)
     probs = np.clip(0.5 + (y - 0.5) * 0.5 + rng.normal(0, 0.2, N_STUDIES), 0, 1)
-    preds = Predictions(path="bench-preds", sha256=hashlib.sha256(b"p").hexdigest(), kind="study-probabilities",
-                        study_ids=ids, probabilities=probs, labels=(probs > 0.5).astype(np.int8))
-    truth = Truth(path="bench-panel", sha256=hashlib.sha256(b"t").hexdigest(), kind="panel", study_ids=ids,
-                  labels=None, readers=readers, reader_names=[f"r{i + 1}" for i in range(N_READERS)])
+    preds = Predictions(
+        path="bench-preds",
+        sha256=hashlib.sha256(b"p").hexdigest(),
+        kind="study-probabilities",
+        study_ids=ids,
+        probabilities=probs,
+        labels=(probs > 0.5).astype(np.int8),
+    )
+    truth = Truth(
+        path="bench-panel",
+        sha256=hashlib.sha256(b"t").hexdigest(),
+        kind="panel",
+        study_ids=ids,
+        labels=None,
+        readers=readers,
+        reader_names=[f"r{i + 1}" for i in range(N_READERS)],
+    )
     return preds, truth
 
 
@@ -59,17 +73,19 @@ def naive_gather(preds, truth) -> float:
     for g, group in enumerate(GROUPS):
         rows = np.flatnonzero(parts == g) if group in BODY_PARTS else np.arange(parts.size)
         idx = draw_indices(rows.size, B, 0, g)
-        refs = refs_all[rows][idx].astype(bool)              # B x n x K
-        readers = truth.readers[rows][idx].astype(bool)      # B x n x K
+        refs = refs_all[rows][idx].astype(bool)  # B x n x K
+        readers = truth.readers[rows][idx].astype(bool)  # B x n x K
         model = preds.labels[rows][idx].astype(bool)[:, :, None]
         out = []
         for pred in (readers, np.broadcast_to(model, refs.shape)):
-            tp = (refs & pred).sum(1); fp = (~refs & pred).sum(1); fn = (refs & ~pred).sum(1)
+            tp = (refs & pred).sum(1)
+            fp = (~refs & pred).sum(1)
+            fn = (refs & ~pred).sum(1)
             tn = rows.size - tp - fp - fn
             with np.errstate(all="ignore"):
                 f1 = 2 * tp / (2 * tp + fp + fn)
                 po = (tp + tn) / rows.size
-                pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / rows.size ** 2
+                pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / rows.size**2
                 kappa = (po - pe) / (1 - pe)
             out.append((f1.mean(1), kappa.mean(1)))
         for (mf1, mk), (rf1, rk) in [(out[1], out[0])]:
@@ -103,8 +119,12 @@ def main() -> int:
     t_engine = min(runs)
     t_gather = min(naive_gather(preds, truth) for _ in range(2))
     t_sklearn = sklearn_loop_extrapolated(preds, truth)
-    print(f"paper protocol: {N_STUDIES} studies, {N_READERS} readers, 7 parts + overall, {B} paired resamples, F1 + kappa")
-    print(f"engine (count-matrix products)   {t_engine * 1000:8.1f} ms   (median of 5: {np.median(runs) * 1000:.1f} ms; target <= 100 ms)")
+    print(
+        f"paper protocol: {N_STUDIES} studies, {N_READERS} readers, 7 parts + overall, {B} paired resamples, F1 + kappa"
+    )
+    print(
+        f"engine (count-matrix products)   {t_engine * 1000:8.1f} ms   (median of 5: {np.median(runs) * 1000:.1f} ms; target <= 100 ms)"
+    )
     print(f"naive numpy index-gather         {t_gather * 1000:8.1f} ms   ratio {t_gather / t_engine:6.1f}x")
     print(f"scikit-learn loop (extrapolated) {t_sklearn:8.1f} s    ratio {t_sklearn / t_engine:6.0f}x")
     return 0 if t_engine <= 0.1 else 1

@@ -17,6 +17,7 @@ takes well under a minute; determinism makes any count a valid comparison.
 The JSON outputs record the mura-bench version: compare builds of one version. The comparison lists
 every differing file; the reader judges whether a difference was meant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,28 @@ def commands(cmd: list[str], out: Path, boot: int, labels: Path) -> dict[str, li
         runs[f"{entry}.score-bca.csv"] = ["score", pred, *base, "--output", "csv", "--ci-method", "bca"]
         runs[f"{entry}.score.txt"] = ["score", pred, *base, "--show-readers"]
     weak = str(ROOT / "submissions" / ENTRIES[0] / "predictions.csv")
-    runs["weak.randomization-holm.json"] = ["score", weak, *base, "--output", "json", "--test",
-                                            "randomization", "--permutations", str(boot),
-                                            "--adjust", "holm"]
+    runs["weak.randomization-holm.json"] = [
+        "score",
+        weak,
+        *base,
+        "--output",
+        "json",
+        "--test",
+        "randomization",
+        "--permutations",
+        str(boot),
+        "--adjust",
+        "holm",
+    ]
     runs["weak.analyze.json"] = ["analyze", weak, *base, "--output", "json"]
-    runs["labels-only.codalab.json"] = ["score", str(ROOT / "submissions" / ENTRIES[1] / "predictions.csv"),
-                                        "--truth", str(labels), "--output", "codalab"]
+    runs["labels-only.codalab.json"] = [
+        "score",
+        str(ROOT / "submissions" / ENTRIES[1] / "predictions.csv"),
+        "--truth",
+        str(labels),
+        "--output",
+        "codalab",
+    ]
     return {name: [*cmd, *args] for name, args in runs.items()}
 
 
@@ -72,9 +89,23 @@ def write(out: Path, cmd: list[str], boot: int) -> int:
             (out / name).write_bytes(done.stdout)
             (out / f"{name}.exit").write_text(f"{done.returncode}\n")
     site = out / "site"
-    done = subprocess.run([*cmd, "leaderboard", "build", str(ROOT / "submissions"), "--truth", str(PANEL),
-                           "--out", str(site), "--bootstrap", str(boot), "--quiet"],
-                          capture_output=True, env=env)
+    done = subprocess.run(
+        [
+            *cmd,
+            "leaderboard",
+            "build",
+            str(ROOT / "submissions"),
+            "--truth",
+            str(PANEL),
+            "--out",
+            str(site),
+            "--bootstrap",
+            str(boot),
+            "--quiet",
+        ],
+        capture_output=True,
+        env=env,
+    )
     (out / "site.exit").write_text(f"{done.returncode}\n")
     print(f"wrote {sum(1 for p in out.rglob('*') if p.is_file())} files to {out}")
     return 0
@@ -94,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     w = sub.add_parser("write", help="write the outputs of the installed mura-bench into a new folder")
     w.add_argument("out", type=Path)
-    w.add_argument("--cmd", default=f"{shlex.quote(sys.executable)} -m mura_bench",
-                   help="how to call mura-bench (default: this Python's mura_bench)")
+    w.add_argument(
+        "--cmd",
+        default=f"{shlex.quote(sys.executable)} -m mura_bench",
+        help="how to call mura-bench (default: this Python's mura_bench)",
+    )
     w.add_argument("--bootstrap", type=int, default=500)
     c = sub.add_parser("compare", help="list the files that differ between two written folders")
     c.add_argument("a", type=Path)

@@ -17,6 +17,7 @@ full size because it needs about seven times the line length in memory.
 
 Run: python benchmarks/input_limits.py [--rows 2000000] [--line-mb 1000] [--naive /path/to/old/checkout]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,14 @@ sys.exit(main(sys.argv[2:]))
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, float, float]:
     """(exit code, peak RSS in GB, wall seconds) of ``cmd`` in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, "x", *cmd], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})}, check=True).stdout.split()
-    return int(out[0]), int(out[1]) / 1024 ** 2, float(out[2])
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, "x", *cmd],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+    ).stdout.split()
+    return int(out[0]), int(out[1]) / 1024**2, float(out[2])
 
 
 def write_rows(folder: Path, rows: int) -> tuple[Path, Path]:
@@ -115,25 +121,36 @@ def main() -> int:
         t = time.perf_counter()
         preds, labels = write_rows(folder, args.rows)
         print(f"wrote {args.rows:,} rows ({preds.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
-        report(f"1. {args.rows:,} rows vs matching labels, --bootstrap 0",
-               measure([*score, str(preds), "--truth", str(labels), "--bootstrap", "0", "--output", "json"]))
-        report(f"2. {args.rows:,} rows vs 1,199 valid labels (refused)",
-               measure([*score, str(preds), "--truth", str(valid_labels(folder)), "--bootstrap", "0"]))
+        report(
+            f"1. {args.rows:,} rows vs matching labels, --bootstrap 0",
+            measure([*score, str(preds), "--truth", str(labels), "--bootstrap", "0", "--output", "json"]),
+        )
+        report(
+            f"2. {args.rows:,} rows vs 1,199 valid labels (refused)",
+            measure([*score, str(preds), "--truth", str(valid_labels(folder)), "--bootstrap", "0"]),
+        )
         preds.unlink()
         line = write_long_line(folder, args.line_mb)
         raised = {"MURA_BENCH_MAX_INPUT_BYTES": str(line.stat().st_size + 1)}
-        report(f"3. one {args.line_mb:,} MB line, input limit raised (refused)",
-               measure([*score, str(line), "--truth", str(labels)], env=raised))
-        report(f"4. one {args.line_mb:,} MB line, default limit (refused)",
-               measure([*score, str(line), "--truth", str(labels)]))
+        report(
+            f"3. one {args.line_mb:,} MB line, input limit raised (refused)",
+            measure([*score, str(line), "--truth", str(labels)], env=raised),
+        )
+        report(
+            f"4. one {args.line_mb:,} MB line, default limit (refused)",
+            measure([*score, str(line), "--truth", str(labels)]),
+        )
         report("5. /dev/zero as predictions (refused)", measure([*score, "/dev/zero", "--truth", str(labels)]))
         line.unlink()
         if args.naive is not None:
             small = write_long_line(folder, max(1, args.line_mb // 10))
-            new = measure([*score, str(small), "--truth", str(labels)],
-                          env={"MURA_BENCH_MAX_INPUT_BYTES": str(small.stat().st_size + 1)})
-            old = measure([sys.executable, "-c", _FROM_ROOT, str(args.naive), "score", str(small), "--truth",
-                           str(labels)])
+            new = measure(
+                [*score, str(small), "--truth", str(labels)],
+                env={"MURA_BENCH_MAX_INPUT_BYTES": str(small.stat().st_size + 1)},
+            )
+            old = measure(
+                [sys.executable, "-c", _FROM_ROOT, str(args.naive), "score", str(small), "--truth", str(labels)]
+            )
             report(f"   one {args.line_mb // 10} MB line, this reader", new)
             report(f"   one {args.line_mb // 10} MB line, naive reader ({args.naive})", old)
             print(f"   peak memory ratio naive / this: {old[1] / new[1]:.1f}x")

@@ -16,6 +16,7 @@ resample and study (4 GB at 20,000 studies), so it is skipped above ``--previous
 Run: python benchmarks/large_test_sets.py [--sizes 1000,10000,100000] [--limits] [--limit-studies 20000]
      [--previous /path/to/old/checkout] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,12 @@ def write_inputs(folder: Path, n: int) -> tuple[Path, Path]:
     p = np.clip(0.5 + (panel.labels - 0.5) * 0.5 + rng.normal(0, 0.25, n), 0, 1)
     preds, truth = folder / f"preds{n}.csv", folder / f"panel{n}.csv"
     preds.write_text("study,probability\n" + "".join(f"{s},{float(v)!r}\n" for s, v in zip(panel.study_ids, p)))
-    truth.write_text("study," + ",".join(panel.reader_names) + "\n" + "".join(
-        s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(panel.study_ids, panel.readers)))
+    truth.write_text(
+        "study,"
+        + ",".join(panel.reader_names)
+        + "\n"
+        + "".join(s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(panel.study_ids, panel.readers))
+    )
     return preds, truth
 
 
@@ -69,7 +74,7 @@ def measure(args: list[str], previous: str | None = None) -> tuple[int, float, f
     cmd = ([sys.executable, "-c", _FROM_ROOT, previous] if previous else [sys.executable, "-m", "mura_bench"]) + args
     proc = subprocess.run([sys.executable, "-c", _CHILD, "x", *cmd], capture_output=True, text=True, check=True)
     rc, rss, wall, cpu = proc.stdout.split()
-    return int(rc), int(rss) / 1024 ** 2, float(wall), float(cpu), proc.stderr.strip()
+    return int(rc), int(rss) / 1024**2, float(wall), float(cpu), proc.stderr.strip()
 
 
 def row(label: str, result) -> None:
@@ -112,22 +117,63 @@ def main() -> int:
             print(f"largest allowed values ({n:,} and 1,199 studies, 6 readers)")
             cases = [
                 (f"--bootstrap 100000, {n:,} studies", [str(preds), str(truth), "--bootstrap", "100000"]),
-                (f"--bootstrap 100000 --ci-method bca, {n:,} studies",
-                 [str(preds), str(truth), "--bootstrap", "100000", "--ci-method", "bca", "--metrics", "f1,auroc"]),
-                (f"--bootstrap 100000 --resample-readers, {n:,} studies",
-                 [str(preds), str(truth), "--bootstrap", "100000", "--resample-readers", "--metrics", "f1,kappa"]),
-                ("--test randomization --permutations 1000000, 1,199 studies",
-                 [str(small_preds), str(small_truth), "--bootstrap", "0", "--test", "randomization",
-                  "--permutations", "1000000", "--metrics", "f1"]),
-                (f"--test randomization --permutations 1000000, {n:,} studies",
-                 [str(preds), str(truth), "--bootstrap", "0", "--test", "randomization",
-                  "--permutations", "1000000", "--metrics", "f1"]),
+                (
+                    f"--bootstrap 100000 --ci-method bca, {n:,} studies",
+                    [str(preds), str(truth), "--bootstrap", "100000", "--ci-method", "bca", "--metrics", "f1,auroc"],
+                ),
+                (
+                    f"--bootstrap 100000 --resample-readers, {n:,} studies",
+                    [str(preds), str(truth), "--bootstrap", "100000", "--resample-readers", "--metrics", "f1,kappa"],
+                ),
+                (
+                    "--test randomization --permutations 1000000, 1,199 studies",
+                    [
+                        str(small_preds),
+                        str(small_truth),
+                        "--bootstrap",
+                        "0",
+                        "--test",
+                        "randomization",
+                        "--permutations",
+                        "1000000",
+                        "--metrics",
+                        "f1",
+                    ],
+                ),
+                (
+                    f"--test randomization --permutations 1000000, {n:,} studies",
+                    [
+                        str(preds),
+                        str(truth),
+                        "--bootstrap",
+                        "0",
+                        "--test",
+                        "randomization",
+                        "--permutations",
+                        "1000000",
+                        "--metrics",
+                        "f1",
+                    ],
+                ),
                 ("analyze --bootstrap 100000 --bins 1199, 1,199 studies", None),
             ]
             for label, extra in cases:
-                cmd = (["score", extra[0], "--truth", *extra[1:], "--output", "json"] if extra else
-                       ["analyze", str(small_preds), "--truth", str(small_truth), "--bootstrap", "100000",
-                        "--bins", "1199", "--output", "json"])
+                cmd = (
+                    ["score", extra[0], "--truth", *extra[1:], "--output", "json"]
+                    if extra
+                    else [
+                        "analyze",
+                        str(small_preds),
+                        "--truth",
+                        str(small_truth),
+                        "--bootstrap",
+                        "100000",
+                        "--bins",
+                        "1199",
+                        "--output",
+                        "json",
+                    ]
+                )
                 result = measure(cmd)
                 worst = max(worst, result[1])
                 row(label, result)

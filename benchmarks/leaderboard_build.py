@@ -21,6 +21,7 @@ ROC plot and page per entry, and the downloads).
 
 The machine's load is printed with the figures: on a shared machine wall times grow with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ print(json.dumps({"wall": time.perf_counter() - start, "stages": report.seconds,
 def write_inputs(root: Path, submissions: int, studies: int, start: int = 0) -> Path:
     panel = synth_panel(studies, readers=6, seed=0)
     lines = [",".join(["study", *panel.reader_names, "label"])]
-    lines += [",".join([s, *(str(int(v)) for v in r), str(int(lab))])
-              for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)]
+    lines += [
+        ",".join([s, *(str(int(v)) for v in r), str(int(lab))])
+        for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)
+    ]
     (root / "panel.csv").write_text("\n".join(lines) + "\n")
     rng = np.random.default_rng(start)
     for k in range(start, start + submissions):
@@ -71,8 +74,7 @@ def write_inputs(root: Path, submissions: int, studies: int, start: int = 0) -> 
         p = 1 / (1 + np.exp(-logits))
         rows = ["study,probability"] + [f"{s},{v:.5f}" for s, v in zip(panel.study_ids, p)]
         (folder / "predictions.csv").write_text("\n".join(rows) + "\n")
-        (folder / "submission.toml").write_text(
-            f'name = "Model {k:04d}"\nteam = "bench"\nreported = false\n')
+        (folder / "submission.toml").write_text(f'name = "Model {k:04d}"\nteam = "bench"\nreported = false\n')
     return root / "panel.csv"
 
 
@@ -81,11 +83,33 @@ def load() -> str:
     return f"load {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
 
 
-def child(root: str, subs: Path, truth: Path, out: Path, resamples: int, workers: int | None = None,
-          cache: Path | None = None, cwd: str | None = None) -> dict:
-    done = subprocess.run([sys.executable, "-c", _CHILD, root, str(subs), str(truth), str(out), str(resamples),
-                           "" if workers is None else str(workers), "" if cache is None else str(cache)],
-                          capture_output=True, text=True, cwd=cwd)
+def child(
+    root: str,
+    subs: Path,
+    truth: Path,
+    out: Path,
+    resamples: int,
+    workers: int | None = None,
+    cache: Path | None = None,
+    cwd: str | None = None,
+) -> dict:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            root,
+            str(subs),
+            str(truth),
+            str(out),
+            str(resamples),
+            "" if workers is None else str(workers),
+            "" if cache is None else str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -93,8 +117,9 @@ def child(root: str, subs: Path, truth: Path, out: Path, resamples: int, workers
 
 def same_site(a: Path, b: Path) -> bool:
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    return files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and \
-        all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
+    return files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and all(
+        filecmp.cmp(a / f, b / f, shallow=False) for f in files
+    )
 
 
 def growth(args) -> None:
@@ -121,7 +146,9 @@ def growth(args) -> None:
                 sites.append(out)
                 stages = " ".join(f"{k} {v:.1f}" for k, v in found["stages"].items() if v >= 0.05)
                 workers_gb = found["worker_peak_gb"]
-                peak = f"{found['peak_gb']:5.2f}GB" + (f" + {w} x {workers_gb:.2f}GB" if workers_gb > 0.01 and w else "")
+                peak = f"{found['peak_gb']:5.2f}GB" + (
+                    f" + {w} x {workers_gb:.2f}GB" if workers_gb > 0.01 and w else ""
+                )
                 print(f"  {size:>7} {name:<22} {found['wall']:7.1f}s  {peak}  {stages}  [{load()}]", flush=True)
             if args.previous is not None and size > args.previous_max:
                 print(f"  {size:>7} previous               not run (above --previous-max {args.previous_max})")
@@ -129,8 +156,10 @@ def growth(args) -> None:
 
 
 def incremental(args) -> None:
-    print(f"incremental build: {args.submissions} entries + 1, {args.studies} studies, {args.resamples} "
-          f"resamples; {load()}")
+    print(
+        f"incremental build: {args.submissions} entries + 1, {args.studies} studies, {args.resamples} "
+        f"resamples; {load()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         truth = write_inputs(root, args.submissions, args.studies)
@@ -140,13 +169,16 @@ def incremental(args) -> None:
         (root / "more").mkdir()
         write_inputs(root / "more", 1, args.studies, start=args.submissions)
         (root / "more" / "submissions" / f"model-{args.submissions:04d}").rename(
-            root / "submissions" / f"model-{args.submissions:04d}")
+            root / "submissions" / f"model-{args.submissions:04d}"
+        )
         started = time.perf_counter()
         again = child("", root / "submissions", truth, root / "site-2", args.resamples, cache=cache, cwd=tmp)
         process = time.perf_counter() - started
         stages = " ".join(f"{k} {v:.2f}" for k, v in again["stages"].items())
-        print(f"  one entry added, rebuilt       {again['wall']:6.2f} s in the build call (imports included), "
-              f"{process:.2f} s for the whole process; peak {again['peak_gb']:.2f} GB  [{load()}]")
+        print(
+            f"  one entry added, rebuilt       {again['wall']:6.2f} s in the build call (imports included), "
+            f"{process:.2f} s for the whole process; peak {again['peak_gb']:.2f} GB  [{load()}]"
+        )
         print(f"    stages: {stages}")
         plain = child("", root / "submissions", truth, root / "site-3", args.resamples, cwd=tmp)
         print(f"  the same without --cache       {plain['wall']:6.2f} s")
@@ -162,8 +194,16 @@ def single(args) -> None:
         root = Path(tmp)
         truth = write_inputs(root, args.submissions, args.studies)
         start, cpu = time.perf_counter(), time.process_time()
-        report = build_site(root / "submissions", truth, root / "site", resamples=args.resamples, seed=0,
-                            test=args.test, permutations=args.permutations, adjust=args.adjust)
+        report = build_site(
+            root / "submissions",
+            truth,
+            root / "site",
+            resamples=args.resamples,
+            seed=0,
+            test=args.test,
+            permutations=args.permutations,
+            adjust=args.adjust,
+        )
         total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
     n = len(report.published)
     rule = "CI rule" if args.test == "ci" else f"randomization, {args.permutations} permutations, adjust {args.adjust}"
@@ -171,8 +211,10 @@ def single(args) -> None:
     print(f"  {'stage':<14} {'wall':>8} {'cpu':>8}")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<14} {seconds:7.2f}s {report.cpu_seconds[stage]:7.2f}s")
-    print(f"total build     {total:7.2f}s {total_cpu:7.2f}s  (cpu = this process's threads; worker processes "
-          f"not counted; {load()})")
+    print(
+        f"total build     {total:7.2f}s {total_cpu:7.2f}s  (cpu = this process's threads; worker processes "
+        f"not counted; {load()})"
+    )
 
 
 def main() -> None:

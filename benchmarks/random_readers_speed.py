@@ -11,6 +11,7 @@ entry submissions/example-noisy-oracle:
   own intervals) and the default ``score``, wall time of the CLI process, best of ``--repeats``.
 Target: ``score --readers random`` under 2 s on a 2-core machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,10 @@ def main(argv=None) -> int:
     parts, readers, model = inputs()
     t_fast = best(lambda: fast(parts, readers, model), args.repeats)
     t_naive = best(lambda: naive_overall_f1(readers, model), 1) * 48
-    print(f"OR analysis, 8 groups x 6 metrics: {t_fast * 1000:.1f} ms; naive jackknife (scaled to 48): "
-          f"{t_naive:.1f} s; ratio {t_naive / t_fast:.0f}x")
+    print(
+        f"OR analysis, 8 groups x 6 metrics: {t_fast * 1000:.1f} ms; naive jackknife (scaled to 48): "
+        f"{t_naive:.1f} s; ratio {t_naive / t_fast:.0f}x"
+    )
     exe = Path(sys.executable).with_name("mura-bench")
     for label, extra in (("score --readers random", ["--readers", "random"]), ("score (default)", [])):
         cmd = [str(exe), "score", str(ENTRY), "--truth", str(PANEL), "--quiet", *extra]
@@ -96,8 +99,10 @@ def main(argv=None) -> int:
             walls.append(time.perf_counter() - t)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        print(f"{label}: wall {min(walls):.2f} s, CPU {min(cpus):.2f} s (best of {args.repeats}; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print(
+            f"{label}: wall {min(walls):.2f} s, CPU {min(cpus):.2f} s (best of {args.repeats}; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
     return 0
 
 

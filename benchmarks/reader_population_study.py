@@ -30,6 +30,7 @@ rows are comparable; OR then continues alone. Rates carry Monte-Carlo standard e
 sqrt(r (1 - r) / R) (per part: from the per-replication share of the 7 parts, which share a panel);
 coverage = the CI contains the true difference (0, or -0.05).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,12 @@ SCENARIOS = ("random readers", "random readers, hard cases", "fixed readers")
 FIXED_SKILL = np.column_stack([np.linspace(0.70, 0.98, 6), np.linspace(0.98, 0.70, 6)[[3, 0, 4, 1, 5, 2]]])
 DIFFICULTY = {"random readers": 0.0, "random readers, hard cases": 1.0, "fixed readers": 1.0}
 METHODS = ("percentile bootstrap", "randomization", "two-way bootstrap", "Obuchowski-Rockette")
-QUESTION = {"percentile bootstrap": "these readers", "randomization": "these readers",
-            "two-way bootstrap": "radiologists in general", "Obuchowski-Rockette": "radiologists in general"}
+QUESTION = {
+    "percentile bootstrap": "these readers",
+    "randomization": "these readers",
+    "two-way bootstrap": "radiologists in general",
+    "Obuchowski-Rockette": "radiologists in general",
+}
 ALPHA = 0.05
 
 
@@ -135,8 +140,15 @@ def slow_decisions(part, readers, model, truth: float, rep: int, resamples: int,
     from mura_bench.scoring import score
 
     preds, truth_table = as_inputs(part, readers, model)
-    one = score(preds, truth_table, metrics=["f1"], resamples=resamples, seed=rep, test="randomization",
-                permutations=permutations)
+    one = score(
+        preds,
+        truth_table,
+        metrics=["f1"],
+        resamples=resamples,
+        seed=rep,
+        test="randomization",
+        permutations=permutations,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         two = score(preds, truth_table, metrics=["f1"], resamples=resamples, seed=rep, resample_readers=True)
@@ -172,8 +184,11 @@ def run(args) -> dict:
         null_skill = skill_for(scenario, 0.0, panels=args.panels)
         power_skill = skill_for(scenario, -0.05, panels=args.panels)
         skills[scenario] = {"null": null_skill, "power": power_skill}
-        print(f"{scenario}: model skill {null_skill:.4f} (null), {power_skill:.4f} (0.05 F1 below) "
-              f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+        print(
+            f"{scenario}: model skill {null_skill:.4f} (null), {power_skill:.4f} (0.05 F1 below) "
+            f"[{time.perf_counter() - t0:.0f} s]",
+            flush=True,
+        )
         for kind, skill, truth in (("null", null_skill, 0.0), ("power", power_skill, -0.05)):
             decisions: dict[str, list] = {m: [] for m in METHODS}
             for rep in range(args.replications):
@@ -181,25 +196,41 @@ def run(args) -> dict:
                 part, readers, model = sample(scenario, args.studies, skill, rng)
                 decisions["Obuchowski-Rockette"].append(or_decisions(part, readers, model, truth))
                 if rep < args.slow_replications:
-                    for m, v in slow_decisions(part, readers, model, truth, rep, args.resamples,
-                                               args.permutations).items():
+                    for m, v in slow_decisions(
+                        part, readers, model, truth, rep, args.resamples, args.permutations
+                    ).items():
                         decisions[m].append(v)
             for method in METHODS:
                 d = np.array(decisions[method], dtype=object)  # (R, 8, 2)
                 sig = d[:, :, 0].astype(bool)
-                row = {"scenario": scenario, "hypothesis": kind, "method": method, "question": QUESTION[method],
-                       "replications": int(sig.shape[0]), "true_difference": truth}
+                row = {
+                    "scenario": scenario,
+                    "hypothesis": kind,
+                    "method": method,
+                    "question": QUESTION[method],
+                    "replications": int(sig.shape[0]),
+                    "true_difference": truth,
+                }
                 o, o_se = rate(sig[:, -1])
                 p, p_se = clustered_rate(sig[:, :-1])
-                row.update(rejections_overall=o, rejections_overall_se=o_se, rejections_parts=p, rejections_parts_se=p_se)
+                row.update(
+                    rejections_overall=o, rejections_overall_se=o_se, rejections_parts=p, rejections_parts_se=p_se
+                )
                 if method != "randomization":
                     cov = d[:, -1, 1].astype(bool)
                     row["coverage_overall"], row["coverage_overall_se"] = rate(cov)
                 rows.append(row)
             print(f"  {kind} done [{time.perf_counter() - t0:.0f} s]", flush=True)
-    return {"studies": args.studies, "replications": args.replications, "slow_replications": args.slow_replications,
-            "resamples": args.resamples, "permutations": args.permutations, "model_skill": skills, "rows": rows,
-            "seconds": round(time.perf_counter() - t0)}
+    return {
+        "studies": args.studies,
+        "replications": args.replications,
+        "slow_replications": args.slow_replications,
+        "resamples": args.resamples,
+        "permutations": args.permutations,
+        "model_skill": skills,
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0),
+    }
 
 
 def pct(x: float, se: float) -> str:
@@ -212,26 +243,44 @@ def summary(doc: dict) -> list[dict]:
     out = []
     for scenario in SCENARIOS:
         for method in METHODS:
-            null = next(r for r in doc["rows"] if r["scenario"] == scenario and r["method"] == method
-                        and r["hypothesis"] == "null")
-            power = next(r for r in doc["rows"] if r["scenario"] == scenario and r["method"] == method
-                         and r["hypothesis"] == "power")
-            out.append({"scenario": scenario, "method": method, "question": QUESTION[method],
-                        "replications": null["replications"],
-                        "fpr_overall": pct(null["rejections_overall"], null["rejections_overall_se"]),
-                        "fpr_parts": pct(null["rejections_parts"], null["rejections_parts_se"]),
-                        "coverage": pct(null["coverage_overall"], null["coverage_overall_se"])
-                        if "coverage_overall" in null else "—",
-                        "power": pct(power["rejections_overall"], power["rejections_overall_se"])})
+            null = next(
+                r
+                for r in doc["rows"]
+                if r["scenario"] == scenario and r["method"] == method and r["hypothesis"] == "null"
+            )
+            power = next(
+                r
+                for r in doc["rows"]
+                if r["scenario"] == scenario and r["method"] == method and r["hypothesis"] == "power"
+            )
+            out.append(
+                {
+                    "scenario": scenario,
+                    "method": method,
+                    "question": QUESTION[method],
+                    "replications": null["replications"],
+                    "fpr_overall": pct(null["rejections_overall"], null["rejections_overall_se"]),
+                    "fpr_parts": pct(null["rejections_parts"], null["rejections_parts_se"]),
+                    "coverage": pct(null["coverage_overall"], null["coverage_overall_se"])
+                    if "coverage_overall" in null
+                    else "—",
+                    "power": pct(power["rejections_overall"], power["rejections_overall_se"]),
+                }
+            )
     return out
 
 
 def markdown(doc: dict) -> str:
-    lines = ["| scenario | method | question | replications | false positives, overall | false positives, "
-             "per part | coverage, overall (null) | power, overall (−0.05 F1) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | method | question | replications | false positives, overall | false positives, "
+        "per part | coverage, overall (null) | power, overall (−0.05 F1) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary(doc):
-        lines.append(f"| {r['scenario']} | {r['method']} | {r['question']} | {r['replications']} | {r['fpr_overall']} | "
-                     f"{r['fpr_parts']} | {r['coverage']} | {r['power']} |")
+        lines.append(
+            f"| {r['scenario']} | {r['method']} | {r['question']} | {r['replications']} | {r['fpr_overall']} | "
+            f"{r['fpr_parts']} | {r['coverage']} | {r['power']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -245,20 +294,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--panels", type=int, default=400, help="Panels of the bisection for the model's skill.")
     parser.add_argument("--seed", type=int, default=20241205)
     parser.add_argument("--out", type=Path, default=Path("reader-population-table.json"))
-    parser.add_argument("--site-json", type=Path, default=None,
-                        help="Add the compact table to the site's validation file (key reader_population).")
+    parser.add_argument(
+        "--site-json",
+        type=Path,
+        default=None,
+        help="Add the compact table to the site's validation file (key reader_population).",
+    )
     parser.add_argument("--quick", action="store_true", help="100 / 20 replications, 200 resamples (a smoke run).")
     args = parser.parse_args(argv)
     if args.quick:
-        args.replications, args.slow_replications, args.resamples, args.permutations, args.panels = 100, 20, 200, 200, 100
+        args.replications, args.slow_replications, args.resamples, args.permutations, args.panels = (
+            100,
+            20,
+            200,
+            200,
+            100,
+        )
     doc = run(args)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(args.out)
     if args.site_json is not None:
         site = json.loads(args.site_json.read_text(encoding="utf-8")) if args.site_json.exists() else {}
-        site["reader_population"] = {k: doc[k] for k in ("studies", "replications", "slow_replications", "resamples",
-                                                          "permutations")} | {"summary": summary(doc)}
+        site["reader_population"] = {
+            k: doc[k] for k in ("studies", "replications", "slow_replications", "resamples", "permutations")
+        } | {"summary": summary(doc)}
         args.site_json.write_text(json.dumps(site, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(markdown(doc))
     print(f"{doc['seconds']} s")

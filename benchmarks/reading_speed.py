@@ -13,6 +13,7 @@ the matching headerless label file, then runs ``mura-bench score PRED --truth LA
 
 The JSON documents of every run are compared byte for byte. Goal: run 1 in <= 20 s and <= 1.5 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,9 +73,10 @@ def write_inputs(folder: Path, studies: int, images: int) -> tuple[Path, Path]:
 
 def measure(argv: list[str], cwd: str) -> tuple[int, float, float]:
     """(exit code, peak RSS in GB, wall seconds) of ``argv`` in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, check=True,
-                         cwd=cwd).stdout.split()
-    return int(out[0]), int(out[1]) / 1024 ** 2, float(out[2])
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, check=True, cwd=cwd
+    ).stdout.split()
+    return int(out[0]), int(out[1]) / 1024**2, float(out[2])
 
 
 def main() -> int:
@@ -83,24 +85,30 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--previous", type=Path, default=None, help="source folder of the earlier mura-bench")
     args = parser.parse_args()
-    print(f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} on "
-          f"{os.cpu_count()} cores (wall times grow with the load; memory does not)")
+    print(
+        f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} on "
+        f"{os.cpu_count()} cores (wall times grow with the load; memory does not)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
         preds, labels = write_inputs(folder, args.studies, args.images)
         rows = args.studies * args.images
-        print(f"wrote {rows:,} rows, {args.studies:,} studies ({preds.stat().st_size / 1e6:.0f} MB) "
-              f"in {time.perf_counter() - t:.0f} s")
+        print(
+            f"wrote {rows:,} rows, {args.studies:,} studies ({preds.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - t:.0f} s"
+        )
         score = ["score", str(preds), "--truth", str(labels), "--bootstrap", "0", "--output", "json", "--out"]
-        runs = {"fast readers (this code)": [sys.executable, "-m", "mura_bench"],
-                "row-by-row readers (this code)": [sys.executable, "-c", _ROWS_ONLY]}
+        runs = {
+            "fast readers (this code)": [sys.executable, "-m", "mura_bench"],
+            "row-by-row readers (this code)": [sys.executable, "-c", _ROWS_ONLY],
+        }
         if args.previous is not None:
             runs[f"previous ({args.previous})"] = [sys.executable, "-c", _FROM_ROOT, str(args.previous.resolve())]
         outputs, figures = [], {}
         for k, (name, cmd) in enumerate(runs.items()):
             out = folder / f"result-{k}.json"
-            rc, gb, wall = measure([*cmd, *score, str(out)], cwd=tmp)   # cwd: no source folder shadows
+            rc, gb, wall = measure([*cmd, *score, str(out)], cwd=tmp)  # cwd: no source folder shadows
             figures[name] = wall
             outputs.append(out)
             print(f"  {name:<40} exit {rc}  {wall:6.1f} s  peak {gb:5.2f} GB")

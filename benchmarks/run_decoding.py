@@ -5,6 +5,7 @@ ceiling the runner puts on any model; both settings are measured in the same run
 
 Run: python benchmarks/run_decoding.py [--studies 60] [--image-size 512] [--workers N]
 """
+
 from __future__ import annotations
 
 import argparse

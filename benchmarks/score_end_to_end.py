@@ -5,6 +5,7 @@ Inputs are synthetic (same sizes as MURA v1.1 valid); where the real reference f
 (MURA_REFERENCE_DIR or ../shared/reference) the real third-party prediction file is timed too.
 Target: < 2 s. Run: python benchmarks/score_end_to_end.py
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ def write_inputs(folder: Path) -> tuple[Path, Path, int]:
     preds = folder / "preds.csv"
     preds.write_text("image,probability\n" + "".join(rows))
     truth = folder / "panel.csv"
-    truth.write_text("study," + ",".join(panel.reader_names) + "\n" + "".join(
-        sid + "," + ",".join(map(str, r)) + "\n" for sid, r in zip(panel.study_ids, panel.readers)))
+    truth.write_text(
+        "study,"
+        + ",".join(panel.reader_names)
+        + "\n"
+        + "".join(sid + "," + ",".join(map(str, r)) + "\n" for sid, r in zip(panel.study_ids, panel.readers))
+    )
     return preds, truth, len(rows)
 
 
@@ -51,14 +56,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         preds, truth, n_rows = write_inputs(Path(tmp))
         t = timed([*exe, "score", str(preds), "--truth", str(truth), "--output", "json"])
-        print(f"synthetic: 1199 studies, {n_rows} image rows, 6-reader leave-one-out, 10000 resamples, 7 metrics: "
-              f"{t:.2f} s (target < 2 s)")
+        print(
+            f"synthetic: 1199 studies, {n_rows} image rows, 6-reader leave-one-out, 10000 resamples, 7 metrics: "
+            f"{t:.2f} s (target < 2 s)"
+        )
         t_start = timed([*exe, "--version"])
         print(f"process start + import (mura-bench --version): {t_start:.2f} s")
     real = REFERENCE / "third-party-predictions" / "ds5500-densenet169-valid-per-image-labels.csv"
     if real.is_file():
-        t_real = timed([*exe, "score", str(real), "--truth", str(REFERENCE / "mura-v1.1" / "valid_labeled_studies.csv"),
-                        "--path-col", "Path", "--score-col", "Abormal_Prediction", "--output", "json"])
+        t_real = timed(
+            [
+                *exe,
+                "score",
+                str(real),
+                "--truth",
+                str(REFERENCE / "mura-v1.1" / "valid_labeled_studies.csv"),
+                "--path-col",
+                "Path",
+                "--score-col",
+                "Abormal_Prediction",
+                "--output",
+                "json",
+            ]
+        )
         print(f"real MURA valid (third-party file, 3,196 image rows, single labels): {t_real:.2f} s")
     return 0 if t < 2 else 1
 

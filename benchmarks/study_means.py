@@ -10,6 +10,7 @@ About a fifth of the studies are built to average exactly 0.5, as in the real th
 (155 of 1,199), so the exact path is exercised. Prints times and ratios measured in the same run.
 Run: python benchmarks/study_means.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,7 +28,7 @@ def make_rows(n_rows: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[s
     study = 0
     while len(texts) < n_rows:
         k = int(rng.integers(1, 5))
-        if study % 5 == 0 and k > 1:          # exactly 0.5 on average, e.g. 0.529 0.335 0.803 0.333
+        if study % 5 == 0 and k > 1:  # exactly 0.5 on average, e.g. 0.529 0.335 0.803 0.333
             vals = [int(v) for v in rng.integers(0, 1000, size=k - 1)]
             last = 500 * k - sum(vals)
             if 0 <= last <= 1000:
@@ -40,7 +41,7 @@ def make_rows(n_rows: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[s
         owners += [sid] * len(vals)
         texts += [f"{v / 1000:.3f}" for v in vals]
         study += 1
-    order = rng.permutation(len(texts))       # rows in file order are not grouped by study
+    order = rng.permutation(len(texts))  # rows in file order are not grouped by study
     owners = [owners[i] for i in order]
     texts = [texts[i] for i in order]
     return owners, np.array([float(t) for t in texts]), texts
@@ -81,9 +82,11 @@ def main() -> int:
         wrong_naive = int((naive(*args)[2] != reference[2]).sum())
         wrong_mine = int((mine[2] != reference[2]).sum())
         t_naive, t_mine, t_exact = (best_of(f, args, repeats) for f in (naive, study_means_and_labels, all_exact))
-        print(f"{n_rows:>9,} rows, {len(reference[0]):,} studies: naive {t_naive * 1e3:8.1f} ms "
-              f"({wrong_naive} wrong labels) | this {t_mine * 1e3:8.1f} ms ({wrong_mine} wrong) "
-              f"= {t_mine / t_naive:.1f}x naive | all-exact {t_exact * 1e3:8.1f} ms = {t_exact / t_mine:.1f}x this")
+        print(
+            f"{n_rows:>9,} rows, {len(reference[0]):,} studies: naive {t_naive * 1e3:8.1f} ms "
+            f"({wrong_naive} wrong labels) | this {t_mine * 1e3:8.1f} ms ({wrong_mine} wrong) "
+            f"= {t_mine / t_naive:.1f}x naive | all-exact {t_exact * 1e3:8.1f} ms = {t_exact / t_mine:.1f}x this"
+        )
     return 0
 
 

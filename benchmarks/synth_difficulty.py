@@ -20,6 +20,7 @@ Targets (realistic difficulty, 1,199-study valid split, ``synth --studies 1199``
 Run: python benchmarks/synth_difficulty.py [--studies 1199] [--difficulty realistic] [--densenet]
      [--entry submissions/baseline-densenet169-synthetic/predictions.csv]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,15 +50,32 @@ def densenet_scores(studies: int, train_studies: int, seed: int, difficulty: str
     from mura_bench.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp) / "data", studies=studies, train_studies=train_studies, seed=seed,
-                 difficulty=difficulty, image_size=LEARNING_TEST_BUDGET["image_size"])
-        config = TrainConfig(data_dir=str(Path(tmp) / "data"), out_dir=str(Path(tmp) / "run"), weights="none",
-                             seed=0, threads=2, progress=False, **LEARNING_TEST_BUDGET)
+        generate(
+            Path(tmp) / "data",
+            studies=studies,
+            train_studies=train_studies,
+            seed=seed,
+            difficulty=difficulty,
+            image_size=LEARNING_TEST_BUDGET["image_size"],
+        )
+        config = TrainConfig(
+            data_dir=str(Path(tmp) / "data"),
+            out_dir=str(Path(tmp) / "run"),
+            weights="none",
+            seed=0,
+            threads=2,
+            progress=False,
+            **LEARNING_TEST_BUDGET,
+        )
         result = train(config)
         model = densenet169(checkpoint=str(result.best_path), device="cpu", batch_size="64")
         index = load_split(Path(tmp) / "data", "valid")
-        return np.array([np.mean(model.predict_images([Image.open(index.image_file(p)) for p in index.images[s]]))
-                         for s in index.studies])
+        return np.array(
+            [
+                np.mean(model.predict_images([Image.open(index.image_file(p)) for p in index.images[s]]))
+                for s in index.studies
+            ]
+        )
 
 
 def entry_scores(path: Path, studies: int, seed: int) -> dict[str, dict[str, dict[str, float]]]:
@@ -84,8 +102,9 @@ def print_table(scores: dict[str, dict[str, dict[str, float]]]) -> None:
         for metric in metrics:
             if metric not in groups.get("overall", {}):
                 continue
-            cells = "".join(f"{groups[g][metric]:9.3f}" if g in groups and metric in groups[g] else f"{'-':>9s}"
-                            for g in GROUPS)
+            cells = "".join(
+                f"{groups[g][metric]:9.3f}" if g in groups and metric in groups[g] else f"{'-':>9s}" for g in GROUPS
+            )
             print(f"{(name + ' ' + metric)[:44]:44s}{cells}")
     print(f"{'paper Table 2 radiologists f1':44s}" + "".join(f"{PAPER_RADIOLOGIST_F1[g]:9.3f}" for g in GROUPS))
 
@@ -97,13 +116,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--difficulty", default="realistic", choices=["realistic", "easy"])
     parser.add_argument("--densenet", action="store_true", help="also train DenseNet-169 briefly (torch)")
-    parser.add_argument("--entry", type=Path, action="append", default=[],
-                        help="an image-level predictions.csv made on this valid split, also scored (repeatable)")
+    parser.add_argument(
+        "--entry",
+        type=Path,
+        action="append",
+        default=[],
+        help="an image-level predictions.csv made on this valid split, also scored (repeatable)",
+    )
     args = parser.parse_args()
     train_studies = args.train_studies or 2 * args.studies
     started = time.perf_counter()
-    calibration = measure(studies=args.studies, train_studies=train_studies, seed=args.seed,
-                          difficulty=args.difficulty)
+    calibration = measure(studies=args.studies, train_studies=train_studies, seed=args.seed, difficulty=args.difficulty)
     scores = calibration.scores
     if args.densenet:
         valid = draw_split(args.studies, split="valid", seed=args.seed, image_size=64, difficulty=args.difficulty)
@@ -111,8 +134,10 @@ def main() -> None:
         scores["DenseNet-169 (CPU, learning-test budget)"] = score_studies(valid, {"d": probabilities})["d"]
     for path in args.entry:
         scores[f"entry {path.parent.name or path.name}"] = entry_scores(path, args.studies, args.seed)
-    print(f"{args.difficulty} difficulty, {args.studies} valid / {train_studies} train studies, seed {args.seed} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"{args.difficulty} difficulty, {args.studies} valid / {train_studies} train studies, seed {args.seed} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     print_table(scores)
 
 

@@ -7,6 +7,7 @@ include writing the PNGs and CSVs.
 
 Run: python benchmarks/synth_speed.py [--repeat 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,7 @@ def main() -> None:
     for name, options in CASES.items():
         serial = min(timed(options, 1)[0] for _ in range(args.repeat))
         parallel, images = min(timed(options, workers) for _ in range(args.repeat))
-        print(f"{name:42s} {images:7d} {serial:9.2f} {parallel:10.2f} {serial / parallel:8.2f}x "
-              f"{TARGETS[name]:9.1f}")
+        print(f"{name:42s} {images:7d} {serial:9.2f} {parallel:10.2f} {serial / parallel:8.2f}x {TARGETS[name]:9.1f}")
 
 
 if __name__ == "__main__":

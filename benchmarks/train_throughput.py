@@ -30,6 +30,7 @@ short by a time limit still leaves the figures of the phases it completed.
     python benchmarks/train_throughput.py --batch-size 8 --cuda-graphs --json out.json
     python benchmarks/train_throughput.py --steps 50 --compile --json out.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,11 +59,19 @@ from mura_baseline.train import weighted_bce
 
 
 def _loader(dataset, batch: int, steps: int, workers: int, device: torch.device, seed: int) -> DataLoader:
-    sampler = RandomSampler(dataset, replacement=True, num_samples=batch * steps,
-                            generator=torch.Generator().manual_seed(seed))
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
-                      pin_memory=device.type == "cuda", persistent_workers=False,
-                      prefetch_factor=4 if workers > 0 else None)
+    sampler = RandomSampler(
+        dataset, replacement=True, num_samples=batch * steps, generator=torch.Generator().manual_seed(seed)
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )
 
 
 def measure(step_fn, dataset, *, train: bool, args, device) -> dict:
@@ -86,13 +95,19 @@ def measure(step_fn, dataset, *, train: bool, args, device) -> dict:
             step_fn(x, labels.to(device, non_blocking=True), parts.to(device, non_blocking=True))
     synchronize(device)
     seconds = time.perf_counter() - started
-    return {"images_per_s": args.steps * args.batch_size / seconds, "seconds": seconds,
-            "warmup_seconds": started - warmup_started, "steps": args.steps, "warmup_steps": args.warmup,
-            "batch_size": args.batch_size}
+    return {
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "seconds": seconds,
+        "warmup_seconds": started - warmup_started,
+        "steps": args.steps,
+        "warmup_steps": args.warmup,
+        "batch_size": args.batch_size,
+    }
 
 
 def _forward(model, args, device):
     """One inference forward pass per call (eval mode), through ``model`` (compiled or not)."""
+
     def run(x, labels, parts):
         with autocast(device, args.amp):
             torch.sigmoid(model(x).squeeze(1).float())
@@ -111,23 +126,43 @@ def measure_runner(data: Path, args, device: torch.device, folder: Path) -> dict
     index = load_split(data, args.split)
     paths = [p for study in index.studies for p in index.images[study]]
     checkpoint = folder / "random.pt"
-    save_checkpoint(checkpoint, {"format": CHECKPOINT_FORMAT, "config": {"image_size": args.image_size},
-                                 "model": densenet169().state_dict(), "epoch": 0})
-    model = plugin(checkpoint=str(checkpoint), device=str(device), batch_size=str(args.batch_size),
-                   workers=str(args.workers), amp=str(args.amp), channels_last=str(args.channels_last))
+    save_checkpoint(
+        checkpoint,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": {"image_size": args.image_size},
+            "model": densenet169().state_dict(),
+            "epoch": 0,
+        },
+    )
+    model = plugin(
+        checkpoint=str(checkpoint),
+        device=str(device),
+        batch_size=str(args.batch_size),
+        workers=str(args.workers),
+        amp=str(args.amp),
+        channels_last=str(args.channels_last),
+    )
     started = time.perf_counter()
-    model.predict_images([load_image(index, p) for p in paths[:args.batch_size]])  # warm-up (cuDNN, pools)
+    model.predict_images([load_image(index, p) for p in paths[: args.batch_size]])  # warm-up (cuDNN, pools)
     warmup = time.perf_counter() - started
     started = time.perf_counter()
     for path in paths:
         load_image(index, path)
     decode = time.perf_counter() - started
-    summary = predict_split(model, index, folder / "predictions.csv", key=RunKey("densenet169", {}, args.split, str(data)),
-                            resume=False)
-    return {"images_per_s": summary.images_per_second, "seconds": summary.seconds, "images": len(paths),
-            "warmup_seconds": warmup, "decode_images_per_s": len(paths) / decode, "resize_workers": model.workers,
-            "decode_workers": default_decode_workers(),
-            "batch_size": args.batch_size}
+    summary = predict_split(
+        model, index, folder / "predictions.csv", key=RunKey("densenet169", {}, args.split, str(data)), resume=False
+    )
+    return {
+        "images_per_s": summary.images_per_second,
+        "seconds": summary.seconds,
+        "images": len(paths),
+        "warmup_seconds": warmup,
+        "decode_images_per_s": len(paths) / decode,
+        "resize_workers": model.workers,
+        "decode_workers": default_decode_workers(),
+        "batch_size": args.batch_size,
+    }
 
 
 def _write(path: str | None, results: dict) -> None:
@@ -152,15 +187,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--studies", type=int, default=120, help="synthetic train studies (images are cycled)")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: CPUs - 1, max 12)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 (default: on GPU)")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="default: on GPU")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="default: on GPU")
     parser.add_argument("--compile", action="store_true", help="torch.compile (static shapes, persistent cache)")
-    parser.add_argument("--compile-cache", default="", help="torch.compile cache folder "
-                        "(default ~/.cache/mura-baseline/torch-compile)")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="capture the whole training step in a CUDA graph and replay it (CUDA only)")
-    parser.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None,
-                        help="fused Adam (default: on GPU; always with --cuda-graphs)")
+    parser.add_argument(
+        "--compile-cache", default="", help="torch.compile cache folder (default ~/.cache/mura-baseline/torch-compile)"
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="capture the whole training step in a CUDA graph and replay it (CUDA only)",
+    )
+    parser.add_argument(
+        "--fused",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fused Adam (default: on GPU; always with --cuda-graphs)",
+    )
     parser.add_argument("--uncached", action="store_true", help="also time training that decodes PNGs each step")
     parser.add_argument("--no-inference", action="store_true")
     parser.add_argument("--runner", action="store_true", help="also time `mura-bench run densenet169` on the PNGs")
@@ -207,27 +249,40 @@ def _datasets(args, scratch: Path):
         data = scratch / "data"
         t = time.perf_counter()
         generate(data, studies=1, train_studies=args.studies, image_size=args.source_size, seed=0)
-        print(f"synthetic data: {args.studies} studies at {args.source_size}px in {time.perf_counter() - t:.1f} s",
-              file=sys.stderr)
+        print(
+            f"synthetic data: {args.studies} studies at {args.source_size}px in {time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
     items = items_of_split(load_split(data, args.split))
     if args.max_images and args.max_images < len(items):
-        items = replace(items, image_paths=items.image_paths[:args.max_images], labels=items.labels[:args.max_images],
-                        parts=items.parts[:args.max_images], study_index=items.study_index[:args.max_images])
+        items = replace(
+            items,
+            image_paths=items.image_paths[: args.max_images],
+            labels=items.labels[: args.max_images],
+            parts=items.parts[: args.max_images],
+            study_index=items.study_index[: args.max_images],
+        )
     cache_dir = Path(args.cache or scratch / "cache")
     cache_seconds = None
     if cache_rows(items, cache_dir, args.split, args.image_size) is None:
         t = time.perf_counter()
         build_cache(items, cache_dir, args.split, args.image_size, workers=args.workers)
         cache_seconds = time.perf_counter() - t
-    cached = RadiographDataset(items, args.image_size, cache=cache_paths(cache_dir, args.split, args.image_size)[0],
-                               rows=cache_rows(items, cache_dir, args.split, args.image_size))
+    cached = RadiographDataset(
+        items,
+        args.image_size,
+        cache=cache_paths(cache_dir, args.split, args.image_size)[0],
+        rows=cache_rows(items, cache_dir, args.split, args.image_size),
+    )
     return Path(data), items, cached, cache_seconds
 
 
 def _print(results: dict, args) -> None:
-    print(f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
-          f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
-          f"{results['step']} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers")
+    print(
+        f"DenseNet-169 at {args.image_size}² on {results['device']}: batch {args.batch_size}, "
+        f"bf16 {'on' if args.amp else 'off'}, channels_last {'on' if args.channels_last else 'off'}, "
+        f"{results['step']} step, fused Adam {'on' if args.fused else 'off'}, {args.workers} workers"
+    )
     for name in ("cache", "train", "train-uncached", "inference", "runner"):
         if results.get(name):
             setup = results[name].get("setup_seconds")
@@ -251,21 +306,43 @@ def main(argv: list[str] | None = None) -> dict:
     config = TrainConfig(fused_adam=args.fused, cuda_graphs=args.cuda_graphs)
     optimizer, _ = make_optimizer(net, config, device)
     weights = torch.full((7, 2), 0.5, device=device)
-    step = make_step(net, optimizer, lambda logits, labels, parts: weighted_bce(logits, labels, parts, weights),
-                     amp=args.amp, device=device, batch_size=args.batch_size, cuda_graphs=args.cuda_graphs,
-                     compile=args.compile, compile_cache=args.compile_cache or None)
+    step = make_step(
+        net,
+        optimizer,
+        lambda logits, labels, parts: weighted_bce(logits, labels, parts, weights),
+        amp=args.amp,
+        device=device,
+        batch_size=args.batch_size,
+        cuda_graphs=args.cuda_graphs,
+        compile=args.compile,
+        compile_cache=args.compile_cache or None,
+    )
     engine = "cuda-graphs" if args.cuda_graphs else "compile" if args.compile else "eager"
 
     results = {
-        "device": torch.cuda.get_device_name(device) if gpu else f"cpu ({platform.processor() or platform.machine()}, "
-                                                                   f"{torch.get_num_threads()} threads)",
-        "torch": str(torch.__version__), "python": platform.python_version(), "image_size": args.image_size,
-        "batch_size": args.batch_size, "amp_bf16": args.amp, "channels_last": args.channels_last,
-        "step": engine, "compile": args.compile, "cuda_graphs": args.cuda_graphs, "fused_adam": args.fused,
-        "workers": args.workers, "dataset_images": len(items), "finished": False,
-        "cache": None if cache_seconds is None else {
-            "images_per_s": len(items) / cache_seconds, "seconds": cache_seconds,
-            "source_size": None if args.data else args.source_size},
+        "device": torch.cuda.get_device_name(device)
+        if gpu
+        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "amp_bf16": args.amp,
+        "channels_last": args.channels_last,
+        "step": engine,
+        "compile": args.compile,
+        "cuda_graphs": args.cuda_graphs,
+        "fused_adam": args.fused,
+        "workers": args.workers,
+        "dataset_images": len(items),
+        "finished": False,
+        "cache": None
+        if cache_seconds is None
+        else {
+            "images_per_s": len(items) / cache_seconds,
+            "seconds": cache_seconds,
+            "source_size": None if args.data else args.source_size,
+        },
     }
     _write(args.json, results)
     net.train()

@@ -37,6 +37,7 @@ The default run (300 replications per cell, 2,000 resamples and permutations) ta
 minutes on 2 cores (measured: 490 replications of every cell in 50 minutes on a 2-core machine
 shared with other work).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,8 +100,12 @@ def as_inputs(part: np.ndarray, readers: np.ndarray, model: np.ndarray):
     order = np.argsort(ids)
     ids = [ids[i] for i in order]
     digest = "0" * 64
-    preds = Predictions("simulated", digest, "labels", ids, model[order].astype(np.float64), model[order].astype(np.int8))
-    truth = Truth("simulated", digest, "panel", ids, None, readers[order], [f"r{i + 1}" for i in range(readers.shape[1])])
+    preds = Predictions(
+        "simulated", digest, "labels", ids, model[order].astype(np.float64), model[order].astype(np.int8)
+    )
+    truth = Truth(
+        "simulated", digest, "panel", ids, None, readers[order], [f"r{i + 1}" for i in range(readers.shape[1])]
+    )
     return preds, truth
 
 
@@ -121,8 +126,8 @@ def bca_p_value(point: float, replicates: np.ndarray, jackknife: np.ndarray) -> 
     tol = 1e-12 * max(1.0, abs(point))
     z0 = ndtri((np.sum(reps < point - tol) + np.sum(reps <= point + tol)) / (2.0 * b))
     dev = jackknife.mean() - jackknife
-    denom = 6.0 * (dev ** 2).sum() ** 1.5
-    accel = (dev ** 3).sum() / denom if denom > 0 else 0.0
+    denom = 6.0 * (dev**2).sum() ** 1.5
+    accel = (dev**3).sum() / denom if denom > 0 else 0.0
     if not np.isfinite(z0):
         return interval_p_value(reps)
 
@@ -156,8 +161,19 @@ def replicate(scenario: str, n: int, rep: int, settings: dict) -> dict:
             tw = two.groups[group].difference[metric].ci
             jack = reps1.get("jackknife:difference", {}).get(metric)
             p_bca = bca_p_value(est.value, d1, jack) if jack is not None else interval_p_value(d1)
-            out[group][metric] = [est.value, float(pct[0][0]), float(pct[1][0]), est.ci[0], est.ci[1], tw[0], tw[1],
-                                  est.p_value, interval_p_value(d1), p_bca, interval_p_value(d2)]
+            out[group][metric] = [
+                est.value,
+                float(pct[0][0]),
+                float(pct[1][0]),
+                est.ci[0],
+                est.ci[1],
+                tw[0],
+                tw[1],
+                est.p_value,
+                interval_p_value(d1),
+                p_bca,
+                interval_p_value(d2),
+            ]
     return out
 
 
@@ -182,16 +198,28 @@ def load_state(path: Path, settings: dict) -> dict:
         record = json.loads(line)
         if "settings" in record:
             if record["settings"] != settings:
-                raise SystemExit(f"{path} was written with other settings {record['settings']}; "
-                                 "use another --state or the same settings")
+                raise SystemExit(
+                    f"{path} was written with other settings {record['settings']}; "
+                    "use another --state or the same settings"
+                )
             continue
         done[(record["scenario"], record["n"], record["rep"])] = record["data"]
     return done
 
 
-def run_study(state: Path, *, replications: int, resamples: int, permutations: int, sizes=(200, 1199),
-              scenarios=SCENARIOS, seed: int = 20240601, progress=None, max_minutes: float | None = None,
-              per_part: int = 100_000) -> list[dict]:
+def run_study(
+    state: Path,
+    *,
+    replications: int,
+    resamples: int,
+    permutations: int,
+    sizes=(200, 1199),
+    scenarios=SCENARIOS,
+    seed: int = 20240601,
+    progress=None,
+    max_minutes: float | None = None,
+    per_part: int = 100_000,
+) -> list[dict]:
     """Run (or resume) the study; returns the table rows (see :func:`summarise`). With
     ``max_minutes`` no new replication starts after that time; the table then holds the
     replications complete in every cell (a rerun resumes)."""
@@ -215,8 +243,7 @@ def run_study(state: Path, *, replications: int, resamples: int, permutations: i
                     log.flush()
             if progress:
                 progress(rep)
-    complete = [r for r in range(replications)
-                if all((sc, n, r) in done for sc in scenarios for n in sizes)]
+    complete = [r for r in range(replications) if all((sc, n, r) in done for sc in scenarios for n in sizes)]
     kept = {k: v for k, v in done.items() if k[2] in complete}
     return summarise(kept, truths, replications=replications, sizes=sizes, scenarios=scenarios)
 
@@ -253,18 +280,28 @@ def summarise(done: dict, truths: dict, *, replications: int, sizes, scenarios) 
                     family = float(decided.any(axis=1).mean())
                     for k, group in enumerate(group_names):
                         rate = float(decided[:, k].mean())
-                        row = {"scenario": scenario, "studies": n, "metric": metric, "method": method,
-                               "group": group, "group_studies": int(part_sizes(n).sum() if group == "overall"
-                                                                     else part_sizes(n)[BODY_PARTS.index(group)]),
-                               "replications": len(records), "true_difference": float(truth[k]),
-                               "false_positive_rate" if scenario == "null" else "power": rate,
-                               "rate_se": float(np.sqrt(rate * (1 - rate) / len(records))),
-                               "family_wise_rate": family,
-                               "family_wise_se": float(np.sqrt(family * (1 - family) / len(records)))}
+                        row = {
+                            "scenario": scenario,
+                            "studies": n,
+                            "metric": metric,
+                            "method": method,
+                            "group": group,
+                            "group_studies": int(
+                                part_sizes(n).sum() if group == "overall" else part_sizes(n)[BODY_PARTS.index(group)]
+                            ),
+                            "replications": len(records),
+                            "true_difference": float(truth[k]),
+                            "false_positive_rate" if scenario == "null" else "power": rate,
+                            "rate_se": float(np.sqrt(rate * (1 - rate) / len(records))),
+                            "family_wise_rate": family,
+                            "family_wise_se": float(np.sqrt(family * (1 - family) / len(records))),
+                        }
                         if scenario != "null":
                             row["false_positive_rate"] = None
                         if lohi is not None and not method.endswith("+holm"):
-                            inside = (values[:, k, lohi[0]] <= truth[k] + 1e-12) & (truth[k] - 1e-12 <= values[:, k, lohi[1]])
+                            inside = (values[:, k, lohi[0]] <= truth[k] + 1e-12) & (
+                                truth[k] - 1e-12 <= values[:, k, lohi[1]]
+                            )
                             cov = float(inside.mean())
                             row["coverage"], row["coverage_se"] = cov, float(np.sqrt(cov * (1 - cov) / len(records)))
                         table.append(row)
@@ -274,8 +311,10 @@ def summarise(done: dict, truths: dict, *, replications: int, sizes, scenarios) 
 def summary_rows(table: list[dict]) -> list[dict]:
     """Compact rows: per scenario, size, metric and method, the body parts' range and overall, as
     text with Monte-Carlo standard errors (the README's and the site's table)."""
-    keys = sorted({(r["scenario"], r["studies"], r["metric"], r["method"]) for r in table},
-                  key=lambda k: (SCENARIOS.index(k[0]), k[1], METRICS.index(k[2]), METHODS.index(k[3])))
+    keys = sorted(
+        {(r["scenario"], r["studies"], r["metric"], r["method"]) for r in table},
+        key=lambda k: (SCENARIOS.index(k[0]), k[1], METRICS.index(k[2]), METHODS.index(k[3])),
+    )
     out = []
     for key in keys:
         rows = [r for r in table if (r["scenario"], r["studies"], r["metric"], r["method"]) == key]
@@ -291,25 +330,36 @@ def summary_rows(table: list[dict]) -> list[dict]:
             return f"{100 * lo[field]:.1f}–{100 * hi[field]:.1f} % (± ≤{100 * max(lo[se_field], hi[se_field]):.1f})"
 
         has_cov = "coverage" in overall
-        out.append({"scenario": key[0], "studies": key[1], "metric": key[2], "method": key[3],
-                    "coverage_parts": span("coverage", "coverage_se") if has_cov else "—",
-                    "coverage_overall": one(overall, "coverage", "coverage_se") if has_cov else "—",
-                    "rejections_parts": span(rate, "rate_se"),
-                    "rejections_overall": one(overall, rate, "rate_se"),
-                    "family_wise": one(overall, "family_wise_rate", "family_wise_se"),
-                    "replications": overall["replications"]})
+        out.append(
+            {
+                "scenario": key[0],
+                "studies": key[1],
+                "metric": key[2],
+                "method": key[3],
+                "coverage_parts": span("coverage", "coverage_se") if has_cov else "—",
+                "coverage_overall": one(overall, "coverage", "coverage_se") if has_cov else "—",
+                "rejections_parts": span(rate, "rate_se"),
+                "rejections_overall": one(overall, rate, "rate_se"),
+                "family_wise": one(overall, "family_wise_rate", "family_wise_se"),
+                "replications": overall["replications"],
+            }
+        )
     return out
 
 
 def markdown(table: list[dict]) -> str:
     """The compact table (:func:`summary_rows`) in Markdown."""
-    lines = ["| scenario | studies | metric | method | coverage, parts | coverage, overall | "
-             "rejections, parts | rejections, overall | any of 8 groups |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | studies | metric | method | coverage, parts | coverage, overall | "
+        "rejections, parts | rejections, overall | any of 8 groups |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary_rows(table):
-        lines.append(f"| {r['scenario']} | {r['studies']} | {r['metric']} | {r['method']} | {r['coverage_parts']} | "
-                     f"{r['coverage_overall']} | {r['rejections_parts']} | {r['rejections_overall']} | "
-                     f"{r['family_wise']} |")
+        lines.append(
+            f"| {r['scenario']} | {r['studies']} | {r['metric']} | {r['method']} | {r['coverage_parts']} | "
+            f"{r['coverage_overall']} | {r['rejections_parts']} | {r['rejections_overall']} | "
+            f"{r['family_wise']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -327,12 +377,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="200,1199")
     parser.add_argument("--state", type=Path, default=Path("validation-state.jsonl"))
     parser.add_argument("--out", type=Path, default=Path("validation-table.json"))
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="Start no replication after this many minutes; report what is complete.")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="Start no replication after this many minutes; report what is complete.",
+    )
     parser.add_argument("--report-only", action="store_true", help="Run nothing new; report the state file.")
-    parser.add_argument("--site-json", type=Path, default=None,
-                        help="Also write the compact table for the site's Method page here "
-                             "(mura_bench/leaderboard/static/validation-study.json).")
+    parser.add_argument(
+        "--site-json",
+        type=Path,
+        default=None,
+        help="Also write the compact table for the site's Method page here "
+        "(mura_bench/leaderboard/static/validation-study.json).",
+    )
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     start = time.perf_counter()
@@ -341,27 +399,45 @@ def main(argv: list[str] | None = None) -> int:
         if rep % 10 == 9:
             print(f"  {rep + 1} replications of every cell ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    table = run_study(args.state, replications=args.replications, resamples=args.resamples,
-                      permutations=args.permutations, sizes=sizes, progress=progress,
-                      max_minutes=1e-9 if args.report_only else args.max_minutes)
+    table = run_study(
+        args.state,
+        replications=args.replications,
+        resamples=args.resamples,
+        permutations=args.permutations,
+        sizes=sizes,
+        progress=progress,
+        max_minutes=1e-9 if args.report_only else args.max_minutes,
+    )
     used = table[0]["replications"] if table else 0
-    doc = {"replications": used, "resamples": args.resamples, "permutations": args.permutations,
-           "sizes": list(sizes), "rows": table}
+    doc = {
+        "replications": used,
+        "resamples": args.resamples,
+        "permutations": args.permutations,
+        "sizes": list(sizes),
+        "rows": table,
+    }
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(args.out)
     if args.site_json is not None:
-        compact = {"replications": used, "resamples": args.resamples, "permutations": args.permutations,
-                   "sizes": list(sizes), "summary": summary_rows(table)}
+        compact = {
+            "replications": used,
+            "resamples": args.resamples,
+            "permutations": args.permutations,
+            "sizes": list(sizes),
+            "summary": summary_rows(table),
+        }
         if args.site_json.exists():  # keep the reader-population table (reader_population_study.py)
             earlier = json.loads(args.site_json.read_text(encoding="utf-8"))
             if "reader_population" in earlier:
                 compact["reader_population"] = earlier["reader_population"]
         args.site_json.write_text(json.dumps(compact, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(markdown(table))
-    print(f"{used} replications per cell, {args.resamples} resamples, {args.permutations} permutations; "
-          f"{time.perf_counter() - start:.0f} s; table in {args.out} (sha256 "
-          f"{hashlib.sha256(args.out.read_bytes()).hexdigest()[:12]})")
+    print(
+        f"{used} replications per cell, {args.resamples} resamples, {args.permutations} permutations; "
+        f"{time.perf_counter() - start:.0f} s; table in {args.out} (sha256 "
+        f"{hashlib.sha256(args.out.read_bytes()).hexdigest()[:12]})"
+    )
     return 0
 
 

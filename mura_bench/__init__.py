@@ -4,6 +4,7 @@ The library's entry points are :func:`mura_bench.score` (files) and :func:`mura_
 (arrays), both returning a :class:`~mura_bench.results.Result`; they are imported lazily so that
 ``import mura_bench`` stays cheap. Files are read with :func:`read_predictions` and :func:`read_truth`.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@
 something else: predictions for studies the truth does not have, truth studies without a
 prediction (unless ``allow_missing``), predictions for another split, or no overlap at all.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -38,8 +39,11 @@ class Alignment:
         return len(self.study_ids)
 
 
-def _located(study_ids: list[str], positions: dict[str, int], lines: np.ndarray | None,
-             ) -> list[tuple[int | None, str]]:
+def _located(
+    study_ids: list[str],
+    positions: dict[str, int],
+    lines: np.ndarray | None,
+) -> list[tuple[int | None, str]]:
     """``(line, study id)`` rows for an error message; the line is None when unknown."""
     if lines is None:
         return [(None, s) for s in study_ids]
@@ -66,7 +70,7 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
     when truth studies have no prediction and ``allow_missing`` is False (the message suggests
     ``--allow-missing``). With ``allow_missing`` the missing studies are listed in ``missing``.
     """
-    if _same_sorted(predictions.study_ids, truth.study_ids):   # the usual case, without a dict per study
+    if _same_sorted(predictions.study_ids, truth.study_ids):  # the usual case, without a dict per study
         every = np.arange(len(truth.study_ids), dtype=np.int64)
         return Alignment(list(truth.study_ids), every, every.copy(), [])
     pred_lines, truth_lines = getattr(predictions, "lines", None), getattr(truth, "lines", None)
@@ -84,26 +88,32 @@ def align(predictions: Predictions, truth: Truth, *, allow_missing: bool = False
                 f"split mismatch: the predictions are for {_describe(pred_splits)} studies but "
                 f"{_the_truth(truth)} has {_describe(truth_splits)} studies; {len(wrong_split)} predicted "
                 f"studies belong to a split {'it' if truth.path == ARRAYS else 'the truth file'} does not cover",
-                source=predictions.path, rows=_located(wrong_split, pred_pos, pred_lines),
-                hint="score predictions against the truth file of the same split")
+                source=predictions.path,
+                rows=_located(wrong_split, pred_pos, pred_lines),
+                hint="score predictions against the truth file of the same split",
+            )
     if not common:
         raise InputError(
             f"no study in common with {_the_truth(truth)} ({len(pred_pos)} predicted studies, "
-            f"{len(truth_pos)} truth studies)", source=predictions.path,
+            f"{len(truth_pos)} truth studies)",
+            source=predictions.path,
             rows=[(None, f"predicted: {s}") for s in sorted(pred_pos)[:3]]
-            + [(None, f"in truth: {s}") for s in sorted(truth_pos)[:3]])
+            + [(None, f"in truth: {s}") for s in sorted(truth_pos)[:3]],
+        )
     if extra:
-        raise InputError(f"studies not in {_the_truth(truth)}", source=predictions.path,
-                         rows=_located(extra, pred_pos, pred_lines))
+        raise InputError(
+            f"studies not in {_the_truth(truth)}", source=predictions.path, rows=_located(extra, pred_pos, pred_lines)
+        )
 
     missing = sorted(s for s in truth_pos if s not in pred_pos)
     if missing and not allow_missing:
         raise InputError(
             f"{len(missing)} of {len(truth_pos)} studies of {'the truth' if truth.path == ARRAYS else 'the truth file'} "
-            "have no prediction"
-            + ("" if predictions.path == ARRAYS else f" in {predictions.path}"),
-            source=truth.path, rows=_located(missing, truth_pos, truth_lines),
-            hint=f"--allow-missing (allow_missing=True) scores the {len(common)} studies present and says so")
+            "have no prediction" + ("" if predictions.path == ARRAYS else f" in {predictions.path}"),
+            source=truth.path,
+            rows=_located(missing, truth_pos, truth_lines),
+            hint=f"--allow-missing (allow_missing=True) scores the {len(common)} studies present and says so",
+        )
 
     prediction_index = np.fromiter((pred_pos[s] for s in common), dtype=np.int64, count=len(common))
     truth_index = np.fromiter((truth_pos[s] for s in common), dtype=np.int64, count=len(common))

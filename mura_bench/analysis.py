@@ -17,6 +17,7 @@ resample of :func:`mura_bench.scoring.score` (the same draws: same seed, group a
 Leave-one-out: every rate is the mean over the N references (t* is chosen on the mean
 sensitivity). Point estimates come from the original sample; CIs are percentile intervals.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,8 +39,7 @@ from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.score_options import Options, bootstrap_option, refuse_arrays, whole_number
 from mura_bench.group_statistics import resample_blocks
 from mura_bench.scoring import aligned_plan, group_rows, resample_counts, software_versions, validate_options
-from mura_bench.triage import (Located, Running, SortedGroup, Totals, Window, locate_sensitivity,
-                               locate_specificity)
+from mura_bench.triage import Located, Running, SortedGroup, Totals, Window, locate_sensitivity, locate_specificity
 from mura_bench.truth import Truth, read_truth
 
 #: The paper's operating point, always reported.
@@ -56,11 +56,22 @@ class AnalysisOptions:
     bins: int = 10
 
 
-def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *, protocol: str = "auto",
-            bootstrap: int | None = None, seed: int = 0, confidence: float = 0.95, tie: str = "abnormal",
-            gold_readers: Sequence[str] | None = None, allow_missing: bool = False,
-            target_sensitivity: float | None = None, thresholds: Sequence[float] = (),
-            bins: int = 10, resamples: int | None = None) -> Analysis:
+def analyze(
+    predictions: Predictions | str | Path,
+    truth: Truth | str | Path,
+    *,
+    protocol: str = "auto",
+    bootstrap: int | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    tie: str = "abnormal",
+    gold_readers: Sequence[str] | None = None,
+    allow_missing: bool = False,
+    target_sensitivity: float | None = None,
+    thresholds: Sequence[float] = (),
+    bins: int = 10,
+    resamples: int | None = None,
+) -> Analysis:
     """Triage, matched operating points, calibration and operating points of one prediction set.
 
     Inputs and the scoring options are those of :func:`mura_bench.scoring.score` (same reading,
@@ -71,43 +82,69 @@ def analyze(predictions: Predictions | str | Path, truth: Truth | str | Path, *,
     """
     resamples = bootstrap_option(bootstrap, resamples)
     refuse_arrays(predictions, truth)
-    opts = Options(protocol=protocol, resamples=whole_number(resamples, "--bootstrap"),
-                   seed=whole_number(seed, "--seed"), confidence=float(confidence),
-                   tie=tie, gold_readers=tuple(gold_readers) if gold_readers else None, allow_missing=allow_missing)
+    opts = Options(
+        protocol=protocol,
+        resamples=whole_number(resamples, "--bootstrap"),
+        seed=whole_number(seed, "--seed"),
+        confidence=float(confidence),
+        tie=tie,
+        gold_readers=tuple(gold_readers) if gold_readers else None,
+        allow_missing=allow_missing,
+    )
     validate_options(opts)
     extra = _check_analysis_options(target_sensitivity, thresholds, bins)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     preds = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     if not preds.has_probabilities:
-        raise InputError("the analysis needs probabilities, but the predictions are 0/1 labels "
-                         "(threshold, calibration and triage are undefined for them)", source=preds.path)
+        raise InputError(
+            "the analysis needs probabilities, but the predictions are 0/1 labels "
+            "(threshold, calibration and triage are undefined for them)",
+            source=preds.path,
+        )
     chosen = resolve_protocol(opts.protocol, truth_table.kind)
     alignment = align(preds, truth_table, allow_missing=opts.allow_missing)
     plan = aligned_plan(alignment, truth_table, chosen, opts)
     if extra.target_sensitivity is None and not plan.has_readers:
-        raise InputError(f"protocol {chosen} has no readers to take the target sensitivity from",
-                         source="--target-sensitivity", hint="give --target-sensitivity S (0 <= S <= 1)")
+        raise InputError(
+            f"protocol {chosen} has no readers to take the target sensitivity from",
+            source="--target-sensitivity",
+            hint="give --target-sensitivity S (0 <= S <= 1)",
+        )
     check_bins(extra.bins, len(alignment.study_ids))
     quantities = 5 + 4 + 2 + 4 * len(_all_thresholds(extra))
-    check_fits(score_estimate(studies=len(alignment.study_ids), resamples=opts.resamples + 1, statistics=quantities),
-               f"{opts.resamples:,} resamples of {quantities:,} quantities",
-               hint="use fewer --bootstrap resamples or fewer --thresholds")
+    check_fits(
+        score_estimate(studies=len(alignment.study_ids), resamples=opts.resamples + 1, statistics=quantities),
+        f"{opts.resamples:,} resamples of {quantities:,} quantities",
+        hint="use fewer --bootstrap resamples or fewer --thresholds",
+    )
     probabilities = preds.probabilities[alignment.prediction_index]
     groups: dict[str, GroupAnalysis] = {}
     notes: list[str] = []
     for g_index, group, rows in group_rows(truth_table.parts[alignment.truth_index]):
-        groups[group], group_notes = _analyze_group(probabilities[rows], _subset(plan, rows), g_index, group,
-                                                    opts, extra)
+        groups[group], group_notes = _analyze_group(
+            probabilities[rows], _subset(plan, rows), g_index, group, opts, extra
+        )
         notes.extend(group_notes)
     notes = _global_notes(plan, opts, extra, alignment) + notes
-    truth_info = InputInfo(truth_table.path, truth_table.sha256, truth_table.kind,
-                           tuple(truth_table.reader_names) if truth_table.readers is not None else None)
-    return Analysis(protocol=chosen,
-                    bootstrap=BootstrapSettings(opts.resamples, opts.seed, opts.confidence, "percentile"),
-                    predictions=InputInfo(preds.path, preds.sha256, preds.kind), truth=truth_info,
-                    software=software_versions(), target_sensitivity=extra.target_sensitivity,
-                    thresholds=_all_thresholds(extra), bins=extra.bins, groups=groups, notes=notes,
-                    missing=list(alignment.missing))
+    truth_info = InputInfo(
+        truth_table.path,
+        truth_table.sha256,
+        truth_table.kind,
+        tuple(truth_table.reader_names) if truth_table.readers is not None else None,
+    )
+    return Analysis(
+        protocol=chosen,
+        bootstrap=BootstrapSettings(opts.resamples, opts.seed, opts.confidence, "percentile"),
+        predictions=InputInfo(preds.path, preds.sha256, preds.kind),
+        truth=truth_info,
+        software=software_versions(),
+        target_sensitivity=extra.target_sensitivity,
+        thresholds=_all_thresholds(extra),
+        bins=extra.bins,
+        groups=groups,
+        notes=notes,
+        missing=list(alignment.missing),
+    )
 
 
 def _check_analysis_options(target, thresholds, bins) -> AnalysisOptions:
@@ -132,8 +169,11 @@ def check_bins(bins: int, studies: int) -> None:
     empty bins, and cost time and memory per bin), except up to the default of 10."""
     limit = max(studies, DEFAULT_BINS)
     if bins > limit:
-        raise InputError(f"{bins:,} calibration bins are more than the {studies:,} studies analysed; use at most {limit:,} "
-                         "(quantile bins beyond one per study stay empty)", source="--bins")
+        raise InputError(
+            f"{bins:,} calibration bins are more than the {studies:,} studies analysed; use at most {limit:,} "
+            "(quantile bins beyond one per study stay empty)",
+            source="--bins",
+        )
 
 
 def _all_thresholds(extra: AnalysisOptions) -> tuple[float, ...]:
@@ -141,8 +181,14 @@ def _all_thresholds(extra: AnalysisOptions) -> tuple[float, ...]:
 
 
 def _subset(plan: Plan, rows: np.ndarray) -> Plan:
-    return Plan(plan.protocol, plan.references[rows], plan.readers[rows], plan.reader_names,
-                plan.reader_reference, plan.positives[rows])
+    return Plan(
+        plan.protocol,
+        plan.references[rows],
+        plan.readers[rows],
+        plan.reader_names,
+        plan.reader_reference,
+        plan.positives[rows],
+    )
 
 
 def reader_means(weights: np.ndarray, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
@@ -167,22 +213,26 @@ def one_class(plan: Plan) -> bool:
     return bool((refs.max(axis=0) == refs.min(axis=0)).any())
 
 
-def _analyze_group(p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Options,
-                   extra: AnalysisOptions) -> tuple[GroupAnalysis, list[str]]:
+def _analyze_group(
+    p: np.ndarray, plan: Plan, g_index: int, group: str, opts: Options, extra: AnalysisOptions
+) -> tuple[GroupAnalysis, list[str]]:
     result = GroupAnalysis(studies=p.size, positives=int(plan.positives.sum()))
     if p.size == 0:
         return result, []
     notes = []
     if one_class(plan):
-        notes.append(f"triage and matched operating points omitted for {group}: its studies hold "
-                     "one class only under some reference")
+        notes.append(
+            f"triage and matched operating points omitted for {group}: its studies hold "
+            "one class only under some reference"
+        )
     values, bins = group_values_in_blocks(p, plan, group_weight_blocks(p.size, g_index, opts, extra), extra)
     result.fill(values, percentile_cis(values, opts), bins, opts.resamples)
     return result, notes
 
 
-def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
-                 extra: AnalysisOptions) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+def group_values(
+    p: np.ndarray, plan: Plan, weights: np.ndarray, extra: AnalysisOptions
+) -> tuple[dict[str, np.ndarray], list[list[float]]]:
     """Every quantity of one group for every row of ``weights`` (row 0: the original sample), and
     the reliability bins of row 0. Keys: ``triage.<name>``, ``matched.<name>[.difference]``
     (absent where undefined), ``calibration.brier|ece``, ``op:<threshold>:<rate>``.
@@ -194,8 +244,9 @@ def group_values(p: np.ndarray, plan: Plan, weights: np.ndarray,
     return group_values_in_blocks(p, plan, (weights[rows] for rows in blocks), extra)
 
 
-def group_values_in_blocks(p: np.ndarray, plan: Plan, blocks, extra: AnalysisOptions
-                           ) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+def group_values_in_blocks(
+    p: np.ndarray, plan: Plan, blocks, extra: AnalysisOptions
+) -> tuple[dict[str, np.ndarray], list[list[float]]]:
     """:func:`group_values` of the rows that ``blocks`` yields one block at a time (the first
     block: the original sample), so that the resample counts never need to be held at once."""
     sorted_group = SortedGroup.of(p, plan.references)
@@ -223,21 +274,26 @@ def group_weight_blocks(n: int, g_index: int, opts: Options, extra: AnalysisOpti
 RUNNING_ELEMENTS = 1 << 22
 
 
-def _block_values(group: SortedGroup, plan: Plan, weights: np.ndarray,
-                  extra: AnalysisOptions) -> tuple[dict[str, np.ndarray], list[list[float]]]:
+def _block_values(
+    group: SortedGroup, plan: Plan, weights: np.ndarray, extra: AnalysisOptions
+) -> tuple[dict[str, np.ndarray], list[list[float]]]:
     window = Window.full(weights, group)
     running = Running.of(window, group)
     totals = Totals.of(window.weights, group.references)
     values: dict[str, np.ndarray] = {}
     if not one_class(plan):
         reader_sens, reader_spec = reader_means(weights, plan) if plan.has_readers else (None, None)
-        target = (np.full(weights.shape[0], extra.target_sensitivity) if extra.target_sensitivity is not None
-                  else reader_sens)
+        target = (
+            np.full(weights.shape[0], extra.target_sensitivity) if extra.target_sensitivity is not None else reader_sens
+        )
         at_target = locate_sensitivity(weights, group, totals, target, window, running)
         values.update(triage_values(group, totals, target, at_target))
         if plan.has_readers:
-            at_reader_sens = (at_target if extra.target_sensitivity is None
-                              else locate_sensitivity(weights, group, totals, reader_sens, window, running))
+            at_reader_sens = (
+                at_target
+                if extra.target_sensitivity is None
+                else locate_sensitivity(weights, group, totals, reader_sens, window, running)
+            )
             at_reader_spec = locate_specificity(window, group, totals, reader_spec, running)
             values.update(_matched_values(totals, at_reader_sens, at_reader_spec, reader_sens, reader_spec))
     sums = bin_sums(running, group, extra.bins)
@@ -253,21 +309,26 @@ def _block_values(group: SortedGroup, plan: Plan, weights: np.ndarray,
 def triage_values(group: SortedGroup, totals: Totals, target: np.ndarray, located: Located) -> dict[str, np.ndarray]:
     """Replicates of the five triage quantities, t* having been ``located`` for ``target``."""
     counts = located.counts
-    return {"triage.target_sensitivity": np.asarray(target, dtype=np.float64),
-            "triage.threshold": group.thresholds[located.index],
-            "triage.cleared_share": counts.studies / totals.weight,
-            "triage.cleared_normal_share": counts.specificity(totals),
-            "triage.missed_per_1000": 1000.0 * counts.missed.mean(axis=1) / totals.weight}
+    return {
+        "triage.target_sensitivity": np.asarray(target, dtype=np.float64),
+        "triage.threshold": group.thresholds[located.index],
+        "triage.cleared_share": counts.studies / totals.weight,
+        "triage.cleared_normal_share": counts.specificity(totals),
+        "triage.missed_per_1000": 1000.0 * counts.missed.mean(axis=1) / totals.weight,
+    }
 
 
-def _matched_values(totals: Totals, at_sens: Located, at_spec: Located, reader_sens: np.ndarray,
-                    reader_spec: np.ndarray) -> dict[str, np.ndarray]:
+def _matched_values(
+    totals: Totals, at_sens: Located, at_spec: Located, reader_sens: np.ndarray, reader_spec: np.ndarray
+) -> dict[str, np.ndarray]:
     spec = at_sens.counts.specificity(totals)
     sens = at_spec.counts.sensitivity(totals)
-    return {"matched.sensitivity_at_reader_specificity": sens,
-            "matched.sensitivity_at_reader_specificity.difference": sens - reader_sens,
-            "matched.specificity_at_reader_sensitivity": spec,
-            "matched.specificity_at_reader_sensitivity.difference": spec - reader_spec}
+    return {
+        "matched.sensitivity_at_reader_specificity": sens,
+        "matched.sensitivity_at_reader_specificity.difference": sens - reader_sens,
+        "matched.specificity_at_reader_sensitivity": spec,
+        "matched.specificity_at_reader_sensitivity.difference": spec - reader_spec,
+    }
 
 
 def percentile_cis(values: dict[str, np.ndarray], opts: Options) -> dict[str, tuple[float | None, float | None]]:
@@ -283,29 +344,41 @@ def percentile_cis(values: dict[str, np.ndarray], opts: Options) -> dict[str, tu
     lowest = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)], axis=0, method="lower")
     out = {}
     for i, name in enumerate(names):
-        out[name] = tuple(None if lowest[j, i] < 0 and np.isneginf(replicates[:, i]).any() else float(b[i])
-                          for j, b in enumerate((lo, hi)))
+        out[name] = tuple(
+            None if lowest[j, i] < 0 and np.isneginf(replicates[:, i]).any() else float(b[i])
+            for j, b in enumerate((lo, hi))
+        )
     return out
 
 
 def _global_notes(plan: Plan, opts: Options, extra: AnalysisOptions, alignment) -> list[str]:
     notes = []
     if extra.target_sensitivity is None:
-        notes.append("triage target: the radiologists' mean sensitivity in each group; it and t* are "
-                     "recomputed inside every resample, so their uncertainty is part of the CIs")
+        notes.append(
+            "triage target: the radiologists' mean sensitivity in each group; it and t* are "
+            "recomputed inside every resample, so their uncertainty is part of the CIs"
+        )
     else:
-        notes.append(f"triage target: sensitivity {extra.target_sensitivity!r} (fixed); t* is recomputed "
-                     "inside every resample, so its uncertainty is part of the CIs")
+        notes.append(
+            f"triage target: sensitivity {extra.target_sensitivity!r} (fixed); t* is recomputed "
+            "inside every resample, so its uncertainty is part of the CIs"
+        )
     if not plan.has_readers:
         notes.append(f"matched operating points omitted: protocol {plan.protocol} has no readers to match")
     if plan.protocol == "leave-one-out":
-        notes.append(f"leave-one-out: rates are means over the {plan.references.shape[1]} references; "
-                     "t* is chosen on the mean sensitivity")
+        notes.append(
+            f"leave-one-out: rates are means over the {plan.references.shape[1]} references; "
+            "t* is chosen on the mean sensitivity"
+        )
         if (plan.readers.shape[1] - 1) % 2 == 0:
-            notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
-                         f"{opts.tie} (--tie)")
+            notes.append(
+                f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
+                f"{opts.tie} (--tie)"
+            )
     if alignment.missing:
         n_scored = len(alignment.study_ids)
-        notes.append(f"--allow-missing: analysed {n_scored} of {n_scored + len(alignment.missing)} truth "
-                     f"studies; {len(alignment.missing)} have no prediction (listed in missing_studies)")
+        notes.append(
+            f"--allow-missing: analysed {n_scored} of {n_scored + len(alignment.missing)} truth "
+            f"studies; {len(alignment.missing)} have no prediction (listed in missing_studies)"
+        )
     return notes

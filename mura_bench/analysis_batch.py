@@ -8,6 +8,7 @@ of candidates around its original-sample answer, with the counts before the wind
 from one matrix product (:func:`mura_bench.triage.prefix_counts`); rows whose answer falls outside
 a window are recomputed in full, so the window never changes a result.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,8 +27,15 @@ from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Estimate
 from mura_bench.score_options import Options
 from mura_bench.scoring import aligned_plan, one_blas_thread
-from mura_bench.triage import (Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts,
-                               sensitivity_at_candidates)
+from mura_bench.triage import (
+    Running,
+    SortedGroup,
+    Totals,
+    Window,
+    locate_sensitivity,
+    prefix_counts,
+    sensitivity_at_candidates,
+)
 from mura_bench.truth import Truth
 
 #: Window half-width, in sensitivity, around the range of the resampled targets.
@@ -45,9 +53,16 @@ class EntryAnalysis:
     ece: float
 
 
-def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, resamples: int = 10000,
-                         seed: int = 0, confidence: float = 0.95, tie: str = "abnormal",
-                         bins: int = 10) -> list[EntryAnalysis | None]:
+def analyze_overall_many(
+    predictions: Sequence[Predictions],
+    truth: Truth,
+    *,
+    resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    tie: str = "abnormal",
+    bins: int = 10,
+) -> list[EntryAnalysis | None]:
     """One :class:`EntryAnalysis` per prediction set (None for 0/1 labels). Every set must cover
     the truth's studies (as the leaderboard requires)."""
     opts = Options(resamples=int(resamples), seed=int(seed), confidence=float(confidence), tie=tie)
@@ -64,14 +79,21 @@ def analyze_overall_many(predictions: Sequence[Predictions], truth: Truth, *, re
     probabilities = [predictions[i].probabilities[align(predictions[i], truth).prediction_index] for i in usable]
     groups = [SortedGroup.of(p, plan.references) for p in probabilities]
     with one_blas_thread():  # many small products: BLAS threads would only spin (2x the time)
-        triage = (_triage_many(weights, groups, plan, opts) if plan.has_readers and not one_class(plan)
-                  else [None] * len(groups))
+        triage = (
+            _triage_many(weights, groups, plan, opts)
+            if plan.has_readers and not one_class(plan)
+            else [None] * len(groups)
+        )
     ones = np.ones((1, n), dtype=np.float32)
     for i, group, entry_triage in zip(usable, groups, triage):
         window = Window.full(ones, group)
         sums = bin_sums(Running.of(window, group), group, bins)
-        out[i] = EntryAnalysis(entry_triage, reliability(sums), float(brier_score(window, group)[0]),
-                               float(expected_calibration_error(sums)[0]))
+        out[i] = EntryAnalysis(
+            entry_triage,
+            reliability(sums),
+            float(brier_score(window, group)[0]),
+            float(expected_calibration_error(sums)[0]),
+        )
     return out
 
 
@@ -79,9 +101,11 @@ def check_overall_triage_memory(studies: int, resamples: int, entries: int) -> N
     """The overall triage of every entry reads all resample rows at once (each entry's window of
     candidates spans them): refused (InputError, with the estimate) where those rows and the
     entries' replicates would not fit the memory bound."""
-    check_fits(BASE_BYTES + 12 * studies * (resamples + 1) + 8 * 16 * (resamples + 1) * entries,
-               f"the overall triage of {entries:,} entries on {studies:,} studies x {resamples:,} resamples",
-               hint="use fewer --bootstrap resamples")
+    check_fits(
+        BASE_BYTES + 12 * studies * (resamples + 1) + 8 * 16 * (resamples + 1) * entries,
+        f"the overall triage of {entries:,} entries on {studies:,} studies x {resamples:,} resamples",
+        hint="use fewer --bootstrap resamples",
+    )
 
 
 def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Options) -> list[dict[str, Estimate]]:
@@ -89,6 +113,7 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
     totals = Totals.of(weights, plan.references)
     bounds = [_window(g, target) for g in groups]
     prefixes = prefix_counts(weights, groups, [int(g.candidates[lo]) for g, (lo, _) in zip(groups, bounds)])
+
     def one(i: int) -> dict[str, np.ndarray]:
         group, (lo, hi) = groups[i], bounds[i]
         window = Window.between(weights, group, int(group.candidates[lo]), int(group.candidates[hi]), prefixes[i])
@@ -101,8 +126,10 @@ def _triage_many(weights: np.ndarray, groups: list[SortedGroup], plan, opts: Opt
         found = list(pool.map(one, range(len(groups))))
     values: dict[str, np.ndarray] = {k: v for entry in found for k, v in entry.items()}
     intervals = percentile_cis(values, opts)  # all entries' percentiles in one call
-    return [{k: _estimate(values[f"{i}:triage.{k}"][0], intervals.get(f"{i}:triage.{k}")) for k in TRIAGE}
-            for i in range(len(groups))]
+    return [
+        {k: _estimate(values[f"{i}:triage.{k}"][0], intervals.get(f"{i}:triage.{k}")) for k in TRIAGE}
+        for i in range(len(groups))
+    ]
 
 
 def _window(group: SortedGroup, target: np.ndarray) -> tuple[int, int]:
@@ -118,5 +145,7 @@ def _window(group: SortedGroup, target: np.ndarray) -> tuple[int, int]:
 
 
 def _estimate(value: float, ci) -> Estimate:
-    return Estimate(float(value), None if ci is None else (float("-inf") if ci[0] is None else ci[0],
-                                                          float("-inf") if ci[1] is None else ci[1]))
+    return Estimate(
+        float(value),
+        None if ci is None else (float("-inf") if ci[0] is None else ci[0], float("-inf") if ci[1] is None else ci[1]),
+    )

@@ -3,6 +3,7 @@
 The command takes the inputs and the scoring options of ``mura-bench score`` (the very same click
 parameters, so reading, validation and option checks cannot drift apart) plus its own.
 """
+
 from __future__ import annotations
 
 import click
@@ -11,8 +12,20 @@ from mura_bench.cli import score as score_command
 from mura_bench.terminal import echo
 
 #: Parameters of ``score`` that ``analyze`` shares, in the order shown by ``--help``.
-SHARED_PARAMETERS = ("predictions", "truth", "protocol", "resamples", "seed", "confidence", "out",
-                     "allow_missing", "path_col", "score_col", "tie", "gold_readers")
+SHARED_PARAMETERS = (
+    "predictions",
+    "truth",
+    "protocol",
+    "resamples",
+    "seed",
+    "confidence",
+    "out",
+    "allow_missing",
+    "path_col",
+    "score_col",
+    "tie",
+    "gold_readers",
+)
 
 
 def parse_thresholds(_ctx, _param, value: str | None) -> tuple[float, ...]:
@@ -34,15 +47,44 @@ def parse_thresholds(_ctx, _param, value: str | None) -> tuple[float, ...]:
 
 @click.command("analyze")
 @click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--target-sensitivity", type=click.FloatRange(0, 1), default=None,
-              help="Triage target sensitivity S [default: the radiologists' mean sensitivity per group].")
-@click.option("--thresholds", callback=parse_thresholds, default=None,
-              help="Operating points to report besides 0.5, e.g. 0.1,0.3.")
-@click.option("--bins", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Equal-mass (quantile) bins of the ECE and the reliability diagram: at most the number of "
-                   "studies analysed (or 10).")
-def analyze_command(predictions, truth, protocol, resamples, seed, confidence, out, allow_missing, path_col,
-                    score_col, tie, gold_readers, output, target_sensitivity, thresholds, bins) -> None:
+@click.option(
+    "--target-sensitivity",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Triage target sensitivity S [default: the radiologists' mean sensitivity per group].",
+)
+@click.option(
+    "--thresholds",
+    callback=parse_thresholds,
+    default=None,
+    help="Operating points to report besides 0.5, e.g. 0.1,0.3.",
+)
+@click.option(
+    "--bins",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Equal-mass (quantile) bins of the ECE and the reliability diagram: at most the number of "
+    "studies analysed (or 10).",
+)
+def analyze_command(
+    predictions,
+    truth,
+    protocol,
+    resamples,
+    seed,
+    confidence,
+    out,
+    allow_missing,
+    path_col,
+    score_col,
+    tie,
+    gold_readers,
+    output,
+    target_sensitivity,
+    thresholds,
+    bins,
+) -> None:
     """Triage at the readers' sensitivity, matched operating points and calibration, with paired CIs.
 
     A study is called abnormal at threshold t iff p > t; t* is the largest threshold whose
@@ -62,9 +104,20 @@ def analyze_command(predictions, truth, protocol, resamples, seed, confidence, o
         check_output_file(out, inputs=inputs)
     preds = read_predictions(predictions, path_col=path_col, score_col=score_col)
     truth_table = read_truth(truth)
-    result = analyze(preds, truth_table, protocol=protocol, bootstrap=resamples, seed=seed, confidence=confidence,
-                     tie=tie, gold_readers=gold_readers, allow_missing=allow_missing,
-                     target_sensitivity=target_sensitivity, thresholds=thresholds, bins=bins)
+    result = analyze(
+        preds,
+        truth_table,
+        protocol=protocol,
+        bootstrap=resamples,
+        seed=seed,
+        confidence=confidence,
+        tie=tie,
+        gold_readers=gold_readers,
+        allow_missing=allow_missing,
+        target_sensitivity=target_sensitivity,
+        thresholds=thresholds,
+        bins=bins,
+    )
     if result.missing:
         echo(render.missing_warning(result), err=True)
     if output == "table":

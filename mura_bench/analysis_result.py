@@ -4,14 +4,23 @@ Same inputs + seed give a byte-identical JSON document (fixed key order, shortes
 nothing time- or host-dependent). Non-finite numbers are written as ``null``: a threshold of -inf
 (every study called abnormal, nothing cleared) is ``null``, and so is a CI bound that is -inf.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from mura_bench.layout import GROUPS
-from mura_bench.results import (BootstrapSettings, Estimate, InputInfo, JsonDocument, csv_text, document_head,
-                                document_tail, estimate_columns)
+from mura_bench.results import (
+    BootstrapSettings,
+    Estimate,
+    InputInfo,
+    JsonDocument,
+    csv_text,
+    document_head,
+    document_tail,
+    estimate_columns,
+)
 
 SCHEMA = "mura-bench/analysis/v1"
 TRIAGE = ("target_sensitivity", "threshold", "cleared_share", "cleared_normal_share", "missed_per_1000")
@@ -61,6 +70,7 @@ class GroupAnalysis:
     def fill(self, values: dict, intervals: dict, reliability_bins: list, resamples: int) -> None:
         """Set every section from the replicate arrays ``values`` (row 0 = original sample) and
         their ``intervals`` (name -> (lo, hi); empty without resamples)."""
+
         def est(name: str) -> Estimate:
             ci = intervals.get(name) if resamples else None
             return Estimate(float(values[name][0]), None if ci is None else (_bound(ci[0]), _bound(ci[1])))
@@ -73,11 +83,13 @@ class GroupAnalysis:
                 diff = est(f"matched.{k}.difference")
                 sig = significant(*diff.ci) if diff.ci is not None else None
                 self.matched[k] = Matched(est(f"matched.{k}"), Estimate(diff.value, diff.ci, sig))
-        self.calibration = {"brier": est("calibration.brier"), "ece": est("calibration.ece"),
-                            "reliability": reliability_bins}
+        self.calibration = {
+            "brier": est("calibration.brier"),
+            "ece": est("calibration.ece"),
+            "reliability": reliability_bins,
+        }
         thresholds = sorted({float(k.split(":")[1]) for k in values if k.startswith("op:")})
-        self.operating_points = [OperatingPoint(t, {r: est(f"op:{t!r}:{r}") for r in RATES})
-                                 for t in thresholds]
+        self.operating_points = [OperatingPoint(t, {r: est(f"op:{t!r}:{r}") for r in RATES}) for t in thresholds]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"studies": self.studies, "positives": self.positives}
@@ -88,9 +100,11 @@ class GroupAnalysis:
         if self.matched is not None:
             out["matched"] = {k: self.matched[k].to_dict() for k in MATCHED}
         if self.calibration is not None:
-            out["calibration"] = {"brier": self.calibration["brier"].to_dict(),
-                                  "ece": self.calibration["ece"].to_dict(),
-                                  "reliability": [list(b) for b in self.calibration["reliability"]]}
+            out["calibration"] = {
+                "brier": self.calibration["brier"].to_dict(),
+                "ece": self.calibration["ece"].to_dict(),
+                "reliability": [list(b) for b in self.calibration["reliability"]],
+            }
         out["operating_points"] = [p.to_dict() for p in self.operating_points]
         return out
 
@@ -113,9 +127,12 @@ class Analysis(JsonDocument):
 
     def to_dict(self) -> dict[str, Any]:
         out = document_head(SCHEMA, self)
-        out["settings"] = {"target_sensitivity": ("radiologists" if self.target_sensitivity is None
-                                                  else self.target_sensitivity),
-                           "thresholds": list(self.thresholds), "bins": self.bins, "abnormal_if": "p > threshold"}
+        out["settings"] = {
+            "target_sensitivity": ("radiologists" if self.target_sensitivity is None else self.target_sensitivity),
+            "thresholds": list(self.thresholds),
+            "bins": self.bins,
+            "abnormal_if": "p > threshold",
+        }
         out["groups"] = {g: self.groups[g].to_dict() for g in GROUPS}
         return document_tail(out, self)
 
@@ -126,13 +143,33 @@ class Analysis(JsonDocument):
             grp = self.groups[g]
             base = {"group": g, "studies": grp.studies, "positives": grp.positives}
             for section, name, threshold, est in _estimates(grp):
-                out.append({**base, "section": section, "quantity": name, "threshold": threshold,
-                            **estimate_columns(est, finite_only=True)})
+                out.append(
+                    {
+                        **base,
+                        "section": section,
+                        "quantity": name,
+                        "threshold": threshold,
+                        **estimate_columns(est, finite_only=True),
+                    }
+                )
         return out
 
     def to_csv(self) -> str:
-        return csv_text(self.rows(), ["group", "section", "quantity", "threshold", "value", "ci_lower", "ci_upper",
-                                      "significant", "studies", "positives"])
+        return csv_text(
+            self.rows(),
+            [
+                "group",
+                "section",
+                "quantity",
+                "threshold",
+                "value",
+                "ci_lower",
+                "ci_upper",
+                "significant",
+                "studies",
+                "positives",
+            ],
+        )
 
 
 def _estimates(grp: GroupAnalysis):
@@ -156,4 +193,3 @@ def _estimates(grp: GroupAnalysis):
 
 def _bound(x) -> float:
     return float("-inf") if x is None else float(x)
-

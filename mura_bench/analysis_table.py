@@ -1,4 +1,5 @@
 """Terminal tables of an :class:`~mura_bench.analysis_result.Analysis` laid out by :mod:`mura_bench.table_fit`."""
+
 from __future__ import annotations
 
 import math
@@ -9,11 +10,17 @@ from mura_bench.results import Estimate
 from mura_bench.results_table import number, shows_mark
 from mura_bench.table_fit import Cell, Column, Grid, Row, cell_text
 
-TRIAGE_COLUMNS = (("target_sensitivity", "Target sens.", 3), ("threshold", "t*", 3),
-                  ("cleared_share", "Cleared", 3), ("cleared_normal_share", "Normals cleared", 3),
-                  ("missed_per_1000", "Missed /1000", 1))
-MATCHED_COLUMNS = (("sensitivity_at_reader_specificity", "Sens. @ rad. spec."),
-                   ("specificity_at_reader_sensitivity", "Spec. @ rad. sens."))
+TRIAGE_COLUMNS = (
+    ("target_sensitivity", "Target sens.", 3),
+    ("threshold", "t*", 3),
+    ("cleared_share", "Cleared", 3),
+    ("cleared_normal_share", "Normals cleared", 3),
+    ("missed_per_1000", "Missed /1000", 1),
+)
+MATCHED_COLUMNS = (
+    ("sensitivity_at_reader_specificity", "Sens. @ rad. spec."),
+    ("specificity_at_reader_sensitivity", "Spec. @ rad. sens."),
+)
 
 
 def _text(x: float, digits: int) -> str:
@@ -35,16 +42,23 @@ def _fmt(est: Estimate | None, digits: int = 3) -> str:
 
 
 def heading(result: Analysis) -> str:
-    target = ("the radiologists' mean sensitivity" if result.target_sensitivity is None
-              else f"sensitivity {result.target_sensitivity:g}")
-    return (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
-            f"{result.bootstrap.resamples} paired resamples, {int(round(result.bootstrap.confidence * 100))}% "
-            f"percentile CI; triage at {target}; abnormal iff p > t")
+    target = (
+        "the radiologists' mean sensitivity"
+        if result.target_sensitivity is None
+        else f"sensitivity {result.target_sensitivity:g}"
+    )
+    return (
+        f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
+        f"{result.bootstrap.resamples} paired resamples, {int(round(result.bootstrap.confidence * 100))}% "
+        f"percentile CI; triage at {target}; abnormal iff p > t"
+    )
 
 
 def _keys() -> list[Column]:
-    return [Column("Body part", justify="left", key=True, style="bold"),
-            Column("Studies (abn.)", key=True, stacked_header="Studies\n(abn.)")]
+    return [
+        Column("Body part", justify="left", key=True, style="bold"),
+        Column("Studies (abn.)", key=True, stacked_header="Studies\n(abn.)"),
+    ]
 
 
 def _stacked_header(label: str) -> str:
@@ -65,9 +79,14 @@ def triage_table(result: Analysis) -> Grid:
     for g in GROUPS:
         grp = result.groups[g]
         triage = grp.triage or {}
-        rows.append(Row([g, f"{grp.studies} ({grp.positives})", *[_cell(triage.get(k), d) for k, _, d in TRIAGE_COLUMNS]]))
-    return Grid(_keys() + _value_columns(label for _, label, _ in TRIAGE_COLUMNS), rows,
-                title="Triage: studies with p <= t* are cleared (called normal)")
+        rows.append(
+            Row([g, f"{grp.studies} ({grp.positives})", *[_cell(triage.get(k), d) for k, _, d in TRIAGE_COLUMNS]])
+        )
+    return Grid(
+        _keys() + _value_columns(label for _, label, _ in TRIAGE_COLUMNS),
+        rows,
+        title="Triage: studies with p <= t* are cleared (called normal)",
+    )
 
 
 def matched_calibration_table(result: Analysis) -> Grid:
@@ -79,15 +98,20 @@ def matched_calibration_table(result: Analysis) -> Grid:
         for k, _ in MATCHED_COLUMNS:
             m = (grp.matched or {}).get(k)
             difference = None if m is None else m.difference
-            cells += [_cell(None if m is None else m.estimate),
-                      _cell(difference, mark=shows_mark(g, difference, adjusted=False))]
+            cells += [
+                _cell(None if m is None else m.estimate),
+                _cell(difference, mark=shows_mark(g, difference, adjusted=False)),
+            ]
         calibration = grp.calibration or {}
         cells += [_cell(calibration.get("brier")), _cell(calibration.get("ece"))]
         rows.append(Row([g, f"{grp.studies} ({grp.positives})", *cells]))
-    return Grid(_keys() + _value_columns(labels + ["Brier", f"ECE ({result.bins} bins)"]), rows,
-                title="Matched operating points and calibration",
-                caption="Δ: model − radiologists; * overall only: its paired CI excludes 0; body parts are estimates "
-                        "with CIs, not tested (the JSON's per-group \"significant\" is unadjusted)")
+    return Grid(
+        _keys() + _value_columns(labels + ["Brier", f"ECE ({result.bins} bins)"]),
+        rows,
+        title="Matched operating points and calibration",
+        caption="Δ: model − radiologists; * overall only: its paired CI excludes 0; body parts are estimates "
+        'with CIs, not tested (the JSON\'s per-group "significant" is unadjusted)',
+    )
 
 
 def operating_points_table(result: Analysis) -> Grid:
@@ -97,8 +121,12 @@ def operating_points_table(result: Analysis) -> Grid:
     for g in GROUPS:
         points = result.groups[g].operating_points
         for i, point in enumerate(points):
-            rows.append(Row([g if i == 0 else "", f"{point.threshold:g}", *[_cell(point.rates[r]) for r in RATES]],
-                            end_section=i == len(points) - 1))
+            rows.append(
+                Row(
+                    [g if i == 0 else "", f"{point.threshold:g}", *[_cell(point.rates[r]) for r in RATES]],
+                    end_section=i == len(points) - 1,
+                )
+            )
         if not points:
             rows.append(Row([g, "—", *["—" for _ in RATES]], end_section=True))
     return Grid(columns, rows, title="Operating points (abnormal iff p > threshold)")
@@ -107,5 +135,10 @@ def operating_points_table(result: Analysis) -> Grid:
 def analysis_blocks(result: Analysis) -> list:
     """Heading, the three tables and the notes, in print order (blocks of
     :func:`mura_bench.table_fit.print_blocks`)."""
-    return [heading(result), triage_table(result), matched_calibration_table(result), operating_points_table(result),
-            *[f"note: {n}" for n in result.notes]]
+    return [
+        heading(result),
+        triage_table(result),
+        matched_calibration_table(result),
+        operating_points_table(result),
+        *[f"note: {n}" for n in result.notes],
+    ]

@@ -8,6 +8,7 @@ per study (protocol ``single``) or a table of reader columns (numpy 2-D array or
 ``label`` is the clinical label, not a reader). Validation is the files' validation: every fault
 raises :class:`~mura_bench.errors.InputError` naming the offending studies.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,14 +29,29 @@ from mura_bench.truth import LABEL_COLUMN_NAME, MIN_READERS, STUDY_COLUMN_NAMES,
 ARRAYS = "<arrays>"
 
 
-def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | Any, truth: Any, *,
-             protocol: str = "auto", metrics: Sequence[str] | str = METRICS, bootstrap: int | None = None,
-             seed: int = 0, confidence: float = 0.95, ci_method: str = "percentile",
-             tie: str = "abnormal", gold_readers: Sequence[str] | None = None,
-             allow_missing: bool = False, keep_replicates: bool = False,
-             progress: ProgressCallback | None = None, test: str = "ci", permutations: int = 10000,
-             adjust: str = "none", resample_readers: bool = False, readers: str = "fixed",
-             resamples: int | None = None) -> Result:
+def evaluate(
+    study_ids: Sequence[str] | Any,
+    probabilities: Sequence[float] | Any,
+    truth: Any,
+    *,
+    protocol: str = "auto",
+    metrics: Sequence[str] | str = METRICS,
+    bootstrap: int | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    ci_method: str = "percentile",
+    tie: str = "abnormal",
+    gold_readers: Sequence[str] | None = None,
+    allow_missing: bool = False,
+    keep_replicates: bool = False,
+    progress: ProgressCallback | None = None,
+    test: str = "ci",
+    permutations: int = 10000,
+    adjust: str = "none",
+    resample_readers: bool = False,
+    readers: str = "fixed",
+    resamples: int | None = None,
+) -> Result:
     """Score in-memory predictions against in-memory truth; the same :class:`Result` as ``score``.
 
     ``study_ids``: MURA study paths (``MURA-v1.1/valid/XR_WRIST/patient1/study1_positive/``; any
@@ -90,15 +106,33 @@ def evaluate(study_ids: Sequence[str] | Any, probabilities: Sequence[float] | An
     if _has_study_index(truth):
         truth_table = truth_from_arrays(truth, None)
     elif preds.kind == "image-probabilities":
-        raise InputError("image ids need a truth indexed by study id (a pandas Series or DataFrame whose "
-                         "index holds the study paths)", source=ARRAYS)
+        raise InputError(
+            "image ids need a truth indexed by study id (a pandas Series or DataFrame whose "
+            "index holds the study paths)",
+            source=ARRAYS,
+        )
     else:
         truth_table = truth_from_arrays(truth, [str(i) for i in _as_list(study_ids)])
-    return score(preds, truth_table, protocol=protocol, metrics=metrics, bootstrap=resamples, seed=seed,
-                 confidence=confidence, ci_method=ci_method, tie=tie, gold_readers=gold_readers,
-                 allow_missing=allow_missing, keep_replicates=keep_replicates, progress=progress,
-                 test=test, permutations=permutations, adjust=adjust, resample_readers=resample_readers,
-                 readers=readers)
+    return score(
+        preds,
+        truth_table,
+        protocol=protocol,
+        metrics=metrics,
+        bootstrap=resamples,
+        seed=seed,
+        confidence=confidence,
+        ci_method=ci_method,
+        tie=tie,
+        gold_readers=gold_readers,
+        allow_missing=allow_missing,
+        keep_replicates=keep_replicates,
+        progress=progress,
+        test=test,
+        permutations=permutations,
+        adjust=adjust,
+        resample_readers=resample_readers,
+        readers=readers,
+    )
 
 
 def _is_pandas(obj: Any) -> bool:
@@ -112,8 +146,11 @@ def _index_labels(index: Any, what: str) -> list:
         for x in labels:
             counts[x] = counts.get(x, 0) + 1
         repeated = [x for x, count in counts.items() if count > 1]
-        raise InputError(f"the index of {what} repeats labels, so its rows cannot be aligned", source=ARRAYS,
-                         rows=[(None, str(x)) for x in dict.fromkeys(repeated)])
+        raise InputError(
+            f"the index of {what} repeats labels, so its rows cannot be aligned",
+            source=ARRAYS,
+            rows=[(None, str(x)) for x in dict.fromkeys(repeated)],
+        )
     return labels
 
 
@@ -123,10 +160,15 @@ def _reorder(obj: Any, labels: list, what: str, against: str) -> Any:
     if set(own) != set(labels):
         extra = [x for x in own if x not in set(labels)]
         absent = [x for x in labels if x not in set(own)]
-        rows = [(None, f"only in {what}: {x}") for x in extra[:50]] + [(None, f"only in {against}: {x}")
-                                                                      for x in absent[:50]]
-        raise InputError(f"the index of {what} does not match the index of {against}; indexed inputs are aligned "
-                         "by index, never by position", source=ARRAYS, rows=rows)
+        rows = [(None, f"only in {what}: {x}") for x in extra[:50]] + [
+            (None, f"only in {against}: {x}") for x in absent[:50]
+        ]
+        raise InputError(
+            f"the index of {what} does not match the index of {against}; indexed inputs are aligned "
+            "by index, never by position",
+            source=ARRAYS,
+            rows=rows,
+        )
     return obj.loc[labels] if hasattr(obj, "loc") else obj.reindex(labels)
 
 
@@ -146,8 +188,11 @@ def _aligned_values(study_ids: Any, values: Any) -> Any:
     if index and all(isinstance(x, str) for x in index):
         return _reorder(values, [str(i) for i in _as_list(study_ids)], "probabilities", "study_ids")
     if not _has_default_index(values):
-        raise InputError("probabilities carry an index that is neither the study ids nor positions 0..n-1; pass "
-                         "study_ids as a Series with the same index (or probabilities.to_numpy())", source=ARRAYS)
+        raise InputError(
+            "probabilities carry an index that is neither the study ids nor positions 0..n-1; pass "
+            "study_ids as a Series with the same index (or probabilities.to_numpy())",
+            source=ARRAYS,
+        )
     return values
 
 
@@ -162,8 +207,11 @@ def _aligned_truth(study_ids: Any, truth: Any) -> Any:
     if _has_study_index(truth):
         return truth
     if not _has_default_index(truth):
-        raise InputError("the truth carries an index that is neither study ids nor positions 0..n-1; index it by "
-                         "study id (or pass study_ids as a Series with the same index)", source=ARRAYS)
+        raise InputError(
+            "the truth carries an index that is neither study ids nor positions 0..n-1; index it by "
+            "study id (or pass study_ids as a Series with the same index)",
+            source=ARRAYS,
+        )
     return truth
 
 
@@ -174,22 +222,25 @@ def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | 
     ids = [str(i) for i in _as_list(ids)]
     raw = np.asarray(_values_of(values))
     if raw.ndim != 1 or raw.size != len(ids):
-        raise InputError(f"{len(ids)} study ids but predictions of shape {raw.shape}: give one value per id",
-                         source=ARRAYS)
+        raise InputError(
+            f"{len(ids)} study ids but predictions of shape {raw.shape}: give one value per id", source=ARRAYS
+        )
     is_labels = raw.dtype.kind in "biu"
     if raw.dtype.kind not in "biuf":
         raise InputError(f"predictions must be numbers, got dtype {raw.dtype}", source=ARRAYS)
     numbers = raw.astype(np.float64)
     if is_labels and not np.isin(numbers, (0.0, 1.0)).all():
         bad = [(None, f"{ids[i]}: {shown(raw[i])}") for i in np.flatnonzero(~np.isin(numbers, (0.0, 1.0)))]
-        raise InputError("integer predictions are labels and must be 0 or 1 (pass floats for probabilities)",
-                         source=ARRAYS, rows=bad)
+        raise InputError(
+            "integer predictions are labels and must be 0 or 1 (pass floats for probabilities)", source=ARRAYS, rows=bad
+        )
     order = sorted(range(len(ids)), key=ids.__getitem__)  # the digest does not depend on the row order
     digest = _digest([ids[i] for i in order], numbers[order])
     images = _image_ids(ids)
     if not images:
-        return predictions_from_scores(ids, numbers, kind="labels" if is_labels else "study-probabilities",
-                                       path=ARRAYS, sha256=digest)
+        return predictions_from_scores(
+            ids, numbers, kind="labels" if is_labels else "study-probabilities", path=ARRAYS, sha256=digest
+        )
     if len(images) != len(ids):
         raise InputError("mixed image and study ids: give all images or all studies", source=ARRAYS)
     _check_finite_unit(ids, numbers)
@@ -198,8 +249,16 @@ def predictions_from_arrays(ids: Sequence[str] | Any, values: Sequence[float] | 
         raise InputError("duplicate images", source=ARRAYS, rows=[(None, d) for d in dupes])
     studies, means = study_means([parse_path(i).study_id for i in ids], numbers)
     preds = predictions_from_scores(studies, means, kind="study-probabilities", path=ARRAYS, sha256=digest)
-    return Predictions(ARRAYS, digest, "image-probabilities", preds.study_ids, preds.probabilities,
-                       preds.labels, rows=len(ids), binary_values=bool(np.isin(numbers, (0.0, 1.0)).all()))
+    return Predictions(
+        ARRAYS,
+        digest,
+        "image-probabilities",
+        preds.study_ids,
+        preds.probabilities,
+        preds.labels,
+        rows=len(ids),
+        binary_values=bool(np.isin(numbers, (0.0, 1.0)).all()),
+    )
 
 
 def truth_from_arrays(truth: Any, study_ids: Sequence[str] | None) -> Truth:
@@ -208,8 +267,9 @@ def truth_from_arrays(truth: Any, study_ids: Sequence[str] | None) -> Truth:
     ids = [str(i) for i in (study_ids if study_ids is not None else _as_list(truth.index))]
     names, columns = _columns(truth)
     if columns.shape[0] != len(ids):
-        raise InputError(f"{len(ids)} studies but truth for {columns.shape[0]}: give one truth row per study",
-                         source=ARRAYS)
+        raise InputError(
+            f"{len(ids)} studies but truth for {columns.shape[0]}: give one truth row per study", source=ARRAYS
+        )
     studies = []
     for raw in ids:
         try:
@@ -226,23 +286,29 @@ def truth_from_arrays(truth: Any, study_ids: Sequence[str] | None) -> Truth:
     digest = _digest(studies, values.astype(np.float64).ravel())
     repeated = [n for n in dict.fromkeys(names) if names.count(n) > 1]
     if repeated:
-        raise InputError(f"reader column(s) {', '.join(repeated)} appear more than once; every reader needs a "
-                         "name of its own", source=ARRAYS)
+        raise InputError(
+            f"reader column(s) {', '.join(repeated)} appear more than once; every reader needs a name of its own",
+            source=ARRAYS,
+        )
     lowered = [n.lower() for n in names]
     label = values[:, lowered.index(LABEL_COLUMN_NAME)] if LABEL_COLUMN_NAME in lowered else None
     reader_cols = [j for j, n in enumerate(lowered) if n != LABEL_COLUMN_NAME]
     if len(names) == 1:
         return Truth(ARRAYS, digest, "labels", studies, values[:, 0].copy(), None, [])
     if len(reader_cols) < MIN_READERS:
-        raise InputError(f"a reader panel needs at least {MIN_READERS} reader columns, got {len(reader_cols)} "
-                         f"({', '.join(names[j] for j in reader_cols) or 'none'})", source=ARRAYS)
-    return Truth(ARRAYS, digest, "panel", studies, label, values[:, reader_cols].copy(),
-                 [names[j] for j in reader_cols])
+        raise InputError(
+            f"a reader panel needs at least {MIN_READERS} reader columns, got {len(reader_cols)} "
+            f"({', '.join(names[j] for j in reader_cols) or 'none'})",
+            source=ARRAYS,
+        )
+    return Truth(
+        ARRAYS, digest, "panel", studies, label, values[:, reader_cols].copy(), [names[j] for j in reader_cols]
+    )
 
 
 def _columns(truth: Any) -> tuple[list[str], np.ndarray]:
     """(column names, 2-D values) of labels or a reader table."""
-    if hasattr(truth, "columns") and hasattr(truth, "to_numpy"):      # a DataFrame
+    if hasattr(truth, "columns") and hasattr(truth, "to_numpy"):  # a DataFrame
         return [str(c) for c in truth.columns], np.asarray(truth.to_numpy())
     values = np.asarray(_values_of(truth))
     if values.ndim == 1:
@@ -267,8 +333,11 @@ def _binary(columns: np.ndarray, studies: list[str]) -> np.ndarray:
 def _check_finite_unit(ids: list[str], numbers: np.ndarray) -> None:
     bad = ~(np.isfinite(numbers) & (numbers >= 0) & (numbers <= 1))
     if bad.any():
-        raise InputError("probabilities must be finite and in [0, 1]", source=ARRAYS,
-                         rows=[(None, f"{ids[i]}: {shown(numbers[i])}") for i in np.flatnonzero(bad)])
+        raise InputError(
+            "probabilities must be finite and in [0, 1]",
+            source=ARRAYS,
+            rows=[(None, f"{ids[i]}: {shown(numbers[i])}") for i in np.flatnonzero(bad)],
+        )
 
 
 def _image_ids(ids: list[str]) -> list[str]:
@@ -277,7 +346,7 @@ def _image_ids(ids: list[str]) -> list[str]:
         try:
             image = parse_path(raw).image_path
         except ValueError:
-            continue       # reported with the other layout faults when read as a study id
+            continue  # reported with the other layout faults when read as a study id
         if image is not None:
             out.append(image)
     return out

@@ -6,6 +6,7 @@ and the group's studies in sorted-id order: group g draws ``rng = np.random.defa
 (B, n) matrix of counts. Every statistic (model, readers, radiologists, differences, other models) is
 computed from that one matrix, so all comparisons are paired, and no Python loop runs over resamples.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -29,8 +30,9 @@ def draw_indices(n: int, resamples: int, seed: int, group: int) -> np.ndarray:
 BINCOUNT_CELLS = 1 << 16
 
 
-def indices_to_counts(indices: np.ndarray, n: int, dtype: DTypeLike = np.float32,
-                      chunk: int | None = None) -> np.ndarray:
+def indices_to_counts(
+    indices: np.ndarray, n: int, dtype: DTypeLike = np.float32, chunk: int | None = None
+) -> np.ndarray:
     """(B, n) indices -> (B, n) counts: how often each study was drawn in each resample.
 
     One ``bincount`` per block of ``chunk`` resamples (default: about :data:`BINCOUNT_CELLS` bins)
@@ -40,9 +42,9 @@ def indices_to_counts(indices: np.ndarray, n: int, dtype: DTypeLike = np.float32
     out = np.empty((b, n), dtype=dtype)
     offsets = (np.arange(min(chunk, b), dtype=np.int64) * n)[:, None]
     for start in range(0, b, chunk):  # blocks of resamples, not single resamples
-        block = indices[start:start + chunk]
+        block = indices[start : start + chunk]
         m = block.shape[0]
-        out[start:start + m] = np.bincount((block + offsets[:m]).ravel(), minlength=m * n).reshape(m, n)
+        out[start : start + m] = np.bincount((block + offsets[:m]).ravel(), minlength=m * n).reshape(m, n)
     return out
 
 
@@ -63,8 +65,9 @@ def block_rows(n: int, cells: int | None = None) -> int:
     return max(1, (COUNT_BLOCK_CELLS if cells is None else cells) // max(n, 1))
 
 
-def count_blocks(n: int, resamples: int, seed: int, group: int, rows: int | None = None,
-                 relabel: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def count_blocks(
+    n: int, resamples: int, seed: int, group: int, rows: int | None = None, relabel: np.ndarray | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """The rows of :func:`draw_counts` in consecutive blocks of ``rows`` resamples (default
     :func:`block_rows`), drawn one block at a time from the same generator: block by block they
     are exactly the matrix ``draw_counts`` returns (numpy's bounded integers below 2**32 take one
@@ -137,13 +140,15 @@ def _percentile_of_rows(rows: np.ndarray, q: list[float]) -> np.ndarray:
 
     half = rows.shape[0] // 2
     with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = list(pool.map(lambda part: np.percentile(part, q, axis=1, overwrite_input=True),
-                              (rows[:half], rows[half:])))
+        parts = list(
+            pool.map(lambda part: np.percentile(part, q, axis=1, overwrite_input=True), (rows[:half], rows[half:]))
+        )
     return np.concatenate(parts, axis=1)
 
 
-def bca_interval(point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarray,
-                 confidence: float) -> tuple[np.ndarray, np.ndarray]:
+def bca_interval(
+    point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Bias-corrected and accelerated CI (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")``.
 
     ``point`` (...), ``replicates`` (B, ...), ``jackknife`` (n, ...). The bias correction z0 counts
@@ -164,7 +169,7 @@ def bca_interval(point: np.ndarray, replicates: np.ndarray, jackknife: np.ndarra
         z0 = ndtri(below / (2.0 * defined))  # 'mean' percentile of the point among defined replicates
         jack_mean = jackknife.mean(axis=0)
         dev = jack_mean - jackknife
-        accel = (dev ** 3).sum(axis=0) / (6.0 * ((dev ** 2).sum(axis=0)) ** 1.5)
+        accel = (dev**3).sum(axis=0) / (6.0 * ((dev**2).sum(axis=0)) ** 1.5)
         z_lo, z_hi = ndtri(alpha), ndtri(1 - alpha)
         a1 = ndtr(z0 + (z0 + z_lo) / (1 - accel * (z0 + z_lo)))
         a2 = ndtr(z0 + (z0 + z_hi) / (1 - accel * (z0 + z_hi)))
@@ -198,7 +203,6 @@ def excludes_zero(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return ((lower > 0) | (upper < 0)) & ~is_degenerate(lower, upper)
 
 
-
 #: Most bootstrap resamples accepted. The counts are drawn in blocks (:func:`count_blocks`), so
 #: memory grows with resamples x statistics (8 bytes each), not with resamples x studies; time grows
 #: with resamples x studies.
@@ -209,15 +213,20 @@ def check_resamples(resamples: int) -> int:
     """``resamples`` when it is 0 (point estimates only) or in [2, MAX_RESAMPLES]; InputError
     otherwise (one resample gives a zero-width interval that means nothing)."""
     if isinstance(resamples, bool) or int(resamples) != resamples:
-        raise InputError(f"the number of bootstrap resamples must be an integer, got {resamples!r}",
-                         source="--bootstrap")
+        raise InputError(
+            f"the number of bootstrap resamples must be an integer, got {resamples!r}", source="--bootstrap"
+        )
     resamples = int(resamples)
     if resamples < 0:
         raise InputError("the number of bootstrap resamples cannot be negative", source="--bootstrap")
     if resamples == 1:
-        raise InputError("1 bootstrap resample gives no interval; use 0 (point estimates only) or at "
-                         "least 2", source="--bootstrap")
+        raise InputError(
+            "1 bootstrap resample gives no interval; use 0 (point estimates only) or at least 2", source="--bootstrap"
+        )
     if resamples > MAX_RESAMPLES:
-        raise InputError(f"{resamples:,} bootstrap resamples is above the limit of {MAX_RESAMPLES:,} "
-                         "(memory grows with resamples x studies)", source="--bootstrap")
+        raise InputError(
+            f"{resamples:,} bootstrap resamples is above the limit of {MAX_RESAMPLES:,} "
+            "(memory grows with resamples x studies)",
+            source="--bootstrap",
+        )
     return resamples

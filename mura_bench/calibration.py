@@ -13,6 +13,7 @@ expanded sample, computed here from the cumulative counts without expanding it (
 percentile rule: virtual index (N - 1) q, interpolated as ``numpy`` interpolates). With K references
 (leave-one-out) every statistic is the mean over the references; the bins depend on p only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,14 +39,14 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def quantile_edges(running: Running, group: SortedGroup, bins: int) -> np.ndarray:
     """Interior bin edges (B, bins - 1) of every resample row."""
-    counts = running.dense[0, :, 1:]                                 # inclusive counts, non-decreasing
+    counts = running.dense[0, :, 1:]  # inclusive counts, non-decreasing
     b, n = counts.shape
     levels = quantile_levels(bins)[1:-1]
     size = counts[:, -1]
     virtual = (size[:, None] - 1) * levels[None, :]
     prev = np.floor(virtual)
     gamma = virtual - prev
-    above = virtual >= size[:, None] - 1                             # one study: numpy takes the last
+    above = virtual >= size[:, None] - 1  # one study: numpy takes the last
     prev = np.where(above, size[:, None] - 1, prev)
     nxt = np.where(above, prev, prev + 1)
     # the study holding expanded rank r: the first whose inclusive count exceeds r (per row, in one
@@ -76,7 +77,7 @@ def bin_sums(running: Running, group: SortedGroup, bins: int) -> BinSums:
     splits = np.searchsorted(group.probabilities, quantile_edges(running, group, bins), side="right")
     b = splits.shape[0]
     bounds = np.concatenate([np.zeros((b, 1), np.int64), splits, np.full((b, 1), group.size)], axis=1)
-    at = running.at_each(bounds)                                                # (B, bins + 1, F)
+    at = running.at_each(bounds)  # (B, bins + 1, F)
     per_bin = np.diff(at, axis=1)
     return BinSums(per_bin[:, :, 0], per_bin[:, :, 1], per_bin[:, :, 2:])
 
@@ -84,7 +85,7 @@ def bin_sums(running: Running, group: SortedGroup, bins: int) -> BinSums:
 def expected_calibration_error(sums: BinSums) -> np.ndarray:
     """ECE per row: mean over references of sum_b |S_p,b - S_y,b| / N."""
     total = sums.weight.sum(axis=1)
-    gaps = np.abs(sums.probability[:, :, None] - sums.labels).sum(axis=1)       # (B, K)
+    gaps = np.abs(sums.probability[:, :, None] - sums.labels).sum(axis=1)  # (B, K)
     return (gaps / total[:, None]).mean(axis=1)
 
 

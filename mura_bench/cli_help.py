@@ -5,6 +5,7 @@ click shortens each command's one-line purpose in a group's command list to fit 
 help and lets the formatter wrap it instead. Epilogs hold examples; a ``\\b`` line keeps click
 from re-wrapping the block after it.
 """
+
 from __future__ import annotations
 
 import click

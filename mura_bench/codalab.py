@@ -8,6 +8,7 @@ too narrow by a factor sqrt(n) (1 - p_e) / sqrt(p_o (1 - p_o)): 38-45x at 1,199 
 with n. It is reproduced here exactly, in this mode only; every other output uses the paired
 bootstrap.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,22 +59,36 @@ def codalab_scores(predictions: Predictions, truth: Truth, **options) -> dict[st
     return codalab_report(predictions, truth, **options).scores
 
 
-def codalab_report(predictions: Predictions, truth: Truth, *, allow_missing: bool = False,
-                   gold_readers: Sequence[str] | None = None, tie: str = "abnormal") -> CodalabReport:
+def codalab_report(
+    predictions: Predictions,
+    truth: Truth,
+    *,
+    allow_missing: bool = False,
+    gold_readers: Sequence[str] | None = None,
+    tie: str = "abnormal",
+) -> CodalabReport:
     """:func:`codalab_scores` with what a user must be told: missing studies and empty parts."""
     if truth.kind == "labels" and gold_readers is not None:
-        raise InputError("--gold-readers needs a reader panel, but the truth file holds single labels",
-                         source=truth.path)
+        raise InputError(
+            "--gold-readers needs a reader panel, but the truth file holds single labels", source=truth.path
+        )
     if truth.kind == "panel" and gold_readers is None:
-        raise InputError("--output codalab needs a label file or the official 3-reader file; a reader panel is "
-                         "scored leave-one-out (use --output json/table, or name --gold-readers)", source=truth.path)
+        raise InputError(
+            "--output codalab needs a label file or the official 3-reader file; a reader panel is "
+            "scored leave-one-out (use --output json/table, or name --gold-readers)",
+            source=truth.path,
+        )
     alignment = align(predictions, truth, allow_missing=allow_missing)
     tidx = alignment.truth_index
     # The official truth: the label, or the majority of the gold readers (the gold-panel protocol's).
-    plan = make_plan("single" if truth.kind == "labels" else "gold-panel",
-                     labels=None if truth.labels is None else truth.labels[tidx],
-                     readers=None if truth.readers is None else truth.readers[tidx],
-                     reader_names=truth.reader_names, tie=tie, gold_readers=gold_readers)
+    plan = make_plan(
+        "single" if truth.kind == "labels" else "gold-panel",
+        labels=None if truth.labels is None else truth.labels[tidx],
+        readers=None if truth.readers is None else truth.readers[tidx],
+        reader_names=truth.reader_names,
+        tie=tie,
+        gold_readers=gold_readers,
+    )
     y_true = plan.positives
     y_pred = predictions.labels[alignment.prediction_index]
     upper_paths = np.array([s.upper() for s in alignment.study_ids], dtype=object)

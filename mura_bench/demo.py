@@ -12,6 +12,7 @@
 The first line says what the demo is about to do; progress (the dataset's generation, scoring,
 the site) goes to stderr, as bars on a terminal only.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,9 +53,13 @@ def claim_cache(cache: Path) -> Path:
         raise InputError("--cache is not a folder", source=display(cache))
     owned = owned_by_mura_bench(cache, CACHE_MARKER) or owned_by_mura_bench(cache, "dataset.version")
     if cache.is_dir() and not owned and any(cache.iterdir()):
-        raise InputError(f"--cache is a non-empty folder that is not an earlier build of the demo (no "
-                         f"{CACHE_MARKER} file); the demo replaces the data in its cache, so it refuses to "
-                         "use this folder", source=display(cache), hint="choose a new or empty folder")
+        raise InputError(
+            f"--cache is a non-empty folder that is not an earlier build of the demo (no "
+            f"{CACHE_MARKER} file); the demo replaces the data in its cache, so it refuses to "
+            "use this folder",
+            source=display(cache),
+            hint="choose a new or empty folder",
+        )
     ensure_output_dir(cache, option="--cache")
     (cache / CACHE_MARKER).write_text("mura-bench demo cache; mura-bench demo replaces its content\n")
     return cache
@@ -70,7 +75,7 @@ def ensure_dataset(cache: Path, progress=None) -> Path:
         return cache
     previous = cache / "MURA-v1.1"
     if previous.is_dir() and not previous.is_symlink() and not (previous / SYNTH_MARKER).is_file():
-        shutil.rmtree(previous)          # written by an earlier demo into its own cache
+        shutil.rmtree(previous)  # written by an earlier demo into its own cache
     generate(cache, studies=DEMO_STUDIES, readers=DEMO_READERS, seed=DEMO_SEED, overwrite=True, progress=progress)
     marker.write_text(CACHE_VERSION + "\n")
     return cache
@@ -110,8 +115,9 @@ def write_examples(root: Path, out: Path) -> dict[str, Path]:
         write_image_predictions(files[slug], rows)
     files["image-statistics"] = out / "image-statistics.csv"
     model = load_model("image-statistics", {})
-    predict_split(model, index, files["image-statistics"],
-                  key=RunKey("image-statistics", {}, "valid", str(root)), resume=False)
+    predict_split(
+        model, index, files["image-statistics"], key=RunKey("image-statistics", {}, "valid", str(root)), resume=False
+    )
     return files
 
 
@@ -120,17 +126,21 @@ def write_submissions(files: dict[str, Path], folder: Path) -> Path:
     if folder.is_symlink():
         folder.unlink()
     elif folder.exists():
-        shutil.rmtree(folder)            # inside the demo's own cache (claim_cache)
-    described = {**{slug: (name, desc) for slug, (name, desc, _) in EXAMPLES.items()},
-                 "image-statistics": ("image-statistics (built-in plugin)",
-                                      "Fraction of near-white pixels through a logistic link, run with mura-bench run.")}
+        shutil.rmtree(folder)  # inside the demo's own cache (claim_cache)
+    described = {
+        **{slug: (name, desc) for slug, (name, desc, _) in EXAMPLES.items()},
+        "image-statistics": (
+            "image-statistics (built-in plugin)",
+            "Fraction of near-white pixels through a logistic link, run with mura-bench run.",
+        ),
+    }
     for slug, path in files.items():
         sub = folder / slug
         sub.mkdir(parents=True)
         name, desc = described[slug]
         (sub / "submission.toml").write_text(
-            f'name = "{name}"\nteam = "mura-bench demo"\ndescription = "{desc}"\n'
-            f'date = 2026-01-01\nreported = false\n')
+            f'name = "{name}"\nteam = "mura-bench demo"\ndescription = "{desc}"\ndate = 2026-01-01\nreported = false\n'
+        )
         shutil.copyfile(path, sub / "predictions.csv")
     return folder
 
@@ -142,9 +152,11 @@ SUMMARY_NAMES = {"noisy-oracle": "noisy oracle", "chance": "chance", "image-stat
 def opening_line(cache: Path, resamples: int, build_site: bool) -> str:
     """What the demo is about to do, in one sentence."""
     site = " and build a leaderboard site" if build_site else ""
-    return (f"mura-bench demo: generate (or reuse) a synthetic MURA-layout set of {DEMO_STUDIES} valid studies "
-            f"with {DEMO_READERS} readers in {cache}, score {len(SUMMARY_NAMES)} example models against the readers "
-            f"(leave-one-out, {resamples} paired resamples){site}, then summarise.")
+    return (
+        f"mura-bench demo: generate (or reuse) a synthetic MURA-layout set of {DEMO_STUDIES} valid studies "
+        f"with {DEMO_READERS} readers in {cache}, score {len(SUMMARY_NAMES)} example models against the readers "
+        f"(leave-one-out, {resamples} paired resamples){site}, then summarise."
+    )
 
 
 def summary_table(slugs: list[str], results: list, ranks):
@@ -158,39 +170,73 @@ def summary_table(slugs: list[str], results: list, ranks):
         est = (estimates or {}).get(metric)
         return "—" if est is None else number(est.value)
 
-    columns = [Column("Model", justify="left", key=True), Column("F1"), Column("κ"), Column("AUROC"),
-               Column("F1 model − radiologists", stacked_header="F1 model −\nradiologists"), Column("Rank")]
+    columns = [
+        Column("Model", justify="left", key=True),
+        Column("F1"),
+        Column("κ"),
+        Column("AUROC"),
+        Column("F1 model − radiologists", stacked_header="F1 model −\nradiologists"),
+        Column("Rank"),
+    ]
     rows = []
     for slug, result, rank in zip(slugs, results, ranks):
         overall = result.groups["overall"]
         diff = (overall.difference or {}).get("f1")
-        cell = "—" if diff is None else Cell(number(diff.value) + (" *" if diff.significant else ""),
-                                             None if diff.ci is None else interval(diff.ci))
-        rows.append(Row([SUMMARY_NAMES.get(slug, slug), point(overall.model, "f1"), point(overall.model, "kappa"),
-                         point(overall.model, "auroc"), cell, str(int(rank))]))
+        cell = (
+            "—"
+            if diff is None
+            else Cell(
+                number(diff.value) + (" *" if diff.significant else ""), None if diff.ci is None else interval(diff.ci)
+            )
+        )
+        rows.append(
+            Row(
+                [
+                    SUMMARY_NAMES.get(slug, slug),
+                    point(overall.model, "f1"),
+                    point(overall.model, "kappa"),
+                    point(overall.model, "auroc"),
+                    cell,
+                    str(int(rank)),
+                ]
+            )
+        )
     overall = results[0].groups["overall"]
     rows[-1] = Row(rows[-1].cells, end_section=True)
-    rows.append(Row(["radiologists", point(overall.radiologists, "f1"), point(overall.radiologists, "kappa"), "—",
-                     "", ""], style="dim"))
+    rows.append(
+        Row(
+            ["radiologists", point(overall.radiologists, "f1"), point(overall.radiologists, "kappa"), "—", "", ""],
+            style="dim",
+        )
+    )
     return Grid(columns, rows, title=f"Summary: overall, {overall.studies} studies")
 
 
 def summary_notes(resamples: int, *, full: bool) -> list[str]:
     """The lines under the summary: the legend and what was shown."""
-    shown = ("Shown: each model's full table (every body part and metric), then this summary."
-             if full else "Shown: this overall summary only; `mura-bench demo --full` adds each model's full table "
-                          "(every body part and metric).")
-    legend = (f"* the paired {resamples}-resample CI of model − radiologists F1 excludes 0 (significant). Rank: 1 + "
-              "the number of example models whose overall F1 is significantly higher (paired); equal ranks tie."
-              if resamples else "--bootstrap 0: point estimates only, so no interval, no significance and no rank "
-                                "order (every rank is 1).")
-    return [legend,
-            f"radiologists: the mean of the {DEMO_READERS} readers, each scored against the majority of the other "
-            f"{DEMO_READERS - 1}.", shown]
+    shown = (
+        "Shown: each model's full table (every body part and metric), then this summary."
+        if full
+        else "Shown: this overall summary only; `mura-bench demo --full` adds each model's full table "
+        "(every body part and metric)."
+    )
+    legend = (
+        f"* the paired {resamples}-resample CI of model − radiologists F1 excludes 0 (significant). Rank: 1 + "
+        "the number of example models whose overall F1 is significantly higher (paired); equal ranks tie."
+        if resamples
+        else "--bootstrap 0: point estimates only, so no interval, no significance and no rank order (every rank is 1)."
+    )
+    return [
+        legend,
+        f"radiologists: the mean of the {DEMO_READERS} readers, each scored against the majority of the other "
+        f"{DEMO_READERS - 1}.",
+        shown,
+    ]
 
 
-def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bool = True,
-             full: bool = False) -> Path | None:
+def run_demo(
+    cache: Path | None = None, *, resamples: int = 2000, build_site: bool = True, full: bool = False
+) -> Path | None:
     """Run the demo; returns the path of the built ``index.html`` (None with ``build_site=False``)."""
     import numpy as np
 
@@ -208,8 +254,9 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
     panel = root / "MURA-v1.1" / "valid_panel.csv"
     files = write_examples(root, cache / "predictions")
     with StderrProgress(delay=0.5) as progress:
-        results = score_many(list(files.values()), panel, bootstrap=resamples, seed=0, keep_replicates=resamples > 0,
-                             progress=progress)
+        results = score_many(
+            list(files.values()), panel, bootstrap=resamples, seed=0, keep_replicates=resamples > 0, progress=progress
+        )
     if full:
         for result in results:
             render.print_table(result, readers=False)
@@ -223,9 +270,15 @@ def run_demo(cache: Path | None = None, *, resamples: int = 2000, build_site: bo
         from mura_bench.leaderboard.build import build_site as build
 
         with StderrProgress(delay=0.5) as progress:
-            report = build(write_submissions(files, cache / "submissions"), panel, cache / "site",
-                           resamples=resamples, seed=0, title="mura-bench demo leaderboard (synthetic data)",
-                           progress=progress)
+            report = build(
+                write_submissions(files, cache / "submissions"),
+                panel,
+                cache / "site",
+                resamples=resamples,
+                seed=0,
+                title="mura-bench demo leaderboard (synthetic data)",
+                progress=progress,
+            )
         index = report.index_html.resolve()
     print_blocks([summary_table(list(files), results, ranks), *summary_notes(resamples, full=full)])
     if index is None:

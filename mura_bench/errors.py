@@ -6,6 +6,7 @@ the CLI turns it into one message on stderr and exit code 2. Anything else is a 
 which). The leaderboard raises :class:`EntryError` (and its :class:`SubmissionError`) for one unusable
 entry: the build skips that entry with the message as its reason and publishes the others.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -33,8 +34,14 @@ class InputError(MuraBenchError):
     hint are cut at :data:`MAX_PROBLEM_CHARS`, each row at :data:`MAX_ROW_CHARS`.
     """
 
-    def __init__(self, problem: str, *, source: str | None = None,
-                 rows: Sequence[tuple[int | None, str]] = (), hint: str | None = None) -> None:
+    def __init__(
+        self,
+        problem: str,
+        *,
+        source: str | None = None,
+        rows: Sequence[tuple[int | None, str]] = (),
+        hint: str | None = None,
+    ) -> None:
         self.problem = problem
         self.source = source
         self.rows = list(rows)

@@ -14,6 +14,7 @@ printable ASCII, blanks and tabs only (no quotes, no backslashes, no other contr
 ends its lines with ``\\n`` or ``\\r\\n``, and has no blank line before its last record. Then its
 records are its lines, and the line number of a record is its position.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -65,7 +66,7 @@ class SimpleCsv:
 def simple_csv(raw: bytes) -> SimpleCsv:
     """The input as a :class:`SimpleCsv`, or :class:`Declined` when it is not simple."""
     if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+        raw = raw[len(_BOM) :]
     if raw.translate(None, _ALLOWED):
         raise Declined("not plain ASCII")
     if b"\r" in raw:
@@ -73,7 +74,7 @@ def simple_csv(raw: bytes) -> SimpleCsv:
             raise Declined("a carriage return that does not end a line")
         raw = raw.replace(b"\r\n", b"\n")
     end = len(raw)
-    while end and raw[end - 1] == 10:     # trailing line ends
+    while end and raw[end - 1] == 10:  # trailing line ends
         end -= 1
     if end == 0 or raw.startswith(b"\n") or raw.find(b"\n\n", 0, end) >= 0:
         raise Declined("blank lines")

@@ -5,6 +5,7 @@ the point estimate (one row), the bootstrap replicates (B rows) and, for BCa, th
 values (n rows). This module turns them into each submission's
 :class:`~mura_bench.results.GroupResult` and the notes that explain what was left out.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -54,8 +55,7 @@ def all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Op
     resample axis. Reader and radiologist intervals are computed once, whatever the submissions."""
     if boot is None:
         return None
-    layout = [(subject, metric, point[subject][metric].shape[1:])
-              for subject in point for metric in point[subject]]
+    layout = [(subject, metric, point[subject][metric].shape[1:]) for subject in point for metric in point[subject]]
 
     def columns(stats: Stats) -> np.ndarray:
         return np.concatenate([stats[sub][met].reshape(stats[sub][met].shape[0], -1) for sub, met, _ in layout], axis=1)
@@ -69,7 +69,7 @@ def all_intervals(point: Stats, boot: Stats | None, jack: Stats | None, opts: Op
     at = 0
     for subject, metric, shape in layout:
         width = int(np.prod(shape)) if shape else 1
-        out.setdefault(subject, {})[metric] = (lo[at:at + width].reshape(shape), hi[at:at + width].reshape(shape))
+        out.setdefault(subject, {})[metric] = (lo[at : at + width].reshape(shape), hi[at : at + width].reshape(shape))
         at += width
     return out
 
@@ -88,15 +88,16 @@ class GroupContext:
     n: int
     positives: int
     plan: Plan
-    display: list[str]             # scored readers, in the truth file's column order
+    display: list[str]  # scored readers, in the truth file's column order
     has_probs: bool
-    undefined: dict[str, int]      # metric needing probabilities -> resamples where it is undefined
-    p_values: dict[str, float]     # metric -> randomization p-value of the difference
+    undefined: dict[str, int]  # metric needing probabilities -> resamples where it is undefined
+    p_values: dict[str, float]  # metric -> randomization p-value of the difference
     random_readers: dict | None = None  # metric -> SingleTreatment of the difference (--readers random)
 
 
-def group_result(point: Stats, intervals: Intervals | None, *, column: int, context: GroupContext,
-                 opts: Options) -> tuple[GroupResult, list[str]]:
+def group_result(
+    point: Stats, intervals: Intervals | None, *, column: int, context: GroupContext, opts: Options
+) -> tuple[GroupResult, list[str]]:
     """Estimates of the submission in ``column`` (of the model statistics) in one group, from the
     group's precomputed intervals, and the notes they need."""
     notes: list[str] = []
@@ -118,19 +119,29 @@ def group_result(point: Stats, intervals: Intervals | None, *, column: int, cont
         if ci is None:
             return Estimate(float(value), None, None)
         if is_degenerate(*ci):
-            notes.append(f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
-                         "(zero width: the resamples do not vary); not significant")
+            notes.append(
+                f"difference {metric} in {group}: degenerate CI [{ci[0]:.4g}, {ci[1]:.4g}] "
+                "(zero width: the resamples do not vary); not significant"
+            )
         return Estimate(float(value), ci, bool(excludes_zero(*ci)))
 
     def random_readers_estimate(analysis, value: float, metric: str) -> Estimate:
         if analysis is None:  # too few readers in this group (noted once for the group)
             return Estimate(value, None, None)
         if analysis.se == 0.0:
-            notes.append(f"difference {metric} in {group}: every reader's difference from the model is the same "
-                         "and does not vary over studies (standard error 0); not significant")
+            notes.append(
+                f"difference {metric} in {group}: every reader's difference from the model is the same "
+                "and does not vary over studies (standard error 0); not significant"
+            )
             return Estimate(analysis.value, analysis.ci, False, df=analysis.df, method=RANDOM_READERS_METHOD)
-        return Estimate(analysis.value, analysis.ci, bool(analysis.p_value < opts.alpha), p_value=analysis.p_value,
-                        df=analysis.df, method=RANDOM_READERS_METHOD)
+        return Estimate(
+            analysis.value,
+            analysis.ci,
+            bool(analysis.p_value < opts.alpha),
+            p_value=analysis.p_value,
+            df=analysis.df,
+            method=RANDOM_READERS_METHOD,
+        )
 
     result = GroupResult(studies=context.n, positives=context.positives, model={})
     for metric in opts.metrics:
@@ -139,19 +150,25 @@ def group_result(point: Stats, intervals: Intervals | None, *, column: int, cont
             if not context.has_probs:
                 continue
             if not np.isfinite(point["model"][metric][0, column]):
-                notes.append(f"{metric} omitted for {group}: {one_class_references(plan)} "
-                             f"holds one class only ({spec.title} undefined against it)")
+                notes.append(
+                    f"{metric} omitted for {group}: {one_class_references(plan)} "
+                    f"holds one class only ({spec.title} undefined against it)"
+                )
                 continue
             if context.undefined[metric]:
-                notes.append(f"{metric} in {group}: {context.undefined[metric]} of {opts.resamples} resamples hold "
-                             f"one class only ({spec.title} undefined there); its CI uses the other resamples")
+                notes.append(
+                    f"{metric} in {group}: {context.undefined[metric]} of {opts.resamples} resamples hold "
+                    f"one class only ({spec.title} undefined there); its CI uses the other resamples"
+                )
         result.model[metric] = estimate("model", metric, column)
     if plan.has_readers:
         reader_metrics = [m for m in opts.metrics if m in point["readers"]]
         result.radiologists = {m: estimate("radiologists", m, None) for m in reader_metrics}
         result.difference = {m: estimate("difference", m, column) for m in reader_metrics}
-        result.readers = {name: {m: estimate("readers", m, plan.reader_names.index(name)) for m in reader_metrics}
-                          for name in context.display}
+        result.readers = {
+            name: {m: estimate("readers", m, plan.reader_names.index(name)) for m in reader_metrics}
+            for name in context.display
+        }
     return result, notes
 
 
@@ -169,8 +186,15 @@ class GroupStatistics:
     random_readers: dict | None = None  # metric -> [SingleTreatment per submission]
 
 
-def finish_group(statistics: GroupStatistics, *, group: str, display: list[str], has_probs: np.ndarray,
-                 from_scores: list[str], opts: Options) -> list[tuple[GroupResult, list[str], dict | None]]:
+def finish_group(
+    statistics: GroupStatistics,
+    *,
+    group: str,
+    display: list[str],
+    has_probs: np.ndarray,
+    from_scores: list[str],
+    opts: Options,
+) -> list[tuple[GroupResult, list[str], dict | None]]:
     """Per submission (``has_probs`` holds one flag per submission): its result in one non-empty
     group, the group's notes, and its replicates there (None unless kept). ``display``: the
     scored readers in the truth file's column order; ``from_scores``: the metrics of scores that
@@ -178,18 +202,25 @@ def finish_group(statistics: GroupStatistics, *, group: str, display: list[str],
     plan, point, boot, jack = statistics.plan, statistics.point, statistics.boot, statistics.jack
     n, n_subs = plan.positives.size, has_probs.size
     intervals = all_intervals(point, boot, jack, opts)
-    undefined = {m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int)
-                 for m in from_scores}
+    undefined = {
+        m: np.isnan(boot["model"][m]).sum(axis=0) if boot is not None else np.zeros(n_subs, int) for m in from_scores
+    }
     shared_notes = []
     if jack is not None and any(np.isnan(v).any() for subject in jack.values() for v in subject.values()):
         shared_notes.append(f"bca in {group}: some jackknife samples are undefined; percentile CIs used there")
     out, positives = [], int(plan.positives.sum())
     for s in range(n_subs):
-        context = GroupContext(group=group, n=n, positives=positives, plan=plan,
-                               display=display, has_probs=bool(has_probs[s]),
-                               undefined={m: int(v[s]) for m, v in undefined.items()},
-                               p_values={m: float(v[s]) for m, v in statistics.p_values.items()},
-                               random_readers={m: v[s] for m, v in (statistics.random_readers or {}).items()})
+        context = GroupContext(
+            group=group,
+            n=n,
+            positives=positives,
+            plan=plan,
+            display=display,
+            has_probs=bool(has_probs[s]),
+            undefined={m: int(v[s]) for m, v in undefined.items()},
+            p_values={m: float(v[s]) for m, v in statistics.p_values.items()},
+            random_readers={m: v[s] for m, v in (statistics.random_readers or {}).items()},
+        )
         result, notes = group_result(point, intervals, column=s, context=context, opts=opts)
         kept = None
         if opts.keep_replicates and boot is not None:
@@ -216,8 +247,11 @@ def holm_over_groups(groups: dict[str, GroupResult], alpha: float = 0.05) -> Non
     with_difference = [g for g in GROUPS if groups[g].difference]
     metrics = {m for g in with_difference for m in groups[g].difference}
     for metric in metrics:
-        family = [g for g in with_difference
-                  if metric in groups[g].difference and groups[g].difference[metric].p_value is not None]
+        family = [
+            g
+            for g in with_difference
+            if metric in groups[g].difference and groups[g].difference[metric].p_value is not None
+        ]
         adjusted = holm(np.array([groups[g].difference[metric].p_value for g in family]))
         for g, p_adj in zip(family, adjusted):
             est = groups[g].difference[metric]
@@ -239,24 +273,30 @@ def global_notes(pred: Predictions, plan: Plan, opts: Options, alignment) -> lis
     """Notes on a whole prediction set (not on one group): what is omitted, how ties count."""
     notes = []
     if not pred.has_probabilities:
-        notes.extend(f"{m} omitted: the predictions are 0/1 labels, not probabilities"
-                     for m in probability_metrics(opts.metrics))
+        notes.extend(
+            f"{m} omitted: the predictions are 0/1 labels, not probabilities" for m in probability_metrics(opts.metrics)
+        )
     if pred.has_probabilities and pred.binary_values:
         notes.append(_binary_values_note(pred))
     if plan.protocol == "leave-one-out" and (plan.readers.shape[1] - 1) % 2 == 0:
-        notes.append(f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as "
-                     f"{opts.tie} (--tie)")
+        notes.append(
+            f"leave-one-out with {plan.readers.shape[1] - 1} voting readers: majority ties count as {opts.tie} (--tie)"
+        )
     if plan.protocol == "gold-panel" and not plan.has_readers:
         notes.append("gold-panel without readers beyond the gold ones: model only")
     if alignment.missing:
         n_scored = len(alignment.study_ids)
-        notes.append(f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
-                     f"{len(alignment.missing)} have no prediction (listed in missing_studies)")
+        notes.append(
+            f"--allow-missing: scored {n_scored} of {n_scored + len(alignment.missing)} truth studies; "
+            f"{len(alignment.missing)} have no prediction (listed in missing_studies)"
+        )
     return notes
 
 
 def _binary_values_note(pred: Predictions) -> str:
     if pred.kind == "image-probabilities":
-        return ("every per-image value is 0 or 1: treated as probabilities, so a study's value is the "
-                "fraction of its images voted abnormal (abnormal iff > 0.5)")
+        return (
+            "every per-image value is 0 or 1: treated as probabilities, so a study's value is the "
+            "fraction of its images voted abnormal (abnormal iff > 0.5)"
+        )
     return "every study value is 0.0 or 1.0: treated as probabilities (write 0/1 for labels)"

@@ -7,6 +7,7 @@ stored statistic-major as they come in (:func:`stack_by_statistic`); metrics tha
 probabilities (AUROC) run over all resamples at once (:mod:`mura_bench.rank_sums`) on a second
 thread beside the blocks.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,16 +31,16 @@ def resample_counts(n: int, g_index: int, opts: Options) -> np.ndarray:
     return draw_counts(n, opts.resamples, opts.seed, g_index)
 
 
-def resample_blocks(n: int, g_index: int, opts: Options, rows: int | None = None,
-                    relabel: np.ndarray | None = None):
+def resample_blocks(n: int, g_index: int, opts: Options, rows: int | None = None, relabel: np.ndarray | None = None):
     """The rows of :func:`resample_counts` in consecutive blocks, ``(start, counts)``, drawn one
     block at a time (:func:`mura_bench.bootstrap.count_blocks`): the same values, in bounded memory
     (with ``relabel``, the studies' columns permuted)."""
     return count_blocks(n, opts.resamples, opts.seed, g_index, rows, relabel)
 
 
-def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_index: int,
-                    opts: Options) -> "Stats | None":
+def bootstrap_stats(
+    stats, inputs: "GroupInputs", model_labels: np.ndarray, g_index: int, opts: Options
+) -> "Stats | None":
     """Replicates of every statistic of a group: the paired study bootstrap, or with
     ``resample_readers`` the two-way bootstrap (its model, radiologists and difference replace the
     study bootstrap's; individual readers and AUROC keep the study bootstrap).
@@ -58,14 +59,26 @@ def bootstrap_stats(stats, inputs: "GroupInputs", model_labels: np.ndarray, g_in
         relabel = np.empty(n, dtype=np.int64)
         relabel[order] = np.arange(n)
         model_labels = model_labels[order]
-        inputs = GroupInputs.of(subset_plan(inputs.plan, order), model_labels, inputs.ranking.scores[order],
-                                list(inputs.count_metrics), list(inputs.score_metrics))
+        inputs = GroupInputs.of(
+            subset_plan(inputs.plan, order),
+            model_labels,
+            inputs.ranking.scores[order],
+            list(inputs.count_metrics),
+            list(inputs.score_metrics),
+        )
     two_way = None
     if opts.resample_readers and inputs.plan.has_readers and inputs.count_metrics:
         from mura_bench.two_way import TwoWay
 
-        two_way = TwoWay.of(inputs.plan, model_labels, inputs.count_metrics, resamples=opts.resamples,
-                            seed=opts.seed, group=g_index, tie=opts.tie)
+        two_way = TwoWay.of(
+            inputs.plan,
+            model_labels,
+            inputs.count_metrics,
+            resamples=opts.resamples,
+            seed=opts.seed,
+            group=g_index,
+            tie=opts.tie,
+        )
     without_scores = replace(inputs, ranking=None, score_metrics=())
 
     def block_stats(start: int, counts: np.ndarray) -> Stats:
@@ -119,8 +132,10 @@ def blocks_in_order(block_fn, blocks, stack=None) -> Stats:
             parts.extend(future.result() for future in pending)
     if len(parts) == 1:
         return parts[0]
-    return {subject: {metric: stack([p[subject][metric] for p in parts])
-                      for metric in parts[0][subject]} for subject in parts[0]}
+    return {
+        subject: {metric: stack([p[subject][metric] for p in parts]) for metric in parts[0][subject]}
+        for subject in parts[0]
+    }
 
 
 #: Resamples per block when computing statistics: keeps the per-block confusion counts and metric
@@ -147,13 +162,15 @@ def in_blocks(stats_fn, weights: np.ndarray, n_subs: int, workers: int | None = 
     starts = range(0, weights.shape[0], rows)
     if workers > 1 and len(starts) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(lambda i: stats_fn(weights[i:i + rows]), starts))
+            parts = list(pool.map(lambda i: stats_fn(weights[i : i + rows]), starts))
     else:
-        parts = [stats_fn(weights[i:i + rows]) for i in starts]
+        parts = [stats_fn(weights[i : i + rows]) for i in starts]
     if len(parts) == 1:
         return parts[0]
-    return {subject: {metric: stack_by_statistic([p[subject][metric] for p in parts])
-                      for metric in parts[0][subject]} for subject in parts[0]}
+    return {
+        subject: {metric: stack_by_statistic([p[subject][metric] for p in parts]) for metric in parts[0][subject]}
+        for subject in parts[0]
+    }
 
 
 def stack_by_statistic(blocks: list[np.ndarray]) -> np.ndarray:
@@ -166,14 +183,20 @@ def stack_by_statistic(blocks: list[np.ndarray]) -> np.ndarray:
     by_statistic = np.empty((int(np.prod(rest)), total), dtype=blocks[0].dtype)
     at = 0
     for block in blocks:
-        by_statistic[:, at:at + block.shape[0]] = block.reshape(block.shape[0], -1).T
+        by_statistic[:, at : at + block.shape[0]] = block.reshape(block.shape[0], -1).T
         at += block.shape[0]
     return by_statistic.T.reshape((total,) + rest)
 
 
 def subset_plan(plan: Plan, rows: np.ndarray) -> Plan:
-    return Plan(plan.protocol, plan.references[rows], plan.readers[rows], plan.reader_names,
-                plan.reader_reference, plan.positives[rows])
+    return Plan(
+        plan.protocol,
+        plan.references[rows],
+        plan.readers[rows],
+        plan.reader_names,
+        plan.reader_reference,
+        plan.positives[rows],
+    )
 
 
 @dataclass(frozen=True)
@@ -181,20 +204,29 @@ class GroupInputs:
     """What the statistics of one group need, prepared once for all its resample blocks."""
 
     plan: Plan
-    pairs: CrossPairs          # (submission, reference) pairs, then (reader, its reference) pairs
+    pairs: CrossPairs  # (submission, reference) pairs, then (reader, its reference) pairs
     n_subs: int
-    ranking: ScoreRanking | None   # sort orders of the submissions' probabilities (score metrics only)
+    ranking: ScoreRanking | None  # sort orders of the submissions' probabilities (score metrics only)
     count_metrics: tuple[str, ...]
     score_metrics: tuple[str, ...]  # metrics that need probabilities (none without probabilities)
 
     @staticmethod
-    def of(plan: Plan, model_labels: np.ndarray, model_probs: np.ndarray, count_metrics: list[str],
-           score_metrics: list[str]) -> "GroupInputs":
-        pairs = CrossPairs.of(plan.references, model_labels, plan.references[:, plan.reader_reference],
-                              plan.readers)
-        return GroupInputs(plan, pairs, model_labels.shape[1],
-                            ScoreRanking.of(model_probs) if score_metrics else None, tuple(count_metrics),
-                            tuple(score_metrics))
+    def of(
+        plan: Plan,
+        model_labels: np.ndarray,
+        model_probs: np.ndarray,
+        count_metrics: list[str],
+        score_metrics: list[str],
+    ) -> "GroupInputs":
+        pairs = CrossPairs.of(plan.references, model_labels, plan.references[:, plan.reader_reference], plan.readers)
+        return GroupInputs(
+            plan,
+            pairs,
+            model_labels.shape[1],
+            ScoreRanking.of(model_probs) if score_metrics else None,
+            tuple(count_metrics),
+            tuple(score_metrics),
+        )
 
 
 def statistics(weights: np.ndarray, inputs: GroupInputs) -> Stats:
@@ -238,5 +270,7 @@ def model_score_metrics(weights: np.ndarray, inputs: GroupInputs) -> dict[str, n
     """Metric -> (B, submissions) of each metric that needs probabilities (AUROC), averaged over
     the references (none when the group's inputs have no probabilities)."""
     ranking = inputs.ranking
-    return {name: metric_spec(name).function(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
-            for name in inputs.score_metrics}
+    return {
+        name: metric_spec(name).function(weights, inputs.plan.references, ranking.scores, ranking).mean(axis=2)
+        for name in inputs.score_metrics
+    }

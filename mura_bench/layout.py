@@ -5,6 +5,7 @@ trailing slash, as the official files write it); an image path is a study id fol
 file name. Paths are normalised to start at ``MURA-v1.1/``: anything before it is stripped
 (``/data/MURA-v1.1/valid/...``) and it is added when absent (``valid/XR_WRIST/...``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,11 +62,11 @@ def _relative_to_root(path: str) -> str:
     marker = ROOT_NAME + "/"
     at = path.find(marker)
     if at >= 0:
-        return path[at + len(marker):]
+        return path[at + len(marker) :]
     return path.lstrip("./") if path.startswith("./") else path.lstrip("/")
 
 
-@functools.lru_cache(maxsize=1 << 16)   # a leaderboard parses the same study ids for every entry
+@functools.lru_cache(maxsize=1 << 16)  # a leaderboard parses the same study ids for every entry
 def parse_path(path: str) -> MuraPath:
     """Parse a study or image path in MURA layout. Raises ValueError (with the reason) otherwise.
     (Results are immutable and cached.)"""
@@ -110,10 +111,12 @@ def part_index(study_ids: list[str] | np.ndarray) -> np.ndarray:
 #: ``MURA-v1.1/``, or leading slashes; it holds no comma, newline or backslash. Every path it
 #: matches is one :func:`parse_path` accepts, with study id ``MURA-v1.1/<study>/`` and image path
 #: that plus the name (the readers rely on this; other forms go through :func:`parse_path`).
-PATH_FIELD = (r"[ \t]*(?:(?:(?!MURA-v1\.1/)[^,\n\\])*MURA-v1\.1/|/*)"
-              r"((?:train|valid|test)/XR_(?:" + "|".join(p.upper() for p in BODY_PARTS) + r")"
-              r"/patient[0-9]+/study[0-9]+(?:_positive|_negative)?)"
-              r"(?:/((?:[^/,\n\\]*\.(?:[pP][nN][gG]|[jJ][pP][gG]|[jJ][pP][eE][gG]))?))?[ \t]*")
+PATH_FIELD = (
+    r"[ \t]*(?:(?:(?!MURA-v1\.1/)[^,\n\\])*MURA-v1\.1/|/*)"
+    r"((?:train|valid|test)/XR_(?:" + "|".join(p.upper() for p in BODY_PARTS) + r")"
+    r"/patient[0-9]+/study[0-9]+(?:_positive|_negative)?)"
+    r"(?:/((?:[^/,\n\\]*\.(?:[pP][nN][gG]|[jJ][pP][gG]|[jJ][pP][eE][gG]))?))?[ \t]*"
+)
 _PATH_COLUMN_RE = re.compile("^" + PATH_FIELD + "$", re.MULTILINE)
 _PART_CODES = {"XR_" + p.upper(): i for i, p in enumerate(BODY_PARTS)}
 
@@ -190,6 +193,7 @@ def parse_path_column(paths: Sequence[str]) -> PathColumn | None:
 # ---------------------------------------------------------------------------------------------
 # The official CSVs
 # ---------------------------------------------------------------------------------------------
+
 
 def read_labeled_studies(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read a headerless ``*_labeled_studies.csv`` (``study/,label``).
@@ -295,8 +299,11 @@ def load_split(data_dir: str | Path, split: str) -> SplitIndex:
         else:
             by_study[info.study_id].append(image)
     if orphans:
-        raise InputError(f"images of studies not in {split}_labeled_studies.csv",
-                         source=str(base / f"{split}_image_paths.csv"), rows=orphans)
+        raise InputError(
+            f"images of studies not in {split}_labeled_studies.csv",
+            source=str(base / f"{split}_image_paths.csv"),
+            rows=orphans,
+        )
     empty = [(None, s) for s, imgs in by_study.items() if not imgs]
     if empty:
         raise InputError("studies without images", source=str(base / f"{split}_labeled_studies.csv"), rows=empty)

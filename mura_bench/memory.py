@@ -9,6 +9,7 @@ jackknife values (8 bytes per statistic and study) and the permuted differences 
 randomization test. :func:`check_fits` refuses, before any resampling, a run whose estimate
 exceeds :data:`MEMORY_BOUND_BYTES`.
 """
+
 from __future__ import annotations
 
 from mura_bench.errors import InputError
@@ -33,8 +34,17 @@ def replicate_statistics(*, count_metrics: int, score_metrics: int, submissions:
     return count_metrics * per_metric + score_metrics * submissions
 
 
-def score_estimate(*, studies: int, resamples: int, statistics: int, keep_replicates: bool = False,
-                   bca: bool = False, permutations: int = 0, metrics: int = 0, groups: int = 8) -> int:
+def score_estimate(
+    *,
+    studies: int,
+    resamples: int,
+    statistics: int,
+    keep_replicates: bool = False,
+    bca: bool = False,
+    permutations: int = 0,
+    metrics: int = 0,
+    groups: int = 8,
+) -> int:
     """Bytes a scoring run needs at its peak (an estimate on the safe side)."""
     held = COPIES + (groups if keep_replicates else 0)
     total = BASE_BYTES + 8 * resamples * statistics * held
@@ -51,6 +61,8 @@ def gb(nbytes: float) -> str:
 def check_fits(estimate: int, what: str, *, hint: str | None = None) -> None:
     """Raise :class:`InputError` when ``estimate`` bytes exceed :data:`MEMORY_BOUND_BYTES`."""
     if estimate > MEMORY_BOUND_BYTES:
-        raise InputError(f"{what} needs about {gb(estimate)} of memory, above the bound of "
-                         f"{gb(MEMORY_BOUND_BYTES)}", source="memory",
-                         hint=hint or "use fewer --bootstrap resamples (or fewer readers or submissions at once)")
+        raise InputError(
+            f"{what} needs about {gb(estimate)} of memory, above the bound of {gb(MEMORY_BOUND_BYTES)}",
+            source="memory",
+            hint=hint or "use fewer --bootstrap resamples (or fewer readers or submissions at once)",
+        )

@@ -8,6 +8,7 @@ here and its function to :mod:`mura_bench.metrics`.
 This module imports no numpy (the CLI reads it to parse ``--metrics`` and must start fast); a
 record names its function, imported from :mod:`mura_bench.metrics` on first use.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -55,10 +56,12 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("kappa", "Cohen's κ", "κ", r"Cohen's $\kappa$", False, True, True, "kappa_from_counts"),
     MetricSpec("auroc", "AUROC", "AUROC", "AUROC", True, True, False, "auroc_weighted"),
     MetricSpec("accuracy", "Accuracy", "Accuracy", "Accuracy", False, True, True, "accuracy_from_counts"),
-    MetricSpec("sensitivity", "Sensitivity", "Sensitivity", "Sensitivity", False, True, False,
-               "sensitivity_from_counts"),
-    MetricSpec("specificity", "Specificity", "Specificity", "Specificity", False, True, False,
-               "specificity_from_counts"),
+    MetricSpec(
+        "sensitivity", "Sensitivity", "Sensitivity", "Sensitivity", False, True, False, "sensitivity_from_counts"
+    ),
+    MetricSpec(
+        "specificity", "Specificity", "Specificity", "Specificity", False, True, False, "specificity_from_counts"
+    ),
     MetricSpec("precision", "Precision", "Precision", "Precision", False, True, False, "precision_from_counts"),
 )
 
@@ -92,10 +95,27 @@ def probability_metrics(names: Sequence[str]) -> list[str]:
 
 
 #: Common other names of the registered metrics (suggested when one is given).
-ALIASES = {"auc": "auroc", "roc_auc": "auroc", "rocauc": "auroc", "auc_roc": "auroc", "roc": "auroc",
-           "cohen_kappa": "kappa", "cohens_kappa": "kappa", "k": "kappa", "acc": "accuracy",
-           "recall": "sensitivity", "tpr": "sensitivity", "sens": "sensitivity", "tnr": "specificity",
-           "spec": "specificity", "ppv": "precision", "f1_score": "f1", "f-score": "f1", "fscore": "f1", "f": "f1"}
+ALIASES = {
+    "auc": "auroc",
+    "roc_auc": "auroc",
+    "rocauc": "auroc",
+    "auc_roc": "auroc",
+    "roc": "auroc",
+    "cohen_kappa": "kappa",
+    "cohens_kappa": "kappa",
+    "k": "kappa",
+    "acc": "accuracy",
+    "recall": "sensitivity",
+    "tpr": "sensitivity",
+    "sens": "sensitivity",
+    "tnr": "specificity",
+    "spec": "specificity",
+    "ppv": "precision",
+    "f1_score": "f1",
+    "f-score": "f1",
+    "fscore": "f1",
+    "f": "f1",
+}
 
 
 def _suggest(name) -> str | None:

@@ -15,6 +15,7 @@ Degenerate cases (documented contract; every value is a float, no NaN from these
   alarm possible), like scikit-learn's ``zero_division=1``;
 - AUROC is undefined (NaN) when the sample holds only one class; callers report this.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -77,7 +78,8 @@ def precision_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np
 
 #: The count metrics of the registry: name -> f(tp, fp, fn, tn), in display order.
 COUNT_METRICS: dict[str, Callable[..., np.ndarray]] = {
-    spec.name: globals()[spec.function_name] for spec in METRIC_SPECS if not spec.needs_probabilities}
+    spec.name: globals()[spec.function_name] for spec in METRIC_SPECS if not spec.needs_probabilities
+}
 
 
 def pair_indicators(truth: np.ndarray, pred: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
@@ -96,7 +98,7 @@ def counts_from_indicators(weights: np.ndarray, indicators: np.ndarray) -> Count
     """TP, FP, FN, TN (each (B, K) float64) of every pair, for every resample row of ``weights``."""
     k = (indicators.shape[1] - 1) // 3
     stacked = np.asarray(weights @ indicators, dtype=np.float64)
-    tp, fp, fn, total = stacked[:, :k], stacked[:, k:2 * k], stacked[:, 2 * k:3 * k], stacked[:, 3 * k:]
+    tp, fp, fn, total = stacked[:, :k], stacked[:, k : 2 * k], stacked[:, 2 * k : 3 * k], stacked[:, 3 * k :]
     return tp, fp, fn, total - tp - fp - fn
 
 
@@ -118,13 +120,19 @@ class CrossPairs:
     n_pred: int
 
     @staticmethod
-    def of(truth: np.ndarray, pred: np.ndarray, extra_truth: np.ndarray, extra_pred: np.ndarray,
-           dtype: DTypeLike = np.float32) -> "CrossPairs":
+    def of(
+        truth: np.ndarray,
+        pred: np.ndarray,
+        extra_truth: np.ndarray,
+        extra_pred: np.ndarray,
+        dtype: DTypeLike = np.float32,
+    ) -> "CrossPairs":
         truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
         both = (truth[:, :, None] & pred[:, None, :]).reshape(truth.shape[0], -1)
         extra = pair_indicators(extra_truth, extra_pred, dtype=bool)
-        return CrossPairs(np.concatenate([both, pred, truth, extra], axis=1).astype(dtype),
-                          truth.shape[1], pred.shape[1])
+        return CrossPairs(
+            np.concatenate([both, pred, truth, extra], axis=1).astype(dtype), truth.shape[1], pred.shape[1]
+        )
 
     def counts(self, weights: np.ndarray) -> Counts:
         """TP, FP, FN, TN (each (B, S*K + R) float64) for every resample row of ``weights``."""
@@ -132,13 +140,13 @@ class CrossPairs:
         crossed = s * k
         stacked = np.asarray(weights @ self.indicators, dtype=np.float64)
         tp_x = stacked[:, :crossed]
-        fp_x = np.tile(stacked[:, crossed:crossed + s], (1, k)) - tp_x
-        fn_x = np.repeat(stacked[:, crossed + s:crossed + s + k], s, axis=1) - tp_x
+        fp_x = np.tile(stacked[:, crossed : crossed + s], (1, k)) - tp_x
+        fn_x = np.repeat(stacked[:, crossed + s : crossed + s + k], s, axis=1) - tp_x
         r = (stacked.shape[1] - crossed - s - k - 1) // 3
         extra = crossed + s + k
-        tp = np.concatenate([tp_x, stacked[:, extra:extra + r]], axis=1)
-        fp = np.concatenate([fp_x, stacked[:, extra + r:extra + 2 * r]], axis=1)
-        fn = np.concatenate([fn_x, stacked[:, extra + 2 * r:extra + 3 * r]], axis=1)
+        tp = np.concatenate([tp_x, stacked[:, extra : extra + r]], axis=1)
+        fp = np.concatenate([fp_x, stacked[:, extra + r : extra + 2 * r]], axis=1)
+        fn = np.concatenate([fn_x, stacked[:, extra + 2 * r : extra + 3 * r]], axis=1)
         return tp, fp, fn, stacked[:, -1:] - tp - fp - fn
 
 
@@ -192,8 +200,9 @@ class _TieBlocks:
         return _TieBlocks(positions, starts, ends, np.repeat(np.arange(starts.size), ends - starts + 1))
 
 
-def _rank_sums(w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None",
-               truth_sorted: np.ndarray) -> np.ndarray:
+def _rank_sums(
+    w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None", truth_sorted: np.ndarray
+) -> np.ndarray:
     """For a block of resamples: sum over studies of w_j y_j (midrank_j + (w_j - 1)/2), per truth column.
 
     (The caller subtracts the order-free sum of w_j y_j (w_j - 1)/2.) Untied studies: midrank_j =
@@ -232,8 +241,7 @@ def _is_identity(order: np.ndarray) -> bool:
 _IDENTITY: dict[int, tuple[np.ndarray, bool]] = {}
 
 
-def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks,
-                   truth_tied: np.ndarray) -> np.ndarray:
+def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks, truth_tied: np.ndarray) -> np.ndarray:
     """What tied scores add to the untied rank sums ``sum_j w_j y_j R_j``: each tied study takes
     its block's mid-rank instead of its own running weight. ``w_tied``, ``run_tied``: (B, T)
     weights and inclusive running weights at the tied positions; ``truth_tied``: (T, K)."""
@@ -248,7 +256,7 @@ class ScoreRanking:
     """The sort order and tie blocks of each score column: what :func:`auroc_weighted` needs of the
     scores, computed once and reusable for every block of resamples."""
 
-    scores: np.ndarray                   # (n, S) float64
+    scores: np.ndarray  # (n, S) float64
     orders: list[np.ndarray]
     ties: list["_TieBlocks | None"]
 
@@ -260,8 +268,9 @@ class ScoreRanking:
         return ScoreRanking(cols, orders, [_TieBlocks.of(cols[o, s]) for s, o in enumerate(orders)])
 
 
-def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
-                   ranking: ScoreRanking | None = None) -> np.ndarray:
+def auroc_weighted(
+    weights: np.ndarray, truth: np.ndarray, scores: np.ndarray, ranking: ScoreRanking | None = None
+) -> np.ndarray:
     """AUROC of each score column against each truth column, for every resample.
 
     ``weights`` (B, n) counts, ``truth`` (n,) or (n, K) 0/1, ``scores`` (n,) or (n, S). Mann-Whitney
@@ -285,7 +294,7 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
         positives = np.asarray(weights @ y32, dtype=np.float64)
         self_ties = (np.asarray((weights * weights) @ y32, dtype=np.float64) - positives) / 2.0
     else:
-        positives = np.asarray(w @ y, dtype=np.float64)                   # (B, K), order-free
+        positives = np.asarray(w @ y, dtype=np.float64)  # (B, K), order-free
         self_ties = np.asarray((w * (w - 1)) @ y, dtype=np.float64) / 2.0  # (B, K)
     totals = np.asarray(w.sum(axis=1, keepdims=True), dtype=np.float64)  # (B, 1) resample weights
     negatives = totals - positives
@@ -296,8 +305,12 @@ def auroc_weighted(weights: np.ndarray, truth: np.ndarray, scores: np.ndarray,
     acc_dtype = runs_dtype(int(totals.max()), n) if use_int and b >= RUNS_MIN_RESAMPLES else None
     if acc_dtype is not None and w_int is not None:
         # Many resamples of integer counts: exact sums run by run over all resamples at once.
-        rank_sum = rank_sums_by_runs(np.ascontiguousarray(w_int.T, dtype=np.int32), y, ranking,
-                                     2.0 * self_ties + positives, acc_dtype) - self_ties[:, None, :]
+        rank_sum = (
+            rank_sums_by_runs(
+                np.ascontiguousarray(w_int.T, dtype=np.int32), y, ranking, 2.0 * self_ties + positives, acc_dtype
+            )
+            - self_ties[:, None, :]
+        )
     else:
         rank_sum = _rank_sums_in_blocks(w_int if use_int and w_int is not None else w, ranking, y, self_ties)
     pos, neg = positives[:, None, :], negatives[:, None, :]
@@ -315,27 +328,28 @@ def _float32_exact(weights: np.ndarray) -> bool:
     if weights.size == 0:
         return True
     largest = float(weights.max())
-    if not float(weights.shape[1]) * largest * largest < 2.0 ** 24 or float(weights.min()) < 0:
+    if not float(weights.shape[1]) * largest * largest < 2.0**24 or float(weights.min()) < 0:
         return False
     return not np.any(np.mod(weights, 1))
 
 
-def _rank_sums_in_blocks(w: np.ndarray, ranking: ScoreRanking, y: np.ndarray,
-                         self_ties: np.ndarray) -> np.ndarray:
+def _rank_sums_in_blocks(w: np.ndarray, ranking: ScoreRanking, y: np.ndarray, self_ties: np.ndarray) -> np.ndarray:
     """Rank sums (B, S, K) minus the self-ties, block of resamples by block (cache-sized blocks,
     never single resamples), one sort order gathered per block and score column."""
     b, n = w.shape
     rank_sum = np.empty((b, len(ranking.orders), y.shape[1]))
     block = max(16, AUROC_BLOCK_ELEMENTS // max(n, 1))
     for start in range(0, b, block):
-        w_block = w[start:start + block]
+        w_block = w[start : start + block]
         for s, order in enumerate(ranking.orders):
-            rank_sum[start:start + block, s] = (_rank_sums(w_block, order, ranking.ties[s], y[order])
-                                                - self_ties[start:start + block])
+            rank_sum[start : start + block, s] = (
+                _rank_sums(w_block, order, ranking.ties[s], y[order]) - self_ties[start : start + block]
+            )
     return rank_sum
 
 
 # Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.
+
 
 def _unit(n: int) -> np.ndarray:
     return np.ones((1, n), dtype=np.float64)

@@ -40,6 +40,7 @@ References: Obuchowski NA, Rockette HE (1995) Commun Stat Simul Comput 24:285-30
 Obuchowski NA, Schartz KM, Berbaum KS (2005) Stat Med 24:1579-1607; Hillis SL (2007) Stat Med
 26:596-619; Chakraborty DP, RJafroc, StSignificanceTestingCadVsRad (method 1T-RRRC).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,9 +76,9 @@ class ErrorCovariances:
     """OR's error variance and covariances (averages over the pairs of each kind)."""
 
     var_error: float
-    cov1: float     # same reader, different treatments
-    cov2: float     # same treatment, different readers
-    cov3: float     # different treatments and readers
+    cov1: float  # same reader, different treatments
+    cov2: float  # same treatment, different readers
+    cov3: float  # different treatments and readers
 
 
 def error_covariances(covariance: np.ndarray, treatments: int, readers: int) -> ErrorCovariances:
@@ -91,15 +92,19 @@ def error_covariances(covariance: np.ndarray, treatments: int, readers: int) -> 
         mask = np.broadcast_to(mask, cov.shape)
         return float(cov[mask].mean()) if mask.any() else 0.0
 
-    return ErrorCovariances(var_error=mean_where(same_t & same_r), cov1=mean_where(~same_t & same_r),
-                            cov2=mean_where(same_t & ~same_r), cov3=mean_where(~same_t & ~same_r))
+    return ErrorCovariances(
+        var_error=mean_where(same_t & same_r),
+        cov1=mean_where(~same_t & same_r),
+        cov2=mean_where(same_t & ~same_r),
+        cov3=mean_where(~same_t & ~same_r),
+    )
 
 
 @dataclass(frozen=True)
 class TreatmentsAnalysis:
     """OR analysis of t ≥ 2 treatments with random readers and cases (and fixed readers)."""
 
-    means: np.ndarray           # (t,) reader-averaged FOM per treatment
+    means: np.ndarray  # (t,) reader-averaged FOM per treatment
     ms_t: float
     ms_r: float
     ms_tr: float
@@ -107,10 +112,10 @@ class TreatmentsAnalysis:
     var_r: float
     var_tr: float
     f: float
-    ddf: float                  # Hillis' ddf_H
+    ddf: float  # Hillis' ddf_H
     p: float
-    se_difference: float        # SE of a difference of two treatment means
-    chi2_fixed_readers: float   # Analysis 2: X² on t - 1 df
+    se_difference: float  # SE of a difference of two treatment means
+    chi2_fixed_readers: float  # Analysis 2: X² on t - 1 df
     p_fixed_readers: float
 
 
@@ -129,13 +134,24 @@ def or_treatments(theta: np.ndarray, covariance: np.ndarray) -> TreatmentsAnalys
     var_r = (ms_r - var_tr - e.var_error - (t - 1) * e.cov1 + e.cov2 + (t - 1) * e.cov3) / t
     denominator = ms_tr + r * max(e.cov2 - e.cov3, 0.0)
     f = ms_t / denominator
-    ddf = denominator ** 2 / (ms_tr ** 2 / ((t - 1) * (r - 1)))
+    ddf = denominator**2 / (ms_tr**2 / ((t - 1) * (r - 1)))
     fixed_denominator = e.var_error - e.cov1 + (r - 1) * max(e.cov2 - e.cov3, 0.0)
     chi2 = (t - 1) * ms_t / fixed_denominator
-    return TreatmentsAnalysis(means=by_t, ms_t=ms_t, ms_r=ms_r, ms_tr=ms_tr, errors=e, var_r=var_r, var_tr=var_tr,
-                              f=f, ddf=ddf, p=float(fdtrc(t - 1, ddf, f)),
-                              se_difference=float(np.sqrt(2.0 / r * denominator)),
-                              chi2_fixed_readers=chi2, p_fixed_readers=float(chdtrc(t - 1, chi2)))
+    return TreatmentsAnalysis(
+        means=by_t,
+        ms_t=ms_t,
+        ms_r=ms_r,
+        ms_tr=ms_tr,
+        errors=e,
+        var_r=var_r,
+        var_tr=var_tr,
+        f=f,
+        ddf=ddf,
+        p=float(fdtrc(t - 1, ddf, f)),
+        se_difference=float(np.sqrt(2.0 / r * denominator)),
+        chi2_fixed_readers=chi2,
+        p_fixed_readers=float(chdtrc(t - 1, chi2)),
+    )
 
 
 @dataclass(frozen=True)
@@ -146,9 +162,9 @@ class SingleTreatment:
     ms_r: float
     cov2: float
     se: float
-    df: float           # inf when the readers agree exactly (MS(R) = 0)
+    df: float  # inf when the readers agree exactly (MS(R) = 0)
     ci: tuple[float, float]
-    p_value: float      # two-sided, H0: the FOM is 0 (NaN when SE = 0)
+    p_value: float  # two-sided, H0: the FOM is 0 (NaN when SE = 0)
 
 
 def or_single_treatment(theta: np.ndarray, covariance: np.ndarray, confidence: float = 0.95) -> SingleTreatment:
@@ -163,7 +179,7 @@ def or_single_treatment(theta: np.ndarray, covariance: np.ndarray, confidence: f
     cov2 = float(cov[~np.eye(r, dtype=bool)].mean())
     numerator = ms_r + r * max(cov2, 0.0)
     se = float(np.sqrt(numerator / r))
-    df = numerator ** 2 / (ms_r ** 2 / (r - 1)) if ms_r > 0 else float("inf")
+    df = numerator**2 / (ms_r**2 / (r - 1)) if ms_r > 0 else float("inf")
     if se == 0.0:
         return SingleTreatment(value, ms_r, cov2, se, df, (value, value), float("nan"))
     half = float(stdtrit(df, 0.5 + confidence / 2)) * se
@@ -182,8 +198,9 @@ def jackknife_counts(truth: np.ndarray, pred: np.ndarray):
     return full, jack
 
 
-def reader_differences(references: np.ndarray, readers: np.ndarray, reader_reference: np.ndarray,
-                       model: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def reader_differences(
+    references: np.ndarray, readers: np.ndarray, reader_reference: np.ndarray, model: np.ndarray, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
     """D_j = metric(ref_j, model) - metric(ref_j, reader j) for the original sample (r,) and its
     n leave-one-study-out samples (n, r). ``references`` (n, K), ``readers`` (n, r) with reader j
     scored against column ``reader_reference[j]``, ``model`` (n,) 0/1."""
@@ -194,8 +211,14 @@ def reader_differences(references: np.ndarray, readers: np.ndarray, reader_refer
     return (fn(*m_full) - fn(*r_full))[0], fn(*m_jack) - fn(*r_jack)
 
 
-def model_vs_readers(references: np.ndarray, readers: np.ndarray, reader_reference: np.ndarray,
-                     model: np.ndarray, metric: str, confidence: float = 0.95) -> SingleTreatment:
+def model_vs_readers(
+    references: np.ndarray,
+    readers: np.ndarray,
+    reader_reference: np.ndarray,
+    model: np.ndarray,
+    metric: str,
+    confidence: float = 0.95,
+) -> SingleTreatment:
     """Random-reader OR analysis of model - radiologists on one group (see the module docstring):
     the single-treatment analysis of the D_j with jackknife covariances over studies."""
     point, jack = reader_differences(references, readers, reader_reference, model, metric)

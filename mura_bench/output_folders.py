@@ -6,6 +6,7 @@ replaced or deleted only when it carries a marker file that mura-bench wrote
 (:func:`owned_by_mura_bench`); a staging folder (:func:`staging_dir`) is removed on errors, Ctrl-C
 and SIGTERM, and :func:`replace_dir` moves it into place.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mura_bench.errors import InputError
-from mura_bench.outputs import (check_name_length, check_not_input, check_parent, cleanup_on_signals, display,
-                                output_error, temp_name)
+from mura_bench.outputs import (
+    check_name_length,
+    check_not_input,
+    check_parent,
+    cleanup_on_signals,
+    display,
+    output_error,
+    temp_name,
+)
 
 
 def owned_by_mura_bench(folder: str | os.PathLike, marker: str) -> bool:
@@ -25,8 +33,9 @@ def owned_by_mura_bench(folder: str | os.PathLike, marker: str) -> bool:
     return folder.is_dir() and not folder.is_symlink() and (folder / marker).is_file()
 
 
-def check_replaceable_dir(dest: str | os.PathLike, marker: str, *, option: str = "--out",
-                          inputs: Iterable[str | os.PathLike] = ()) -> None:
+def check_replaceable_dir(
+    dest: str | os.PathLike, marker: str, *, option: str = "--out", inputs: Iterable[str | os.PathLike] = ()
+) -> None:
     """Refuse a folder destination that mura-bench may not replace: a file, a symlink, or a
     non-empty folder without ``marker``; or one holding an input of the command."""
     dest = Path(dest)
@@ -37,9 +46,12 @@ def check_replaceable_dir(dest: str | os.PathLike, marker: str, *, option: str =
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{option} exists and is not a folder", source=display(dest))
     if dest.is_dir() and any(dest.iterdir()) and not owned_by_mura_bench(dest, marker):
-        raise InputError(f"{option} is a non-empty folder that is not an earlier build of mura-bench "
-                         f"(no {marker} file); refusing to replace it", source=display(dest),
-                         hint="choose an empty or new folder")
+        raise InputError(
+            f"{option} is a non-empty folder that is not an earlier build of mura-bench "
+            f"(no {marker} file); refusing to replace it",
+            source=display(dest),
+            hint="choose an empty or new folder",
+        )
 
 
 def make_dir(folder: Path) -> None:
@@ -60,8 +72,7 @@ def ensure_output_dir(folder: str | os.PathLike, *, option: str = "--out") -> Pa
     except FileExistsError:
         raise InputError(f"{option} exists and is not a folder", source=display(folder)) from None
     except NotADirectoryError:
-        raise InputError(f"{option}: a component of the path is a file, not a folder",
-                         source=display(folder)) from None
+        raise InputError(f"{option}: a component of the path is a file, not a folder", source=display(folder)) from None
     except OSError as exc:
         raise output_error(exc, folder, option=option) from None
     return folder
@@ -96,8 +107,10 @@ def replace_dir(staged: Path, dest: str | os.PathLike, marker: str | None, *, op
         with cleanup_on_signals():
             if dest.exists() or dest.is_symlink():
                 if marker is None or not (owned_by_mura_bench(dest, marker) or _empty_dir(dest)):
-                    raise InputError(f"{option} exists and mura-bench did not create it; refusing to "
-                                     "replace it", source=display(dest))
+                    raise InputError(
+                        f"{option} exists and mura-bench did not create it; refusing to replace it",
+                        source=display(dest),
+                    )
                 old = dest.parent / temp_name(dest.name, "old")
                 os.rename(dest, old)
             os.rename(staged, dest)

@@ -21,6 +21,7 @@ Contract (the same for ``score``, ``run``, ``synth``, ``demo`` and ``leaderboard
   (:func:`~mura_bench.output_folders.owned_by_mura_bench`). Staging folders are removed on errors,
   Ctrl-C and SIGTERM (:func:`~mura_bench.output_folders.staging_dir`, :func:`cleanup_on_signals`).
 """
+
 from __future__ import annotations
 
 import errno
@@ -86,6 +87,7 @@ def display(path: str | os.PathLike) -> str:
 # Checks
 # ---------------------------------------------------------------------------------------------
 
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -115,8 +117,13 @@ def dataset_root_of(path: str | os.PathLike) -> Path | None:
     return None
 
 
-def check_not_input(out: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
-                    datasets: Iterable[str | os.PathLike] = (), option: str = "--out") -> None:
+def check_not_input(
+    out: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    datasets: Iterable[str | os.PathLike] = (),
+    option: str = "--out",
+) -> None:
     """Refuse an output that is (or would replace) one of ``inputs``, or that lies inside one of
     ``datasets`` or inside the ``MURA-v1.1`` folder of an input. A folder output is also refused
     when an input lies inside it. Inputs registered with :func:`register_input` always count."""
@@ -126,15 +133,24 @@ def check_not_input(out: str | os.PathLike, *, inputs: Iterable[str | os.PathLik
     roots += [r for r in (dataset_root_of(p) for p in inputs) if r is not None]
     for root in roots:
         if _is_within(out, root) or _is_within(root, out):
-            raise InputError(f"{option} lies in the dataset being read ({display(root)}); refusing to "
-                             "write there", source=display(out), hint="write outputs outside the dataset folder")
+            raise InputError(
+                f"{option} lies in the dataset being read ({display(root)}); refusing to write there",
+                source=display(out),
+                hint="write outputs outside the dataset folder",
+            )
     for source in inputs:
         if _is_regular(out) and _same_file(out, source):
-            raise InputError(f"{option} is an input of this command ({display(source)}); refusing to "
-                             "overwrite it", source=display(out), hint="choose another output path")
+            raise InputError(
+                f"{option} is an input of this command ({display(source)}); refusing to overwrite it",
+                source=display(out),
+                hint="choose another output path",
+            )
         if out.is_dir() and _is_within(source, out):
-            raise InputError(f"{option} is a folder holding an input of this command ({display(source)}); "
-                             "refusing to replace it", source=display(out), hint="choose another output path")
+            raise InputError(
+                f"{option} is a folder holding an input of this command ({display(source)}); refusing to replace it",
+                source=display(out),
+                hint="choose another output path",
+            )
 
 
 def check_parent(out: str | os.PathLike, *, option: str = "--out") -> Path:
@@ -143,24 +159,33 @@ def check_parent(out: str | os.PathLike, *, option: str = "--out") -> Path:
     parent = out.parent if str(out.parent) else Path(".")
     check_name_length(out, option=option)
     if not parent.exists():
-        raise InputError(f"{option}: the folder {display(parent)} does not exist (it is not created "
-                         "implicitly)", source=display(out), hint=f"create it first: mkdir -p {display(parent)}")
+        raise InputError(
+            f"{option}: the folder {display(parent)} does not exist (it is not created implicitly)",
+            source=display(out),
+            hint=f"create it first: mkdir -p {display(parent)}",
+        )
     if not parent.is_dir():
         raise InputError(f"{option}: {display(parent)} is a file, not a folder", source=display(out))
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{option}: no permission to write in the folder {display(parent)}",
-                         source=display(out))
+        raise InputError(f"{option}: no permission to write in the folder {display(parent)}", source=display(out))
     return parent
 
 
 def output_error(exc: OSError, out: str | os.PathLike, *, option: str = "--out") -> InputError:
     """One clear InputError for an OS error met while writing ``out``."""
-    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-               errno.EROFS: "the file system is read-only", errno.ENAMETOOLONG: "the file name is too long",
-               errno.ENOTDIR: "a component of the path is a file, not a folder",
-               errno.ENOENT: "the folder does not exist", errno.EISDIR: "it is a folder",
-               errno.EFBIG: "the file is too large", errno.EIO: "input/output error"}
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENAMETOOLONG: "the file name is too long",
+        errno.ENOTDIR: "a component of the path is a file, not a folder",
+        errno.ENOENT: "the folder does not exist",
+        errno.EISDIR: "it is a folder",
+        errno.EFBIG: "the file is too large",
+        errno.EIO: "input/output error",
+    }
     reason = reasons.get(exc.errno, exc.strerror or str(exc))
     return InputError(f"{option}: cannot write: {reason}", source=display(out))
 
@@ -168,6 +193,7 @@ def output_error(exc: OSError, out: str | os.PathLike, *, option: str = "--out")
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+
 
 def temp_name(name: str, tag: str = "tmp") -> str:
     """A hidden temporary name derived from ``name``, at most TEMP_NAME_BYTES bytes long."""
@@ -189,8 +215,9 @@ def _resolve_target(out: Path, option: str) -> tuple[Path, bool]:
         mode = os.stat(out).st_mode
     except (FileNotFoundError, NotADirectoryError):
         if out.is_symlink():
-            raise InputError(f"{option} is a symlink to a missing file; refusing to replace the link",
-                             source=display(out)) from None
+            raise InputError(
+                f"{option} is a symlink to a missing file; refusing to replace the link", source=display(out)
+            ) from None
         return out, False
     except OSError as exc:
         raise output_error(exc, out, option=option) from None
@@ -199,13 +226,20 @@ def _resolve_target(out: Path, option: str) -> tuple[Path, bool]:
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or os.path.abspath(out).startswith(_WRITE_THROUGH_ROOTS):
         return out, True
     if not stat.S_ISREG(mode):
-        raise InputError(f"{option} is a special file (not a regular file, character device or FIFO); "
-                         "refusing to replace it", source=display(out))
+        raise InputError(
+            f"{option} is a special file (not a regular file, character device or FIFO); refusing to replace it",
+            source=display(out),
+        )
     return Path(os.path.realpath(out)), False
 
 
-def check_output_file(out: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
-                      datasets: Iterable[str | os.PathLike] = (), option: str = "--out") -> tuple[Path, bool]:
+def check_output_file(
+    out: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    datasets: Iterable[str | os.PathLike] = (),
+    option: str = "--out",
+) -> tuple[Path, bool]:
     """Everything :func:`open_output` refuses, checked before any work is done; returns the file
     that will be written and whether it is written through (a device or FIFO)."""
     out = Path(out)
@@ -229,13 +263,20 @@ def check_name_length(out: str | os.PathLike, *, option: str = "--out") -> None:
     out = Path(out)
     name_bytes = len(os.fsencode(out.name))
     if name_bytes > NAME_MAX:
-        raise InputError(f"{option}: the file name is {name_bytes} bytes long; file systems allow {NAME_MAX}",
-                         source=display(out))
+        raise InputError(
+            f"{option}: the file name is {name_bytes} bytes long; file systems allow {NAME_MAX}", source=display(out)
+        )
 
 
 @contextmanager
-def open_output(out: str | os.PathLike, *, binary: bool = False, inputs: Iterable[str | os.PathLike] = (),
-                datasets: Iterable[str | os.PathLike] = (), option: str = "--out") -> Iterator[IO]:
+def open_output(
+    out: str | os.PathLike,
+    *,
+    binary: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    datasets: Iterable[str | os.PathLike] = (),
+    option: str = "--out",
+) -> Iterator[IO]:
     """Open ``out`` for writing under the module's contract; yields a text (UTF-8, ``\\n``) or
     binary handle. The file appears (renamed into place) only when the block finishes without an
     exception; otherwise the temporary file is removed and an existing ``out`` is untouched."""
@@ -246,8 +287,7 @@ def open_output(out: str | os.PathLike, *, binary: bool = False, inputs: Iterabl
     if through:
         sys.stdout.flush()
         try:
-            with open(target, "ab" if binary else "a", encoding=encoding,
-                      newline=None if binary else "") as handle:
+            with open(target, "ab" if binary else "a", encoding=encoding, newline=None if binary else "") as handle:
                 yield handle
         except OSError as exc:
             raise output_error(exc, out, option=option) from None
@@ -291,6 +331,7 @@ def write_text(out: str | os.PathLike, text: str, **options) -> None:
 # Signals
 # ---------------------------------------------------------------------------------------------
 
+
 class Terminated(SystemExit):
     """Raised in the main thread on SIGTERM/SIGHUP, so that cleanup code (finally/except) runs."""
 
@@ -319,6 +360,23 @@ def cleanup_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-__all__ = ["DATASET_DIR", "NAME_MAX", "TEMP_NAME_BYTES", "Terminated", "check_name_length", "check_not_input",
-           "check_output_file", "check_parent", "cleanup_on_signals", "command_inputs", "dataset_root_of",
-           "display", "inputs_read", "open_output", "output_error", "register_input", "temp_name", "write_text"]
+__all__ = [
+    "DATASET_DIR",
+    "NAME_MAX",
+    "TEMP_NAME_BYTES",
+    "Terminated",
+    "check_name_length",
+    "check_not_input",
+    "check_output_file",
+    "check_parent",
+    "cleanup_on_signals",
+    "command_inputs",
+    "dataset_root_of",
+    "display",
+    "inputs_read",
+    "open_output",
+    "output_error",
+    "register_input",
+    "temp_name",
+    "write_text",
+]

@@ -3,6 +3,7 @@
 The files read back exactly with :func:`mura_bench.predictions.read_predictions` (kind
 ``image-probabilities``): paths are normalised, values written with ``repr``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,25 +34,34 @@ def write_image_predictions(path: str | Path, rows: Iterable[tuple[str, float]])
             writer.writerow(_checked_row(image, probability, number, seen, source=display(target)))
 
 
-def _checked_row(image: str, probability: float, number: int, seen: set[str], *,
-                 source: str) -> tuple[str, str]:
+def _checked_row(image: str, probability: float, number: int, seen: set[str], *, source: str) -> tuple[str, str]:
     try:
         info = parse_path(str(image))
     except ValueError as exc:
-        raise InputError("cannot write predictions: path not in MURA layout", source=source,
-                         rows=[(None, f"row {number}: {exc}")]) from None
+        raise InputError(
+            "cannot write predictions: path not in MURA layout", source=source, rows=[(None, f"row {number}: {exc}")]
+        ) from None
     if info.image_path is None:
-        raise InputError("cannot write predictions: a study path where an image is expected",
-                         source=source, rows=[(None, f"row {number}: {image}")])
+        raise InputError(
+            "cannot write predictions: a study path where an image is expected",
+            source=source,
+            rows=[(None, f"row {number}: {image}")],
+        )
     try:
         value = float(probability)
     except (TypeError, ValueError):
         value = math.nan
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise InputError("cannot write predictions: probability not finite or outside [0, 1]",
-                         source=source, rows=[(None, f"row {number}: {probability!r} for {image}")])
+        raise InputError(
+            "cannot write predictions: probability not finite or outside [0, 1]",
+            source=source,
+            rows=[(None, f"row {number}: {probability!r} for {image}")],
+        )
     if info.image_path in seen:
-        raise InputError("cannot write predictions: duplicate image", source=source,
-                         rows=[(None, f"row {number}: {info.image_path}")])
+        raise InputError(
+            "cannot write predictions: duplicate image",
+            source=source,
+            rows=[(None, f"row {number}: {info.image_path}")],
+        )
     seen.add(info.image_path)
     return info.image_path, repr(value)

@@ -27,6 +27,7 @@ The binary prediction is abnormal iff the study probability is **strictly** grea
 Every fault raises one :class:`~mura_bench.errors.InputError` naming the file, the fault, the first
 offending rows with their line numbers and the total count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,17 @@ from mura_bench.study_mean import study_means_and_labels
 from mura_bench.fast_csv import ANY_FIELD, NUMBER_FIELD, Declined, matching_lines, simple_csv
 from mura_bench.layout import PATH_FIELD, StudyCodes
 from mura_bench.study_mean import coded_means_and_labels, sorted_codes
-from mura_bench.tabular import (MISPLACED_HEADER, Row, Table, check_unique, is_header_row, parse_float, parse_table,
-                                raise_first, read_checked)
+from mura_bench.tabular import (
+    MISPLACED_HEADER,
+    Row,
+    Table,
+    check_unique,
+    is_header_row,
+    parse_float,
+    parse_table,
+    raise_first,
+    read_checked,
+)
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "study-probabilities", "image-probabilities")
@@ -99,9 +109,14 @@ def binarize(probabilities: np.ndarray) -> np.ndarray:
     return (np.asarray(probabilities, dtype=np.float64) > THRESHOLD).astype(np.int8)
 
 
-def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[float] | np.ndarray, *,
-                            kind: str = "study-probabilities", path: str = "<memory>",
-                            sha256: str = "") -> Predictions:
+def predictions_from_scores(
+    study_ids: Sequence[str],
+    probabilities: Sequence[float] | np.ndarray,
+    *,
+    kind: str = "study-probabilities",
+    path: str = "<memory>",
+    sha256: str = "",
+) -> Predictions:
     """Build :class:`Predictions` from in-memory study scores (normalised, sorted, validated).
 
     Paths are normalised like a file's; raises InputError on a path not in MURA layout, a
@@ -120,9 +135,12 @@ def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[fl
             bad.append((None, str(exc)))
     if bad:
         raise InputError("paths not in MURA layout", source=path, rows=bad)
-    bad_values = [(None, f"{ids[i]}: {float(values[i])!r}") for i in range(len(values))
-                  if not (math.isfinite(values[i]) and 0.0 <= values[i] <= 1.0)
-                  or (kind == "labels" and values[i] not in (0.0, 1.0))]
+    bad_values = [
+        (None, f"{ids[i]}: {float(values[i])!r}")
+        for i in range(len(values))
+        if not (math.isfinite(values[i]) and 0.0 <= values[i] <= 1.0)
+        or (kind == "labels" and values[i] not in (0.0, 1.0))
+    ]
     if bad_values:
         problem = "labels must be 0 or 1" if kind == "labels" else "probabilities must be finite and in [0, 1]"
         raise InputError(problem, source=path, rows=bad_values)
@@ -132,13 +150,22 @@ def predictions_from_scores(study_ids: Sequence[str], probabilities: Sequence[fl
     if dupes:
         raise InputError("duplicate studies", source=path, rows=dupes)
     sorted_values = values[np.asarray(order, dtype=np.int64)] if order else values[:0]
-    return Predictions(path, sha256, kind, sorted_ids, sorted_values, binarize(sorted_values),
-                       rows=len(sorted_ids), binary_values=bool(np.isin(sorted_values, (0.0, 1.0)).all()))
+    return Predictions(
+        path,
+        sha256,
+        kind,
+        sorted_ids,
+        sorted_values,
+        binarize(sorted_values),
+        rows=len(sorted_ids),
+        binary_values=bool(np.isin(sorted_values, (0.0, 1.0)).all()),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Columns:
@@ -147,66 +174,93 @@ class _Columns:
     rows: list[Row]
     path_index: int
     score_index: int
-    score_name: str | None      # None for a headerless file
+    score_name: str | None  # None for a headerless file
     header: tuple[str, ...] | None
 
 
-
-def _find_column(names: tuple[str, ...], wanted: str | None, recognised: tuple[str, ...], *,
-                 role: str, option: str, source: str, header_line: int) -> int | None:
+def _find_column(
+    names: tuple[str, ...],
+    wanted: str | None,
+    recognised: tuple[str, ...],
+    *,
+    role: str,
+    option: str,
+    source: str,
+    header_line: int,
+) -> int | None:
     """Index of the column named ``wanted`` (exact, else unique case-insensitive match), or of the
     one column whose name is in ``recognised``; None when none is recognised."""
     shown = ", ".join(repr(n) for n in names)
     if wanted is not None:
         if wanted in names:
             if names.count(wanted) > 1:
-                raise InputError(f"the header names column {wanted!r} more than once", source=source,
-                                 rows=[(header_line, ",".join(names))])
+                raise InputError(
+                    f"the header names column {wanted!r} more than once",
+                    source=source,
+                    rows=[(header_line, ",".join(names))],
+                )
             return names.index(wanted)
         folded = [i for i, n in enumerate(names) if n.lower() == wanted.lower()]
         if len(folded) == 1:
             return folded[0]
-        raise InputError(f"{option} {wanted!r}: no such column; the header has {shown}", source=source,
-                         rows=[(header_line, ",".join(names))])
+        raise InputError(
+            f"{option} {wanted!r}: no such column; the header has {shown}",
+            source=source,
+            rows=[(header_line, ",".join(names))],
+        )
     hits = [i for i, n in enumerate(names) if n.lower() in recognised]
     if len(hits) > 1:
-        raise InputError(f"ambiguous {role} column: the header has {', '.join(repr(names[i]) for i in hits)}",
-                         source=source, rows=[(header_line, ",".join(names))],
-                         hint=f"name the one to use with {option}")
+        raise InputError(
+            f"ambiguous {role} column: the header has {', '.join(repr(names[i]) for i in hits)}",
+            source=source,
+            rows=[(header_line, ",".join(names))],
+            hint=f"name the one to use with {option}",
+        )
     return hits[0] if hits else None
 
 
-def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
-                    score_col: str | None) -> _Columns:
+def _select_columns(rows: list[Row], *, source: str, path_col: str | None, score_col: str | None) -> _Columns:
     first = rows[0]
     has_header = first_row_is_header(first)
     if not has_header and first.fields[0].lower() in PATH_COLUMN_NAMES:
-        raise InputError("the first row looks like a header, but its second field is a number; a header's "
-                         "column names must not be numbers", source=source,
-                         rows=[(first.line, ",".join(first.fields)[:120])])
+        raise InputError(
+            "the first row looks like a header, but its second field is a number; a header's "
+            "column names must not be numbers",
+            source=source,
+            rows=[(first.line, ",".join(first.fields)[:120])],
+        )
     if not has_header:
         if path_col is not None or score_col is not None:
-            raise InputError("--path-col/--score-col name header columns, but this file has no header "
-                             "(its first row's second field is a number)", source=source,
-                             rows=[(first.line, ",".join(first.fields)[:120])])
-        bad = [(r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: "
-                        f"{','.join(r.fields)[:120]}") for r in rows if len(r.fields) != 2]
+            raise InputError(
+                "--path-col/--score-col name header columns, but this file has no header "
+                "(its first row's second field is a number)",
+                source=source,
+                rows=[(first.line, ",".join(first.fields)[:120])],
+            )
+        bad = [
+            (r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: {','.join(r.fields)[:120]}")
+            for r in rows
+            if len(r.fields) != 2
+        ]
         if bad:
-            raise InputError("wrong column count: a headerless predictions file has 2 columns "
-                             "(path, probability or label)", source=source, rows=bad,
-                             hint="a file with more columns needs a header row; "
-                                  "choose columns with --path-col/--score-col")
+            raise InputError(
+                "wrong column count: a headerless predictions file has 2 columns (path, probability or label)",
+                source=source,
+                rows=bad,
+                hint="a file with more columns needs a header row; choose columns with --path-col/--score-col",
+            )
         return _Columns(rows, 0, 1, None, None)
 
     names = first.fields
     if any(not n for n in names):
-        raise InputError("the header has an empty column name", source=source,
-                         rows=[(first.line, ",".join(names))])
-    pi = _find_column(names, path_col, PATH_COLUMN_NAMES, role="path", option="--path-col",
-                      source=source, header_line=first.line)
-    si = _find_column(names, score_col, SCORE_COLUMN_NAMES, role="score", option="--score-col",
-                      source=source, header_line=first.line)
-    if len(names) == 2:          # two columns: whatever is not recognised is the other one
+        raise InputError("the header has an empty column name", source=source, rows=[(first.line, ",".join(names))])
+    pi = _find_column(
+        names, path_col, PATH_COLUMN_NAMES, role="path", option="--path-col", source=source, header_line=first.line
+    )
+    si = _find_column(
+        names, score_col, SCORE_COLUMN_NAMES, role="score", option="--score-col", source=source, header_line=first.line
+    )
+    if len(names) == 2:  # two columns: whatever is not recognised is the other one
         if pi is None and si is None:
             pi, si = 0, 1
         elif pi is None:
@@ -215,29 +269,41 @@ def _select_columns(rows: list[Row], *, source: str, path_col: str | None,
             si = 1 - pi
     shown = ", ".join(repr(n) for n in names)
     if pi is None:
-        raise InputError(f"no path column: none of {shown} is one of {', '.join(PATH_COLUMN_NAMES)}",
-                         source=source, rows=[(first.line, ",".join(names))],
-                         hint="name the column with --path-col")
+        raise InputError(
+            f"no path column: none of {shown} is one of {', '.join(PATH_COLUMN_NAMES)}",
+            source=source,
+            rows=[(first.line, ",".join(names))],
+            hint="name the column with --path-col",
+        )
     if si is None:
-        raise InputError(f"no score column: none of {shown} is one of {', '.join(SCORE_COLUMN_NAMES)}",
-                         source=source, rows=[(first.line, ",".join(names))],
-                         hint="name the column with --score-col")
+        raise InputError(
+            f"no score column: none of {shown} is one of {', '.join(SCORE_COLUMN_NAMES)}",
+            source=source,
+            rows=[(first.line, ",".join(names))],
+            hint="name the column with --score-col",
+        )
     if pi == si:
-        raise InputError(f"the path and score columns are the same column {names[pi]!r}",
-                         source=source, rows=[(first.line, ",".join(names))])
+        raise InputError(
+            f"the path and score columns are the same column {names[pi]!r}",
+            source=source,
+            rows=[(first.line, ",".join(names))],
+        )
     data = rows[1:]
     if not data:
-        raise InputError("predictions file has a header but no rows", source=source,
-                         rows=[(first.line, ",".join(names))])
-    bad = [(r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: {','.join(r.fields)[:120]}")
-           for r in data if len(r.fields) != len(names)]
+        raise InputError(
+            "predictions file has a header but no rows", source=source, rows=[(first.line, ",".join(names))]
+        )
+    bad = [
+        (r.line, f"{len(r.fields)} field{'s' if len(r.fields) != 1 else ''}: {','.join(r.fields)[:120]}")
+        for r in data
+        if len(r.fields) != len(names)
+    ]
     if bad:
         raise InputError(f"wrong column count: the header has {len(names)} columns", source=source, rows=bad)
     return _Columns(data, pi, si, names[si], names)
 
 
-def read_predictions(path: str | Path, *, path_col: str | None = None,
-                     score_col: str | None = None) -> Predictions:
+def read_predictions(path: str | Path, *, path_col: str | None = None, score_col: str | None = None) -> Predictions:
     """Read and validate a prediction file; return one prediction per study (sorted study ids).
 
     ``path_col``/``score_col`` name the path and score columns of a file with a header (exact
@@ -249,8 +315,9 @@ def read_predictions(path: str | Path, *, path_col: str | None = None,
         return _read_simple(raw, source=source, path_col=path_col, score_col=score_col)
     except Declined:
         pass
-    return _read_rows(parse_table(raw, source=source, what="predictions"), source=source, path_col=path_col,
-                      score_col=score_col)
+    return _read_rows(
+        parse_table(raw, source=source, what="predictions"), source=source, path_col=path_col, score_col=score_col
+    )
 
 
 def _read_rows(table: Table, *, source: str, path_col: str | None, score_col: str | None) -> Predictions:
@@ -260,18 +327,19 @@ def _read_rows(table: Table, *, source: str, path_col: str | None, score_col: st
     labels_expected_by_name = cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES
 
     misplaced, bad_path, non_numeric, non_finite = [], [], [], []
-    keys: list[str] = []          # image path or study id per good row
+    keys: list[str] = []  # image path or study id per good row
     study_of: list[str] = []
     is_image: list[bool] = []
     values: list[float] = []
     texts: list[str] = []
     lines: list[int] = []
-    shared: dict[str, str] = {}   # one string object per study id, however many image rows
+    shared: dict[str, str] = {}  # one string object per study id, however many image rows
     for row in cols.rows:
         path_text, value_text = row.fields[cols.path_index], row.fields[cols.score_index]
         value = parse_float(value_text)
-        if value is None and is_header_row(row, cols.header, ((path_text, PATH_COLUMN_NAMES),
-                                                               (value_text, SCORE_COLUMN_NAMES))):
+        if value is None and is_header_row(
+            row, cols.header, ((path_text, PATH_COLUMN_NAMES), (value_text, SCORE_COLUMN_NAMES))
+        ):
             misplaced.append((row.line, ",".join(row.fields)[:120]))
             continue
         try:
@@ -293,25 +361,51 @@ def _read_rows(table: Table, *, source: str, path_col: str | None, score_col: st
         texts.append(value_text)
         lines.append(row.line)
     header, score_name, sha256 = cols.header, cols.score_name, table.sha256
-    del table, rows, cols, shared          # the parsed fields are no longer needed: free them early
+    del table, rows, cols, shared  # the parsed fields are no longer needed: free them early
 
     where = "" if header is None else f" in column {score_name!r}"
     labels_expected = labels_expected_by_name or all(_INTEGER_RE.match(t) for t in texts)
-    raise_first([(MISPLACED_HEADER, misplaced), ("paths not in MURA layout", bad_path),
-                 _mixed_rows(is_image, keys, lines),
-                 (f"non-numeric values{where}", non_numeric), (f"NaN or infinite values{where}", non_finite),
-                 (f"labels must be 0 or 1{where}", _offending(lines, texts, values, keys, lambda v: v in (0.0, 1.0))
-                  if labels_expected else []),
-                 (f"probabilities must be in [0, 1]{where}",
-                  _offending(lines, texts, values, keys, lambda v: 0.0 <= v <= 1.0))], source=source)
-    check_unique(keys, lines, source=source, what="image" if any(is_image) else "study",
-                 note=lambda j, i: "same value" if parse_float(texts[i]) == parse_float(texts[j])
-                 else f"conflicting values {texts[j]!r} and {texts[i]!r}")
+    raise_first(
+        [
+            (MISPLACED_HEADER, misplaced),
+            ("paths not in MURA layout", bad_path),
+            _mixed_rows(is_image, keys, lines),
+            (f"non-numeric values{where}", non_numeric),
+            (f"NaN or infinite values{where}", non_finite),
+            (
+                f"labels must be 0 or 1{where}",
+                _offending(lines, texts, values, keys, lambda v: v in (0.0, 1.0)) if labels_expected else [],
+            ),
+            (
+                f"probabilities must be in [0, 1]{where}",
+                _offending(lines, texts, values, keys, lambda v: 0.0 <= v <= 1.0),
+            ),
+        ],
+        source=source,
+    )
+    check_unique(
+        keys,
+        lines,
+        source=source,
+        what="image" if any(is_image) else "study",
+        note=lambda j, i: (
+            "same value"
+            if parse_float(texts[i]) == parse_float(texts[j])
+            else f"conflicting values {texts[j]!r} and {texts[i]!r}"
+        ),
+    )
     return _by_study(source, sha256, study_of, is_image, values, texts, lines)
 
 
-def _by_study(source: str, sha256: str, study_of: list[str], is_image: list[bool], values: list[float],
-              texts: list[str], lines: list[int]) -> Predictions:
+def _by_study(
+    source: str,
+    sha256: str,
+    study_of: list[str],
+    is_image: list[bool],
+    values: list[float],
+    texts: list[str],
+    lines: list[int],
+) -> Predictions:
     """The predictions of valid rows, one per study: the kind, study means, first lines."""
     if any(is_image):
         kind = "image-probabilities"
@@ -325,8 +419,17 @@ def _by_study(source: str, sha256: str, study_of: list[str], is_image: list[bool
     for study, line in zip(study_of, lines):
         first_line.setdefault(study, line)
     study_lines = np.fromiter((first_line[s] for s in study_ids), dtype=np.int64, count=len(study_ids))
-    return Predictions(source, sha256, kind, study_ids, probabilities, labels,
-                       study_lines, rows=len(values), binary_values=bool(np.isin(value_array, (0.0, 1.0)).all()))
+    return Predictions(
+        source,
+        sha256,
+        kind,
+        study_ids,
+        probabilities,
+        labels,
+        study_lines,
+        rows=len(values),
+        binary_values=bool(np.isin(value_array, (0.0, 1.0)).all()),
+    )
 
 
 def study_means(study_of: Sequence[str], values: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -345,8 +448,11 @@ def _mixed_rows(is_image: list[bool], keys: list[str], lines: list[int]) -> tupl
         return "", []
     minority_is_image = n_image < n_study
     rows = [(ln, k) for ln, k, im in zip(lines, keys, is_image) if im == minority_is_image]
-    return (f"mixed image and study rows: {n_image} image rows and {n_study} study rows; a file holds one or "
-            f"the other (showing the {'image' if minority_is_image else 'study'} rows)", rows)
+    return (
+        f"mixed image and study rows: {n_image} image rows and {n_study} study rows; a file holds one or "
+        f"the other (showing the {'image' if minority_is_image else 'study'} rows)",
+        rows,
+    )
 
 
 def _offending(lines: list[int], texts: list[str], values: list[float], keys: list[str], ok) -> list:
@@ -354,10 +460,10 @@ def _offending(lines: list[int], texts: list[str], values: list[float], keys: li
     return [(ln, f"{t!r} for {k}") for ln, t, v, k in zip(lines, texts, values, keys) if not ok(v)]
 
 
-
 # ---------------------------------------------------------------------------------------------
 # The fast reader (mura_bench.fast_csv): the same result as the row reader for the files it takes
 # ---------------------------------------------------------------------------------------------
+
 
 def _read_simple(raw: bytes, *, source: str, path_col: str | None, score_col: str | None) -> Predictions:
     """Read a simple file (:func:`mura_bench.fast_csv.simple_csv`) with one regular expression per
@@ -369,9 +475,11 @@ def _read_simple(raw: bytes, *, source: str, path_col: str | None, score_col: st
     except InputError:
         raise Declined("the columns") from None
     width = 2 if cols.header is None else len(cols.header)
-    fields = [PATH_FIELD if i == cols.path_index else NUMBER_FIELD if i == cols.score_index else ANY_FIELD
-              for i in range(width)]
-    if cols.path_index > cols.score_index:   # groups come in column order: path groups last
+    fields = [
+        PATH_FIELD if i == cols.path_index else NUMBER_FIELD if i == cols.score_index else ANY_FIELD
+        for i in range(width)
+    ]
+    if cols.path_index > cols.score_index:  # groups come in column order: path groups last
         order = (1, 2, 0)
     else:
         order = (0, 1, 2)
@@ -386,8 +494,7 @@ def _read_simple(raw: bytes, *, source: str, path_col: str | None, score_col: st
         codes.append(studies.codes(block_studies))
         for name in dict.fromkeys(block_images):
             image_names.setdefault(name, len(image_names))
-        images.append(np.fromiter(map(image_names.__getitem__, block_images), dtype=np.int64,
-                                  count=len(block_images)))
+        images.append(np.fromiter(map(image_names.__getitem__, block_images), dtype=np.int64, count=len(block_images)))
         values.append(np.fromiter(map(float, block_texts), dtype=np.float64, count=len(block_texts)))
         texts.append(np.array(block_texts, dtype=np.bytes_))
         lines.append(np.arange(line, line + len(matches), dtype=np.int64))
@@ -396,21 +503,33 @@ def _read_simple(raw: bytes, *, source: str, path_col: str | None, score_col: st
     code, image, value = np.concatenate(codes), np.concatenate(images), np.concatenate(values)
     is_image = image != 0
     labels_expected = integer_texts or (cols.score_name is not None and cols.score_name.lower() in LABEL_COLUMN_NAMES)
-    if (is_image.any() and not is_image.all()) or not np.isfinite(value).all() \
-            or (labels_expected and not np.isin(value, (0.0, 1.0)).all()) \
-            or not ((value >= 0.0) & (value <= 1.0)).all():
+    if (
+        (is_image.any() and not is_image.all())
+        or not np.isfinite(value).all()
+        or (labels_expected and not np.isin(value, (0.0, 1.0)).all())
+        or not ((value >= 0.0) & (value <= 1.0)).all()
+    ):
         raise Declined("mixed rows or values out of range")
     if _has_repeats(code * len(image_names) + image):
         raise Declined("duplicate rows")
     study_ids, inverse = sorted_codes(studies.study_ids, code)
     number_texts = _Texts(np.concatenate(texts))
     probabilities, study_labels = coded_means_and_labels(inverse, value, number_texts)
-    by_study = np.argsort(inverse, kind="stable")     # rows by study, each study's in file order
+    by_study = np.argsort(inverse, kind="stable")  # rows by study, each study's in file order
     starts = np.flatnonzero(np.r_[True, np.diff(inverse[by_study]) != 0])
-    first = np.concatenate(lines)[by_study[starts]]    # the line of each study's first row
+    first = np.concatenate(lines)[by_study[starts]]  # the line of each study's first row
     kind = "image-probabilities" if is_image.any() else "labels" if binary_texts else "study-probabilities"
-    return Predictions(source, hashlib.sha256(raw).hexdigest(), kind, study_ids, probabilities, study_labels,
-                       first, rows=len(value), binary_values=bool(np.isin(value, (0.0, 1.0)).all()))
+    return Predictions(
+        source,
+        hashlib.sha256(raw).hexdigest(),
+        kind,
+        study_ids,
+        probabilities,
+        study_labels,
+        first,
+        rows=len(value),
+        binary_values=bool(np.isin(value, (0.0, 1.0)).all()),
+    )
 
 
 #: A number text that is not an integer (its syntax is that of fast_csv.NUMBER_FIELD).

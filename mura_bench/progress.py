@@ -5,6 +5,7 @@ The library reports progress through a plain callback, ``report(stage, done, tot
 rich progress bar on stderr only when stderr is a terminal, only when not ``quiet``, and only once
 the work has lasted ``delay`` seconds (short runs stay silent). The bar disappears when done.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,9 @@ class StderrProgress:
     seconds have passed since the first report; a stage's bar is replaced by the next stage's.
     """
 
-    def __init__(self, *, enabled: bool | None = None, quiet: bool = False, delay: float = 2.0,
-                 stream: IO[str] | None = None) -> None:
+    def __init__(
+        self, *, enabled: bool | None = None, quiet: bool = False, delay: float = 2.0, stream: IO[str] | None = None
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -73,8 +75,14 @@ class StderrProgress:
         from mura_bench.terminal import console as safe_console
 
         console = safe_console(file=self.stream, force_terminal=True)
-        self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=console, transient=True)
+        self._bar = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self._bar.start()
         self.shown = True
 

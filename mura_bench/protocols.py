@@ -13,6 +13,7 @@ Protocols: ``single`` (truth = label, model only), ``leave-one-out`` (paper §4.
 ``gold-panel`` (truth = majority of the gold readers). Ties of an even number of voters follow
 ``tie`` ("abnormal": a tie counts as 1; "normal": as 0).
 """
+
 from __future__ import annotations
 
 import re
@@ -31,11 +32,11 @@ TIE_RULES: tuple[str, ...] = ("abnormal", "normal")
 @dataclass(frozen=True)
 class Plan:
     protocol: str
-    references: np.ndarray          # (n, K) int8
-    readers: np.ndarray             # (n, J) int8, J may be 0
+    references: np.ndarray  # (n, K) int8
+    readers: np.ndarray  # (n, J) int8, J may be 0
     reader_names: tuple[str, ...]
-    reader_reference: np.ndarray    # (J,) int64: reference column per scored reader
-    positives: np.ndarray           # (n,) int8
+    reader_reference: np.ndarray  # (J,) int64: reference column per scored reader
+    positives: np.ndarray  # (n,) int8
 
     @property
     def has_readers(self) -> bool:
@@ -68,8 +69,10 @@ def canonical_reader_order(names: Sequence[str]) -> list[int]:
     """Column order in which the scorer sums over readers: by name, numbers compared as numbers
     (``r2`` before ``r10``). Scores then do not depend, not even by rounding, on the order of the
     reader columns in the truth file."""
+
     def key(i: int) -> tuple[int | str, ...]:
         return tuple(int(t) if k % 2 else t for k, t in enumerate(re.split(r"(\d+)", names[i])))
+
     return sorted(range(len(names)), key=key)
 
 
@@ -102,11 +105,14 @@ def gold_reader_indices(gold_readers: Sequence[str] | None, names: Sequence[str]
         raise InputError("--gold-readers names no reader")
     unknown = [g for g in gold if g not in names]
     if unknown:
-        raise InputError(f"--gold-readers names unknown reader(s) {', '.join(unknown)}; the panel has {', '.join(names)}")
+        raise InputError(
+            f"--gold-readers names unknown reader(s) {', '.join(unknown)}; the panel has {', '.join(names)}"
+        )
     repeated = sorted({g for g in gold if gold.count(g) > 1})
     if repeated:
-        raise InputError(f"--gold-readers names reader(s) {', '.join(repeated)} more than once; "
-                         "gold readers must be distinct")
+        raise InputError(
+            f"--gold-readers names reader(s) {', '.join(repeated)} more than once; gold readers must be distinct"
+        )
     return [names.index(g) for g in gold]
 
 
@@ -114,13 +120,21 @@ def check_gold_readers_apply(gold_readers: Sequence[str] | None, protocol: str) 
     """--gold-readers only means something to the gold-panel protocol: refuse it elsewhere rather
     than ignore it."""
     if gold_readers is not None and protocol != "gold-panel":
-        raise InputError(f"--gold-readers applies to the gold-panel protocol only, not to {protocol}",
-                         hint="use --protocol gold-panel with a reader panel, or drop --gold-readers")
+        raise InputError(
+            f"--gold-readers applies to the gold-panel protocol only, not to {protocol}",
+            hint="use --protocol gold-panel with a reader panel, or drop --gold-readers",
+        )
 
 
-def make_plan(protocol: str, *, labels: np.ndarray | None, readers: np.ndarray | None,
-              reader_names: Sequence[str], tie: str = "abnormal",
-              gold_readers: Sequence[str] | None = None) -> Plan:
+def make_plan(
+    protocol: str,
+    *,
+    labels: np.ndarray | None,
+    readers: np.ndarray | None,
+    reader_names: Sequence[str],
+    tie: str = "abnormal",
+    gold_readers: Sequence[str] | None = None,
+) -> Plan:
     """Build the scoring plan of a protocol for one truth table (rows = studies)."""
     names = tuple(reader_names)
     if protocol == "single":
@@ -142,6 +156,12 @@ def make_plan(protocol: str, *, labels: np.ndarray | None, readers: np.ndarray |
         gold_idx = gold_reader_indices(gold_readers, names)
         rest_idx = [i for i in range(len(names)) if i not in gold_idx]
         truth = majority(readers[:, gold_idx], tie)
-        return Plan(protocol, truth[:, None], readers[:, rest_idx], tuple(names[i] for i in rest_idx),
-                    np.zeros(len(rest_idx), np.int64), truth)
+        return Plan(
+            protocol,
+            truth[:, None],
+            readers[:, rest_idx],
+            tuple(names[i] for i in rest_idx),
+            np.zeros(len(rest_idx), np.int64),
+            truth,
+        )
     raise InputError(f"unknown protocol {protocol!r}")

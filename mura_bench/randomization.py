@@ -23,6 +23,7 @@ reads (model, readers, references) and on the drawn rater, so each permutation i
 (pattern, rater) pairs, and all confusion counts of all permutations are one matrix product of
 that histogram with a small table of indicators. No Python loop runs over permutations.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -129,14 +130,15 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _swap_indicators(patterns: np.ndarray, n_refs: int, n_readers: int, reader_reference: np.ndarray,
-                     rebuild: bool, tie: str) -> np.ndarray:
+def _swap_indicators(
+    patterns: np.ndarray, n_refs: int, n_readers: int, reader_reference: np.ndarray, rebuild: bool, tie: str
+) -> np.ndarray:
     """Indicator rows of every (pattern, rater) pair, (Q * (J + 1), 3 (K + J) + 1).
 
     ``patterns`` (Q, 1 + J + K): model read, the J scored readers' reads, the K references."""
     q = patterns.shape[0]
     raters = n_readers + 1
-    reads = np.repeat(patterns[:, :raters], raters, axis=0)          # (Q * R, R), row = (q, k)
+    reads = np.repeat(patterns[:, :raters], raters, axis=0)  # (Q * R, R), row = (q, k)
     refs = np.repeat(patterns[:, raters:], raters, axis=0)
     k = np.tile(np.arange(raters), q)
     rows = np.arange(q * raters)
@@ -155,18 +157,20 @@ def _difference(counts, n_refs: int, metric: str) -> np.ndarray:
     return values[:, :n_refs].mean(axis=1) - values[:, n_refs:].mean(axis=1)
 
 
-def model_vs_readers_p_values(plan: Plan, model_labels: np.ndarray, metrics: list[str], *,
-                              permutations: int, seed: int, group: int, tie: str) -> dict[str, np.ndarray]:
+def model_vs_readers_p_values(
+    plan: Plan, model_labels: np.ndarray, metrics: list[str], *, permutations: int, seed: int, group: int, tie: str
+) -> dict[str, np.ndarray]:
     """Two-sided p-values of model - radiologists for each submission column of ``model_labels``
     (n, S) on one group's studies: metric -> (S,). ``plan`` must have scored readers."""
     n, n_readers, n_refs = plan.readers.shape[0], plan.readers.shape[1], plan.references.shape[1]
     raters = n_readers + 1
     out = {m: np.empty(model_labels.shape[1]) for m in metrics}
     for s in range(model_labels.shape[1]):
-        reads = np.concatenate([model_labels[:, s:s + 1], plan.readers, plan.references], axis=1).astype(np.int8)
+        reads = np.concatenate([model_labels[:, s : s + 1], plan.readers, plan.references], axis=1).astype(np.int8)
         patterns, pattern_of = np.unique(reads, axis=0, return_inverse=True)
-        indicators = _swap_indicators(patterns, n_refs, n_readers, plan.reader_reference,
-                                      plan.protocol == "leave-one-out", tie)
+        indicators = _swap_indicators(
+            patterns, n_refs, n_readers, plan.reader_reference, plan.protocol == "leave-one-out", tie
+        )
         n_bins = indicators.shape[0]
         base = (pattern_of.ravel() * raters).astype(np.int64)
         observed_hist = np.bincount(base, minlength=n_bins)[None, :].astype(np.float32)
@@ -178,14 +182,15 @@ def model_vs_readers_p_values(plan: Plan, model_labels: np.ndarray, metrics: lis
             hist = indices_to_counts(base + drawn, n_bins)
             counts = counts_from_indicators(hist, indicators)
             for m in metrics:
-                permuted[m][start:start + drawn.shape[0]] = _difference(counts, n_refs, m)
+                permuted[m][start : start + drawn.shape[0]] = _difference(counts, n_refs, m)
         for m in metrics:
             out[m][s] = two_sided_p(_difference(observed, n_refs, m)[0], permuted[m])
     return out
 
 
-def pairwise_p_values(model_labels: np.ndarray, references: np.ndarray, metric: str, *,
-                      permutations: int, seed: int, group: int) -> tuple[np.ndarray, np.ndarray]:
+def pairwise_p_values(
+    model_labels: np.ndarray, references: np.ndarray, metric: str, *, permutations: int, seed: int, group: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Model - model tests on one group: ``model_labels`` (n, S) 0/1, ``references`` (n, K).
 
     Returns (difference, p): (S, S) arrays, ``difference[a, b]`` = metric(a) - metric(b) (each the
@@ -196,29 +201,29 @@ def pairwise_p_values(model_labels: np.ndarray, references: np.ndarray, metric: 
     refs = np.asarray(references, dtype=np.float32)
     n, n_subs = m.shape
     n_refs = refs.shape[1]
-    hits = (refs[:, None, :] * m[:, :, None]).reshape(n, -1)          # (n, S*K): ref & model
-    pos = refs.sum(axis=0).astype(np.float64)                           # (K,)
-    tp0 = hits.sum(axis=0).reshape(n_subs, n_refs).astype(np.float64)   # (S, K)
-    pp0 = m.sum(axis=0).astype(np.float64)                              # (S,)
+    hits = (refs[:, None, :] * m[:, :, None]).reshape(n, -1)  # (n, S*K): ref & model
+    pos = refs.sum(axis=0).astype(np.float64)  # (K,)
+    tp0 = hits.sum(axis=0).reshape(n_subs, n_refs).astype(np.float64)  # (S, K)
+    pp0 = m.sum(axis=0).astype(np.float64)  # (S,)
     fn_metric = COUNT_METRICS[metric]
 
     def value(tp, pp):  # metric from TP and predicted positives (broadcast over leading axes)
         return fn_metric(tp, pp - tp, pos - tp, n - pp - pos + tp).mean(axis=-1)
 
-    point = value(tp0, pp0[:, None])                                     # (S,)
+    point = value(tp0, pp0[:, None])  # (S,)
     observed = point[:, None] - point[None, :]
     p = np.full((n_subs, n_subs), np.nan)
     for _, drawn in rater_blocks(n, permutations, 2, seed, group, rows=_rows(n)):
         c = drawn.astype(np.float32)
-        x = (c @ hits).astype(np.float64).reshape(-1, n_subs, n_refs)   # (P, S, K)
-        y = (c @ m).astype(np.float64)                                  # (P, S)
+        x = (c @ hits).astype(np.float64).reshape(-1, n_subs, n_refs)  # (P, S, K)
+        y = (c @ m).astype(np.float64)  # (P, S)
         for a in range(n_subs - 1):  # pairs (a, b > a), vectorised over b and permutations
-            dx = x[:, a + 1:] - x[:, a:a + 1]                           # moved hits: a gets b's reads
-            dy = (y[:, a + 1:] - y[:, a:a + 1])[:, :, None]
+            dx = x[:, a + 1 :] - x[:, a : a + 1]  # moved hits: a gets b's reads
+            dy = (y[:, a + 1 :] - y[:, a : a + 1])[:, :, None]
             va = value(tp0[a] + dx, pp0[a] + dy)
-            vb = value(tp0[a + 1:] - dx, pp0[a + 1:, None] - dy)
-            extreme = (np.abs(va - vb) >= np.abs(observed[a, a + 1:]) - TOLERANCE).sum(axis=0)
-            p[a, a + 1:] = np.nan_to_num(p[a, a + 1:]) + extreme
+            vb = value(tp0[a + 1 :] - dx, pp0[a + 1 :, None] - dy)
+            extreme = (np.abs(va - vb) >= np.abs(observed[a, a + 1 :]) - TOLERANCE).sum(axis=0)
+            p[a, a + 1 :] = np.nan_to_num(p[a, a + 1 :]) + extreme
     upper = np.triu_indices(n_subs, 1)
     p[upper] = (1.0 + p[upper]) / (permutations + 1.0)
     p.T[upper] = p[upper]

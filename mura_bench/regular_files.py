@@ -13,6 +13,7 @@ The callers choose the exception (``error``: a class taking one message) and how
 called in messages (``place``): :mod:`mura_bench.leaderboard.entry_files` for leaderboard entries,
 :mod:`mura_bench.hosting.untrusted` for the hosted scoring programs.
 """
+
 from __future__ import annotations
 
 import errno
@@ -50,8 +51,10 @@ def describe_mode(mode: int) -> str:
 
 def refusal(name: str, what: str, place: str) -> str:
     """The message for a file that is ``what`` (a link, a FIFO, outside the folder ...)."""
-    return (f"{shown_name(name)} is {what}; {place} files must be regular files inside the {place} "
-            "folder (symbolic links are refused)")
+    return (
+        f"{shown_name(name)} is {what}; {place} files must be regular files inside the {place} "
+        "folder (symbolic links are refused)"
+    )
 
 
 def check_regular_file(folder: Path, name: str, *, error: ErrorFactory, place: str) -> Path | None:
@@ -79,8 +82,7 @@ def check_regular_file(folder: Path, name: str, *, error: ErrorFactory, place: s
     return path
 
 
-def read_regular_file(folder: Path, name: str, *, max_bytes: int, error: ErrorFactory,
-                      place: str) -> bytes | None:
+def read_regular_file(folder: Path, name: str, *, max_bytes: int, error: ErrorFactory, place: str) -> bytes | None:
     """The bytes of ``folder/name`` (None when absent): checked by :func:`check_regular_file`, then
     opened relative to the resolved ``folder`` without following links, checked again on the
     descriptor (a regular file of at most ``max_bytes``) and read."""

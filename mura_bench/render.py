@@ -5,6 +5,7 @@ The table never truncates (no ellipsis anywhere): its layout is chosen to fit th
 ``$COLUMNS`` or 80 columns, and is rendered at its natural width when even the narrowest layout is
 wider.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -44,23 +45,31 @@ def significance_caption(result: Result) -> str:
     settings = result.bootstrap
     alpha = f"{1 - settings.confidence:.3g}"
     adjusted = getattr(settings, "adjust", None) == "holm"
-    where = ("any group, after Holm's adjustment over the 8 groups of each metric" if adjusted else
-             "overall only (the pre-specified comparison; body parts are estimates with CIs, not tested)")
+    where = (
+        "any group, after Holm's adjustment over the 8 groups of each metric"
+        if adjusted
+        else "overall only (the pre-specified comparison; body parts are estimates with CIs, not tested)"
+    )
     if getattr(settings, "readers", "fixed") == "random":
-        return (f"* {where}: Obuchowski–Rockette test of model − radiologists with random readers "
-                f"(radiologists in general; t interval on Hillis' df), p < {alpha}")
+        return (
+            f"* {where}: Obuchowski–Rockette test of model − radiologists with random readers "
+            f"(radiologists in general; t interval on Hillis' df), p < {alpha}"
+        )
     if getattr(settings, "test", "ci") == "randomization":
-        return (f"* {where}: paired randomization test of model − radiologists ({settings.permutations} "
-                f"permutations; these readers), p < {alpha}")
-    return (f"* {where}: the paired {settings.confidence:.0%} CI of model − radiologists excludes 0 "
-            "(these readers)")
+        return (
+            f"* {where}: paired randomization test of model − radiologists ({settings.permutations} "
+            f"permutations; these readers), p < {alpha}"
+        )
+    return f"* {where}: the paired {settings.confidence:.0%} CI of model − radiologists excludes 0 (these readers)"
 
 
 def table_heading(result: Result) -> str:
     """One line naming the inputs and settings, printed above the table (never wrapped into it)."""
-    return (f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
-            f"{result.bootstrap.resamples} paired resamples, {int(round(result.bootstrap.confidence * 100))}% "
-            f"{result.bootstrap.method} CI")
+    return (
+        f"{result.predictions.path} vs {result.truth.path} — protocol {result.protocol}, "
+        f"{result.bootstrap.resamples} paired resamples, {int(round(result.bootstrap.confidence * 100))}% "
+        f"{result.bootstrap.method} CI"
+    )
 
 
 def detected_line(result: Result) -> str:
@@ -73,8 +82,9 @@ def detected_line(result: Result) -> str:
         counts = f"{pred.rows} images -> {studies} studies"
     truth = result.truth
     readers = f" ({len(truth.readers)} readers)" if truth.readers else ""
-    missing = (f"{len(result.missing)} truth studies missing (--allow-missing)" if result.missing
-               else "no truth study missing")
+    missing = (
+        f"{len(result.missing)} truth studies missing (--allow-missing)" if result.missing else "no truth study missing"
+    )
     return f"detected: predictions {pred.kind} ({counts}); truth {truth.kind}{readers}; {missing}"
 
 
@@ -82,12 +92,18 @@ def table_blocks(result: Result, *, readers: bool = False, wide: bool = False) -
     """The whole table block in print order: heading, the fitted table, legend, detected line,
     notes (lines of text and a :mod:`mura_bench.table_fit` block)."""
     after = [significance_caption(result)] if result.groups["overall"].difference is not None else []
-    return [table_heading(result), FittedTable(result, readers=readers, wide=wide), *after, detected_line(result),
-            *(f"note: {n}" for n in result.notes)]
+    return [
+        table_heading(result),
+        FittedTable(result, readers=readers, wide=wide),
+        *after,
+        detected_line(result),
+        *(f"note: {n}" for n in result.notes),
+    ]
 
 
-def table_text(result: Result, width: int, *, readers: bool = False, wide: bool = False,
-               fold: bool = True, color: bool = False) -> str:
+def table_text(
+    result: Result, width: int, *, readers: bool = False, wide: bool = False, fold: bool = True, color: bool = False
+) -> str:
     """The whole table block (heading, tables, legend, detected line, notes) as text (rendered in
     memory: the console writes to a string buffer, never to a file).
 
@@ -98,8 +114,14 @@ def table_text(result: Result, width: int, *, readers: bool = False, wide: bool 
     return block_text(table_blocks(result, readers=readers, wide=wide), width, fold=fold, color=color)
 
 
-def print_table(result: Result, out: str | Path | None = None, *, readers: bool = False,
-                wide: bool = False, inputs: Sequence[str | Path] = ()) -> None:
+def print_table(
+    result: Result,
+    out: str | Path | None = None,
+    *,
+    readers: bool = False,
+    wide: bool = False,
+    inputs: Sequence[str | Path] = (),
+) -> None:
     """Render the results table to stdout or, atomically, to a text file, never cutting anything.
 
     On a terminal the layout fits the terminal's width; piped or written to a file, it fits
@@ -123,5 +145,7 @@ def missing_studies_warning(missing: Sequence[str]) -> str:
     """The loud --allow-missing warning: how many truth studies are not scored, the first few."""
     shown = "\n".join(f"  {s}" for s in missing[:5])
     more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
-    return (f"WARNING: --allow-missing: {len(missing)} truth studies have no prediction and are NOT scored; "
-            f"the scores below cover a subset:\n{shown}{more}")
+    return (
+        f"WARNING: --allow-missing: {len(missing)} truth studies have no prediction and are NOT scored; "
+        f"the scores below cover a subset:\n{shown}{more}"
+    )

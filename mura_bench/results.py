@@ -4,6 +4,7 @@ Same inputs + seed give a byte-identical JSON document: dictionaries are built i
 floats are written with Python's shortest round-trip repr, and nothing time- or host-dependent
 (other than the software versions) is recorded.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,19 @@ from mura_bench.layout import GROUPS
 
 SCHEMA = "mura-bench/score/v1"
 #: Columns of :meth:`Result.rows`, :meth:`Result.to_csv` and :meth:`Result.to_frame`.
-ROW_COLUMNS = ("group", "subject", "metric", "value", "ci_lower", "ci_upper", "p_value", "p_adjusted",
-               "significant", "studies", "positives")
+ROW_COLUMNS = (
+    "group",
+    "subject",
+    "metric",
+    "value",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "studies",
+    "positives",
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,10 @@ class Estimate:
     method: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": _num(self.value),
-                               "ci": None if self.ci is None else [_num(self.ci[0]), _num(self.ci[1])]}
+        out: dict[str, Any] = {
+            "value": _num(self.value),
+            "ci": None if self.ci is None else [_num(self.ci[0]), _num(self.ci[1])],
+        }
         if self.p_value is not None:
             out["p_value"] = _num(self.p_value)
         if self.p_adjusted is not None:
@@ -155,11 +169,22 @@ class BootstrapSettings:
     readers: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
-                               "method": self.method}
+        out: dict[str, Any] = {
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "method": self.method,
+        }
         if self.test is not None:
-            out.update({"test": self.test, "permutations": self.permutations, "adjust": self.adjust,
-                        "resample_readers": bool(self.resample_readers), "readers": self.readers or "fixed"})
+            out.update(
+                {
+                    "test": self.test,
+                    "permutations": self.permutations,
+                    "adjust": self.adjust,
+                    "resample_readers": bool(self.resample_readers),
+                    "readers": self.readers or "fixed",
+                }
+            )
         return out
 
 
@@ -204,9 +229,18 @@ class Result(JsonDocument):
             grp = self.groups[g]
             for subject, metrics in subjects(grp):
                 for metric, est in metrics.items():
-                    out.append({"group": g, "subject": subject.key, "metric": metric, **estimate_columns(est),
-                                "p_value": est.p_value, "p_adjusted": est.p_adjusted,
-                                "studies": grp.studies, "positives": grp.positives})
+                    out.append(
+                        {
+                            "group": g,
+                            "subject": subject.key,
+                            "metric": metric,
+                            **estimate_columns(est),
+                            "p_value": est.p_value,
+                            "p_adjusted": est.p_adjusted,
+                            "studies": grp.studies,
+                            "positives": grp.positives,
+                        }
+                    )
         return out
 
     def to_frame(self) -> Any:
@@ -250,15 +284,23 @@ def estimate_columns(est: Estimate, finite_only: bool = False) -> dict[str, Any]
     """``value, ci_lower, ci_upper, significant`` of an estimate, for long-format rows
     (``finite_only``: non-finite numbers become None)."""
     fix = _num if finite_only else (lambda x: x)
-    return {"value": fix(est.value), "ci_lower": None if est.ci is None else fix(est.ci[0]),
-            "ci_upper": None if est.ci is None else fix(est.ci[1]), "significant": est.significant}
+    return {
+        "value": fix(est.value),
+        "ci_lower": None if est.ci is None else fix(est.ci[0]),
+        "ci_upper": None if est.ci is None else fix(est.ci[1]),
+        "significant": est.significant,
+    }
 
 
 def document_head(schema: str, result: ResultDocument) -> dict[str, Any]:
     """The leading keys of a result document: schema, protocol, bootstrap, inputs, software."""
-    return {"schema": schema, "protocol": result.protocol, "bootstrap": result.bootstrap.to_dict(),
-            "inputs": {"predictions": result.predictions.to_dict(), "truth": result.truth.to_dict()},
-            "software": dict(result.software)}
+    return {
+        "schema": schema,
+        "protocol": result.protocol,
+        "bootstrap": result.bootstrap.to_dict(),
+        "inputs": {"predictions": result.predictions.to_dict(), "truth": result.truth.to_dict()},
+        "software": dict(result.software),
+    }
 
 
 def document_tail(out: dict[str, Any], result: ResultDocument) -> dict[str, Any]:
@@ -276,8 +318,9 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row[k] is None else (repr(row[k]) if isinstance(row[k], float) else row[k]))
-                         for k in columns})
+        writer.writerow(
+            {k: ("" if row[k] is None else (repr(row[k]) if isinstance(row[k], float) else row[k])) for k in columns}
+        )
     return buf.getvalue()
 
 

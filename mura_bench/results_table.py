@@ -13,6 +13,7 @@ ever shortens its text with an ellipsis or wraps a cell at a space; the first la
 fits is used, so folding only happens when the target width is too small for a single subject
 column. Negative numbers use the minus sign (U+2212).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,8 +29,10 @@ METRIC_LABELS = {spec.name: spec.short_title for spec in METRIC_SPECS}
 SUBJECT_HEADERS = {"model": "Model", "radiologists": "Radiologists", "difference": "Model − radiologists"}
 MINUS = "\u2212"
 DASH = "—"
-SIGNIFICANT_CAPTION = ("* overall only (the pre-specified comparison): the paired CI of model − radiologists "
-                       "excludes 0; body parts are estimates with CIs, not tested")
+SIGNIFICANT_CAPTION = (
+    "* overall only (the pre-specified comparison): the paired CI of model − radiologists "
+    "excludes 0; body parts are estimates with CIs, not tested"
+)
 
 
 def shows_mark(group: str, est: Estimate | None, *, adjusted: bool) -> bool:
@@ -92,8 +95,9 @@ def _group_cells(grp: GroupResult, name: str, heights: Sequence[int]) -> list[st
     return cells
 
 
-def compact_table(result: Result, subjects: Sequence[Subject], *, stacked: bool, title: str | None = None,
-                  edge: bool = True):
+def compact_table(
+    result: Result, subjects: Sequence[Subject], *, stacked: bool, title: str | None = None, edge: bool = True
+):
     """Rows: body part x metric; columns: ``subjects``. ``edge=False`` drops the outer border."""
     table = _new_table(title)
     table.show_edge = edge
@@ -131,15 +135,23 @@ def wide_table(result: Result, *, readers: bool):
         rows = [(s, est) for s in shown_subjects(result, readers=readers) if (est := grp.estimates(s)) is not None]
         for i, (s, est) in enumerate(rows):
             who = f"  {_header(s)}" if s.is_reader else ("model − radiologists" if s.kind == "difference" else s.kind)
-            table.add_row(g if i == 0 else "", f"{grp.studies} ({grp.positives})" if i == 0 else "", who,
-                          *[_cell(result, g, s, est.get(m)) for m in metrics],
-                          style="dim" if s.is_reader else None, end_section=i == len(rows) - 1)
+            table.add_row(
+                g if i == 0 else "",
+                f"{grp.studies} ({grp.positives})" if i == 0 else "",
+                who,
+                *[_cell(result, g, s, est.get(m)) for m in metrics],
+                style="dim" if s.is_reader else None,
+                end_section=i == len(rows) - 1,
+            )
     return table
 
 
 def _cell(result: Result, group: str, subject: Subject, est: Estimate | None, *, stacked: bool = False) -> str:
-    mark = (shows_mark(group, est, adjusted=getattr(result.bootstrap, "adjust", None) == "holm")
-            if subject.kind == "difference" else None)
+    mark = (
+        shows_mark(group, est, adjusted=getattr(result.bootstrap, "adjust", None) == "holm")
+        if subject.kind == "difference"
+        else None
+    )
     return format_estimate(est, stacked=stacked, mark=mark)
 
 
@@ -174,8 +186,9 @@ class ResultTableSource:
         return [[s for s in parts if not s.is_reader], [s for s in parts if s.is_reader]]
 
     def table(self, part: Sequence[Subject], *, stacked: bool, edge: bool, split: bool):
-        table = compact_table(self.result, part, stacked=stacked, edge=edge,
-                              title=_chunk_title(part, self.summary) if split else None)
+        table = compact_table(
+            self.result, part, stacked=stacked, edge=edge, title=_chunk_title(part, self.summary) if split else None
+        )
         _fold_columns(table)
         return table
 
@@ -197,7 +210,9 @@ def _chunk_title(chunk: Sequence[Subject], summary: Sequence[Subject]) -> str:
     readers = [_header(s) for s in chunk if s.is_reader]
     parts = []
     if own:
-        parts.append("Model and radiologists" if own == list(summary) else ", ".join(SUBJECT_HEADERS[s.kind] for s in own))
+        parts.append(
+            "Model and radiologists" if own == list(summary) else ", ".join(SUBJECT_HEADERS[s.kind] for s in own)
+        )
     if readers:
         parts.append("reader " + readers[0] if len(readers) == 1 else f"readers {readers[0]} to {readers[-1]}")
     text = "; ".join(parts)

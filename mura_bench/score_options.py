@@ -5,6 +5,7 @@ option callbacks share its parts (``--metrics`` goes through
 :func:`mura_bench.metric_registry.check_metric_names`, ``--bootstrap`` through
 :func:`mura_bench.bootstrap.check_resamples`).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -64,17 +65,23 @@ def check_options(opts: Options) -> None:
     if opts.adjust not in ADJUSTMENTS:
         raise InputError(f"unknown adjustment {opts.adjust!r}; choose from {', '.join(ADJUSTMENTS)}")
     if opts.readers not in READER_MODES:
-        raise InputError(f"unknown reader mode {opts.readers!r}; choose from {', '.join(READER_MODES)}",
-                         source="--readers")
+        raise InputError(
+            f"unknown reader mode {opts.readers!r}; choose from {', '.join(READER_MODES)}", source="--readers"
+        )
     if opts.readers == "random" and opts.resample_readers:
-        raise InputError("--readers random and --resample-readers are two answers to one question: "
-                         "use --readers random alone (--resample-readers is deprecated)", source="--readers")
+        raise InputError(
+            "--readers random and --resample-readers are two answers to one question: "
+            "use --readers random alone (--resample-readers is deprecated)",
+            source="--readers",
+        )
     if opts.readers == "random" and opts.test == "randomization":
-        raise InputError("--readers random is itself the test of model - radiologists (a t test with "
-                         "Hillis' df): drop --test randomization", source="--readers")
+        raise InputError(
+            "--readers random is itself the test of model - radiologists (a t test with "
+            "Hillis' df): drop --test randomization",
+            source="--readers",
+        )
     if opts.adjust != "none" and opts.test != "randomization" and opts.readers != "random":
-        raise InputError(f"--adjust {opts.adjust} needs --test randomization or --readers random "
-                         "(it adjusts p-values)")
+        raise InputError(f"--adjust {opts.adjust} needs --test randomization or --readers random (it adjusts p-values)")
     if opts.test == "randomization" and not 1 <= opts.permutations <= MAX_PERMUTATIONS:
         raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}, got {opts.permutations}")
     if opts.resample_readers and opts.ci_method != "percentile":
@@ -90,8 +97,11 @@ def bootstrap_option(bootstrap: Any, resamples: Any, *, default: int = DEFAULT_B
     deprecated alias ``resamples=`` (a :class:`DeprecationWarning`); both at once is an error."""
     if resamples is None:
         return default if bootstrap is None else bootstrap
-    warnings.warn("resamples= is deprecated; use bootstrap= (the same number, named as the CLI's --bootstrap)",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        "resamples= is deprecated; use bootstrap= (the same number, named as the CLI's --bootstrap)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     if bootstrap is not None:
         raise InputError("give bootstrap= only (resamples= is its deprecated alias)", source="bootstrap")
     return resamples
@@ -132,6 +142,9 @@ def refuse_arrays(predictions: Any, truth: Any) -> None:
     for what, value in [("predictions", v) for v in items] + [("truth", truth)]:
         if hasattr(value, "to_numpy") or hasattr(value, "__array__"):
             kind = type(value).__name__
-            raise InputError(f"score() reads files, but the {what} are a {kind} in memory; for arrays and "
-                             "tables use mura_bench.evaluate(study_ids, probabilities, truth)",
-                             source=what, hint="e.g. evaluate(frame['study'], frame['probability'], panel)")
+            raise InputError(
+                f"score() reads files, but the {what} are a {kind} in memory; for arrays and "
+                "tables use mura_bench.evaluate(study_ids, probabilities, truth)",
+                source=what,
+                hint="e.g. evaluate(frame['study'], frame['probability'], panel)",
+            )

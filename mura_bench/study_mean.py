@@ -21,6 +21,7 @@ exactly 0.5 (0.529, 0.335, 0.803, 0.333 does). Summing floats in file order can 
 
 Only studies within a few ulps of 0.5 take the exact path, so the cost stays that of one sort.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,14 +33,15 @@ import numpy as np
 #: The paper's threshold: abnormal iff the study mean is > THRESHOLD (strictly).
 THRESHOLD = 0.5
 _HALF = Fraction(1, 2)
-_UNIT = 2.0 ** -52
+_UNIT = 2.0**-52
 _JUST_ABOVE = float(np.nextafter(THRESHOLD, 1.0))
 #: Decimal arithmetic that never rounds silently: an inexact step raises (then Fraction is used).
 _EXACT = Context(prec=1000, Emax=999_999, Emin=-999_999, traps=[Inexact, Rounded])
 
 
-def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
-                           texts: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+def study_means_and_labels(
+    study_of: Sequence[str], values: np.ndarray, texts: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Sorted unique study ids, the mean of ``values`` per study (float64) and the label per study
     (int8, 1 iff the exact mean > 0.5).
 
@@ -50,8 +52,7 @@ def study_means_and_labels(study_of: Sequence[str], values: np.ndarray,
     if len(study_of) == 0:
         return [], np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int8)
     codes: dict[str, int] = {}
-    first_seen = np.fromiter((codes.setdefault(s, len(codes)) for s in study_of), dtype=np.int64,
-                             count=len(study_of))
+    first_seen = np.fromiter((codes.setdefault(s, len(codes)) for s in study_of), dtype=np.int64, count=len(study_of))
     unique, inverse = sorted_codes(list(codes), first_seen)
     means, labels = coded_means_and_labels(inverse, values, texts)
     return [str(s) for s in unique], means, labels
@@ -66,21 +67,22 @@ def sorted_codes(studies: list[str], codes: np.ndarray) -> tuple[list[str], np.n
     return [studies[i] for i in order], rank[codes]
 
 
-def coded_means_and_labels(inverse: np.ndarray, values: np.ndarray,
-                           texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def coded_means_and_labels(
+    inverse: np.ndarray, values: np.ndarray, texts: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The mean (float64) and label (int8) per study, for rows whose study is ``inverse`` (an index
     into the sorted study ids, every one of which has a row); see :func:`study_means_and_labels`."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    order = np.lexsort((values, inverse))          # by study, then by value: an order-free sum
+    order = np.lexsort((values, inverse))  # by study, then by value: an order-free sum
     sorted_owner = inverse[order]
     starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
     sums = np.add.reduceat(values[order], starts)
     counts = np.diff(np.r_[starts, order.size])
-    means = np.clip(sums / counts, 0.0, 1.0)        # guard against rounding just past a bound
+    means = np.clip(sums / counts, 0.0, 1.0)  # guard against rounding just past a bound
     labels = (means > THRESHOLD).astype(np.int8)
     near = np.flatnonzero(np.abs(means - THRESHOLD) <= (counts + 4) * _UNIT)
     for study in near:
-        members = order[starts[study]:starts[study] + counts[study]].tolist()
+        members = order[starts[study] : starts[study] + counts[study]].tolist()
         numbers = [texts[i] for i in members] if texts is not None else [float(values[i]) for i in members]
         labels[study], means[study] = exact_label_and_mean(numbers)
     return means, labels
@@ -106,8 +108,6 @@ def exact_label_and_mean(numbers: Sequence[str | float]) -> tuple[int, float]:
     except (Inexact, Rounded):
         exact = sum((Fraction(number) for number in numbers), Fraction(0)) / n
         label, mean = int(exact > _HALF), float(exact)
-    if label and mean <= THRESHOLD:        # above 0.5, but rounds to 0.5
+    if label and mean <= THRESHOLD:  # above 0.5, but rounds to 0.5
         mean = _JUST_ABOVE
     return label, mean
-
-

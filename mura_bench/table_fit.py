@@ -19,6 +19,7 @@ it is written at its natural width.
 Text lines around the tables (headings, captions, notes) are wrapped by :func:`wrap_line` between
 words, so a terminal never breaks a word, and a pipe gets lines of ``$COLUMNS`` (default 80).
 """
+
 from __future__ import annotations
 
 import io
@@ -114,23 +115,32 @@ class Grid:
     def table(self, part: Sequence[int], *, stacked: bool, edge: bool, split: bool = False):
         from rich.table import Table
 
-        table = Table(title=self._title(part, split), title_justify="left", title_style="bold",
-                      caption=self.caption, caption_justify="left", show_edge=edge)
+        table = Table(
+            title=self._title(part, split),
+            title_justify="left",
+            title_style="bold",
+            caption=self.caption,
+            caption_justify="left",
+            show_edge=edge,
+        )
         chosen = [*self.keys, *part]
         for i in chosen:
             column = self.columns[i]
             header = column.stacked_header if stacked and column.stacked_header else column.header
-            table.add_column(header, justify=column.justify, style=column.style, no_wrap=not column.prose,
-                             overflow="fold")
+            table.add_column(
+                header, justify=column.justify, style=column.style, no_wrap=not column.prose, overflow="fold"
+            )
         for row in self.rows:
-            table.add_row(*[cell_text(row.cells[i], stacked) for i in chosen], end_section=row.end_section,
-                          style=row.style)
+            table.add_row(
+                *[cell_text(row.cells[i], stacked) for i in chosen], end_section=row.end_section, style=row.style
+            )
         return table
 
 
 # ---------------------------------------------------------------------------------------------
 # Widths
 # ---------------------------------------------------------------------------------------------
+
 
 def _texts(column) -> list[str]:
     """A column's header and cells as they will be shown (escaped by :func:`mura_bench.terminal.visible`)."""
@@ -174,6 +184,7 @@ def rich_width(table) -> int:
 # ---------------------------------------------------------------------------------------------
 # Choosing the layout
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -289,14 +300,25 @@ class Fitted:
 # Printing blocks of text and tables
 # ---------------------------------------------------------------------------------------------
 
+
 def wrap_line(text: str, width: int) -> list[str]:
     """``text`` wrapped between words to ``width`` (a word longer than the width stays whole on
     its own line; existing line breaks and a line's leading indent are kept)."""
     out: list[str] = []
     for line in text.split("\n"):
         indent = line[: len(line) - len(line.lstrip(" "))]
-        wrapped = textwrap.wrap(line, width=max(width, 1), subsequent_indent=indent, break_long_words=False,
-                                break_on_hyphens=False, drop_whitespace=True) if line.strip() else [""]
+        wrapped = (
+            textwrap.wrap(
+                line,
+                width=max(width, 1),
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+                drop_whitespace=True,
+            )
+            if line.strip()
+            else [""]
+        )
         out += wrapped
     return out
 
@@ -317,8 +339,14 @@ def block_text(blocks: Sequence[Any], width: int, *, fold: bool = True, color: b
 
     layouts = [b if isinstance(b, str) else layout_of(b, width) for b in blocks]
     widest = max([width] + [b.width for b in layouts if isinstance(b, Layout) and not (fold and b.fold)])
-    console = safe_console(width=widest, record=True, file=io.StringIO(), force_terminal=color,
-                           color_system="standard" if color else None, highlight=False)
+    console = safe_console(
+        width=widest,
+        record=True,
+        file=io.StringIO(),
+        force_terminal=color,
+        color_system="standard" if color else None,
+        highlight=False,
+    )
     _print_layouts(console, layouts, width)
     text = console.export_text(styles=color)
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
@@ -334,8 +362,7 @@ def _print_layouts(console, layouts: Sequence[Any], width: int) -> None:
                 console.print(table)
 
 
-def print_blocks(blocks: Sequence[Any], out: str | Path | None = None, *,
-                 inputs: Sequence[str | Path] = ()) -> None:
+def print_blocks(blocks: Sequence[Any], out: str | Path | None = None, *, inputs: Sequence[str | Path] = ()) -> None:
     """Print lines of text and table sources, in order: on a terminal, laid out for its width; to a
     pipe or (atomically) to the text file ``out``, for ``$COLUMNS`` (default 80) columns, a table
     that cannot fit written at its natural width."""
@@ -360,8 +387,25 @@ def print_blocks(blocks: Sequence[Any], out: str | Path | None = None, *,
         write_text(out, text, inputs=inputs)
 
 
-__all__ = ["Cell", "Column", "Fitted", "Grid", "Layout", "Row", "Source", "Streamed", "block_text", "fit", "layout_of", "minimum_width",
-           "natural_width", "pipe_width", "print_blocks", "rich_width", "wrap_line"]
+__all__ = [
+    "Cell",
+    "Column",
+    "Fitted",
+    "Grid",
+    "Layout",
+    "Row",
+    "Source",
+    "Streamed",
+    "block_text",
+    "fit",
+    "layout_of",
+    "minimum_width",
+    "natural_width",
+    "pipe_width",
+    "print_blocks",
+    "rich_width",
+    "wrap_line",
+]
 
 
 class Streamed:
@@ -376,8 +420,17 @@ class Streamed:
         from mura_bench.terminal import visible
 
         self.columns = list(columns)
-        fixed = [max([cell_len(line) for text in [c.header, *[visible(str(r[i])) for r in known if i < len(r)]]
-                      for line in text.split("\n")] + [1]) for i, c in enumerate(self.columns)]
+        fixed = [
+            max(
+                [
+                    cell_len(line)
+                    for text in [c.header, *[visible(str(r[i])) for r in known if i < len(r)]]
+                    for line in text.split("\n")
+                ]
+                + [1]
+            )
+            for i, c in enumerate(self.columns)
+        ]
         prose = [i for i, c in enumerate(self.columns) if c.prose]
         spare = width - sum(w for i, w in enumerate(fixed) if i not in prose) - 2 * (len(self.columns) - 1)
         for i in prose:
@@ -388,11 +441,18 @@ class Streamed:
         from rich import box
         from rich.table import Table
 
-        table = Table(box=box.SIMPLE_HEAD if header else None, show_header=header, show_edge=False, pad_edge=False,
-                      padding=(0, 1))
+        table = Table(
+            box=box.SIMPLE_HEAD if header else None, show_header=header, show_edge=False, pad_edge=False, padding=(0, 1)
+        )
         for column, w in zip(self.columns, self.widths):
-            table.add_column(column.header, justify=column.justify, width=w, no_wrap=not column.prose,
-                             overflow="fold", style=column.style)
+            table.add_column(
+                column.header,
+                justify=column.justify,
+                width=w,
+                no_wrap=not column.prose,
+                overflow="fold",
+                style=column.style,
+            )
         return table
 
     def header(self):

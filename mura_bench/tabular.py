@@ -6,6 +6,7 @@ what was scored. The standard library's ``csv`` lets every error name the line i
 Blank lines are skipped (a trailing newline is normal). Numbers are ASCII only
 (:func:`parse_float`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -96,20 +97,26 @@ def _read_limited(handle, limit: int, *, source: str, what: str) -> bytes:
 
 def _too_large(size: int | None, limit: int, *, source: str, what: str) -> InputError:
     told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
-    return InputError(f"{what} file is too large ({told}; the limit is {limit:,} bytes)", source=source,
-                      hint="raise the limit with MURA_BENCH_MAX_INPUT_BYTES if the file is genuine")
+    return InputError(
+        f"{what} file is too large ({told}; the limit is {limit:,} bytes)",
+        source=source,
+        hint="raise the limit with MURA_BENCH_MAX_INPUT_BYTES if the file is genuine",
+    )
 
 
 def _check_line_lengths(raw: bytes, *, source: str, what: str) -> None:
     """Refuse a line longer than MAX_LINE_BYTES, measured in blocks (no copy of the input)."""
     data = np.frombuffer(raw, dtype=np.uint8)
-    ends = [np.flatnonzero(data[at:at + _SCAN_BLOCK] == 10) + at for at in range(0, data.size, _SCAN_BLOCK)]
+    ends = [np.flatnonzero(data[at : at + _SCAN_BLOCK] == 10) + at for at in range(0, data.size, _SCAN_BLOCK)]
     bounds = np.concatenate([[-1], *ends, [data.size]])
     lengths = np.diff(bounds) - 1
     if lengths.size and lengths.max() > MAX_LINE_BYTES:
         line = int(np.argmax(lengths > MAX_LINE_BYTES))
-        raise InputError(f"{what} file has a line of {int(lengths[line]):,} bytes; lines are limited to "
-                         f"{MAX_LINE_BYTES:,} bytes", source=source, rows=[(line + 1, "line too long")])
+        raise InputError(
+            f"{what} file has a line of {int(lengths[line]):,} bytes; lines are limited to {MAX_LINE_BYTES:,} bytes",
+            source=source,
+            rows=[(line + 1, "line too long")],
+        )
 
 
 def read_table(path: str | Path, *, what: str = "file") -> Table:
@@ -134,17 +141,23 @@ def read_checked(path: str | Path, *, what: str = "file") -> bytes:
     raw = read_input(path, what=what)
     if b"\x00" in raw:
         at = raw.index(b"\x00")
-        raise InputError(f"{what} file contains NUL bytes; is it a binary file?", source=source,
-                         rows=[(raw.count(b"\n", 0, at) + 1, "NUL byte")])
+        raise InputError(
+            f"{what} file contains NUL bytes; is it a binary file?",
+            source=source,
+            rows=[(raw.count(b"\n", 0, at) + 1, "NUL byte")],
+        )
     _check_line_lengths(raw, source=source, what=what)
-    if raw.isascii():   # ASCII is UTF-8: no need to decode a copy
+    if raw.isascii():  # ASCII is UTF-8: no need to decode a copy
         return raw
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{what} file is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})",
-                         source=source, rows=[(line, f"byte offset {exc.start}")]) from None
+        raise InputError(
+            f"{what} file is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})",
+            source=source,
+            rows=[(line, f"byte offset {exc.start}")],
+        ) from None
     return raw
 
 
@@ -154,7 +167,7 @@ def parse_table(raw: bytes, *, source: str, what: str = "file") -> Table:
     rows: list[Row] = []
     # Decoded line by line (TextIOWrapper, newline="" as csv wants): no second full copy of the text.
     reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))
-    last_start = 1    # the physical line where the row being read starts
+    last_start = 1  # the physical line where the row being read starts
     fields: list[str] = []
     try:
         for fields in reader:
@@ -163,16 +176,20 @@ def parse_table(raw: bytes, *, source: str, what: str = "file") -> Table:
                 continue
             rows.append(Row(reader.line_num, tuple(f.strip() for f in fields)))
     except csv.Error as exc:
-        raise InputError(f"{what} file is not valid CSV: {exc}", source=source,
-                         rows=[(reader.line_num, "malformed row")]) from None
+        raise InputError(
+            f"{what} file is not valid CSV: {exc}", source=source, rows=[(reader.line_num, "malformed row")]
+        ) from None
     if not rows:
         raise InputError(f"{what} file is empty", source=source)
     if rows[-1].line > start or any("\n" in f or "\r" in f for f in fields):
         # the last row spans lines (or holds a line break): a quote never closed swallows the rest
         opened = unclosed_quote_line(raw, start)
         if opened is not None:
-            raise InputError(f"{what} file has a quote that is never closed", source=source,
-                             rows=[(opened, "a quoted field opens here and runs to the end of the file")])
+            raise InputError(
+                f"{what} file has a quote that is never closed",
+                source=source,
+                rows=[(opened, "a quoted field opens here and runs to the end of the file")],
+            )
     return Table(rows, hashlib.sha256(raw).hexdigest())
 
 
@@ -188,12 +205,12 @@ def unclosed_quote_line(raw: bytes, start: int) -> int | None:
     for i, ch in enumerate(text):
         if in_quotes:
             if ch == '"':
-                in_quotes = False       # a doubled quote reopens at once (field_start stays False)
+                in_quotes = False  # a doubled quote reopens at once (field_start stays False)
             continue
         if ch == '"' and field_start:
             in_quotes, opened_at = True, i
         elif ch == '"' and i > 0 and text[i - 1] == '"':
-            in_quotes = True            # "" inside a quoted field: still quoted
+            in_quotes = True  # "" inside a quoted field: still quoted
         field_start = ch in ",\n\r"
     if not in_quotes or opened_at is None:
         return None
@@ -244,8 +261,7 @@ def has_header(first: Row) -> bool:
 
 def check_column_count(rows: list[Row], expected: int, *, source: str, what: str) -> None:
     """Raise InputError listing every row whose field count differs from ``expected``."""
-    bad = [(r.line, f"{len(r.fields)} fields: {','.join(r.fields)[:120]}") for r in rows
-           if len(r.fields) != expected]
+    bad = [(r.line, f"{len(r.fields)} fields: {','.join(r.fields)[:120]}") for r in rows if len(r.fields) != expected]
     if bad:
         raise InputError(f"{what}: expected {expected} columns", source=source, rows=bad)
 
@@ -279,8 +295,9 @@ def is_header_row(row: Row, header: Sequence[str] | None, named: Sequence[tuple[
     return any(text.lower() in names for text, names in named)
 
 
-def check_unique(keys: Sequence[str], lines: Sequence[int], *, source: str, what: str,
-                 note: Callable[[int, int], str] | None = None) -> None:
+def check_unique(
+    keys: Sequence[str], lines: Sequence[int], *, source: str, what: str, note: Callable[[int, int], str] | None = None
+) -> None:
     """Refuse repeated keys: one InputError ``duplicate <what> rows`` naming every repeat's line
     and the line of its first occurrence; ``note(first, repeat)`` (indices into ``keys``) adds
     what the two rows hold (e.g. whether their values agree)."""

@@ -19,6 +19,7 @@ module:
 
 JSON and CSV written to files keep the real names; only what reaches a terminal is escaped.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,8 +30,9 @@ from typing import Any
 
 #: Control characters (C0 except tab and newline, DEL, C1), bidi embeddings/overrides/isolates and
 #: marks, the Unicode line/paragraph separators, and lone surrogates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
-                     "\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _UNSAFE_ONE_LINE = re.compile(_UNSAFE.pattern[:-1] + "\n\t]")
 
 #: Longest excerpt of a file's content quoted in a message.
@@ -132,5 +134,4 @@ def styled(text: str, style: str = ""):
     return Text(visible(text), style=style)
 
 
-__all__ = ["EXCERPT_CHARS", "console", "echo", "excerpt", "quote", "shorten", "styled", "visible",
-           "write_stdout"]
+__all__ = ["EXCERPT_CHARS", "console", "echo", "excerpt", "quote", "shorten", "styled", "visible", "write_stdout"]

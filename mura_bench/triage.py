@@ -21,6 +21,7 @@ a window of candidates around the original sample's answer (rows whose answer ma
 are recomputed in full), which is what makes the analysis of many submissions cheap; the results do
 not depend on the window.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,7 @@ class SortedGroup:
         block_ends = np.flatnonzero(p_sorted[1:] != p_sorted[:-1]) + 1
         candidates = np.concatenate([[0], block_ends, [p.size]]) if p.size else np.zeros(1, np.int64)
         thresholds = np.concatenate([[-np.inf], p_sorted[candidates[1:] - 1]])
-        return SortedGroup(order, p_sorted, np.ascontiguousarray(refs[order]), candidates.astype(np.int64),
-                           thresholds)
+        return SortedGroup(order, p_sorted, np.ascontiguousarray(refs[order]), candidates.astype(np.int64), thresholds)
 
     @property
     def size(self) -> int:
@@ -139,12 +139,14 @@ class Window:
     @staticmethod
     def full(weights: np.ndarray, group: SortedGroup) -> "Window":
         b = weights.shape[0]
-        return Window(0, np.take(weights, group.order, axis=1),
-                      Cleared(np.zeros(b), np.zeros((b, group.references.shape[1]))))
+        return Window(
+            0, np.take(weights, group.order, axis=1), Cleared(np.zeros(b), np.zeros((b, group.references.shape[1])))
+        )
 
     @staticmethod
-    def between(weights: np.ndarray, group: SortedGroup, start: int, stop: int,
-                prefix: Cleared | None = None) -> "Window":
+    def between(
+        weights: np.ndarray, group: SortedGroup, start: int, stop: int, prefix: Cleared | None = None
+    ) -> "Window":
         """Sorted positions [start, stop); ``prefix`` may be given when computed in a batch
         (:func:`prefix_counts`)."""
         if prefix is None:
@@ -194,9 +196,9 @@ class Running:
         b = self.dense.shape[1]
         rows = np.arange(b)
         cleared = np.broadcast_to(np.asarray(cleared, dtype=np.int64), (b,))
-        dense = self.dense[:, rows, cleared]                                        # (3, B)
+        dense = self.dense[:, rows, cleared]  # (3, B)
         before = np.searchsorted(self.contested, cleared, side="left")
-        labels = dense[2][None, :] + self.sparse[:, rows, before]                  # (K, B)
+        labels = dense[2][None, :] + self.sparse[:, rows, before]  # (K, B)
         return np.concatenate([dense[:2], labels]).T
 
     def at_each(self, cleared: np.ndarray) -> np.ndarray:
@@ -204,9 +206,9 @@ class Running:
         same sums element for element."""
         rows = np.arange(self.dense.shape[1])[:, None]
         cleared = np.asarray(cleared, dtype=np.int64)
-        dense = self.dense[:, rows, cleared]                                        # (3, B, E)
+        dense = self.dense[:, rows, cleared]  # (3, B, E)
         before = np.searchsorted(self.contested, cleared, side="left")
-        labels = dense[2][None] + self.sparse[:, rows, before]                     # (K, B, E)
+        labels = dense[2][None] + self.sparse[:, rows, before]  # (K, B, E)
         return np.concatenate([dense[:2], labels]).transpose(1, 2, 0)
 
     def counts(self, cleared) -> Cleared:
@@ -236,7 +238,7 @@ def prefix_counts(weights: np.ndarray, groups: list[SortedGroup], starts: list[i
     out, at = [], 0
     for block in columns:
         width = block.shape[1]
-        out.append(Cleared(counts[:, at], counts[:, at + 1:at + width]))
+        out.append(Cleared(counts[:, at], counts[:, at + 1 : at + width]))
         at += width
     return out
 
@@ -250,7 +252,7 @@ def masked_sums(window: Window, features: np.ndarray, cleared, *, counts: bool =
     b, cols = w.shape
     local = np.broadcast_to(np.asarray(cleared, dtype=np.int64) - window.start, (b,))
     dtype = w.dtype if counts else np.float64
-    features = np.asarray(features[window.start:window.start + cols], dtype=dtype)
+    features = np.asarray(features[window.start : window.start + cols], dtype=dtype)
     out = np.empty((b, features.shape[1]))
     positions = np.arange(cols)
     for rows in rows_in_blocks(b, cols):
@@ -277,8 +279,9 @@ def _reference_weights(totals: Totals, which: str) -> tuple[np.ndarray, np.ndarr
     return v, (count == 0).sum(axis=1) / k
 
 
-def _crossing(window: Window, labels: np.ndarray, coef: np.ndarray, start_value: np.ndarray,
-              limit: np.ndarray, strict: bool) -> np.ndarray:
+def _crossing(
+    window: Window, labels: np.ndarray, coef: np.ndarray, start_value: np.ndarray, limit: np.ndarray, strict: bool
+) -> np.ndarray:
     """Per row, the sorted position of the first study of the window at which the running sum
     ``start_value + sum_j w_j (labels_j . coef)`` passes ``limit`` (``>`` if ``strict``, else ``>=``);
     -1 when ``start_value`` already does, the window's end when no study does.
@@ -286,7 +289,7 @@ def _crossing(window: Window, labels: np.ndarray, coef: np.ndarray, start_value:
     Only studies with a nonzero label can move the sum, so only their columns are summed: one
     cumulative sum per row over them. ``labels`` (n, K) sorted; ``coef`` (B, K)."""
     stop = window.start + window.weights.shape[1]
-    local = labels[window.start:stop]
+    local = labels[window.start : stop]
     moving = np.flatnonzero(local.any(axis=1))
     weights = window.weights[:, moving]
     rows_all = np.arange(weights.shape[0])
@@ -312,8 +315,14 @@ class Located:
     counts: Cleared
 
 
-def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, target: np.ndarray,
-                       window: Window | None = None, running: Running | None = None) -> Located:
+def locate_sensitivity(
+    weights: np.ndarray,
+    group: SortedGroup,
+    totals: Totals,
+    target: np.ndarray,
+    window: Window | None = None,
+    running: Running | None = None,
+) -> Located:
     """t* per row: the largest candidate whose mean sensitivity reaches ``target`` (B,).
 
     Mean sensitivity = 1 - sum_k missed_k / (K P_k) (a reference without abnormal studies counts
@@ -327,8 +336,9 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
     target = np.asarray(target, dtype=np.float64)
     v, _ = _reference_weights(totals, "sensitivity")
     stop = window.start + window.weights.shape[1]
-    pos = _crossing(window, group.references, v, (window.prefix.missed * v).sum(axis=1), 1.0 - target + TOLERANCE,
-                    strict=True)
+    pos = _crossing(
+        window, group.references, v, (window.prefix.missed * v).sum(axis=1), 1.0 - target + TOLERANCE, strict=True
+    )
     index = np.searchsorted(group.candidates, pos, side="right") - 1
     unsure = (pos < 0) | ((pos == stop) & (stop < group.size))
     chosen = group.candidates[np.maximum(index, 0)]
@@ -343,14 +353,16 @@ def locate_sensitivity(weights: np.ndarray, group: SortedGroup, totals: Totals, 
     return Located(index, counts)
 
 
-def locate_specificity(window: Window, group: SortedGroup, totals: Totals, target: np.ndarray,
-                       running: Running | None = None) -> Located:
+def locate_specificity(
+    window: Window, group: SortedGroup, totals: Totals, target: np.ndarray, running: Running | None = None
+) -> Located:
     """Per row, the smallest candidate whose mean specificity reaches ``target`` (full window):
     the most sensitive operating point at least as specific as the target."""
     u, base = _reference_weights(totals, "specificity")
     start = base + ((window.prefix.studies[:, None] - window.prefix.missed) * u).sum(axis=1)
-    pos = _crossing(window, 1.0 - group.references, u, start, np.asarray(target, dtype=np.float64) - TOLERANCE,
-                    strict=False)
+    pos = _crossing(
+        window, 1.0 - group.references, u, start, np.asarray(target, dtype=np.float64) - TOLERANCE, strict=False
+    )
     index = np.minimum(np.searchsorted(group.candidates, pos + 1, side="left"), group.candidates.size - 1)
     chosen = group.candidates[index]
     return Located(index, running.counts(chosen) if running is not None else cleared_counts(window, group, chosen))

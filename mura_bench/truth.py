@@ -16,6 +16,7 @@ The study column of a header is the one named ``study``/``path``/``image``/``stu
 study id. Every fault raises one :class:`~mura_bench.errors.InputError` naming the file, the
 fault, the first offending rows with their line numbers and the total count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,16 @@ from mura_bench.errors import InputError
 from mura_bench.fast_csv import BINARY_FIELD, Declined, matching_lines, simple_csv
 from mura_bench.layout import BODY_PARTS, PATH_FIELD, StudyCodes, parse_path, part_index
 from mura_bench.outputs import display
-from mura_bench.tabular import (MISPLACED_HEADER, Row, check_unique, is_header_row, parse_float, parse_table, raise_first,
-                                read_checked)
+from mura_bench.tabular import (
+    MISPLACED_HEADER,
+    Row,
+    check_unique,
+    is_header_row,
+    parse_float,
+    parse_table,
+    raise_first,
+    read_checked,
+)
 from mura_bench.tabular import has_header as first_row_is_header
 
 KINDS: tuple[str, ...] = ("labels", "panel", "gold-panel")
@@ -84,13 +93,12 @@ class Truth:
 @dataclass(frozen=True)
 class _Shape:
     kind: str
-    rows: list[Row]              # data rows
+    rows: list[Row]  # data rows
     study_index: int
     label_index: int | None
     reader_indices: list[int]
     reader_names: list[str]
     header: tuple[str, ...] | None
-
 
 
 def _field_list(row: Row) -> str:
@@ -99,18 +107,19 @@ def _field_list(row: Row) -> str:
 
 def _headerless_shape(rows: list[Row], source: str) -> _Shape:
     counts = Counter(len(r.fields) for r in rows)
-    width = max(counts, key=lambda w: (counts[w], -w))      # the most common width
+    width = max(counts, key=lambda w: (counts[w], -w))  # the most common width
     if width not in (2, 4):
         raise InputError(
             f"not a recognised truth file: headerless with {width} columns; expected 2 (study,label) "
-            f"or 4 (study,r1,r2,r3: the official 3-reader file)", source=source,
+            f"or 4 (study,r1,r2,r3: the official 3-reader file)",
+            source=source,
             rows=[(r.line, _field_list(r)) for r in rows if len(r.fields) == width],
             hint="a reader panel needs a header row: study,<reader_1>,...,<reader_N> (N >= 3), "
-                 "optionally with a label column")
+            "optionally with a label column",
+        )
     bad = [(r.line, f"{len(r.fields)} fields: {_field_list(r)}") for r in rows if len(r.fields) != width]
     if bad:
-        raise InputError(f"wrong column count: expected {width} columns like the other rows",
-                         source=source, rows=bad)
+        raise InputError(f"wrong column count: expected {width} columns like the other rows", source=source, rows=bad)
     if width == 2:
         return _Shape("labels", rows, 0, 1, [], [], None)
     return _Shape("gold-panel", rows, 0, None, [1, 2, 3], list(GOLD_READER_NAMES), None)
@@ -128,8 +137,11 @@ def _header_shape(rows: list[Row], source: str) -> _Shape:
         raise InputError(f"the header repeats column names: {', '.join(repeated)}", source=source, rows=where)
     study_hits = [i for i, n in enumerate(folded) if n in STUDY_COLUMN_NAMES]
     if len(study_hits) > 1:
-        raise InputError("ambiguous study column: the header has "
-                         + ", ".join(repr(names[i]) for i in study_hits), source=source, rows=where)
+        raise InputError(
+            "ambiguous study column: the header has " + ", ".join(repr(names[i]) for i in study_hits),
+            source=source,
+            rows=where,
+        )
     study_index = study_hits[0] if study_hits else 0
     label_index = folded.index(LABEL_COLUMN_NAME) if LABEL_COLUMN_NAME in folded else None
     if label_index == study_index:
@@ -139,8 +151,10 @@ def _header_shape(rows: list[Row], source: str) -> _Shape:
         raise InputError(
             f"a reader panel needs at least {MIN_READERS} readers; the header has {len(readers)} "
             f"reader column{'s' if len(readers) != 1 else ''} ({', '.join(names[i] for i in readers)})",
-            source=source, rows=where,
-            hint=f"for single labels name the column {LABEL_COLUMN_NAME!r} (header study,label)")
+            source=source,
+            rows=where,
+            hint=f"for single labels name the column {LABEL_COLUMN_NAME!r} (header study,label)",
+        )
     data = rows[1:]
     if not data:
         raise InputError("truth file has a header but no rows", source=source, rows=where)
@@ -197,21 +211,37 @@ def read_truth(path: str | Path) -> Truth:
         values.append([int(x) for x in numbers])
 
     what = "reader values and labels" if shape.kind != "labels" else "labels"
-    raise_first([(MISPLACED_HEADER, misplaced), ("paths not in MURA layout", bad_path),
-                 (f"non-numeric values: {what} must be 0 or 1", non_numeric),
-                 (f"NaN or infinite values: {what} must be 0 or 1", non_finite),
-                 (f"{what} must be 0 or 1", non_binary)], source=source)
-    check_unique(studies, lines, source=source, what="study",
-                 note=lambda j, i: "same values" if values[i] == values[j] else "conflicting values")
+    raise_first(
+        [
+            (MISPLACED_HEADER, misplaced),
+            ("paths not in MURA layout", bad_path),
+            (f"non-numeric values: {what} must be 0 or 1", non_numeric),
+            (f"NaN or infinite values: {what} must be 0 or 1", non_finite),
+            (f"{what} must be 0 or 1", non_binary),
+        ],
+        source=source,
+    )
+    check_unique(
+        studies,
+        lines,
+        source=source,
+        what="study",
+        note=lambda j, i: "same values" if values[i] == values[j] else "conflicting values",
+    )
 
     order = sorted(range(len(studies)), key=studies.__getitem__)
     table = np.asarray(values, dtype=np.int8).reshape(len(studies), len(value_indices))[order]
-    return Truth(source, read.sha256, shape.kind, [studies[i] for i in order],
-                 labels=table[:, 0].copy() if shape.label_index is not None else None,
-                 readers=table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None,
-                 reader_names=list(shape.reader_names),
-                 lines=np.asarray([lines[i] for i in order], dtype=np.int64),
-                 parts=np.asarray([parts[i] for i in order], dtype=np.int64))
+    return Truth(
+        source,
+        read.sha256,
+        shape.kind,
+        [studies[i] for i in order],
+        labels=table[:, 0].copy() if shape.label_index is not None else None,
+        readers=table[:, 1 if shape.label_index is not None else 0 :].copy() if shape.reader_indices else None,
+        reader_names=list(shape.reader_names),
+        lines=np.asarray([lines[i] for i in order], dtype=np.int64),
+        parts=np.asarray([parts[i] for i in order], dtype=np.int64),
+    )
 
 
 def _shape_of(rows: list[Row], source: str) -> _Shape:
@@ -219,9 +249,12 @@ def _shape_of(rows: list[Row], source: str) -> _Shape:
     first = rows[0]
     has_header = first_row_is_header(first)
     if not has_header and first.fields[0].lower() in STUDY_COLUMN_NAMES:
-        raise InputError("the first row looks like a header, but its second field is a number; a header's "
-                         "column names must not be numbers (e.g. reader_1, not 1)", source=source,
-                         rows=[(first.line, _field_list(first))])
+        raise InputError(
+            "the first row looks like a header, but its second field is a number; a header's "
+            "column names must not be numbers (e.g. reader_1, not 1)",
+            source=source,
+            rows=[(first.line, _field_list(first))],
+        )
     return _header_shape(rows, source) if has_header else _headerless_shape(rows, source)
 
 
@@ -256,8 +289,9 @@ def _read_simple(raw: bytes, source: str) -> Truth:
         raise Declined("the shape") from None
     width = len(shape.rows[0].fields)
     value_indices = ([shape.label_index] if shape.label_index is not None else []) + shape.reader_indices
-    pattern = re.compile("^" + ",".join(PATH_FIELD if i == shape.study_index else BINARY_FIELD
-                                        for i in range(width)) + "$", re.MULTILINE)
+    pattern = re.compile(
+        "^" + ",".join(PATH_FIELD if i == shape.study_index else BINARY_FIELD for i in range(width)) + "$", re.MULTILINE
+    )
     # Groups in column order: the study column gives two (study, image), every other column one.
     group_of = {i: i + (i > shape.study_index) for i in range(width)}
     studies = StudyCodes()
@@ -267,8 +301,13 @@ def _read_simple(raw: bytes, source: str) -> Truth:
         if any(columns[shape.study_index + 1]):
             raise Declined("an image path")
         codes.append(studies.codes(columns[shape.study_index]))
-        cells.append(np.stack([np.frombuffer("".join(columns[group_of[i]]).encode("ascii"), dtype=np.uint8)
-                               for i in value_indices], axis=1) - ord("0"))
+        cells.append(
+            np.stack(
+                [np.frombuffer("".join(columns[group_of[i]]).encode("ascii"), dtype=np.uint8) for i in value_indices],
+                axis=1,
+            )
+            - ord("0")
+        )
         lines.append(np.arange(line, line + len(matches), dtype=np.int64))
     code = np.concatenate(codes)
     if len(studies) != code.size:
@@ -276,11 +315,17 @@ def _read_simple(raw: bytes, source: str) -> Truth:
     study_ids = studies.study_ids
     order = np.asarray(sorted(range(len(study_ids)), key=study_ids.__getitem__), dtype=np.int64)
     by_row = np.empty(code.size, dtype=np.int64)
-    by_row[code] = np.arange(code.size)       # the row of each study (one row each)
+    by_row[code] = np.arange(code.size)  # the row of each study (one row each)
     rows = by_row[order]
     table = np.concatenate(cells).astype(np.int8)[rows]
-    return Truth(source, hashlib.sha256(raw).hexdigest(), shape.kind, [study_ids[i] for i in order],
-                 labels=table[:, 0].copy() if shape.label_index is not None else None,
-                 readers=table[:, 1 if shape.label_index is not None else 0:].copy() if shape.reader_indices else None,
-                 reader_names=list(shape.reader_names), lines=np.concatenate(lines)[rows],
-                 parts=studies.parts[order])
+    return Truth(
+        source,
+        hashlib.sha256(raw).hexdigest(),
+        shape.kind,
+        [study_ids[i] for i in order],
+        labels=table[:, 0].copy() if shape.label_index is not None else None,
+        readers=table[:, 1 if shape.label_index is not None else 0 :].copy() if shape.reader_indices else None,
+        reader_names=list(shape.reader_names),
+        lines=np.concatenate(lines)[rows],
+        parts=studies.parts[order],
+    )

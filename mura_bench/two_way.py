@@ -25,6 +25,7 @@ Speed: a study enters every count only through its pattern of reads (model, read
 so per resample the counts are the per-pattern study counts times a table indexed by the reader
 draw; draws are grouped into their distinct multisets (at most C(2J-1, J)).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,19 +52,18 @@ def draw_readers(resamples: int, n_readers: int, seed: int, group: int, *, need_
     return np.sort(drawn, axis=1)
 
 
-def _slot_tables(patterns: np.ndarray, draws: np.ndarray, n_readers: int, leave_one_out: bool,
-                 tie: str) -> np.ndarray:
+def _slot_tables(patterns: np.ndarray, draws: np.ndarray, n_readers: int, leave_one_out: bool, tie: str) -> np.ndarray:
     """(U, Q, 6J) counts table: per distinct draw u, pattern q and slot t the indicators
     TP, FP, FN of the model and of reader d_t against slot t's reference.
 
     ``patterns`` (Q, 1 + J + K): model read, readers' reads, the plan's references."""
-    model = patterns[:, 0].astype(bool)                                    # (Q,)
-    reads = patterns[:, 1:1 + n_readers].astype(np.int64)                  # (Q, J)
-    copies = (draws[:, :, None] == np.arange(n_readers)).sum(axis=1)       # (U, J)
-    slot_reads = reads.T[draws]                                            # (U, J slots, Q)
+    model = patterns[:, 0].astype(bool)  # (Q,)
+    reads = patterns[:, 1 : 1 + n_readers].astype(np.int64)  # (Q, J)
+    copies = (draws[:, :, None] == np.arange(n_readers)).sum(axis=1)  # (U, J)
+    slot_reads = reads.T[draws]  # (U, J slots, Q)
     if leave_one_out:
-        votes_all = copies @ reads.T                                       # (U, Q)
-        own = np.take_along_axis(copies, draws, axis=1)                    # copies of d_t, (U, J)
+        votes_all = copies @ reads.T  # (U, Q)
+        own = np.take_along_axis(copies, draws, axis=1)  # copies of d_t, (U, J)
         votes = votes_all[:, None, :] - own[:, :, None] * slot_reads
         voters = (n_readers - own)[:, :, None]
         ref = (2 * votes >= voters) if tie == "abnormal" else (2 * votes > voters)
@@ -83,13 +83,14 @@ class TwoWay:
 
     metrics: tuple[str, ...]
     n_readers: int
-    draw_of: np.ndarray                    # (B,) the distinct draw of each resample
-    onehots: list[np.ndarray]              # per submission: (n, Q) pattern of each study
-    tables: list[np.ndarray]               # per submission: (U, Q, 6J)
+    draw_of: np.ndarray  # (B,) the distinct draw of each resample
+    onehots: list[np.ndarray]  # per submission: (n, Q) pattern of each study
+    tables: list[np.ndarray]  # per submission: (U, Q, 6J)
 
     @staticmethod
-    def of(plan: Plan, model_labels: np.ndarray, metrics, *, resamples: int, seed: int, group: int,
-           tie: str) -> "TwoWay":
+    def of(
+        plan: Plan, model_labels: np.ndarray, metrics, *, resamples: int, seed: int, group: int, tie: str
+    ) -> "TwoWay":
         n = model_labels.shape[0]
         n_readers = plan.readers.shape[1]
         leave_one_out = plan.protocol == "leave-one-out"
@@ -97,7 +98,7 @@ class TwoWay:
         draws, draw_of = np.unique(drawn, axis=0, return_inverse=True)
         onehots, tables = [], []
         for s in range(model_labels.shape[1]):
-            reads = np.concatenate([model_labels[:, s:s + 1], plan.readers, plan.references[:, :1]], axis=1)
+            reads = np.concatenate([model_labels[:, s : s + 1], plan.readers, plan.references[:, :1]], axis=1)
             patterns, pattern_of = np.unique(reads.astype(np.int8), axis=0, return_inverse=True)
             onehot = np.zeros((n, patterns.shape[0]), dtype=np.float32)
             onehot[np.arange(n), pattern_of.ravel()] = 1.0
@@ -110,20 +111,22 @@ class TwoWay:
         resamples ``start .. start + b - 1``, whose study counts are ``counts`` (b, n)."""
         b = counts.shape[0]
         n_subs = len(self.tables)
-        draw_of = self.draw_of[start:start + b]
+        draw_of = self.draw_of[start : start + b]
         out: dict[str, dict[str, np.ndarray]] = {
-            "model": {m: np.empty((b, n_subs)) for m in self.metrics}, "radiologists": {},
-            "difference": {m: np.empty((b, n_subs)) for m in self.metrics}}
+            "model": {m: np.empty((b, n_subs)) for m in self.metrics},
+            "radiologists": {},
+            "difference": {m: np.empty((b, n_subs)) for m in self.metrics},
+        }
         j = self.n_readers
         for s, (onehot, table) in enumerate(zip(self.onehots, self.tables)):
-            per_pattern = counts @ onehot                                  # (b, Q)
+            per_pattern = counts @ onehot  # (b, Q)
             stacked = np.empty((b, table.shape[2]))
             for at in range(0, b, BLOCK):  # blocks of resamples, one batched product each
                 blk = slice(at, at + BLOCK)
                 stacked[blk] = np.matmul(per_pattern[blk, None, :], table[draw_of[blk]])[:, 0]
             total = per_pattern.sum(axis=1, dtype=np.float64)[:, None]
-            model_counts = _with_tn(stacked[:, :j], stacked[:, j:2 * j], stacked[:, 2 * j:3 * j], total)
-            reader_counts = _with_tn(stacked[:, 3 * j:4 * j], stacked[:, 4 * j:5 * j], stacked[:, 5 * j:], total)
+            model_counts = _with_tn(stacked[:, :j], stacked[:, j : 2 * j], stacked[:, 2 * j : 3 * j], total)
+            reader_counts = _with_tn(stacked[:, 3 * j : 4 * j], stacked[:, 4 * j : 5 * j], stacked[:, 5 * j :], total)
             for m in self.metrics:
                 model = COUNT_METRICS[m](*model_counts).mean(axis=1)
                 radiologists = COUNT_METRICS[m](*reader_counts).mean(axis=1)
@@ -133,13 +136,15 @@ class TwoWay:
         return out
 
 
-def two_way_statistics(counts: np.ndarray, plan: Plan, model_labels: np.ndarray, metrics: list[str], *,
-                       seed: int, group: int, tie: str) -> dict[str, dict[str, np.ndarray]]:
+def two_way_statistics(
+    counts: np.ndarray, plan: Plan, model_labels: np.ndarray, metrics: list[str], *, seed: int, group: int, tie: str
+) -> dict[str, dict[str, np.ndarray]]:
     """Model (B, S), radiologists (B,) and difference (B, S) of each count metric under the two-way
     bootstrap; ``counts`` (B, n) are the group's study resample counts (all at once; the engine
     goes block by block with :class:`TwoWay`)."""
-    return TwoWay.of(plan, model_labels, metrics, resamples=counts.shape[0], seed=seed, group=group,
-                     tie=tie).block(counts, 0)
+    return TwoWay.of(plan, model_labels, metrics, resamples=counts.shape[0], seed=seed, group=group, tie=tie).block(
+        counts, 0
+    )
 
 
 def _with_tn(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, total: np.ndarray):

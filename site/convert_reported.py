@@ -8,6 +8,7 @@ later kappa table and the historical MURA leaderboard, each read from its CSV in
 :mod:`mura_bench.leaderboard.reported`, which validates them when the leaderboard is built; the
 published tables themselves are not part of the project.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,12 @@ from mura_bench.layout import GROUPS  # noqa: E402
 from mura_bench.leaderboard.reported import Figure, status_of  # noqa: E402
 
 PAPER_V1 = {
-    "citation": ("P. Rajpurkar, J. Irvin, A. Bagul, D. Ding, T. Duan, H. Mehta, B. Yang, K. Zhu, "
-                 "D. Laird, R. L. Ball, C. Langlotz, K. Shpanskaya, M. P. Lungren, A. Y. Ng. "
-                 "MURA Dataset: Towards Radiologist-Level Abnormality Detection in Musculoskeletal "
-                 "Radiographs. arXiv:1712.06957v1, 2017. Table 2."),
+    "citation": (
+        "P. Rajpurkar, J. Irvin, A. Bagul, D. Ding, T. Duan, H. Mehta, B. Yang, K. Zhu, "
+        "D. Laird, R. L. Ball, C. Langlotz, K. Shpanskaya, M. P. Lungren, A. Y. Ng. "
+        "MURA Dataset: Towards Radiologist-Level Abnormality Detection in Musculoskeletal "
+        "Radiographs. arXiv:1712.06957v1, 2017. Table 2."
+    ),
     "url": "https://arxiv.org/abs/1712.06957v1",
 }
 PROJECT_PAGE = "https://stanfordmlgroup.github.io/competitions/mura/"
@@ -34,21 +37,39 @@ def convert_paper_table2(path: str | Path) -> dict:
     """The MURA paper's Table 2 (radiologists vs model F1 per body part) as submission data."""
     rows = _read_csv(path)
     results = []
-    for label, prefix, kind in (("Radiologists (mean of 6)", "radiologists", "radiologists"),
-                                ("Model (DenseNet-169)", "model", "model")):
-        results.append({"label": label, "kind": kind, "status": "scored",
-                        "f1": {_group(r["study_type"]): _cell(r[f"{prefix}_f1"], r[f"{prefix}_lo"],
-                                                               r[f"{prefix}_hi"]) for r in rows}})
+    for label, prefix, kind in (
+        ("Radiologists (mean of 6)", "radiologists", "radiologists"),
+        ("Model (DenseNet-169)", "model", "model"),
+    ):
+        results.append(
+            {
+                "label": label,
+                "kind": kind,
+                "status": "scored",
+                "f1": {
+                    _group(r["study_type"]): _cell(r[f"{prefix}_f1"], r[f"{prefix}_lo"], r[f"{prefix}_hi"])
+                    for r in rows
+                },
+            }
+        )
     return {
         "name": "MURA paper (v1), Table 2: radiologists vs model, F1",
-        "team": "Stanford ML Group", "reported": True, "url": PAPER_V1["url"],
-        "description": ("F1 of the DenseNet-169 model and of the average radiologist per body part, "
-                        "as published; each of 6 radiologists and the model scored against the "
-                        "majority of the other radiologists (leave-one-out), 95% bootstrap CIs."),
-        "source": {"citation": PAPER_V1["citation"], "url": PAPER_V1["url"],
-                   "file": Path(path).name, "test_set": "MURA test set (6 board-certified "
-                   "radiologists per study; leave-one-out majority)", "metric": "f1",
-                   "interval": "95% bootstrap confidence interval"},
+        "team": "Stanford ML Group",
+        "reported": True,
+        "url": PAPER_V1["url"],
+        "description": (
+            "F1 of the DenseNet-169 model and of the average radiologist per body part, "
+            "as published; each of 6 radiologists and the model scored against the "
+            "majority of the other radiologists (leave-one-out), 95% bootstrap CIs."
+        ),
+        "source": {
+            "citation": PAPER_V1["citation"],
+            "url": PAPER_V1["url"],
+            "file": Path(path).name,
+            "test_set": "MURA test set (6 board-certified radiologists per study; leave-one-out majority)",
+            "metric": "f1",
+            "interval": "95% bootstrap confidence interval",
+        },
         "results": results,
     }
 
@@ -57,23 +78,45 @@ def convert_paper_kappa(path: str | Path) -> dict:
     """The later paper version's κ table (radiologists 1-3 and the model) as submission data."""
     rows = _read_csv(path)
     results = []
-    for label, prefix, kind in (("Radiologist 1", "rad1", "reader"), ("Radiologist 2", "rad2", "reader"),
-                                ("Radiologist 3", "rad3", "reader"), ("Model (DenseNet-169)", "model", "model")):
-        results.append({"label": label, "kind": kind, "status": "scored",
-                        "kappa": {_group(r["study_type"]): _cell(r[f"{prefix}_kappa"], r[f"{prefix}_lo"],
-                                                                  r[f"{prefix}_hi"]) for r in rows}})
+    for label, prefix, kind in (
+        ("Radiologist 1", "rad1", "reader"),
+        ("Radiologist 2", "rad2", "reader"),
+        ("Radiologist 3", "rad3", "reader"),
+        ("Model (DenseNet-169)", "model", "model"),
+    ):
+        results.append(
+            {
+                "label": label,
+                "kind": kind,
+                "status": "scored",
+                "kappa": {
+                    _group(r["study_type"]): _cell(r[f"{prefix}_kappa"], r[f"{prefix}_lo"], r[f"{prefix}_hi"])
+                    for r in rows
+                },
+            }
+        )
     return {
         "name": "MURA paper (later version): radiologists vs model, Cohen's kappa",
-        "team": "Stanford ML Group", "reported": True, "url": PROJECT_PAGE,
-        "description": ("Cohen's kappa of three radiologists and the model per body part on the "
-                        "207-study test set, against a gold standard of three other radiologists, "
-                        "as published with the paper's later version and on the MURA project page."),
-        "source": {"citation": ("P. Rajpurkar, J. Irvin, et al. MURA: Large Dataset for Abnormality "
-                                "Detection in Musculoskeletal Radiographs. arXiv:1712.06957 (later "
-                                "version); kappa table as shown on the MURA project page."),
-                   "url": PROJECT_PAGE, "file": Path(path).name,
-                   "test_set": "MURA test set, 207 studies (gold standard: majority of 3 radiologists)",
-                   "metric": "kappa", "interval": "95% confidence interval, as published"},
+        "team": "Stanford ML Group",
+        "reported": True,
+        "url": PROJECT_PAGE,
+        "description": (
+            "Cohen's kappa of three radiologists and the model per body part on the "
+            "207-study test set, against a gold standard of three other radiologists, "
+            "as published with the paper's later version and on the MURA project page."
+        ),
+        "source": {
+            "citation": (
+                "P. Rajpurkar, J. Irvin, et al. MURA: Large Dataset for Abnormality "
+                "Detection in Musculoskeletal Radiographs. arXiv:1712.06957 (later "
+                "version); kappa table as shown on the MURA project page."
+            ),
+            "url": PROJECT_PAGE,
+            "file": Path(path).name,
+            "test_set": "MURA test set, 207 studies (gold standard: majority of 3 radiologists)",
+            "metric": "kappa",
+            "interval": "95% confidence interval, as published",
+        },
         "results": results,
     }
 
@@ -88,29 +131,42 @@ def convert_leaderboard(path: str | Path) -> dict:
             mean = r[f"{group}_mean"]
             if mean.strip():
                 figures[group] = _cell(mean, r[f"{group}_lower"], r[f"{group}_upper"])
-        entry = {"label": r["description"].strip() or "(no description)",
-                 "kind": "run", "team": r["user"].strip(), "date": r["submitted"].strip(),
-                 "run": r["predictions_bundle"].strip()}
+        entry = {
+            "label": r["description"].strip() or "(no description)",
+            "kind": "run",
+            "team": r["user"].strip(),
+            "date": r["submitted"].strip(),
+            "run": r["predictions_bundle"].strip(),
+        }
         if figures:
             entry["kappa"] = figures
         entry["status"] = status_of({"kappa": {g: Figure(c["value"], None) for g, c in figures.items()}})
         results.append(entry)
     return {
         "name": "MURA leaderboard (historical, hidden test set), Cohen's kappa",
-        "team": "Stanford ML Group (leaderboard data)", "reported": True, "url": PROJECT_PAGE,
+        "team": "Stanford ML Group (leaderboard data)",
+        "reported": True,
+        "url": PROJECT_PAGE,
         "date": "2019-03-26",
-        "description": (f"All {len(results)} runs of the official MURA leaderboard as of 2019-03-26, "
-                        "with per-body-part kappa on the hidden test set. Runs without a score "
-                        "are marked failed; runs with a kappa below 0 (worse than chance) are "
-                        "marked as such."),
-        "source": {"citation": "MURA leaderboard, Stanford ML Group; data updated 2019-03-26.",
-                   "url": PROJECT_PAGE, "file": Path(path).name,
-                   "test_set": "MURA hidden test set (207 studies; truth: majority of 3 radiologists)",
-                   "metric": "kappa",
-                   "interval": "official interval: kappa +/- 1.96 se",
-                   "note": ("The official scorer's standard error omits the square root "
-                            "(se = p_o(1-p_o) / (n (1-p_e)^2)), so these intervals are about ten "
-                            "times too narrow; they are shown as published.")},
+        "description": (
+            f"All {len(results)} runs of the official MURA leaderboard as of 2019-03-26, "
+            "with per-body-part kappa on the hidden test set. Runs without a score "
+            "are marked failed; runs with a kappa below 0 (worse than chance) are "
+            "marked as such."
+        ),
+        "source": {
+            "citation": "MURA leaderboard, Stanford ML Group; data updated 2019-03-26.",
+            "url": PROJECT_PAGE,
+            "file": Path(path).name,
+            "test_set": "MURA hidden test set (207 studies; truth: majority of 3 radiologists)",
+            "metric": "kappa",
+            "interval": "official interval: kappa +/- 1.96 se",
+            "note": (
+                "The official scorer's standard error omits the square root "
+                "(se = p_o(1-p_o) / (n (1-p_e)^2)), so these intervals are about ten "
+                "times too narrow; they are shown as published."
+            ),
+        },
         "results": results,
     }
 
@@ -151,8 +207,9 @@ def check_figures(data: dict, source: str | Path) -> None:
                 if not low <= value <= high:
                     raise ValueError(f"{Path(source).name}: {key}: value {value!r} is outside [{low:g}, {high:g}]")
                 if not lo <= value <= hi:
-                    raise ValueError(f"{Path(source).name}: {key}: value {value!r} lies outside its own "
-                                     f"interval [{lo!r}, {hi!r}]")
+                    raise ValueError(
+                        f"{Path(source).name}: {key}: value {value!r} lies outside its own interval [{lo!r}, {hi!r}]"
+                    )
 
 
 def _read_csv(path: str | Path) -> list[dict[str, str]]:

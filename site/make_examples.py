@@ -16,6 +16,7 @@ better model; the separations keep every example below the simulated readers, as
 the paper's model (kappa 0.705) stayed below the radiologists; the chance model draws uniform
 probabilities.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,15 +35,27 @@ SEED = 0
 
 EXAMPLES = {
     # slug: (name, description, separation or None for chance, write 0/1 labels instead)
-    "example-noisy-oracle": ("Noisy oracle", "The synthetic clinical label seen through logistic "
-                             "noise: a strong model, about as good as the MURA paper's DenseNet-169 "
-                             "(kappa near 0.7), below the readers.", 1.1, False),
-    "example-weak-model": ("Weak noisy model", "The synthetic clinical label seen through heavier "
-                           "logistic noise: a weak model.", 0.5, False),
-    "example-labels-only": ("Thresholded model (0/1 labels)", "A medium model submitted in the "
-                            "official 0/1 format: no probabilities, so no AUROC.", 0.85, True),
-    "example-chance": ("Chance", "Uniform random probabilities, independent of the studies.",
-                       None, False),
+    "example-noisy-oracle": (
+        "Noisy oracle",
+        "The synthetic clinical label seen through logistic "
+        "noise: a strong model, about as good as the MURA paper's DenseNet-169 "
+        "(kappa near 0.7), below the readers.",
+        1.1,
+        False,
+    ),
+    "example-weak-model": (
+        "Weak noisy model",
+        "The synthetic clinical label seen through heavier logistic noise: a weak model.",
+        0.5,
+        False,
+    ),
+    "example-labels-only": (
+        "Thresholded model (0/1 labels)",
+        "A medium model submitted in the official 0/1 format: no probabilities, so no AUROC.",
+        0.85,
+        True,
+    ),
+    "example-chance": ("Chance", "Uniform random probabilities, independent of the studies.", None, False),
 }
 
 
@@ -68,13 +81,18 @@ def toml_string(text: str) -> str:
 #: Built-in plugin models run, through the model runner, over the synthetic images that match the
 #: embedded panel (``mura-bench synth --studies 1199 --seed 0`` makes the same valid split).
 PLUGIN_RUNS = {
-    "builtin-image-statistics": ("image-statistics", "image-statistics (built-in plugin)",
-                                 "Fraction of near-white pixels through a logistic link; run with "
-                                 "`mura-bench run image-statistics` on the realistic synthetic images, "
-                                 "where pixel statistics are near chance."),
-    "builtin-constant-prior": ("constant-prior", "constant-prior (built-in plugin)",
-                               "Predicts MURA's train abnormal-study fraction for every image: the floor "
-                               "a model must beat."),
+    "builtin-image-statistics": (
+        "image-statistics",
+        "image-statistics (built-in plugin)",
+        "Fraction of near-white pixels through a logistic link; run with "
+        "`mura-bench run image-statistics` on the realistic synthetic images, "
+        "where pixel statistics are near chance.",
+    ),
+    "builtin-constant-prior": (
+        "constant-prior",
+        "constant-prior (built-in plugin)",
+        "Predicts MURA's train abnormal-study fraction for every image: the floor a model must beat.",
+    ),
 }
 
 
@@ -84,7 +102,9 @@ def write_submission_toml(folder: Path, name: str, description: str) -> None:
         f'team = "mura-bench examples"\n'
         f"description = {toml_string(description + ' Made by site/make_examples.py on the embedded synthetic panel.')}\n"
         f"date = 2026-01-01\n"
-        f"reported = false\n", encoding="utf-8")
+        f"reported = false\n",
+        encoding="utf-8",
+    )
 
 
 def run_plugins() -> None:
@@ -105,8 +125,13 @@ def run_plugins() -> None:
         for slug, (model_name, name, description) in PLUGIN_RUNS.items():
             folder = ROOT / "submissions" / slug
             folder.mkdir(parents=True, exist_ok=True)
-            predict_split(load_model(model_name, {}), index, folder / "predictions.csv",
-                          key=RunKey(model_name, {}, "valid", "synthetic"), resume=False)
+            predict_split(
+                load_model(model_name, {}),
+                index,
+                folder / "predictions.csv",
+                key=RunKey(model_name, {}, "valid", "synthetic"),
+                resume=False,
+            )
             write_submission_toml(folder, name, description)
             print(folder)
 

@@ -1,4 +1,5 @@
 """Shared fixtures (shared helper functions and constants are in ``helpers.py``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

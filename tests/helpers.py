@@ -4,6 +4,7 @@ case, leaderboard entries, throw-away plugin distributions and the external tool
 Test modules import from here (``from helpers import ...``), never from each other; pytest fixtures
 live in ``conftest.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def needs_reference(*files: str) -> pytest.MarkDecorator:
 # Synthetic MURA-layout inputs (no MURA data)
 # ---------------------------------------------------------------------------------------------
 
+
 def study_id(i: int, *, split: str = "valid", label: int | None = None) -> str:
     """A normalised study id; body part cycles with ``i``; the folder suffix follows ``label``."""
     part = BODY_PARTS[i % len(BODY_PARTS)].upper()
@@ -82,6 +84,7 @@ def write_submission(submissions: Path, predictions: Path, slug: str = "entry") 
 # A reader-study case and the CLI
 # ---------------------------------------------------------------------------------------------
 
+
 def write_case(tmp_path, n_per_part=9, n_readers=6, seed=0, with_label=True):
     """Write a random reader study into ``tmp_path``: ``panel.csv`` (readers r1..rN, optionally a
     label column), ``preds.csv`` (probabilities) and ``labels.csv`` (the official two-column
@@ -105,10 +108,14 @@ def write_case(tmp_path, n_per_part=9, n_readers=6, seed=0, with_label=True):
     order = rng.permutation(len(studies))  # file order must not matter
     names = [f"r{i + 1}" for i in range(n_readers)]
     header = "study," + ",".join(names) + (",label" if with_label else "")
-    lines = [header] + [",".join([studies[i], *map(str, panel[studies[i]])] + ([str(truth[studies[i]])] if with_label else []))
-                        for i in order]
+    lines = [header] + [
+        ",".join([studies[i], *map(str, panel[studies[i]])] + ([str(truth[studies[i]])] if with_label else []))
+        for i in order
+    ]
     (tmp_path / "panel.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "preds.csv").write_text("study,probability\n" + "".join(f"{studies[i]},{probs[studies[i]]!r}\n" for i in order))
+    (tmp_path / "preds.csv").write_text(
+        "study,probability\n" + "".join(f"{studies[i]},{probs[studies[i]]!r}\n" for i in order)
+    )
     (tmp_path / "labels.csv").write_text("".join(f"{s},{truth[s]}\n" for s in studies))
     model = {s: int(p > 0.5) for s, p in probs.items()}
     return sorted(studies), panel, model, truth
@@ -116,8 +123,13 @@ def write_case(tmp_path, n_per_part=9, n_readers=6, seed=0, with_label=True):
 
 def run(*args, env=None) -> subprocess.CompletedProcess:
     """``python -m mura_bench ARGS`` in a subprocess (text output captured)."""
-    return subprocess.run([sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mura_bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +146,10 @@ HOSTILE_URL = "javascript:window.__pwned=3"
 def write_truth(folder: Path, studies: int = BOARD_STUDIES) -> tuple[Path, list[str], np.ndarray]:
     panel = synth_panel(studies, readers=6, seed=3)
     lines = [",".join(["study", *panel.reader_names, "label"])]
-    lines += [",".join([s, *(str(int(v)) for v in r), str(int(lab))])
-              for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)]
+    lines += [
+        ",".join([s, *(str(int(v)) for v in r), str(int(lab))])
+        for s, r, lab in zip(panel.study_ids, panel.readers, panel.labels)
+    ]
     path = folder / "panel.csv"
     path.write_text("\n".join(lines) + "\n")
     return path, panel.study_ids, panel.labels
@@ -157,21 +171,26 @@ def model_rows(studies: list[str], labels: np.ndarray, separation: float, seed: 
 
 def make_submissions(root: Path, studies: list[str], labels: np.ndarray) -> Path:
     subs = root / "submissions"
-    write_entry(subs, "strong", 'name = "Strong"\nreported = false\nteam = "A"\n',
-                model_rows(studies, labels, 2.5, 1))
+    write_entry(subs, "strong", 'name = "Strong"\nreported = false\nteam = "A"\n', model_rows(studies, labels, 2.5, 1))
     write_entry(subs, "weak", 'name = "Weak"\nreported = false\n', model_rows(studies, labels, 0.5, 2))
-    write_entry(subs, "zero-one", 'name = "Zero one"\nreported = false\n',
-                [f"{s},{int(v)}" for s, v in zip(studies, labels)])
-    toml = (f"name = {json.dumps(HOSTILE_NAME)}\nreported = false\n"
-            f"description = {json.dumps(HOSTILE_DESCRIPTION)}\nurl = {json.dumps(HOSTILE_URL)}\n"
-            f"team = \"</td><script>window.__pwned = 4</script>\"\n")
+    write_entry(
+        subs, "zero-one", 'name = "Zero one"\nreported = false\n', [f"{s},{int(v)}" for s, v in zip(studies, labels)]
+    )
+    toml = (
+        f"name = {json.dumps(HOSTILE_NAME)}\nreported = false\n"
+        f"description = {json.dumps(HOSTILE_DESCRIPTION)}\nurl = {json.dumps(HOSTILE_URL)}\n"
+        f'team = "</td><script>window.__pwned = 4</script>"\n'
+    )
     write_entry(subs, "hostile", toml, model_rows(studies, labels, 1.0, 3))
     broken = model_rows(studies, labels, 1.0, 4)
     broken[5] = broken[5].rsplit(",", 1)[0] + ",1.5"
     write_entry(subs, "broken", 'name = "Broken"\nreported = false\n', broken)
     write_entry(subs, "partial", 'name = "Partial"\nreported = false\n', model_rows(studies, labels, 1, 5)[:-10])
-    write_entry(subs, "no-toml-fields", 'reported = false\n', model_rows(studies, labels, 1, 6))
-    write_entry(subs, "paper", """name = "A <i>paper</i>"
+    write_entry(subs, "no-toml-fields", "reported = false\n", model_rows(studies, labels, 1, 6))
+    write_entry(
+        subs,
+        "paper",
+        """name = "A <i>paper</i>"
 reported = true
 [source]
 citation = "Someone <script>1</script>"
@@ -185,7 +204,9 @@ overall = { value = 0.7, ci = [0.6, 0.8] }
 label = "Run that failed"
 kind = "run"
 status = "failed"
-""", None)
+""",
+        None,
+    )
     return subs
 
 
@@ -229,8 +250,7 @@ def make(gain="1.0"):
 '''
 
 
-def install_plugin(site: Path, dist: str, version: str, modules: dict[str, str],
-                   entry_points: dict[str, str]) -> Path:
+def install_plugin(site: Path, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
     """Install a distribution by hand into ``site``: its modules and a ``*.dist-info`` folder with
     METADATA and ``entry_points.txt`` registering ``entry_points`` in ``mura_bench.models``."""
     site.mkdir(parents=True, exist_ok=True)
@@ -238,20 +258,25 @@ def install_plugin(site: Path, dist: str, version: str, modules: dict[str, str],
         (site / f"{module}.py").write_text(textwrap.dedent(source))
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-                                   f"Summary: test plugin\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\nSummary: test plugin\n")
     (info / "entry_points.txt").write_text(
-        "[mura_bench.models]\n" + "".join(f"{n} = {v}\n" for n, v in entry_points.items()))
+        "[mura_bench.models]\n" + "".join(f"{n} = {v}\n" for n, v in entry_points.items())
+    )
     return site
 
 
 def install_test_plugins(site: Path) -> Path:
     """The plugins the registry and CLI tests use: one good model and four broken ones."""
-    install_plugin(site, "good-plugin", "1.2.3", {"good_plugin_mod": GOOD_PLUGIN},
-                   {"brightness": "good_plugin_mod:make"})
-    install_plugin(site, "broken-plugin", "0.1", {
-        "broken_import_mod": "raise RuntimeError('cannot find my weights')\n",
-        "broken_factory_mod": '''
+    install_plugin(
+        site, "good-plugin", "1.2.3", {"good_plugin_mod": GOOD_PLUGIN}, {"brightness": "good_plugin_mod:make"}
+    )
+    install_plugin(
+        site,
+        "broken-plugin",
+        "0.1",
+        {
+            "broken_import_mod": "raise RuntimeError('cannot find my weights')\n",
+            "broken_factory_mod": """
             from mura_bench.errors import InputError
 
 
@@ -265,10 +290,15 @@ def install_test_plugins(site: Path) -> Path:
 
             def strict(size="3"):
                 raise InputError(f"option size={size!r} is too large", source="--option")
-        '''}, {"raises-on-import": "broken_import_mod:make",
-               "raises-in-factory": "broken_factory_mod:explode",
-               "returns-no-model": "broken_factory_mod:not_a_model",
-               "strict-options": "broken_factory_mod:strict"})
+        """,
+        },
+        {
+            "raises-on-import": "broken_import_mod:make",
+            "raises-in-factory": "broken_factory_mod:explode",
+            "returns-no-model": "broken_factory_mod:not_a_model",
+            "strict-options": "broken_factory_mod:strict",
+        },
+    )
     return site
 
 
@@ -279,14 +309,25 @@ PLUGIN_MODULES = ("good_plugin_mod", "broken_import_mod", "broken_factory_mod", 
 # External tools
 # ---------------------------------------------------------------------------------------------
 
+
 def check_workflow(path: Path) -> subprocess.CompletedProcess:
     """check-jsonschema's GitHub-workflow schema on ``path``."""
     exe = Path(sys.executable).with_name("check-jsonschema")
-    return subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 #: Headless Chromium (Debian's package, or ``$CHROMIUM_PATH``) and the arguments the browser tests use.
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

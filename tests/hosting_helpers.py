@@ -1,4 +1,5 @@
 """Synthetic truths and submissions for the hosting tests (Codabench bundle, MedPerf evaluator)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ def write_panel(path: Path, studies: int = 140, *, seed: int = 7, readers: int =
     """A synthetic reader panel ``study,reader_1..reader_N,label``."""
     panel = synth_panel(studies, readers=readers, seed=seed)
     lines = [",".join(["study", *panel.reader_names, "label"])]
-    lines += [",".join([s, *(str(int(v)) for v in reads), str(int(label))])
-              for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)]
+    lines += [
+        ",".join([s, *(str(int(v)) for v in reads), str(int(label))])
+        for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -57,13 +60,33 @@ def write_binary_labels(path: Path, truth: Path, *, seed: int = 1) -> Path:
     return path
 
 
-def cli_scores(predictions: Path, truth: Path, *, bootstrap: int = BOOTSTRAP, seed: int = SEED,
-               protocol: str = "auto") -> dict:
+def cli_scores(
+    predictions: Path, truth: Path, *, bootstrap: int = BOOTSTRAP, seed: int = SEED, protocol: str = "auto"
+) -> dict:
     """``mura-bench score --output json`` on the same files, in a separate process."""
-    out = subprocess.run([sys.executable, "-m", "mura_bench.cli", "score", str(predictions), "--truth", str(truth),
-                          "--output", "json", "--bootstrap", str(bootstrap), "--seed", str(seed),
-                          "--protocol", protocol],
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench.cli",
+            "score",
+            str(predictions),
+            "--truth",
+            str(truth),
+            "--output",
+            "json",
+            "--bootstrap",
+            str(bootstrap),
+            "--seed",
+            str(seed),
+            "--protocol",
+            protocol,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 

@@ -3,6 +3,7 @@
 Plain Python loops over studies and readers; metrics from scikit-learn. It reads nothing from
 mura_bench except the body part of a path.
 """
+
 from __future__ import annotations
 
 from sklearn import metrics as skm

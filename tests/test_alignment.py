@@ -1,4 +1,5 @@
 """Pairing predictions with truth: indices, missing studies, extra studies, split mismatch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -108,8 +109,11 @@ def test_official_train_labels_against_valid_truth_are_a_split_mismatch():
 @needs_reference()
 def test_third_party_file_aligns_fully_with_the_valid_labels():
     truth = read_truth(REFERENCE_DIR / "mura-v1.1" / "valid_labeled_studies.csv")
-    preds = read_predictions(REFERENCE_DIR / "third-party-predictions" / "ds5500-densenet169-valid-per-image-labels.csv",
-                             path_col="Path", score_col="Abormal_Prediction")
+    preds = read_predictions(
+        REFERENCE_DIR / "third-party-predictions" / "ds5500-densenet169-valid-per-image-labels.csv",
+        path_col="Path",
+        score_col="Abormal_Prediction",
+    )
     a = align(preds, truth)
     assert len(a) == 1199 and a.missing == []
 
@@ -120,11 +124,11 @@ def test_errors_name_the_file_lines_when_the_inputs_came_from_files(tmp_path):
     preds = read_predictions(write(tmp_path, csv_text(rows, header=("image", "probability")), "p.csv"))
     with pytest.raises(InputError) as info:
         align(preds, truth)
-    message = str(info.value)   # VALID[6], VALID[7] are on lines 6 and 7 of p.csv (line 1 is the header)
+    message = str(info.value)  # VALID[6], VALID[7] are on lines 6 and 7 of p.csv (line 1 is the header)
     assert info.value.source == preds.path and "line 6: " + VALID[6] in message and "line 7: " + VALID[7] in message
     preds = read_predictions(write(tmp_path, csv_text(rows[:3]), "p2.csv"))
     with pytest.raises(InputError) as info:
         align(preds, truth)
-    message = str(info.value)   # VALID[0], VALID[1], VALID[5] are on lines 1, 2 and 6 of truth.csv
+    message = str(info.value)  # VALID[0], VALID[1], VALID[5] are on lines 1, 2 and 6 of truth.csv
     assert info.value.source == truth.path and "(3 rows)" in message
     assert all(f"line {n}: {VALID[i]}" in message for n, i in ((1, 0), (2, 1), (6, 5)))

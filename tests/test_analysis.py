@@ -3,6 +3,7 @@
 Brute force: every candidate threshold (-inf and each distinct probability) is tried in a Python
 loop, per reference and per resample (a resample is the original studies repeated by their counts).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -93,10 +94,10 @@ def test_probabilities_of_exactly_zero_and_one():
     p = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 0.0])
     y = np.array([0, 1, 1, 1, 0, 0])
     group, totals, found = located(p, y, np.ones((1, 6)), np.array([2 / 3]))
-    assert group.thresholds[found.index[0]] == 0.0          # p = 0 studies cleared, the 1s kept
+    assert group.thresholds[found.index[0]] == 0.0  # p = 0 studies cleared, the 1s kept
     assert found.counts.studies[0] == 3 and found.counts.missed[0, 0] == 1
     group, totals, found = located(p, y, np.ones((1, 6)), np.array([1.0]))
-    assert group.thresholds[found.index[0]] == -np.inf      # nothing can be cleared
+    assert group.thresholds[found.index[0]] == -np.inf  # nothing can be cleared
 
 
 def test_one_study_group():
@@ -229,10 +230,15 @@ def plain_group_loop(p, readers, weights_rows, thresholds, tie="abnormal"):
         reader_sens = np.mean([rate(refs[:, i], readers[:, i] == 1, w, True) for i in range(refs.shape[1])])
         reader_spec = np.mean([rate(refs[:, i], readers[:, i] == 1, w, False) for i in range(refs.shape[1])])
         t, share, normal_share, missed = brute_t_star(p, refs, w, reader_sens)
-        row = {"triage.target_sensitivity": reader_sens, "triage.threshold": t, "triage.cleared_share": share,
-               "triage.cleared_normal_share": normal_share, "triage.missed_per_1000": missed,
-               "matched.specificity_at_reader_sensitivity": normal_share,
-               "matched.specificity_at_reader_sensitivity.difference": normal_share - reader_spec}
+        row = {
+            "triage.target_sensitivity": reader_sens,
+            "triage.threshold": t,
+            "triage.cleared_share": share,
+            "triage.cleared_normal_share": normal_share,
+            "triage.missed_per_1000": missed,
+            "matched.specificity_at_reader_sensitivity": normal_share,
+            "matched.specificity_at_reader_sensitivity.difference": normal_share - reader_spec,
+        }
         for cand in [-np.inf, *np.unique(p)]:  # smallest candidate at least as specific as the readers
             spec = np.mean([rate(refs[:, k], p > cand, w, False) for k in range(refs.shape[1])])
             if spec >= reader_spec - TOLERANCE:
@@ -284,8 +290,7 @@ def test_bootstrap_rows_are_the_engine_draws():
     from mura_bench.scoring import Options, resample_counts
 
     np.testing.assert_array_equal(resample_counts(n, 7, Options(resamples=b, seed=3)), counts)
-    values, _ = group_values(p, plan, np.concatenate([np.ones((1, n)), counts]).astype(np.float32),
-                             AnalysisOptions())
+    values, _ = group_values(p, plan, np.concatenate([np.ones((1, n)), counts]).astype(np.float32), AnalysisOptions())
     plain = plain_group_loop(p, readers, counts, ())
     lo, hi = percentile_interval(np.array([r["triage.cleared_share"] for r in plain])[:, None], 0.95)
     lo2, hi2 = percentile_interval(values["triage.cleared_share"][1:, None], 0.95)

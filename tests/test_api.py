@@ -1,4 +1,5 @@
 """``mura_bench.evaluate`` (arrays in) gives what ``score`` gives for the same data in files."""
+
 from __future__ import annotations
 
 import doctest
@@ -30,20 +31,21 @@ def case(tmp_path):
 def test_panel_dataframe_matches_the_file_scorer(case):
     root, panel, preds = case
     from_files = score(root / "preds.csv", root / "panel.csv", resamples=300, seed=4)
-    shuffled = panel.sample(frac=1.0, random_state=1).set_index("study")      # aligned by index
+    shuffled = panel.sample(frac=1.0, random_state=1).set_index("study")  # aligned by index
     from_arrays = evaluate(preds["study"], preds["probability"].to_numpy(), shuffled, resamples=300, seed=4)
     assert from_arrays.protocol == "leave-one-out"
-    assert from_arrays.truth.readers == ("r1", "r2", "r3", "r4", "r5")       # 'label' is not a reader
+    assert from_arrays.truth.readers == ("r1", "r2", "r3", "r4", "r5")  # 'label' is not a reader
     assert groups_json(from_arrays) == groups_json(from_files)
     assert from_arrays.notes == from_files.notes
-    with_column = evaluate(preds["study"], preds["probability"].to_numpy(), panel.sample(frac=1.0, random_state=2),
-                           resamples=300, seed=4)                          # a 'study' column aligns too
+    with_column = evaluate(
+        preds["study"], preds["probability"].to_numpy(), panel.sample(frac=1.0, random_state=2), resamples=300, seed=4
+    )  # a 'study' column aligns too
     assert groups_json(with_column) == groups_json(from_files)
 
 
 def test_positional_numpy_inputs_and_protocols(case):
     root, panel, preds = case
-    panel = panel.set_index("study").loc[preds["study"]]                   # same order as the predictions
+    panel = panel.set_index("study").loc[preds["study"]]  # same order as the predictions
     readers = panel[["r1", "r2", "r3", "r4", "r5"]].to_numpy()
     ids, probs = preds["study"].tolist(), preds["probability"].to_numpy()
     loo = evaluate(ids, probs, readers, resamples=200, seed=2)
@@ -80,21 +82,26 @@ def test_image_ids_are_averaged_per_study(case):
     assert result.groups["overall"].model["f1"] == expected.groups["overall"].model["f1"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda ids, p, t: (ids[:-1], p, t), "study ids but predictions"),
-    (lambda ids, p, t: (ids, p * 3, t), "in [0, 1]"),
-    (lambda ids, p, t: (ids, p, t[:, :2]), "at least 3 reader columns"),
-    (lambda ids, p, t: (ids, p, t * 2), "truth values must be 0 or 1"),
-    (lambda ids, p, t: (ids, (p * 3).astype(int), t), "must be 0 or 1"),
-    (lambda ids, p, t: (["not/a/mura/path"] + ids[1:], p, t), "MURA layout"),
-    (lambda ids, p, t: ([ids[0] + "image1.png"] + ids[1:], p, t), "mixed image and study"),
-    (lambda ids, p, t: ([i + "image1.png" for i in ids], p, t), "indexed by study id"),
-    (lambda ids, p, t: (ids, p, t[:-1]), "give one truth row per study"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda ids, p, t: (ids[:-1], p, t), "study ids but predictions"),
+        (lambda ids, p, t: (ids, p * 3, t), "in [0, 1]"),
+        (lambda ids, p, t: (ids, p, t[:, :2]), "at least 3 reader columns"),
+        (lambda ids, p, t: (ids, p, t * 2), "truth values must be 0 or 1"),
+        (lambda ids, p, t: (ids, (p * 3).astype(int), t), "must be 0 or 1"),
+        (lambda ids, p, t: (["not/a/mura/path"] + ids[1:], p, t), "MURA layout"),
+        (lambda ids, p, t: ([ids[0] + "image1.png"] + ids[1:], p, t), "mixed image and study"),
+        (lambda ids, p, t: ([i + "image1.png" for i in ids], p, t), "indexed by study id"),
+        (lambda ids, p, t: (ids, p, t[:-1]), "give one truth row per study"),
+    ],
+)
 def test_bad_arrays_raise_one_input_error(case, bad, message):
     _, panel, preds = case
     panel = panel.set_index("study").loc[preds["study"]]
-    args = bad(preds["study"].tolist(), preds["probability"].to_numpy(), panel[["r1", "r2", "r3", "r4", "r5"]].to_numpy())
+    args = bad(
+        preds["study"].tolist(), preds["probability"].to_numpy(), panel[["r1", "r2", "r3", "r4", "r5"]].to_numpy()
+    )
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
         evaluate(*args, resamples=10)
 
@@ -103,8 +110,19 @@ def test_to_frame_holds_the_rows(case):
     root, _, _ = case
     result = score(root / "preds.csv", root / "panel.csv", resamples=100)
     frame = result.to_frame()
-    assert list(frame.columns) == ["group", "subject", "metric", "value", "ci_lower", "ci_upper", "p_value",
-                                   "p_adjusted", "significant", "studies", "positives"]
+    assert list(frame.columns) == [
+        "group",
+        "subject",
+        "metric",
+        "value",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "p_adjusted",
+        "significant",
+        "studies",
+        "positives",
+    ]
     assert len(frame) == len(result.rows())
     assert set(frame.group) == set(GROUPS)
     row = frame[(frame.group == "overall") & (frame.subject == "difference") & (frame.metric == "f1")].iloc[0]

@@ -1,6 +1,7 @@
 """The arrays API aligns indexed inputs by their index, never by position, and refuses what it
 cannot align or would silently change (repeated readers, None, fractional counts, a metric name
 read letter by letter); the options' names and messages of the Python API."""
+
 from __future__ import annotations
 
 import warnings
@@ -37,10 +38,17 @@ permutations = st.permutations(list(range(N)))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(p_order=permutations, t_order=permutations, i_order=permutations,
-       truth_kind=st.sampled_from(["labels", "panel"]), ids_series=st.booleans(), truth_by_id=st.booleans())
-def test_any_permutation_of_any_indexed_input_gives_the_same_result(expected, p_order, t_order, i_order,
-                                                                     truth_kind, ids_series, truth_by_id):
+@given(
+    p_order=permutations,
+    t_order=permutations,
+    i_order=permutations,
+    truth_kind=st.sampled_from(["labels", "panel"]),
+    ids_series=st.booleans(),
+    truth_by_id=st.booleans(),
+)
+def test_any_permutation_of_any_indexed_input_gives_the_same_result(
+    expected, p_order, t_order, i_order, truth_kind, ids_series, truth_by_id
+):
     """Rows of the probabilities, of the truth and of the ids themselves in any order: the same JSON."""
     values = LABELS if truth_kind == "labels" else READERS
     keys = [f"k{i}" for i in range(N)]  # the ids' own index (not study ids)
@@ -53,8 +61,9 @@ def test_any_permutation_of_any_indexed_input_gives_the_same_result(expected, p_
     if truth_kind == "labels":
         truth = pd.Series(values, index=IDS if truth_by_id or not ids_series else keys)
     else:
-        truth = pd.DataFrame(values, index=IDS if truth_by_id or not ids_series else keys,
-                             columns=[f"r{j + 1}" for j in range(5)])
+        truth = pd.DataFrame(
+            values, index=IDS if truth_by_id or not ids_series else keys, columns=[f"r{j + 1}" for j in range(5)]
+        )
     truth = truth.iloc[list(t_order)]
     assert _json(ids, probs, truth) == expected[truth_kind]
 
@@ -93,8 +102,17 @@ def test_none_inputs_are_input_errors(which):
         evaluate(**kwargs)
 
 
-@pytest.mark.parametrize("option,value", [("bootstrap", 10.7), ("bootstrap", "100"), ("seed", 1.5), ("seed", True),
-                                          ("permutations", 99.5), ("bootstrap", float("nan"))])
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("bootstrap", 10.7),
+        ("bootstrap", "100"),
+        ("seed", 1.5),
+        ("seed", True),
+        ("permutations", 99.5),
+        ("bootstrap", float("nan")),
+    ],
+)
 def test_fractional_or_non_numeric_counts_are_refused_not_truncated(option, value):
     extra = {"test": "randomization"} if option == "permutations" else {}
     with pytest.raises(InputError, match="integer"):
@@ -110,8 +128,9 @@ def test_a_metric_string_is_one_name_not_letters():
     assert evaluate(IDS, PROBS, LABELS, bootstrap=0, metrics="kappa,f1").metrics == ("kappa", "f1")
 
 
-@pytest.mark.parametrize("given,suggested", [("auc", "auroc"), ("recall", "sensitivity"), ("kapa", "kappa"),
-                                             ("ppv", "precision")])
+@pytest.mark.parametrize(
+    "given,suggested", [("auc", "auroc"), ("recall", "sensitivity"), ("kapa", "kappa"), ("ppv", "precision")]
+)
 def test_unknown_metrics_suggest_the_registered_name(given, suggested, tmp_path):
     with pytest.raises(InputError, match=f"did you mean {suggested}"):
         evaluate(IDS, PROBS, LABELS, bootstrap=0, metrics=[given])
@@ -135,8 +154,9 @@ def test_bootstrap_is_the_option_and_resamples_a_deprecated_alias(tmp_path):
     assert by_alias.to_json() == score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=25).to_json()
 
 
-@pytest.mark.parametrize("table", [pd.DataFrame({"study": IDS, "probability": PROBS}), PROBS,
-                                   pd.Series(PROBS, index=IDS)])
+@pytest.mark.parametrize(
+    "table", [pd.DataFrame({"study": IDS, "probability": PROBS}), PROBS, pd.Series(PROBS, index=IDS)]
+)
 def test_score_on_a_table_points_to_evaluate(table, tmp_path):
     with pytest.raises(InputError, match=r"evaluate\("):
         score(table, tmp_path / "panel.csv")
@@ -161,9 +181,15 @@ def test_bad_values_are_shown_as_python_numbers(value, shown):
 
 
 def test_messages_about_arrays_do_not_speak_of_a_truth_file():
-    for call in (lambda: evaluate(IDS[:20], PROBS[:20], pd.Series(LABELS, index=IDS), bootstrap=0),
-                 lambda: evaluate(IDS + ["MURA-v1.1/valid/XR_HAND/patient77777/study1/"], np.r_[PROBS, 0.5],
-                                  pd.Series(LABELS, index=IDS), bootstrap=0)):
+    for call in (
+        lambda: evaluate(IDS[:20], PROBS[:20], pd.Series(LABELS, index=IDS), bootstrap=0),
+        lambda: evaluate(
+            IDS + ["MURA-v1.1/valid/XR_HAND/patient77777/study1/"],
+            np.r_[PROBS, 0.5],
+            pd.Series(LABELS, index=IDS),
+            bootstrap=0,
+        ),
+    ):
         with pytest.raises(InputError) as info:
             call()
         assert "truth file" not in str(info.value) and "the truth" in str(info.value)

@@ -1,4 +1,5 @@
 """The paired bootstrap against a slow per-resample loop and scipy.stats.bootstrap."""
+
 from __future__ import annotations
 
 import inspect
@@ -32,8 +33,14 @@ def test_counts_are_the_bincount_of_the_indices():
 def test_replicates_match_slow_loop_over_resamples(tmp_path):
     studies, panel, model, _ = write_case(tmp_path, n_per_part=8, n_readers=5, seed=4)
     B = 25
-    result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=B, seed=7, keep_replicates=True,
-                   metrics=["f1", "kappa"])
+    result = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        resamples=B,
+        seed=7,
+        keep_replicates=True,
+        metrics=["f1", "kappa"],
+    )
     for g_index, group in [(GROUPS.index("wrist"), "wrist"), (GROUPS.index("overall"), "overall")]:
         ids = [s for s in studies if group == "overall" or ref.part_of(s) == group]
         indices = draw_indices(len(ids), B, 7, g_index)
@@ -48,7 +55,9 @@ def test_replicates_match_slow_loop_over_resamples(tmp_path):
                 model_scores.append(ref.kappa(truth, [model[s] for s in sample]))
             assert reps["model"]["kappa"][b] == pytest.approx(np.mean(model_scores), abs=1e-9)
             assert reps["radiologists"]["kappa"][b] == pytest.approx(np.mean(reader_scores), abs=1e-9)
-            assert reps["difference"]["kappa"][b] == pytest.approx(np.mean(model_scores) - np.mean(reader_scores), abs=1e-9)
+            assert reps["difference"]["kappa"][b] == pytest.approx(
+                np.mean(model_scores) - np.mean(reader_scores), abs=1e-9
+            )
             assert reps["reader:r3"]["kappa"][b] == pytest.approx(reader_scores[2], abs=1e-9)
 
 
@@ -63,11 +72,29 @@ def _single_case(tmp_path, seed=5):
 def test_intervals_match_scipy_on_the_same_resamples(tmp_path, method):
     y, p = _single_case(tmp_path)
     seed, B = 11, 2000
-    ours = score(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=B, seed=seed, metrics=["f1", "kappa"],
-                 ci_method=method.lower()).groups["overall"].model
+    ours = (
+        score(
+            tmp_path / "preds.csv",
+            tmp_path / "labels.csv",
+            resamples=B,
+            seed=seed,
+            metrics=["f1", "kappa"],
+            ci_method=method.lower(),
+        )
+        .groups["overall"]
+        .model
+    )
     for metric, fn in (("f1", lambda t, q: skm.f1_score(t, q, zero_division=1.0)), ("kappa", ref.kappa)):
-        res = scipy.stats.bootstrap((y, p), lambda t, q: fn(t, q), paired=True, vectorized=False, n_resamples=B,
-                                    method=method, confidence_level=0.95, **{RNG_KEYWORD: np.random.default_rng([seed, GROUPS.index("overall")])})
+        res = scipy.stats.bootstrap(
+            (y, p),
+            lambda t, q: fn(t, q),
+            paired=True,
+            vectorized=False,
+            n_resamples=B,
+            method=method,
+            confidence_level=0.95,
+            **{RNG_KEYWORD: np.random.default_rng([seed, GROUPS.index("overall")])},
+        )
         assert ours[metric].ci == pytest.approx((res.confidence_interval.low, res.confidence_interval.high), abs=1e-9)
 
 
@@ -78,8 +105,13 @@ def test_row_order_and_separate_runs_share_resamples(tmp_path):
     (tmp_path / "shuffled.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
     b = score(tmp_path / "shuffled.csv", tmp_path / "panel.csv", resamples=300, seed=1, keep_replicates=True)
     assert a.groups == b.groups
-    both = score_many([tmp_path / "preds.csv", tmp_path / "shuffled.csv"], tmp_path / "panel.csv", resamples=300,
-                      seed=1, keep_replicates=True)
+    both = score_many(
+        [tmp_path / "preds.csv", tmp_path / "shuffled.csv"],
+        tmp_path / "panel.csv",
+        resamples=300,
+        seed=1,
+        keep_replicates=True,
+    )
     assert both[0].groups == a.groups and both[1].groups == a.groups
     assert np.array_equal(both[1].replicates["overall"]["model"]["f1"], a.replicates["overall"]["model"]["f1"])
     c = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=300, seed=2)
@@ -104,9 +136,13 @@ def test_model_vs_model_differences_are_paired(tmp_path):
     write_case(tmp_path, seed=10)
     lines = (tmp_path / "preds.csv").read_text().splitlines()
     rng = np.random.default_rng(0)
-    noisy = [lines[0]] + [f"{l.split(',')[0]},{min(1.0, max(0.0, float(l.split(',')[1]) + rng.normal(0, 0.2)))!r}" for l in lines[1:]]
+    noisy = [lines[0]] + [
+        f"{l.split(',')[0]},{min(1.0, max(0.0, float(l.split(',')[1]) + rng.normal(0, 0.2)))!r}" for l in lines[1:]
+    ]
     (tmp_path / "noisy.csv").write_text("\n".join(noisy) + "\n")
-    a, b = score_many([tmp_path / "preds.csv", tmp_path / "noisy.csv"], tmp_path / "panel.csv", resamples=400, keep_replicates=True)
+    a, b = score_many(
+        [tmp_path / "preds.csv", tmp_path / "noisy.csv"], tmp_path / "panel.csv", resamples=400, keep_replicates=True
+    )
     alone = score(tmp_path / "noisy.csv", tmp_path / "panel.csv", resamples=400, keep_replicates=True)
     assert np.array_equal(alone.replicates["overall"]["model"]["f1"], b.replicates["overall"]["model"]["f1"])
     diff = a.replicates["overall"]["model"]["f1"] - b.replicates["overall"]["model"]["f1"]

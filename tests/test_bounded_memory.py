@@ -1,6 +1,7 @@
 """Bounded memory of the resampling engine: resample counts, jackknife samples and permutation
 draws come in blocks, and the block size changes no draw and no output byte; what blocks cannot
 bound is refused up front with the estimate."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -105,8 +106,9 @@ def _wide_panel(folder, readers: int, studies: int = 21):
     rng = np.random.default_rng(0)
     names = [f"r{j}" for j in range(readers)]
     reads = rng.integers(0, 2, size=(studies, readers))
-    (folder / "wide.csv").write_text("study," + ",".join(names) + "\n" + "".join(
-        s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(ids, reads)))
+    (folder / "wide.csv").write_text(
+        "study," + ",".join(names) + "\n" + "".join(s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(ids, reads))
+    )
     (folder / "wide_preds.csv").write_text("".join(f"{s},{p!r}\n" for s, p in zip(ids, rng.random(studies).tolist())))
     return folder / "wide_preds.csv", folder / "wide.csv"
 
@@ -131,8 +133,12 @@ def test_largest_allowed_values_within_the_bound_are_accepted(case):
     from mura_bench.memory import replicate_statistics, score_estimate
 
     statistics = replicate_statistics(count_metrics=6, score_metrics=1, submissions=1, readers=6)
-    assert score_estimate(studies=100_000, resamples=100_000, statistics=statistics, bca=True,
-                          permutations=1_000_000, metrics=6) < MEMORY_BOUND_BYTES
+    assert (
+        score_estimate(
+            studies=100_000, resamples=100_000, statistics=statistics, bca=True, permutations=1_000_000, metrics=6
+        )
+        < MEMORY_BOUND_BYTES
+    )
 
 
 @pytest.mark.parametrize("bins", [10**23, 2**63, 64])
@@ -160,15 +166,20 @@ def test_leaderboard_build_refuses_up_front_what_its_overall_triage_cannot_hold(
 
     panel = synth_panel(3000, readers=6, seed=1)
     truth = tmp_path / "panel.csv"
-    truth.write_text("study," + ",".join(panel.reader_names) + "\n" + "".join(
-        s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(panel.study_ids, panel.readers)))
+    truth.write_text(
+        "study,"
+        + ",".join(panel.reader_names)
+        + "\n"
+        + "".join(s + "," + ",".join(map(str, r)) + "\n" for s, r in zip(panel.study_ids, panel.readers))
+    )
     preds = tmp_path / "preds.csv"
     preds.write_text("".join(f"{s},{0.25 + 0.5 * int(y)}\n" for s, y in zip(panel.study_ids, panel.labels)))
     subs = tmp_path / "subs"
     subs.mkdir()
     write_submission(subs, preds)
-    proc = run("leaderboard", "build", subs, "--truth", truth, "--out", tmp_path / "site", "--bootstrap", "100000",
-               "--quiet")
+    proc = run(
+        "leaderboard", "build", subs, "--truth", truth, "--out", tmp_path / "site", "--bootstrap", "100000", "--quiet"
+    )
     assert proc.returncode == 2, proc.stderr
     assert "GB of memory" in proc.stderr and "3,000 studies" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "site").exists()

@@ -1,4 +1,5 @@
 """`mura-bench analyze` end to end: schema, agreement with `score`, omitted groups, exit codes."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,18 @@ def case(tmp_path):
 
 
 def test_json_schema_deterministic(case):
-    args = ["analyze", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json", "--bootstrap", 300,
-            "--thresholds", "0.3,0.7"]
+    args = [
+        "analyze",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--output",
+        "json",
+        "--bootstrap",
+        300,
+        "--thresholds",
+        "0.3,0.7",
+    ]
     a, b = run(*args), run(*args)
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout
@@ -34,8 +45,13 @@ def test_json_schema_deterministic(case):
     assert doc["bootstrap"] == {"resamples": 300, "seed": 0, "confidence": 0.95, "method": "percentile"}
     assert list(doc["groups"]) == list(GROUPS)
     overall = doc["groups"]["overall"]
-    assert list(overall["triage"]) == ["target_sensitivity", "threshold", "cleared_share", "cleared_normal_share",
-                                       "missed_per_1000"]
+    assert list(overall["triage"]) == [
+        "target_sensitivity",
+        "threshold",
+        "cleared_share",
+        "cleared_normal_share",
+        "missed_per_1000",
+    ]
     for est in overall["triage"].values():
         assert set(est) == ESTIMATE_KEYS and len(est["ci"]) == 2
     for name in ("sensitivity_at_reader_specificity", "specificity_at_reader_sensitivity"):
@@ -67,15 +83,26 @@ def test_agrees_with_score_on_the_same_resamples(case):
 
 
 def test_fixed_target_single_labels_csv_and_table(case):
-    out = run("analyze", case / "preds.csv", "--truth", case / "labels.csv", "--target-sensitivity", "0.9",
-              "--bootstrap", 200, "--output", "csv")
+    out = run(
+        "analyze",
+        case / "preds.csv",
+        "--truth",
+        case / "labels.csv",
+        "--target-sensitivity",
+        "0.9",
+        "--bootstrap",
+        200,
+        "--output",
+        "csv",
+    )
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     target = [r for r in rows if r["group"] == "overall" and r["quantity"] == "target_sensitivity"][0]
     assert float(target["value"]) == 0.9 and float(target["ci_lower"]) == 0.9
     assert not [r for r in rows if r["section"] == "matched"]  # no readers: nothing to match
-    table = run("analyze", case / "preds.csv", "--truth", case / "labels.csv", "--target-sensitivity", "0.9",
-                "--bootstrap", 50)
+    table = run(
+        "analyze", case / "preds.csv", "--truth", case / "labels.csv", "--target-sensitivity", "0.9", "--bootstrap", 50
+    )
     assert table.returncode == 0 and "Triage" in table.stdout and "overall" in table.stdout
 
 
@@ -164,12 +191,15 @@ def test_minus_infinity_thresholds_are_null_bounds():
 
 def test_point_threshold_minus_infinity_is_null_in_json(tmp_path):
     # the lowest probability belongs to an abnormal study: sensitivity 1 leaves nothing to clear
-    rows = ["study,label"] + [f"MURA-v1.1/valid/XR_HAND/patient{90 + i}/study1_{'positive' if y else 'negative'}/,{y}"
-                              for i, y in enumerate([1, 0, 1, 0, 1])]
+    rows = ["study,label"] + [
+        f"MURA-v1.1/valid/XR_HAND/patient{90 + i}/study1_{'positive' if y else 'negative'}/,{y}"
+        for i, y in enumerate([1, 0, 1, 0, 1])
+    ]
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     probs = [0.1, 0.2, 0.6, 0.3, 0.9]
-    (tmp_path / "preds.csv").write_text("study,probability\n" + "\n".join(
-        f"{r.split(',')[0]},{p}" for r, p in zip(rows[1:], probs)) + "\n")
+    (tmp_path / "preds.csv").write_text(
+        "study,probability\n" + "\n".join(f"{r.split(',')[0]},{p}" for r, p in zip(rows[1:], probs)) + "\n"
+    )
     doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=1.0).to_dict()
     triage = doc["groups"]["hand"]["triage"]
     assert triage["threshold"] == {"value": None, "ci": None}

@@ -1,4 +1,5 @@
 """Help texts (uncut purposes, examples, model options) and the stderr progress display."""
+
 from __future__ import annotations
 
 import io
@@ -42,8 +43,17 @@ def test_command_list_shows_each_purpose_uncut(columns):
 
 def test_score_help_lists_formats_metrics_options_and_examples():
     out = help_of("score")
-    for text in ("labels", "study-probabilities", "image-probabilities", "--seed", "--output", "--show-readers",
-                 "--wide", "--quiet", *METRICS):
+    for text in (
+        "labels",
+        "study-probabilities",
+        "image-probabilities",
+        "--seed",
+        "--output",
+        "--show-readers",
+        "--wide",
+        "--quiet",
+        *METRICS,
+    ):
         assert text in out, text
     examples = [line.strip() for line in out.splitlines() if line.strip().startswith("mura-bench score")]
     assert len(examples) >= 2
@@ -103,14 +113,28 @@ def test_score_reports_every_group_to_the_progress_callback(tmp_path):
     n = len((tmp_path / "labels.csv").read_text().splitlines())
     assert [c[0] for c in calls] == ["scoring"] * 8 and all(c[2] == 2 * n for c in calls)
     done = [c[1] for c in calls]
-    assert done == sorted(done) and done[-1] == 2 * n and done[-2] == n     # overall: the last half
+    assert done == sorted(done) and done[-1] == 2 * n and done[-2] == n  # overall: the last half
 
 
 def test_no_progress_when_piped(tmp_path):
     from helpers import write_case
 
     write_case(tmp_path, seed=2)
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "score", tmp_path / "preds.csv", "--truth",
-                         tmp_path / "panel.csv", "--bootstrap", "20"], capture_output=True, text=True, timeout=60,
-                        env={**os.environ, "COLUMNS": "100"})
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "score",
+            tmp_path / "preds.csv",
+            "--truth",
+            tmp_path / "panel.csv",
+            "--bootstrap",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
+    )
     assert cp.returncode == 0 and cp.stderr == ""

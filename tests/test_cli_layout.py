@@ -2,6 +2,7 @@
 whole (inline or on its own line), wraps its text lines between words, honours ``$COLUMNS`` in a
 pipe, and fits a real pseudo-terminal: ``score``, ``analyze``, ``models``, the demo's summary.
 Progress bars go to terminals only; ``leaderboard build`` with nothing re-scored exits 2."""
+
 from __future__ import annotations
 
 import os
@@ -80,9 +81,10 @@ def test_text_lines_wrap_between_words_only():
 
 
 def test_prose_column_wraps_between_words_and_values_never_wrap():
-    grid = Grid([Column("name", key=True, justify="left"), Column("value"),
-                 Column("note", justify="left", prose=True)],
-                [Row(["a", Cell("0.500", "(0.100, 0.900)"), "one two three four-five-six seven eight"])])
+    grid = Grid(
+        [Column("name", key=True, justify="left"), Column("value"), Column("note", justify="left", prose=True)],
+        [Row(["a", Cell("0.500", "(0.100, 0.900)"), "one two three four-five-six seven eight"])],
+    )
     for width in range(minimum_width(grid.table(grid.parts(), stacked=True, edge=False)), 70):
         text = block_text([grid], width)
         check_fits(text, width)
@@ -92,8 +94,23 @@ def test_prose_column_wraps_between_words_and_values_never_wrap():
 @pytest.mark.parametrize("columns", [60, 80, 100, 200])
 def test_analyze_piped_honours_columns(case, columns):
     env = {**os.environ, "COLUMNS": str(columns)}
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "analyze", case / "preds.csv", "--truth",
-                         case / "panel.csv", "--bootstrap", "200"], capture_output=True, text=True, env=env, timeout=120)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "analyze",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert cp.returncode == 0, cp.stderr
     check_fits(cp.stdout, columns)
     assert "(−" in cp.stdout or "(0." in cp.stdout
@@ -110,8 +127,23 @@ def test_analyze_in_a_real_terminal(case, columns):
 @pytest.mark.parametrize("columns", [60, 80, 100])
 def test_score_piped_honours_columns(case, columns):
     env = {**os.environ, "COLUMNS": str(columns)}
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "score", case / "preds.csv", "--truth",
-                         case / "panel.csv", "--bootstrap", "200"], capture_output=True, text=True, env=env, timeout=120)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert cp.returncode == 0, cp.stderr
     check_fits(cp.stdout, columns)
 
@@ -160,12 +192,22 @@ def quick():
 
 
 def test_models_check_streams_results_and_gives_up_after_the_timeout(tmp_path):
-    site = install_plugin(tmp_path / "site", "slow-plugin", "1.0", {"slow_mod": SLOW_PLUGIN},
-                          {"a-quick": "slow_mod:quick", "b-sleeper": "slow_mod:make"})
+    site = install_plugin(
+        tmp_path / "site",
+        "slow-plugin",
+        "1.0",
+        {"slow_mod": SLOW_PLUGIN},
+        {"a-quick": "slow_mod:quick", "b-sleeper": "slow_mod:make"},
+    )
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "100"}
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mura_bench", "models", "--check", "--timeout", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mura_bench", "models", "--check", "--timeout", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     first_lines = []
     for line in proc.stdout:  # the quick model's row arrives before the sleeper is given up on
         first_lines.append((line, time.monotonic() - start))
@@ -192,12 +234,46 @@ def test_progress_bars_never_go_to_a_file(tmp_path):
     """With stderr redirected to a file, no command draws a bar (synth, run --score, build)."""
     err = tmp_path / "err.txt"
     with err.open("w") as stream:
-        subprocess.run([sys.executable, "-m", "mura_bench", "synth", "--out", tmp_path / "d", "--studies", "30",
-                        "--difficulty", "easy", "--workers", "1"], stdout=subprocess.DEVNULL, stderr=stream,
-                       check=True, timeout=300)
-        subprocess.run([sys.executable, "-m", "mura_bench", "run", "image-statistics", "--data", tmp_path / "d",
-                        "--out", tmp_path / "p.csv", "--score", "--bootstrap", "50"], stdout=subprocess.DEVNULL,
-                       stderr=stream, check=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mura_bench",
+                "synth",
+                "--out",
+                tmp_path / "d",
+                "--studies",
+                "30",
+                "--difficulty",
+                "easy",
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            check=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mura_bench",
+                "run",
+                "image-statistics",
+                "--data",
+                tmp_path / "d",
+                "--out",
+                tmp_path / "p.csv",
+                "--score",
+                "--bootstrap",
+                "50",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            check=True,
+            timeout=300,
+        )
     text = err.read_text()
     assert "━" not in text and "\x1b" not in text and "0:00:" not in text
     assert "image-statistics:" in text  # the summary line is still written
@@ -210,10 +286,28 @@ def test_leaderboard_build_with_nothing_rescored_exits_2_and_writes_the_site(tmp
     write_submission(subs, case / "preds.csv", "entry")
     write_entry(subs, "paper", REPORTED_TOML, None)
     wrong = tmp_path / "wrong.csv"
-    wrong.write_text("".join(line.replace("valid", "train") + "\n"
-                             for line in (case / "labels.csv").read_text().splitlines()))
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "leaderboard", "build", subs, "--truth", wrong,
-                         "--out", tmp_path / "site", "--bootstrap", "50"], capture_output=True, text=True, timeout=300)
+    wrong.write_text(
+        "".join(line.replace("valid", "train") + "\n" for line in (case / "labels.csv").read_text().splitlines())
+    )
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "leaderboard",
+            "build",
+            subs,
+            "--truth",
+            wrong,
+            "--out",
+            tmp_path / "site",
+            "--bootstrap",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cp.returncode == 2, cp.stderr
     assert "no re-scored entry could be published" in cp.stderr
     assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / "reported.html").is_file()
@@ -263,8 +357,14 @@ def test_demo_last_screen_holds_the_summary_and_the_site(tmp_path):
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen([sys.executable, "-m", "mura_bench", "demo", "--bootstrap", "200", "--cache",
-                             str(tmp_path / "cache")], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mura_bench", "demo", "--bootstrap", "200", "--cache", str(tmp_path / "cache")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -287,15 +387,16 @@ def test_demo_last_screen_holds_the_summary_and_the_site(tmp_path):
     assert "Summary: overall" in screen and "noisy oracle" in screen and "radiologists" in screen
     assert "Shown: this overall summary only" in screen and "--full" in screen
     site_line = next(i for i, line in enumerate(last) if line.startswith("demo leaderboard: "))
-    path = "".join(last[site_line:])[len("demo leaderboard: "):]  # a long path wraps on the terminal
+    path = "".join(last[site_line:])[len("demo leaderboard: ") :]  # a long path wraps on the terminal
     assert path == str(tmp_path / "cache" / "site" / "index.html")
     assert lines[0].startswith("mura-bench demo: generate")
 
 
 @pytest.mark.parametrize("columns", [60, 200])
 def test_score_in_a_real_terminal_at_the_extremes(case, columns):
-    code, out = run_in_pty(["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100,
-                            "--show-readers"], columns)
+    code, out = run_in_pty(
+        ["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100, "--show-readers"], columns
+    )
     assert code == 0, out
     check_fits(out, columns)
     assert "r6" in out and "detected:" in out
@@ -312,8 +413,24 @@ def test_models_check_in_a_real_terminal():
 
 def test_demo_full_prints_every_table_and_says_so(tmp_path):
     env = {**os.environ, "COLUMNS": "80"}
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "demo", "--full", "--no-site", "--bootstrap", "100",
-                         "--cache", tmp_path / "cache"], capture_output=True, text=True, env=env, timeout=300)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "demo",
+            "--full",
+            "--no-site",
+            "--bootstrap",
+            "100",
+            "--cache",
+            tmp_path / "cache",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.count("protocol leave-one-out") == 3
     # only a path longer than the width (one word, never broken) may stick out

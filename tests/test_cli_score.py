@@ -1,4 +1,5 @@
 """`mura-bench score` end to end: outputs, schema, determinism, exit codes, messages."""
+
 from __future__ import annotations
 
 import csv
@@ -27,9 +28,17 @@ def test_json_schema_and_byte_identical(case):
     doc = json.loads(a.stdout)
     assert list(doc)[:6] == ["schema", "protocol", "bootstrap", "inputs", "software", "groups"]
     assert doc["schema"] == "mura-bench/score/v1" and doc["protocol"] == "leave-one-out"
-    assert doc["bootstrap"] == {"resamples": 300, "seed": 0, "confidence": 0.95, "method": "percentile",
-                                "test": "ci", "permutations": None, "adjust": "none", "resample_readers": False,
-                                "readers": "fixed"}
+    assert doc["bootstrap"] == {
+        "resamples": 300,
+        "seed": 0,
+        "confidence": 0.95,
+        "method": "percentile",
+        "test": "ci",
+        "permutations": None,
+        "adjust": "none",
+        "resample_readers": False,
+        "readers": "fixed",
+    }
     assert doc["inputs"]["predictions"]["kind"] == "study-probabilities"
     assert doc["inputs"]["truth"]["readers"] == [f"r{i}" for i in range(1, 7)]
     assert list(doc["groups"]) == list(GROUPS)
@@ -42,10 +51,15 @@ def test_json_schema_and_byte_identical(case):
 
 
 def test_empty_group_and_labels_only_notes(tmp_path):
-    rows = [f"MURA-v1.1/valid/XR_HAND/patient{i}/study1_{'positive' if i % 2 else 'negative'}/,{i % 2}\n" for i in range(1, 21)]
+    rows = [
+        f"MURA-v1.1/valid/XR_HAND/patient{i}/study1_{'positive' if i % 2 else 'negative'}/,{i % 2}\n"
+        for i in range(1, 21)
+    ]
     (tmp_path / "labels.csv").write_text("".join(rows))
     (tmp_path / "preds.csv").write_text("".join(rows))
-    cp = run("score", tmp_path / "preds.csv", "--truth", tmp_path / "labels.csv", "--output", "json", "--bootstrap", 100)
+    cp = run(
+        "score", tmp_path / "preds.csv", "--truth", tmp_path / "labels.csv", "--output", "json", "--bootstrap", 100
+    )
     doc = json.loads(cp.stdout)
     assert doc["protocol"] == "single" and doc["inputs"]["predictions"]["kind"] == "labels"
     assert doc["groups"]["elbow"] == {"studies": 0, "positives": 0}
@@ -55,7 +69,18 @@ def test_empty_group_and_labels_only_notes(tmp_path):
 
 
 def test_csv_output_long_format(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "csv", "--bootstrap", 100, "--metrics", "f1,kappa")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--output",
+        "csv",
+        "--bootstrap",
+        100,
+        "--metrics",
+        "f1,kappa",
+    )
     rows = list(csv.DictReader(io.StringIO(cp.stdout)))
     assert {r["metric"] for r in rows} == {"f1", "kappa"}
     assert {r["subject"] for r in rows} >= {"model", "radiologists", "difference", "reader:r1"}
@@ -65,13 +90,21 @@ def test_csv_output_long_format(case):
 
 
 def test_table_is_never_truncated_when_piped(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100, "--show-readers",
-             env={"COLUMNS": "40"})
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        100,
+        "--show-readers",
+        env={"COLUMNS": "40"},
+    )
     assert cp.returncode == 0
     assert "…" not in cp.stdout and "..." not in cp.stdout
     for word in ["Precision", "Specificity", "radiologists", "r6", *GROUPS]:
         assert word in cp.stdout
-    assert str(case / "preds.csv") in cp.stdout        # the heading is not wrapped either
+    assert str(case / "preds.csv") in cp.stdout  # the heading is not wrapped either
     widths = [len(line) for line in cp.stdout.splitlines() if "│" in line]
     assert min(widths) > 40
 
@@ -79,7 +112,18 @@ def test_table_is_never_truncated_when_piped(case):
 def test_out_file_is_written_atomically(case):
     target = case / "out" / "result.json"
     target.parent.mkdir()
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json", "--bootstrap", 50, "--out", target)
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--output",
+        "json",
+        "--bootstrap",
+        50,
+        "--out",
+        target,
+    )
     assert cp.returncode == 0 and cp.stdout == ""
     assert json.loads(target.read_text())["schema"] == "mura-bench/score/v1"
     assert [p.name for p in target.parent.iterdir()] == ["result.json"]
@@ -103,18 +147,33 @@ def test_codalab_gold_panel_takes_the_majority(tmp_path, golden):
 
 
 def test_gold_panel_with_extra_readers(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--protocol", "gold-panel", "--output", "json",
-             "--bootstrap", 100, "--gold-readers", "r1,r2,r3")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--protocol",
+        "gold-panel",
+        "--output",
+        "json",
+        "--bootstrap",
+        100,
+        "--gold-readers",
+        "r1,r2,r3",
+    )
     doc = json.loads(cp.stdout)
     assert doc["protocol"] == "gold-panel"
     assert list(doc["groups"]["overall"]["readers"]) == ["r4", "r5", "r6"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--metrics", "f2"], "unknown metric"),
-    (["--output", "codalab"], "codalab needs a label file"),
-    (["--protocol", "gold-panel", "--gold-readers", "r1,zz"], "unknown reader"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--metrics", "f2"], "unknown metric"),
+        (["--output", "codalab"], "codalab needs a label file"),
+        (["--protocol", "gold-panel", "--gold-readers", "r1,zz"], "unknown reader"),
+    ],
+)
 def test_usage_errors_exit_2(case, args, message):
     cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", *args)
     assert cp.returncode == 2 and message in cp.stderr and "Traceback" not in cp.stderr
@@ -126,15 +185,37 @@ def test_missing_studies_exit_2_then_allow_missing_warns(case):
     cp = run("score", case / "partial.csv", "--truth", case / "panel.csv", "--output", "json")
     assert cp.returncode == 2 and "--allow-missing" in cp.stderr and "Traceback" not in cp.stderr
     assert "(3 rows)" in cp.stderr
-    cp = run("score", case / "partial.csv", "--truth", case / "panel.csv", "--output", "json", "--allow-missing", "--bootstrap", 50)
+    cp = run(
+        "score",
+        case / "partial.csv",
+        "--truth",
+        case / "panel.csv",
+        "--output",
+        "json",
+        "--allow-missing",
+        "--bootstrap",
+        50,
+    )
     assert cp.returncode == 0 and "WARNING" in cp.stderr and "3 truth studies" in cp.stderr
     doc = json.loads(cp.stdout)
     assert len(doc["missing_studies"]) == 3 and doc["groups"]["overall"]["studies"] == 60
 
 
 def test_bca_option(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json", "--bootstrap", 300,
-             "--ci-method", "bca", "--metrics", "f1")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--output",
+        "json",
+        "--bootstrap",
+        300,
+        "--ci-method",
+        "bca",
+        "--metrics",
+        "f1",
+    )
     doc = json.loads(cp.stdout)
     assert cp.returncode == 0 and doc["bootstrap"]["method"] == "bca"
     lo, hi = doc["groups"]["overall"]["model"]["f1"]["ci"]
@@ -167,15 +248,37 @@ def test_internal_errors_exit_1_with_a_short_report(case, monkeypatch):
 
 
 def test_randomization_holm_json_csv_and_table(case):
-    args = ("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 200, "--test", "randomization",
-            "--permutations", 299, "--adjust", "holm", "--metrics", "f1,kappa")
+    args = (
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        200,
+        "--test",
+        "randomization",
+        "--permutations",
+        299,
+        "--adjust",
+        "holm",
+        "--metrics",
+        "f1,kappa",
+    )
     a, b = run(*args, "--output", "json"), run(*args, "--output", "json")
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout  # reproducible permutations
     doc = json.loads(a.stdout)
-    assert doc["bootstrap"] == {"resamples": 200, "seed": 0, "confidence": 0.95, "method": "percentile",
-                                "test": "randomization", "permutations": 299, "adjust": "holm",
-                                "resample_readers": False, "readers": "fixed"}
+    assert doc["bootstrap"] == {
+        "resamples": 200,
+        "seed": 0,
+        "confidence": 0.95,
+        "method": "percentile",
+        "test": "randomization",
+        "permutations": 299,
+        "adjust": "holm",
+        "resample_readers": False,
+        "readers": "fixed",
+    }
     for g in GROUPS:
         for _metric, d in doc["groups"][g]["difference"].items():
             assert list(d) == ["value", "ci", "p_value", "p_adjusted", "significant"]
@@ -190,17 +293,46 @@ def test_randomization_holm_json_csv_and_table(case):
 
 
 def test_significance_option_errors_exit_2(case):
-    for extra in (("--adjust", "holm"), ("--bootstrap", "1"), ("--test", "randomization", "--permutations", "0"),
-                  ("--resample-readers", "--ci-method", "bca")):
+    for extra in (
+        ("--adjust", "holm"),
+        ("--bootstrap", "1"),
+        ("--test", "randomization", "--permutations", "0"),
+        ("--resample-readers", "--ci-method", "bca"),
+    ):
         cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", *extra)
         assert cp.returncode == 2 and "Traceback" not in cp.stderr, (extra, cp.stderr)
 
 
 def test_resample_readers_is_recorded_and_widens_the_difference_interval(case):
-    one = json.loads(run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 2000,
-                         "--output", "json", "--metrics", "kappa").stdout)
-    two = json.loads(run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 2000,
-                         "--output", "json", "--metrics", "kappa", "--resample-readers").stdout)
+    one = json.loads(
+        run(
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            2000,
+            "--output",
+            "json",
+            "--metrics",
+            "kappa",
+        ).stdout
+    )
+    two = json.loads(
+        run(
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            2000,
+            "--output",
+            "json",
+            "--metrics",
+            "kappa",
+            "--resample-readers",
+        ).stdout
+    )
     assert two["bootstrap"]["resample_readers"] is True and one["bootstrap"]["resample_readers"] is False
     d1, d2 = one["groups"]["overall"]["difference"]["kappa"], two["groups"]["overall"]["difference"]["kappa"]
     assert d1["value"] == d2["value"]

@@ -1,6 +1,7 @@
 """``mura-bench export codabench``: the bundle's structure, and its scoring program run the way the
 Codabench worker runs it (``metadata.yaml``'s command, working directory ``program/``, ``/app``
 replaced by a temporary folder laid out as ``program/``, ``input/ref``, ``input/res``, ``output/``)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,22 +20,57 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hosting_helpers import (BOOTSTRAP, SEED, cli_scores, expected_scores, truth_rows, write_binary_labels,
-                             write_labels, write_panel, write_probabilities)
+from hosting_helpers import (
+    BOOTSTRAP,
+    SEED,
+    cli_scores,
+    expected_scores,
+    truth_rows,
+    write_binary_labels,
+    write_labels,
+    write_panel,
+    write_probabilities,
+)
 from mura_bench.cli import cli
 
 START = dt.date(2026, 3, 2)
 IMAGE = "ghcr.io/example/mura-bench:0.1.0"
-PANEL_COLUMNS = ["overall_kappa", "overall_f1", "overall_auroc", "f1_minus_radiologists",
-                 "f1_minus_radiologists_ci_low", "f1_minus_radiologists_ci_high", "elbow_f1", "finger_f1",
-                 "forearm_f1", "hand_f1", "humerus_f1", "shoulder_f1", "wrist_f1"]
+PANEL_COLUMNS = [
+    "overall_kappa",
+    "overall_f1",
+    "overall_auroc",
+    "f1_minus_radiologists",
+    "f1_minus_radiologists_ci_low",
+    "f1_minus_radiologists_ci_high",
+    "elbow_f1",
+    "finger_f1",
+    "forearm_f1",
+    "hand_f1",
+    "humerus_f1",
+    "shoulder_f1",
+    "wrist_f1",
+]
 
 
 def export(tmp_path: Path, *args: str, name: str = "bundle.zip", image: str | None = IMAGE) -> tuple[Path, object]:
     out = tmp_path / name
-    result = CliRunner().invoke(cli, ["export", "codabench", "--out", str(out), "--bootstrap", str(BOOTSTRAP),
-                                      "--seed", str(SEED), "--start", START.isoformat(),
-                                      *(["--docker-image", image] if image else []), *args])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "codabench",
+            "--out",
+            str(out),
+            "--bootstrap",
+            str(BOOTSTRAP),
+            "--seed",
+            str(SEED),
+            "--start",
+            START.isoformat(),
+            *(["--docker-image", image] if image else []),
+            *args,
+        ],
+    )
     return out, result
 
 
@@ -64,8 +100,19 @@ def test_competition_yaml_at_the_zip_root_with_every_referenced_path(panel_bundl
         names = zf.namelist()
     assert "competition.yaml" in names
     comp = unpack(bundle, tmp_path)
-    for key in ("version", "title", "image", "terms", "pages", "docker_image", "enable_detailed_results",
-                "tasks", "solutions", "phases", "leaderboards"):
+    for key in (
+        "version",
+        "title",
+        "image",
+        "terms",
+        "pages",
+        "docker_image",
+        "enable_detailed_results",
+        "tasks",
+        "solutions",
+        "phases",
+        "leaderboards",
+    ):
         assert key in comp, key
     assert comp["version"] == 2 and comp["enable_detailed_results"] is True
     assert comp["docker_image"] == IMAGE
@@ -90,8 +137,7 @@ def test_competition_yaml_at_the_zip_root_with_every_referenced_path(panel_bundl
     assert metadata["command"] == "python3 /app/program/score.py /app/input /app/output"
 
 
-def test_phases_are_strictly_sequential_the_development_phase_ends_the_second_before_the_final(panel_bundle,
-                                                                                             tmp_path):
+def test_phases_are_strictly_sequential_the_development_phase_ends_the_second_before_the_final(panel_bundle, tmp_path):
     """Codabench's unpacker (base_unpacker.py, _validate_phase_ordering) refuses a phase that starts
     before, or at the very instant, the previous one ends ("Phases dates conflict")."""
     comp = unpack(panel_bundle[0], tmp_path)
@@ -147,6 +193,7 @@ def test_same_inputs_and_dates_give_the_same_bundle(panel_bundle, tmp_path):
 # The scoring program, run as the Codabench worker runs it
 # ---------------------------------------------------------------------------------------------
 
+
 def submission_zip(path: Path, files: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in files.items():
@@ -154,8 +201,9 @@ def submission_zip(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def run_worker(bundle: Path, submission: Path | None, root: Path, *, task: int = 0,
-               populate=None) -> subprocess.CompletedProcess:
+def run_worker(
+    bundle: Path, submission: Path | None, root: Path, *, task: int = 0, populate=None
+) -> subprocess.CompletedProcess:
     """Lay out ``root`` as the worker's /app and run the scoring program's command there.
     ``populate(res_dir)`` lays out the submission by hand instead (links, FIFOs: what other
     unpackers than Python's ``zipfile`` keep)."""
@@ -177,8 +225,9 @@ def run_worker(bundle: Path, submission: Path | None, root: Path, *, task: int =
     argv = shlex.split(metadata["command"].replace("/app", str(app)))
     assert argv[0] == "python3"
     argv[0] = sys.executable  # the image's python3, which has mura-bench installed
-    return subprocess.run(argv, cwd=app / "program", capture_output=True, text=True, timeout=300,
-                          errors="backslashreplace")
+    return subprocess.run(
+        argv, cwd=app / "program", capture_output=True, text=True, timeout=300, errors="backslashreplace"
+    )
 
 
 def scores_of(root: Path) -> dict:
@@ -194,15 +243,19 @@ def test_sample_submission_scores_exactly_as_mura_bench_score(panel_bundle, tmp_
     scores = scores_of(tmp_path / "run")
     assert list(scores) == PANEL_COLUMNS
     assert all(isinstance(v, float) for v in scores.values())
-    assert sorted(p.name for p in (tmp_path / "run" / "app" / "output").iterdir()) == ["detailed_results.html",
-                                                                                     "scores.json"]
+    assert sorted(p.name for p in (tmp_path / "run" / "app" / "output").iterdir()) == [
+        "detailed_results.html",
+        "scores.json",
+    ]
     csv = tmp_path / "run" / "app" / "input" / "res" / "predictions.csv"
     assert scores == rounded(expected_scores(cli_scores(csv, dev)))
 
 
 def test_detailed_results_are_one_self_contained_page(panel_bundle, tmp_path):
     bundle, dev, _ = panel_bundle
-    sub = submission_zip(tmp_path / "sub.zip", {"my model.csv": write_probabilities(tmp_path / "p.csv", dev).read_bytes()})
+    sub = submission_zip(
+        tmp_path / "sub.zip", {"my model.csv": write_probabilities(tmp_path / "p.csv", dev).read_bytes()}
+    )
     run = run_worker(bundle, sub, tmp_path / "run")
     assert run.returncode == 0, run.stderr
     html = (tmp_path / "run" / "app" / "output" / "detailed_results.html").read_text(encoding="utf-8")
@@ -218,7 +271,9 @@ def test_detailed_results_are_one_self_contained_page(panel_bundle, tmp_path):
 def test_labels_only_submission_omits_auroc_and_keeps_every_other_column(panel_bundle, tmp_path):
     bundle, dev, _ = panel_bundle
     labels = write_binary_labels(tmp_path / "labels.csv", dev)
-    run = run_worker(bundle, submission_zip(tmp_path / "sub.zip", {"labels.csv": labels.read_bytes()}), tmp_path / "run")
+    run = run_worker(
+        bundle, submission_zip(tmp_path / "sub.zip", {"labels.csv": labels.read_bytes()}), tmp_path / "run"
+    )
     assert run.returncode == 0, run.stderr
     scores = scores_of(tmp_path / "run")
     assert list(scores) == [k for k in PANEL_COLUMNS if k != "overall_auroc"]
@@ -229,7 +284,9 @@ def test_labels_only_submission_omits_auroc_and_keeps_every_other_column(panel_b
 def test_final_task_publishes_overall_f1_and_kappa_to_2_decimals_against_the_final_truth(panel_bundle, tmp_path):
     bundle, _, final = panel_bundle
     preds = write_probabilities(tmp_path / "p.csv", final)
-    run = run_worker(bundle, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run", task=1)
+    run = run_worker(
+        bundle, submission_zip(tmp_path / "s.zip", {"p.csv": preds.read_bytes()}), tmp_path / "run", task=1
+    )
     assert run.returncode == 0, run.stderr
     expected = expected_scores(cli_scores(preds, final))
     scores = scores_of(tmp_path / "run")
@@ -288,6 +345,7 @@ def test_broken_submission_message_is_the_one_mura_bench_score_prints(panel_bund
 # Labels truth, options, refusals
 # ---------------------------------------------------------------------------------------------
 
+
 def test_labels_truth_has_no_radiologist_columns_and_scores(tmp_path):
     truth = write_labels(tmp_path / "labels.csv")
     out, result = export(tmp_path, "--truth", str(truth), "--title", "Wrist & co", "--docker-image", "ghcr.io/x/mb:1")
@@ -322,8 +380,9 @@ def test_explicit_protocol_is_used_by_the_scoring_program(tmp_path):
 def test_official_three_reader_file_is_a_gold_panel_without_radiologist_columns(tmp_path):
     panel = write_panel(tmp_path / "panel.csv", 84, seed=5)
     gold = tmp_path / "test_labeled_studies.csv"
-    gold.write_text("".join(",".join(line.split(",")[:4]) + "\n"
-                            for line in panel.read_text().splitlines()[1:]), encoding="utf-8")
+    gold.write_text(
+        "".join(",".join(line.split(",")[:4]) + "\n" for line in panel.read_text().splitlines()[1:]), encoding="utf-8"
+    )
     out, result = export(tmp_path, "--truth", str(gold))
     assert result.exit_code == 0, result.output
     comp = unpack(out, tmp_path / "b")
@@ -338,8 +397,23 @@ def test_official_three_reader_file_is_a_gold_panel_without_radiologist_columns(
 def test_development_phase_starts_today_by_default(tmp_path):
     truth = write_labels(tmp_path / "labels.csv", 40)
     before = dt.datetime.now(dt.timezone.utc).date()
-    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(truth), "--final-truth", str(truth),
-                                      "--out", str(tmp_path / "b.zip"), "--bootstrap", "10", "--docker-image", IMAGE])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "codabench",
+            "--truth",
+            str(truth),
+            "--final-truth",
+            str(truth),
+            "--out",
+            str(tmp_path / "b.zip"),
+            "--bootstrap",
+            "10",
+            "--docker-image",
+            IMAGE,
+        ],
+    )
     after = dt.datetime.now(dt.timezone.utc).date()
     assert result.exit_code == 0, result.output
     dev, final = unpack(tmp_path / "b.zip", tmp_path / "b")["phases"]
@@ -348,16 +422,19 @@ def test_development_phase_starts_today_by_default(tmp_path):
     assert dev["end"] == f"{day + dt.timedelta(days=29)} 23:59:59"
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--protocol", "leave-one-out"], "needs a reader panel"),
-    (["--final-start", "2026-03-03"], "needs --final-truth"),
-    (["--bootstrap", "1"], "--bootstrap"),
-    (["--start", "2026-13-01"], "YYYY-MM-DD"),
-    (["--start", "1979-12-31"], "1980"),
-    (["--max-submissions", "0"], "--max-submissions"),
-    (["--title", "x" * 257], "256 characters"),
-    (["--docker-image", "ghcr.io/" + "x" * 130 + ":1"], "128 characters"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--protocol", "leave-one-out"], "needs a reader panel"),
+        (["--final-start", "2026-03-03"], "needs --final-truth"),
+        (["--bootstrap", "1"], "--bootstrap"),
+        (["--start", "2026-13-01"], "YYYY-MM-DD"),
+        (["--start", "1979-12-31"], "1980"),
+        (["--max-submissions", "0"], "--max-submissions"),
+        (["--title", "x" * 257], "256 characters"),
+        (["--docker-image", "ghcr.io/" + "x" * 130 + ":1"], "128 characters"),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
     truth = write_labels(tmp_path / "labels.csv", 40)
     out, result = export(tmp_path, "--truth", str(truth), *args)
@@ -386,15 +463,20 @@ def test_bundle_must_be_a_zip_and_never_replaces_its_truth(tmp_path):
     assert result.exit_code == 2 and ".zip" in result.output
     copy = tmp_path / "truth.zip"
     copy.write_bytes(truth.read_bytes())
-    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(copy), "--out", str(copy),
-                                      "--docker-image", IMAGE])
+    result = CliRunner().invoke(
+        cli, ["export", "codabench", "--truth", str(copy), "--out", str(copy), "--docker-image", IMAGE]
+    )
     assert result.exit_code == 2 and copy.read_bytes() == truth.read_bytes()
 
 
 def test_scoring_program_without_mura_bench_says_so(panel_bundle, tmp_path):
     unpack(panel_bundle[0], tmp_path)
-    run = subprocess.run([sys.executable, "-S", "-I", str(tmp_path / "scoring_program" / "score.py"), "in", "out"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-S", "-I", str(tmp_path / "scoring_program" / "score.py"), "in", "out"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1 and "mura-bench is not installed" in run.stderr
 
 
@@ -405,11 +487,20 @@ def test_zip_reader_sees_the_same_entries_as_the_report(tmp_path):
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as zf:
         assert zf.testzip() is None
         names = set(zf.namelist())
-    assert names == {"competition.yaml", "logo.png", "pages/evaluation.md", "pages/overview.md", "pages/terms.md",
-                     "reference_data/development/truth.csv", "scoring_program/metadata.yaml",
-                     "scoring_program/score.py", "scoring_program/settings.json",
-                     "solution/development/predictions.csv", "starting_kit/README.md",
-                     "starting_kit/sample_submission.zip"}
+    assert names == {
+        "competition.yaml",
+        "logo.png",
+        "pages/evaluation.md",
+        "pages/overview.md",
+        "pages/terms.md",
+        "reference_data/development/truth.csv",
+        "scoring_program/metadata.yaml",
+        "scoring_program/score.py",
+        "scoring_program/settings.json",
+        "solution/development/predictions.csv",
+        "starting_kit/README.md",
+        "starting_kit/sample_submission.zip",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,9 +580,11 @@ def test_odd_file_names_score_and_are_shown_escaped(panel_bundle, tmp_path, name
 def test_messages_speak_of_the_file_not_of_command_line_options(panel_bundle, tmp_path):
     bundle, dev, _ = panel_bundle
     text = write_probabilities(tmp_path / "good.csv", dev).read_text(encoding="utf-8")
-    cases = {"missing.csv": _drop_rows(text),
-             "three.csv": "\n".join(line + ",x" for line in text.splitlines()[1:]).encode(),
-             "header.csv": ("where,what,extra\n" + "\n".join(r + ",1" for r in text.splitlines()[1:])).encode()}
+    cases = {
+        "missing.csv": _drop_rows(text),
+        "three.csv": "\n".join(line + ",x" for line in text.splitlines()[1:]).encode(),
+        "header.csv": ("where,what,extra\n" + "\n".join(r + ",1" for r in text.splitlines()[1:])).encode(),
+    }
     for name, data in cases.items():
         run = run_worker(bundle, submission_zip(tmp_path / f"{name}.zip", {name: data}), tmp_path / name)
         assert run.returncode == 2, run.stderr

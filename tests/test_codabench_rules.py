@@ -3,6 +3,7 @@
 that breaks one is refused by the export with the field named, and -- when a checkout of
 Codabench is at hand (``CODABENCH_SOURCE``) -- Codabench's own v2 unpacker, run with the web
 framework stubbed out, unpacks the bundle."""
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,22 @@ IMAGE = "ghcr.io/example/mura-bench:0.1.0"
 
 def export(tmp: Path, *args: str, name: str = "bundle.zip"):
     out = tmp / name
-    result = CliRunner().invoke(cli, ["export", "codabench", "--out", str(out), "--bootstrap", "10",
-                                      "--start", "2026-03-02", "--docker-image", IMAGE, *args])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "codabench",
+            "--out",
+            str(out),
+            "--bootstrap",
+            "10",
+            "--start",
+            "2026-03-02",
+            "--docker-image",
+            IMAGE,
+            *args,
+        ],
+    )
     return out, result
 
 
@@ -73,7 +88,7 @@ _DELETE = object()
 
 #: (field to change, new value, field named in the fault, words of the problem)
 BROKEN = [
-    ("phases[1].start", "2026-03-31 23:59:59", "phases[1].start", "strictly after"),   # == previous end
+    ("phases[1].start", "2026-03-31 23:59:59", "phases[1].start", "strictly after"),  # == previous end
     ("phases[1].start", "2026-03-20 00:00:00", "phases[1].start", "strictly after"),
     ("phases[0].end", _DELETE, "phases[0].end", "needs an end date"),
     ("phases[0].start", "2026-03-02", "phases[0].start", "YYYY-MM-DD HH:MM:SS"),
@@ -112,7 +127,8 @@ def test_an_empty_page_and_a_missing_competition_yaml_are_refused(bundle):
     files = entries_of(bundle)
     doc = yaml.safe_load(files["competition.yaml"])
     assert ("pages[1].file", "the page file is missing or empty") in rules.bundle_faults(
-        doc, {**files, "pages/evaluation.md": b""})
+        doc, {**files, "pages/evaluation.md": b""}
+    )
     files.pop("competition.yaml")
     assert any(f == "competition.yaml" for f, _ in rules.bundle_faults(doc, files))
 
@@ -120,6 +136,7 @@ def test_an_empty_page_and_a_missing_competition_yaml_are_refused(bundle):
 # ---------------------------------------------------------------------------------------------
 # The export refuses what Codabench would refuse, naming the option and the field
 # ---------------------------------------------------------------------------------------------
+
 
 def test_docker_image_is_required_with_a_pullable_example(tmp_path):
     truth = write_labels(tmp_path / "l.csv", 40)
@@ -129,14 +146,17 @@ def test_docker_image_is_required_with_a_pullable_example(tmp_path):
     assert not (tmp_path / "b.zip").exists()
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--docker-image", "ghcr.io/Owner/Mura Bench:1"], ["--docker-image", "not a Docker image name"]),
-    (["--title", "t" * 257], ["--title", "competition.yaml title", "256 characters"]),
-    (["--docker-image", "ghcr.io/" + "x" * 130], ["--docker-image", "docker_image", "128 characters"]),
-    (["--start", "1979-12-31"], ["--start", "1980"]),
-    (["--start", "9999-12-15", "--final-truth", "{truth}"], ["--start", "9999"]),
-    (["--final-start", "2026-03-02", "--final-truth", "{truth}"], ["--final-start", "23:59:59"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--docker-image", "ghcr.io/Owner/Mura Bench:1"], ["--docker-image", "not a Docker image name"]),
+        (["--title", "t" * 257], ["--title", "competition.yaml title", "256 characters"]),
+        (["--docker-image", "ghcr.io/" + "x" * 130], ["--docker-image", "docker_image", "128 characters"]),
+        (["--start", "1979-12-31"], ["--start", "1980"]),
+        (["--start", "9999-12-15", "--final-truth", "{truth}"], ["--start", "9999"]),
+        (["--final-start", "2026-03-02", "--final-truth", "{truth}"], ["--final-start", "23:59:59"]),
+    ],
+)
 def test_export_refuses_what_codabench_or_a_zip_cannot_hold(tmp_path, args, fragments):
     truth = write_labels(tmp_path / "l.csv", 40)
     args = [a.replace("{truth}", str(truth)) for a in args]
@@ -169,13 +189,20 @@ def test_truth_from_a_pipe_gives_the_same_bundle_as_the_file(tmp_path):
     by_file, result = export(tmp_path, "--truth", str(truth), name="file.zip")
     assert result.exit_code == 0, result.output
     piped = tmp_path / "pipe.zip"
-    run = subprocess.run(f"cat {truth} | {sys.executable} -m mura_bench.cli export codabench --truth - "
-                         f"--out {piped} --bootstrap 10 --start 2026-03-02 --docker-image {IMAGE}",
-                         shell=True, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        f"cat {truth} | {sys.executable} -m mura_bench.cli export codabench --truth - "
+        f"--out {piped} --bootstrap 10 --start 2026-03-02 --docker-image {IMAGE}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     a, b = entries_of(by_file), entries_of(piped)
     assert a["reference_data/development/truth.csv"] == truth.read_bytes() == b["reference_data/development/truth.csv"]
-    assert {k: v for k, v in a.items() if k != "competition.yaml"} == {k: v for k, v in b.items() if k != "competition.yaml"}
+    assert {k: v for k, v in a.items() if k != "competition.yaml"} == {
+        k: v for k, v in b.items() if k != "competition.yaml"
+    }
 
 
 def test_a_final_budget_that_could_carry_the_labels_is_warned_about(tmp_path):
@@ -191,8 +218,21 @@ def test_a_final_budget_that_could_carry_the_labels_is_warned_about(tmp_path):
 
 def test_submission_limit_options_reach_the_phases(tmp_path):
     truth = write_labels(tmp_path / "l.csv", 40)
-    out, result = export(tmp_path, "--truth", str(truth), "--final-truth", str(truth), "--max-submissions-per-day", "3",
-                         "--max-submissions", "30", "--final-max-submissions-per-day", "1", "--final-max-submissions", "1")
+    out, result = export(
+        tmp_path,
+        "--truth",
+        str(truth),
+        "--final-truth",
+        str(truth),
+        "--max-submissions-per-day",
+        "3",
+        "--max-submissions",
+        "30",
+        "--final-max-submissions-per-day",
+        "1",
+        "--final-max-submissions",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     dev, final = yaml.safe_load(entries_of(out)["competition.yaml"])["phases"]
     assert (dev["max_submissions_per_day"], dev["max_submissions"]) == (3, 30)
@@ -202,6 +242,7 @@ def test_submission_limit_options_reach_the_phases(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Codabench's own unpacker, when its source is at hand
 # ---------------------------------------------------------------------------------------------
+
 
 def _stub(name: str, **attrs) -> types.ModuleType:
     module = types.ModuleType(name)
@@ -213,6 +254,7 @@ def _load_codabench_unpacker(source: Path, monkeypatch):
     """Codabench's ``competitions.unpackers`` package (base_unpacker, utils, v2) with Django, the
     REST serializers and the models replaced by stubs: the unpack steps (pages, tasks, solutions,
     terms, logo, phases with their ordering check, leaderboards) run as Codabench runs them."""
+
     class _Model:
         objects = None
 
@@ -223,20 +265,26 @@ def _load_codabench_unpacker(source: Path, monkeypatch):
         return dt.datetime.now(dt.timezone.utc)
 
     stubs = {
-        "django": _stub("django"), "django.core": _stub("django.core"),
+        "django": _stub("django"),
+        "django.core": _stub("django.core"),
         "django.core.files": _stub("django.core.files", File=object),
         "django.test": _stub("django.test", RequestFactory=lambda: types.SimpleNamespace()),
         "django.utils": _stub("django.utils", timezone=_stub("timezone", now=now)),
-        "api": _stub("api"), "api.serializers": _stub("api.serializers"),
+        "api": _stub("api"),
+        "api.serializers": _stub("api.serializers"),
         "api.serializers.competitions": _stub("c", CompetitionSerializer=object),
         "api.serializers.leaderboards": _stub("l", LeaderboardSerializer=object),
         "api.serializers.tasks": _stub("t", TaskSerializer=object, SolutionSerializer=object),
         "competitions": _stub("competitions", __path__=[]),
         "competitions.models": _stub("competitions.models", Phase=_Phase),
-        "datasets": _stub("datasets"), "datasets.models": _stub("datasets.models", Data=_Model),
-        "queues": _stub("queues"), "queues.models": _stub("queues.models", Queue=_Model),
-        "tasks": _stub("tasks"), "tasks.models": _stub("tasks.models", Task=_Model, Solution=_Model),
-        "utils": _stub("utils"), "utils.storage": _stub("utils.storage", md5=lambda path: ""),
+        "datasets": _stub("datasets"),
+        "datasets.models": _stub("datasets.models", Data=_Model),
+        "queues": _stub("queues"),
+        "queues.models": _stub("queues.models", Queue=_Model),
+        "tasks": _stub("tasks"),
+        "tasks.models": _stub("tasks.models", Task=_Model, Solution=_Model),
+        "utils": _stub("utils"),
+        "utils.storage": _stub("utils.storage", md5=lambda path: ""),
     }
     for name, module in stubs.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -253,9 +301,11 @@ def _load_codabench_unpacker(source: Path, monkeypatch):
     return loaded["v2"].V2Unpacker, loaded["utils"].CompetitionUnpackingException
 
 
-@pytest.mark.skipif(not os.environ.get("CODABENCH_SOURCE"),
-                    reason="set CODABENCH_SOURCE to a checkout of codalab/codabench to run its unpacker; "
-                           "test_the_exported_bundle_keeps_every_rule checks the same rules without it")
+@pytest.mark.skipif(
+    not os.environ.get("CODABENCH_SOURCE"),
+    reason="set CODABENCH_SOURCE to a checkout of codalab/codabench to run its unpacker; "
+    "test_the_exported_bundle_keeps_every_rule checks the same rules without it",
+)
 def test_codabench_s_own_v2_unpacker_unpacks_the_bundle(bundle, tmp_path, monkeypatch):
     unpacker_class, unpacking_error = _load_codabench_unpacker(Path(os.environ["CODABENCH_SOURCE"]), monkeypatch)
     with zipfile.ZipFile(bundle) as zf:

@@ -1,5 +1,6 @@
 """``--output codalab --allow-missing`` warns on stderr exactly as table/json do, and names the body
 parts left empty (their keys are null)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ PARTS = ("Elbow", "Finger", "Forearm", "Hand", "Humerus", "Shoulder", "Wrist")
 
 
 def mb(*args):
-    return subprocess.run([sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -42,8 +44,17 @@ def warning_block(stderr: str) -> list[str]:
 def test_codalab_warns_like_json_and_names_empty_parts(case, dropped):
     drop_rows(case, lambda line: not any(d in line for d in dropped))
     codalab = mb("score", case / "subset.csv", "--truth", case / "labels.csv", "--output", "codalab", "--allow-missing")
-    as_json = mb("score", case / "subset.csv", "--truth", case / "labels.csv", "--output", "json", "--allow-missing",
-                 "--bootstrap", 0)
+    as_json = mb(
+        "score",
+        case / "subset.csv",
+        "--truth",
+        case / "labels.csv",
+        "--output",
+        "json",
+        "--allow-missing",
+        "--bootstrap",
+        0,
+    )
     assert codalab.returncode == 0 == as_json.returncode, codalab.stderr
     assert warning_block(codalab.stderr) == warning_block(as_json.stderr)
     scores = json.loads(codalab.stdout)
@@ -72,8 +83,17 @@ def test_codalab_with_every_study_is_silent(case):
 def test_codalab_to_a_file_still_warns_on_stderr(case):
     drop_rows(case, lambda line: "XR_FINGER" not in line)
     out = case / "scores.json"
-    cp = mb("score", case / "subset.csv", "--truth", case / "labels.csv", "--output", "codalab", "--allow-missing",
-            "--out", out)
+    cp = mb(
+        "score",
+        case / "subset.csv",
+        "--truth",
+        case / "labels.csv",
+        "--output",
+        "codalab",
+        "--allow-missing",
+        "--out",
+        out,
+    )
     assert cp.returncode == 0 and cp.stdout == ""
     assert "WARNING: --allow-missing" in cp.stderr and "Finger" in cp.stderr
     assert json.loads(out.read_text())["Finger_Mean"] is None

@@ -4,6 +4,7 @@ baseline above the pixel heuristic (``image-statistics``) and chance.
 Built exactly as the site is (``mura-bench leaderboard build submissions --truth
 site/truth/valid_panel.csv``), with fewer resamples; the board's own CSV is read back.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,9 +23,22 @@ HEURISTIC = "builtin-image-statistics"
 @pytest.fixture(scope="module")
 def board(tmp_path_factory) -> dict[str, dict[str, str]]:
     out = tmp_path_factory.mktemp("board") / "site"
-    result = CliRunner().invoke(cli, ["leaderboard", "build", str(REPO / "submissions"), "--truth",
-                                      str(REPO / "site" / "truth" / "valid_panel.csv"), "--out", str(out),
-                                      "--bootstrap", "2000", "--quiet", "--strict"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "build",
+            str(REPO / "submissions"),
+            "--truth",
+            str(REPO / "site" / "truth" / "valid_panel.csv"),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "2000",
+            "--quiet",
+            "--strict",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with (out / "leaderboard.csv").open(newline="", encoding="utf-8") as handle:
         return {row["key"]: row for row in csv.DictReader(handle)}

@@ -2,6 +2,7 @@
 
 Fabricated tables in the published layout always; the committed entries against the real tables
 where the reference folder is present."""
+
 from __future__ import annotations
 
 import csv
@@ -36,26 +37,35 @@ def _fake_reference(folder: Path) -> Path:
     parts = ["Elbow", "Finger", "Forearm", "Hand", "Humerus", "Shoulder", "Wrist", "Overall"]
     with open(folder / "paper-v1-table2-f1.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi",
-                    "model_f1", "model_lo", "model_hi"])
+        w.writerow(
+            ["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi", "model_f1", "model_lo", "model_hi"]
+        )
         for i, p in enumerate(parts):
             w.writerow([p, 0.8 + i / 100, 0.7, 0.9, 0.75, 0.6, 0.85])
     with open(folder / "paper-kappa-table.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["study_type"] + [f"{r}_{s}" for r in ("rad1", "rad2", "rad3", "model")
-                                      for s in ("kappa", "lo", "hi")])
+        w.writerow(
+            ["study_type"] + [f"{r}_{s}" for r in ("rad1", "rad2", "rad3", "model") for s in ("kappa", "lo", "hi")]
+        )
         for p in parts:
             w.writerow([p] + [0.7, 0.6, 0.8] * 4)
     groups = ["overall", "elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist"]
     with open(folder / "mura-leaderboard-test-kappa.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["user", "description", "submitted", "eval_bundle", "evaluate_py", "test_csv",
-                    "predictions_bundle"] + [f"{g}_{s}" for g in groups for s in ("mean", "lower", "upper")])
-        w.writerow(["ann", "<script>x</script>", "2018-06-01", "0x1", "e.py", "t.csv", "ann-run"]
-                   + [0.6, 0.59, 0.61] * 8)
+        w.writerow(
+            ["user", "description", "submitted", "eval_bundle", "evaluate_py", "test_csv", "predictions_bundle"]
+            + [f"{g}_{s}" for g in groups for s in ("mean", "lower", "upper")]
+        )
+        w.writerow(
+            ["ann", "<script>x</script>", "2018-06-01", "0x1", "e.py", "t.csv", "ann-run"] + [0.6, 0.59, 0.61] * 8
+        )
         w.writerow(["bob", "", "2018-06-02", "0x2", "e.py", "t.csv", "bob-run"] + [""] * 24)
-        w.writerow(["", "neg", "2018-06-03", "0x3", "e.py", "t.csv", "c-run"]
-                   + [0.1, 0.09, 0.11] * 2 + [-0.2, -0.21, -0.19] + [0.1, 0.09, 0.11] * 5)
+        w.writerow(
+            ["", "neg", "2018-06-03", "0x3", "e.py", "t.csv", "c-run"]
+            + [0.1, 0.09, 0.11] * 2
+            + [-0.2, -0.21, -0.19]
+            + [0.1, 0.09, 0.11] * 5
+        )
     return folder
 
 
@@ -64,8 +74,11 @@ def test_conversion_of_published_tables_round_trips(tmp_path):
     board = convert_reported.convert_leaderboard(ref / "mura-leaderboard-test-kappa.csv")
     assert [r["status"] for r in board["results"]] == ["scored", "failed", "negative-kappa"]
     assert board["results"][1]["label"] == "(no description)" and "kappa" not in board["results"][1]
-    for data in (board, convert_reported.convert_paper_table2(ref / "paper-v1-table2-f1.csv"),
-                 convert_reported.convert_paper_kappa(ref / "paper-kappa-table.csv")):
+    for data in (
+        board,
+        convert_reported.convert_paper_table2(ref / "paper-v1-table2-f1.csv"),
+        convert_reported.convert_paper_kappa(ref / "paper-kappa-table.csv"),
+    ):
         assert tomllib.loads(convert_reported.dump_toml(data)) == data
         rows = parse_reported(data["source"], data["results"])
         assert all(set(f) <= set(GROUPS) for r in rows for f in r.figures.values())

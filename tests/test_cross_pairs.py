@@ -1,5 +1,6 @@
 """Crossed (submission, reference) pairs counted from their true positives and the marginals equal
 the pairs counted one by one, and each pair's counts equal scikit-learn's confusion matrix."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -2,9 +2,9 @@
 readers give, on every file they take, and hand every other file to the row readers.
 
 The oracle is the row reader itself, reached by making the fast reader decline."""
+
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,8 +39,9 @@ def row_truth(path):
 
 def fast_predictions(path, path_col=None, score_col=None):
     """The fast reader's result; Declined when it does not take the file."""
-    return predictions_module._read_simple(read_checked(path), source=display(path), path_col=path_col,
-                                           score_col=score_col)
+    return predictions_module._read_simple(
+        read_checked(path), source=display(path), path_col=path_col, score_col=score_col
+    )
 
 
 def fast_truth(path):
@@ -102,11 +103,28 @@ def prediction_files(draw):
             rows.append([f"{prefix}{study}{slash}", draw(st.sampled_from(VALUES))])
     if draw(st.booleans()):
         rows = draw(st.permutations(rows))
-    if draw(st.integers(0, 4)) == 0 and rows:      # a fault or an unusual form
+    if draw(st.integers(0, 4)) == 0 and rows:  # a fault or an unusual form
         i = draw(st.integers(0, len(rows) - 1))
-        rows[i][draw(st.integers(0, 1))] = draw(st.sampled_from(
-            ["nan", "inf", "abc", "2", "-0.1", "1e999", "", " ", "probability", "0x1", "1_0", "valid/XR_WRIST/x",
-             "MURA-v1.1/valid/XR_WRIST/patient1/study1_positive/image1.png", "MURA-v1.1\\valid\\XR_HAND\\patient1\\study1\\"]))
+        rows[i][draw(st.integers(0, 1))] = draw(
+            st.sampled_from(
+                [
+                    "nan",
+                    "inf",
+                    "abc",
+                    "2",
+                    "-0.1",
+                    "1e999",
+                    "",
+                    " ",
+                    "probability",
+                    "0x1",
+                    "1_0",
+                    "valid/XR_WRIST/x",
+                    "MURA-v1.1/valid/XR_WRIST/patient1/study1_positive/image1.png",
+                    "MURA-v1.1\\valid\\XR_HAND\\patient1\\study1\\",
+                ]
+            )
+        )
     layout = draw(st.sampled_from(["headerless", "header", "extra-columns", "swapped"]))
     blank = draw(st.sampled_from(["", " ", "\t"]))
     path_col = score_col = None
@@ -134,14 +152,14 @@ def test_fast_predictions_equal_row_predictions(tmp_path, case):
     path.write_bytes(data)
     row, row_error = outcome(row_predictions, path, path_col=path_col, score_col=score_col)
     full, full_error = outcome(read_predictions, path, path_col=path_col, score_col=score_col)
-    assert full_error == row_error                     # same message for every fault
+    assert full_error == row_error  # same message for every fault
     if row is not None:
         assert_same_predictions(full, row)
     try:
         fast = fast_predictions(path, path_col, score_col)
     except Declined:
         return
-    assert row is not None, row_error                  # the fast reader never takes a faulty file
+    assert row is not None, row_error  # the fast reader never takes a faulty file
     assert_same_predictions(fast, row)
 
 
@@ -154,17 +172,22 @@ def truth_files(draw):
     for k in range(n):
         part = draw(st.sampled_from(BODY_PARTS)).upper()
         prefix = draw(st.sampled_from(PREFIXES))
-        study = f"{prefix}valid/XR_{part}/patient{draw(st.integers(1, 3))}/study{k + 1}{draw(st.sampled_from(['/', '']))}"
+        study = (
+            f"{prefix}valid/XR_{part}/patient{draw(st.integers(1, 3))}/study{k + 1}{draw(st.sampled_from(['/', '']))}"
+        )
         rows.append([study] + [draw(st.sampled_from(["0", "1"])) for _ in range(readers)])
     if draw(st.integers(0, 4)) == 0:
         i = draw(st.integers(0, n - 1))
-        rows[i][draw(st.integers(0, readers))] = draw(st.sampled_from(
-            ["2", "1.0", "nan", "x", "", "valid/XR_HAND/patient1/study1/image1.png", rows[0][0]]))
+        rows[i][draw(st.integers(0, readers))] = draw(
+            st.sampled_from(["2", "1.0", "nan", "x", "", "valid/XR_HAND/patient1/study1/image1.png", rows[0][0]])
+        )
     if kind == "labels-header":
         lines = ["study,label"]
     elif kind == "panel":
         with_label = draw(st.booleans())
-        names = [f"reader_{i + 1}" for i in range(readers - (1 if with_label else 0))] + (["label"] if with_label else [])
+        names = [f"reader_{i + 1}" for i in range(readers - (1 if with_label else 0))] + (
+            ["label"] if with_label else []
+        )
         order = draw(st.permutations(range(readers + 1)))
         lines = [",".join((["study"] + names)[i] for i in order)]
         rows = [[r[i] for i in order] for r in rows]
@@ -205,11 +228,15 @@ def test_the_fast_readers_take_the_common_forms(tmp_path):
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         assert_same_predictions(fast_predictions(tmp_path / name), row_predictions(tmp_path / name))
-    (tmp_path / "panel.csv").write_text(f"study,r1,r2,r3,label\n{study},1,0,1,1\nvalid/XR_HAND/patient1/study2/,0,0,1,0\n")
+    (tmp_path / "panel.csv").write_text(
+        f"study,r1,r2,r3,label\n{study},1,0,1,1\nvalid/XR_HAND/patient1/study2/,0,0,1,0\n"
+    )
     assert_same_truth(fast_truth(tmp_path / "panel.csv"), row_truth(tmp_path / "panel.csv"))
     extra = tmp_path / "third-party.csv"
-    extra.write_text("part_model,trial,Path,Abormal_Prediction,Abnormal_Label\n"
-                     f"Wrist,15,{study}image1.png,0,1\nWrist,15,{study}image2.png,1,1\n")
+    extra.write_text(
+        "part_model,trial,Path,Abormal_Prediction,Abnormal_Label\n"
+        f"Wrist,15,{study}image1.png,0,1\nWrist,15,{study}image2.png,1,1\n"
+    )
     fast = fast_predictions(extra, "Path", "Abormal_Prediction")
     assert fast.kind == "image-probabilities" and fast.probabilities.tolist() == [0.5] and fast.labels.tolist() == [0]
     assert_same_predictions(fast, row_predictions(extra, path_col="Path", score_col="Abormal_Prediction"))
@@ -228,14 +255,25 @@ def test_a_fault_anywhere_is_named_by_the_row_reader(tmp_path):
     assert "line 4322" in str(caught.value)
 
 
-@given(st.lists(st.tuples(st.sampled_from(PREFIXES + ["", " ", "\t", "//"]), st.sampled_from(BODY_PARTS + ("wrist", "knee")),
-                          st.sampled_from(["", "_positive", "_negative", "_x"]),
-                          st.sampled_from(["", "/", "/a.png", "/b.JPG", "/c.txt", "image1.png", "/d e.jpeg"]),
-                          st.sampled_from(["", " ", "\t"])), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(PREFIXES + ["", " ", "\t", "//"]),
+            st.sampled_from(BODY_PARTS + ("wrist", "knee")),
+            st.sampled_from(["", "_positive", "_negative", "_x"]),
+            st.sampled_from(["", "/", "/a.png", "/b.JPG", "/c.txt", "image1.png", "/d e.jpeg"]),
+            st.sampled_from(["", " ", "\t"]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 @settings(max_examples=300, deadline=None)
 def test_path_column_equals_parse_path(items):
-    paths = [f"{pre}valid/XR_{part.upper() if part != 'wrist' else part}/patient1/study2{suffix}{tail}{blank}"
-             for pre, part, suffix, tail, blank in items]
+    paths = [
+        f"{pre}valid/XR_{part.upper() if part != 'wrist' else part}/patient1/study2{suffix}{tail}{blank}"
+        for pre, part, suffix, tail, blank in items
+    ]
     column = parse_path_column(paths)
     parsed = []
     for p in paths:

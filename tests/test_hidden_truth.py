@@ -1,5 +1,6 @@
 """The hidden-truth publication policy's pieces: calibration bins of at least 20 studies, no
 study-resolution threshold, no ROC curve, on a reader-panel board built with --hidden-truth."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ def test_merged_bins_hold_20_studies_each_and_keep_the_totals(sizes):
         assert merged == []
         return
     assert all(b[2] >= MIN_BIN_STUDIES for b in merged) and sum(b[2] for b in merged) == total
-    for column in (0, 1):   # weighted means of the merged bins add up to the same sums
+    for column in (0, 1):  # weighted means of the merged bins add up to the same sums
         assert sum(b[column] * b[2] for b in merged) == pytest.approx(sum(b[column] * b[2] for b in bins))
     assert [b[0] for b in merged] == sorted(b[0] for b in merged)
     if all(n >= MIN_BIN_STUDIES for n in sizes):
@@ -39,12 +40,24 @@ def test_a_hidden_truth_board_shows_no_curve_no_threshold_and_says_why(tmp_path)
     pages = {}
     for hidden in (False, True):
         site = tmp_path / f"site-{hidden}"
-        args = ["leaderboard", "build", str(subs), "--truth", str(truth), "--out", str(site), "--bootstrap", "20",
-                "--quiet"] + (["--hidden-truth"] if hidden else [])
+        args = [
+            "leaderboard",
+            "build",
+            str(subs),
+            "--truth",
+            str(truth),
+            "--out",
+            str(site),
+            "--bootstrap",
+            "20",
+            "--quiet",
+        ] + (["--hidden-truth"] if hidden else [])
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
-        pages[hidden] = ((site / "entry" / "model.html").read_text(encoding="utf-8"),
-                         (site / "index.html").read_text(encoding="utf-8"))
+        pages[hidden] = (
+            (site / "entry" / "model.html").read_text(encoding="utf-8"),
+            (site / "index.html").read_text(encoding="utf-8"),
+        )
     open_page, hidden_page = pages[False][0], pages[True][0]
     assert "Threshold t*" in open_page and "Threshold t*" not in hidden_page
     assert "ROC curve from the study probabilities" in open_page and "no ROC curve is drawn" in hidden_page

@@ -1,4 +1,5 @@
 """Fuzzing both readers: whatever the bytes, the result is a valid object or one InputError."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ from mura_bench.predictions import Predictions, read_predictions
 from mura_bench.truth import KINDS as TRUTH_KINDS
 from mura_bench.truth import Truth, read_truth
 
-FUZZ = settings(max_examples=120, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 STUDIES = [
     "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
@@ -25,23 +27,79 @@ STUDIES = [
     "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive",
 ]
 IMAGE_NAMES = ["image1.png", "image2.png", "image3.PNG", "image1.jpg"]
-BAD_PATHS = ["MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/", "valid/patient1/", "x.png", "", "/",
-             "MURA-v1.1/", "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.txt"]
-NUMBERS = ["0", "1", "0.0", "1.0", "0.5", "0.25", "0.75", "1e-3", "-0.1", "2", "1.5", "nan", "NaN", "inf",
-           "-inf", "", " ", "x", "01", "+1", "0.5000001", "1_0", "٣"]
-HEADER_WORDS = ["study", "Study", "path", "Path", "image", "probability", "prob", "score", "label",
-                "prediction", "reader_1", "reader_2", "reader_3", "r1", "Abormal_Prediction", "trial", ""]
+BAD_PATHS = [
+    "MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/",
+    "valid/patient1/",
+    "x.png",
+    "",
+    "/",
+    "MURA-v1.1/",
+    "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.txt",
+]
+NUMBERS = [
+    "0",
+    "1",
+    "0.0",
+    "1.0",
+    "0.5",
+    "0.25",
+    "0.75",
+    "1e-3",
+    "-0.1",
+    "2",
+    "1.5",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "",
+    " ",
+    "x",
+    "01",
+    "+1",
+    "0.5000001",
+    "1_0",
+    "٣",
+]
+HEADER_WORDS = [
+    "study",
+    "Study",
+    "path",
+    "Path",
+    "image",
+    "probability",
+    "prob",
+    "score",
+    "label",
+    "prediction",
+    "reader_1",
+    "reader_2",
+    "reader_3",
+    "r1",
+    "Abormal_Prediction",
+    "trial",
+    "",
+]
 
-paths = st.one_of(st.sampled_from(STUDIES),
-                  st.builds(lambda s, i: s.rstrip("/") + "/" + i, st.sampled_from(STUDIES), st.sampled_from(IMAGE_NAMES)),
-                  st.sampled_from(BAD_PATHS))
-fields = st.one_of(paths, st.sampled_from(NUMBERS), st.sampled_from(HEADER_WORDS),
-                   st.builds(lambda f: f'"{f}"', st.sampled_from(NUMBERS + HEADER_WORDS)),
-                   st.sampled_from(['"', '""', "a,b", '"a,b"', "\t", "﻿", "\x00"]))
+paths = st.one_of(
+    st.sampled_from(STUDIES),
+    st.builds(lambda s, i: s.rstrip("/") + "/" + i, st.sampled_from(STUDIES), st.sampled_from(IMAGE_NAMES)),
+    st.sampled_from(BAD_PATHS),
+)
+fields = st.one_of(
+    paths,
+    st.sampled_from(NUMBERS),
+    st.sampled_from(HEADER_WORDS),
+    st.builds(lambda f: f'"{f}"', st.sampled_from(NUMBERS + HEADER_WORDS)),
+    st.sampled_from(['"', '""', "a,b", '"a,b"', "\t", "﻿", "\x00"]),
+)
 rows = st.lists(fields, min_size=0, max_size=7).map(",".join)
-csvish = st.builds(lambda lines, sep, tail: sep.join(lines) + tail,
-                   st.lists(rows, min_size=0, max_size=12), st.sampled_from(["\n", "\r\n", "\r", "\n\n"]),
-                   st.sampled_from(["", "\n", "\r\n", ","]))
+csvish = st.builds(
+    lambda lines, sep, tail: sep.join(lines) + tail,
+    st.lists(rows, min_size=0, max_size=12),
+    st.sampled_from(["\n", "\r\n", "\r", "\n\n"]),
+    st.sampled_from(["", "\n", "\r\n", ","]),
+)
 
 
 @st.composite
@@ -58,8 +116,11 @@ def near_valid_predictions(draw) -> str:
     for _ in range(draw(st.integers(0, 2))):
         row = draw(st.integers(0, n - 1))
         body[row][draw(st.integers(0, 1))] = draw(fields)
-    header = draw(st.sampled_from([None, ["study", "probability"], ["image", "prob"], ["Path", "label"],
-                                   ["path", "score", "note"]]))
+    header = draw(
+        st.sampled_from(
+            [None, ["study", "probability"], ["image", "prob"], ["Path", "label"], ["path", "score", "note"]]
+        )
+    )
     if header and len(header) == 3:
         body = [r + ["x"] for r in body]
     lines = ([",".join(header)] if header else []) + [",".join(r) for r in body]
@@ -71,14 +132,20 @@ def near_valid_truth(draw) -> str:
     shape = draw(st.sampled_from(["labels", "labels-header", "panel", "gold", "panel-label"]))
     n = draw(st.integers(1, 8))
     width = {"labels": 1, "labels-header": 1, "panel": draw(st.integers(1, 6)), "gold": 3, "panel-label": 4}[shape]
-    body = [[draw(st.sampled_from(STUDIES))] + [draw(st.sampled_from(["0", "1", "1.0"])) for _ in range(width)]
-            for _ in range(n)]
+    body = [
+        [draw(st.sampled_from(STUDIES))] + [draw(st.sampled_from(["0", "1", "1.0"])) for _ in range(width)]
+        for _ in range(n)
+    ]
     for _ in range(draw(st.integers(0, 2))):
         row = draw(st.integers(0, n - 1))
         body[row][draw(st.integers(0, width))] = draw(fields)
-    header = {"labels": None, "gold": None, "labels-header": ["study", "label"],
-              "panel": ["study"] + [f"reader_{i}" for i in range(1, width + 1)],
-              "panel-label": ["study", "a", "label", "b", "c"]}[shape]
+    header = {
+        "labels": None,
+        "gold": None,
+        "labels-header": ["study", "label"],
+        "panel": ["study"] + [f"reader_{i}" for i in range(1, width + 1)],
+        "panel-label": ["study", "a", "label", "b", "c"],
+    }[shape]
     lines = ([",".join(header)] if header else []) + [",".join(r) for r in body]
     return "\n".join(lines) + "\n"
 
@@ -173,8 +240,13 @@ def test_near_valid_strategies_reach_both_outcomes(scratch):
     """Guard against a fuzz strategy that only ever produces errors (or never does)."""
     outcomes = {"predictions": set(), "truth": set()}
 
-    @settings(max_examples=60, deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(p=near_valid_predictions(), t=near_valid_truth())
     def run(p, t):
         for name, reader, text in (("predictions", read_predictions, p), ("truth", read_truth, t)):

@@ -1,6 +1,7 @@
 """Provenance is true: every input is read once, hashed from the very bytes that are parsed (pipes,
 FIFOs, /dev/stdin and process substitutions included), and unbounded or oversized inputs are
 refused with a message instead of exhausting memory."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,13 @@ from helpers import write_case
 
 
 def mb(*args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True,
-                          timeout=120, env={**os.environ, **(env or {})}, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "mura_bench", *map(str, args)],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -51,8 +57,10 @@ def test_predictions_from_a_pipe_are_hashed_from_the_bytes_read(case, name):
 
 
 def test_truth_from_process_substitution_is_hashed_from_its_bytes(case):
-    script = (f'{sys.executable} -m mura_bench score "{case / "preds.csv"}" --truth <(cat "{case / "panel.csv"}") '
-              f'--bootstrap 0 --output json')
+    script = (
+        f'{sys.executable} -m mura_bench score "{case / "preds.csv"}" --truth <(cat "{case / "panel.csv"}") '
+        f"--bootstrap 0 --output json"
+    )
     cp = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120)
     assert cp.returncode == 0, cp.stderr
     assert inputs_of(cp.stdout)["truth"]["sha256"] == sha(case / "panel.csv")
@@ -75,20 +83,27 @@ def test_library_reads_a_fifo_once_in_process(case):
     os.mkfifo(fifo)
     data = (case / "panel.csv").read_bytes()
     threading.Thread(target=lambda: fifo.write_bytes(data), daemon=True).start()
-    truth = read_truth(fifo)          # a second open would block forever: nobody writes again
+    truth = read_truth(fifo)  # a second open would block forever: nobody writes again
     assert truth.sha256 == hashlib.sha256(data).hexdigest() and len(truth.study_ids) > 0
 
 
 def test_dev_zero_is_refused_with_a_size_message(case):
-    cp = mb("score", "/dev/zero", "--truth", case / "panel.csv", "--bootstrap", 0,
-            env={"MURA_BENCH_MAX_INPUT_BYTES": "100000"})
+    cp = mb(
+        "score",
+        "/dev/zero",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        0,
+        env={"MURA_BENCH_MAX_INPUT_BYTES": "100000"},
+    )
     assert cp.returncode == 2, cp.stderr
     assert b"too large" in cp.stderr and b"100,000" in cp.stderr and b"Traceback" not in cp.stderr
 
 
 def test_an_oversized_regular_file_is_refused_before_reading(tmp_path, monkeypatch):
     big = tmp_path / "big.csv"
-    with open(big, "wb") as handle:        # sparse: large on paper, nothing to read
+    with open(big, "wb") as handle:  # sparse: large on paper, nothing to read
         handle.truncate(10_000_000)
     monkeypatch.setenv("MURA_BENCH_MAX_INPUT_BYTES", "1000000")
     with pytest.raises(InputError, match=r"too large \(10,000,000 bytes; the limit is 1,000,000 bytes\)"):
@@ -97,8 +112,12 @@ def test_an_oversized_regular_file_is_refused_before_reading(tmp_path, monkeypat
 
 def test_a_huge_line_is_refused_with_its_line_number(tmp_path):
     path = tmp_path / "p.csv"
-    path.write_bytes(b"image,probability\n" + b"MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.png,0.5\n"
-                     + b"x" * (MAX_LINE_BYTES + 10) + b",0.5\n")
+    path.write_bytes(
+        b"image,probability\n"
+        + b"MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.png,0.5\n"
+        + b"x" * (MAX_LINE_BYTES + 10)
+        + b",0.5\n"
+    )
     with pytest.raises(InputError, match="line of") as info:
         read_predictions(path)
     assert "line 3" in str(info.value)
@@ -116,7 +135,7 @@ def test_limit_env_var_must_be_a_positive_integer(tmp_path, monkeypatch):
     path.write_text("a,b\n")
     for bad in ("", "-5", "0", "１０", "1e3", "abc"):
         monkeypatch.setenv("MURA_BENCH_MAX_INPUT_BYTES", bad)
-        assert read_input(path) == b"a,b\n"          # the default limit applies
+        assert read_input(path) == b"a,b\n"  # the default limit applies
 
 
 @settings(max_examples=50, deadline=None)

@@ -11,6 +11,7 @@ at most max(majority share, 0.5) + 0.10 of the labels right.
 Each decoder is shown to work where the policy does not apply (the ordinary leaderboard site, the
 development phase's per-part columns), so a pass is the policy's doing, not a blind attacker's.
 """
+
 from __future__ import annotations
 
 import base64
@@ -38,6 +39,7 @@ MARGIN = 0.10
 # The hidden truth, the attack submissions, the bundle
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def hidden(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hidden")
@@ -45,9 +47,25 @@ def hidden(tmp_path_factory):
     studies = truth_rows(truth)
     labels = np.array([int(line.rsplit(",", 1)[1]) for line in truth.read_text().splitlines()])
     out = tmp / "bundle.zip"
-    result = CliRunner().invoke(cli, ["export", "codabench", "--truth", str(truth), "--final-truth", str(truth),
-                                      "--out", str(out), "--bootstrap", "20", "--start", "2026-03-02",
-                                      "--docker-image", "ghcr.io/example/mura-bench:0.1.0"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "codabench",
+            "--truth",
+            str(truth),
+            "--final-truth",
+            str(truth),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "20",
+            "--start",
+            "2026-03-02",
+            "--docker-image",
+            "ghcr.io/example/mura-bench:0.1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as zf:
         zf.extractall(tmp / "bundle")
@@ -65,9 +83,11 @@ def csv_of(studies: list[str], probs) -> bytes:
 def attack_submissions(n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(5)
     increasing = (np.arange(n) + 1) / (n + 1)
-    subs = {"increasing": increasing,
-            "random-order-1": increasing[rng.permutation(n)],
-            "random-order-2": increasing[rng.permutation(n)]}
+    subs = {
+        "increasing": increasing,
+        "random-order-1": increasing[rng.permutation(n)],
+        "random-order-2": increasing[rng.permutation(n)],
+    }
     for k in (17, 123):
         probs = np.full(n, 0.5)
         probs[k] = 0.9
@@ -139,8 +159,11 @@ def decode_bins(svg_texts: list[str], probs: np.ndarray) -> list[np.ndarray]:
     mapped to data through the axes' box ([-0.01, 1.01] on both axes)."""
     guesses = []
     for svg in svg_texts:
-        box = re.search(r'<g id="patch_2">\s*<path d="M ([\d.]+) ([\d.]+)\s*L ([\d.]+) ([\d.]+)\s*'
-                        r'L ([\d.]+) ([\d.]+)', svg)
+        box = re.search(
+            r'<g id="patch_2">\s*<path d="M ([\d.]+) ([\d.]+)\s*L ([\d.]+) ([\d.]+)\s*'
+            r"L ([\d.]+) ([\d.]+)",
+            svg,
+        )
         if box is None:
             continue
         x0, y0, x1, _, _, y1 = (float(v) for v in box.groups())
@@ -182,7 +205,7 @@ def best_recovery(texts: list[str], probs: np.ndarray, labels: np.ndarray) -> fl
     candidates += decode_single_probe(texts, probs)
     best = max(labels.mean(), 1 - labels.mean())
     for guess in candidates:
-        if len(np.unique(probs)) == 2:      # probe: unknown studies get the majority
+        if len(np.unique(probs)) == 2:  # probe: unknown studies get the majority
             known = probs > 0.5
             guess = np.where(known, guess, majority)
         best = max(best, float((guess == labels).mean()))
@@ -192,6 +215,7 @@ def best_recovery(texts: list[str], probs: np.ndarray, labels: np.ndarray) -> fl
 # ---------------------------------------------------------------------------------------------
 # The Codabench phases
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("task", [0, 1], ids=["development", "final"])
 def test_one_submission_recovers_no_more_than_chance_from_any_published_file(hidden, tmp_path, task):
@@ -230,7 +254,7 @@ def _consistent_counts(f1: float, kappa: float, m: int, n: int, places: int) -> 
             tn = n - tp - fp - fn
             f1_value = 2 * tp / (2 * tp + fp + fn)
             po = (tp + tn) / n
-            pe = (m * positives + (n - m) * (n - positives)) / n ** 2
+            pe = (m * positives + (n - m) * (n - positives)) / n**2
             kappa_value = (po - pe) / (1 - pe) if pe != 1 else 1.0
             if round(f1_value, places) == f1 and round(kappa_value, places) == kappa:
                 found.append((tp, positives))
@@ -294,6 +318,7 @@ def test_per_part_columns_at_full_precision_pin_down_one_label_per_part_in_one_s
 # leaderboard build --hidden-truth
 # ---------------------------------------------------------------------------------------------
 
+
 def build_board(tmp: Path, truth: Path, studies: list[str], subs: dict[str, np.ndarray], *, hidden_truth: bool) -> Path:
     folder = tmp / ("subs-hidden" if hidden_truth else "subs")
     for slug, probs in subs.items():
@@ -301,8 +326,18 @@ def build_board(tmp: Path, truth: Path, studies: list[str], subs: dict[str, np.n
         (folder / slug / "predictions.csv").write_bytes(csv_of(studies, probs))
         (folder / slug / "submission.toml").write_text(f'name = "{slug}"\nreported = false\n', encoding="utf-8")
     site = tmp / ("site-hidden" if hidden_truth else "site")
-    args = ["leaderboard", "build", str(folder), "--truth", str(truth), "--out", str(site), "--bootstrap", "20",
-            "--quiet"] + (["--hidden-truth"] if hidden_truth else [])
+    args = [
+        "leaderboard",
+        "build",
+        str(folder),
+        "--truth",
+        str(truth),
+        "--out",
+        str(site),
+        "--bootstrap",
+        "20",
+        "--quiet",
+    ] + (["--hidden-truth"] if hidden_truth else [])
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return site
@@ -332,6 +367,7 @@ def test_leaderboard_build_hidden_truth_recovers_no_more_than_chance(hidden, tmp
 # MedPerf's results.yaml
 # ---------------------------------------------------------------------------------------------
 
+
 def test_medperf_results_recover_no_more_than_chance(hidden, tmp_path):
     tmp, truth, studies, labels = hidden
     for name, probs in attack_submissions(N).items():
@@ -341,11 +377,33 @@ def test_medperf_results_recover_no_more_than_chance(hidden, tmp_path):
         (root / "labels" / "truth.csv").write_bytes(truth.read_bytes())
         (root / "predictions" / "preds.csv").write_bytes(csv_of(studies, probs))
         (root / "parameters.yaml").write_text("bootstrap: 20\n", encoding="utf-8")
-        result = CliRunner().invoke(cli, ["medperf", "evaluate", "--predictions", str(root / "predictions"),
-                                          "--labels", str(root / "labels"), "--parameters-file",
-                                          str(root / "parameters.yaml"), "--output-path", str(root / "results.yaml")])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "medperf",
+                "evaluate",
+                "--predictions",
+                str(root / "predictions"),
+                "--labels",
+                str(root / "labels"),
+                "--parameters-file",
+                str(root / "parameters.yaml"),
+                "--output-path",
+                str(root / "results.yaml"),
+            ],
+        )
         assert result.exit_code == 0, result.output
         text = (root / "results.yaml").read_text(encoding="utf-8")
-        assert set(yaml.safe_load(text)) <= {"overall_kappa", "overall_f1", "overall_auroc", "elbow_f1", "finger_f1",
-                                             "forearm_f1", "hand_f1", "humerus_f1", "shoulder_f1", "wrist_f1"}
+        assert set(yaml.safe_load(text)) <= {
+            "overall_kappa",
+            "overall_f1",
+            "overall_auroc",
+            "elbow_f1",
+            "finger_f1",
+            "forearm_f1",
+            "hand_f1",
+            "humerus_f1",
+            "shoulder_f1",
+            "wrist_f1",
+        }
         assert best_recovery([text], probs, labels) <= chance(labels), name

@@ -1,4 +1,5 @@
 """MURA layout: path parsing and the official CSV loaders, on synthetic files and (where present) the real ones."""
+
 from __future__ import annotations
 
 import csv
@@ -13,25 +14,54 @@ from mura_bench.layout import BODY_PARTS, load_split, parse_path, read_image_pat
 from mura_bench.synth import generate
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
-    ("MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
-    ("/data/x/MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image2.png", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
-    ("valid/XR_WRIST/patient11185/study1_positive/", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
-    ("C:\\data\\MURA-v1.1\\train\\XR_HAND\\patient00001\\study2_negative\\image1.png", "MURA-v1.1/train/XR_HAND/patient00001/study2_negative/"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+            "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        ),
+        (
+            "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive",
+            "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        ),
+        (
+            "/data/x/MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image2.png",
+            "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        ),
+        ("valid/XR_WRIST/patient11185/study1_positive/", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"),
+        (
+            "C:\\data\\MURA-v1.1\\train\\XR_HAND\\patient00001\\study2_negative\\image1.png",
+            "MURA-v1.1/train/XR_HAND/patient00001/study2_negative/",
+        ),
+    ],
+)
 def test_parse_path_normalises_the_study_id(given, expected):
     assert parse_path(given).study_id == expected
 
 
 def test_parse_path_fields():
     info = parse_path("MURA-v1.1/train/XR_SHOULDER/patient00012/study3_negative/image4.png")
-    assert (info.split, info.part, info.patient, info.study, info.image) == ("train", "shoulder", "patient00012", "study3_negative", "image4.png")
+    assert (info.split, info.part, info.patient, info.study, info.image) == (
+        "train",
+        "shoulder",
+        "patient00012",
+        "study3_negative",
+        "image4.png",
+    )
     assert info.folder_label == 0 and info.image_path.endswith("study3_negative/image4.png")
 
 
-@pytest.mark.parametrize("bad", ["", "MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/", "MURA-v1.1/dev/XR_HAND/patient1/study1/",
-                                 "MURA-v1.1/valid/XR_HAND/patient1/", "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/notes.txt"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/",
+        "MURA-v1.1/dev/XR_HAND/patient1/study1/",
+        "MURA-v1.1/valid/XR_HAND/patient1/",
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/notes.txt",
+    ],
+)
 def test_parse_path_rejects(bad):
     with pytest.raises(ValueError):
         parse_path(bad)
@@ -51,11 +81,15 @@ def test_loaders_on_a_synthetic_dataset(tmp_path):
 
 def test_loader_errors_name_the_rows(tmp_path):
     bad = tmp_path / "x_labeled_studies.csv"
-    bad.write_text("MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n"
-                   "MURA-v1.1/valid/XR_HAND/patient2/study1_positive/,2\n")
+    bad.write_text(
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n"
+        "MURA-v1.1/valid/XR_HAND/patient2/study1_positive/,2\n"
+    )
     with pytest.raises(InputError, match="line 3"):
         read_labeled_studies(bad)
-    bad.write_text("MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n")
+    bad.write_text(
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n"
+    )
     with pytest.raises(InputError, match=r"duplicate study.*\n.*line 2"):
         read_labeled_studies(bad)
     with pytest.raises(InputError, match="no MURA-v1.1"):

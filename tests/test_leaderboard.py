@@ -1,4 +1,5 @@
 """Leaderboard units: ranking, ROC curves, submissions, reported entries, table renderings."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,14 @@ from mura_bench.leaderboard.curves import operating_point, reference_and_readers
 from mura_bench.protocols import majority
 from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
 from mura_bench.leaderboard.reported import parse_reported
-from mura_bench.leaderboard.submissions import (ReportedSubmission, RescoredSubmission, SubmissionError,
-                                                load_submission, load_submissions, safe_link)
+from mura_bench.leaderboard.submissions import (
+    ReportedSubmission,
+    RescoredSubmission,
+    SubmissionError,
+    load_submission,
+    load_submissions,
+    safe_link,
+)
 from mura_bench.leaderboard.table import BoardRow, latex_escape, to_csv, to_json, to_latex
 from mura_bench.leaderboard.submissions import Metadata
 from mura_bench.layout import GROUPS
@@ -28,6 +35,7 @@ from mura_bench.results import Estimate
 # ---------------------------------------------------------------------------------------------
 # Ranking
 # ---------------------------------------------------------------------------------------------
+
 
 def _slow_better(reps: np.ndarray, confidence: float) -> np.ndarray:
     k = reps.shape[0]
@@ -103,6 +111,7 @@ def test_ranking_rejects_bad_shapes():
 # ROC curves and operating points (scikit-learn is the oracle)
 # ---------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(2, 80), st.integers(0, 2**31), st.sampled_from([2, 5, 1000]))
 def test_roc_curve_matches_sklearn(n, seed, levels):
@@ -116,6 +125,7 @@ def test_roc_curve_matches_sklearn(n, seed, levels):
     np.testing.assert_allclose(tpr, sk_tpr)
     np.testing.assert_allclose(thresholds[1:], sk_thr[1:])
     from sklearn.metrics import roc_auc_score
+
     assert trapezoid_auc(fpr, tpr) == pytest.approx(roc_auc_score(y, scores))
 
 
@@ -153,6 +163,7 @@ def test_reference_per_truth_kind():
 # Submissions
 # ---------------------------------------------------------------------------------------------
 
+
 def _write(folder: Path, toml: str, predictions: str | None = "study,probability\n") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "submission.toml").write_text(toml, encoding="utf-8")
@@ -162,8 +173,11 @@ def _write(folder: Path, toml: str, predictions: str | None = "study,probability
 
 
 def test_load_rescored_and_reported(tmp_path):
-    _write(tmp_path / "a-model", 'name = "A"\nreported = false\nteam = "T"\ndate = 2024-01-02\n'
-           'url = "https://example.org/x"\npath_col = "Path"\n')
+    _write(
+        tmp_path / "a-model",
+        'name = "A"\nreported = false\nteam = "T"\ndate = 2024-01-02\n'
+        'url = "https://example.org/x"\npath_col = "Path"\n',
+    )
     _write(tmp_path / "paper", REPORTED_TOML, predictions=None)
     (tmp_path / "README.md").write_text("not a submission")
     _write(tmp_path / "_drafts", "garbage")
@@ -172,7 +186,13 @@ def test_load_rescored_and_reported(tmp_path):
     (a,) = subs.rescored
     assert isinstance(a, RescoredSubmission)
     assert (a.meta.slug, a.meta.name, a.meta.team, a.meta.date, a.meta.link, a.path_col) == (
-        "a-model", "A", "T", "2024-01-02", "https://example.org/x", "Path")
+        "a-model",
+        "A",
+        "T",
+        "2024-01-02",
+        "https://example.org/x",
+        "Path",
+    )
     (paper,) = subs.reported
     assert isinstance(paper, ReportedSubmission)
     (row,) = paper.results
@@ -180,19 +200,22 @@ def test_load_rescored_and_reported(tmp_path):
     assert row.status == "scored"
 
 
-@pytest.mark.parametrize("toml, predictions, reason", [
-    (None, True, "no submission.toml"),
-    ('name = "A"\nreported = false\n', False, "no predictions.csv"),
-    ('name = "A"\n', True, "missing key 'reported'"),
-    ('name = "A"\nreported = "no"\n', True, "'reported' must be true or false"),
-    ('name = "A"\nreported = false\ncolour = 1\n', True, "unknown key(s) colour"),
-    ('name = ""\nreported = false\n', True, "'name' must be a non-empty string"),
-    ('name = "A"\nreported = false\ndate = "yesterday"\n', True, "'date' must be a date"),
-    ('name = "A"\nreported = false\nteam = 3\n', True, "'team' must be a string"),
-    ('name = "A" reported', True, "not valid TOML"),
-    (REPORTED_TOML, True, "remove predictions.csv"),
-    ('name = "A"\nreported = true\n', False, "needs a [source] table"),
-])
+@pytest.mark.parametrize(
+    "toml, predictions, reason",
+    [
+        (None, True, "no submission.toml"),
+        ('name = "A"\nreported = false\n', False, "no predictions.csv"),
+        ('name = "A"\n', True, "missing key 'reported'"),
+        ('name = "A"\nreported = "no"\n', True, "'reported' must be true or false"),
+        ('name = "A"\nreported = false\ncolour = 1\n', True, "unknown key(s) colour"),
+        ('name = ""\nreported = false\n', True, "'name' must be a non-empty string"),
+        ('name = "A"\nreported = false\ndate = "yesterday"\n', True, "'date' must be a date"),
+        ('name = "A"\nreported = false\nteam = 3\n', True, "'team' must be a string"),
+        ('name = "A" reported', True, "not valid TOML"),
+        (REPORTED_TOML, True, "remove predictions.csv"),
+        ('name = "A"\nreported = true\n', False, "needs a [source] table"),
+    ],
+)
 def test_bad_submission_reasons(tmp_path, toml, predictions, reason):
     folder = tmp_path / "entry"
     folder.mkdir()
@@ -235,6 +258,7 @@ def test_bad_slug_and_missing_folder(tmp_path):
     (skipped,) = load_submissions(tmp_path).skipped
     assert "folder name" in skipped.reason
     from mura_bench.errors import InputError
+
     with pytest.raises(InputError, match="submissions folder not found"):
         load_submissions(tmp_path / "nope")
 
@@ -246,11 +270,22 @@ def test_hostile_url_is_kept_as_text_with_a_warning(tmp_path):
     assert "not an http(s) address" in entry.warnings[0]
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("https://a.org/b?c=d", True), ("http://a.org", True), ("javascript:alert(1)", False),
-    ("JavaScript:alert(1)", False), ("data:text/html,<script>", False), ("//evil.org", False),
-    ("https://a.org/\" onmouseover=\"x", False), (" https://a.org", False), ("https:///x", False),
-    ("ftp://a.org", False), ("", False)])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://a.org/b?c=d", True),
+        ("http://a.org", True),
+        ("javascript:alert(1)", False),
+        ("JavaScript:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("//evil.org", False),
+        ('https://a.org/" onmouseover="x', False),
+        (" https://a.org", False),
+        ("https:///x", False),
+        ("ftp://a.org", False),
+        ("", False),
+    ],
+)
 def test_safe_link(url, ok):
     assert (safe_link(url) == url) is ok
 
@@ -262,25 +297,32 @@ def test_safe_link(url, ok):
 SOURCE = {"citation": "c", "test_set": "t", "metric": "kappa"}
 
 
-@pytest.mark.parametrize("results, reason", [
-    ([{"label": "x", "kappa": {"toe": {"value": 0.1}}}], "unknown group 'toe'"),
-    ([{"label": "x", "kappa": {"overall": {"value": 0.5, "ci": [0.6, 0.4]}}}], "lower bound"),
-    ([{"label": "x", "kappa": {"overall": {"value": "high"}}}], "finite number"),
-    ([{"label": "x", "status": "scored"}], "status 'scored' does not match"),
-    ([{"label": "x", "kind": "wizard"}], "kind must be one of"),
-    ([{"kappa": {}}], "non-empty string 'label'"),
-    ([{"label": "x", "colour": {}}], "unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    "results, reason",
+    [
+        ([{"label": "x", "kappa": {"toe": {"value": 0.1}}}], "unknown group 'toe'"),
+        ([{"label": "x", "kappa": {"overall": {"value": 0.5, "ci": [0.6, 0.4]}}}], "lower bound"),
+        ([{"label": "x", "kappa": {"overall": {"value": "high"}}}], "finite number"),
+        ([{"label": "x", "status": "scored"}], "status 'scored' does not match"),
+        ([{"label": "x", "kind": "wizard"}], "kind must be one of"),
+        ([{"kappa": {}}], "non-empty string 'label'"),
+        ([{"label": "x", "colour": {}}], "unknown key 'colour'"),
+    ],
+)
 def test_reported_validation(results, reason):
     with pytest.raises(SubmissionError, match=__import__("re").escape(reason)):
         parse_reported(SOURCE, results)
 
 
 def test_reported_status_is_derived_from_figures():
-    rows = parse_reported(SOURCE, [
-        {"label": "ok", "kappa": {"overall": {"value": 0.5}}},
-        {"label": "failed", "status": "failed"},
-        {"label": "neg", "kappa": {"overall": {"value": 0.2}, "finger": {"value": -0.1}}}])
+    rows = parse_reported(
+        SOURCE,
+        [
+            {"label": "ok", "kappa": {"overall": {"value": 0.5}}},
+            {"label": "failed", "status": "failed"},
+            {"label": "neg", "kappa": {"overall": {"value": 0.2}, "finger": {"value": -0.1}}},
+        ],
+    )
     assert [r.status for r in rows] == ["scored", "failed", "negative-kappa"]
     assert rows[2].negative_groups == ["finger"]
     with pytest.raises(SubmissionError, match="needs a non-empty string 'citation'"):
@@ -304,12 +346,16 @@ def test_committed_reported_entries_are_valid():
 # Table renderings
 # ---------------------------------------------------------------------------------------------
 
+
 def _rows() -> list[BoardRow]:
     cells = {g: {"f1": Estimate(0.5, (0.4, 0.6)), "kappa": Estimate(0.1, (0.0, 0.2))} for g in GROUPS}
-    meta = Metadata("evil", "=HYPERLINK(\"x\") & 50% $x$ <b>", "_team_", "d", "https://a.org", "2024-01-01")
-    return [BoardRow("evil", "submission", meta.name, cells, 1, meta, "study-probabilities", "ab"),
-            BoardRow("radiologists", "radiologists", "Radiologists (mean of 6)",
-                     {g: {"f1": Estimate(0.9, None)} for g in GROUPS})]
+    meta = Metadata("evil", '=HYPERLINK("x") & 50% $x$ <b>', "_team_", "d", "https://a.org", "2024-01-01")
+    return [
+        BoardRow("evil", "submission", meta.name, cells, 1, meta, "study-probabilities", "ab"),
+        BoardRow(
+            "radiologists", "radiologists", "Radiologists (mean of 6)", {g: {"f1": Estimate(0.9, None)} for g in GROUPS}
+        ),
+    ]
 
 
 def test_csv_download_neutralises_formulas():
@@ -361,7 +407,7 @@ def test_significantly_better_on_two_threads_matches_the_plain_loop():
 
     rng = np.random.default_rng(3)
     k = 50
-    reps = np.round(np.linspace(0.5, 0.9, k)[:, None] + rng.normal(0, 0.03, (k, PARALLEL_ELEMENTS // k ** 2 + 1)), 3)
+    reps = np.round(np.linspace(0.5, 0.9, k)[:, None] + rng.normal(0, 0.03, (k, PARALLEL_ELEMENTS // k**2 + 1)), 3)
     expected = np.zeros((k, k), dtype=bool)
     for i in range(k):
         alpha = (1 - 0.95) / 2

@@ -1,4 +1,5 @@
 """``build_site`` and ``mura-bench leaderboard build`` on synthetic data."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -51,9 +52,17 @@ def test_site_files(built):
     site = root / "site"
     names = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
     assert MARKER in names
-    for expected in ("index.html", "reported.html", "leaderboard.json", "leaderboard.csv", "leaderboard.tex",
-                     "entry/strong.html", "plots/roc-strong.svg", "plots/forest-overall.svg",
-                     "plots/forest-wrist.svg"):
+    for expected in (
+        "index.html",
+        "reported.html",
+        "leaderboard.json",
+        "leaderboard.csv",
+        "leaderboard.tex",
+        "entry/strong.html",
+        "plots/roc-strong.svg",
+        "plots/forest-overall.svg",
+        "plots/forest-wrist.svg",
+    ):
         assert expected in names
     assert not any(n.startswith(("entry/broken", "entry/partial")) for n in names)
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []  # no staging leftovers
@@ -64,9 +73,15 @@ def test_ranking_on_the_page_follows_paired_rule(built):
     doc = json.loads((root / "site" / "leaderboard.json").read_text())
     ranks = {r["key"]: r["rank"] for r in doc["rows"] if r["kind"] == "submission"}
     from mura_bench.predictions import read_predictions
+
     order = sorted(ranks)
-    results = score_many([read_predictions(subs / k / "predictions.csv") for k in order], read_truth(truth),
-                         resamples=RESAMPLES, seed=7, keep_replicates=True)
+    results = score_many(
+        [read_predictions(subs / k / "predictions.csv") for k in order],
+        read_truth(truth),
+        resamples=RESAMPLES,
+        seed=7,
+        keep_replicates=True,
+    )
     expected = paired_ranks(np.stack([r.replicates["overall"]["model"]["f1"] for r in results]))
     assert [ranks[k] for k in order] == expected.tolist()
     assert ranks["strong"] == 1 and ranks["weak"] > 1
@@ -105,7 +120,9 @@ class _Collector(HTMLParser):
 def test_hostile_metadata_is_escaped_and_inert(built):
     root, *_ = built
     site = root / "site"
-    own_script = (Path(__file__).resolve().parent.parent / "mura_bench" / "leaderboard" / "static" / "site.js").read_text()
+    own_script = (
+        Path(__file__).resolve().parent.parent / "mura_bench" / "leaderboard" / "static" / "site.js"
+    ).read_text()
     for page in ["index.html", "reported.html", "entry/hostile.html", "entry/strong.html"]:
         html = (site / page).read_text()
         parsed = _Collector()
@@ -173,8 +190,21 @@ def test_labels_truth_has_no_reader_rows(tmp_path):
 
 def test_cli_build_prints_summary_and_skips(built, tmp_path):
     root, truth, subs, _ = built
-    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
-                                              str(tmp_path / "cli-site"), "--bootstrap", "30", "--seed", "2"])
+    result = CliRunner().invoke(
+        leaderboard,
+        [
+            "build",
+            str(subs),
+            "--truth",
+            str(truth),
+            "--out",
+            str(tmp_path / "cli-site"),
+            "--bootstrap",
+            "30",
+            "--seed",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "published 4 re-scored and 1 reported entries" in result.output
     assert "broken: " in result.output and "partial: " in result.output
@@ -183,11 +213,13 @@ def test_cli_build_prints_summary_and_skips(built, tmp_path):
 
 def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
     from mura_bench.cli import cli
+
     root, truth, subs, _ = built
     bad = tmp_path / "truth.csv"
     bad.write_text("study,r1\nMURA-v1.1/valid/XR_HAND/patient1/study1_positive/,1\n")
-    result = CliRunner().invoke(cli, ["leaderboard", "build", str(subs), "--truth", str(bad),
-                                       "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["leaderboard", "build", str(subs), "--truth", str(bad), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "error: " in result.output
     assert not (tmp_path / "o").exists()
@@ -202,8 +234,7 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     subs = tmp_path / "submissions"
     for k, sep in enumerate((0.2, 0.3, 1.5, 3.0)):
         write_entry(subs, f"m{k}", f'name = "M{k}"\nreported = false\n', model_rows(studies, labels, sep, 10 + k))
-    build_site(subs, truth, tmp_path / "site", resamples=100, test="randomization", permutations=300,
-               adjust="holm")
+    build_site(subs, truth, tmp_path / "site", resamples=100, test="randomization", permutations=300, adjust="holm")
     doc = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     text = json.dumps(doc)
     assert "randomization" in text and "Holm" in text and '"permutations": 300' in text
@@ -212,8 +243,9 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     plan = make_plan("leave-one-out", labels=t.labels, readers=t.readers, reader_names=t.reader_names)
     slugs = [f"m{k}" for k in range(4)]
     preds = [read_predictions(subs / s / "predictions.csv") for s in slugs]
-    diff, p = pairwise_p_values(np.stack([q.labels for q in preds], axis=1), plan.references, "f1",
-                                permutations=300, seed=0, group=7)
+    diff, p = pairwise_p_values(
+        np.stack([q.labels for q in preds], axis=1), plan.references, "f1", permutations=300, seed=0, group=7
+    )
     upper = np.triu_indices(4, 1)
     p[upper] = holm(p[upper])
     p.T[upper] = p[upper]
@@ -230,9 +262,24 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. an option declared twice
-        result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out",
-                                                  str(tmp_path / "site3"), "--bootstrap", "50", "--test",
-                                                  "randomization", "--permutations", "99", "--quiet"])
+        result = CliRunner().invoke(
+            leaderboard,
+            [
+                "build",
+                str(subs),
+                "--truth",
+                str(truth),
+                "--out",
+                str(tmp_path / "site3"),
+                "--bootstrap",
+                "50",
+                "--test",
+                "randomization",
+                "--permutations",
+                "99",
+                "--quiet",
+            ],
+        )
     assert result.exit_code == 0, result.output
 
 
@@ -250,8 +297,9 @@ def test_a_fault_of_the_analysis_fails_the_build_not_an_entry(tmp_path, monkeypa
     monkeypatch.setattr(build_module, "analyze_overall_many", broken)
     stages = []
     with pytest.raises(RuntimeError, match="analysis fault"):
-        build_site(subs, truth, tmp_path / "out", resamples=20,
-                   progress=lambda stage, done, total: stages.append(stage))
+        build_site(
+            subs, truth, tmp_path / "out", resamples=20, progress=lambda stage, done, total: stages.append(stage)
+        )
     assert "scoring" in stages and "entry pages" not in stages  # raised before any entry's page
     assert not (tmp_path / "out").exists()
 

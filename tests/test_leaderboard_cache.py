@@ -1,5 +1,6 @@
 """Incremental builds (``leaderboard build --cache``) and entries scored in chunks on worker
 processes write byte for byte the site of a plain build."""
+
 from __future__ import annotations
 
 import filecmp
@@ -46,7 +47,7 @@ def test_cold_and_warm_cached_builds_equal_a_plain_build(board):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(entry_scores, "score_chunk", lambda preds, *a: calls.append(len(preds)) or real(preds, *a))
         warm = build_site(subs, truth, root / "warm", resamples=RESAMPLES, seed=3, cache=cache)
-        assert calls == []                                   # nothing scored again
+        assert calls == []  # nothing scored again
         assert differing(root / "plain", root / "warm") == []
         assert [s.slug for s in warm.skipped] == [s.slug for s in plain.skipped] == [s.slug for s in cold.skipped]
 
@@ -63,12 +64,12 @@ def test_other_options_or_truth_miss_the_cache(board):
     root, truth, subs, *_ = board
     cache = root / "cache"
     build_site(subs, truth, root / "a", resamples=RESAMPLES, seed=3, cache=cache)
-    build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=4, cache=cache)   # another seed
+    build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=4, cache=cache)  # another seed
     build_site(subs, truth, root / "b-plain", resamples=RESAMPLES, seed=4)
     assert differing(root / "b", root / "b-plain") == []
     assert len(list(cache.glob("*.npz"))) == 8
     moved = root / "moved"
-    shutil.copytree(subs, moved)            # the same files elsewhere: their paths are this build's
+    shutil.copytree(subs, moved)  # the same files elsewhere: their paths are this build's
     build_site(moved, truth, root / "c", resamples=RESAMPLES, seed=3, cache=cache)
     build_site(moved, truth, root / "c-plain", resamples=RESAMPLES, seed=3)
     assert differing(root / "c", root / "c-plain") == []
@@ -83,7 +84,7 @@ def test_a_damaged_cache_file_is_scored_again(board):
         f.write_bytes(b"not a cache file" if i % 2 else f.read_bytes()[:100])
     build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=3, cache=cache)
     assert differing(root / "a", root / "b") == []
-    assert all(f.stat().st_size > 1000 for f in cache.glob("*.npz"))   # rewritten
+    assert all(f.stat().st_size > 1000 for f in cache.glob("*.npz"))  # rewritten
 
 
 def test_the_cache_folder_is_never_inside_the_site_or_the_submissions(board):
@@ -113,12 +114,38 @@ def test_cli_cache_option(board):
     root, truth, subs, *_ = board
     runner = CliRunner()
     for out in ("x", "y"):
-        result = runner.invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / out),
-                                             "--bootstrap", str(RESAMPLES), "--cache", str(root / "c"), "--quiet"])
+        result = runner.invoke(
+            leaderboard,
+            [
+                "build",
+                str(subs),
+                "--truth",
+                str(truth),
+                "--out",
+                str(root / out),
+                "--bootstrap",
+                str(RESAMPLES),
+                "--cache",
+                str(root / "c"),
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 0, result.output
     assert differing(root / "x", root / "y") == []
-    result = runner.invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / "z"),
-                                         "--cache", str(root / "z" / "c"), "--quiet"])
+    result = runner.invoke(
+        leaderboard,
+        [
+            "build",
+            str(subs),
+            "--truth",
+            str(truth),
+            "--out",
+            str(root / "z"),
+            "--cache",
+            str(root / "z" / "c"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code != 0 and "must not be inside" in str(result.exception or result.output)
 
 
@@ -138,7 +165,7 @@ def test_a_cached_result_reads_back_equal(board):
     assert back.result.to_json() == score.result.to_json() and back.analysis == score.analysis
     f1 = score.result.replicates["overall"]["model"]["f1"]
     assert np.array_equal(back.result.replicates["overall"]["model"]["f1"], f1) and f1.size == RESAMPLES
-    assert set(score.result.replicates) == {"overall"}     # only what ranking needs is kept
+    assert set(score.result.replicates) == {"overall"}  # only what ranking needs is kept
 
 
 def test_no_cache_with_a_hidden_truth(board):
@@ -147,13 +174,27 @@ def test_no_cache_with_a_hidden_truth(board):
     with pytest.raises(InputError, match="--cache cannot be used with --hidden-truth"):
         build_site(subs, truth, root / "site", resamples=RESAMPLES, hidden_truth=True, cache=root / "cache")
     assert not (root / "cache").exists() and not (root / "site").exists()
-    result = CliRunner().invoke(leaderboard, ["build", str(subs), "--truth", str(truth), "--out", str(root / "s"),
-                                              "--hidden-truth", "--cache", str(root / "cache"), "--quiet"])
+    result = CliRunner().invoke(
+        leaderboard,
+        [
+            "build",
+            str(subs),
+            "--truth",
+            str(truth),
+            "--out",
+            str(root / "s"),
+            "--hidden-truth",
+            "--cache",
+            str(root / "cache"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code != 0 and not (root / "cache").exists()
 
 
-@pytest.mark.parametrize("options", [dict(test="randomization", permutations=50, adjust="holm"),
-                                     dict(readers="random")])
+@pytest.mark.parametrize(
+    "options", [dict(test="randomization", permutations=50, adjust="holm"), dict(readers="random")]
+)
 def test_chunks_equal_one_pass_under_every_significance_option(tmp_path, monkeypatch, options):
     """Each entry's marks against the radiologists do not depend on the entries scored with it."""
     truth, studies, labels = write_truth(tmp_path, 40)

@@ -1,5 +1,6 @@
 """One hostile entry never aborts the build: every per-entry fault is that entry's skip reason,
 the others publish; ``--strict`` still writes the site, then exits 2; hints name real options."""
+
 from __future__ import annotations
 
 import re
@@ -84,9 +85,18 @@ def test_a_utf8_bom_in_submission_toml_is_accepted(tmp_path, truth):
     assert "bom" in report.published and report.reported == ["bom-reported"]
 
 
-@pytest.mark.parametrize("exc", [PermissionError(13, "Permission denied"), OSError(5, "Input/output error"),
-                                 MemoryError(), RecursionError("deep"), OverflowError("big"),
-                                 RuntimeError("anything else"), UnicodeError("odd")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        PermissionError(13, "Permission denied"),
+        OSError(5, "Input/output error"),
+        MemoryError(),
+        RecursionError("deep"),
+        OverflowError("big"),
+        RuntimeError("anything else"),
+        UnicodeError("odd"),
+    ],
+)
 def test_faults_while_reading_one_entry_skip_it(tmp_path, truth, monkeypatch, exc):
     subs = submissions_with(tmp_path, truth, {})
     real = build_module.read_predictions
@@ -179,8 +189,10 @@ def test_an_entry_the_scorer_refuses_is_skipped_without_rescoring_the_others(tmp
 
 
 def run_build(subs: Path, truth, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["leaderboard", "build", str(subs), "--truth", str(truth[0]),
-                                    "--out", str(out), "--bootstrap", "20", *extra])
+    return CliRunner().invoke(
+        cli,
+        ["leaderboard", "build", str(subs), "--truth", str(truth[0]), "--out", str(out), "--bootstrap", "20", *extra],
+    )
 
 
 def test_strict_writes_the_site_then_exits_2_when_anything_was_skipped(tmp_path, truth):
@@ -203,19 +215,22 @@ def test_strict_exits_0_when_every_entry_published(tmp_path, truth):
 def test_skip_hints_name_only_options_the_build_has(tmp_path, truth):
     _, studies, labels = truth
     rows = model_rows(studies, labels, 1.0, 5)
-    subs = submissions_with(tmp_path, truth, {
-        "missing-studies": (GOOD_TOML, rows[:-10]),
-        "odd-columns": (GOOD_TOML, ["a,b,c"] + [r + ",1" for r in rows[1:]]),
-        "headerless-with-cols": ('name = "A"\nreported = false\npath_col = "p"\n', rows[1:]),
-        "unknown-col": ('name = "A"\nreported = false\nscore_col = "nope"\n', rows),
-        "three-cols": (GOOD_TOML, [r + ",1" for r in rows[1:]]),
-        "wrong-split": (GOOD_TOML, [r.replace("/valid/", "/train/") for r in rows]),
-    })
+    subs = submissions_with(
+        tmp_path,
+        truth,
+        {
+            "missing-studies": (GOOD_TOML, rows[:-10]),
+            "odd-columns": (GOOD_TOML, ["a,b,c"] + [r + ",1" for r in rows[1:]]),
+            "headerless-with-cols": ('name = "A"\nreported = false\npath_col = "p"\n', rows[1:]),
+            "unknown-col": ('name = "A"\nreported = false\nscore_col = "nope"\n', rows),
+            "three-cols": (GOOD_TOML, [r + ",1" for r in rows[1:]]),
+            "wrong-split": (GOOD_TOML, [r.replace("/valid/", "/train/") for r in rows]),
+        },
+    )
     result = run_build(subs, truth, tmp_path / "site")
     assert result.exit_code == 0, result.output
-    skipped = result.output[result.output.index("skipped"):]
-    for slug in ("missing-studies", "odd-columns", "headerless-with-cols", "unknown-col",
-                 "three-cols", "wrong-split"):
+    skipped = result.output[result.output.index("skipped") :]
+    for slug in ("missing-studies", "odd-columns", "headerless-with-cols", "unknown-col", "three-cols", "wrong-split"):
         assert f"  {slug}: " in skipped
     options = {opt for param in build_command.params for opt in param.opts if opt.startswith("--")}
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", skipped))

@@ -1,5 +1,6 @@
 """Submission files are untrusted: links, special files and paths outside the entry are refused,
 and no file's content is echoed beyond a short, escaped excerpt of one offending line."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ def good_entry(subs: Path, truth, slug: str = "good") -> None:
 
 
 def build(subs: Path, truth, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["leaderboard", "build", str(subs), "--truth", str(truth[0]),
-                                    "--out", str(out), "--bootstrap", "20", *extra])
+    return CliRunner().invoke(
+        cli,
+        ["leaderboard", "build", str(subs), "--truth", str(truth[0]), "--out", str(out), "--bootstrap", "20", *extra],
+    )
 
 
 def all_site_text(site: Path) -> str:
@@ -112,9 +115,9 @@ def test_a_fifo_is_refused_without_blocking(tmp_path, truth):
     os.mkfifo(subs / "fifo" / "predictions.csv")
     os.mkfifo(subs / "fifo-toml")  # a top-level FIFO is not a folder: ignored
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(report=build_site(subs, truth[0],
-                                                                               tmp_path / "site",
-                                                                               resamples=10)))
+    worker = threading.Thread(
+        target=lambda: outcome.update(report=build_site(subs, truth[0], tmp_path / "site", resamples=10))
+    )
     worker.start()
     worker.join(timeout=60)
     assert not worker.is_alive(), "the build blocked on a FIFO"
@@ -157,13 +160,16 @@ def test_only_a_short_escaped_excerpt_of_the_first_bad_line_is_shown(tmp_path, t
     assert len(skipped.reason) <= MAX_REASON_CHARS
 
 
-@pytest.mark.parametrize("toml, must_not_show", [
-    ('name = "A"\nreported = false\ndate = "' + "D" * 4000 + SECRET + '"\n', SECRET),
-    ('name = "A"\nreported = "' + "r" * 3000 + SECRET + '"\n', SECRET),
-    ('name = "A"\nreported = false\n' + "k" * 3000 + SECRET + ' = 1\n', SECRET),
-    ('name = "A"\nreported = [' * 1 + "[" * 300 + '"' + SECRET + '"' + "]" * 301 + "\n", SECRET),
-    ('name = "A"\nreported = "\x1b[2J\x1b]8;;http://evil\x07"\n', "\x1b"),
-])
+@pytest.mark.parametrize(
+    "toml, must_not_show",
+    [
+        ('name = "A"\nreported = false\ndate = "' + "D" * 4000 + SECRET + '"\n', SECRET),
+        ('name = "A"\nreported = "' + "r" * 3000 + SECRET + '"\n', SECRET),
+        ('name = "A"\nreported = false\n' + "k" * 3000 + SECRET + " = 1\n", SECRET),
+        ('name = "A"\nreported = [' * 1 + "[" * 300 + '"' + SECRET + '"' + "]" * 301 + "\n", SECRET),
+        ('name = "A"\nreported = "\x1b[2J\x1b]8;;http://evil\x07"\n', "\x1b"),
+    ],
+)
 def test_toml_values_are_quoted_bounded_and_escaped(tmp_path, toml, must_not_show):
     subs = tmp_path / "subs"
     (subs / "entry").mkdir(parents=True)
@@ -199,8 +205,12 @@ def test_lines_of_the_truth_file_are_never_quoted(tmp_path, truth):
     good_entry(subs, truth)
     rows = model_rows(studies, labels, 1.0, 4)
     write_entry(subs, "partial", 'name = "Partial"\nreported = false\n', rows[:-5])
-    write_entry(subs, "extra", 'name = "Extra"\nreported = false\n',
-                rows + ["MURA-v1.1/valid/XR_HAND/patient999999/study1_negative/,0.5"])
+    write_entry(
+        subs,
+        "extra",
+        'name = "Extra"\nreported = false\n',
+        rows + ["MURA-v1.1/valid/XR_HAND/patient999999/study1_negative/,0.5"],
+    )
     report = build_site(subs, truth[0], tmp_path / "site", resamples=10)
     reasons = {s.slug: s.reason for s in report.skipped}
     assert "5 of 40 studies of the truth file have no prediction" in reasons["partial"]

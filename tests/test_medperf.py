@@ -1,6 +1,7 @@
 """``mura-bench medperf evaluate``: MedPerf's evaluator contract, run on temporary folders laid out
 like the container's mounts (predictions/, labels/, parameters/parameters_file.yaml,
 results/results.yaml)."""
+
 from __future__ import annotations
 
 import os
@@ -13,22 +14,45 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hosting_helpers import (BOOTSTRAP, SEED, cli_scores, expected_scores, write_binary_labels, write_labels,
-                             write_panel, write_probabilities)
+from hosting_helpers import (
+    BOOTSTRAP,
+    SEED,
+    cli_scores,
+    expected_scores,
+    write_binary_labels,
+    write_labels,
+    write_panel,
+    write_probabilities,
+)
 from mura_bench.cli import cli
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_KEYS = ["overall_kappa", "overall_f1", "overall_auroc", "f1_minus_radiologists", "f1_minus_radiologists_ci_low",
-            "f1_minus_radiologists_ci_high", "elbow_f1", "finger_f1", "forearm_f1", "hand_f1", "humerus_f1",
-            "shoulder_f1", "wrist_f1"]
+ALL_KEYS = [
+    "overall_kappa",
+    "overall_f1",
+    "overall_auroc",
+    "f1_minus_radiologists",
+    "f1_minus_radiologists_ci_low",
+    "f1_minus_radiologists_ci_high",
+    "elbow_f1",
+    "finger_f1",
+    "forearm_f1",
+    "hand_f1",
+    "humerus_f1",
+    "shoulder_f1",
+    "wrist_f1",
+]
 
 
 def mounts(root: Path, truth_writer=write_panel, *, parameters: dict | None = None) -> dict[str, Path]:
     """``root`` laid out as MedPerf mounts it; the predictions are the model container's CSV."""
-    paths = {"predictions": root / "predictions", "labels": root / "labels",
-             "parameters_file": root / "parameters" / "parameters_file.yaml",
-             "output_path": root / "results" / "results.yaml"}
+    paths = {
+        "predictions": root / "predictions",
+        "labels": root / "labels",
+        "parameters_file": root / "parameters" / "parameters_file.yaml",
+        "output_path": root / "results" / "results.yaml",
+    }
     for key in ("predictions", "labels"):
         paths[key].mkdir(parents=True)
     paths["parameters_file"].parent.mkdir()
@@ -200,9 +224,12 @@ def test_no_arguments_means_medperf_s_fixed_mounts(monkeypatch):
     assert CliRunner().invoke(cli, ["medperf", "evaluate"]).exit_code == 0
     # no parameters file given: the mounted one when MedPerf mounts it, else the shipped defaults
     assert seen["args"] == (MOUNTS["predictions"], MOUNTS["labels"], None, MOUNTS["output_path"])
-    assert MOUNTS == {"predictions": "/mlcommons/volumes/predictions", "labels": "/mlcommons/volumes/labels",
-                      "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
-                      "output_path": "/mlcommons/volumes/results/results.yaml"}
+    assert MOUNTS == {
+        "predictions": "/mlcommons/volumes/predictions",
+        "labels": "/mlcommons/volumes/labels",
+        "parameters_file": "/mlcommons/volumes/parameters/parameters_file.yaml",
+        "output_path": "/mlcommons/volumes/results/results.yaml",
+    }
 
 
 def test_container_config_matches_the_mounts_and_the_task():
@@ -211,8 +238,12 @@ def test_container_config_matches_the_mounts_and_the_task():
     assert list(config["tasks"]) == ["evaluate"] and config["container_type"] == "DockerImage"
     volumes = {**evaluate_task["input_volumes"], **evaluate_task["output_volumes"]}
     assert {k: v["mount_path"] for k, v in volumes.items()} == MOUNTS
-    assert {k: v["type"] for k, v in volumes.items()} == {"predictions": "directory", "labels": "directory",
-                                                          "parameters_file": "file", "output_path": "file"}
+    assert {k: v["type"] for k, v in volumes.items()} == {
+        "predictions": "directory",
+        "labels": "directory",
+        "parameters_file": "file",
+        "output_path": "file",
+    }
     assert list(evaluate_task["output_volumes"]) == ["output_path"]
 
 
@@ -246,6 +277,7 @@ def test_evaluator_runs_as_a_process_with_no_arguments_other_than_the_mounts(tmp
 # Defaults shipped in the package; the parameters file is capped like every input
 # ---------------------------------------------------------------------------------------------
 
+
 def test_shipped_defaults_are_the_documented_parameters_file():
     from mura_bench.hosting.medperf import default_parameters_text, read_parameters
 
@@ -258,8 +290,16 @@ def test_shipped_defaults_are_the_documented_parameters_file():
 def test_without_a_parameters_file_the_defaults_are_used(tmp_path, monkeypatch):
     paths = mounts(tmp_path)
     monkeypatch.setitem(MOUNTS, "parameters_file", str(tmp_path / "not-mounted.yaml"))
-    args = ["medperf", "evaluate", "--predictions", str(paths["predictions"]), "--labels", str(paths["labels"]),
-            "--output-path", str(paths["output_path"])]
+    args = [
+        "medperf",
+        "evaluate",
+        "--predictions",
+        str(paths["predictions"]),
+        "--labels",
+        str(paths["labels"]),
+        "--output-path",
+        str(paths["output_path"]),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     results = yaml.safe_load(paths["output_path"].read_text(encoding="utf-8"))
@@ -279,6 +319,7 @@ def test_an_endless_parameters_file_is_one_message(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The predictions folder is written by an untrusted container
 # ---------------------------------------------------------------------------------------------
+
 
 def _refused(paths, fragment: str) -> None:
     result = evaluate(paths)

@@ -4,6 +4,7 @@ duplicated rows, study order does not matter, the symmetry flag holds, higher is
 
 A metric added to the registry without an oracle here fails :func:`test_every_metric_has_an_oracle`.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -83,7 +84,7 @@ def test_integer_weights_equal_duplicated_rows(spec):
     for y, scores, pred in cases(seed=2):
         x = sample(spec, y, scores, pred)
         weights = rng.integers(0, 4, y.size)
-        weights[:4] = np.maximum(weights[:4], 1)      # both classes stay present
+        weights[:4] = np.maximum(weights[:4], 1)  # both classes stay present
         repeated = np.repeat(np.arange(y.size), weights)
         weighted = ours(spec, y, x, weights)
         assert weighted == pytest.approx(ours(spec, y[repeated], x[repeated]), abs=1e-12)
@@ -104,8 +105,11 @@ def test_study_order_does_not_matter(spec):
         assert ours(spec, y[order], x[order], weights[order]) == pytest.approx(ours(spec, y, x, weights), abs=1e-12)
 
 
-@pytest.mark.parametrize("spec", [s for s in METRIC_SPECS if not s.needs_probabilities],
-                         ids=[s.name for s in METRIC_SPECS if not s.needs_probabilities])
+@pytest.mark.parametrize(
+    "spec",
+    [s for s in METRIC_SPECS if not s.needs_probabilities],
+    ids=[s.name for s in METRIC_SPECS if not s.needs_probabilities],
+)
 def test_symmetric_flag_holds(spec):
     """Symmetric metrics do not change when truth and prediction swap; the others do, somewhere
     (and scikit-learn agrees on both)."""
@@ -160,7 +164,7 @@ def test_cli_and_library_refuse_metric_names_by_one_rule(names):
     from mura_bench.scoring import score
 
     with pytest.raises(InputError) as library:
-        score("no-such-predictions.csv", "no-such-truth.csv", metrics=names)   # refused before any reading
+        score("no-such-predictions.csv", "no-such-truth.csv", metrics=names)  # refused before any reading
     with pytest.raises(click.BadParameter) as cli:
         parse_metrics(None, None, ",".join(names))
     assert cli.value.message == library.value.problem

@@ -1,4 +1,5 @@
 """Every metric against scikit-learn as the oracle, on shared random cases (weighted and not)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -117,4 +118,6 @@ def test_auroc_of_many_score_columns_equals_one_at_a_time():
             single = auroc_weighted(weights, truth[:, k], scores[:, s])
             np.testing.assert_allclose(many[:, s, k], single, rtol=0, atol=1e-12)
             for b in (0, 399, 699):
-                assert single[b] == pytest.approx(skm.roc_auc_score(truth[:, k], scores[:, s], sample_weight=weights[b]), abs=1e-12)
+                assert single[b] == pytest.approx(
+                    skm.roc_auc_score(truth[:, k], scores[:, s], sample_weight=weights[b]), abs=1e-12
+                )

@@ -1,5 +1,6 @@
 """``mura-bench models`` and ``mura-bench run``, with a throw-away plugin distribution installed
 into a temporary folder and the CLI run in a subprocess with PYTHONPATH pointing there."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ from helpers import PLUGIN_MODULES, install_test_plugins
 
 def mura_bench(*args: str, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "mura_bench", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mura_bench", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,11 @@ def in_process(site, monkeypatch):
 def test_models_lists_plugins_and_marks_the_broken_one(site):
     proc = mura_bench("models", site=site)
     assert proc.returncode == 0, proc.stderr
-    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines()
-            if line.startswith("│") and line.split("│")[1].strip()}
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in proc.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    }
     assert {"constant-prior", "image-statistics", "brightness", "raises-on-import"} <= set(rows)
     assert "good-plugin" in rows["brightness"] and "1.2.3" in rows["brightness"]
     assert "Mean brightness times a gain" in rows["brightness"]
@@ -60,8 +65,22 @@ def test_models_check_marks_factories_that_fail(in_process):
 
 def test_run_plugin_on_synthetic_split_and_score(site, data, tmp_path):
     out = tmp_path / "predictions.csv"
-    proc = mura_bench("run", "brightness", "--data", str(data), "--split", "valid", "--out", str(out),
-                      "--option", "gain=1.5", "--score", "--bootstrap", "200", site=site)
+    proc = mura_bench(
+        "run",
+        "brightness",
+        "--data",
+        str(data),
+        "--split",
+        "valid",
+        "--out",
+        str(out),
+        "--option",
+        "gain=1.5",
+        "--score",
+        "--bootstrap",
+        "200",
+        site=site,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "brightness: " in proc.stderr and "images/s" in proc.stderr
     preds = read_predictions(out)
@@ -72,43 +91,60 @@ def test_run_plugin_on_synthetic_split_and_score(site, data, tmp_path):
 
 
 def test_run_unknown_model_is_exit_2_with_did_you_mean(site, data, tmp_path):
-    proc = mura_bench("run", "brightnes", "--data", str(data), "--out", str(tmp_path / "p.csv"),
-                      site=site)
+    proc = mura_bench("run", "brightnes", "--data", str(data), "--out", str(tmp_path / "p.csv"), site=site)
     assert proc.returncode == 2
     assert "did you mean brightness?" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_run_broken_plugin_is_exit_2_naming_it(in_process, data, tmp_path):
-    result = in_process.invoke(cli, ["run", "raises-on-import", "--data", str(data), "--out",
-                                     str(tmp_path / "p.csv")])
+    result = in_process.invoke(cli, ["run", "raises-on-import", "--data", str(data), "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 2
     assert "'raises-on-import'" in result.output and "cannot find my weights" in result.output
 
 
 def test_run_invalid_output_is_exit_2_naming_the_image(in_process, data, tmp_path):
-    result = in_process.invoke(cli, ["run", "brightness", "--data", str(data), "--option",
-                                     "gain=-1", "--out", str(tmp_path / "p.csv"), "--quiet"])
+    result = in_process.invoke(
+        cli,
+        ["run", "brightness", "--data", str(data), "--option", "gain=-1", "--out", str(tmp_path / "p.csv"), "--quiet"],
+    )
     assert result.exit_code == 2
     assert "not a probability in [0, 1]" in result.output
     assert "MURA-v1.1/valid/XR_" in result.output and ".png" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--option", "gain"], "not of the form key=value"),
-    (["--option", "gian=2"], "no option 'gian'"),
-    (["--truth", "x.csv"], "--truth is only used with --score"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--option", "gain"], "not of the form key=value"),
+        (["--option", "gian=2"], "no option 'gian'"),
+        (["--truth", "x.csv"], "--truth is only used with --score"),
+    ],
+)
 def test_run_bad_options_are_exit_2(in_process, data, tmp_path, args, message):
-    result = in_process.invoke(cli, ["run", "brightness", "--data", str(data), "--out",
-                                     str(tmp_path / "p.csv"), *args])
+    result = in_process.invoke(cli, ["run", "brightness", "--data", str(data), "--out", str(tmp_path / "p.csv"), *args])
     assert result.exit_code == 2 and message in result.output
 
 
 def test_run_limit_scores_the_subset_loudly(in_process, data, tmp_path):
     out = tmp_path / "p.csv"
-    result = in_process.invoke(cli, ["run", "image-statistics", "--data", str(data), "--out", str(out),
-                                     "--limit", "10", "--score", "--bootstrap", "100", "--truth",
-                                     str(data / "MURA-v1.1" / "valid_labeled_studies.csv")])
+    result = in_process.invoke(
+        cli,
+        [
+            "run",
+            "image-statistics",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--limit",
+            "10",
+            "--score",
+            "--bootstrap",
+            "100",
+            "--truth",
+            str(data / "MURA-v1.1" / "valid_labeled_studies.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(read_predictions(out).study_ids) == 10
     assert "30 truth studies have no prediction" in result.output

@@ -1,4 +1,5 @@
 """The entry-point registry and the built-in models, with throw-away plugin distributions."""
+
 from __future__ import annotations
 
 import sys
@@ -9,10 +10,15 @@ from PIL import Image
 
 from helpers import PLUGIN_MODULES, install_plugin, install_test_plugins
 from mura_bench.errors import InputError
-from mura_bench.models.builtin import (TRAIN_ABNORMAL_FRACTION, ConstantPrior, ImageStatistics,
-                                       constant_prior, image_statistics)
-from mura_bench.models.registry import (PluginError, available_models, load_model, model_names,
-                                        parse_options)
+from mura_bench.models.builtin import (
+    TRAIN_ABNORMAL_FRACTION,
+    ConstantPrior,
+    ImageStatistics,
+    constant_prior,
+    image_statistics,
+)
+from mura_bench.models.registry import PluginError, available_models, load_model, model_names, parse_options
+
 
 @pytest.fixture()
 def plugins(tmp_path, monkeypatch):
@@ -46,12 +52,23 @@ def test_load_model_passes_options_as_strings(plugins):
     assert model.gain == 2.5 and model.batch_size == 4
 
 
-@pytest.mark.parametrize("name, fragments", [
-    ("raises-on-import", ["'raises-on-import'", "broken-plugin 0.1", "broken_import_mod:make",
-                          "failed to import", "RuntimeError: cannot find my weights"]),
-    ("raises-in-factory", ["'raises-in-factory'", "could not be created", "ValueError: boom"]),
-    ("returns-no-model", ["returned int", "no predict_images"]),
-])
+@pytest.mark.parametrize(
+    "name, fragments",
+    [
+        (
+            "raises-on-import",
+            [
+                "'raises-on-import'",
+                "broken-plugin 0.1",
+                "broken_import_mod:make",
+                "failed to import",
+                "RuntimeError: cannot find my weights",
+            ],
+        ),
+        ("raises-in-factory", ["'raises-in-factory'", "could not be created", "ValueError: boom"]),
+        ("returns-no-model", ["returned int", "no predict_images"]),
+    ],
+)
 def test_broken_plugins_are_plugin_errors_naming_model_and_cause(plugins, name, fragments):
     with pytest.raises(PluginError) as err:
         load_model(name)
@@ -105,6 +122,7 @@ def test_parse_options():
 # Built-in models
 # ---------------------------------------------------------------------------------------------
 
+
 def test_builtins_load_through_the_registry():
     assert isinstance(load_model("constant-prior"), ConstantPrior)
     assert isinstance(load_model("image-statistics", {"statistic": "quantile"}), ImageStatistics)
@@ -146,8 +164,12 @@ def test_image_statistics_quantile_and_options():
     model = image_statistics(statistic="quantile", center="0.8", scale="0.1")
     assert model.predict_images([flat])[0] == pytest.approx(0.5)
     assert image_statistics(threshold="0.7").predict_images([flat])[0] > 0.99
-    for options, name in (({"statistic": "median"}, "statistic"), ({"scale": "0"}, "scale"),
-                          ({"threshold": "0"}, "threshold"), ({"quantile": "2"}, "quantile"),
-                          ({"center": "x"}, "center")):
+    for options, name in (
+        ({"statistic": "median"}, "statistic"),
+        ({"scale": "0"}, "scale"),
+        ({"threshold": "0"}, "threshold"),
+        ({"quantile": "2"}, "quantile"),
+        ({"center": "x"}, "center"),
+    ):
         with pytest.raises(InputError, match=f"option {name}="):
             image_statistics(**options)

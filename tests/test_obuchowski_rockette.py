@@ -6,6 +6,7 @@ area jackknife anova.txt", as distributed in RJafroc (https://github.com/dpc10st
 tests/testthat/goodValues361/Iowa/VanDyke.txt): trapezoidal AUC, jackknife covariances,
 2 treatments, 5 readers, 114 cases (69 normal, 45 abnormal). Ratings: tests/data/van_dyke/.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,16 +16,24 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 
-from mura_bench.obuchowski_rockette import (error_covariances, jackknife_covariance, model_vs_readers,
-                                            or_single_treatment, or_treatments, reader_differences,
-                                            trapezoidal_auc)
+from mura_bench.obuchowski_rockette import (
+    error_covariances,
+    jackknife_covariance,
+    model_vs_readers,
+    or_single_treatment,
+    or_treatments,
+    reader_differences,
+    trapezoidal_auc,
+)
 from mura_bench.protocols import leave_one_out_references
 
 DATA = Path(__file__).parent / "data" / "van_dyke" / "van_dyke_1993.csv"
 
 # --- OR-DBM MRMC 2.51 output for the Van Dyke data (figures as printed) ---
-READER_AUCS = [[0.91964573, 0.85877617, 0.90386473, 0.97310789, 0.82979066],   # treatment 1, readers 1-5
-               [0.94782609, 0.90531401, 0.92173913, 0.99935588, 0.92995169]]   # treatment 2
+READER_AUCS = [
+    [0.91964573, 0.85877617, 0.90386473, 0.97310789, 0.82979066],  # treatment 1, readers 1-5
+    [0.94782609, 0.90531401, 0.92173913, 0.99935588, 0.92995169],
+]  # treatment 2
 TREATMENT_MEANS = [0.89703704, 0.94083736]
 MEAN_DIFFERENCE = -0.04380032
 MS_T, MS_R, MS_TR = 0.00479617, 0.00383620, 0.00055103
@@ -37,7 +46,8 @@ ERROR_TERM = 0.00107626
 DIFF_SE, DIFF_T, DIFF_CI = 0.02075, -2.11, (-0.08796, 0.00036)
 SINGLE = [  # AUC, SE, df, CI, Cov2
     (0.89703704, 0.03317360, 12.74, (0.82522360, 0.96885048), 0.00048396),
-    (0.94083736, 0.02156637, 12.71, (0.89413783, 0.98753689), 0.00020419)]
+    (0.94083736, 0.02156637, 12.71, (0.89413783, 0.98753689), 0.00020419),
+]
 # Analysis 2 (fixed readers): X2 and p
 X2_FIXED, P_FIXED = 5.47595, 0.0193
 
@@ -89,8 +99,12 @@ def test_two_treatment_analysis_reproduces_the_published_output(vd):
     assert (printed(a.ms_t, 8), printed(a.ms_r, 8), printed(a.ms_tr, 8)) == (MS_T, MS_R, MS_TR)
     e = a.errors
     assert (printed(a.var_r, 8), printed(a.var_tr, 8)) == (VAR_R, VAR_TR)
-    assert (printed(e.cov1, 8), printed(e.cov2, 8), printed(e.cov3, 8), printed(e.var_error, 8)) == \
-        (COV1, COV2, COV3, VAR_ERROR)
+    assert (printed(e.cov1, 8), printed(e.cov2, 8), printed(e.cov3, 8), printed(e.var_error, 8)) == (
+        COV1,
+        COV2,
+        COV3,
+        VAR_ERROR,
+    )
     for name, r in CORRELATIONS.items():
         assert printed(getattr(e, name) / e.var_error, 8) == r
     assert printed(a.ms_tr + 5 * max(e.cov2 - e.cov3, 0), 8) == ERROR_TERM
@@ -148,12 +162,15 @@ def test_reader_differences_match_sklearn_on_every_jackknife_sample():
     model = rng.integers(0, 2, n)
     point, jack = reader_differences(refs, readers, np.arange(r), model, "f1")
     for j in range(r):
-        expected = f1_score(refs[:, j], model, zero_division=1.0) - f1_score(refs[:, j], readers[:, j], zero_division=1.0)
+        expected = f1_score(refs[:, j], model, zero_division=1.0) - f1_score(
+            refs[:, j], readers[:, j], zero_division=1.0
+        )
         assert point[j] == pytest.approx(expected, abs=1e-12)
         for k in (0, 17, n - 1):
             keep = np.arange(n) != k
-            expected = (f1_score(refs[keep, j], model[keep], zero_division=1.0)
-                        - f1_score(refs[keep, j], readers[keep, j], zero_division=1.0))
+            expected = f1_score(refs[keep, j], model[keep], zero_division=1.0) - f1_score(
+                refs[keep, j], readers[keep, j], zero_division=1.0
+            )
             assert jack[k, j] == pytest.approx(expected, abs=1e-12)
 
 

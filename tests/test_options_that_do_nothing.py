@@ -1,4 +1,5 @@
 """An option that would change nothing is refused (exit 2, one message), never ignored."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,15 @@ def case(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("args", [["--permutations", "500"], ["--permutations", "10000"],
-                                  ["--test", "ci", "--permutations", "7"], ["--adjust", "none", "--permutations", "3"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--permutations", "500"],
+        ["--permutations", "10000"],
+        ["--test", "ci", "--permutations", "7"],
+        ["--adjust", "none", "--permutations", "3"],
+    ],
+)
 def test_permutations_without_the_randomization_test_is_refused(case, args):
     proc = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", "0", *args)
     assert proc.returncode == 2 and "--permutations only applies to --test randomization" in proc.stderr
@@ -23,8 +31,20 @@ def test_permutations_without_the_randomization_test_is_refused(case, args):
 
 
 def test_permutations_with_the_randomization_test_runs(case):
-    proc = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", "0", "--test",
-               "randomization", "--permutations", "50", "--output", "json")
+    proc = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        "0",
+        "--test",
+        "randomization",
+        "--permutations",
+        "50",
+        "--output",
+        "json",
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"permutations": 50' in proc.stdout
 
@@ -33,15 +53,31 @@ def test_leaderboard_build_refuses_permutations_without_the_randomization_test(c
     subs = tmp_path / "subs"
     subs.mkdir()
     write_submission(subs, case / "preds.csv")
-    proc = run("leaderboard", "build", subs, "--truth", case / "panel.csv", "--out", tmp_path / "site",
-               "--permutations", "100", "--quiet")
+    proc = run(
+        "leaderboard",
+        "build",
+        subs,
+        "--truth",
+        case / "panel.csv",
+        "--out",
+        tmp_path / "site",
+        "--permutations",
+        "100",
+        "--quiet",
+    )
     assert proc.returncode == 2 and "--permutations only applies" in proc.stderr
     assert not (tmp_path / "site").exists()
 
 
-@pytest.mark.parametrize("args", [["--test", "randomization"], ["--resample-readers"],
-                                  ["--test", "randomization", "--adjust", "holm"],
-                                  ["--resample-readers", "--bootstrap", "50"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--test", "randomization"],
+        ["--resample-readers"],
+        ["--test", "randomization", "--adjust", "holm"],
+        ["--resample-readers", "--bootstrap", "50"],
+    ],
+)
 @pytest.mark.parametrize("truth", ["labels.csv", "panel_gold_only"])
 def test_reader_comparisons_without_scored_readers_are_refused(case, tmp_path, args, truth):
     """Labels only, or a gold panel whose readers are all gold: nothing to compare with."""
@@ -63,8 +99,14 @@ def test_the_library_refuses_them_too(case):
     with pytest.raises(InputError, match="nothing to test"):
         score(case / "preds.csv", case / "labels.csv", bootstrap=20, resample_readers=True)
     # a gold panel with readers beyond the gold ones has readers to test
-    result = score(case / "preds.csv", case / "panel.csv", protocol="gold-panel", bootstrap=0,
-                   test="randomization", permutations=30)
+    result = score(
+        case / "preds.csv",
+        case / "panel.csv",
+        protocol="gold-panel",
+        bootstrap=0,
+        test="randomization",
+        permutations=30,
+    )
     assert result.groups["overall"].difference["f1"].p_value is not None
 
 
@@ -74,7 +116,21 @@ def test_a_board_ranked_by_randomization_on_labels_still_builds(case, tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
     write_submission(subs, case / "preds.csv")
-    proc = run("leaderboard", "build", subs, "--truth", case / "labels.csv", "--out", tmp_path / "site",
-               "--bootstrap", "20", "--test", "randomization", "--permutations", "30", "--quiet")
+    proc = run(
+        "leaderboard",
+        "build",
+        subs,
+        "--truth",
+        case / "labels.csv",
+        "--out",
+        tmp_path / "site",
+        "--bootstrap",
+        "20",
+        "--test",
+        "randomization",
+        "--permutations",
+        "30",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "site" / "index.html").is_file()

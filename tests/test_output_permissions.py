@@ -1,5 +1,6 @@
 """Outputs get the permissions of an ordinary new file (``0o666 & ~umask``; folders ``0o777 &
 ~umask``), never the 0600 of a temporary file; a replaced file keeps its mode."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,9 @@ def under_umask(mask: int, code: str, cwd: Path) -> None:
 @pytest.mark.parametrize("mask", UMASKS)
 def test_score_and_run_outputs_follow_the_umask(tmp_path, mask):
     write_case(tmp_path, seed=2)
-    under_umask(mask, """
+    under_umask(
+        mask,
+        """
         from mura_bench.cli import main
         from mura_bench.synth import generate
         assert main(["score", "preds.csv", "--truth", "panel.csv", "--bootstrap", "0", "--output", "json",
@@ -38,7 +41,9 @@ def test_score_and_run_outputs_follow_the_umask(tmp_path, mask):
         assert main(["score", "preds.csv", "--truth", "panel.csv", "--bootstrap", "0", "--out", "r.txt"]) == 0
         generate("data", studies=3, train_studies=1, image_size=16)
         assert main(["run", "image-statistics", "--data", "data", "--out", "p.csv", "--quiet"]) == 0
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     for name in ("r.json", "r.txt", "p.csv"):
         assert mode(tmp_path / name) == 0o666 & ~mask, name
 
@@ -47,14 +52,21 @@ def test_score_and_run_outputs_follow_the_umask(tmp_path, mask):
 def test_synth_and_leaderboard_folders_and_files_follow_the_umask(tmp_path, mask):
     write_case(tmp_path, seed=3)
     write_submission(tmp_path / "subs", tmp_path / "preds.csv")
-    under_umask(mask, """
+    under_umask(
+        mask,
+        """
         from mura_bench.cli import main
         assert main(["synth", "--out", "syn", "--studies", "3", "--train-studies", "1", "--image-size", "16"]) == 0
         assert main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out", "site", "--bootstrap", "0"]) == 0
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     folders = [tmp_path / "syn" / "MURA-v1.1", tmp_path / "site", tmp_path / "site" / "plots"]
-    files = [tmp_path / "syn" / "MURA-v1.1" / "valid_panel.csv", tmp_path / "site" / "index.html",
-             tmp_path / "site" / "leaderboard.json"]
+    files = [
+        tmp_path / "syn" / "MURA-v1.1" / "valid_panel.csv",
+        tmp_path / "site" / "index.html",
+        tmp_path / "site" / "leaderboard.json",
+    ]
     for folder in folders:
         assert mode(folder) == 0o777 & ~mask, folder
     for file in files:

@@ -1,5 +1,6 @@
 """Every command that writes a file goes through ``outputs.py``: an ``--out`` under a regular file,
 in a missing folder, or over a folder is one message and exit code 2, with nothing written."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,18 @@ def commands(case, out):
     return {
         "gallery": ["gallery", "--out", out, "--per-class", "1", "--image-size", "32"],
         "score": ["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", "0", "--out", out],
-        "score-json": ["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", "0",
-                       "--output", "json", "--out", out],
+        "score-json": [
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            "0",
+            "--output",
+            "json",
+            "--out",
+            out,
+        ],
         "analyze": ["analyze", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", "0", "--out", out],
     }
 
@@ -28,10 +39,12 @@ def commands(case, out):
 @pytest.mark.parametrize("command", ["gallery", "score", "score-json", "analyze"])
 @pytest.mark.parametrize("where", ["under a file", "two levels under a file", "missing folder", "a folder"])
 def test_bad_out_paths_are_one_message_and_exit_2(case, tmp_path, command, where):
-    out = {"under a file": case / "plain" / "x.png",
-           "two levels under a file": case / "plain" / "sub" / "x.png",
-           "missing folder": tmp_path / "nope" / "x.png",
-           "a folder": tmp_path}[where]
+    out = {
+        "under a file": case / "plain" / "x.png",
+        "two levels under a file": case / "plain" / "sub" / "x.png",
+        "missing folder": tmp_path / "nope" / "x.png",
+        "a folder": tmp_path,
+    }[where]
     proc = run(*commands(case, out)[command])
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and ("error:" in proc.stderr or "Error:" in proc.stderr)

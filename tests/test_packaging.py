@@ -1,6 +1,7 @@
 """The package as released: metadata, the single version, the lowest-dependency pins, the files a
 build needs, README links that work on a package index, the citation and changelog, and the CI
 workflow that runs the tox matrix."""
+
 from __future__ import annotations
 
 import re

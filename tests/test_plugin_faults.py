@@ -1,6 +1,7 @@
 """Plugins are someone else's code: whatever a model does (raises, calls sys.exit, returns
 complex/NaN/text/wrong-shaped outputs, declares a nonsense batch_size) is one message naming the
 model and what it did, exit code 2, and no output file; never a silent exit 0 or "internal error"."""
+
 from __future__ import annotations
 
 import os
@@ -132,21 +133,56 @@ good_float32 = _model(lambda n: np.full(n, 0.25, dtype=np.float32))
 good_batch_float = _model(lambda n: [0.5] * n, batch_size=4.0)
 '''
 
-FACTORIES = {"f_oserror", "f_exit0", "f_exit3", "f_exit_text", "f_base", "f_generator_exit",
-             "f_options", "r_needs"}
-MODELS = {name: f"faulty_mod:{name}" for name in [
-    *FACTORIES, "p_raises", "p_oserror", "p_memory", "p_base", "p_exit0", "p_exit3", "p_study_exit",
-    "p_array_exit", "o_complex", "o_complex_list", "o_nan", "o_inf", "o_shape", "o_scalar",
-    "o_short", "o_text", "o_bool", "o_none", "o_mixed", "o_objects", "o_huge", "b_text", "b_nan", "b_zero",
-    "b_fraction", "b_bool", "b_property", "good", "good_float32", "good_batch_float", "good_fractions"]}
+FACTORIES = {"f_oserror", "f_exit0", "f_exit3", "f_exit_text", "f_base", "f_generator_exit", "f_options", "r_needs"}
+MODELS = {
+    name: f"faulty_mod:{name}"
+    for name in [
+        *FACTORIES,
+        "p_raises",
+        "p_oserror",
+        "p_memory",
+        "p_base",
+        "p_exit0",
+        "p_exit3",
+        "p_study_exit",
+        "p_array_exit",
+        "o_complex",
+        "o_complex_list",
+        "o_nan",
+        "o_inf",
+        "o_shape",
+        "o_scalar",
+        "o_short",
+        "o_text",
+        "o_bool",
+        "o_none",
+        "o_mixed",
+        "o_objects",
+        "o_huge",
+        "b_text",
+        "b_nan",
+        "b_zero",
+        "b_fraction",
+        "b_bool",
+        "b_property",
+        "good",
+        "good_float32",
+        "good_batch_float",
+        "good_fractions",
+    ]
+}
 MODELS["i_exit"] = "faulty_exit_on_import:make"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    return install_plugin(tmp_path_factory.mktemp("plugins") / "site", "faulty-plugins", "0.9",
-                          {"faulty_mod": FAULTY,
-                           "faulty_exit_on_import": "import sys\nsys.exit(0)\n"}, MODELS)
+    return install_plugin(
+        tmp_path_factory.mktemp("plugins") / "site",
+        "faulty-plugins",
+        "0.9",
+        {"faulty_mod": FAULTY, "faulty_exit_on_import": "import sys\nsys.exit(0)\n"},
+        MODELS,
+    )
 
 
 @pytest.fixture()
@@ -158,8 +194,7 @@ def plugins(site, monkeypatch):
 
 
 def run(model: str, data: Path, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["run", model, "--data", str(data), "--out", str(out), "--quiet",
-                                    *extra])
+    return CliRunner().invoke(cli, ["run", model, "--data", str(data), "--out", str(out), "--quiet", *extra])
 
 
 CASES = [
@@ -237,9 +272,13 @@ def test_sys_exit_zero_in_a_plugin_is_exit_2_in_a_real_process(site, data, tmp_p
     env = {**os.environ, "PYTHONPATH": str(site)}
     for model, code in (("p_exit0", 2), ("f_exit0", 2), ("f_exit3", 2), ("good", 0)):
         out = tmp_path / f"{model}.csv"
-        proc = subprocess.run([sys.executable, "-m", "mura_bench", "run", model, "--data", str(data),
-                               "--out", str(out), "--quiet"], capture_output=True, text=True,
-                              env=env, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mura_bench", "run", model, "--data", str(data), "--out", str(out), "--quiet"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert proc.returncode == code, (model, proc.stderr)
         assert out.exists() == (code == 0)
         if code:
@@ -269,18 +308,20 @@ def test_batch_size_of_accepts_only_positive_integers():
 
 def _only(monkeypatch, names: set[str]) -> None:
     real = registry.available_models
-    monkeypatch.setattr(registry, "available_models",
-                        lambda **kw: [i for i in real(**kw) if i.name in names])
+    monkeypatch.setattr(registry, "available_models", lambda **kw: [i for i in real(**kw) if i.name in names])
 
 
-@pytest.mark.parametrize("names, code", [
-    ({"good", "good_float32", "constant-prior", "image-statistics"}, 0),
-    ({"good", "o_complex"}, 2),
-    ({"good", "f_exit0"}, 2),
-    ({"good", "p_exit3"}, 2),
-    ({"good", "i_exit"}, 2),
-    ({"good", "b_text"}, 2),
-])
+@pytest.mark.parametrize(
+    "names, code",
+    [
+        ({"good", "good_float32", "constant-prior", "image-statistics"}, 0),
+        ({"good", "o_complex"}, 2),
+        ({"good", "f_exit0"}, 2),
+        ({"good", "p_exit3"}, 2),
+        ({"good", "i_exit"}, 2),
+        ({"good", "b_text"}, 2),
+    ],
+)
 def test_models_check_exits_2_when_any_model_fails(plugins, monkeypatch, names, code):
     _only(monkeypatch, names)
     result = CliRunner().invoke(cli, ["models", "--check"])
@@ -300,13 +341,16 @@ def test_models_check_does_not_fail_a_model_whose_required_options_were_not_give
     assert "failed the check" not in result.output
 
 
-@pytest.mark.parametrize("options, code", [
-    (["r_needs:checkpoint=ok.pt"], 0),
-    (["r_needs:checkpoint=ok.pt", "r_needs:level=0.25"], 0),
-    (["r_needs:checkpoint=missing.pt"], 2),            # the factory fails with the option given
-    (["r_needs:checkpoint=ok.pt", "r_needs:level=2"], 2),  # probabilities outside [0, 1]
-    (["r_needs:checkpoint=ok.pt", "r_needs:colour=red"], 2),  # an option the factory lacks
-])
+@pytest.mark.parametrize(
+    "options, code",
+    [
+        (["r_needs:checkpoint=ok.pt"], 0),
+        (["r_needs:checkpoint=ok.pt", "r_needs:level=0.25"], 0),
+        (["r_needs:checkpoint=missing.pt"], 2),  # the factory fails with the option given
+        (["r_needs:checkpoint=ok.pt", "r_needs:level=2"], 2),  # probabilities outside [0, 1]
+        (["r_needs:checkpoint=ok.pt", "r_needs:colour=red"], 2),  # an option the factory lacks
+    ],
+)
 def test_models_check_with_options_checks_the_model(plugins, monkeypatch, options, code):
     _only(monkeypatch, {"good", "r_needs"})
     args = ["models", "--check"] + [x for o in options for x in ("--option", o)]
@@ -317,12 +361,15 @@ def test_models_check_with_options_checks_the_model(plugins, monkeypatch, option
         assert "failed the check: r_needs" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--check", "--option", "checkpoint=ok.pt"], "MODEL:key=value"),
-    (["--check", "--option", "nobody:checkpoint=ok.pt"], "no registered model named 'nobody'"),
-    (["--check", "--option", "r_needs:checkpoint"], "key=value"),
-    (["--option", "r_needs:checkpoint=ok.pt"], "only used with --check"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--check", "--option", "checkpoint=ok.pt"], "MODEL:key=value"),
+        (["--check", "--option", "nobody:checkpoint=ok.pt"], "no registered model named 'nobody'"),
+        (["--check", "--option", "r_needs:checkpoint"], "key=value"),
+        (["--option", "r_needs:checkpoint=ok.pt"], "only used with --check"),
+    ],
+)
 def test_models_check_option_mistakes_are_exit_2(plugins, monkeypatch, args, message):
     _only(monkeypatch, {"good", "r_needs"})
     result = CliRunner().invoke(cli, ["models", *args])

@@ -1,4 +1,5 @@
 """Prediction files: format detection, normalisation, every validation fault, atomic writing."""
+
 from __future__ import annotations
 
 import re
@@ -39,6 +40,7 @@ def kappa(truth: np.ndarray, pred: np.ndarray) -> float:
 # Format detection
 # ---------------------------------------------------------------------------------------------
 
+
 def test_official_format_is_labels(tmp_path):
     p = read_text(tmp_path, csv_text([(S1, 1), (S0, 0), (S2, 1)]))
     assert p.kind == "labels" and not p.has_probabilities
@@ -67,8 +69,10 @@ def test_headerless_study_probabilities(tmp_path):
     assert p.labels.tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("header", [("study", "probability"), ("Study", "PROB"), ("path", "score"),
-                                    ("Path", "Prediction"), ("STUDY", "label")])
+@pytest.mark.parametrize(
+    "header",
+    [("study", "probability"), ("Study", "PROB"), ("path", "score"), ("Path", "Prediction"), ("STUDY", "label")],
+)
 def test_header_names_are_recognised_case_insensitively(tmp_path, header):
     p = read_text(tmp_path, csv_text([(S0, "0"), (S1, "1")], header=header))
     assert p.study_ids == [S0, S1] and p.labels.tolist() == [0, 1]
@@ -91,8 +95,7 @@ def test_two_column_header_with_one_known_name_takes_the_other_column(tmp_path):
 
 
 def test_image_rows_give_image_probabilities_with_the_mean_per_study(tmp_path):
-    rows = [(S0 + "image1.png", 0.2), (S0 + "image2.png", 0.6), (S0 + "image3.png", 1.0),
-            (S1 + "image1.png", 0.4)]
+    rows = [(S0 + "image1.png", 0.2), (S0 + "image2.png", 0.6), (S0 + "image3.png", 1.0), (S1 + "image1.png", 0.4)]
     p = read_text(tmp_path, csv_text(rows, header=("image", "probability")))
     assert p.kind == "image-probabilities"
     assert p.study_ids == [S0, S1]
@@ -105,11 +108,12 @@ def test_image_zero_one_values_are_averaged_not_labels(tmp_path):
     p = read_text(tmp_path, csv_text(rows))
     assert p.kind == "image-probabilities" and p.has_probabilities
     assert p.probabilities.tolist() == [0.5, 1.0]
-    assert p.labels.tolist() == [0, 1]     # exactly 0.5 is normal
+    assert p.labels.tolist() == [0, 1]  # exactly 0.5 is normal
 
 
-@pytest.mark.parametrize("value, label", [("0.5", 0), ("0.5000000001", 1), ("0.4999999999", 0),
-                                          ("0.50", 0), ("5e-1", 0)])
+@pytest.mark.parametrize(
+    "value, label", [("0.5", 0), ("0.5000000001", 1), ("0.4999999999", 0), ("0.50", 0), ("5e-1", 0)]
+)
 def test_threshold_is_strictly_greater_than_one_half(tmp_path, value, label):
     p = read_text(tmp_path, csv_text([(S0, value)]))
     assert p.labels.tolist() == [label]
@@ -154,31 +158,36 @@ def test_byte_order_mark_and_crlf_are_accepted(tmp_path):
 # Path normalisation
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("written", [
-    "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
-    "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive",
-    "valid/XR_WRIST/patient11185/study1_positive/",
-    "valid/XR_WRIST/patient11185/study1_positive",
-    "/data/sets/MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
-    "./MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
-    "C:\\data\\MURA-v1.1\\valid\\XR_WRIST\\patient11185\\study1_positive\\",
-])
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive",
+        "valid/XR_WRIST/patient11185/study1_positive/",
+        "valid/XR_WRIST/patient11185/study1_positive",
+        "/data/sets/MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        "./MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/",
+        "C:\\data\\MURA-v1.1\\valid\\XR_WRIST\\patient11185\\study1_positive\\",
+    ],
+)
 def test_study_paths_are_normalised(tmp_path, written):
     p = read_text(tmp_path, csv_text([(written, 0.8)]))
     assert p.study_ids == ["MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/"]
 
 
 def test_image_paths_are_normalised_to_their_study(tmp_path):
-    rows = [("/data/MURA-v1.1/valid/XR_HAND/patient1/study2_negative/image1.png", 0.2),
-            ("valid/XR_HAND/patient1/study2_negative/image2.png", 0.4)]
+    rows = [
+        ("/data/MURA-v1.1/valid/XR_HAND/patient1/study2_negative/image1.png", 0.2),
+        ("valid/XR_HAND/patient1/study2_negative/image2.png", 0.4),
+    ]
     p = read_text(tmp_path, csv_text(rows))
     assert p.study_ids == ["MURA-v1.1/valid/XR_HAND/patient1/study2_negative/"]
     assert p.probabilities.tolist() == pytest.approx([0.3])
 
 
 def test_duplicates_are_found_after_normalisation(tmp_path):
-    rows = [("MURA-v1.1/valid/XR_HAND/patient1/study1_negative/", 0.2),
-            ("valid/XR_HAND/patient1/study1_negative", 0.2)]
+    rows = [("MURA-v1.1/valid/XR_HAND/patient1/study1_negative/", 0.2), ("valid/XR_HAND/patient1/study1_negative", 0.2)]
     err = error_of(tmp_path, csv_text(rows))
     assert "duplicate study rows" in str(err) and "line 2" in str(err) and "first on line 1" in str(err)
 
@@ -187,12 +196,15 @@ def test_duplicates_are_found_after_normalisation(tmp_path):
 # Column selection options
 # ---------------------------------------------------------------------------------------------
 
+
 def test_path_col_and_score_col_pick_any_columns(tmp_path):
-    text = csv_text([("m", S0 + "image1.png", 1, 0), ("m", S0 + "image2.png", 0, 1)],
-                    header=("part_model", "Path", "Abormal_Prediction", "Abnormal_Label"))
+    text = csv_text(
+        [("m", S0 + "image1.png", 1, 0), ("m", S0 + "image2.png", 0, 1)],
+        header=("part_model", "Path", "Abormal_Prediction", "Abnormal_Label"),
+    )
     p = read_text(tmp_path, text, path_col="Path", score_col="Abormal_Prediction")
     assert p.kind == "image-probabilities" and p.probabilities.tolist() == [0.5]
-    same = read_text(tmp_path, text, score_col="abormal_prediction")   # case-insensitive fallback
+    same = read_text(tmp_path, text, score_col="abormal_prediction")  # case-insensitive fallback
     assert same.probabilities.tolist() == [0.5]
 
 
@@ -242,6 +254,7 @@ def test_repeated_named_column_is_refused(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Validation: every fault is one InputError with the line numbers and the total
 # ---------------------------------------------------------------------------------------------
+
 
 def assert_lines(err: InputError, lines: list[int], total: int) -> None:
     message = str(err)
@@ -356,17 +369,22 @@ def test_duplicate_study_rows_same_or_conflicting(tmp_path, second):
 
 
 def test_duplicate_image_rows(tmp_path):
-    rows = [(S0 + "image1.png", 0.2), (S0 + "image2.png", 0.2), (S0 + "image1.png", 0.3),
-            (S0 + "image1.png", 0.2)]
+    rows = [(S0 + "image1.png", 0.2), (S0 + "image2.png", 0.2), (S0 + "image1.png", 0.3), (S0 + "image1.png", 0.2)]
     err = error_of(tmp_path, csv_text(rows))
     assert "duplicate image rows" in str(err)
     assert_lines(err, [3, 4], 2)
 
 
-@pytest.mark.parametrize("bad", ["MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/",
-                                 "valid/patient1/study1/", "something/else.txt",
-                                 "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.dcm",
-                                 "MURA-v1.1/holdout/XR_HAND/patient1/study1_positive/"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/",
+        "valid/patient1/study1/",
+        "something/else.txt",
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.dcm",
+        "MURA-v1.1/holdout/XR_HAND/patient1/study1_positive/",
+    ],
+)
 def test_paths_not_in_mura_layout(tmp_path, bad):
     err = error_of(tmp_path, csv_text([(S0, 0.2), (bad, 0.1)]))
     assert "not in MURA layout" in str(err)
@@ -397,6 +415,7 @@ def test_every_fault_is_an_input_error_not_a_traceback(tmp_path):
 # In-memory construction
 # ---------------------------------------------------------------------------------------------
 
+
 def test_predictions_from_scores_normalises_and_sorts():
     p = predictions_from_scores(["valid/XR_HAND/patient2/study1_negative", S0], [0.5, 0.9])
     assert p.study_ids == sorted([S0, "MURA-v1.1/valid/XR_HAND/patient2/study1_negative/"])
@@ -404,15 +423,18 @@ def test_predictions_from_scores_normalises_and_sorts():
     assert p.labels.sum() == 1
 
 
-@pytest.mark.parametrize("ids, values, kind, fault", [
-    ([S0], [1.5], "study-probabilities", "in [0, 1]"),
-    ([S0], [float("nan")], "study-probabilities", "in [0, 1]"),
-    ([S0], [0.5], "labels", "0 or 1"),
-    ([S0, S0], [0.1, 0.2], "study-probabilities", "duplicate"),
-    (["nowhere"], [0.1], "study-probabilities", "MURA layout"),
-    ([S0, S1], [0.1], "study-probabilities", "2 study ids but 1"),
-    ([S0], [0.1], "votes", "unknown predictions kind"),
-])
+@pytest.mark.parametrize(
+    "ids, values, kind, fault",
+    [
+        ([S0], [1.5], "study-probabilities", "in [0, 1]"),
+        ([S0], [float("nan")], "study-probabilities", "in [0, 1]"),
+        ([S0], [0.5], "labels", "0 or 1"),
+        ([S0, S0], [0.1, 0.2], "study-probabilities", "duplicate"),
+        (["nowhere"], [0.1], "study-probabilities", "MURA layout"),
+        ([S0, S1], [0.1], "study-probabilities", "2 study ids but 1"),
+        ([S0], [0.1], "votes", "unknown predictions kind"),
+    ],
+)
 def test_predictions_from_scores_validates(ids, values, kind, fault):
     with pytest.raises(InputError, match=re.escape(fault)):
         predictions_from_scores(ids, values, kind=kind)
@@ -422,10 +444,14 @@ def test_predictions_from_scores_validates(ids, values, kind, fault):
 # Writing format 3
 # ---------------------------------------------------------------------------------------------
 
+
 def test_write_image_predictions_round_trips_exactly(tmp_path):
     rng = np.random.default_rng(0)
-    rows = [(f"valid/XR_ELBOW/patient{i}/study1_negative/image{j}.png", float(rng.random()))
-            for i in range(5) for j in (1, 2)]
+    rows = [
+        (f"valid/XR_ELBOW/patient{i}/study1_negative/image{j}.png", float(rng.random()))
+        for i in range(5)
+        for j in (1, 2)
+    ]
     out = tmp_path / "predictions.csv"
     write_image_predictions(out, rows)
     text = out.read_text()
@@ -434,7 +460,7 @@ def test_write_image_predictions_round_trips_exactly(tmp_path):
     p = read_predictions(out)
     assert p.kind == "image-probabilities" and len(p.study_ids) == 5
     expected = [(rows[2 * i][1] + rows[2 * i + 1][1]) / 2 for i in range(5)]
-    assert p.probabilities.tolist() == expected       # bit-exact through repr
+    assert p.probabilities.tolist() == expected  # bit-exact through repr
     assert sorted(x.name for x in tmp_path.iterdir()) == ["predictions.csv"]
 
 
@@ -444,14 +470,17 @@ def test_write_accepts_a_generator_and_numpy_values(tmp_path):
     assert read_predictions(out).probabilities.tolist() == [0.25]
 
 
-@pytest.mark.parametrize("bad_row, fault", [
-    ((S1 + "image1.png", float("nan")), "outside [0, 1]"),
-    ((S1 + "image1.png", 1.5), "outside [0, 1]"),
-    ((S1 + "image1.png", "x"), "outside [0, 1]"),
-    ((S1, 0.5), "study path where an image"),
-    (("elsewhere/image1.png", 0.5), "MURA layout"),
-    ((S0 + "image1.png", 0.5), "duplicate image"),
-])
+@pytest.mark.parametrize(
+    "bad_row, fault",
+    [
+        ((S1 + "image1.png", float("nan")), "outside [0, 1]"),
+        ((S1 + "image1.png", 1.5), "outside [0, 1]"),
+        ((S1 + "image1.png", "x"), "outside [0, 1]"),
+        ((S1, 0.5), "study path where an image"),
+        (("elsewhere/image1.png", 0.5), "MURA layout"),
+        ((S0 + "image1.png", 0.5), "duplicate image"),
+    ],
+)
 def test_failed_write_leaves_the_existing_file_and_no_temporary(tmp_path, bad_row, fault):
     out = tmp_path / "predictions.csv"
     out.write_text("previous content\n")
@@ -476,6 +505,7 @@ def test_exception_from_the_row_source_leaves_nothing_behind(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Speed and reality
 # ---------------------------------------------------------------------------------------------
+
 
 def test_reading_3197_image_rows_groups_them_into_studies(tmp_path):
     # Reading speed is measured in benchmarks/score_end_to_end.py, not asserted here.

@@ -1,4 +1,5 @@
 """Protocols against the slow loop implementation in tests/reference_impl.py and the golden vectors."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,9 @@ from helpers import write_case
 from mura_bench.scoring import score
 
 
-@pytest.mark.parametrize("n_readers,tie", [(6, "abnormal"), (5, "abnormal"), (5, "normal"), (3, "abnormal"), (4, "normal")])
+@pytest.mark.parametrize(
+    "n_readers,tie", [(6, "abnormal"), (5, "abnormal"), (5, "normal"), (3, "abnormal"), (4, "normal")]
+)
 def test_leave_one_out_matches_slow_loop(tmp_path, n_readers, tie):
     studies, panel, model, _ = write_case(tmp_path, n_readers=n_readers, seed=n_readers)
     result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0, tie=tie)
@@ -24,13 +27,20 @@ def test_leave_one_out_matches_slow_loop(tmp_path, n_readers, tie):
             assert grp.model[metric].value == pytest.approx(m, abs=1e-12)
             assert grp.radiologists[metric].value == pytest.approx(r, abs=1e-12)
             assert grp.difference[metric].value == pytest.approx(d, abs=1e-12)
-            assert [grp.readers[f"r{i + 1}"][metric].value for i in range(n_readers)] == pytest.approx(readers, abs=1e-12)
+            assert [grp.readers[f"r{i + 1}"][metric].value for i in range(n_readers)] == pytest.approx(
+                readers, abs=1e-12
+            )
 
 
 def test_gold_panel_matches_slow_loop(tmp_path):
     studies, panel, model, _ = write_case(tmp_path, n_readers=6, seed=11)
-    result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", protocol="gold-panel", resamples=0,
-                   gold_readers=["r2", "r4", "r6"])
+    result = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        protocol="gold-panel",
+        resamples=0,
+        gold_readers=["r2", "r4", "r6"],
+    )
     expected = ref.gold_panel(studies, panel, model, "f1", gold=(1, 3, 5))
     for group, (m, readers) in expected.items():
         grp = result.groups[group]
@@ -46,7 +56,8 @@ def test_single_uses_label_and_positives_follow_the_protocol(tmp_path):
     assert single.protocol == "single" and single.groups["overall"].radiologists is None
     assert single.groups["overall"].positives == sum(truth.values())
     assert single.groups["overall"].model["f1"].value == pytest.approx(
-        ref.f1([truth[s] for s in studies], [model[s] for s in studies]))
+        ref.f1([truth[s] for s in studies], [model[s] for s in studies])
+    )
     loo = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0)
     assert loo.groups["overall"].positives == sum(ref.vote(panel[s]) for s in studies)
     # A panel with a label column can be scored against the label too.

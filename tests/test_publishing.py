@@ -1,6 +1,7 @@
 """Publishing the site: ``mura-bench leaderboard serve`` (loopback only; every test bounds its own
 server and stops it) and the GitHub Pages workflow (checked with check-jsonschema's vendored
 GitHub-workflow schema, offline)."""
+
 from __future__ import annotations
 
 import os
@@ -78,8 +79,12 @@ def test_not_a_site_is_exit_2(tmp_path):
 
 
 def test_command_prints_its_url_and_serves_until_stopped(site):
-    proc = subprocess.Popen([sys.executable, "-m", "mura_bench.cli", "leaderboard", "serve", str(site),
-                             "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mura_bench.cli", "leaderboard", "serve", str(site), "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         timer = threading.Timer(TIMEOUT, proc.kill)  # never outlives the test
         timer.start()
@@ -96,6 +101,7 @@ def test_command_prints_its_url_and_serves_until_stopped(site):
 # ---------------------------------------------------------------------------------------------
 # GitHub Pages workflow
 # ---------------------------------------------------------------------------------------------
+
 
 def test_workflow_is_valid_for_github_actions():
     run = check_workflow(WORKFLOW)

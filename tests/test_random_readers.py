@@ -1,5 +1,6 @@
 """``--readers random``: the Obuchowski-Rockette test of model - radiologists through score, the CLI,
 ``evaluate`` and the marks; the deprecated two-way bootstrap; the randomization test at 1 - confidence."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,22 @@ def case(tmp_path):
 
 
 def test_json_difference_is_the_or_analysis_of_the_reader_differences(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--readers", "random", "--output", "json",
-             "--bootstrap", 50, "--metrics", "f1,kappa,auroc", "--confidence", "0.9")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--readers",
+        "random",
+        "--output",
+        "json",
+        "--bootstrap",
+        50,
+        "--metrics",
+        "f1,kappa,auroc",
+        "--confidence",
+        "0.9",
+    )
     assert cp.returncode == 0, cp.stderr
     doc = json.loads(cp.stdout)
     assert doc["bootstrap"]["readers"] == "random"
@@ -50,8 +65,22 @@ def test_json_difference_is_the_or_analysis_of_the_reader_differences(case):
             assert d["p_value"] == pytest.approx(expected.p_value, rel=1e-9)
             assert d["significant"] == (expected.p_value < 0.1)
     # the model's own intervals stay the bootstrap's
-    fixed = json.loads(run("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json",
-                           "--bootstrap", 50, "--metrics", "f1,kappa,auroc", "--confidence", "0.9").stdout)
+    fixed = json.loads(
+        run(
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--output",
+            "json",
+            "--bootstrap",
+            50,
+            "--metrics",
+            "f1,kappa,auroc",
+            "--confidence",
+            "0.9",
+        ).stdout
+    )
     assert fixed["groups"]["overall"]["model"] == doc["groups"]["overall"]["model"]
     assert "method" not in fixed["groups"]["overall"]["difference"]["f1"]
 
@@ -73,10 +102,13 @@ def _arrays(case: Path):
     return list(panel.index), preds.probability.to_numpy(), panel[[f"r{i}" for i in range(1, 7)]]
 
 
-@pytest.mark.parametrize("extra, fragment", [
-    (("--resample-readers",), "--resample-readers"),
-    (("--test", "randomization"), "drop --test randomization"),
-])
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (("--resample-readers",), "--resample-readers"),
+        (("--test", "randomization"), "drop --test randomization"),
+    ],
+)
 def test_refused_combinations_exit_2(case, extra, fragment):
     cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--readers", "random", *extra)
     assert cp.returncode == 2 and fragment in cp.stderr and "Traceback" not in cp.stderr
@@ -88,11 +120,20 @@ def test_labels_only_truth_exits_2(case):
 
 
 def test_resample_readers_is_deprecated_with_a_pointer(case):
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--resample-readers", "--bootstrap", 50,
-             "--output", "json")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--resample-readers",
+        "--bootstrap",
+        50,
+        "--output",
+        "json",
+    )
     assert cp.returncode == 0 and "deprecated" in cp.stderr and "--readers random" in cp.stderr
     assert "FutureWarning" not in cp.stderr
-    with pytest.warns(FutureWarning, match="readers=\"random\""):
+    with pytest.warns(FutureWarning, match='readers="random"'):
         evaluate(*_arrays(case), resample_readers=True, resamples=20, metrics=["f1"])
 
 
@@ -112,15 +153,29 @@ def test_table_marks_only_overall_unless_adjusted(case):
 
     flagged = [g for g in GROUPS if res.groups[g].difference["f1"].significant]
     assert any(g != "overall" for g in flagged)  # the JSON keeps per-group significance
-    cp = run("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 200, "--metrics", "f1",
-             "--confidence", "0.5", "--seed", "0")
+    cp = run(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        200,
+        "--metrics",
+        "f1",
+        "--confidence",
+        "0.5",
+        "--seed",
+        "0",
+    )
     body = cp.stdout
     marked_lines = [line for line in body.splitlines() if " * " in line or line.rstrip().endswith("*")]
     parts_marked = [line for line in marked_lines if any(p in line for p in BODY_PARTS)]
     assert not parts_marked
     assert "overall only" in body and "not tested" in body
-    assert shows_mark("wrist", res.groups["overall"].difference["f1"], adjusted=True) == \
-        res.groups["overall"].difference["f1"].significant
+    assert (
+        shows_mark("wrist", res.groups["overall"].difference["f1"], adjusted=True)
+        == res.groups["overall"].difference["f1"].significant
+    )
     assert not shows_mark("wrist", res.groups["overall"].difference["f1"], adjusted=False)
 
 
@@ -133,8 +188,9 @@ def test_each_reader_of_the_panel_as_the_model_is_not_called_different_from_radi
     flags = cells = 0
     for name in names:
         others = panel[["study"] + [c for c in names if c != name]].set_index("study")
-        res = evaluate(list(panel.study), panel[name].to_numpy().astype(int), others, resamples=0, readers="random",
-                       adjust="holm")
+        res = evaluate(
+            list(panel.study), panel[name].to_numpy().astype(int), others, resamples=0, readers="random", adjust="holm"
+        )
         assert not res.groups["overall"].difference["f1"].significant, name
         for g in GROUPS:
             for est in res.groups[g].difference.values():

@@ -1,5 +1,6 @@
 """The run-by-run rank sums of many resamples equal the block-by-block ones bit for bit, and AUROC
 from them matches scikit-learn (ties, several truth and score columns, one-class resamples)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def both_paths(monkeypatch, weights, truth, scores):
     """AUROC through the run-by-run path and through the block path, on the same inputs."""
     monkeypatch.setattr(metrics, "RUNS_MIN_RESAMPLES", 1)
     by_runs = auroc_weighted(weights, truth, scores)
-    monkeypatch.setattr(metrics, "RUNS_MIN_RESAMPLES", 10 ** 9)
+    monkeypatch.setattr(metrics, "RUNS_MIN_RESAMPLES", 10**9)
     by_blocks = auroc_weighted(weights, truth, scores)
     return by_runs, by_blocks
 
@@ -31,7 +32,7 @@ def test_runs_equal_blocks_bit_for_bit(monkeypatch, seed):
     scores = rng.random((n, s)) + 0.3 * base[:, None]
     scores[:, 0] = np.round(scores[:, 0], int(rng.integers(0, 3)))  # heavy ties in one column
     if s > 1:
-        scores[:, 1] = 0.5                                               # all tied
+        scores[:, 1] = 0.5  # all tied
     weights = draw_counts(n, int(rng.integers(2, 300)), seed, 0)
     by_runs, by_blocks = both_paths(monkeypatch, weights, truth.astype(int), scores)
     np.testing.assert_array_equal(by_runs, by_blocks)  # NaN where one class, in the same places
@@ -77,4 +78,4 @@ def test_unit_and_large_weights_direct_sum():
 def test_exactness_bound():
     assert runs_dtype(1199, 1199) is np.int32
     assert runs_dtype(8000, 40) is np.int64
-    assert runs_dtype(2 ** 30, 10) is None
+    assert runs_dtype(2**30, 10) is None

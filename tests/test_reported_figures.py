@@ -1,6 +1,7 @@
 """Reported figures: strings written to TOML escape every control character TOML forbids
 (U+007F included), and a published value outside its metric's range or outside its own interval
 is refused with the file and the key, by the converter and when a board is built."""
+
 from __future__ import annotations
 
 import csv
@@ -55,18 +56,22 @@ def _table2(folder, rows):
     path = folder / "paper-v1-table2-f1.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi",
-                         "model_f1", "model_lo", "model_hi"])
+        writer.writerow(
+            ["study_type", "radiologists_f1", "radiologists_lo", "radiologists_hi", "model_f1", "model_lo", "model_hi"]
+        )
         writer.writerows(rows)
     return path
 
 
-@pytest.mark.parametrize("row,fault", [
-    (["Elbow", 1.2, 0.7, 0.9, 0.75, 0.6, 0.85], "outside [0, 1]"),
-    (["Elbow", 0.8, 0.7, 0.9, -0.01, -0.1, 0.85], "outside [0, 1]"),
-    (["Wrist", 0.95, 0.7, 0.9, 0.75, 0.6, 0.85], "outside its own interval"),
-    (["Overall", 0.8, 0.7, 0.9, 0.5, 0.6, 0.85], "outside its own interval"),
-])
+@pytest.mark.parametrize(
+    "row,fault",
+    [
+        (["Elbow", 1.2, 0.7, 0.9, 0.75, 0.6, 0.85], "outside [0, 1]"),
+        (["Elbow", 0.8, 0.7, 0.9, -0.01, -0.1, 0.85], "outside [0, 1]"),
+        (["Wrist", 0.95, 0.7, 0.9, 0.75, 0.6, 0.85], "outside its own interval"),
+        (["Overall", 0.8, 0.7, 0.9, 0.5, 0.6, 0.85], "outside its own interval"),
+    ],
+)
 def test_the_converter_refuses_impossible_figures_with_file_and_key(tmp_path, row, fault):
     path = _table2(tmp_path, [row])
     data = convert.convert_paper_table2(path)
@@ -84,17 +89,26 @@ def test_the_converter_writes_nothing_when_a_table_is_refused(tmp_path, capsys):
     assert "outside [0, 1]" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
-SOURCE = {"citation": "c", "url": "https://example.org", "file": "f.csv", "test_set": "t", "metric": "f1",
-          "interval": "i"}
+SOURCE = {
+    "citation": "c",
+    "url": "https://example.org",
+    "file": "f.csv",
+    "test_set": "t",
+    "metric": "f1",
+    "interval": "i",
+}
 
 
-@pytest.mark.parametrize("metric,cell,fault", [
-    ("f1", {"value": 1.01, "ci": [0.9, 1.0]}, "outside [0, 1]"),
-    ("auroc", {"value": -0.2}, "outside [0, 1]"),
-    ("kappa", {"value": -1.5, "ci": [-1.6, -1.4]}, "outside [-1, 1]"),
-    ("f1", {"value": 0.7, "ci": [0.75, 0.9]}, "outside its own interval"),
-    ("kappa", {"value": 0.5, "ci": [0.1, 0.4]}, "outside its own interval"),
-])
+@pytest.mark.parametrize(
+    "metric,cell,fault",
+    [
+        ("f1", {"value": 1.01, "ci": [0.9, 1.0]}, "outside [0, 1]"),
+        ("auroc", {"value": -0.2}, "outside [0, 1]"),
+        ("kappa", {"value": -1.5, "ci": [-1.6, -1.4]}, "outside [-1, 1]"),
+        ("f1", {"value": 0.7, "ci": [0.75, 0.9]}, "outside its own interval"),
+        ("kappa", {"value": 0.5, "ci": [0.1, 0.4]}, "outside its own interval"),
+    ],
+)
 def test_the_board_refuses_impossible_reported_figures_naming_the_key(metric, cell, fault):
     results = [{"label": "Model", "kind": "model", metric: {"overall": cell}}]
     with pytest.raises(SubmissionError) as info:
@@ -103,6 +117,7 @@ def test_the_board_refuses_impossible_reported_figures_naming_the_key(metric, ce
 
 
 def test_negative_kappa_within_its_interval_is_accepted():
-    rows = parse_reported(SOURCE, [{"label": "run", "kind": "run", "kappa": {"overall": {"value": -0.2,
-                                                                                       "ci": [-0.3, -0.1]}}}])
+    rows = parse_reported(
+        SOURCE, [{"label": "run", "kind": "run", "kappa": {"overall": {"value": -0.2, "ci": [-0.3, -0.1]}}}]
+    )
     assert rows[0].figures["kappa"]["overall"].value == -0.2

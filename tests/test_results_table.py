@@ -1,4 +1,5 @@
 """The terminal results table: fits 80/100/200 columns and a real pseudo-terminal, never cuts a value."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,12 @@ def expected_cells(result, subjects):
     cells = set()
     for g in GROUPS:
         grp = result.groups[g]
-        for subject, metrics in (("model", grp.model), ("radiologists", grp.radiologists),
-                                 ("difference", grp.difference), *((f"reader:{r}", m) for r, m in (grp.readers or {}).items())):
+        for subject, metrics in (
+            ("model", grp.model),
+            ("radiologists", grp.radiologists),
+            ("difference", grp.difference),
+            *((f"reader:{r}", m) for r, m in (grp.readers or {}).items()),
+        ):
             if subject not in subjects or not metrics or grp.studies == 0:
                 continue
             for est in metrics.values():
@@ -83,8 +88,12 @@ def test_natural_width_matches_rich_measurement(result):
 
     every = shown_subjects(result, readers=True)
     tables = [wide_table(result, readers=True), wide_table(result, readers=False)]
-    tables += [compact_table(result, every[:k], stacked=stacked, edge=edge, title="Readers r1 to r3")
-               for k in (1, 3, len(every)) for stacked in (False, True) for edge in (False, True)]
+    tables += [
+        compact_table(result, every[:k], stacked=stacked, edge=edge, title="Readers r1 to r3")
+        for k in (1, 3, len(every))
+        for stacked in (False, True)
+        for edge in (False, True)
+    ]
     for table in tables:
         assert natural_width(table) == rich_width(table)
 
@@ -102,14 +111,17 @@ def test_whole_block_at_each_width_including_heading_and_notes(result):
     for width in WIDTHS:
         text = render.table_text(result, width)
         assert "…" not in text and max(map(len, text.splitlines())) <= width
-        assert "detected: predictions study-probabilities (63 studies); truth panel (6 readers); no truth study missing" in " ".join(text.split())
+        assert (
+            "detected: predictions study-probabilities (63 studies); truth panel (6 readers); no truth study missing"
+            in " ".join(text.split())
+        )
 
 
 def test_wide_layout_is_never_cut(result):
     text = render.table_text(result, 80, wide=True, readers=True)
     assert "…" not in text
     assert "model − radiologists" in text and "Specificity" in text and "r6" in text
-    assert max(map(len, text.splitlines())) > 150        # rendered at its natural width
+    assert max(map(len, text.splitlines())) > 150  # rendered at its natural width
 
 
 def test_cells_use_a_real_minus_and_mark_significance():
@@ -131,8 +143,14 @@ def run_in_pty(args, columns, rows=60):
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen([sys.executable, "-m", "mura_bench", *map(str, args)], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mura_bench", *map(str, args)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -159,13 +177,28 @@ def test_score_in_a_real_terminal(case, columns):
 
 
 def test_show_readers_in_a_real_terminal_and_piped(case):
-    code, out = run_in_pty(["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100,
-                            "--show-readers"], 80)
+    code, out = run_in_pty(
+        ["score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 100, "--show-readers"], 80
+    )
     assert code == 0 and "r6" in out and "…" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
-    piped = subprocess.run([sys.executable, "-m", "mura_bench", "score", case / "preds.csv", "--truth",
-                            case / "panel.csv", "--bootstrap", "100", "--show-readers"],
-                           capture_output=True, text=True, timeout=120)
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--bootstrap",
+            "100",
+            "--show-readers",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert piped.returncode == 0 and "r6" in piped.stdout and "…" not in piped.stdout
 
 

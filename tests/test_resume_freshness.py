@@ -1,5 +1,6 @@
 """A resumed run never reuses predictions of images that changed since they were cached, and a
 resume cache of the wrong shape is a clear message (exit 2), never an internal error."""
+
 from __future__ import annotations
 
 import json
@@ -72,11 +73,12 @@ def test_regenerated_images_are_predicted_again_and_match_a_restart(split, tmp_p
     model = MeanModel()
     predict_split(model, split, out, key=key_of(split))
     resumed = out.read_bytes()
-    for study in changed_studies:            # the changed studies were predicted again ...
+    for study in changed_studies:  # the changed studies were predicted again ...
         assert split.image_file(split.images[study][0]).as_posix() in model.seen
     untouched = [s for s in cached if s not in changed_studies]
-    assert not any(split.image_file(i).as_posix() in model.seen
-                   for s in untouched for i in split.images[s])   # ... the others not
+    assert not any(
+        split.image_file(i).as_posix() in model.seen for s in untouched for i in split.images[s]
+    )  # ... the others not
     predict_split(MeanModel(), split, tmp_path / "fresh.csv", key=key_of(split), resume=False)
     assert resumed == (tmp_path / "fresh.csv").read_bytes()
 
@@ -143,11 +145,31 @@ def test_cli_reports_a_broken_cache_with_exit_2_and_restart_recovers(tmp_path):
     out = tmp_path / "p.csv"
     index = load_split(tmp_path / "data", "valid")
     key = RunKey("image-statistics", {}, "valid", str(index.root.resolve()))
-    partial_path(out).write_text(json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()}) + "\n"
-                                 + json.dumps({"study": index.studies[0], "images": index.images[index.studies[0]],
-                                               "probabilities": ["x"], "stamps": [[0, 0]]}) + "\n")
-    cmd = [sys.executable, "-m", "mura_bench", "run", "image-statistics", "--data", str(tmp_path / "data"),
-           "--out", str(out), "--quiet"]
+    partial_path(out).write_text(
+        json.dumps({"schema": PARTIAL_SCHEMA, "key": key.to_dict()})
+        + "\n"
+        + json.dumps(
+            {
+                "study": index.studies[0],
+                "images": index.images[index.studies[0]],
+                "probabilities": ["x"],
+                "stamps": [[0, 0]],
+            }
+        )
+        + "\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mura_bench",
+        "run",
+        "image-statistics",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert cp.returncode == 2 and "resume cache" in cp.stderr and "line 2" in cp.stderr, cp.stderr
     assert "internal error" not in cp.stderr and not out.exists()

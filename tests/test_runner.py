@@ -1,4 +1,5 @@
 """The submission runner: batching, output validation, resume after an interrupt, predict_study."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,17 @@ import pytest
 from mura_bench.errors import InputError
 from mura_bench.layout import load_split
 from mura_bench.models.builtin import constant_prior, image_statistics
-from mura_bench.models.runner import (ModelOutputError, RunKey, check_probabilities, partial_path,
-                                      predict_split, read_partial)
+from mura_bench.models.runner import (
+    ModelOutputError,
+    RunKey,
+    check_probabilities,
+    partial_path,
+    predict_split,
+    read_partial,
+)
 from mura_bench.predictions import read_predictions
 from mura_bench.synth import generate
+
 
 @pytest.fixture()
 def split(tmp_path):
@@ -139,15 +147,18 @@ class FixedOutput:
         return self.output(len(images))
 
 
-@pytest.mark.parametrize("output, message", [
-    (lambda n: np.full(n, np.nan), "NaN or infinite"),
-    (lambda n: np.full(n, np.inf), "NaN or infinite"),
-    (lambda n: np.full(n, 1.5), "not a probability in [0, 1]"),
-    (lambda n: np.full(n, -0.1), "not a probability in [0, 1]"),
-    (lambda n: np.full((n, 1), 0.5), "expected ("),
-    (lambda n: np.full(n + 1, 0.5), "expected ("),
-    (lambda n: ["high"] * n, "not numeric"),
-])
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        (lambda n: np.full(n, np.nan), "NaN or infinite"),
+        (lambda n: np.full(n, np.inf), "NaN or infinite"),
+        (lambda n: np.full(n, 1.5), "not a probability in [0, 1]"),
+        (lambda n: np.full(n, -0.1), "not a probability in [0, 1]"),
+        (lambda n: np.full((n, 1), 0.5), "expected ("),
+        (lambda n: np.full(n + 1, 0.5), "expected ("),
+        (lambda n: ["high"] * n, "not numeric"),
+    ],
+)
 def test_invalid_outputs_are_errors_naming_the_image(split, tmp_path, output, message):
     first_image = split.images[split.studies[0]][0]
     with pytest.raises(ModelOutputError) as err:
@@ -158,8 +169,10 @@ def test_invalid_outputs_are_errors_naming_the_image(split, tmp_path, output, me
 
 
 def test_check_probabilities_names_only_the_bad_images():
-    paths = ["MURA-v1.1/valid/XR_HAND/patient1/study1_negative/image1.png",
-             "MURA-v1.1/valid/XR_HAND/patient1/study1_negative/image2.png"]
+    paths = [
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_negative/image1.png",
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_negative/image2.png",
+    ]
     with pytest.raises(ModelOutputError) as err:
         check_probabilities([0.2, float("nan")], paths, model="m")
     assert paths[1] in str(err.value) and paths[0] not in str(err.value)
@@ -216,6 +229,7 @@ def test_builtin_models_on_the_synthetic_split(split, tmp_path):
 
 # --- parallel decoding ---------------------------------------------------------------------------
 
+
 class MeanStudyModel:
     """predict_study: the mean intensity of the study's images."""
 
@@ -232,8 +246,9 @@ def test_decoding_threads_change_nothing_in_the_output(split, tmp_path, make_mod
         predict_split(model, split, out, key=key_for(split), decode_workers=workers)
         outputs.append(out.read_bytes())
         if isinstance(model, CountingModel):  # the model still sees every image once, in split order
-            assert model.seen == [split.image_file(image).as_posix() for s in split.studies
-                                  for image in split.images[s]]
+            assert model.seen == [
+                split.image_file(image).as_posix() for s in split.studies for image in split.images[s]
+            ]
     assert outputs[0] == outputs[1] == outputs[2]
 
 

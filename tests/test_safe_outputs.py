@@ -1,6 +1,7 @@
 """Outputs never destroy inputs or user data: not an input of the same command, not a file of a
 dataset being read, not a special file or a symlink; folders deleted only when mura-bench made
 them; staging files and folders removed on errors and signals."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mura_bench.errors import InputError
-from mura_bench.outputs import (TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text)
+from mura_bench.outputs import TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text
 from mura_bench.synth import SYNTH_MARKER, generate
 from helpers import write_case, write_submission
 
@@ -25,8 +26,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def mb(*args, cwd=None, timeout=180, **kw):
-    return subprocess.run([sys.executable, "-m", "mura_bench", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "mura_bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -41,20 +48,36 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 # --- score: never onto an input -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("target", ["preds", "truth", "link-to-preds", "hardlink-to-truth", "dotted-preds"])
 def test_score_refuses_to_overwrite_its_inputs(case, target):
     preds, truth = case / "preds.csv", case / "panel.csv"
     before = preds.read_bytes(), truth.read_bytes()
-    out = {"preds": preds, "truth": truth, "link-to-preds": case / "link.csv",
-           "hardlink-to-truth": case / "hard.csv", "dotted-preds": case / "sub" / ".." / "preds.csv"}[target]
+    out = {
+        "preds": preds,
+        "truth": truth,
+        "link-to-preds": case / "link.csv",
+        "hardlink-to-truth": case / "hard.csv",
+        "dotted-preds": case / "sub" / ".." / "preds.csv",
+    }[target]
     if target == "link-to-preds":
         out.symlink_to(preds)
     if target == "hardlink-to-truth":
         os.link(truth, out)
     (case / "sub").mkdir()
     for output in ("json", "table", "codalab"):
-        args = ["score", preds, "--truth", truth if output != "codalab" else case / "labels.csv",
-                "--output", output, "--bootstrap", 20, "--out", out]
+        args = [
+            "score",
+            preds,
+            "--truth",
+            truth if output != "codalab" else case / "labels.csv",
+            "--output",
+            output,
+            "--bootstrap",
+            20,
+            "--out",
+            out,
+        ]
         if output == "codalab" and target == "truth":
             continue
         if output == "codalab" and target == "hardlink-to-truth":
@@ -68,8 +91,18 @@ def test_score_refuses_to_overwrite_its_inputs(case, target):
 def test_overwriting_an_earlier_result_stays_allowed(case):
     out = case / "result.json"
     for _ in range(2):
-        cp = mb("score", case / "preds.csv", "--truth", case / "panel.csv", "--output", "json",
-                "--bootstrap", 20, "--out", out)
+        cp = mb(
+            "score",
+            case / "preds.csv",
+            "--truth",
+            case / "panel.csv",
+            "--output",
+            "json",
+            "--bootstrap",
+            20,
+            "--out",
+            out,
+        )
         assert cp.returncode == 0, cp.stderr
     assert out.read_text().startswith("{")
 
@@ -84,8 +117,7 @@ def test_run_refuses_outputs_inside_the_dataset_it_reads(tmp_path):
     # The truth used by --score is an input too.
     truth = tmp_path / "truth.csv"
     truth.write_bytes((data / "valid_labeled_studies.csv").read_bytes())
-    cp = mb("run", "image-statistics", "--data", tmp_path / "d", "--out", truth, "--score", "--truth", truth,
-            "--quiet")
+    cp = mb("run", "image-statistics", "--data", tmp_path / "d", "--out", truth, "--score", "--truth", truth, "--quiet")
     assert cp.returncode == 2 and "input of this command" in cp.stderr
     assert snapshot(data) == before and truth.read_bytes() == before["valid_labeled_studies.csv"]
 
@@ -94,11 +126,11 @@ def test_a_dataset_named_by_a_symlink_is_still_protected(tmp_path):
     generate(tmp_path / "d", studies=5, train_studies=1, image_size=16)
     (tmp_path / "alias").symlink_to(tmp_path / "d")
     with pytest.raises(InputError, match="dataset being read"):
-        check_not_input(tmp_path / "alias" / "MURA-v1.1" / "x.csv",
-                        datasets=[tmp_path / "d" / "MURA-v1.1"])
+        check_not_input(tmp_path / "alias" / "MURA-v1.1" / "x.csv", datasets=[tmp_path / "d" / "MURA-v1.1"])
 
 
 # --- special files and symlinks ------------------------------------------------------------------
+
 
 def test_dev_null_and_dev_stdout_are_written_through(case):
     null_before = os.stat("/dev/null")
@@ -106,8 +138,18 @@ def test_dev_null_and_dev_stdout_are_written_through(case):
     assert cp.returncode == 0, cp.stderr
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == null_before.st_rdev
-    cp = mb("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 20, "--output", "json",
-            "--out", "/dev/stdout")
+    cp = mb(
+        "score",
+        case / "preds.csv",
+        "--truth",
+        case / "panel.csv",
+        "--bootstrap",
+        20,
+        "--output",
+        "json",
+        "--out",
+        "/dev/stdout",
+    )
     assert cp.returncode == 0 and '"schema": "mura-bench/score/v1"' in cp.stdout
 
 
@@ -116,9 +158,27 @@ def test_dev_stdout_redirected_to_a_file_appends_to_it(case):
     with open(target, "w") as handle:
         handle.write("before\n")
         handle.flush()
-        cp = subprocess.run([sys.executable, "-m", "mura_bench", "score", str(case / "preds.csv"), "--truth",
-                             str(case / "panel.csv"), "--bootstrap", "0", "--output", "csv", "--out", "/dev/stdout"],
-                            stdout=handle, stderr=subprocess.PIPE, text=True, timeout=120)
+        cp = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mura_bench",
+                "score",
+                str(case / "preds.csv"),
+                "--truth",
+                str(case / "panel.csv"),
+                "--bootstrap",
+                "0",
+                "--output",
+                "csv",
+                "--out",
+                "/dev/stdout",
+            ],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert cp.returncode == 0, cp.stderr
     text = target.read_text()
     assert text.startswith("before\ngroup,subject,metric")
@@ -130,8 +190,9 @@ def test_a_fifo_is_written_through_not_replaced(case):
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
     reader.start()
-    cp = mb("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 0, "--output", "json",
-            "--out", fifo)
+    cp = mb(
+        "score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 0, "--output", "json", "--out", fifo
+    )
     reader.join(30)
     assert cp.returncode == 0, cp.stderr
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and b'"schema"' in got[0]
@@ -143,8 +204,9 @@ def test_a_symlink_out_keeps_the_link_and_updates_its_target(case):
     real.write_text("old")
     link = case / "latest.json"
     link.symlink_to(real)
-    cp = mb("score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 0, "--output", "json",
-            "--out", link)
+    cp = mb(
+        "score", case / "preds.csv", "--truth", case / "panel.csv", "--bootstrap", 0, "--output", "json", "--out", link
+    )
     assert cp.returncode == 0, cp.stderr
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert real.read_text().startswith("{") and sorted(p.name for p in real.parent.iterdir()) == ["r.json"]
@@ -175,9 +237,11 @@ def test_a_socket_is_never_replaced(tmp_path):
 
 # --- temporary files -----------------------------------------------------------------------------
 
+
 @settings(max_examples=200, deadline=None)
-@given(name=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1,
-                    max_size=255))
+@given(
+    name=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=255)
+)
 def test_temp_names_stay_short_whatever_the_destination_name(name):
     tmp = temp_name(name)
     assert len(os.fsencode(tmp)) <= TEMP_NAME_BYTES and tmp.startswith(".") and "/" not in tmp
@@ -185,7 +249,7 @@ def test_temp_names_stay_short_whatever_the_destination_name(name):
 
 
 def test_a_255_byte_name_is_written_and_leaves_no_temp_file(tmp_path):
-    out = tmp_path / ("é" * 127 + "x")         # 255 bytes
+    out = tmp_path / ("é" * 127 + "x")  # 255 bytes
     assert len(os.fsencode(out.name)) == 255
     write_text(out, "hello")
     assert out.read_text() == "hello" and [p.name for p in tmp_path.iterdir()] == [out.name]
@@ -202,19 +266,23 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
 
 
 def _run_script(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=180, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=180, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_while_writing_a_file_removes_the_temp_file(tmp_path, sig):
-    cp = _run_script(f"""
+    cp = _run_script(
+        f"""
         import os
         from mura_bench.outputs import open_output
         with open_output("out.txt") as handle:
             handle.write("partial")
             os.kill(os.getpid(), {int(sig)})
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert cp.returncode != 0
     assert list(tmp_path.iterdir()) == []
 
@@ -225,7 +293,8 @@ def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, si
     write_submission(tmp_path / "subs", tmp_path / "preds.csv")
     out = tmp_path / "site-parent"
     out.mkdir()
-    cp = _run_script(f"""
+    cp = _run_script(
+        f"""
         import os
         from mura_bench.leaderboard import pages
         real = pages.write_site
@@ -236,19 +305,32 @@ def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, si
         from mura_bench.cli import main
         raise SystemExit(main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out",
                                "site-parent/site", "--bootstrap", "20"]))
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     if sig == signal.SIGTERM:
         assert cp.returncode == 128 + int(sig), cp.stderr
     else:
         assert cp.returncode in (1, 130) and "Aborted" in cp.stderr, cp.stderr
     assert "Traceback" not in cp.stderr
     assert list(out.iterdir()) == []
-    cp = mb("leaderboard", "build", "subs", "--truth", "panel.csv", "--out", "site-parent/site", "--bootstrap", 20,
-            cwd=tmp_path)                                     # the same build without a signal publishes
+    cp = mb(
+        "leaderboard",
+        "build",
+        "subs",
+        "--truth",
+        "panel.csv",
+        "--out",
+        "site-parent/site",
+        "--bootstrap",
+        20,
+        cwd=tmp_path,
+    )  # the same build without a signal publishes
     assert cp.returncode == 0 and sorted(p.name for p in out.iterdir()) == ["site"], cp.stderr
 
 
 # --- folders: delete only what mura-bench created --------------------------------------------------
+
 
 @pytest.mark.parametrize("precious", ["MURA-v1.1", "submissions", "notes.txt"])
 def test_demo_refuses_a_cache_folder_it_did_not_create(tmp_path, precious):
@@ -274,7 +356,7 @@ def test_demo_reuses_an_empty_folder_and_its_own_cache(tmp_path):
     claim_cache(cache)
     assert (cache / CACHE_MARKER).is_file()
     (cache / "predictions").mkdir()
-    claim_cache(cache)                          # its own: accepted again
+    claim_cache(cache)  # its own: accepted again
 
 
 def test_synth_overwrite_never_replaces_a_dataset_it_did_not_write(tmp_path):
@@ -287,7 +369,7 @@ def test_synth_overwrite_never_replaces_a_dataset_it_did_not_write(tmp_path):
     assert snapshot(tmp_path) == before
     other = tmp_path / "synthetic"
     generate(other, studies=3, train_studies=1, image_size=16, seed=1)
-    generate(other, studies=4, train_studies=1, image_size=16, seed=2, overwrite=True)   # its own: fine
+    generate(other, studies=4, train_studies=1, image_size=16, seed=2, overwrite=True)  # its own: fine
     assert (other / "MURA-v1.1" / SYNTH_MARKER).is_file()
     assert sorted(p.name for p in other.iterdir()) == ["MURA-v1.1"]
 
@@ -296,8 +378,7 @@ def test_leaderboard_out_may_not_be_or_hold_an_input(case):
     write_submission(case / "subs", case / "preds.csv")
     before = snapshot(case)
     for out in (case / "subs", case / "subs" / "entry", case):
-        cp = mb("leaderboard", "build", case / "subs", "--truth", case / "panel.csv", "--out", out,
-                "--bootstrap", 0)
+        cp = mb("leaderboard", "build", case / "subs", "--truth", case / "panel.csv", "--out", out, "--bootstrap", 0)
         assert cp.returncode == 2 and "Traceback" not in cp.stderr, cp.stderr
     assert snapshot(case) == before
 
@@ -305,7 +386,8 @@ def test_leaderboard_out_may_not_be_or_hold_an_input(case):
 def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_dataset(tmp_path):
     generate(tmp_path / "d", studies=3, train_studies=1, image_size=16, seed=1)
     before = snapshot(tmp_path / "d")
-    cp = _run_script("""
+    cp = _run_script(
+        """
         import os, signal
         from mura_bench.synth import writer
         real = writer.write_panel_csv
@@ -315,13 +397,16 @@ def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_datase
         writer.write_panel_csv = interrupted
         from mura_bench.cli import main
         raise SystemExit(main(["synth", "--out", "d", "--studies", "4", "--seed", "2", "--overwrite"]))
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert cp.returncode == 143 and "Traceback" not in cp.stderr, cp.stderr
     assert snapshot(tmp_path / "d") == before
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["MURA-v1.1"]
 
 
 # --- every command: the inputs it read are protected, whichever code path writes ----------------
+
 
 @pytest.mark.parametrize("output", ["json", "csv", "table"])
 @pytest.mark.parametrize("target", ["preds", "truth", "link-to-preds"])

@@ -1,6 +1,7 @@
 """The packaged JSON schemas (``mura_bench/schemas``, JSON Schema 2020-12) against every JSON
 document that ``score`` and ``analyze`` write, under each option that changes the document's shape,
 and against broken documents the schemas must refuse."""
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,17 @@ SCORE_RUNS = {
     "leave-one-out": ["preds.csv", "--truth", "panel.csv"],
     "points-only": ["preds.csv", "--truth", "panel.csv", "--bootstrap", "0"],
     "bca": ["preds.csv", "--truth", "panel.csv", "--ci-method", "bca", "--bootstrap", "200"],
-    "randomization-holm": ["preds.csv", "--truth", "panel.csv", "--test", "randomization", "--permutations", "200",
-                           "--adjust", "holm"],
+    "randomization-holm": [
+        "preds.csv",
+        "--truth",
+        "panel.csv",
+        "--test",
+        "randomization",
+        "--permutations",
+        "200",
+        "--adjust",
+        "holm",
+    ],
     "resample-readers": ["preds.csv", "--truth", "panel.csv", "--resample-readers"],
     "random-readers": ["preds.csv", "--truth", "panel.csv", "--readers", "random"],
     "random-readers-holm": ["preds.csv", "--truth", "panel.csv", "--readers", "random", "--adjust", "holm"],
@@ -94,8 +104,17 @@ def test_every_score_json_validates(case, monkeypatch, name):
 ANALYZE_RUNS = {
     "leave-one-out": ["preds.csv", "--truth", "panel.csv"],
     "points-only": ["preds.csv", "--truth", "panel.csv", "--bootstrap", "0"],
-    "target-and-thresholds": ["preds.csv", "--truth", "panel.csv", "--target-sensitivity", "0.9",
-                              "--thresholds", "0.1,0.3", "--bins", "4"],
+    "target-and-thresholds": [
+        "preds.csv",
+        "--truth",
+        "panel.csv",
+        "--target-sensitivity",
+        "0.9",
+        "--thresholds",
+        "0.1,0.3",
+        "--bins",
+        "4",
+    ],
     "single": ["preds.csv", "--truth", "labels.csv", "--target-sensitivity", "0.85"],
     "gold-panel-file": ["preds.csv", "--truth", "gold.csv", "--target-sensitivity", "0.85"],
     "gold-panel-with-readers": ["preds.csv", "--truth", "panel.csv", "--protocol", "gold-panel"],
@@ -124,8 +143,19 @@ def test_reliability_means_stay_in_the_unit_interval(tmp_path, seed):
     probs = [1.0 if rng.random() < 0.4 else float(rng.random()) for _ in studies]
     (tmp_path / "p.csv").write_text("study,probability\n" + "".join(f"{s},{p!r}\n" for s, p in zip(studies, probs)))
     (tmp_path / "t.csv").write_text("".join(f"{s},{int(rng.random() < 0.5)}\n" for s in studies))
-    doc = cli_json(tmp_path, ["analyze", str(tmp_path / "p.csv"), "--truth", str(tmp_path / "t.csv"), "--bootstrap", "0",
-                              "--target-sensitivity", "0.9"])
+    doc = cli_json(
+        tmp_path,
+        [
+            "analyze",
+            str(tmp_path / "p.csv"),
+            "--truth",
+            str(tmp_path / "t.csv"),
+            "--bootstrap",
+            "0",
+            "--target-sensitivity",
+            "0.9",
+        ],
+    )
     bins = doc["groups"]["overall"]["calibration"]["reliability"]
     assert all(0.0 <= mean_p <= 1.0 and 0.0 <= mean_y <= 1.0 for mean_p, mean_y, _ in bins), bins
     assert errors("analysis", doc) == []
@@ -151,8 +181,11 @@ def score_doc(case) -> dict:
     ids = [line.split(",")[0] for line in (case / "labels.csv").read_text().splitlines()]
     panel = [line.split(",")[1:7] for line in sorted((case / "panel.csv").read_text().splitlines()[1:])]
     probs = dict(line.split(",") for line in (case / "preds.csv").read_text().splitlines()[1:])
-    return json.loads(evaluate(sorted(ids), [float(probs[s]) for s in sorted(ids)],
-                               [[int(v) for v in row] for row in panel], resamples=20).to_json())
+    return json.loads(
+        evaluate(
+            sorted(ids), [float(probs[s]) for s in sorted(ids)], [[int(v) for v in row] for row in panel], resamples=20
+        ).to_json()
+    )
 
 
 def _break(doc: dict, how: str) -> dict:
@@ -183,9 +216,22 @@ def _break(doc: dict, how: str) -> dict:
     return bad
 
 
-@pytest.mark.parametrize("how", ["missing-group", "unknown-group", "misspelled-metric", "difference-without-significance",
-                                 "ci-of-one-bound", "string-value", "reader-auroc", "empty-group-with-scores",
-                                 "wrong-schema-name", "bad-sha256", "unknown-top-level-key"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "missing-group",
+        "unknown-group",
+        "misspelled-metric",
+        "difference-without-significance",
+        "ci-of-one-bound",
+        "string-value",
+        "reader-auroc",
+        "empty-group-with-scores",
+        "wrong-schema-name",
+        "bad-sha256",
+        "unknown-top-level-key",
+    ],
+)
 def test_the_score_schema_refuses_broken_documents(score_doc, how):
     assert errors("score", score_doc) == []
     assert errors("score", _break(score_doc, how)) != []
@@ -196,12 +242,13 @@ def test_the_analysis_schema_refuses_broken_documents(case, monkeypatch):
     doc = cli_json(case, ["analyze", "preds.csv", "--truth", "panel.csv", "--bootstrap", "20"])
     assert errors("analysis", doc) == []
     broken = []
-    for path, change in [(("groups", "overall", "triage"), lambda t: t.pop("threshold")),
-                         (("groups", "overall", "calibration"), lambda c: c["reliability"].append([0.5, 0.5])),
-                         (("groups", "overall", "operating_points"), lambda p: p[0].pop("npv")),
-                         (("settings",), lambda s: s.update(abnormal_if="p >= threshold")),
-                         (("groups", "overall", "matched", "sensitivity_at_reader_specificity"),
-                          lambda m: m.update(value=1.5))]:
+    for path, change in [
+        (("groups", "overall", "triage"), lambda t: t.pop("threshold")),
+        (("groups", "overall", "calibration"), lambda c: c["reliability"].append([0.5, 0.5])),
+        (("groups", "overall", "operating_points"), lambda p: p[0].pop("npv")),
+        (("settings",), lambda s: s.update(abnormal_if="p >= threshold")),
+        (("groups", "overall", "matched", "sensitivity_at_reader_specificity"), lambda m: m.update(value=1.5)),
+    ]:
         bad = copy.deepcopy(doc)
         node = bad
         for key in path:

@@ -1,6 +1,7 @@
 """``leaderboard serve``: request paths that are no path at all (a NUL byte, undecodable bytes,
 names too long for the file system) are answered 400, and no request prints a traceback, with or
 without ``--quiet``."""
+
 from __future__ import annotations
 
 import socket
@@ -10,8 +11,16 @@ import pytest
 
 from mura_bench.leaderboard.serve import make_server
 
-BAD_PATHS = ["/%00", "/%00.html", "/entry/%00/a.html", "/a%00b", "/" + "x" * 5000, "/%2F" * 3 + "%00",
-             "/%ff%fe%00", "/entry/" + "y" * 300 + ".html"]
+BAD_PATHS = [
+    "/%00",
+    "/%00.html",
+    "/entry/%00/a.html",
+    "/a%00b",
+    "/" + "x" * 5000,
+    "/%2F" * 3 + "%00",
+    "/%ff%fe%00",
+    "/entry/" + "y" * 300 + ".html",
+]
 
 
 @pytest.fixture(params=[True, False], ids=["quiet", "logging"])

@@ -1,4 +1,5 @@
 """Significance: randomization tests and the two-way bootstrap against slow loops, Holm, BCa fixes."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,15 @@ def _slow_difference(rows, model, n_readers, metric, tie="abnormal"):
 def test_randomization_p_values_match_a_slow_loop_over_permutations(tmp_path):
     studies, panel, model, _ = write_case(tmp_path, n_per_part=5, n_readers=5, seed=3)
     P, seed = 60, 4
-    result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0, seed=seed, metrics=["f1", "kappa"],
-                   test="randomization", permutations=P)
+    result = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        resamples=0,
+        seed=seed,
+        metrics=["f1", "kappa"],
+        test="randomization",
+        permutations=P,
+    )
     for group in ("wrist", "overall"):
         ids = [s for s in studies if group == "overall" or ref.part_of(s) == group]
         # The documented draw: default_rng([seed, group, 1]).integers(0, N + 1, (P, n), uint8).
@@ -60,8 +68,16 @@ def test_randomization_p_values_match_a_slow_loop_over_permutations(tmp_path):
 def test_randomization_on_a_gold_panel_swaps_with_non_gold_readers_only(tmp_path):
     studies, panel, model, _ = write_case(tmp_path, n_per_part=4, n_readers=5, seed=6)
     P = 50
-    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", protocol="gold-panel", resamples=0,
-                metrics=["f1"], test="randomization", permutations=P, seed=1)
+    res = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        protocol="gold-panel",
+        resamples=0,
+        metrics=["f1"],
+        test="randomization",
+        permutations=P,
+        seed=1,
+    )
     ids = studies
     drawn = np.random.default_rng([1, GROUPS.index("overall"), 1]).integers(0, 3, size=(P, len(ids)), dtype=np.uint8)
     truth = [ref.vote(panel[s][:3]) for s in ids]
@@ -102,8 +118,14 @@ def test_randomization_test_holds_its_size_when_the_model_is_another_reader():
     for rep in range(30):
         rng = np.random.default_rng([7, rep])
         part, _, readers, model = study.simulate("null", study.part_sizes(140), rng)
-        res = score(*study.as_inputs(part, readers, model), metrics=["f1", "kappa"], resamples=0,
-                    test="randomization", permutations=199, seed=rep)
+        res = score(
+            *study.as_inputs(part, readers, model),
+            metrics=["f1", "kappa"],
+            resamples=0,
+            test="randomization",
+            permutations=199,
+            seed=rep,
+        )
         for g in GROUPS:
             for est in res.groups[g].difference.values():
                 rejections += est.p_value < 0.05
@@ -130,10 +152,23 @@ def test_holm_against_the_step_down_definition():
 
 def test_holm_adjusts_over_the_groups_and_drives_significance(tmp_path):
     write_case(tmp_path, n_per_part=10, seed=2)
-    raw = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=200, metrics=["f1", "kappa"],
-                test="randomization", permutations=300)
-    adj = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=200, metrics=["f1", "kappa"],
-                test="randomization", permutations=300, adjust="holm")
+    raw = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        resamples=200,
+        metrics=["f1", "kappa"],
+        test="randomization",
+        permutations=300,
+    )
+    adj = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        resamples=200,
+        metrics=["f1", "kappa"],
+        test="randomization",
+        permutations=300,
+        adjust="holm",
+    )
     for metric in ("f1", "kappa"):
         p = np.array([raw.groups[g].difference[metric].p_value for g in GROUPS])
         expected = holm(p)
@@ -154,9 +189,23 @@ def test_adjust_without_randomization_is_refused(tmp_path):
     write_case(tmp_path, n_per_part=3)
     with pytest.raises(InputError, match="--test randomization"):
         score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=10, adjust="holm")
-    cp = subprocess.run([sys.executable, "-m", "mura_bench", "score", str(tmp_path / "preds.csv"), "--truth",
-                         str(tmp_path / "panel.csv"), "--adjust", "holm", "--bootstrap", "10"],
-                        capture_output=True, text=True)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "score",
+            str(tmp_path / "preds.csv"),
+            "--truth",
+            str(tmp_path / "panel.csv"),
+            "--adjust",
+            "holm",
+            "--bootstrap",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cp.returncode == 2 and "randomization" in cp.stderr and "Traceback" not in cp.stderr
     with pytest.raises(InputError, match="at least 2"):
         score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=1)
@@ -180,8 +229,11 @@ def test_pairwise_model_vs_model_matches_a_slow_loop():
                 continue
             observed = f1(models[:, a]) - f1(models[:, b])
             assert diff[a, b] == pytest.approx(observed)
-            extreme = sum(abs(f1(np.where(c, models[:, b], models[:, a])) - f1(np.where(c, models[:, a], models[:, b])))
-                          >= abs(observed) - 1e-12 for c in coins)
+            extreme = sum(
+                abs(f1(np.where(c, models[:, b], models[:, a])) - f1(np.where(c, models[:, a], models[:, b])))
+                >= abs(observed) - 1e-12
+                for c in coins
+            )
             assert p[a, b] == pytest.approx((1 + extreme) / (P + 1))
 
 
@@ -190,8 +242,15 @@ def test_two_way_bootstrap_matches_a_slow_loop(tmp_path):
 
     studies, panel, model, _ = write_case(tmp_path, n_per_part=6, n_readers=5, seed=12)
     B, seed = 30, 3
-    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=B, seed=seed, metrics=["f1", "kappa"],
-                resample_readers=True, keep_replicates=True)
+    res = score(
+        tmp_path / "preds.csv",
+        tmp_path / "panel.csv",
+        resamples=B,
+        seed=seed,
+        metrics=["f1", "kappa"],
+        resample_readers=True,
+        keep_replicates=True,
+    )
     assert json.loads(res.to_json())["bootstrap"]["resample_readers"] is True
     for group in ("elbow", "overall"):
         g = GROUPS.index(group)
@@ -218,8 +277,11 @@ def test_scores_do_not_depend_on_the_reader_column_order(tmp_path):
     lines = [line.split(",") for line in (tmp_path / "panel.csv").read_text().splitlines()]
     perm = [0, 4, 2, 6, 1, 5, 3, 7]  # study, readers shuffled, label
     (tmp_path / "shuffled.csv").write_text("\n".join(",".join(r[i] for i in perm) for r in lines) + "\n")
-    for kwargs in (dict(ci_method="bca"), dict(test="randomization", permutations=200, adjust="holm"),
-                   dict(resample_readers=True)):
+    for kwargs in (
+        dict(ci_method="bca"),
+        dict(test="randomization", permutations=200, adjust="holm"),
+        dict(resample_readers=True),
+    ):
         a = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=400, **kwargs)
         b = score(tmp_path / "preds.csv", tmp_path / "shuffled.csv", resamples=400, **kwargs)
         for g in GROUPS:
@@ -258,8 +320,12 @@ def test_degenerate_interval_is_never_significant_and_is_noted(tmp_path):
 def test_auroc_note_names_the_one_class_reference(tmp_path):
     ids = [f"MURA-v1.1/valid/XR_WRIST/patient{900 + i}/study1_negative/" for i in range(3)]
     reads = [(1, 0, 0), (0, 0, 0), (0, 0, 0)]  # without r1: all normal; without r2 or r3: two classes
-    (tmp_path / "panel.csv").write_text("study,r1,r2,r3\n" + "".join(f"{s},{a},{b},{c}\n" for s, (a, b, c) in zip(ids, reads)))
-    (tmp_path / "preds.csv").write_text("study,probability\n" + "".join(f"{s},{p}\n" for s, p in zip(ids, (0.9, 0.2, 0.4))))
+    (tmp_path / "panel.csv").write_text(
+        "study,r1,r2,r3\n" + "".join(f"{s},{a},{b},{c}\n" for s, (a, b, c) in zip(ids, reads))
+    )
+    (tmp_path / "preds.csv").write_text(
+        "study,probability\n" + "".join(f"{s},{p}\n" for s, p in zip(ids, (0.9, 0.2, 0.4)))
+    )
     res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0)
     notes = [n for n in res.notes if n.startswith("auroc omitted for wrist")]
     assert notes and "other than r1" in notes[0] and "r2" not in notes[0] and "r3" not in notes[0]

@@ -1,4 +1,5 @@
 """The leaderboard's triage and calibration additions agree with `mura-bench analyze`."""
+
 from __future__ import annotations
 
 import html
@@ -47,7 +48,9 @@ def test_entry_pages_show_the_triage_of_analyze(board):
         page = html.unescape((site / "entry" / f"{name}.html").read_text())
         one = analyze(subs / name / "predictions.csv", truth, resamples=RESAMPLES, seed=3).groups["overall"]
         share = one.triage["cleared_share"]
-        row = re.search(r"Share of studies cleared</th>\s*<td class=\"num\">([^<]*)</td>\s*<td class=\"num ci\">([^<]*)<", page)
+        row = re.search(
+            r"Share of studies cleared</th>\s*<td class=\"num\">([^<]*)</td>\s*<td class=\"num ci\">([^<]*)<", page
+        )
         assert row is not None
         assert row.group(1) == f"{share.value:.3f}"
         assert row.group(2) == f"{share.ci[0]:.3f}–{share.ci[1]:.3f}"

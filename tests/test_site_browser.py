@@ -4,6 +4,7 @@ Loads the pages from ``file://``: the table renders with the right rows, a click
 it, the metric switcher works, there are no console errors (a Content-Security-Policy violation
 is one), and the hostile entry's markup never runs. Screenshots go to ``test-artifacts/``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,11 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 if not Path(CHROMIUM).is_file():  # CI installs it (.ci/run); a missing browser fails, never skips
-    pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
-                "or point CHROMIUM_PATH at a Chromium binary", pytrace=False)
+    pytest.fail(
+        f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+        "or point CHROMIUM_PATH at a Chromium binary",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,27 +51,35 @@ def page(browser):
     page = context.new_page()
     page.problems = []
     page.dialogs = []
-    page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
     page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    page.on("request", lambda r: page.problems.append(f"request: {r.url}")
-            if not r.url.startswith("file://") else None)
+    page.on("request", lambda r: page.problems.append(f"request: {r.url}") if not r.url.startswith("file://") else None)
     yield page
     context.close()
 
 
 def _column(page, index: int) -> list[str]:
     return page.eval_on_selector_all(
-        "#leaderboard tbody tr", f"rows => rows.map(r => r.cells[{index}].innerText.trim())")
+        "#leaderboard tbody tr", f"rows => rows.map(r => r.cells[{index}].innerText.trim())"
+    )
 
 
 def test_index_renders_sorts_and_stays_clean(site, page):
     page.goto((site / "index.html").as_uri())
     page.wait_for_load_state("load")
     keys = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.map(r => r.dataset.key)")
-    assert set(keys) == {"strong", "weak", "zero-one", "hostile", "radiologists",
-                         *(f"reader:reader_{i}" for i in range(1, 7))}
+    assert set(keys) == {
+        "strong",
+        "weak",
+        "zero-one",
+        "hostile",
+        "radiologists",
+        *(f"reader:reader_{i}" for i in range(1, 7)),
+    }
     ranks = [r for r in _column(page, 0) if r != "—"]
     assert ranks == sorted(ranks, key=int) and ranks[0] == "1"
     assert page.locator("#leaderboard tbody tr.submission").count() == 4

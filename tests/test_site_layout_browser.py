@@ -3,6 +3,7 @@ with 100 re-scored entries and the committed reported figures: no page scrolls s
 table's own scroll box may), entry names take at most two lines, the forest plots' labels are at
 least 11 CSS px as displayed, and the Method page opens with its summary. Screenshots of every page
 kind at both widths go to ``test-artifacts/`` for review."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,9 +32,13 @@ def site(tmp_path_factory):
     subs = root / "submissions"
     for i in range(ENTRIES):
         name = f"Entry {i:03d} with a descriptive name of several words" if i % 10 == 0 else f"Model {i:03d}"
-        write_entry(subs, f"e{i:03d}", f'name = "{name}"\nreported = false\nteam = "Team {i}"\n'
-                                       f'description = "A model for the layout test, number {i}."\n',
-                    model_rows(studies, labels, 0.2 + 2.5 * i / ENTRIES, i))
+        write_entry(
+            subs,
+            f"e{i:03d}",
+            f'name = "{name}"\nreported = false\nteam = "Team {i}"\n'
+            f'description = "A model for the layout test, number {i}."\n',
+            model_rows(studies, labels, 0.2 + 2.5 * i / ENTRIES, i),
+        )
     for reported in sorted(REPO_SUBMISSIONS.glob("reported-*")):
         shutil.copytree(reported, subs / reported.name)
     build_site(subs, truth, root / "site", resamples=50, seed=0, title="Layout test board")
@@ -52,8 +57,12 @@ def browser():
 
 def pages_of(site: Path) -> dict[str, Path]:
     entry = sorted((site / "entry").glob("*.html"))[0]
-    return {"index": site / "index.html", "entry": entry, "method": site / "method.html",
-            "reported": site / "reported.html"}
+    return {
+        "index": site / "index.html",
+        "entry": entry,
+        "method": site / "method.html",
+        "reported": site / "reported.html",
+    }
 
 
 OVERFLOW = """() => {
@@ -98,11 +107,14 @@ def test_entry_names_take_at_most_two_lines_at_1280(site, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto((site / "index.html").as_uri())
-    lines = page.eval_on_selector_all("#leaderboard td.entry a", """links => links.map(a => {
+    lines = page.eval_on_selector_all(
+        "#leaderboard td.entry a",
+        """links => links.map(a => {
         const height = a.getBoundingClientRect().height;
         const line = parseFloat(getComputedStyle(a).lineHeight) || 21;
         return [a.innerText, Math.round(height / line)];
-    })""")
+    })""",
+    )
     context.close()
     assert len(lines) >= ENTRIES
     assert max(n for _, n in lines) <= 2, [x for x in lines if x[1] > 2][:3]

@@ -1,5 +1,6 @@
 """Site details: minus signs and spaced dashes in intervals, rank tooltips, entries above the
 radiologists, ROC area vs the AUROC column, forest plots that grow, keep full names and do not clip."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -23,8 +24,12 @@ def site(tmp_path_factory):
     truth, studies, labels = write_truth(root)
     subs = root / "submissions"
     for slug, sep, seed in (("strong", 3.0, 1), ("mid", 1.2, 2), ("weak", 0.2, 3), ("twin", 3.0, 4)):
-        write_entry(subs, slug, f'name = "{LONG_NAME if slug == "mid" else slug.title()}"\nreported = false\n',
-                    model_rows(studies, labels, sep, seed))
+        write_entry(
+            subs,
+            slug,
+            f'name = "{LONG_NAME if slug == "mid" else slug.title()}"\nreported = false\n',
+            model_rows(studies, labels, sep, seed),
+        )
     report = build_site(subs, truth, root / "site", resamples=300, seed=1)
     return root, truth, subs, report
 
@@ -54,7 +59,9 @@ def test_rank_tooltips_and_above_radiologists_marks(site):
     assert len(titles) == 4
     for title, rank in titles:
         assert title.startswith(f"Rank {rank}:") and "skip numbers" in title
-    row_html = {slug: index.split(f'data-key="{slug}"')[1].split("</tr>")[0] for slug in ("strong", "mid", "weak", "twin")}
+    row_html = {
+        slug: index.split(f'data-key="{slug}"')[1].split("</tr>")[0] for slug in ("strong", "mid", "weak", "twin")
+    }
     above = {slug for slug, html in row_html.items() if 'class="tag above"' in html}
     expected = set()
     for slug in ("strong", "mid", "weak", "twin"):
@@ -98,8 +105,9 @@ def test_many_entries_get_one_forest_per_row(tmp_path):
     truth, studies, labels = write_truth(tmp_path, studies=60)
     subs = tmp_path / "subs"
     for k in range(26):
-        write_entry(subs, f"m{k:02d}", f'name = "M{k:02d}"\nreported = false\n',
-                    model_rows(studies, labels, 0.5 + 0.1 * k, k))
+        write_entry(
+            subs, f"m{k:02d}", f'name = "M{k:02d}"\nreported = false\n', model_rows(studies, labels, 0.5 + 0.1 * k, k)
+        )
     build_site(subs, truth, tmp_path / "site", resamples=0)
     assert 'class="forest-grid many"' in (tmp_path / "site" / "index.html").read_text()
 
@@ -113,5 +121,5 @@ def test_build_reports_progress_per_stage(tmp_path):
     build_site(subs, truth, tmp_path / "site", resamples=10, progress=lambda *a: calls.append(a))
     stages = [c[0] for c in calls]
     assert stages.index("reading predictions") < stages.index("scoring") < stages.index("entry pages")
-    assert ("scoring", 3, 3) in calls          # the build counts scoring in entries
+    assert ("scoring", 3, 3) in calls  # the build counts scoring in entries
     assert all(0 <= done <= total for _, done, total in calls)

@@ -3,6 +3,7 @@
 Oracle: the exact mean of the numbers as written (``fractions.Fraction`` of the text), compared with
 1/2 exactly; for in-memory floats, the exact value of each float.
 """
+
 from __future__ import annotations
 
 import random
@@ -61,9 +62,11 @@ def test_exact_half_means_are_normal_in_every_row_order(tmp_path, texts):
 def test_a_hair_above_half_is_abnormal_even_where_floats_round_to_half(tmp_path):
     # Study-level: 0.50000000000000001 is 0.5 as a float, but the number written is above 0.5.
     path = tmp_path / "s.csv"
-    path.write_text("MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,0.50000000000000001\n"
-                    "MURA-v1.1/valid/XR_HAND/patient2/study1_positive/,0.49999999999999999\n"
-                    "MURA-v1.1/valid/XR_HAND/patient3/study1_positive/,0.5\n")
+    path.write_text(
+        "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/,0.50000000000000001\n"
+        "MURA-v1.1/valid/XR_HAND/patient2/study1_positive/,0.49999999999999999\n"
+        "MURA-v1.1/valid/XR_HAND/patient3/study1_positive/,0.5\n"
+    )
     preds = read_predictions(path)
     assert preds.labels.tolist() == [1, 0, 0]
     # The probability stays consistent with the label: the next float above 0.5.
@@ -95,7 +98,7 @@ def near_half_study(draw):
     """Decimal texts of one study whose exact mean is 0.5 - e, 0.5 or 0.5 + e (e one unit of the
     last digit), written in plain or scientific notation."""
     digits = draw(st.integers(1, 9))
-    scale = 10 ** digits
+    scale = 10**digits
     n = draw(st.integers(1, 9))
     target = n * scale // 2 if n * scale % 2 == 0 else None
     values = draw(st.lists(st.integers(0, scale), min_size=n - 1, max_size=n - 1))
@@ -111,7 +114,7 @@ def near_half_study(draw):
 
 
 def _decimal(value: int, digits: int) -> str:
-    whole, frac = divmod(value, 10 ** digits)
+    whole, frac = divmod(value, 10**digits)
     return f"{whole}.{frac:0{digits}d}"
 
 
@@ -126,7 +129,7 @@ def test_labels_match_the_exact_decimal_mean_in_any_row_order(studies, seed):
     with tempfile.TemporaryDirectory() as folder:
         first = read_predictions(write_rows(Path(folder), rows, "a.csv"))
         second = read_predictions(write_rows(Path(folder), shuffled, "b.csv"))
-    assert first.labels.tolist() == expected            # ids sort as the study numbers do
+    assert first.labels.tolist() == expected  # ids sort as the study numbers do
     assert first.labels.tobytes() == second.labels.tobytes()
     assert first.probabilities.tobytes() == second.probabilities.tobytes()
     assert first.labels.tolist() == (first.probabilities > 0.5).astype(int).tolist()

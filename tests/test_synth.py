@@ -1,4 +1,5 @@
 """The synthetic MURA-layout generator: layout, proportions, reader calibration, images, determinism."""
+
 from __future__ import annotations
 
 import csv
@@ -26,6 +27,7 @@ from mura_bench.synth import (
     synth_panel,
 )
 
+
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory) -> tuple[Path, SynthSummary]:
     out = tmp_path_factory.mktemp("synth")
@@ -35,6 +37,7 @@ def small_dataset(tmp_path_factory) -> tuple[Path, SynthSummary]:
 # ---------------------------------------------------------------------------------------------
 # Helpers computed here, independently of the library
 # ---------------------------------------------------------------------------------------------
+
 
 def loo_reader_f1(reads: np.ndarray, tie_abnormal: bool = True) -> float:
     """Mean over readers of F1(reader i vs majority of the others), by a plain loop."""
@@ -71,6 +74,7 @@ def read_csv(path: Path) -> list[list[str]]:
 # Layout on disk
 # ---------------------------------------------------------------------------------------------
 
+
 def test_both_splits_load_and_match_the_summary(small_dataset):
     out, summary = small_dataset
     assert summary.root == out and summary.readers == 5 and summary.seed == 7
@@ -92,8 +96,7 @@ def test_both_splits_load_and_match_the_summary(small_dataset):
 
 def test_splits_share_no_patient_and_patients_can_have_several_studies(small_dataset):
     out, _ = small_dataset
-    patients = {split: [parse_path(s).patient for s in load_split(out, split).studies]
-                for split in ("train", "valid")}
+    patients = {split: [parse_path(s).patient for s in load_split(out, split).studies] for split in ("train", "valid")}
     assert not set(patients["train"]) & set(patients["valid"])
     big = synth_panel(600, readers=0, seed=1, split="train")
     per_patient = np.unique([parse_path(s).patient for s in big.study_ids], return_counts=True)[1]
@@ -157,10 +160,17 @@ def test_refuses_to_overwrite_unless_asked(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["MURA-v1.1"]  # no staging folder left
 
 
-@pytest.mark.parametrize("options", [
-    {"studies": 0}, {"studies": 2, "train_studies": 0}, {"studies": 2, "readers": 2},
-    {"studies": 2, "seed": -1}, {"studies": 2, "image_size": 4}, {"studies": 2.5},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"studies": 0},
+        {"studies": 2, "train_studies": 0},
+        {"studies": 2, "readers": 2},
+        {"studies": 2, "seed": -1},
+        {"studies": 2, "image_size": 4},
+        {"studies": 2.5},
+    ],
+)
 def test_bad_options_are_input_errors(tmp_path, options):
     with pytest.raises(InputError):
         generate(tmp_path, **options)
@@ -177,6 +187,7 @@ def test_refuses_a_file_as_output_folder(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Determinism
 # ---------------------------------------------------------------------------------------------
+
 
 def _all_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -211,6 +222,7 @@ def test_more_studies_keep_the_earlier_ones():
 # ---------------------------------------------------------------------------------------------
 # Proportions like the real release
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("split", ["valid", "train"])
 def test_part_proportions_abnormal_rates_and_images_follow_the_real_counts(split):
@@ -251,6 +263,7 @@ def test_embedded_paper_f1_equals_the_reference_table():
 # Reader panel calibration
 # ---------------------------------------------------------------------------------------------
 
+
 def test_leave_one_out_radiologist_f1_matches_the_paper_per_part_and_overall():
     panel = synth_panel(8000, readers=6, seed=0)
     reads = panel.readers
@@ -267,8 +280,9 @@ def test_readers_differ_from_each_other_and_from_the_label():
     assert np.all((agreement > 0.8) & (agreement < 0.98))
     assert agreement.max() - agreement.min() > 0.01
     finger, wrist = panel.parts == "finger", panel.parts == "wrist"
-    assert ((panel.readers[wrist] == panel.labels[wrist, None]).mean()
-            > (panel.readers[finger] == panel.labels[finger, None]).mean())
+    assert (panel.readers[wrist] == panel.labels[wrist, None]).mean() > (
+        panel.readers[finger] == panel.labels[finger, None]
+    ).mean()
 
 
 def test_five_readers_make_a_valid_panel():
@@ -284,15 +298,17 @@ def test_hard_coded_accuracies_are_the_calibration_result():
     for part, accuracy in READER_ACCURACY.items():
         studies, abnormal, _ = REAL_COUNTS["valid"][part]
         assert calibrate_reader_accuracy(PAPER_RADIOLOGIST_F1[part], abnormal / studies) == pytest.approx(
-            accuracy, abs=2e-4)
+            accuracy, abs=2e-4
+        )
 
 
 def test_expected_loo_f1_agrees_with_a_simulated_panel():
     rng = np.random.default_rng(0)
     sensitivity, specificity = reader_rates(0.85, 4)
     labels = rng.random(20000) < 0.4
-    reads = np.where(labels[:, None], rng.random((20000, 4)) < sensitivity,
-                     rng.random((20000, 4)) < 1 - specificity).astype(np.int8)
+    reads = np.where(
+        labels[:, None], rng.random((20000, 4)) < sensitivity, rng.random((20000, 4)) < 1 - specificity
+    ).astype(np.int8)
     # vectorised leave-one-out here (the loop version is checked above on smaller panels)
     scores = []
     for i in range(4):
@@ -305,6 +321,7 @@ def test_expected_loo_f1_agrees_with_a_simulated_panel():
 # ---------------------------------------------------------------------------------------------
 # Images
 # ---------------------------------------------------------------------------------------------
+
 
 def test_render_image_contract():
     rng = np.random.default_rng(0)
@@ -381,7 +398,7 @@ def test_synthetic_ids_are_never_real_mura_ids():
     """Synthetic patients live far above MURA-v1.1's numbering (below 20,000), in both splits."""
     for split in ("train", "valid"):
         panel = synth_panel(3000, readers=3, seed=4, split=split)
-        numbers = [int(parse_path(s).patient[len("patient"):]) for s in panel.study_ids]
+        numbers = [int(parse_path(s).patient[len("patient") :]) for s in panel.study_ids]
         assert min(numbers) > 100_000
     train = {parse_path(s).patient for s in synth_panel(3000, readers=3, split="train").study_ids}
     valid = {parse_path(s).patient for s in synth_panel(3000, readers=3, split="valid").study_ids}

@@ -1,5 +1,6 @@
 """The realistic synthetic task: no pixel shortcut, learnable, readers unchanged; the machinery
 around it (difficulty option, workers, progress, gallery, synthetic-data wording on the board)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -80,8 +81,9 @@ def test_worker_processes_write_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "_CHUNK_STUDIES", 5)
     one = generate(tmp_path / "one", studies=20, train_studies=12, seed=8, workers=1)
     reports = []
-    two = generate(tmp_path / "two", studies=20, train_studies=12, seed=8, workers=2,
-                   progress=lambda *args: reports.append(args))
+    two = generate(
+        tmp_path / "two", studies=20, train_studies=12, seed=8, workers=2, progress=lambda *args: reports.append(args)
+    )
     assert reports[-1] == ("synthesising studies", 32, 32)
     assert [done for _, done, _ in reports] == sorted(done for _, done, _ in reports)
     files = sorted(p.relative_to(one.dataset_dir) for p in one.dataset_dir.rglob("*") if p.is_file())
@@ -113,8 +115,23 @@ def test_synthetic_study_ids_are_recognised():
 
 def test_cli_difficulty_option_and_its_errors(tmp_path):
     runner = CliRunner()
-    ok = runner.invoke(cli, ["synth", "--out", str(tmp_path / "d"), "--studies", "4", "--train-studies", "1",
-                             "--difficulty", "easy", "--quiet", "--image-size", "32"])
+    ok = runner.invoke(
+        cli,
+        [
+            "synth",
+            "--out",
+            str(tmp_path / "d"),
+            "--studies",
+            "4",
+            "--train-studies",
+            "1",
+            "--difficulty",
+            "easy",
+            "--quiet",
+            "--image-size",
+            "32",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "easy" in ok.output
     image = next((tmp_path / "d" / "MURA-v1.1" / "valid").rglob("*.png"))
@@ -152,10 +169,11 @@ def _board(tmp_path, truth_rows: list[str], studies: list[str], title: str | Non
 def test_a_board_built_from_synthetic_truth_says_so(tmp_path, title):
     panel = synth_panel(70, readers=6, seed=2)
     rows = ["study," + ",".join(panel.reader_names)] + [
-        f"{s}," + ",".join(str(int(v)) for v in r) for s, r in zip(panel.study_ids, panel.readers)]
+        f"{s}," + ",".join(str(int(v)) for v in r) for s, r in zip(panel.study_ids, panel.readers)
+    ]
     html = _board(tmp_path, rows, panel.study_ids, title)
     assert f"<title>{title or 'MURA abnormality detection leaderboard'} (synthetic data)</title>" in html
-    method = html[html.index('id="method"'):]
+    method = html[html.index('id="method"') :]
     assert "Synthetic data" in method
 
 

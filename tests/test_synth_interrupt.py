@@ -1,5 +1,6 @@
 """``synth --workers N`` stops at once on Ctrl-C (SIGINT to the whole process group) or SIGTERM:
 no queued chunk is drawn, the workers are gone, no partial folder is left, no traceback."""
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,26 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="process group
 
 
 def _start(out):
-    return subprocess.Popen([sys.executable, "-m", "mura_bench", "synth", "--out", str(out), "--studies", "4000",
-                             "--workers", "2", "--image-size", "32", "--quiet"],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mura_bench",
+            "synth",
+            "--out",
+            str(out),
+            "--studies",
+            "4000",
+            "--workers",
+            "2",
+            "--image-size",
+            "32",
+            "--quiet",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_images(out, proc, count=40, timeout=120):

@@ -1,4 +1,5 @@
 """The checks every reader shares: misplaced header rows, duplicate keys, the first failing check."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,7 @@ def test_check_unique_names_every_repeat_with_its_first_line_and_note():
     assert err.problem == "duplicate study rows"
     assert [r for _, r in err.rows] == ["a (first on line 1; rows 0 and 2)", "a (first on line 1; rows 0 and 4)"]
     assert [line for line, _ in err.rows] == [5, 9]
-    check_unique(["a", "b"], [1, 2], source="f.csv", what="study")   # no repeat: no error
+    check_unique(["a", "b"], [1, 2], source="f.csv", what="study")  # no repeat: no error
 
 
 def test_is_header_row_knows_the_files_header_and_column_names():

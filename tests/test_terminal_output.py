@@ -1,6 +1,7 @@
 """Text from input files reaches a terminal shown, never interpreted: control characters (ESC,
 OSC, C0, C1, bidi overrides, undecodable bytes) are made visible and rich markup is literal, in
 tables, error messages, skip lists and model listings; JSON and CSV keep the real names."""
+
 from __future__ import annotations
 
 import csv
@@ -27,17 +28,27 @@ from mura_bench.truth import read_truth
 
 #: What must never reach a terminal raw: C0 (but \n, \t), DEL, C1, bidi controls, separators,
 #: lone surrogates.
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
-                    "\u2066-\u2069\ud800-\udfff]")
+UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 SGR = re.compile("\x1b\\[[0-9;]*m")  # rich's own colour codes on a real terminal
 
-HOSTILE_NAMES = ["[/]", "[bold]alice", "\x1b]0;owned\x07bob", "\u202eevil", ":smile: carol",
-                 "\x9b31mdave", "[link=http://x]erin[/link]", "fr\x1b[2Jank"]
+HOSTILE_NAMES = [
+    "[/]",
+    "[bold]alice",
+    "\x1b]0;owned\x07bob",
+    "\u202eevil",
+    ":smile: carol",
+    "\x9b31mdave",
+    "[link=http://x]erin[/link]",
+    "fr\x1b[2Jank",
+]
 
 
 # ------------------------------------------------------------------------------------------------
 # The mechanism
 # ------------------------------------------------------------------------------------------------
+
 
 @given(st.text())
 def test_visible_leaves_no_unsafe_character_and_is_idempotent(text):
@@ -48,7 +59,7 @@ def test_visible_leaves_no_unsafe_character_and_is_idempotent(text):
     assert "\n" not in one and "\t" not in one and not UNSAFE.search(one)
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e)))
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
 def test_visible_keeps_printable_text(text):
     assert visible(text) == text
 
@@ -73,7 +84,7 @@ def test_named_escapes():
     nested = []
     for _ in range(5000):
         nested = [nested]
-    assert len(excerpt(nested)) <= 80 and len(excerpt(10 ** 400)) <= 80
+    assert len(excerpt(nested)) <= 80 and len(excerpt(10**400)) <= 80
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
@@ -107,8 +118,9 @@ def test_echo_and_write_stdout_escape_only_on_a_terminal(capsys, monkeypatch):
 
 
 def test_input_error_messages_are_escaped_and_bounded():
-    exc = InputError("bad value '\x1b[2J'", source="pred\x1b.csv",
-                     rows=[(3, "x" * 1000 + "\x07"), (4, "\u202e")], hint="\x9b")
+    exc = InputError(
+        "bad value '\x1b[2J'", source="pred\x1b.csv", rows=[(3, "x" * 1000 + "\x07"), (4, "\u202e")], hint="\x9b"
+    )
     text = str(exc)
     assert not UNSAFE.search(text.replace("\n", ""))
     assert "\\x1b[2J" in text and "pred\\x1b.csv" in text
@@ -118,6 +130,7 @@ def test_input_error_messages_are_escaped_and_bounded():
 # ------------------------------------------------------------------------------------------------
 # Every terminal output
 # ------------------------------------------------------------------------------------------------
+
 
 def write_panel(folder: Path, names: list[str], studies: int = 60) -> tuple[Path, Path]:
     panel = synth_panel(studies, readers=len(names), seed=5)
@@ -145,12 +158,15 @@ def test_score_table_json_and_csv_with_hostile_reader_names(tmp_path):
         assert not UNSAFE.search(table.output)
         for name in HOSTILE_NAMES[:6]:
             assert visible(name) in table.output
-    data = json.loads(run("score", str(preds), "--truth", str(truth), "--bootstrap", "0",
-                          "--output", "json").output)
+    data = json.loads(run("score", str(preds), "--truth", str(truth), "--bootstrap", "0", "--output", "json").output)
     assert list(data["groups"]["overall"]["readers"]) == HOSTILE_NAMES[:6]
     out = tmp_path / "result.csv"
-    assert run("score", str(preds), "--truth", str(truth), "--bootstrap", "0", "--output", "csv",
-               "--out", str(out)).exit_code == 0
+    assert (
+        run(
+            "score", str(preds), "--truth", str(truth), "--bootstrap", "0", "--output", "csv", "--out", str(out)
+        ).exit_code
+        == 0
+    )
     assert all(name in out.read_text(encoding="utf-8") for name in HOSTILE_NAMES[:6])
 
 
@@ -210,8 +226,9 @@ def test_leaderboard_skip_list_and_warnings_are_escaped(tmp_path):
     (hostile / "submission.toml").write_text('name = "E"\nreported = false\n')
     (subs / "markup").mkdir()
     (subs / "markup" / "submission.toml").write_text('name = "M"\nreported = "[/]\\u001b[2J"\n')
-    result = run("leaderboard", "build", str(subs), "--truth", str(truth), "--out",
-                 str(tmp_path / "site"), "--bootstrap", "10")
+    result = run(
+        "leaderboard", "build", str(subs), "--truth", str(truth), "--out", str(tmp_path / "site"), "--bootstrap", "10"
+    )
     assert result.exit_code == 0, result.output
     assert "evil\\x1b]0;owned\\x07[bold]" in result.output
     assert "[/]\\x1b[2J" in result.output
@@ -221,7 +238,12 @@ def test_leaderboard_skip_list_and_warnings_are_escaped(tmp_path):
 def test_models_listing_escapes_plugin_text(tmp_path, monkeypatch):
     from helpers import install_plugin
 
-    site = install_plugin(tmp_path / "site", "odd-plugin", "1.0", {"odd_mod": '''
+    site = install_plugin(
+        tmp_path / "site",
+        "odd-plugin",
+        "1.0",
+        {
+            "odd_mod": '''
         class Model:
             def predict_images(self, images):
                 return [0.5] * len(images)
@@ -234,7 +256,10 @@ def test_models_listing_escapes_plugin_text(tmp_path, monkeypatch):
 
         def broken():
             raise RuntimeError("\x1b[2J[/] wiped")
-    '''}, {"odd[/]\x1b[31m": "odd_mod:make", "broken-odd": "odd_mod:broken"})
+    '''
+        },
+        {"odd[/]\x1b[31m": "odd_mod:make", "broken-odd": "odd_mod:broken"},
+    )
     monkeypatch.syspath_prepend(str(site))
     try:
         listing = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "200"})
@@ -276,8 +301,10 @@ def test_random_bytes_in_reader_names_never_reach_the_terminal(tmp_path_factory,
 # One mechanism: nothing writes to a terminal around mura_bench.terminal
 # ------------------------------------------------------------------------------------------------
 
-RAW_OUTPUT = re.compile(r"\bclick\.echo\(|\bsys\.(stdout|stderr)\.write\(|(?<![\w.])print\(|"
-                        r"(?<!`)\bConsole\(|from rich\.console import Console|\brich\.markup\b")
+RAW_OUTPUT = re.compile(
+    r"\bclick\.echo\(|\bsys\.(stdout|stderr)\.write\(|(?<![\w.])print\(|"
+    r"(?<!`)\bConsole\(|from rich\.console import Console|\brich\.markup\b"
+)
 
 
 def test_all_terminal_output_goes_through_the_terminal_module():

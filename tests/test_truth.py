@@ -1,4 +1,5 @@
 """Truth files: the three kinds, the shapes that are refused, every validation fault."""
+
 from __future__ import annotations
 
 import re
@@ -36,6 +37,7 @@ def assert_lines(err: InputError, lines: list[int], total: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # Kinds
 # ---------------------------------------------------------------------------------------------
+
 
 def test_headerless_two_columns_is_labels(tmp_path):
     t = read_text(tmp_path, csv_text([(S2, 1), (S0, 0), (S1, 1)]))
@@ -93,8 +95,10 @@ def test_headerless_four_columns_is_gold_panel(tmp_path):
 def test_paths_are_normalised_and_sorted(tmp_path):
     rows = [("valid/XR_HAND/patient2/study1_negative", 0), ("/x/MURA-v1.1/valid/XR_ELBOW/patient9/study3_positive/", 1)]
     t = read_text(tmp_path, csv_text(rows))
-    assert t.study_ids == ["MURA-v1.1/valid/XR_ELBOW/patient9/study3_positive/",
-                           "MURA-v1.1/valid/XR_HAND/patient2/study1_negative/"]
+    assert t.study_ids == [
+        "MURA-v1.1/valid/XR_ELBOW/patient9/study3_positive/",
+        "MURA-v1.1/valid/XR_HAND/patient2/study1_negative/",
+    ]
     assert t.labels.tolist() == [1, 0]
 
 
@@ -113,6 +117,7 @@ def test_path_and_hash(tmp_path):
 # Shapes that are refused
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("width", [1, 3, 5, 7])
 def test_headerless_with_unrecognised_width(tmp_path, width):
     rows = [(s, *([1] * (width - 1))) for s in (S0, S1)]
@@ -127,7 +132,7 @@ def test_header_with_one_or_two_readers(tmp_path, readers, with_label):
     header = ("study", *readers) + (("label",) if with_label else ())
     err = error_of(tmp_path, csv_text([(S0, *([1] * (len(header) - 1)))], header=header))
     assert "at least 3 readers" in str(err) and f"has {len(readers)} reader column" in str(err)
-    assert "study,label" in str(err)      # the hint for single labels
+    assert "study,label" in str(err)  # the hint for single labels
     assert_lines(err, [1], 1)
 
 
@@ -149,6 +154,7 @@ def test_ambiguous_study_column(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Validation faults
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text", ["", "\n \n"])
 def test_empty_file(tmp_path, text):
@@ -239,8 +245,9 @@ def test_duplicate_studies(tmp_path, second_label, note):
     assert_lines(err, [3], 1)
 
 
-@pytest.mark.parametrize("bad", ["MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/", "not a path",
-                                 "MURA-v1.1/valid/XR_HAND/patient1/"])
+@pytest.mark.parametrize(
+    "bad", ["MURA-v1.1/valid/XR_KNEE/patient1/study1_positive/", "not a path", "MURA-v1.1/valid/XR_HAND/patient1/"]
+)
 def test_paths_not_in_mura_layout(tmp_path, bad):
     err = error_of(tmp_path, csv_text([(S0, 1), (bad, 0)]))
     assert "not in MURA layout" in str(err)
@@ -261,6 +268,7 @@ def test_many_faults_show_the_first_five_and_the_total(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Reality
 # ---------------------------------------------------------------------------------------------
+
 
 @needs_reference()
 def test_official_valid_labels_read_as_labels():
@@ -304,6 +312,7 @@ def test_header_with_numeric_reader_names_is_explained(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Body parts, read once
 # ---------------------------------------------------------------------------------------------
+
 
 def test_truth_carries_each_studys_body_part_in_sorted_study_order(tmp_path):
     from mura_bench.layout import BODY_PARTS, parse_path

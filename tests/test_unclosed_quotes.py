@@ -1,5 +1,6 @@
 """A quote that is never closed is reported at the line where it opens (not at the end of the
 file), in every file read through ``tabular``: predictions and truth."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,14 +39,17 @@ def test_an_unclosed_quote_in_a_later_field_and_in_the_truth(tmp_path):
     assert proc.returncode == 2 and "line 5:" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("text,start,expected", [
-    (b'a,b\n"x,1\ny,2\n', 2, 2),
-    (b'a,b\n"x\ny",1\n', 2, None),                 # a quoted field over two lines, closed: valid
-    (b'a,b\n"x""y",1\nz,"q\n\n', 3, 3),
-    (b'a,"b""\nc\n', 1, 1),                      # "" inside quotes is a quote, not the end
-    (b'a,b\nc,"d\ne"""\n', 2, None),
-    (b'\xef\xbb\xbf"a,b\n', 1, 1),               # after a byte-order mark
-])
+@pytest.mark.parametrize(
+    "text,start,expected",
+    [
+        (b'a,b\n"x,1\ny,2\n', 2, 2),
+        (b'a,b\n"x\ny",1\n', 2, None),  # a quoted field over two lines, closed: valid
+        (b'a,b\n"x""y",1\nz,"q\n\n', 3, 3),
+        (b'a,"b""\nc\n', 1, 1),  # "" inside quotes is a quote, not the end
+        (b'a,b\nc,"d\ne"""\n', 2, None),
+        (b'\xef\xbb\xbf"a,b\n', 1, 1),  # after a byte-order mark
+    ],
+)
 def test_unclosed_quote_line(text, start, expected):
     assert unclosed_quote_line(text, start) == expected
 

@@ -1,6 +1,7 @@
 """The GitHub workflows use the actions' current major versions with pip caching, the Pages
 artifact loses nothing the site needs, and the Docker image installs the locked dependency
 versions."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,14 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 #: The actions' major versions current when the workflows were last reviewed.
-CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/configure-pages": 6,
-                  "actions/upload-pages-artifact": 5, "actions/deploy-pages": 5, "actions/cache": 6}
+CURRENT_MAJORS = {
+    "actions/checkout": 7,
+    "actions/setup-python": 7,
+    "actions/configure-pages": 6,
+    "actions/upload-pages-artifact": 5,
+    "actions/deploy-pages": 5,
+    "actions/cache": 6,
+}
 
 
 def steps(path: Path) -> list[dict]:
@@ -53,11 +60,25 @@ def test_the_pages_artifact_leaves_out_only_the_build_marker(tmp_path):
     from mura_bench.leaderboard.build import MARKER
 
     doc = yaml.safe_load((REPO / ".github" / "workflows" / "leaderboard.yml").read_text(encoding="utf-8"))
-    (artifact,) = [s for s in doc["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    (artifact,) = [
+        s for s in doc["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact")
+    ]
     assert artifact["with"].get("include-hidden-files", False) is False
-    result = CliRunner().invoke(cli, ["leaderboard", "build", str(REPO / "submissions"), "--truth",
-                                      str(REPO / "site" / "truth" / "valid_panel.csv"), "--out", str(tmp_path / "site"),
-                                      "--bootstrap", "20", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "build",
+            str(REPO / "submissions"),
+            "--truth",
+            str(REPO / "site" / "truth" / "valid_panel.csv"),
+            "--out",
+            str(tmp_path / "site"),
+            "--bootstrap",
+            "20",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     hidden = [p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site").rglob(".*")]
     assert hidden == [MARKER]
@@ -78,14 +99,14 @@ def _lock() -> dict[str, str]:
 def test_the_lock_pins_every_runtime_dependency_within_the_declared_ranges():
     try:
         import tomllib
-    except ModuleNotFoundError:   # Python 3.10
+    except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     pins = _lock()
     for text in project["dependencies"]:
         req = Requirement(text)
         if req.marker is not None and not req.marker.evaluate({"python_version": "3.12"}):
-            continue   # the image's Python
+            continue  # the image's Python
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is not locked"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} outside {req.specifier}"

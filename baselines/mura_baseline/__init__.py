@@ -13,6 +13,7 @@ optimiser steps), ``train`` (the training loop). Prediction and CAMs never impor
 
 Importing this package does not import torch; its modules do.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ of the final fully connected layer: ``M(x, y) = Σ_k w_k f_k(x, y)``. Since the 
 "abnormal". ``M`` is upsampled (bilinear) to the radiograph's own size, scaled to [0, 1] per image
 (min–max), coloured with a colour map and blended over the grey radiograph.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,11 +32,13 @@ class CamImage:
 
     source: Path
     probability: float
-    cam: np.ndarray          # float32 (h, w): Σ_k w_k f_k, unscaled
+    cam: np.ndarray  # float32 (h, w): Σ_k w_k f_k, unscaled
     overlay_path: Path | None
 
 
-def class_activation_maps(network: torch.nn.Module, x: torch.Tensor, *, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def class_activation_maps(
+    network: torch.nn.Module, x: torch.Tensor, *, amp: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities (B,), maps (B, h, w))`` for a prepared batch ``x`` (float32 numpy)."""
     weights = unwrap(network).classifier.weight[0]  # (1664,)
     with torch.inference_mode():
@@ -54,7 +57,9 @@ def upsample(cam: np.ndarray, height: int, width: int) -> np.ndarray:
 def scale01(values: np.ndarray) -> np.ndarray:
     """Min–max scaling to [0, 1] (all zeros for a constant map)."""
     low, high = float(values.min()), float(values.max())
-    return np.zeros_like(values, dtype=np.float32) if high <= low else ((values - low) / (high - low)).astype(np.float32)
+    return (
+        np.zeros_like(values, dtype=np.float32) if high <= low else ((values - low) / (high - low)).astype(np.float32)
+    )
 
 
 def overlay(grey: np.ndarray, heat01: np.ndarray, *, alpha: float = 0.4, colormap: str = "jet") -> np.ndarray:
@@ -74,7 +79,9 @@ def image_files(targets: Sequence[str | Path]) -> list[Path]:
     for target in targets:
         target = Path(target)
         if target.is_dir():
-            found = sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            found = sorted(
+                p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
             if not found:
                 raise InputError("no images in this folder", source=str(target))
             files.extend(found)
@@ -85,8 +92,14 @@ def image_files(targets: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def study_cams(model: DenseNet169Model, targets: Sequence[str | Path], out_dir: str | Path | None, *,
-               alpha: float = 0.4, colormap: str = "jet") -> list[CamImage]:
+def study_cams(
+    model: DenseNet169Model,
+    targets: Sequence[str | Path],
+    out_dir: str | Path | None,
+    *,
+    alpha: float = 0.4,
+    colormap: str = "jet",
+) -> list[CamImage]:
     """CAMs of every image of the given study folders / image files; overlays written to ``out_dir``
     as ``<study>_<image>_cam.png`` (not written when ``out_dir`` is None)."""
     files = image_files(targets)

@@ -11,6 +11,7 @@ One path for training, validation, prediction and CAMs:
    optionally channels_last. Doing augmentation on the device keeps CPU workers to a memcpy when
    the cache is used, which is what feeds a GPU at thousands of images per second.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,6 +38,7 @@ CACHE_FORMAT = "mura-baseline/cache/v1"
 # ---------------------------------------------------------------------------------------------
 # Decoding and resizing
 # ---------------------------------------------------------------------------------------------
+
 
 def grey_image(image: Image.Image) -> Image.Image:
     """The image as 8-bit grey (mode ``"L"``); 16-bit and float images are min-max scaled."""
@@ -68,6 +70,7 @@ def load_resized(path: str | Path, size: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Items: one row per image of a split
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Items:
@@ -110,15 +113,24 @@ def items_of_split(index: SplitIndex, parts: Sequence[str] = ()) -> Items:
             part_idx.append(lookup[part])
             study_idx.append(len(study_ids) - 1)
     if not paths:
-        raise InputError(f"no images of body part(s) {', '.join(sorted(keep))} in the {index.split} split",
-                         source=str(index.root))
-    return Items(index.root, paths, np.asarray(labels, np.int64), np.asarray(part_idx, np.int64),
-                 np.asarray(study_idx, np.int64), study_ids, np.asarray(study_labels, np.int64))
+        raise InputError(
+            f"no images of body part(s) {', '.join(sorted(keep))} in the {index.split} split", source=str(index.root)
+        )
+    return Items(
+        index.root,
+        paths,
+        np.asarray(labels, np.int64),
+        np.asarray(part_idx, np.int64),
+        np.asarray(study_idx, np.int64),
+        study_ids,
+        np.asarray(study_labels, np.int64),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The pre-resized cache: one .npy of uint8 (N, S, S) per split and size, plus its image list
 # ---------------------------------------------------------------------------------------------
+
 
 def cache_paths(cache_dir: str | Path, split: str, size: int) -> tuple[Path, Path]:
     base = Path(cache_dir) / f"{split}-{size}"
@@ -130,8 +142,7 @@ def _load_one(args: tuple[str, int]) -> np.ndarray:
     return load_resized(path, size)
 
 
-def build_cache(items: Items, cache_dir: str | Path, split: str, size: int, *, workers: int = 0,
-                progress=None) -> Path:
+def build_cache(items: Items, cache_dir: str | Path, split: str, size: int, *, workers: int = 0, progress=None) -> Path:
     """Write ``<cache_dir>/<split>-<size>.npy`` (uint8, (N, size, size)) and its ``.json`` index.
 
     Both files are written under temporary names and renamed into place, so an interrupted build
@@ -191,6 +202,7 @@ def cache_rows(items: Items, cache_dir: str | Path, split: str, size: int) -> np
 # Dataset
 # ---------------------------------------------------------------------------------------------
 
+
 class RadiographDataset(torch.utils.data.Dataset):
     """Item i → ``(uint8 tensor (1, S, S), label, part index, i)``.
 
@@ -198,8 +210,9 @@ class RadiographDataset(torch.utils.data.Dataset):
     opened lazily in each DataLoader worker; otherwise each image file is decoded and resized.
     """
 
-    def __init__(self, items: Items, size: int, *, cache: str | Path | None = None,
-                 rows: np.ndarray | None = None) -> None:
+    def __init__(
+        self, items: Items, size: int, *, cache: str | Path | None = None, rows: np.ndarray | None = None
+    ) -> None:
         if (cache is None) != (rows is None):
             raise ValueError("cache and rows go together")
         self.items = items
@@ -224,16 +237,17 @@ class RadiographDataset(torch.utils.data.Dataset):
         return load_resized(self.items.root / self.items.image_paths[i], self.size)
 
     def __getitem__(self, i: int):
-        return (torch.from_numpy(self.pixels(i))[None], int(self.items.labels[i]),
-                int(self.items.parts[i]), i)
+        return (torch.from_numpy(self.pixels(i))[None], int(self.items.labels[i]), int(self.items.parts[i]), i)
 
 
 # ---------------------------------------------------------------------------------------------
 # Device-side transforms
 # ---------------------------------------------------------------------------------------------
 
-def random_affine(batch: int, *, hflip: bool, rotation: float, generator: torch.Generator | None,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+
+def random_affine(
+    batch: int, *, hflip: bool, rotation: float, generator: torch.Generator | None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(batch, 2, 3) ``affine_grid`` matrices: a random rotation in ±``rotation`` degrees and,
     with ``hflip``, a lateral flip with probability 1/2."""
     angles = (torch.rand(batch, generator=generator, device=device) * 2 - 1) * math.radians(rotation)
@@ -243,12 +257,18 @@ def random_affine(batch: int, *, hflip: bool, rotation: float, generator: torch.
         signs = torch.ones(batch, device=device)
     cos, sin = torch.cos(angles), torch.sin(angles)
     zeros = torch.zeros_like(cos)
-    return torch.stack([torch.stack([cos * signs, -sin, zeros], 1),
-                        torch.stack([sin * signs, cos, zeros], 1)], 1)
+    return torch.stack([torch.stack([cos * signs, -sin, zeros], 1), torch.stack([sin * signs, cos, zeros], 1)], 1)
 
 
-def prepare_batch(pixels: torch.Tensor, *, augment: bool = False, hflip: bool = True, rotation: float = 30.0,
-                  generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
+def prepare_batch(
+    pixels: torch.Tensor,
+    *,
+    augment: bool = False,
+    hflip: bool = True,
+    rotation: float = 30.0,
+    generator: torch.Generator | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """uint8 (B, 1, S, S) on the target device → normalised float32 (B, 3, S, S).
 
     With ``augment``: random lateral flip (p = 1/2) and rotation (uniform in ±``rotation``°),

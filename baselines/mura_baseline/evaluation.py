@@ -7,6 +7,7 @@ per-rank metrics are never averaged.
 
 These are training-time monitors only; scores that count come from ``mura-bench score``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,17 +20,19 @@ from mura_bench.metrics import metric_score
 class Records:
     """Per-image validation outputs: item index, P(abnormal), and weighted loss."""
 
-    index: np.ndarray   # int64
-    prob: np.ndarray    # float64
-    loss: np.ndarray    # float64
+    index: np.ndarray  # int64
+    prob: np.ndarray  # float64
+    loss: np.ndarray  # float64
 
     @staticmethod
     def concat(parts: list["Records"]) -> "Records":
         if not parts:
             return Records(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-        return Records(np.concatenate([p.index for p in parts]).astype(np.int64),
-                       np.concatenate([p.prob for p in parts]).astype(np.float64),
-                       np.concatenate([p.loss for p in parts]).astype(np.float64))
+        return Records(
+            np.concatenate([p.index for p in parts]).astype(np.int64),
+            np.concatenate([p.prob for p in parts]).astype(np.float64),
+            np.concatenate([p.loss for p in parts]).astype(np.float64),
+        )
 
 
 def dedupe_records(records: Records, expected: int) -> Records:
@@ -64,6 +67,8 @@ def study_metrics(study_labels: np.ndarray, study_prob: np.ndarray) -> dict[str,
     ``mura-bench score`` reports): AUROC NaN with one class only, κ 1.0 when chance agreement is 1.
     """
     predicted = study_prob > 0.5
-    return {"auroc": metric_score("auroc", study_labels, study_prob),
-            "kappa": metric_score("kappa", study_labels, predicted),
-            "accuracy": metric_score("accuracy", study_labels, predicted)}
+    return {
+        "auroc": metric_score("auroc", study_labels, study_prob),
+        "kappa": metric_score("kappa", study_labels, predicted),
+        "accuracy": metric_score("accuracy", study_labels, predicted),
+    }

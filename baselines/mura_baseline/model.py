@@ -5,6 +5,7 @@ cache or downloaded), ``"none"`` (random initialisation), or a path to a local f
 densenet169 state dict (torchvision's ``densenet169-b2777c0a.pth`` or any dict with a
 ``state_dict``/``model`` entry). The 1000-class ImageNet head is always dropped.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,11 @@ DOWNLOAD_TIMEOUT_S = 30.0
 
 _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
-OFFLINE_HINT = ("pass --weights PATH with a local densenet169 state dict (torchvision's "
-                "densenet169-b2777c0a.pth; copying it into ~/.cache/torch/hub/checkpoints/ also works), "
-                "or --weights none to train from random initialisation")
+OFFLINE_HINT = (
+    "pass --weights PATH with a local densenet169 state dict (torchvision's "
+    "densenet169-b2777c0a.pth; copying it into ~/.cache/torch/hub/checkpoints/ also works), "
+    "or --weights none to train from random initialisation"
+)
 
 
 def densenet169() -> nn.Module:
@@ -57,8 +60,11 @@ def imagenet_state_dict(*, progress: bool = False) -> dict[str, torch.Tensor]:
         return spec.get_state_dict(progress=progress, check_hash=True)
     except (OSError, RuntimeError, ValueError) as exc:  # URLError, timeouts, refused, bad hash
         reason = getattr(exc, "reason", None) or exc
-        raise InputError(f"ImageNet weights for densenet169 are not cached and cannot be downloaded "
-                         f"from {spec.url} ({reason})", source="--weights imagenet", hint=OFFLINE_HINT) from None
+        raise InputError(
+            f"ImageNet weights for densenet169 are not cached and cannot be downloaded from {spec.url} ({reason})",
+            source="--weights imagenet",
+            hint=OFFLINE_HINT,
+        ) from None
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -87,11 +93,14 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], *, source: s
     """
     features = {k: v for k, v in _fix_keys(state).items() if k.startswith("features.")}
     own = model.state_dict()
-    missing = [k for k in own if k.startswith("features.") and k not in features
-               and not k.endswith("num_batches_tracked")]  # old files predate these counters
+    missing = [
+        k for k in own if k.startswith("features.") and k not in features and not k.endswith("num_batches_tracked")
+    ]  # old files predate these counters
     mismatched = [k for k, v in features.items() if k not in own or own[k].shape != v.shape]
     if missing or mismatched:
-        detail = [(None, f"missing {k}") for k in missing] + [(None, f"unexpected or wrong shape {k}") for k in mismatched]
+        detail = [(None, f"missing {k}") for k in missing] + [
+            (None, f"unexpected or wrong shape {k}") for k in mismatched
+        ]
         raise InputError("the weights are not a DenseNet-169's", source=source, rows=detail)
     model.load_state_dict(features, strict=False)
 

@@ -7,6 +7,7 @@ torch version (recent ones fill tensor lrs in place themselves; older ones assig
 :func:`load_optimizer_state` restores it after a checkpoint is loaded. Checkpoints store plain float
 lrs (:func:`optimizer_state`), so a run trained with captured steps resumes with or without them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,10 +32,12 @@ def make_optimizer(net: nn.Module, config: TrainConfig, device: torch.device | N
     if captured:
         options["capturable"] = True
     lr: float | torch.Tensor = torch.tensor(config.lr, dtype=torch.float32, device=device) if captured else config.lr
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr, betas=(config.beta1, config.beta2),
-                                 weight_decay=config.weight_decay, **options)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.plateau_factor,
-                                                           patience=config.plateau_patience, min_lr=config.min_lr)
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay, **options
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
+    )
     return optimizer, scheduler
 
 
@@ -92,7 +95,9 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
     implementation flags (fused, capturable, ...) are kept, so its step counters land where it needs
     them (on the device for capturable/fused Adam), and its lr tensors stay in place."""
     held = held_lrs(optimizer)
-    groups = [{**saved, **{k: current[k] for k in _IMPLEMENTATION if k in current}}
-              for saved, current in zip(state["param_groups"], optimizer.param_groups)]
+    groups = [
+        {**saved, **{k: current[k] for k in _IMPLEMENTATION if k in current}}
+        for saved, current in zip(state["param_groups"], optimizer.param_groups)
+    ]
     optimizer.load_state_dict({**state, "param_groups": groups})
     keep_lrs_in(optimizer, held)

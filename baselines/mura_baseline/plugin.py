@@ -16,6 +16,7 @@ releases the GIL while converting and resizing), and each batch goes to the devi
 images are ready, so resizing overlaps the network's work. The images reach the plugin already
 decoded by the runner (its contract: PIL images in, probabilities out).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -61,8 +62,18 @@ def parse_int(name: str, value: str | int, *, minimum: int = 1) -> int:
 class DenseNet169Model:
     """A trained DenseNet-169 that maps radiographs to P(abnormal) (mura-bench ``ImageModel``)."""
 
-    def __init__(self, network, *, image_size: int, device, batch_size: int = 32, amp: bool = False,
-                 channels_last: bool = False, workers: int = 0, description: str = "") -> None:
+    def __init__(
+        self,
+        network,
+        *,
+        image_size: int,
+        device,
+        batch_size: int = 32,
+        amp: bool = False,
+        channels_last: bool = False,
+        workers: int = 0,
+        description: str = "",
+    ) -> None:
         import torch
 
         self.network = network.to(device).eval()
@@ -107,9 +118,16 @@ def default_workers() -> int:
     return max(1, min(16, os.cpu_count() or 1))
 
 
-def load_model(checkpoint: str, *, device: str = "auto", image_size: int | None = None, batch_size: int = 32,
-               amp: bool | None = None, channels_last: bool | None = None,
-               workers: int | None = None) -> DenseNet169Model:
+def load_model(
+    checkpoint: str,
+    *,
+    device: str = "auto",
+    image_size: int | None = None,
+    batch_size: int = 32,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    workers: int | None = None,
+) -> DenseNet169Model:
     """A :class:`DenseNet169Model` from a ``mura-baseline train`` checkpoint (``best.pt``)."""
     from mura_baseline.runtime import load_checkpoint, model_from_checkpoint, resolve_device
 
@@ -118,16 +136,28 @@ def load_model(checkpoint: str, *, device: str = "auto", image_size: int | None 
     on_gpu = resolved.type == "cuda"
     size = image_size or int(payload["config"].get("image_size", 224))
     epoch = payload.get("epoch")
-    return DenseNet169Model(model_from_checkpoint(payload), image_size=size, device=resolved, batch_size=batch_size,
-                            amp=on_gpu if amp is None else amp,
-                            channels_last=(on_gpu if amp is None else amp) if channels_last is None else channels_last,
-                            workers=default_workers() if workers is None else workers,
-                            description=f"DenseNet-169 baseline ({checkpoint}, epoch {epoch}, {size}px)")
+    return DenseNet169Model(
+        model_from_checkpoint(payload),
+        image_size=size,
+        device=resolved,
+        batch_size=batch_size,
+        amp=on_gpu if amp is None else amp,
+        channels_last=(on_gpu if amp is None else amp) if channels_last is None else channels_last,
+        workers=default_workers() if workers is None else workers,
+        description=f"DenseNet-169 baseline ({checkpoint}, epoch {epoch}, {size}px)",
+    )
 
 
-def densenet169(checkpoint: str | None = None, device: str = "auto", image_size: str | None = None,
-                batch_size: str = "32", amp: str = "auto", channels_last: str = "auto",
-                threads: str | None = None, workers: str | None = None) -> DenseNet169Model:
+def densenet169(
+    checkpoint: str | None = None,
+    device: str = "auto",
+    image_size: str | None = None,
+    batch_size: str = "32",
+    amp: str = "auto",
+    channels_last: str = "auto",
+    threads: str | None = None,
+    workers: str | None = None,
+) -> DenseNet169Model:
     """Plugin factory (entry point ``densenet169``): string options in, model out (see module doc)."""
     if not checkpoint:
         raise InputError("densenet169 needs --option checkpoint=PATH (a best.pt written by mura-baseline train)")
@@ -139,12 +169,18 @@ def densenet169(checkpoint: str | None = None, device: str = "auto", image_size:
 
     on_gpu = resolve_device(device).type == "cuda"
     use_amp = parse_flag("amp", amp, on_gpu)
-    return load_model(checkpoint, device=device,
-                      image_size=None if image_size is None else parse_int("image_size", image_size, minimum=32),
-                      batch_size=parse_int("batch_size", batch_size), amp=use_amp,
-                      channels_last=parse_flag("channels_last", channels_last, use_amp),
-                      workers=None if workers is None else parse_int("workers", workers, minimum=0))
+    return load_model(
+        checkpoint,
+        device=device,
+        image_size=None if image_size is None else parse_int("image_size", image_size, minimum=32),
+        batch_size=parse_int("batch_size", batch_size),
+        amp=use_amp,
+        channels_last=parse_flag("channels_last", channels_last, use_amp),
+        workers=None if workers is None else parse_int("workers", workers, minimum=0),
+    )
 
 
-densenet169.description = ("DenseNet-169 reference baseline (MURA paper); options: checkpoint=PATH (required), "
-                           "device, image_size, batch_size, amp, channels_last, threads, workers")
+densenet169.description = (
+    "DenseNet-169 reference baseline (MURA paper); options: checkpoint=PATH (required), "
+    "device, image_size, batch_size, amp, channels_last, threads, workers"
+)

@@ -9,6 +9,7 @@ latter two never import the training code:
   ``torchrun`` (DDP) group;
 - :func:`save_checkpoint` (atomic), :func:`load_checkpoint` (checked), :func:`model_from_checkpoint`.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ CHECKPOINT_FORMAT = "mura-baseline/checkpoint/v1"
 # ---------------------------------------------------------------------------------------------
 # Devices and precision
 # ---------------------------------------------------------------------------------------------
+
 
 def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto`` → ``cuda:<local rank>`` when CUDA is available, else ``cpu``; ``cuda`` → ``cuda:<local
@@ -69,6 +71,7 @@ def synchronize(device: torch.device) -> None:
 # ---------------------------------------------------------------------------------------------
 # Processes
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Context:
@@ -123,6 +126,7 @@ def gather_records(ctx: Context, records: Records) -> Records:
 # Checkpoints
 # ---------------------------------------------------------------------------------------------
 
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename (never a half-written file)."""
     path = Path(path)
@@ -165,5 +169,9 @@ def versions() -> dict[str, str]:
     import mura_bench
     from mura_baseline import __version__
 
-    return {"mura_baseline": __version__, "mura_bench": mura_bench.__version__,
-            "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)}
+    return {
+        "mura_baseline": __version__,
+        "mura_bench": mura_bench.__version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+    }

@@ -26,6 +26,7 @@ the paper's batch of 8:
 :class:`CompiledStep` (``--compile``) sends full batches through the compiled model with static
 shapes; a smaller batch goes through the plain model, so it never triggers a second compilation.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,14 +48,22 @@ GRAPH_WARMUP_STEPS = 3
 class EagerStep:
     """The plain step: ``zero_grad``, forward, backward, ``optimizer.step()``."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *, amp: bool,
-                 device: torch.device) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *, amp: bool, device: torch.device
+    ) -> None:
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.amp, self.device = amp, device
         self.setup_seconds = 0.0
 
-    def _loss(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor, parts: torch.Tensor, *,
-              cache_enabled: bool = True) -> torch.Tensor:
+    def _loss(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        parts: torch.Tensor,
+        *,
+        cache_enabled: bool = True,
+    ) -> torch.Tensor:
         with autocast(self.device, self.amp, cache_enabled=cache_enabled):
             logits = model(x).squeeze(1)
         return self.loss_fn(logits, labels, parts).mean()
@@ -74,8 +83,17 @@ class CompiledStep(EagerStep):
     """Full batches (``batch_size`` images) through ``compiled``; others through the plain ``model``.
     The first full batch (compilation included) is timed into ``setup_seconds``."""
 
-    def __init__(self, model: nn.Module, compiled: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
-                 amp: bool, device: torch.device, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        compiled: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        *,
+        amp: bool,
+        device: torch.device,
+        batch_size: int,
+    ) -> None:
         super().__init__(model, optimizer, loss_fn, amp=amp, device=device)
         self.compiled, self.batch_size, self.compiled_steps = compiled, batch_size, 0
 
@@ -102,9 +120,18 @@ class CapturedStep(EagerStep):
     reference semantics of the graph, runnable on a CPU.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *, amp: bool,
-                 device: torch.device, batch_size: int, warmup_steps: int = GRAPH_WARMUP_STEPS,
-                 use_graph: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        *,
+        amp: bool,
+        device: torch.device,
+        batch_size: int,
+        warmup_steps: int = GRAPH_WARMUP_STEPS,
+        use_graph: bool = True,
+    ) -> None:
         super().__init__(model, optimizer, loss_fn, amp=amp, device=device)
         if use_graph and device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
@@ -161,6 +188,7 @@ class CapturedStep(EagerStep):
             self._graph = graph
             self._replay = graph.replay
         else:
+
             def replay() -> None:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.static_loss = self._static_step()
@@ -216,7 +244,10 @@ def enable_compile_cache(directory: str | Path | None = None) -> Path:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(default_compile_cache()))
     folder = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
-    for module, flag in (("torch._inductor.config", "fx_graph_cache"), ("torch._functorch.config", "enable_autograd_cache")):
+    for module, flag in (
+        ("torch._inductor.config", "fx_graph_cache"),
+        ("torch._functorch.config", "enable_autograd_cache"),
+    ):
         try:
             config = __import__(module, fromlist=["_"])
         except ImportError:  # pragma: no cover - older torch
@@ -232,15 +263,31 @@ def compile_model(model: nn.Module, cache_dir: str | Path | None = None) -> nn.M
     return torch.compile(model, dynamic=False)
 
 
-def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *, amp: bool,
-              device: torch.device, batch_size: int, cuda_graphs: bool = False, compile: bool = False,
-              compile_cache: str | Path | None = None) -> EagerStep:
+def make_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    *,
+    amp: bool,
+    device: torch.device,
+    batch_size: int,
+    cuda_graphs: bool = False,
+    compile: bool = False,
+    compile_cache: str | Path | None = None,
+) -> EagerStep:
     """The engine the options ask for (``cuda_graphs`` and ``compile`` exclude each other)."""
     if cuda_graphs and compile:
         raise ValueError("cuda_graphs and compile exclude each other")
     if cuda_graphs:
         return CapturedStep(model, optimizer, loss_fn, amp=amp, device=device, batch_size=batch_size)
     if compile:
-        return CompiledStep(model, compile_model(model, compile_cache), optimizer, loss_fn, amp=amp, device=device,
-                            batch_size=batch_size)
+        return CompiledStep(
+            model,
+            compile_model(model, compile_cache),
+            optimizer,
+            loss_fn,
+            amp=amp,
+            device=device,
+            batch_size=batch_size,
+        )
     return EagerStep(model, optimizer, loss_fn, amp=amp, device=device)

@@ -21,6 +21,7 @@ Under ``torchrun`` each process trains on its shard (per-process batch ``batch_s
 batch is ``batch_size × world size``); validation records are gathered and de-duplicated by image
 before any average (see :mod:`mura_baseline.evaluation`); rank 0 writes the files.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,23 +40,61 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from mura_baseline.config import TrainConfig
-from mura_baseline.data import Items, RadiographDataset, build_cache, cache_paths, cache_rows, items_of_split, prepare_batch
+from mura_baseline.data import (
+    Items,
+    RadiographDataset,
+    build_cache,
+    cache_paths,
+    cache_rows,
+    items_of_split,
+    prepare_batch,
+)
 from mura_baseline.evaluation import Records, dedupe_records, study_metrics, study_probabilities
 from mura_baseline.model import build_model
-from mura_baseline.optim import (current_lr, load_optimizer_state, make_optimizer, optimizer_state, scheduler_state,
-                                 step_scheduler)
-from mura_baseline.runtime import (CHECKPOINT_FORMAT, Context, autocast, barrier, gather_records, init_context,
-                                   load_checkpoint, model_from_checkpoint, save_checkpoint, synchronize, versions)
+from mura_baseline.optim import (
+    current_lr,
+    load_optimizer_state,
+    make_optimizer,
+    optimizer_state,
+    scheduler_state,
+    step_scheduler,
+)
+from mura_baseline.runtime import (
+    CHECKPOINT_FORMAT,
+    Context,
+    autocast,
+    barrier,
+    gather_records,
+    init_context,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    synchronize,
+    versions,
+)
 from mura_baseline.steps import EagerStep, make_step
 from mura_baseline.weights import class_weights, image_counts, weight_matrix
 
-__all__ = ["CHECKPOINT_FORMAT", "Run", "TrainResult", "check_speed_options", "evaluate", "load_checkpoint",
-           "make_optimizer", "predict_records", "prepare", "train", "train_one_epoch", "validation_metrics",
-           "weighted_bce"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Run",
+    "TrainResult",
+    "check_speed_options",
+    "evaluate",
+    "load_checkpoint",
+    "make_optimizer",
+    "predict_records",
+    "prepare",
+    "train",
+    "train_one_epoch",
+    "validation_metrics",
+    "weighted_bce",
+]
 
 
-def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, parts: torch.Tensor,
-                 weights: torch.Tensor) -> torch.Tensor:
+def weighted_bce(
+    logits: torch.Tensor, labels: torch.Tensor, parts: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """Per-image loss ``-w_T1 y log p - w_T0 (1-y) log(1-p)`` with ``p = sigmoid(logit)``.
 
     ``weights`` is the (7, 2) matrix of :func:`mura_baseline.weights.weight_matrix`, indexed by
@@ -76,9 +115,11 @@ def check_speed_options(config: TrainConfig, ctx: Context | None = None) -> None
     if ctx is None or not config.cuda_graphs:
         return
     if ctx.device.type != "cuda":
-        raise InputError(f"--cuda-graphs needs a CUDA GPU, but training would run on {ctx.device} "
-                         "(torch sees no CUDA GPU or --device names another); train without it "
-                         "(--no-cuda-graphs, also when resuming a run trained with it)")
+        raise InputError(
+            f"--cuda-graphs needs a CUDA GPU, but training would run on {ctx.device} "
+            "(torch sees no CUDA GPU or --device names another); train without it "
+            "(--no-cuda-graphs, also when resuming a run trained with it)"
+        )
     if ctx.distributed:
         raise InputError("--cuda-graphs runs in a single process; under torchrun train without it")
 
@@ -87,36 +128,50 @@ def check_speed_options(config: TrainConfig, ctx: Context | None = None) -> None
 # Data loaders
 # ---------------------------------------------------------------------------------------------
 
+
 def _dataset(items: Items, split: str, config: TrainConfig, ctx: Context, console) -> RadiographDataset:
     if not config.cache_dir:
         return RadiographDataset(items, config.image_size)
     rows = cache_rows(items, config.cache_dir, split, config.image_size)
     if rows is None:
         if ctx.main:
-            _say(console, f"building the {config.image_size}px image cache of {split} ({len(items)} images) "
-                          f"in {config.cache_dir}")
+            _say(
+                console,
+                f"building the {config.image_size}px image cache of {split} ({len(items)} images) "
+                f"in {config.cache_dir}",
+            )
             build_cache(items, config.cache_dir, split, config.image_size, workers=config.workers)
         barrier(ctx)
         rows = cache_rows(items, config.cache_dir, split, config.image_size)
         if rows is None:
             raise InputError("the image cache does not match the split", source=config.cache_dir)
-    return RadiographDataset(items, config.image_size, cache=cache_paths(config.cache_dir, split, config.image_size)[0],
-                             rows=rows)
+    return RadiographDataset(
+        items, config.image_size, cache=cache_paths(config.cache_dir, split, config.image_size)[0], rows=rows
+    )
 
 
 def _loader(dataset, sampler, batch_size: int, config: TrainConfig, ctx: Context) -> DataLoader:
     workers = config.workers
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      pin_memory=ctx.device.type == "cuda", persistent_workers=workers > 0,
-                      prefetch_factor=4 if workers > 0 else None, drop_last=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=ctx.device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
 
-def predict_records(model: nn.Module, loader: DataLoader, weights: torch.Tensor, config: TrainConfig,
-                    ctx: Context) -> Records:
+
+def predict_records(
+    model: nn.Module, loader: DataLoader, weights: torch.Tensor, config: TrainConfig, ctx: Context
+) -> Records:
     """This rank's per-image records (index, probability, weighted loss) over its shard."""
     model.eval()
     out = []
@@ -126,8 +181,13 @@ def predict_records(model: nn.Module, loader: DataLoader, weights: torch.Tensor,
             with autocast(ctx.device, config.amp):
                 logits = model(x).squeeze(1).float()
             loss = weighted_bce(logits, labels.to(ctx.device), parts.to(ctx.device), weights)
-            out.append(Records(index.numpy().astype(np.int64), torch.sigmoid(logits).double().cpu().numpy(),
-                               loss.double().cpu().numpy()))
+            out.append(
+                Records(
+                    index.numpy().astype(np.int64),
+                    torch.sigmoid(logits).double().cpu().numpy(),
+                    loss.double().cpu().numpy(),
+                )
+            )
     return Records.concat(out)
 
 
@@ -137,8 +197,9 @@ def validation_metrics(records: Records, items: Items) -> dict[str, float]:
     return {"val_loss": float(records.loss.mean()), **study_metrics(items.study_labels, study_prob)}
 
 
-def evaluate(model: nn.Module, loader: DataLoader, items: Items, weights: torch.Tensor, config: TrainConfig,
-             ctx: Context) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader, items: Items, weights: torch.Tensor, config: TrainConfig, ctx: Context
+) -> dict[str, float]:
     """Validation loss and study metrics over every rank's shard: records gathered from all ranks and
     de-duplicated by image (DistributedSampler's padding removed) before anything is averaged."""
     records = gather_records(ctx, predict_records(model, loader, weights, config, ctx))
@@ -148,6 +209,7 @@ def evaluate(model: nn.Module, loader: DataLoader, items: Items, weights: torch.
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class TrainResult:
@@ -172,12 +234,12 @@ class Run:
     train_loader: DataLoader
     val_loader: DataLoader
     weights: torch.Tensor
-    net: nn.Module                    # the plain network (checkpoints)
-    model: nn.Module                  # the network as evaluated (DDP-wrapped under torchrun)
+    net: nn.Module  # the plain network (checkpoints)
+    model: nn.Module  # the network as evaluated (DDP-wrapped under torchrun)
     optimizer: torch.optim.Optimizer
     scheduler: Any
     step: EagerStep
-    common: dict[str, Any]            # checkpoint entries that do not change between epochs
+    common: dict[str, Any]  # checkpoint entries that do not change between epochs
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=dict)
     start_epoch: int = 0
@@ -212,12 +274,25 @@ class _NoBar:
 def _progress(console, enabled: bool):
     if not enabled:
         return _NoBar()
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _network(config: TrainConfig, ctx: Context, state: dict[str, Any] | None, console) -> nn.Module:
@@ -246,26 +321,51 @@ def prepare(config: TrainConfig, ctx: Context, state: dict[str, Any] | None = No
 
     train_set = _dataset(train_items, config.train_split, config, ctx, console)
     val_set = _dataset(val_items, config.val_split, config, ctx, console)
-    train_sampler = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
-                                       seed=config.seed, drop_last=False)
+    train_sampler = DistributedSampler(
+        train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=False
+    )
     val_sampler = DistributedSampler(val_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=False, drop_last=False)
 
     net = _network(config, ctx, state, console)
     model: nn.Module = net
     if ctx.distributed:
-        model = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
     optimizer, scheduler = make_optimizer(net, config, ctx.device)
-    run = Run(config, ctx, train_items, val_items, train_sampler,
-              _loader(train_set, train_sampler, config.batch_size, config, ctx),
-              _loader(val_set, val_sampler, config.effective_eval_batch_size, config, ctx), weights, net, model,
-              optimizer, scheduler,
-              make_step(model, optimizer, lambda logits, labels, parts: weighted_bce(logits, labels, parts, weights),
-                        amp=config.amp, device=ctx.device, batch_size=config.batch_size,
-                        cuda_graphs=config.cuda_graphs, compile=config.compile, compile_cache=config.compile_cache),
-              {"format": CHECKPOINT_FORMAT, "config": config.to_dict(),
-               "class_weights": {p: list(weights_by_part[p]) for p in BODY_PARTS},
-               "image_counts": {p: list(counts[p]) for p in BODY_PARTS}, "versions": versions(),
-               "world_size": ctx.world})
+    run = Run(
+        config,
+        ctx,
+        train_items,
+        val_items,
+        train_sampler,
+        _loader(train_set, train_sampler, config.batch_size, config, ctx),
+        _loader(val_set, val_sampler, config.effective_eval_batch_size, config, ctx),
+        weights,
+        net,
+        model,
+        optimizer,
+        scheduler,
+        make_step(
+            model,
+            optimizer,
+            lambda logits, labels, parts: weighted_bce(logits, labels, parts, weights),
+            amp=config.amp,
+            device=ctx.device,
+            batch_size=config.batch_size,
+            cuda_graphs=config.cuda_graphs,
+            compile=config.compile,
+            compile_cache=config.compile_cache,
+        ),
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": config.to_dict(),
+            "class_weights": {p: list(weights_by_part[p]) for p in BODY_PARTS},
+            "image_counts": {p: list(counts[p]) for p in BODY_PARTS},
+            "versions": versions(),
+            "world_size": ctx.world,
+        },
+    )
     if state is not None:
         load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -299,8 +399,14 @@ def train_one_epoch(run: Run, epoch: int, console=None) -> dict[str, Any]:
                 break
             pixels = pixels.to(ctx.device, non_blocking=True)
             labels, parts = labels.to(ctx.device, non_blocking=True), parts.to(ctx.device, non_blocking=True)
-            x = prepare_batch(pixels, augment=True, hflip=config.hflip, rotation=config.rotation,
-                              generator=augment_gen, channels_last=config.channels_last)
+            x = prepare_batch(
+                pixels,
+                augment=True,
+                hflip=config.hflip,
+                rotation=config.rotation,
+                generator=augment_gen,
+                channels_last=config.channels_last,
+            )
             loss_sum += run.step(x, labels, parts) * labels.shape[0]
             seen += labels.shape[0]
             if show and (step % 20 == 0 or step + 1 == steps):
@@ -313,9 +419,13 @@ def train_one_epoch(run: Run, epoch: int, console=None) -> dict[str, Any]:
         dist.all_reduce(totals)
     images = int(totals[1].item())
     stepping = seconds - setup
-    return {"train_loss": totals[0].item() / max(totals[1].item(), 1.0), "train_images": images,
-            "train_seconds": seconds, "setup_seconds": setup,
-            "train_images_per_s": images / stepping if stepping > 0 else float("nan")}
+    return {
+        "train_loss": totals[0].item() / max(totals[1].item(), 1.0),
+        "train_images": images,
+        "train_seconds": seconds,
+        "setup_seconds": setup,
+        "train_images_per_s": images / stepping if stepping > 0 else float("nan"),
+    }
 
 
 def _end_epoch(run: Run, entry: dict[str, Any], paths: tuple[Path, Path, Path], console) -> None:
@@ -326,18 +436,28 @@ def _end_epoch(run: Run, entry: dict[str, Any], paths: tuple[Path, Path, Path], 
     if improved:
         run.best = dict(entry)
     if run.ctx.main:
-        payload = {**run.common, "epoch": entry["epoch"], "model": run.net.state_dict(),
-                   "optimizer": optimizer_state(run.optimizer), "scheduler": scheduler_state(run.scheduler),
-                   "history": run.history, "best": run.best, "metrics": entry}
+        payload = {
+            **run.common,
+            "epoch": entry["epoch"],
+            "model": run.net.state_dict(),
+            "optimizer": optimizer_state(run.optimizer),
+            "scheduler": scheduler_state(run.scheduler),
+            "history": run.history,
+            "best": run.best,
+            "metrics": entry,
+        }
         save_checkpoint(last_path, payload)
         if improved:
             save_checkpoint(best_path, payload)
         with log_path.open("a") as log:
             log.write(json.dumps(entry) + "\n")
         setup = f", {entry['setup_seconds']:.1f} s compiling/capturing" if entry["setup_seconds"] else ""
-        _say(console, f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val loss {entry['val_loss']:.4f}, "
-                      f"AUROC {entry['auroc']:.4f}, κ {entry['kappa']:.4f}, lr {entry['lr']:.2e}, "
-                      f"{entry['train_images_per_s']:.1f} img/s{setup}" + (" (best)" if improved else ""))
+        _say(
+            console,
+            f"epoch {entry['epoch']}: train loss {entry['train_loss']:.4f}, val loss {entry['val_loss']:.4f}, "
+            f"AUROC {entry['auroc']:.4f}, κ {entry['kappa']:.4f}, lr {entry['lr']:.2e}, "
+            f"{entry['train_images_per_s']:.1f} img/s{setup}" + (" (best)" if improved else ""),
+        )
     barrier(run.ctx)
 
 
@@ -374,17 +494,25 @@ def _train(config: TrainConfig, ctx: Context, resume, console) -> TrainResult:
         if state is None and paths[2].exists():  # a fresh run starts a fresh log
             paths[2].unlink()
     engine = "CUDA-graph step" if config.cuda_graphs else "compiled step" if config.compile else "eager step"
-    _say(console, f"training DenseNet-169 on {len(run.train_items)} images ({len(run.train_items.study_ids)} studies), "
-                  f"validating on {len(run.val_items)} images; device {ctx.device}, {ctx.world} process(es), "
-                  f"batch {config.batch_size}/process, {config.image_size}px, {engine}, "
-                  f"weights {config.weights if state is None else 'checkpoint'}")
+    _say(
+        console,
+        f"training DenseNet-169 on {len(run.train_items)} images ({len(run.train_items.study_ids)} studies), "
+        f"validating on {len(run.val_items)} images; device {ctx.device}, {ctx.world} process(es), "
+        f"batch {config.batch_size}/process, {config.image_size}px, {engine}, "
+        f"weights {config.weights if state is None else 'checkpoint'}",
+    )
     for epoch in range(run.start_epoch, config.epochs):
         lr = current_lr(run.optimizer)
         figures = train_one_epoch(run, epoch, console)
         started = time.perf_counter()
         metrics = evaluate(run.model, run.val_loader, run.val_items, run.weights, config, ctx)
         step_scheduler(run.scheduler, run.optimizer, metrics["val_loss"])
-        entry = {"epoch": epoch + 1, "lr": lr, **figures, **metrics,
-                 "seconds": figures["train_seconds"] + time.perf_counter() - started}
+        entry = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            **figures,
+            **metrics,
+            "seconds": figures["train_seconds"] + time.perf_counter() - started,
+        }
         _end_epoch(run, entry, paths, console)
     return TrainResult(out_dir, *paths[:2], run.history, run.best)

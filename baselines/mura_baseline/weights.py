@@ -9,6 +9,7 @@ so the rarer class of each body part weighs more, and the two weights add up to 
 class is its study's label (the labelled-studies file is the source of truth, not the folder name).
 Pure numpy: no torch here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

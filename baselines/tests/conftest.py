@@ -1,4 +1,5 @@
 """Shared fixtures: a small synthetic MURA-layout dataset and a checkpoint trained on it briefly."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
 #: The read-only reference material (real MURA CSVs) when this checkout has it beside it.
 REFERENCE_DIR = Path(os.environ.get("MURA_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-needs_reference = pytest.mark.skipif(not (REFERENCE_DIR / "mura-v1.1").is_dir(),
-                                     reason=f"no MURA reference files at {REFERENCE_DIR} (set MURA_REFERENCE_DIR)")
+needs_reference = pytest.mark.skipif(
+    not (REFERENCE_DIR / "mura-v1.1").is_dir(),
+    reason=f"no MURA reference files at {REFERENCE_DIR} (set MURA_REFERENCE_DIR)",
+)
 
 #: Console scripts of this environment.
 BIN = Path(sys.executable).parent
@@ -39,6 +42,15 @@ def tiny_run(synth_root, tmp_path_factory):
     from mura_baseline.train import train
 
     out = tmp_path_factory.mktemp("run")
-    config = TrainConfig(data_dir=str(synth_root), out_dir=str(out), weights="none", image_size=32,
-                         batch_size=4, epochs=1, max_steps_per_epoch=2, progress=False, threads=1)
+    config = TrainConfig(
+        data_dir=str(synth_root),
+        out_dir=str(out),
+        weights="none",
+        image_size=32,
+        batch_size=4,
+        epochs=1,
+        max_steps_per_epoch=2,
+        progress=False,
+        threads=1,
+    )
     return config, train(config)

@@ -1,4 +1,5 @@
 """The throughput benchmark script runs end to end (tiny settings; its figures are not checked)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,9 +15,32 @@ def test_train_throughput_script_reports_every_phase(synth_root, tmp_path, capsy
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "figures.json"
-    results = module.main(["--data", str(synth_root), "--device", "cpu", "--image-size", "32", "--steps", "1",
-                           "--warmup", "1", "--batch-size", "4", "--workers", "0", "--max-images", "20",
-                           "--uncached", "--runner", "--cache", str(tmp_path / "cache"), "--json", str(out)])
+    results = module.main(
+        [
+            "--data",
+            str(synth_root),
+            "--device",
+            "cpu",
+            "--image-size",
+            "32",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--max-images",
+            "20",
+            "--uncached",
+            "--runner",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out),
+        ]
+    )
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
     assert results["dataset_images"] == 20
     for phase in ("cache", "train", "train-uncached", "inference", "runner"):
@@ -28,9 +52,29 @@ def test_train_throughput_script_reports_every_phase(synth_root, tmp_path, capsy
     printed = capsys.readouterr().out
     assert "train" in printed and "images/s" in printed
     # a second run reuses the cache instead of rebuilding it
-    again = module.main(["--data", str(synth_root), "--device", "cpu", "--image-size", "32", "--steps", "1",
-                         "--warmup", "0", "--batch-size", "4", "--workers", "0", "--max-images", "20",
-                         "--no-inference", "--cache", str(tmp_path / "cache")])
+    again = module.main(
+        [
+            "--data",
+            str(synth_root),
+            "--device",
+            "cpu",
+            "--image-size",
+            "32",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--max-images",
+            "20",
+            "--no-inference",
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert again["cache"] is None and "inference" not in again
 
 
@@ -58,9 +102,33 @@ def test_figures_are_written_after_each_phase(synth_root, tmp_path, monkeypatch)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, "measure", measure)
-    module.main(["--data", str(synth_root), "--device", "cpu", "--image-size", "32", "--steps", "1", "--warmup", "0",
-                 "--batch-size", "4", "--workers", "0", "--max-images", "12", "--fused", "--json", str(out)])
-    assert [("train" in s, "inference" in s, s["finished"]) for s in seen] == [(False, False, False), (True, False, False)]
+    module.main(
+        [
+            "--data",
+            str(synth_root),
+            "--device",
+            "cpu",
+            "--image-size",
+            "32",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--max-images",
+            "12",
+            "--fused",
+            "--json",
+            str(out),
+        ]
+    )
+    assert [("train" in s, "inference" in s, s["finished"]) for s in seen] == [
+        (False, False, False),
+        (True, False, False),
+    ]
     final = json.loads(out.read_text())
     assert final["finished"] and final["fused_adam"] and final["step"] == "eager"
     assert final["train"]["setup_seconds"] == 0 and final["train"]["warmup_steps"] == 0

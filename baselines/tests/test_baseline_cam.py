@@ -1,4 +1,5 @@
 """Class activation maps (paper §5)."""
+
 from __future__ import annotations
 
 import numpy as np

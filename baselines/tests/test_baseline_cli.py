@@ -1,4 +1,5 @@
 """The ``mura-baseline`` command line: train, resume, cam, cache, weights, and its errors."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,35 @@ def run_cli(args, capsys):
 
 def test_train_then_resume_with_an_override(synth_root, tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", "--data", synth_root, "--out", out, "--weights", "none", "--image-size", 32,
-                            "--batch-size", 4, "--epochs", 1, "--max-steps-per-epoch", 1, "--lr", "3e-4",
-                            "--rotation", 10, "--no-hflip", "--threads", 1, "--parts", "wrist,shoulder,elbow,hand"], capsys)
+    code, _, err = run_cli(
+        [
+            "train",
+            "--data",
+            synth_root,
+            "--out",
+            out,
+            "--weights",
+            "none",
+            "--image-size",
+            32,
+            "--batch-size",
+            4,
+            "--epochs",
+            1,
+            "--max-steps-per-epoch",
+            1,
+            "--lr",
+            "3e-4",
+            "--rotation",
+            10,
+            "--no-hflip",
+            "--threads",
+            1,
+            "--parts",
+            "wrist,shoulder,elbow,hand",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "epoch 1:" in err and "best epoch 1" in err
     config = load_checkpoint(out / "best.pt")["config"]
@@ -42,20 +69,24 @@ def test_train_then_resume_with_an_override(synth_root, tmp_path, capsys):
 def test_cam_command(tiny_run, synth_root, tmp_path, capsys):
     _, result = tiny_run
     study = next((synth_root / "MURA-v1.1" / "valid").glob("XR_*/*/study*"))
-    code, out, err = run_cli(["cam", study, "--checkpoint", result.best_path, "--out", tmp_path / "cams",
-                              "--device", "cpu", "--alpha", 0.5], capsys)
+    code, out, err = run_cli(
+        ["cam", study, "--checkpoint", result.best_path, "--out", tmp_path / "cams", "--device", "cpu", "--alpha", 0.5],
+        capsys,
+    )
     assert code == 0, err
     pngs = sorted((tmp_path / "cams").glob("*_cam.png"))
     assert len(pngs) == len(list(study.glob("*.png")))
     assert "study probability" in out and len(out.strip().splitlines()) == len(pngs) + 1
-    code, _, err = run_cli(["cam", study, "--checkpoint", result.best_path, "--out", tmp_path / "x",
-                            "--colormap", "nonsense"], capsys)
+    code, _, err = run_cli(
+        ["cam", study, "--checkpoint", result.best_path, "--out", tmp_path / "x", "--colormap", "nonsense"], capsys
+    )
     assert code == 2 and "unknown colour map" in err
 
 
 def test_cache_and_weights_commands(synth_root, tmp_path, capsys):
-    code, out, err = run_cli(["cache", "--data", synth_root, "--out", tmp_path / "cache", "--size", 32,
-                              "--split", "valid"], capsys)
+    code, out, err = run_cli(
+        ["cache", "--data", synth_root, "--out", tmp_path / "cache", "--size", 32, "--split", "valid"], capsys
+    )
     assert code == 0, err
     assert (tmp_path / "cache" / "valid-32.npy").exists() and "valid-32.npy" in out
     code, out, err = run_cli(["weights", "--data", synth_root], capsys)
@@ -69,14 +100,17 @@ def test_cache_and_weights_commands(synth_root, tmp_path, capsys):
             assert float(w0) == pytest.approx(int(abnormal) / total, abs=1e-6)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "--weights", "none"], "--data is required"),
-    (["train", "--data", "{tmp}", "--weights", "none"], "no MURA-v1.1/ folder"),
-    (["train", "--data", "{synth}", "--weights", "{tmp}/missing.pth"], "weights file not found"),
-    (["train", "--resume", "{tmp}/missing.pt"], "checkpoint not found"),
-    (["train", "--data", "{synth}", "--batch-size", "0"], "batch-size"),
-    (["cam", "{tmp}", "--checkpoint", "{tmp}/missing.pt", "--out", "{tmp}/o"], "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--weights", "none"], "--data is required"),
+        (["train", "--data", "{tmp}", "--weights", "none"], "no MURA-v1.1/ folder"),
+        (["train", "--data", "{synth}", "--weights", "{tmp}/missing.pth"], "weights file not found"),
+        (["train", "--resume", "{tmp}/missing.pt"], "checkpoint not found"),
+        (["train", "--data", "{synth}", "--batch-size", "0"], "batch-size"),
+        (["cam", "{tmp}", "--checkpoint", "{tmp}/missing.pt", "--out", "{tmp}/o"], "checkpoint not found"),
+    ],
+)
 def test_bad_input_is_one_message_and_exit_2(args, message, synth_root, tmp_path, capsys):
     args = [a.format(tmp=tmp_path, synth=synth_root) for a in args]
     code, _, err = run_cli(args, capsys)
@@ -86,10 +120,32 @@ def test_bad_input_is_one_message_and_exit_2(args, message, synth_root, tmp_path
 def test_offline_without_weights_file_is_a_clear_message(synth_root, tmp_path):
     """A real attempt to fetch torchvision's weights with no way out (connections go to a closed
     local port), through the installed console script."""
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch-home"), HTTPS_PROXY="http://127.0.0.1:9",
-               https_proxy="http://127.0.0.1:9", NO_PROXY="", no_proxy="")
-    run = subprocess.run([str(BIN / "mura-baseline"), "train", "--data", str(synth_root), "--out", str(tmp_path / "o"),
-                          "--image-size", "32", "--epochs", "1"], capture_output=True, text=True, env=env, timeout=120)
+    env = dict(
+        os.environ,
+        TORCH_HOME=str(tmp_path / "torch-home"),
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        NO_PROXY="",
+        no_proxy="",
+    )
+    run = subprocess.run(
+        [
+            str(BIN / "mura-baseline"),
+            "train",
+            "--data",
+            str(synth_root),
+            "--out",
+            str(tmp_path / "o"),
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "ImageNet weights" in run.stderr and "cannot be downloaded" in run.stderr
     assert "--weights PATH" in run.stderr and "--weights none" in run.stderr
@@ -100,25 +156,68 @@ def test_offline_without_weights_file_is_a_clear_message(synth_root, tmp_path):
 _NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA GPU"),
-    pytest.param(["--cuda-graphs"], "--cuda-graphs needs a CUDA GPU", marks=_NO_CUDA),   # --device auto
-    pytest.param(["--cuda-graphs", "--device", "cuda"], "no CUDA GPU", marks=_NO_CUDA),
-    (["--cuda-graphs", "--compile"], "exclude each other"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA GPU"),
+        pytest.param(["--cuda-graphs"], "--cuda-graphs needs a CUDA GPU", marks=_NO_CUDA),  # --device auto
+        pytest.param(["--cuda-graphs", "--device", "cuda"], "no CUDA GPU", marks=_NO_CUDA),
+        (["--cuda-graphs", "--compile"], "exclude each other"),
+    ],
+)
 def test_cuda_graphs_where_they_cannot_run_exit_2_before_training(extra, message, synth_root, tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", "--data", synth_root, "--out", out, "--weights", "none", "--image-size", 32,
-                            "--epochs", 1, "--max-steps-per-epoch", 1, *extra], capsys)
+    code, _, err = run_cli(
+        [
+            "train",
+            "--data",
+            synth_root,
+            "--out",
+            out,
+            "--weights",
+            "none",
+            "--image-size",
+            32,
+            "--epochs",
+            1,
+            "--max-steps-per-epoch",
+            1,
+            *extra,
+        ],
+        capsys,
+    )
     assert code == 2 and message in err and "Traceback" not in err
     assert not out.exists()
 
 
 def test_speed_options_are_recorded_and_a_graph_run_resumes_without_graphs(synth_root, tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", "--data", synth_root, "--out", out, "--weights", "none", "--image-size", 32,
-                            "--batch-size", 4, "--epochs", 1, "--max-steps-per-epoch", 2, "--threads", 1,
-                            "--fused-adam", "--compile-cache", tmp_path / "cc", "--quiet"], capsys)
+    code, _, err = run_cli(
+        [
+            "train",
+            "--data",
+            synth_root,
+            "--out",
+            out,
+            "--weights",
+            "none",
+            "--image-size",
+            32,
+            "--batch-size",
+            4,
+            "--epochs",
+            1,
+            "--max-steps-per-epoch",
+            2,
+            "--threads",
+            1,
+            "--fused-adam",
+            "--compile-cache",
+            tmp_path / "cc",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     payload = load_checkpoint(out / "last.pt")
     config = payload["config"]

@@ -1,4 +1,5 @@
 """Decoding, resizing, the pre-resized cache, the dataset and the device-side transforms."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,19 @@ from mura_bench.layout import load_split
 from PIL import Image
 
 from mura_baseline.config import IMAGENET_MEAN, IMAGENET_STD
-from mura_baseline.data import (RadiographDataset, build_cache, cache_paths, cache_rows, grey_image, items_of_split,
-                                load_resized, pil_batch, prepare_batch, random_affine, resize_grey)
+from mura_baseline.data import (
+    RadiographDataset,
+    build_cache,
+    cache_paths,
+    cache_rows,
+    grey_image,
+    items_of_split,
+    load_resized,
+    pil_batch,
+    prepare_batch,
+    random_affine,
+    resize_grey,
+)
 
 
 def test_resize_grey_accepts_every_mode_and_returns_square_uint8():
@@ -120,7 +132,9 @@ def test_augmentation_flips_and_rotates_and_is_reproducible():
     assert 10 < sum(mirrored) < 54
     again = prepare_batch(pixels, augment=True, hflip=True, rotation=0.0, generator=torch.Generator().manual_seed(1))
     assert torch.equal(out, again)
-    rotated = prepare_batch(pixels, augment=True, hflip=False, rotation=30.0, generator=torch.Generator().manual_seed(2))
+    rotated = prepare_batch(
+        pixels, augment=True, hflip=False, rotation=30.0, generator=torch.Generator().manual_seed(2)
+    )
     assert not torch.allclose(rotated, plain)
     # the centre pixel stays (rotation about the centre), the black border fills with 0 → -mean/std
     assert torch.allclose(rotated[:, :, 4, 4], plain[:, :, 4, 4], atol=1e-5)

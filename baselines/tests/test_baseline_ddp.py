@@ -1,4 +1,5 @@
 """Multi-process training through torchrun (DDP over gloo on two CPU processes)."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,38 @@ def test_torchrun_two_processes_train_and_validate_without_padding_bias(synth_ro
     items = items_of_split(load_split(synth_root, "valid"))
     assert len(items) % 2 == 1  # so DistributedSampler pads one rank with a repeated image
     out = tmp_path / "ddp"
-    run = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "mura_baseline.cli",
-                          "train", "--data", str(synth_root), "--out", str(out), "--device", "cpu", "--weights", "none",
-                          "--image-size", "32", "--epochs", "1", "--max-steps-per-epoch", "2", "--batch-size", "4",
-                          "--threads", "1"], capture_output=True, text=True, timeout=240)
+    run = subprocess.run(
+        [
+            str(BIN / "torchrun"),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "mura_baseline.cli",
+            "train",
+            "--data",
+            str(synth_root),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--weights",
+            "none",
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "2",
+            "--batch-size",
+            "4",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count("best epoch 1") == 1  # rank 0 alone reports
     payload = load_checkpoint(out / "best.pt")
@@ -35,7 +64,13 @@ def test_torchrun_two_processes_train_and_validate_without_padding_bias(synth_ro
     config = TrainConfig.from_dict(payload["config"])
     ctx = Context(0, 1, torch.device("cpu"))
     weights = torch.tensor([payload["class_weights"][p] for p in payload["class_weights"]], dtype=torch.float32)
-    single = evaluate(model_from_checkpoint(payload), _loader(RadiographDataset(items, 32), None, 16, config, ctx),
-                      items, weights, config, ctx)
+    single = evaluate(
+        model_from_checkpoint(payload),
+        _loader(RadiographDataset(items, 32), None, 16, config, ctx),
+        items,
+        weights,
+        config,
+        ctx,
+    )
     assert logged["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
     assert logged["auroc"] == pytest.approx(single["auroc"], abs=1e-9)

@@ -1,4 +1,5 @@
 """Validation records under DDP padding, study aggregation and the monitor metrics (sklearn oracle)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -12,6 +12,7 @@ whose local findings need far more training (validation AUROC 0.55 after 300 ste
 1,200: the DenseNet-169 example entry in site/README.md; ``benchmarks/synth_difficulty.py --densenet``
 reports what this budget reaches there).
 """
+
 from __future__ import annotations
 
 import time
@@ -37,9 +38,19 @@ DIFFICULTY = "easy"
 def test_densenet169_learns_planted_abnormalities(tmp_path):
     generate(tmp_path / "data", studies=60, train_studies=240, seed=11, image_size=IMAGE_SIZE, difficulty=DIFFICULTY)
     generate(tmp_path / "heldout", studies=80, train_studies=1, seed=12, image_size=IMAGE_SIZE, difficulty=DIFFICULTY)
-    config = TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), weights="none",
-                         image_size=IMAGE_SIZE, batch_size=16, lr=1e-3, epochs=EPOCHS,
-                         max_steps_per_epoch=STEPS_PER_EPOCH, seed=0, threads=1, progress=False)
+    config = TrainConfig(
+        data_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "run"),
+        weights="none",
+        image_size=IMAGE_SIZE,
+        batch_size=16,
+        lr=1e-3,
+        epochs=EPOCHS,
+        max_steps_per_epoch=STEPS_PER_EPOCH,
+        seed=0,
+        threads=1,
+        progress=False,
+    )
     started = time.perf_counter()
     result = train(config)
     seconds = time.perf_counter() - started
@@ -48,10 +59,16 @@ def test_densenet169_learns_planted_abnormalities(tmp_path):
 
     model = densenet169(checkpoint=str(result.best_path), device="cpu", batch_size="32")
     index = load_split(tmp_path / "heldout", "valid")
-    study_prob = np.array([np.mean(model.predict_images([Image.open(index.image_file(p)) for p in index.images[s]]))
-                           for s in index.studies])
+    study_prob = np.array(
+        [
+            np.mean(model.predict_images([Image.open(index.image_file(p)) for p in index.images[s]]))
+            for s in index.studies
+        ]
+    )
     auroc = roc_auc_score(index.labels, study_prob)
-    print(f"held-out study AUROC {auroc:.4f} after {EPOCHS * STEPS_PER_EPOCH} steps at {IMAGE_SIZE}px "
-          f"({seconds:.1f} s training); history {result.history}")
+    print(
+        f"held-out study AUROC {auroc:.4f} after {EPOCHS * STEPS_PER_EPOCH} steps at {IMAGE_SIZE}px "
+        f"({seconds:.1f} s training); history {result.history}"
+    )
     assert 0 < index.labels.sum() < len(index.labels)
     assert auroc >= 0.9

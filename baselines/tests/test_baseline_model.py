@@ -1,4 +1,5 @@
 """The network and its initial weights: none, a local file, torchvision's ImageNet (offline here)."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -17,8 +18,9 @@ def test_densenet169_has_one_output_on_torchvisions_backbone():
     assert isinstance(net, torchvision.models.DenseNet)
     assert net.classifier.in_features == FEATURES and net.classifier.out_features == 1
     reference = torchvision.models.densenet169(weights=None)
-    assert [k for k in net.state_dict() if k.startswith("features.")] == \
-           [k for k in reference.state_dict() if k.startswith("features.")]
+    assert [k for k in net.state_dict() if k.startswith("features.")] == [
+        k for k in reference.state_dict() if k.startswith("features.")
+    ]
     net.eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
@@ -38,11 +40,22 @@ def imagenet_like():
 
 def test_local_weights_file_initialises_the_features_only(tmp_path, imagenet_like):
     # the key style of torchvision's original densenet169-b2777c0a.pth (no BN counters either)
-    old_style = {k.replace("norm1.", "norm.1.").replace("conv1.", "conv.1.").replace("norm2.", "norm.2.")
-                 .replace("conv2.", "conv.2.") if "denselayer" in k else k: v for k, v in imagenet_like.items()
-                 if not k.endswith("num_batches_tracked")}
+    old_style = {
+        k.replace("norm1.", "norm.1.")
+        .replace("conv1.", "conv.1.")
+        .replace("norm2.", "norm.2.")
+        .replace("conv2.", "conv.2.")
+        if "denselayer" in k
+        else k: v
+        for k, v in imagenet_like.items()
+        if not k.endswith("num_batches_tracked")
+    }
     assert "features.denseblock1.denselayer1.norm.1.weight" in old_style
-    for name, payload in [("plain", imagenet_like), ("old-keys", old_style), ("wrapped", {"state_dict": imagenet_like})]:
+    for name, payload in [
+        ("plain", imagenet_like),
+        ("old-keys", old_style),
+        ("wrapped", {"state_dict": imagenet_like}),
+    ]:
         path = tmp_path / f"{name}.pth"
         torch.save(payload, path)
         net = build_model(str(path))
@@ -75,8 +88,12 @@ def test_imagenet_weights_offline_say_what_to_do(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torchvision.models.DenseNet169_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
-                        lambda self, *a, **k: offline(), raising=True)
+    monkeypatch.setattr(
+        torchvision.models.DenseNet169_Weights.IMAGENET1K_V1.__class__,
+        "get_state_dict",
+        lambda self, *a, **k: offline(),
+        raising=True,
+    )
     with pytest.raises(InputError) as caught:
         build_model("imagenet")
     text = str(caught.value)
@@ -87,8 +104,12 @@ def test_imagenet_weights_offline_say_what_to_do(monkeypatch):
 def test_imagenet_weights_come_from_torchvision(monkeypatch):
     torch.manual_seed(3)
     fake = torchvision.models.densenet169(weights=None).state_dict()
-    monkeypatch.setattr(torchvision.models.DenseNet169_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
-                        lambda self, *a, **k: fake, raising=True)
+    monkeypatch.setattr(
+        torchvision.models.DenseNet169_Weights.IMAGENET1K_V1.__class__,
+        "get_state_dict",
+        lambda self, *a, **k: fake,
+        raising=True,
+    )
     net = build_model("imagenet")
     assert torch.equal(net.state_dict()["features.conv0.weight"], fake["features.conv0.weight"])
 

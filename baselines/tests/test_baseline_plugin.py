@@ -1,4 +1,5 @@
 """Prediction through mura-bench's plugin protocol and runner."""
+
 from __future__ import annotations
 
 import json
@@ -77,17 +78,49 @@ def test_amp_prediction_on_cpu_is_close_to_fp32(tiny_run, synth_root):
 def test_mura_bench_run_writes_image_predictions(tiny_run, synth_root, tmp_path):
     _, result = tiny_run
     out = tmp_path / "preds.csv"
-    run = subprocess.run([str(BIN / "mura-bench"), "run", "densenet169", "--data", str(synth_root), "--split", "valid",
-                          "--out", str(out), "--option", f"checkpoint={result.best_path}", "--option", "device=cpu",
-                          "--quiet"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            str(BIN / "mura-bench"),
+            "run",
+            "densenet169",
+            "--data",
+            str(synth_root),
+            "--split",
+            "valid",
+            "--out",
+            str(out),
+            "--option",
+            f"checkpoint={result.best_path}",
+            "--option",
+            "device=cpu",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     from mura_bench.predictions import read_predictions
 
     predictions = read_predictions(out)
     assert predictions.kind == "image-probabilities"
     assert predictions.study_ids == load_split(synth_root, "valid").studies
-    missing = subprocess.run([str(BIN / "mura-bench"), "run", "densenet169", "--data", str(synth_root), "--split",
-                              "valid", "--out", str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [
+            str(BIN / "mura-bench"),
+            "run",
+            "densenet169",
+            "--data",
+            str(synth_root),
+            "--split",
+            "valid",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "checkpoint=PATH" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -108,8 +141,10 @@ def test_parallel_resizing_gives_the_serial_predictions_in_order(tiny_run, synth
 
 
 def test_prediction_and_cams_do_not_import_the_training_code():
-    code = ("import json, sys, mura_baseline.plugin, mura_baseline.cam, mura_baseline.runtime; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mura_baseline.'))))")
+    code = (
+        "import json, sys, mura_baseline.plugin, mura_baseline.cam, mura_baseline.runtime; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mura_baseline.'))))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr
     modules = set(json.loads(loaded.stdout))

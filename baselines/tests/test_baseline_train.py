@@ -1,4 +1,5 @@
 """The training loop: checkpoints, resume, schedule, speed options on CPU, the pre-resized cache."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,17 @@ from mura_baseline.weights import class_weights, image_counts_of_split
 
 
 def _config(synth_root, out, **changes) -> TrainConfig:
-    base = dict(data_dir=str(synth_root), out_dir=str(out), weights="none", image_size=32, batch_size=4,
-                epochs=1, max_steps_per_epoch=2, progress=False, threads=1)
+    base = dict(
+        data_dir=str(synth_root),
+        out_dir=str(out),
+        weights="none",
+        image_size=32,
+        batch_size=4,
+        epochs=1,
+        max_steps_per_epoch=2,
+        progress=False,
+        threads=1,
+    )
     base.update(changes)
     return TrainConfig(**base)
 
@@ -83,8 +93,15 @@ def test_resume_continues_exactly_where_training_stopped(synth_root, tmp_path):
 
 def test_speed_options_run_on_cpu_with_the_cache(synth_root, tmp_path):
     cache = tmp_path / "cache"
-    config = _config(synth_root, tmp_path / "fast", amp=True, channels_last=True, cache_dir=str(cache), workers=1,
-                     parts=("wrist", "shoulder", "elbow", "hand", "finger"))
+    config = _config(
+        synth_root,
+        tmp_path / "fast",
+        amp=True,
+        channels_last=True,
+        cache_dir=str(cache),
+        workers=1,
+        parts=("wrist", "shoulder", "elbow", "hand", "finger"),
+    )
     result = train(config)
     assert (cache / "train-32.npy").exists() and (cache / "valid-32.npy").exists()
     entry = result.history[0]

@@ -33,6 +33,7 @@ nothing else, with a small submission budget (default 2, one a day), so that its
 cannot recover the test labels (:func:`~.scores.information_bits`; the export warns when an
 organiser's budget gets close).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,15 @@ import numpy as np
 from mura_bench import __version__
 from mura_bench.errors import InputError
 from mura_bench.hosting import codabench_rules as rules
-from mura_bench.hosting.scores import (PRIMARY_KEY, Column, DIFFERENCE_KEYS, final_columns, flat_scores,
-                                       information_bits, leaderboard_columns)
+from mura_bench.hosting.scores import (
+    PRIMARY_KEY,
+    Column,
+    DIFFERENCE_KEYS,
+    final_columns,
+    flat_scores,
+    information_bits,
+    leaderboard_columns,
+)
 from mura_bench.hosting.settings import ScoringSettings
 from mura_bench.layout import BODY_PARTS
 
@@ -61,8 +69,10 @@ SCORING_COMMAND = "python3 /app/program/score.py /app/input /app/output"
 DEFAULT_TITLE = "MURA abnormality detection"
 SOLUTION_SEED = 20170611
 FINAL_DELAY = dt.timedelta(days=30)
-DOCKER_IMAGE_HINT = (f"name an image Codabench's workers can pull, pushed to a public registry and built "
-                     f"for linux/amd64, e.g. --docker-image ghcr.io/OWNER/mura-bench:{__version__}")
+DOCKER_IMAGE_HINT = (
+    f"name an image Codabench's workers can pull, pushed to a public registry and built "
+    f"for linux/amd64, e.g. --docker-image ghcr.io/OWNER/mura-bench:{__version__}"
+)
 #: Earliest start date: zip timestamps (the bundle's entries carry the start date) begin in 1980.
 EARLIEST_START = dt.date(1980, 1, 1)
 LATEST_ZIP_DATE = dt.date(2107, 12, 31)
@@ -76,9 +86,11 @@ FINAL_BITS_SHARE = 0.2
 PROGRAM_DIRS = {"development": "scoring_program", "final": "scoring_program_final"}
 #: A Docker image reference a worker can pull: [registry[:port]/]path[:tag][@sha256:digest], the
 #: path in lower case (Docker refuses upper-case repository names).
-_IMAGE_REFERENCE = re.compile(r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-                              r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-                              r"(?:@sha256:[0-9a-f]{64})?")
+_IMAGE_REFERENCE = re.compile(
+    r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[0-9a-f]{64})?"
+)
 #: competition.yaml fields and the options that set them (for messages).
 _FIELD_OPTIONS = {"title": "--title", "docker_image": "--docker-image"}
 
@@ -96,10 +108,10 @@ class ExportReport:
 @dataclass(frozen=True)
 class _Task:
     index: int
-    key: str            # "development" / "final"
+    key: str  # "development" / "final"
     name: str
     truth_path: Path
-    truth: object       # mura_bench.truth.Truth
+    truth: object  # mura_bench.truth.Truth
     truth_bytes: bytes  # the file as read (once)
     solution_csv: bytes
 
@@ -112,12 +124,19 @@ class SubmissionLimits:
     per_phase: int
 
 
-def export_codabench(truth: str | Path, out: str | Path, *, final_truth: str | Path | None = None,
-                     title: str | None = None, settings: ScoringSettings = ScoringSettings(),
-                     docker_image: str | None = None, start: dt.date | None = None,
-                     final_start: dt.date | None = None,
-                     limits: SubmissionLimits = SubmissionLimits(*DEVELOPMENT_LIMITS),
-                     final_limits: SubmissionLimits = SubmissionLimits(*FINAL_LIMITS)) -> ExportReport:
+def export_codabench(
+    truth: str | Path,
+    out: str | Path,
+    *,
+    final_truth: str | Path | None = None,
+    title: str | None = None,
+    settings: ScoringSettings = ScoringSettings(),
+    docker_image: str | None = None,
+    start: dt.date | None = None,
+    final_start: dt.date | None = None,
+    limits: SubmissionLimits = SubmissionLimits(*DEVELOPMENT_LIMITS),
+    final_limits: SubmissionLimits = SubmissionLimits(*FINAL_LIMITS),
+) -> ExportReport:
     """Write the competition bundle for ``truth`` (and ``final_truth``) to ``out`` (a .zip).
 
     ``docker_image`` is required: Codabench's workers pull it before every run. Raises
@@ -132,52 +151,80 @@ def export_codabench(truth: str | Path, out: str | Path, *, final_truth: str | P
     out = Path(out)
     title = (title or DEFAULT_TITLE).strip() or DEFAULT_TITLE
     if not docker_image or not docker_image.strip():
-        raise InputError("Codabench's workers pull the scoring image before every run: --docker-image is "
-                         "required", source="--docker-image", hint=DOCKER_IMAGE_HINT)
+        raise InputError(
+            "Codabench's workers pull the scoring image before every run: --docker-image is required",
+            source="--docker-image",
+            hint=DOCKER_IMAGE_HINT,
+        )
     docker_image = docker_image.strip()
     if not _IMAGE_REFERENCE.fullmatch(docker_image):
-        raise InputError(f"not a Docker image name a worker can pull: {docker_image!r}", source="--docker-image",
-                         hint=DOCKER_IMAGE_HINT)
+        raise InputError(
+            f"not a Docker image name a worker can pull: {docker_image!r}",
+            source="--docker-image",
+            hint=DOCKER_IMAGE_HINT,
+        )
     start, final_start = _dates(start, final_start, with_final=final_truth is not None)
     sources = [Path(truth)] + ([Path(final_truth)] if final_truth is not None else [])
     _check_destination(out, sources)
     tasks = []
     for index, (key, path) in enumerate(zip(("development", "final"), sources)):
-        data = read_input(path, what="truth")          # once: a pipe gives the same bundle
+        data = read_input(path, what="truth")  # once: a pipe gives the same bundle
         table = parse_bytes(data, read_truth, source=display(path))
-        tasks.append(_Task(index, key, f"{key.capitalize()} task", path, table, data,
-                           solution_csv(table.study_ids, seed=SOLUTION_SEED + index)))
+        tasks.append(
+            _Task(
+                index,
+                key,
+                f"{key.capitalize()} task",
+                path,
+                table,
+                data,
+                solution_csv(table.study_ids, seed=SOLUTION_SEED + index),
+            )
+        )
     columns = _columns(tasks, settings)
     finals = final_columns(columns)
-    entries = _bundle_entries(tasks, columns, finals, title=title, settings=settings,
-                              docker_image=docker_image, start=start, final_start=final_start,
-                              limits=limits, final_limits=final_limits)
+    entries = _bundle_entries(
+        tasks,
+        columns,
+        finals,
+        title=title,
+        settings=settings,
+        docker_image=docker_image,
+        start=start,
+        final_start=final_start,
+        limits=limits,
+        final_limits=final_limits,
+    )
     _check_rules(entries)
     warnings = []
     if "/" not in docker_image.split("@")[0]:
-        warnings.append(f"--docker-image {docker_image} names an official Docker Hub image "
-                        f"(docker.io/library/...); a local tag cannot be pulled by Codabench's workers: "
-                        f"push the image and name it with its registry, e.g. ghcr.io/OWNER/mura-bench:{__version__}")
+        warnings.append(
+            f"--docker-image {docker_image} names an official Docker Hub image "
+            f"(docker.io/library/...); a local tag cannot be pulled by Codabench's workers: "
+            f"push the image and name it with its registry, e.g. ghcr.io/OWNER/mura-bench:{__version__}"
+        )
     if len(tasks) > 1:
         bits = information_bits(finals, final_limits.per_phase)
         studies = len(tasks[1].truth.study_ids)
         if bits > FINAL_BITS_SHARE * studies:
-            warnings.append(f"the final phase's budget ({final_limits.per_phase} submissions of "
-                            f"{', '.join(c.key for c in finals)}) can carry up to {bits:.0f} bits about its "
-                            f"{studies} hidden labels; keep it under {FINAL_BITS_SHARE * studies:.0f} "
-                            "(fewer --final-max-submissions) so the labels stay hidden")
+            warnings.append(
+                f"the final phase's budget ({final_limits.per_phase} submissions of "
+                f"{', '.join(c.key for c in finals)}) can carry up to {bits:.0f} bits about its "
+                f"{studies} hidden labels; keep it under {FINAL_BITS_SHARE * studies:.0f} "
+                "(fewer --final-max-submissions) so the labels stay hidden"
+            )
     _write_zip(out, entries, stamp=start)
     return ExportReport(out, sorted(entries), [c.key for c in columns], warnings)
 
 
-def _dates(start: dt.date | None, final_start: dt.date | None, *,
-           with_final: bool) -> tuple[dt.date, dt.date | None]:
+def _dates(start: dt.date | None, final_start: dt.date | None, *, with_final: bool) -> tuple[dt.date, dt.date | None]:
     """The development and final start dates, checked: a start a zip timestamp can hold, a final
     phase strictly after the development phase's first day, no date past year 9999."""
     start = start or dt.datetime.now(dt.timezone.utc).date()
     if start < EARLIEST_START:
-        raise InputError(f"the start date {start} is before 1980: the bundle's zip timestamps cannot "
-                         "hold it", source="--start")
+        raise InputError(
+            f"the start date {start} is before 1980: the bundle's zip timestamps cannot hold it", source="--start"
+        )
     if not with_final:
         if final_start is not None:
             raise InputError("--final-start needs --final-truth (there is no final phase without it)")
@@ -186,12 +233,18 @@ def _dates(start: dt.date | None, final_start: dt.date | None, *,
         try:
             final_start = start + FINAL_DELAY
         except OverflowError:
-            raise InputError(f"the final phase would start {FINAL_DELAY.days} days after {start}, past "
-                             "the year 9999", source="--start", hint="give an earlier --start") from None
+            raise InputError(
+                f"the final phase would start {FINAL_DELAY.days} days after {start}, past the year 9999",
+                source="--start",
+                hint="give an earlier --start",
+            ) from None
     if final_start <= start:
-        raise InputError(f"the final phase must start after the development phase "
-                         f"({final_start} is not after {start}): the development phase ends at 23:59:59 "
-                         "of the day before the final phase starts", source="--final-start")
+        raise InputError(
+            f"the final phase must start after the development phase "
+            f"({final_start} is not after {start}): the development phase ends at 23:59:59 "
+            "of the day before the final phase starts",
+            source="--final-start",
+        )
     return start, final_start
 
 
@@ -205,8 +258,11 @@ def _check_rules(entries: dict[str, bytes]) -> None:
         field, problem = faults[0]
         option = _FIELD_OPTIONS.get(field) or _phase_option(field)
         where = f"{option} (competition.yaml {field})" if option else f"competition.yaml {field}"
-        raise InputError(f"Codabench would refuse this bundle: {problem}", source=where,
-                         rows=[(None, f"{f}: {p}") for f, p in faults[1:]])
+        raise InputError(
+            f"Codabench would refuse this bundle: {problem}",
+            source=where,
+            rows=[(None, f"{f}: {p}") for f, p in faults[1:]],
+        )
 
 
 def _phase_option(field: str) -> str | None:
@@ -263,35 +319,60 @@ def _columns(tasks: list[_Task], settings: ScoringSettings) -> list[Column]:
         with_difference |= DIFFERENCE_KEYS[0] in keys
         parts |= {BODY_PARTS[i] for i in task.truth.parts}
     if with_difference and settings.bootstrap == 0:
-        raise InputError("the leaderboard's F1 - radiologists interval needs bootstrap resamples; "
-                         "use --bootstrap 2 or more", source="--bootstrap")
-    return leaderboard_columns(with_difference=with_difference,
-                               parts=tuple(p for p in BODY_PARTS if p in parts))
+        raise InputError(
+            "the leaderboard's F1 - radiologists interval needs bootstrap resamples; use --bootstrap 2 or more",
+            source="--bootstrap",
+        )
+    return leaderboard_columns(with_difference=with_difference, parts=tuple(p for p in BODY_PARTS if p in parts))
 
 
-def _bundle_entries(tasks: list[_Task], columns: list[Column], finals: list[Column], *, title: str,
-                    settings: ScoringSettings, docker_image: str, start: dt.date,
-                    final_start: dt.date | None, limits: SubmissionLimits,
-                    final_limits: SubmissionLimits) -> dict[str, bytes]:
+def _bundle_entries(
+    tasks: list[_Task],
+    columns: list[Column],
+    finals: list[Column],
+    *,
+    title: str,
+    settings: ScoringSettings,
+    docker_image: str,
+    start: dt.date,
+    final_start: dt.date | None,
+    limits: SubmissionLimits,
+    final_limits: SubmissionLimits,
+) -> dict[str, bytes]:
     import yaml
 
     phases = _phases(tasks, start, final_start, limits, final_limits)
     with_difference = any(c.key in DIFFERENCE_KEYS for c in columns)
     first = tasks[0].truth
     final_studies = len(tasks[1].truth.study_ids) if len(tasks) > 1 else 0
-    context = dict(title=title, version=__version__, phases=phases, columns=columns, finals=finals,
-                   primary=PRIMARY_KEY, with_difference=with_difference, protocol=settings.protocol,
-                   protocol_name=_protocol_name(first, settings.protocol), readers=first.n_readers,
-                   bootstrap=settings.bootstrap, seed=settings.seed,
-                   confidence_pct=f"{settings.confidence * 100:g}",
-                   example_row=tasks[0].solution_csv.decode().splitlines()[1],
-                   limits=limits, final_limits=final_limits, final_studies=final_studies,
-                   final_bits=f"{information_bits(finals, final_limits.per_phase):.0f}",
-                   dev_bits_per_submission=f"{information_bits(columns, 1):.0f}")
+    context = dict(
+        title=title,
+        version=__version__,
+        phases=phases,
+        columns=columns,
+        finals=finals,
+        primary=PRIMARY_KEY,
+        with_difference=with_difference,
+        protocol=settings.protocol,
+        protocol_name=_protocol_name(first, settings.protocol),
+        readers=first.n_readers,
+        bootstrap=settings.bootstrap,
+        seed=settings.seed,
+        confidence_pct=f"{settings.confidence * 100:g}",
+        example_row=tasks[0].solution_csv.decode().splitlines()[1],
+        limits=limits,
+        final_limits=final_limits,
+        final_studies=final_studies,
+        final_bits=f"{information_bits(finals, final_limits.per_phase):.0f}",
+        dev_bits_per_submission=f"{information_bits(columns, 1):.0f}",
+    )
     entries: dict[str, bytes] = {
-        rules.COMPETITION_FILE: yaml.safe_dump(_competition(tasks, columns, phases, title=title,
-                                                            docker_image=docker_image),
-                                               sort_keys=False, allow_unicode=True, width=100).encode("utf-8"),
+        rules.COMPETITION_FILE: yaml.safe_dump(
+            _competition(tasks, columns, phases, title=title, docker_image=docker_image),
+            sort_keys=False,
+            allow_unicode=True,
+            width=100,
+        ).encode("utf-8"),
         "logo.png": _logo_png(),
         "pages/overview.md": _render("overview.md", context),
         "pages/evaluation.md": _render("evaluation.md", context),
@@ -305,11 +386,22 @@ def _bundle_entries(tasks: list[_Task], columns: list[Column], finals: list[Colu
         program = PROGRAM_DIRS[task.key]
         entries[f"{program}/metadata.yaml"] = yaml.safe_dump({"command": SCORING_COMMAND}).encode("utf-8")
         entries[f"{program}/score.py"] = _template_bytes("score.py")
-        entries[f"{program}/settings.json"] = (json.dumps(
-            {"schema": "mura-bench/codabench-scoring/v1", "mura_bench": __version__, "title": title,
-             **settings.to_dict(), "phase": task.key, "columns": [c.key for c in shown],
-             "precision": {c.key: c.precision for c in shown}, "detailed": "summary" if final else "full"},
-            indent=2) + "\n").encode("utf-8")
+        entries[f"{program}/settings.json"] = (
+            json.dumps(
+                {
+                    "schema": "mura-bench/codabench-scoring/v1",
+                    "mura_bench": __version__,
+                    "title": title,
+                    **settings.to_dict(),
+                    "phase": task.key,
+                    "columns": [c.key for c in shown],
+                    "precision": {c.key: c.precision for c in shown},
+                    "detailed": "summary" if final else "full",
+                },
+                indent=2,
+            )
+            + "\n"
+        ).encode("utf-8")
         entries[f"reference_data/{task.key}/truth.csv"] = task.truth_bytes
         entries[f"solution/{task.key}/predictions.csv"] = task.solution_csv
     return entries
@@ -321,38 +413,63 @@ def _protocol_name(truth, protocol: str) -> str:
     return resolve_protocol(protocol, truth.kind)
 
 
-def _phases(tasks: list[_Task], start: dt.date, final_start: dt.date | None, limits: SubmissionLimits,
-            final_limits: SubmissionLimits) -> list[dict]:
+def _phases(
+    tasks: list[_Task],
+    start: dt.date,
+    final_start: dt.date | None,
+    limits: SubmissionLimits,
+    final_limits: SubmissionLimits,
+) -> list[dict]:
     """The phases; the development phase ends one second before the final phase starts (23:59:59
     of the day before): Codabench refuses phases that touch."""
     dev_end = None
     if final_start is not None:
         dev_end = rules.format_datetime(dt.datetime.combine(final_start, dt.time()) - dt.timedelta(seconds=1))
-    dev = {"index": 0, "name": "Development",
-           "description": "Score your predictions on the development studies; the leaderboard shows "
-                          "every submission's scores.",
-           "start": _datetime(start), "end": dev_end, "tasks": [0], "limits": limits}
+    dev = {
+        "index": 0,
+        "name": "Development",
+        "description": "Score your predictions on the development studies; the leaderboard shows "
+        "every submission's scores.",
+        "start": _datetime(start),
+        "end": dev_end,
+        "tasks": [0],
+        "limits": limits,
+    }
     phases = [dev]
     if len(tasks) > 1:
-        phases.append({"index": 1, "name": "Final",
-                       "description": "Predictions on the hidden test studies, scored against the "
-                                      "final truth; overall F1 and kappa only, to 2 decimals.",
-                       "start": _datetime(final_start), "end": None, "tasks": [1], "limits": final_limits})
+        phases.append(
+            {
+                "index": 1,
+                "name": "Final",
+                "description": "Predictions on the hidden test studies, scored against the "
+                "final truth; overall F1 and kappa only, to 2 decimals.",
+                "start": _datetime(final_start),
+                "end": None,
+                "tasks": [1],
+                "limits": final_limits,
+            }
+        )
     return phases
 
 
-def _competition(tasks: list[_Task], columns: list[Column], phases: list[dict], *, title: str,
-                 docker_image: str) -> dict:
+def _competition(
+    tasks: list[_Task], columns: list[Column], phases: list[dict], *, title: str, docker_image: str
+) -> dict:
     phase_docs = []
     for phase in phases:
         doc = {k: phase[k] for k in ("index", "name", "description", "start")}
         if phase["end"]:
             doc["end"] = phase["end"]
-        doc.update({"max_submissions_per_day": phase["limits"].per_day,
-                    "max_submissions": phase["limits"].per_phase,
-                    "execution_time_limit": rules.MAX_EXECUTION_TIME_LIMIT,
-                    "starting_kit": "starting_kit", "accepts_only_result_submissions": True,
-                    "tasks": phase["tasks"]})
+        doc.update(
+            {
+                "max_submissions_per_day": phase["limits"].per_day,
+                "max_submissions": phase["limits"].per_phase,
+                "execution_time_limit": rules.MAX_EXECUTION_TIME_LIMIT,
+                "starting_kit": "starting_kit",
+                "accepts_only_result_submissions": True,
+                "tasks": phase["tasks"],
+            }
+        )
         phase_docs.append(doc)
     primary = next(i for i, c in enumerate(columns) if c.key == PRIMARY_KEY)
     return {
@@ -367,19 +484,35 @@ def _competition(tasks: list[_Task], columns: list[Column], phases: list[dict], 
         "show_detailed_results_in_leaderboard": True,
         "make_programs_available": True,
         "terms": "pages/terms.md",
-        "pages": [{"title": "Overview", "file": "pages/overview.md"},
-                  {"title": "Evaluation", "file": "pages/evaluation.md"},
-                  {"title": "Terms", "file": "pages/terms.md"}],
-        "tasks": [{"index": t.index, "name": t.name,
-                   "description": f"Scored against {t.truth_path.name} ({len(t.truth)} studies, {t.truth.kind}).",
-                   "scoring_program": PROGRAM_DIRS[t.key],
-                   "reference_data": f"reference_data/{t.key}"} for t in tasks],
+        "pages": [
+            {"title": "Overview", "file": "pages/overview.md"},
+            {"title": "Evaluation", "file": "pages/evaluation.md"},
+            {"title": "Terms", "file": "pages/terms.md"},
+        ],
+        "tasks": [
+            {
+                "index": t.index,
+                "name": t.name,
+                "description": f"Scored against {t.truth_path.name} ({len(t.truth)} studies, {t.truth.kind}).",
+                "scoring_program": PROGRAM_DIRS[t.key],
+                "reference_data": f"reference_data/{t.key}",
+            }
+            for t in tasks
+        ],
         "solutions": [{"index": t.index, "tasks": [t.index], "path": f"solution/{t.key}"} for t in tasks],
         "phases": phase_docs,
-        "leaderboards": [{"title": "Results", "key": "main", "submission_rule": "Force_Last",
-                          "primary_index": primary,
-                          "columns": [{"title": c.title, "key": c.key, "index": i, "sorting": c.sorting,
-                                       "precision": c.precision} for i, c in enumerate(columns)]}],
+        "leaderboards": [
+            {
+                "title": "Results",
+                "key": "main",
+                "submission_rule": "Force_Last",
+                "primary_index": primary,
+                "columns": [
+                    {"title": c.title, "key": c.key, "index": i, "sorting": c.sorting, "precision": c.precision}
+                    for i, c in enumerate(columns)
+                ],
+            }
+        ],
     }
 
 
@@ -394,8 +527,13 @@ def _template_bytes(name: str) -> bytes:
 def _render(name: str, context: dict) -> bytes:
     import jinja2
 
-    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     return env.from_string(_template_bytes(name).decode("utf-8")).render(**context).encode("utf-8")
 
 
@@ -416,7 +554,7 @@ def _logo_png() -> bytes:
 
 
 def _zip_bytes(entries: dict[str, bytes], *, stamp: dt.date) -> bytes:
-    stamp = min(stamp, LATEST_ZIP_DATE)   # the start date, as far as a zip timestamp reaches
+    stamp = min(stamp, LATEST_ZIP_DATE)  # the start date, as far as a zip timestamp reaches
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(entries):
@@ -432,6 +570,5 @@ def _write_zip(out: Path, entries: dict[str, bytes], *, stamp: dt.date) -> None:
 
     data = _zip_bytes(entries, stamp=stamp)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open_output(out, binary=True) as fh:   # temp file + rename, umask mode, cleanup on signals
+    with open_output(out, binary=True) as fh:  # temp file + rename, umask mode, cleanup on signals
         fh.write(data)
-

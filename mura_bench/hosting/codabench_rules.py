@@ -42,6 +42,7 @@ whose keys are leaderboard column keys (``src/apps/api/views/submissions.py``,
 ``upload_submission_scores``). The default queue caps a run at 600 seconds
 (``src/apps/competitions/tasks.py``, ``MAX_EXECUTION_TIME_LIMIT``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -63,8 +64,14 @@ LEADERBOARD_KEY_MAX = 36
 COLUMN_TITLE_MAX = 36
 COLUMN_KEY_MAX = 36
 COLUMN_SORTING = ("desc", "asc")
-SUBMISSION_RULES = ("Add", "Add_And_Delete", "Add_And_Delete_Multiple", "Force_Last",
-                    "Force_Latest_Multiple", "Force_Best")
+SUBMISSION_RULES = (
+    "Add",
+    "Add_And_Delete",
+    "Add_And_Delete_Multiple",
+    "Force_Last",
+    "Force_Latest_Multiple",
+    "Force_Best",
+)
 #: Decimal places of a stored score (``SubmissionScore.score``): the API serves this precision
 #: whatever a column's display precision is.
 STORED_SCORE_PLACES = 10
@@ -192,11 +199,16 @@ def _phases(fault, doc: Mapping, files: Mapping[str, bytes], task_indices: set) 
             fault(where + "start", "every phase needs a start date")
         if previous_name is not None and start is not None:
             if previous_end is None:
-                fault(f"phases[{ordered[position - 1][0]}].end",
-                      f"phase {previous_name!r} needs an end date: a phase follows it")
+                fault(
+                    f"phases[{ordered[position - 1][0]}].end",
+                    f"phase {previous_name!r} needs an end date: a phase follows it",
+                )
             elif start <= previous_end:
-                fault(where + "start", f"phase {phase.get('name')!r} must start strictly after phase "
-                                       f"{previous_name!r} ends ({previous_end:%Y-%m-%d %H:%M:%S})")
+                fault(
+                    where + "start",
+                    f"phase {phase.get('name')!r} must start strictly after phase "
+                    f"{previous_name!r} ends ({previous_end:%Y-%m-%d %H:%M:%S})",
+                )
         if start is not None and end is not None and end <= start:
             fault(where + "end", "a phase must end after it starts")
         previous_end, previous_name = end, phase.get("name")

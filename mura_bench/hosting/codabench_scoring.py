@@ -21,6 +21,7 @@ leaderboard site's page built with ``hidden_truth``), and in a final phase (``"d
 message on stderr, speaking of the submitted file, and exits 2; nothing is written to OUTPUT_DIR
 then, so Codabench records no score. ``scores.json`` is written last.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,17 +39,19 @@ from mura_bench.terminal import echo, excerpt
 
 SETTINGS_FILE = "settings.json"
 DETAILED_FILE = DETAILED_RESULTS_FILE
-SUBMISSION_HINT = ("Submit a zip file with one CSV at its top level (zip the file, not a folder): "
-                   "study_path,probability or the official headerless study_path,label.")
+SUBMISSION_HINT = (
+    "Submit a zip file with one CSV at its top level (zip the file, not a folder): "
+    "study_path,probability or the official headerless study_path,label."
+)
 _SETTINGS_EXTRA = ("schema", "mura_bench", "columns", "title", "precision", "detailed", "phase")
 #: Hints of mura-bench's messages that name command-line options, as a participant can act on them.
 _PARTICIPANT_HINTS = (
-    ("--path-col", "give the file a header row naming its columns: study (or path, image) and "
-                   "probability (or label)"),
-    ("--score-col", "give the file a header row naming its columns: study (or path, image) and "
-                    "probability (or label)"),
-    ("--allow-missing", "predict every study of the phase, none missing: sample_submission.zip in the "
-                        "starting kit lists them all"),
+    ("--path-col", "give the file a header row naming its columns: study (or path, image) and probability (or label)"),
+    ("--score-col", "give the file a header row naming its columns: study (or path, image) and probability (or label)"),
+    (
+        "--allow-missing",
+        "predict every study of the phase, none missing: sample_submission.zip in the starting kit lists them all",
+    ),
 )
 _OPTION = re.compile(r"--[a-z][a-z-]+")
 
@@ -66,9 +69,12 @@ def main(argv: list[str] | None = None, *, program_dir: str | Path | None = None
         echo(f"error: {exc}", err=True)
         return 2
     except Exception as exc:  # a bug: say so, and record no score
-        echo(f"internal error: {type(exc).__name__}: {excerpt(str(exc), 300)}\nThis is a bug in "
-             "mura-bench's scoring program; the organisers can rerun it with MURA_BENCH_DEBUG=1 for "
-             "the traceback.", err=True)
+        echo(
+            f"internal error: {type(exc).__name__}: {excerpt(str(exc), 300)}\nThis is a bug in "
+            "mura-bench's scoring program; the organisers can rerun it with MURA_BENCH_DEBUG=1 for "
+            "the traceback.",
+            err=True,
+        )
         if os.environ.get("MURA_BENCH_DEBUG"):
             raise
         return 1
@@ -85,9 +91,11 @@ def load_settings(program_dir: Path) -> tuple[ScoringSettings, dict]:
         raise InputError(f"cannot read the scoring settings: {exc}", source=str(path)) from None
     settings = ScoringSettings.from_mapping(raw, source=str(path), extra=_SETTINGS_EXTRA)
     if raw.get("mura_bench") != __version__:
-        echo(f"warning: this bundle was exported by mura-bench {raw.get('mura_bench')}, the scoring "
-             f"image runs {__version__}; rebuild the image from the same version for identical scores",
-             err=True)
+        echo(
+            f"warning: this bundle was exported by mura-bench {raw.get('mura_bench')}, the scoring "
+            f"image runs {__version__}; rebuild the image from the same version for identical scores",
+            err=True,
+        )
     return settings, raw
 
 
@@ -116,9 +124,15 @@ def score_submission(input_dir: Path, output_dir: Path, program_dir: Path) -> di
     if raw.get("detailed", "full") == "summary":
         page = summary_results_html(scores, name=submitted.name, title=title, phase=str(raw.get("phase") or ""))
     else:
-        page = detailed_results_html(submitted.data, site_truth(truth, settings.protocol), name=submitted.name,
-                                     resamples=settings.bootstrap, seed=settings.seed,
-                                     confidence=settings.confidence, title=title)
+        page = detailed_results_html(
+            submitted.data,
+            site_truth(truth, settings.protocol),
+            name=submitted.name,
+            resamples=settings.bootstrap,
+            seed=settings.seed,
+            confidence=settings.confidence,
+            title=title,
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     _write(output_dir / DETAILED_FILE, page)
     _write(output_dir / SCORES_FILE, json.dumps(scores, indent=2, allow_nan=False) + "\n")
@@ -139,11 +153,14 @@ def for_participants(exc: InputError, *, source: str) -> InputError:
 
 
 def _precision(raw: dict, columns: list[str]) -> dict[str, int]:
-    found = raw.get("precision", {c: 4 for c in columns})   # bundles exported before precisions: 4
-    if not isinstance(found, dict) or not all(isinstance(found.get(c), int) and not isinstance(found.get(c), bool)
-                                              and 0 <= found.get(c) <= 10 for c in columns):
-        raise InputError("the scoring settings need a precision (0 to 10 decimals) for every column",
-                         source=SETTINGS_FILE)
+    found = raw.get("precision", {c: 4 for c in columns})  # bundles exported before precisions: 4
+    if not isinstance(found, dict) or not all(
+        isinstance(found.get(c), int) and not isinstance(found.get(c), bool) and 0 <= found.get(c) <= 10
+        for c in columns
+    ):
+        raise InputError(
+            "the scoring settings need a precision (0 to 10 decimals) for every column", source=SETTINGS_FILE
+        )
     return {c: found[c] for c in columns}
 
 

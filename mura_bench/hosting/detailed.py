@@ -11,6 +11,7 @@ changes: the ROC plot is inlined as a ``data:`` URI (and the page's Content-Secu
 ``data:`` images instead of the site's own files), the navigation to the site's other pages is
 removed, and the rank box (meaningless for a single entry) is dropped.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,13 +26,22 @@ from mura_bench.truth import Truth
 _IMG_SRC = re.compile(r'src="\.\./(plots/[A-Za-z0-9._-]+\.svg)"')
 _RELATIVE_LINK = re.compile(r'<a (class="[^"]*" )?href="\.\./[^"]*">(.*?)</a>', re.S)
 _RANK_BOX = re.compile(r'\s*<div class="rank-box">.*?</div>', re.S)
-_NAV = re.compile(r'\s*<nav>.*?</nav>', re.S)
+_NAV = re.compile(r"\s*<nav>.*?</nav>", re.S)
 _CRUMBS = re.compile(r'<p class="crumbs">.*?</p>\n?', re.S)
 _IMG_POLICY = re.compile(r"img-src (?:'self'|&#39;self&#39;)")
 
 
-def detailed_results_html(predictions_csv: bytes, truth: Truth, *, name: str, resamples: int,
-                          seed: int, confidence: float, title: str, hidden_truth: bool = True) -> str:
+def detailed_results_html(
+    predictions_csv: bytes,
+    truth: Truth,
+    *,
+    name: str,
+    resamples: int,
+    seed: int,
+    confidence: float,
+    title: str,
+    hidden_truth: bool = True,
+) -> str:
     """Build a one-entry site for the predictions ``predictions_csv`` (the file's bytes) in a
     temporary folder and return its entry page, made self-contained. ``name`` is the entry's name
     as shown (escaped). Raises :class:`~mura_bench.errors.InputError` as the build does."""
@@ -42,11 +52,18 @@ def detailed_results_html(predictions_csv: bytes, truth: Truth, *, name: str, re
         entry = work / "submissions" / "submission"
         entry.mkdir(parents=True)
         (entry / "predictions.csv").write_bytes(predictions_csv)
-        (entry / "submission.toml").write_text(f"name = {_toml_string(name)}\nreported = false\n",
-                                               encoding="utf-8")
+        (entry / "submission.toml").write_text(f"name = {_toml_string(name)}\nreported = false\n", encoding="utf-8")
         site = work / "site"
-        report = build_site(work / "submissions", truth, site, resamples=resamples, seed=seed,
-                            title=title, confidence=confidence, hidden_truth=hidden_truth)
+        report = build_site(
+            work / "submissions",
+            truth,
+            site,
+            resamples=resamples,
+            seed=seed,
+            title=title,
+            confidence=confidence,
+            hidden_truth=hidden_truth,
+        )
         if report.skipped:
             raise InputError(report.skipped[0].reason, source=name)
         html = (site / "entry" / "submission.html").read_text(encoding="utf-8")
@@ -57,6 +74,7 @@ def detailed_results_html(predictions_csv: bytes, truth: Truth, *, name: str, re
 
 def self_contained(html: str, site: Path) -> str:
     """Inline the page's SVG plots from ``site`` and drop what points at other pages."""
+
     def inline(match: re.Match) -> str:
         data = (site / match.group(1)).read_bytes()
         return 'src="data:image/svg+xml;base64,' + base64.b64encode(data).decode("ascii") + '"'

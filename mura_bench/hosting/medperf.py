@@ -27,6 +27,7 @@ written with one write: MedPerf bind-mounts the results file itself (it exists, 
 run), so it is rewritten in place; a results file that does not exist yet is created next to
 where it goes and renamed into place. Nothing else is written outside ``/tmp``; no network is used.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,7 @@ def read_parameters(path: str | Path | None) -> Parameters:
 
     if path is None:
         return parse_parameters(default_parameters_text(), source="the default parameters")
-    raw = read_input(path, what="parameters")       # size-capped: /dev/zero is one message
+    raw = read_input(path, what="parameters")  # size-capped: /dev/zero is one message
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -85,23 +86,22 @@ def parse_parameters(text: str, *, source: str) -> Parameters:
         raise InputError("columns must be a non-empty list of result keys", source=source)
     unknown = [c for c in columns if c not in ALL_KEYS]
     if unknown:
-        raise InputError(f"unknown column(s) {', '.join(unknown)}; choose from {', '.join(ALL_KEYS)}",
-                         source=source)
+        raise InputError(f"unknown column(s) {', '.join(unknown)}; choose from {', '.join(ALL_KEYS)}", source=source)
     if len(set(columns)) != len(columns):
         raise InputError("columns lists a key twice", source=source)
     return Parameters(settings, tuple(columns))
 
 
-def evaluate(predictions_dir: str | Path, labels_dir: str | Path, parameters_file: str | Path | None,
-             output_path: str | Path) -> dict[str, float]:
+def evaluate(
+    predictions_dir: str | Path, labels_dir: str | Path, parameters_file: str | Path | None, output_path: str | Path
+) -> dict[str, float]:
     """Score the one predictions CSV against the one labels CSV; write and return the results.
 
     ``parameters_file`` None: MedPerf's mounted file when there is one, else the shipped defaults.
     """
     import yaml
 
-    from mura_bench.hosting.untrusted import (check_distinct_files, check_distinct_folders, parse_bytes,
-                                              read_folder_csv)
+    from mura_bench.hosting.untrusted import check_distinct_files, check_distinct_folders, parse_bytes, read_folder_csv
     from mura_bench.outputs import display
     from mura_bench.predictions import read_predictions
     from mura_bench.scoring import score
@@ -137,7 +137,7 @@ def write_results(path: Path, text: str) -> None:
     from mura_bench.outputs import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, text, option="--output-path")   # temp file + rename, umask mode, cleanup on signals
+    write_text(path, text, option="--output-path")  # temp file + rename, umask mode, cleanup on signals
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:

@@ -23,6 +23,7 @@ A final phase (a hidden test set, few submissions) publishes :data:`FINAL_COLUMN
 :data:`FINAL_PRECISION` decimals; :func:`information_bits` bounds what a whole submission budget
 can learn from them.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,12 @@ PRIMARY_KEY = "overall_f1"
 FINAL_COLUMNS = ("overall_f1", "overall_kappa")
 FINAL_PRECISION = 2
 #: Range of each column's values (kappa and the differences can be negative).
-VALUE_RANGES = {"overall_kappa": (-1.0, 1.0), "f1_minus_radiologists": (-1.0, 1.0),
-                "f1_minus_radiologists_ci_low": (-1.0, 1.0), "f1_minus_radiologists_ci_high": (-1.0, 1.0)}
+VALUE_RANGES = {
+    "overall_kappa": (-1.0, 1.0),
+    "f1_minus_radiologists": (-1.0, 1.0),
+    "f1_minus_radiologists_ci_low": (-1.0, 1.0),
+    "f1_minus_radiologists_ci_high": (-1.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,17 @@ class Column:
 def leaderboard_columns(*, with_difference: bool, parts: tuple[str, ...] = BODY_PARTS) -> list[Column]:
     """The columns in display order: overall kappa, F1, AUROC, the difference to the radiologists
     (``with_difference``: the truth is a reader panel with readers to compare with), F1 per part."""
-    columns = [Column("overall_kappa", "Overall kappa"), Column("overall_f1", "Overall F1"),
-               Column("overall_auroc", "Overall AUROC")]
+    columns = [
+        Column("overall_kappa", "Overall kappa"),
+        Column("overall_f1", "Overall F1"),
+        Column("overall_auroc", "Overall AUROC"),
+    ]
     if with_difference:
-        columns += [Column("f1_minus_radiologists", "F1 - radiologists"),
-                    Column("f1_minus_radiologists_ci_low", "F1 - radiologists, CI low"),
-                    Column("f1_minus_radiologists_ci_high", "F1 - radiologists, CI high")]
+        columns += [
+            Column("f1_minus_radiologists", "F1 - radiologists"),
+            Column("f1_minus_radiologists_ci_low", "F1 - radiologists, CI low"),
+            Column("f1_minus_radiologists_ci_high", "F1 - radiologists, CI high"),
+        ]
     columns += [Column(f"{p}_f1", f"{PART_TITLES[p]} F1") for p in BODY_PARTS if p in parts]
     return columns
 
@@ -108,7 +118,7 @@ def information_bits(columns: list[Column], submissions: int) -> float:
     per_submission = 0.0
     for c in columns:
         low, high = VALUE_RANGES.get(c.key, (0.0, 1.0))
-        per_submission += math.log2(round((high - low) * 10 ** c.precision) + 1)
+        per_submission += math.log2(round((high - low) * 10**c.precision) + 1)
     return per_submission * submissions
 
 

@@ -9,6 +9,7 @@ that is a link to the hidden truth is refused, and nothing of a link's target is
 the submitter knows it. File names are shown escaped (undecodable bytes and control characters
 as ``\\xNN``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,17 +63,26 @@ def read_folder_csv(folder: str | Path, *, what: str, place: str, hint: str | No
     except FileNotFoundError:
         raise InputError(f"{what}: folder not found", source=display(folder)) from None
     except OSError as exc:
-        raise InputError(f"{what}: cannot list the folder: {exc.strerror or type(exc).__name__}",
-                         source=display(folder)) from None
+        raise InputError(
+            f"{what}: cannot list the folder: {exc.strerror or type(exc).__name__}", source=display(folder)
+        ) from None
     csvs = [n for n in entries if _is_csv(n)]
     if len(csvs) > 1:
-        raise InputError(f"{what}: expected one CSV file, found {len(csvs)}", source=display(folder),
-                         rows=[(None, shown_name(n)) for n in csvs], hint=hint)
+        raise InputError(
+            f"{what}: expected one CSV file, found {len(csvs)}",
+            source=display(folder),
+            rows=[(None, shown_name(n)) for n in csvs],
+            hint=hint,
+        )
     if not csvs:
         nested = _nested_csvs(folder)
         if nested:
-            raise InputError(f"{what}: the CSV file must sit at the top level, not in a folder",
-                             source=display(folder), rows=[(None, shown_name(n)) for n in nested], hint=hint)
+            raise InputError(
+                f"{what}: the CSV file must sit at the top level, not in a folder",
+                source=display(folder),
+                rows=[(None, shown_name(n)) for n in nested],
+                hint=hint,
+            )
         found = ", ".join(shown_name(n) for n in entries) or "nothing"
         raise InputError(f"{what}: no CSV file found (found {found})", source=display(folder), hint=hint)
     name = csvs[0]
@@ -81,7 +91,7 @@ def read_folder_csv(folder: str | Path, *, what: str, place: str, hint: str | No
         return InputError(f"{what}: {message}", source=display(folder), hint=hint)
 
     data = read_regular_file(folder, name, max_bytes=max_input_bytes(), error=refuse, place=place)
-    if data is None:   # removed between the listing and the read
+    if data is None:  # removed between the listing and the read
         raise refuse(f"{shown_name(name)} disappeared while it was read")
     found = os.lstat(folder / name)
     return FolderCsv(shown_name(name), data, (found.st_dev, found.st_ino))
@@ -103,8 +113,10 @@ def check_distinct_folders(first: str | Path, second: str | Path, *, what: str) 
     predictions would then be read from the labels' folder, or the reverse)."""
     a, b = Path(first).resolve(), Path(second).resolve()
     if a == b or a.is_relative_to(b) or b.is_relative_to(a):
-        raise InputError(f"{what}: the predictions and the labels must be in two separate folders",
-                         source=f"{display(first)}, {display(second)}")
+        raise InputError(
+            f"{what}: the predictions and the labels must be in two separate folders",
+            source=f"{display(first)}, {display(second)}",
+        )
 
 
 def check_distinct_files(predictions: FolderCsv, truth: FolderCsv, *, source: str) -> None:

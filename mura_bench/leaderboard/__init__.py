@@ -3,6 +3,7 @@
 :func:`build_site` (lazily imported) scores every re-scored submission on shared bootstrap
 resamples, ranks them and writes the site; see :mod:`mura_bench.leaderboard.build`.
 """
+
 from __future__ import annotations
 
 __all__ = ["BuildReport", "build_site", "load_submissions", "paired_ranks"]

@@ -4,6 +4,7 @@
 CI rule of :mod:`.ranking`, or the paired randomization test of :mod:`mura_bench.randomization`)
 and appends the radiologists' mean and each reader as reference rows (never ranked).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,20 +69,28 @@ class RankRule:
 
     def describe(self) -> str:
         if self.test == "ci":
-            return ("Rank = 1 + the number of entries whose paired overall-F1 difference "
-                    f"({self.confidence:.0%} percentile bootstrap CI on the shared resamples) lies entirely above 0")
+            return (
+                "Rank = 1 + the number of entries whose paired overall-F1 difference "
+                f"({self.confidence:.0%} percentile bootstrap CI on the shared resamples) lies entirely above 0"
+            )
         holm_text = ", Holm-adjusted over all pairs" if self.adjust == "holm" else ""
-        return ("Rank = 1 + the number of entries with a higher overall F1 whose paired randomization test "
-                f"(one coin per study swaps the two entries' reads, {self.permutations} permutations) "
-                f"gives p < {1 - self.confidence:.3g}{holm_text}")
+        return (
+            "Rank = 1 + the number of entries with a higher overall F1 whose paired randomization test "
+            f"(one coin per study swaps the two entries' reads, {self.permutations} permutations) "
+            f"gives p < {1 - self.confidence:.3g}{holm_text}"
+        )
 
     def to_dict(self) -> dict:
-        return {"test": self.test, "permutations": self.permutations if self.test == "randomization" else None,
-                "adjust": self.adjust}
+        return {
+            "test": self.test,
+            "permutations": self.permutations if self.test == "randomization" else None,
+            "adjust": self.adjust,
+        }
 
 
-def board_rows(scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth,
-               seed: int) -> list[BoardRow]:
+def board_rows(
+    scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth, seed: int
+) -> list[BoardRow]:
     """The entries in display order with their ranks, then the radiologists' mean and the readers
     (``results[i]`` is the result of ``scored[i]``, all on the same resamples)."""
     if not scored:
@@ -93,28 +102,38 @@ def board_rows(scored: list[ScoredEntry], results: list[Result], rule: RankRule,
     rows = []
     for i in display_order(ranks, points, names):
         s, r = scored[i], results[i]
-        rows.append(BoardRow(s.slug, "submission", s.submission.meta.name,
-                             _cells(r.groups, "model"), int(ranks[i]), s.submission.meta,
-                             s.predictions.kind, s.predictions.sha256, int(better[i].sum()),
-                             int(better[:, i].sum()), {g: r.groups[g].studies for g in GROUPS}))
+        rows.append(
+            BoardRow(
+                s.slug,
+                "submission",
+                s.submission.meta.name,
+                _cells(r.groups, "model"),
+                int(ranks[i]),
+                s.submission.meta,
+                s.predictions.kind,
+                s.predictions.sha256,
+                int(better[i].sum()),
+                int(better[:, i].sum()),
+                {g: r.groups[g].studies for g in GROUPS},
+            )
+        )
     first = results[0].groups
     if first["overall"].radiologists is not None:
         n = len(first["overall"].readers or {})
-        rows.append(BoardRow("radiologists", "radiologists", f"Radiologists (mean of {n})",
-                             _cells(first, "radiologists")))
-    for name in (first["overall"].readers or {}):
+        rows.append(
+            BoardRow("radiologists", "radiologists", f"Radiologists (mean of {n})", _cells(first, "radiologists"))
+        )
+    for name in first["overall"].readers or {}:
         rows.append(BoardRow(f"reader:{name}", "reader", name, _cells(first, "reader", name)))
     return rows
 
 
-def _better(scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth,
-            seed: int) -> np.ndarray:
+def _better(scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth, seed: int) -> np.ndarray:
     """``better[j, i]``: entry j is significantly better than entry i under ``rule``."""
     if rule.test == "randomization":
         return _better_by_randomization(scored, results, rule, truth, seed)
     if all(r.replicates for r in results):
-        reps = np.stack([np.asarray(r.replicates["overall"]["model"][RANK_METRIC], dtype=np.float64)
-                         for r in results])
+        reps = np.stack([np.asarray(r.replicates["overall"]["model"][RANK_METRIC], dtype=np.float64) for r in results])
         return significantly_better(reps, confidence=rule.confidence)
     return np.zeros((len(results), len(results)), dtype=bool)
 
@@ -133,20 +152,26 @@ def _cells(groups: dict, subject: str, reader: str | None = None) -> dict[str, d
     return out
 
 
-def _better_by_randomization(scored: list[ScoredEntry], results: list[Result], rule: RankRule,
-                             truth: Truth, seed: int) -> np.ndarray:
+def _better_by_randomization(
+    scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth, seed: int
+) -> np.ndarray:
     """``better[j, i]``: F1_j > F1_i on overall and the paired randomization p (Holm-adjusted over
     all pairs with ``adjust="holm"``) is below 1 - confidence."""
     from mura_bench.protocols import make_plan
     from mura_bench.randomization import holm, pairwise_p_values
     from mura_bench.scoring import one_blas_thread
 
-    plan = make_plan(results[0].protocol, labels=truth.labels, readers=truth.readers,
-                     reader_names=truth.reader_names)
+    plan = make_plan(results[0].protocol, labels=truth.labels, readers=truth.readers, reader_names=truth.reader_names)
     labels = np.stack([s.predictions.labels[s.alignment.prediction_index] for s in scored], axis=1)
     with one_blas_thread():
-        diff, p = pairwise_p_values(labels, plan.references, RANK_METRIC, permutations=rule.permutations,
-                                    seed=seed, group=GROUPS.index("overall"))
+        diff, p = pairwise_p_values(
+            labels,
+            plan.references,
+            RANK_METRIC,
+            permutations=rule.permutations,
+            seed=seed,
+            group=GROUPS.index("overall"),
+        )
     if rule.adjust == "holm":
         upper = np.triu_indices(len(scored), 1)
         p[upper] = holm(p[upper])

@@ -17,6 +17,7 @@ Site layout::
     leaderboard.{json,csv,tex}
     .mura-bench-site      marker: lets a later build replace this folder (and nothing else)
 """
+
 from __future__ import annotations
 
 import time
@@ -42,6 +43,7 @@ from mura_bench.truth import Truth, read_truth
 MARKER = ".mura-bench-site"
 DEFAULT_TITLE = "MURA abnormality detection leaderboard"
 
+
 @dataclass(frozen=True)
 class BuildReport:
     """What a build did. ``published`` lists re-scored slugs in table order, ``reported`` the
@@ -59,12 +61,24 @@ class BuildReport:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
-               resamples: int = 10000, seed: int = 0, title: str | None = None,
-               confidence: float = 0.95, progress: ProgressCallback | None = None, test: str = "ci",
-               permutations: int = 10000, adjust: str = "none", hidden_truth: bool = False,
-               readers: str = "fixed", cache: str | Path | None = None,
-               workers: int | None = None) -> BuildReport:
+def build_site(
+    submissions_dir: str | Path,
+    truth: Truth | str | Path,
+    out_dir: str | Path,
+    *,
+    resamples: int = 10000,
+    seed: int = 0,
+    title: str | None = None,
+    confidence: float = 0.95,
+    progress: ProgressCallback | None = None,
+    test: str = "ci",
+    permutations: int = 10000,
+    adjust: str = "none",
+    hidden_truth: bool = False,
+    readers: str = "fixed",
+    cache: str | Path | None = None,
+    workers: int | None = None,
+) -> BuildReport:
     """Build the static leaderboard site of ``submissions_dir`` against ``truth`` into ``out_dir``.
 
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
@@ -95,28 +109,55 @@ def build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: 
     # One BLAS limit around every thread of the build: limits nested inside it (scoring, the
     # analysis thread) then restore to it whatever order they exit in.
     with one_blas_thread():
-        return _build_site(submissions_dir, truth, out_dir, resamples=resamples, seed=seed, title=title,
-                           confidence=confidence, progress=progress, test=test, permutations=permutations,
-                           adjust=adjust, hidden_truth=hidden_truth, readers=readers, cache=cache,
-                           workers=workers)
+        return _build_site(
+            submissions_dir,
+            truth,
+            out_dir,
+            resamples=resamples,
+            seed=seed,
+            title=title,
+            confidence=confidence,
+            progress=progress,
+            test=test,
+            permutations=permutations,
+            adjust=adjust,
+            hidden_truth=hidden_truth,
+            readers=readers,
+            cache=cache,
+            workers=workers,
+        )
 
 
-def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir: str | Path, *,
-                resamples: int, seed: int, title: str | None, confidence: float,
-                progress: ProgressCallback | None, test: str, permutations: int, adjust: str,
-                hidden_truth: bool = False, readers: str = "fixed", cache: str | Path | None = None,
-                workers: int | None = None) -> BuildReport:
+def _build_site(
+    submissions_dir: str | Path,
+    truth: Truth | str | Path,
+    out_dir: str | Path,
+    *,
+    resamples: int,
+    seed: int,
+    title: str | None,
+    confidence: float,
+    progress: ProgressCallback | None,
+    test: str,
+    permutations: int,
+    adjust: str,
+    hidden_truth: bool = False,
+    readers: str = "fixed",
+    cache: str | Path | None = None,
+    workers: int | None = None,
+) -> BuildReport:
     clock = _Clock()
     out_dir = Path(out_dir)
     check_site_destination(out_dir, inputs=[submissions_dir] + ([] if isinstance(truth, Truth) else [truth]))
     check_resamples(resamples)
     # With random readers and ranks by CI, --adjust holm adjusts the marks against the radiologists only.
     rule = RankRule.of(test, permutations, "none" if readers == "random" and test == "ci" else adjust, confidence)
-    marks = dict(test="ci" if readers == "random" else test, permutations=permutations, adjust=adjust,
-                 readers=readers)
+    marks = dict(test="ci" if readers == "random" else test, permutations=permutations, adjust=adjust, readers=readers)
     if cache is not None and hidden_truth:
-        raise InputError("--cache cannot be used with --hidden-truth: scores computed from a hidden truth are "
-                         "never stored", source=str(cache))
+        raise InputError(
+            "--cache cannot be used with --hidden-truth: scores computed from a hidden truth are never stored",
+            source=str(cache),
+        )
     cache_dir = None if cache is None else check_cache_dir(Path(cache), out_dir, Path(submissions_dir))
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
@@ -128,32 +169,66 @@ def _build_site(submissions_dir: str | Path, truth: Truth | str | Path, out_dir:
 
     check_overall_triage_memory(len(truth_table.study_ids), resamples, 0)  # entries come in chunks
     # Scoring may fork worker processes: no thread of the build runs before it ends.
-    scored, results, analyses, failed = _score_all(scored, truth_table, resamples=resamples, seed=seed,
-                                                   confidence=confidence, progress=progress, marks=marks,
-                                                   cache=cache_dir, workers=workers)
+    scored, results, analyses, failed = _score_all(
+        scored,
+        truth_table,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        progress=progress,
+        marks=marks,
+        cache=cache_dir,
+        workers=workers,
+    )
     skipped += failed
     clock.lap("score")
     plotting = _warm_up_plots()  # while the board is ranked
     try:  # the helper thread does not outlive the build (it touches process-wide settings)
         if not scored and not loaded.reported:
             raise _nothing_published(submissions_dir, skipped)
-        context = SiteContext(title=_site_title(title, truth_table), truth=truth_table, resamples=resamples,
-                              seed=seed, confidence=confidence, rows=[], scored=scored, results=results,
-                              reported=loaded.reported, rule=rule, synthetic=is_synthetic_truth(truth_table),
-                              analyses=analyses, hidden_truth=hidden_truth)
-        context = _rank_and_write(context, out_dir, clock, progress, skipped, submissions_dir,
-                                  before_writing=plotting.join)  # matplotlib's settings are process-wide
+        context = SiteContext(
+            title=_site_title(title, truth_table),
+            truth=truth_table,
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+            rows=[],
+            scored=scored,
+            results=results,
+            reported=loaded.reported,
+            rule=rule,
+            synthetic=is_synthetic_truth(truth_table),
+            analyses=analyses,
+            hidden_truth=hidden_truth,
+        )
+        context = _rank_and_write(
+            context, out_dir, clock, progress, skipped, submissions_dir, before_writing=plotting.join
+        )  # matplotlib's settings are process-wide
     finally:
         plotting.join()
     clock.lap("move")
     skipped.sort(key=lambda s: s.slug)
-    return BuildReport(out_dir, out_dir / "index.html", [r.key for r in context.rows if r.is_submission],
-                       [r.meta.slug for r in loaded.reported], skipped, warnings, clock.seconds,
-                       clock.cpu_seconds)
+    return BuildReport(
+        out_dir,
+        out_dir / "index.html",
+        [r.key for r in context.rows if r.is_submission],
+        [r.meta.slug for r in loaded.reported],
+        skipped,
+        warnings,
+        clock.seconds,
+        clock.cpu_seconds,
+    )
 
 
-def _rank_and_write(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None,
-                    skipped: list[SkippedEntry], submissions_dir, before_writing=lambda: None) -> SiteContext:
+def _rank_and_write(
+    context: SiteContext,
+    out_dir: Path,
+    clock: "_Clock",
+    progress: ProgressCallback | None,
+    skipped: list[SkippedEntry],
+    submissions_dir,
+    before_writing=lambda: None,
+) -> SiteContext:
     """Rank the entries and write the site into place; an entry whose page cannot be rendered is
     added to ``skipped`` and the others are ranked and written again. Returns what was written.
     ``before_writing()`` is called once the board is ranked, before anything is plotted."""
@@ -168,8 +243,9 @@ def _rank_and_write(context: SiteContext, out_dir: Path, clock: "_Clock", progre
         except EntryRenderError as exc:
             skipped.append(SkippedEntry(exc.slug, skip_reason(exc.__cause__ or exc, exc.folder)))
             keep = [i for i, s in enumerate(context.scored) if s.slug != exc.slug]
-            context = replace(context, scored=[context.scored[i] for i in keep],
-                              results=[context.results[i] for i in keep])
+            context = replace(
+                context, scored=[context.scored[i] for i in keep], results=[context.results[i] for i in keep]
+            )
             if not context.scored and not context.reported:
                 raise _nothing_published(submissions_dir, skipped) from None
 
@@ -206,8 +282,9 @@ class _Clock:
         self._last, self._last_cpu = now, cpu
 
 
-def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
-                  progress: ProgressCallback | None) -> tuple[list[ScoredEntry], list[SkippedEntry]]:
+def _read_entries(
+    rescored: list[RescoredSubmission], truth: Truth, progress: ProgressCallback | None
+) -> tuple[list[ScoredEntry], list[SkippedEntry]]:
     """Read and align each entry's predictions; any fault of one entry skips it, never the build."""
     scored, skipped = [], []
     for done, sub in enumerate(rescored):
@@ -215,8 +292,9 @@ def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
         folder = sub.predictions_path.parent
         try:
             path = check_entry_file(folder, sub.predictions_path.name)  # still a regular file inside
-            preds = read_predictions(path if path is not None else sub.predictions_path,
-                                     path_col=sub.path_col, score_col=sub.score_col)
+            preds = read_predictions(
+                path if path is not None else sub.predictions_path, path_col=sub.path_col, score_col=sub.score_col
+            )
             alignment = align(preds, truth, allow_missing=False)
         except Exception as exc:
             skipped.append(SkippedEntry(sub.meta.slug, skip_reason(exc, folder)))
@@ -225,20 +303,21 @@ def _read_entries(rescored: list[RescoredSubmission], truth: Truth,
     return scored, skipped
 
 
-def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock",
-                      progress: ProgressCallback | None) -> None:
+def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
     temporary folder is removed on any failure and on signals (:mod:`mura_bench.output_folders`)."""
-    with staging_dir(out_dir) as tmp:      # removed on errors, Ctrl-C and SIGTERM; umask permissions
-        (tmp / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n",
-                                  encoding="utf-8")
+    with staging_dir(out_dir) as tmp:  # removed on errors, Ctrl-C and SIGTERM; umask permissions
+        (tmp / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n", encoding="utf-8")
         pages.write_site(tmp, context, clock.lap, progress)
         replace_dir(tmp, out_dir, MARKER)
 
 
 def _nothing_published(submissions_dir, skipped: list[SkippedEntry]) -> InputError:
-    return InputError("no submission could be published", source=str(submissions_dir),
-                      rows=[(None, f"{s.slug}: {s.reason}") for s in sorted(skipped, key=lambda s: s.slug)])
+    return InputError(
+        "no submission could be published",
+        source=str(submissions_dir),
+        rows=[(None, f"{s.slug}: {s.reason}") for s in sorted(skipped, key=lambda s: s.slug)],
+    )
 
 
 def check_site_destination(out_dir: Path, *, inputs: list) -> None:
@@ -248,23 +327,42 @@ def check_site_destination(out_dir: Path, *, inputs: list) -> None:
     check_parent(out_dir)
 
 
-def _score_all(scored: list[ScoredEntry], truth: Truth, *, resamples: int, seed: int, confidence: float,
-               progress: ProgressCallback | None = None, marks: dict | None = None, cache: Path | None = None,
-               workers: int | None = None) -> tuple[list[ScoredEntry], list[Result], dict, list[SkippedEntry]]:
+def _score_all(
+    scored: list[ScoredEntry],
+    truth: Truth,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+    progress: ProgressCallback | None = None,
+    marks: dict | None = None,
+    cache: Path | None = None,
+    workers: int | None = None,
+) -> tuple[list[ScoredEntry], list[Result], dict, list[SkippedEntry]]:
     """Score all entries on shared resamples (:func:`.entry_scores.score_entries`: in chunks, on
     worker processes, from and into ``cache``); ``marks``: the ``test``, ``permutations``,
     ``adjust`` and ``readers`` options of scoring. An entry the scorer refuses is skipped with the
     reason. Returns the scored entries, their results, their analyses by slug and the skipped."""
     from mura_bench.leaderboard.entry_scores import Settings, score_entries
 
-    found = score_entries([s.predictions for s in scored], [s.folder for s in scored],
-                          [(s.submission.path_col, s.submission.score_col) for s in scored], truth,
-                          Settings(resamples, seed, confidence, **(marks or {})), cache=cache, workers=workers,
-                          progress=progress)
+    found = score_entries(
+        [s.predictions for s in scored],
+        [s.folder for s in scored],
+        [(s.submission.path_col, s.submission.score_col) for s in scored],
+        truth,
+        Settings(resamples, seed, confidence, **(marks or {})),
+        cache=cache,
+        workers=workers,
+        progress=progress,
+    )
     failed = [SkippedEntry(scored[i].slug, reason) for i, reason in sorted(found.failures.items())]
     kept = [i for i, score in enumerate(found.scores) if score is not None]
-    return ([scored[i] for i in kept], [found.scores[i].result for i in kept],
-            {scored[i].slug: found.scores[i].analysis for i in kept}, failed)
+    return (
+        [scored[i] for i in kept],
+        [found.scores[i].result for i in kept],
+        {scored[i].slug: found.scores[i].analysis for i in kept},
+        failed,
+    )
 
 
 def check_cache_dir(cache: Path, out_dir: Path, submissions_dir: Path) -> Path:

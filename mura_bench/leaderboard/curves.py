@@ -7,6 +7,7 @@ readers plotted as operating points are scored against the same reference: every
 panel (each is part of the majority it is compared with, which flatters it slightly: said on the
 page), the non-gold readers of a gold panel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,20 +20,27 @@ from mura_bench.protocols import AUTO_PROTOCOL, make_plan
 @dataclass(frozen=True)
 class OperatingPoint:
     name: str
-    fpr: float      # 1 - specificity
-    tpr: float      # sensitivity
+    fpr: float  # 1 - specificity
+    tpr: float  # sensitivity
 
 
-def reference_and_readers(kind: str, labels: np.ndarray | None, readers: np.ndarray | None,
-                          reader_names: list[str], *, tie: str = "abnormal",
-                          gold: list[str] | None = None) -> tuple[np.ndarray, list[int]]:
+def reference_and_readers(
+    kind: str,
+    labels: np.ndarray | None,
+    readers: np.ndarray | None,
+    reader_names: list[str],
+    *,
+    tie: str = "abnormal",
+    gold: list[str] | None = None,
+) -> tuple[np.ndarray, list[int]]:
     """The reference labels of a truth and the indices of the readers to show against it: the
     protocol plan's ``positives`` and scored readers (``panel``: all readers; ``gold-panel``: the
     non-gold ones)."""
     if kind not in AUTO_PROTOCOL:
         raise ValueError(f"unknown truth kind {kind!r}")
-    plan = make_plan(AUTO_PROTOCOL[kind], labels=labels, readers=readers, reader_names=reader_names,
-                     tie=tie, gold_readers=gold)
+    plan = make_plan(
+        AUTO_PROTOCOL[kind], labels=labels, readers=readers, reader_names=reader_names, tie=tie, gold_readers=gold
+    )
     return plan.positives, [list(reader_names).index(name) for name in plan.reader_names]
 
 
@@ -70,5 +78,6 @@ def operating_point(name: str, reads: np.ndarray, reference: np.ndarray) -> Oper
     positives, negatives = int(reference.sum()), int((~reference).sum())
     if positives == 0 or negatives == 0:
         return None
-    return OperatingPoint(name, float((reads & ~reference).sum() / negatives),
-                          float((reads & reference).sum() / positives))
+    return OperatingPoint(
+        name, float((reads & ~reference).sum() / negatives), float((reads & reference).sum() / positives)
+    )

@@ -7,6 +7,7 @@ that names the file and never shows what it points to. The checks and the link-f
 :mod:`mura_bench.regular_files`'s (shared with the hosted scoring programs); this module raises
 them as :class:`EntryFileError`, the skip reason of one entry.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,9 +42,9 @@ def read_entry_file(folder: Path, name: str, *, max_bytes: int) -> bytes | None:
 def check_entry_folder(folder: Path) -> None:
     """Refuse a submission folder that is a symbolic link (its files would live elsewhere)."""
     if folder.is_symlink():
-        raise EntryFileError("the submission folder is a symbolic link; submissions must be real "
-                             "folders inside the submissions folder")
+        raise EntryFileError(
+            "the submission folder is a symbolic link; submissions must be real folders inside the submissions folder"
+        )
 
 
-__all__ = ["EntryFileError", "MAX_TOML_BYTES", "check_entry_file", "check_entry_folder",
-           "read_entry_file"]
+__all__ = ["EntryFileError", "MAX_TOML_BYTES", "check_entry_file", "check_entry_folder", "read_entry_file"]

@@ -16,6 +16,7 @@ resamples. A file that cannot be read is a miss: the entry is scored again and t
 replaced. Results computed from a hidden truth must never be cached: the build refuses a cache
 then.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,7 @@ CHUNK = 32
 PARALLEL_ENTRIES = 2 * CHUNK
 #: Version of the cache file layout (part of every key).
 CACHE_FORMAT = 1
-_RANKED = ("overall", "model", "f1")   # the replicates ranking needs
+_RANKED = ("overall", "model", "f1")  # the replicates ranking needs
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Settings:
     resamples: int
     seed: int
     confidence: float
-    test: str = "ci"               # what marks a difference with the radiologists significant
+    test: str = "ci"  # what marks a difference with the radiologists significant
     permutations: int = 10000
     adjust: str = "none"
     readers: str = "fixed"
@@ -79,9 +80,17 @@ class Scored:
     from_cache: int = 0
 
 
-def score_entries(predictions: Sequence[Predictions], folders: Sequence[Path], read_options: Sequence[tuple],
-                  truth: Truth, settings: Settings, *, cache: Path | None = None, workers: int | None = None,
-                  progress: ProgressCallback | None = None) -> Scored:
+def score_entries(
+    predictions: Sequence[Predictions],
+    folders: Sequence[Path],
+    read_options: Sequence[tuple],
+    truth: Truth,
+    settings: Settings,
+    *,
+    cache: Path | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Scored:
     """Score every prediction set (each covering every truth study) on the shared resamples.
 
     ``folders`` (for skip reasons) and ``read_options`` (``(path_col, score_col)``, part of the cache
@@ -99,7 +108,7 @@ def score_entries(predictions: Sequence[Predictions], folders: Sequence[Path], r
             todo.append(i)
         else:
             scores[i] = found
-    chunks = [todo[at:at + CHUNK] for at in range(0, len(todo), CHUNK)]
+    chunks = [todo[at : at + CHUNK] for at in range(0, len(todo), CHUNK)]
     jobs = [([predictions[i] for i in chunk], [folders[i] for i in chunk]) for chunk in chunks]
     failures: dict[int, str] = {}
     done = 0
@@ -148,8 +157,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def score_chunk(predictions: list[Predictions], folders: list[Path], truth: Truth,
-                settings: Settings) -> tuple[list[EntryScore | None], dict[int, str]]:
+def score_chunk(
+    predictions: list[Predictions], folders: list[Path], truth: Truth, settings: Settings
+) -> tuple[list[EntryScore | None], dict[int, str]]:
     """Scores of one chunk of entries (None for an entry the scorer refuses, with its reason)."""
     from mura_bench.analysis_batch import analyze_overall_many
     from mura_bench.leaderboard.skips import skip_reason
@@ -159,18 +169,31 @@ def score_chunk(predictions: list[Predictions], folders: list[Path], truth: Trut
     failures: dict[int, str] = {}
     while keep:
         try:
-            results = score_many([predictions[i] for i in keep], truth, keep_replicates=True,
-                                 bootstrap=settings.resamples, seed=settings.seed, confidence=settings.confidence,
-                                 test=settings.test, permutations=settings.permutations, adjust=settings.adjust,
-                                 readers=settings.readers)
+            results = score_many(
+                [predictions[i] for i in keep],
+                truth,
+                keep_replicates=True,
+                bootstrap=settings.resamples,
+                seed=settings.seed,
+                confidence=settings.confidence,
+                test=settings.test,
+                permutations=settings.permutations,
+                adjust=settings.adjust,
+                readers=settings.readers,
+            )
             break
         except PredictionSetError as exc:
             failures[keep[exc.index]] = skip_reason(exc, folders[keep[exc.index]])
-            keep = keep[:exc.index] + keep[exc.index + 1:]
+            keep = keep[: exc.index] + keep[exc.index + 1 :]
     else:
         return [None] * len(predictions), failures
-    analyses = analyze_overall_many([predictions[i] for i in keep], truth, resamples=settings.resamples,
-                                    seed=settings.seed, confidence=settings.confidence)
+    analyses = analyze_overall_many(
+        [predictions[i] for i in keep],
+        truth,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        confidence=settings.confidence,
+    )
     out: list[EntryScore | None] = [None] * len(predictions)
     for i, result, analysis in zip(keep, results, analyses):
         out[i] = EntryScore(_ranked_only(result), analysis)
@@ -191,11 +214,18 @@ def _ranked_only(result: Result) -> Result:
 # The cache: one .npz file per entry (JSON text and the ranked replicates)
 # ---------------------------------------------------------------------------------------------
 
+
 def cache_key(predictions: Predictions, truth: Truth, settings: Settings, read_options: tuple) -> str:
     """SHA-256 of everything an entry's scores depend on."""
-    what = {"format": CACHE_FORMAT, "mura_bench": __version__, "numpy": np.__version__,
-            "predictions": predictions.sha256, "read": list(read_options), "truth": truth.sha256,
-            "settings": asdict(settings)}
+    what = {
+        "format": CACHE_FORMAT,
+        "mura_bench": __version__,
+        "numpy": np.__version__,
+        "predictions": predictions.sha256,
+        "read": list(read_options),
+        "truth": truth.sha256,
+        "settings": asdict(settings),
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,8 +234,11 @@ def _save(cache: Path, key: str, score: EntryScore) -> None:
     buffer = io.BytesIO()
     reps = score.result.replicates
     f1 = reps[_RANKED[0]][_RANKED[1]][_RANKED[2]] if reps else np.zeros(0)
-    record = {"result": _result_record(score.result), "analysis": _analysis_record(score.analysis),
-              "replicates": reps is not None}
+    record = {
+        "result": _result_record(score.result),
+        "analysis": _analysis_record(score.analysis),
+        "replicates": reps is not None,
+    }
     np.savez(buffer, record=np.frombuffer(json.dumps(record).encode("utf-8"), dtype=np.uint8), f1=f1)
     target = cache / f"{key}.npz"
     temporary = cache / f".{key}.{os.getpid()}.tmp"
@@ -250,38 +283,64 @@ def _metrics_of(record: dict | None) -> dict | None:
 def _result_record(result: Result) -> dict:
     groups = {}
     for name, group in result.groups.items():
-        groups[name] = {"studies": group.studies, "positives": group.positives,
-                        "model": _metrics_record(group.model), "radiologists": _metrics_record(group.radiologists),
-                        "readers": None if group.readers is None else
-                        {reader: _metrics_record(m) for reader, m in group.readers.items()},
-                        "difference": _metrics_record(group.difference)}
-    return {"protocol": result.protocol, "bootstrap": asdict(result.bootstrap), "software": dict(result.software),
-            "groups": groups, "notes": list(result.notes), "metrics": list(result.metrics),
-            "missing": list(result.missing)}
+        groups[name] = {
+            "studies": group.studies,
+            "positives": group.positives,
+            "model": _metrics_record(group.model),
+            "radiologists": _metrics_record(group.radiologists),
+            "readers": None
+            if group.readers is None
+            else {reader: _metrics_record(m) for reader, m in group.readers.items()},
+            "difference": _metrics_record(group.difference),
+        }
+    return {
+        "protocol": result.protocol,
+        "bootstrap": asdict(result.bootstrap),
+        "software": dict(result.software),
+        "groups": groups,
+        "notes": list(result.notes),
+        "metrics": list(result.metrics),
+        "missing": list(result.missing),
+    }
 
 
 def _result_of(record: dict, predictions: Predictions, truth: Truth) -> Result:
     """A cached result, with the inputs as read by this build (their paths may have moved)."""
     groups = {}
     for name, g in record["groups"].items():
-        groups[name] = GroupResult(g["studies"], g["positives"], _metrics_of(g["model"]),
-                                   _metrics_of(g["radiologists"]),
-                                   None if g["readers"] is None else
-                                   {reader: _metrics_of(m) for reader, m in g["readers"].items()},
-                                   _metrics_of(g["difference"]))
-    truth_info = InputInfo(truth.path, truth.sha256, truth.kind,
-                           tuple(truth.reader_names) if truth.readers is not None else None)
-    return Result(protocol=record["protocol"], bootstrap=BootstrapSettings(**record["bootstrap"]),
-                  predictions=InputInfo(predictions.path, predictions.sha256, predictions.kind, rows=predictions.rows),
-                  truth=truth_info, software=dict(record["software"]), groups=groups, notes=list(record["notes"]),
-                  metrics=tuple(record["metrics"]), missing=list(record["missing"]))
+        groups[name] = GroupResult(
+            g["studies"],
+            g["positives"],
+            _metrics_of(g["model"]),
+            _metrics_of(g["radiologists"]),
+            None if g["readers"] is None else {reader: _metrics_of(m) for reader, m in g["readers"].items()},
+            _metrics_of(g["difference"]),
+        )
+    truth_info = InputInfo(
+        truth.path, truth.sha256, truth.kind, tuple(truth.reader_names) if truth.readers is not None else None
+    )
+    return Result(
+        protocol=record["protocol"],
+        bootstrap=BootstrapSettings(**record["bootstrap"]),
+        predictions=InputInfo(predictions.path, predictions.sha256, predictions.kind, rows=predictions.rows),
+        truth=truth_info,
+        software=dict(record["software"]),
+        groups=groups,
+        notes=list(record["notes"]),
+        metrics=tuple(record["metrics"]),
+        missing=list(record["missing"]),
+    )
 
 
 def _analysis_record(analysis: EntryAnalysis | None) -> dict | None:
     if analysis is None:
         return None
-    return {"triage": _metrics_record(analysis.triage), "reliability": analysis.reliability,
-            "brier": analysis.brier, "ece": analysis.ece}
+    return {
+        "triage": _metrics_record(analysis.triage),
+        "reliability": analysis.reliability,
+        "brier": analysis.brier,
+        "ece": analysis.ece,
+    }
 
 
 def _analysis_of(record: dict | None) -> EntryAnalysis | None:

@@ -17,6 +17,7 @@ Aggregate metrics with their intervals, the readers' operating points and the bo
 stay; the residual risk (each published number leaks a few bits, and many submissions add up) is
 stated in the README.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,5 +63,4 @@ def publishable_analysis(analysis):
     triage = analysis.triage
     if triage is not None:
         triage = {k: v for k, v in triage.items() if k not in STUDY_RESOLUTION_TRIAGE}
-    return dataclasses.replace(analysis, reliability=bins, ece=ece_of(bins) if bins else float("nan"),
-                               triage=triage)
+    return dataclasses.replace(analysis, reliability=bins, ece=ece_of(bins) if bins else float("nan"), triage=triage)

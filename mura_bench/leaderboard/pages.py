@@ -7,6 +7,7 @@ self-contained: the stylesheet and script are inlined and allowed by their hashe
 Content-Security-Policy. A failure while writing one entry's page raises
 :class:`EntryRenderError` naming that entry (the build skips it and ranks the others again).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,17 @@ from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
 from mura_bench.leaderboard.board import RANK_METRIC, RankRule, ScoredEntry
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
 from mura_bench.leaderboard.submissions import ReportedSubmission
-from mura_bench.leaderboard.table import (ALL_METRICS, DISPLAY_GROUPS, GROUP_TITLES, METRIC_TITLES, TABLE_METRICS,
-                                          BoardRow, to_csv, to_json, to_latex)
+from mura_bench.leaderboard.table import (
+    ALL_METRICS,
+    DISPLAY_GROUPS,
+    GROUP_TITLES,
+    METRIC_TITLES,
+    TABLE_METRICS,
+    BoardRow,
+    to_csv,
+    to_json,
+    to_latex,
+)
 from mura_bench.progress import ProgressCallback, report
 from mura_bench.protocols import resolve_protocol
 from mura_bench.results import Result
@@ -49,9 +59,9 @@ class SiteContext:
     results: list[Result]
     reported: list[ReportedSubmission]
     rule: RankRule
-    synthetic: bool = False                        # the truth is synthetic (said on every page)
-    analyses: Mapping = field(default_factory=dict)   # slug -> EntryAnalysis | None (triage, calibration)
-    hidden_truth: bool = False                     # aggregates only (:mod:`.hidden_truth`)
+    synthetic: bool = False  # the truth is synthetic (said on every page)
+    analyses: Mapping = field(default_factory=dict)  # slug -> EntryAnalysis | None (triage, calibration)
+    hidden_truth: bool = False  # aggregates only (:mod:`.hidden_truth`)
 
 
 class EntryRenderError(Exception):
@@ -68,21 +78,23 @@ class _Reference:
 
     positives: np.ndarray
     reader_points: list
-    studies: dict[str, int]         # group -> studies
+    studies: dict[str, int]  # group -> studies
     group_positives: dict[str, int]
 
     @staticmethod
     def of(truth: Truth) -> "_Reference":
-        reference, reader_idx = reference_and_readers(truth.kind, truth.labels, truth.readers,
-                                                      truth.reader_names)
+        reference, reader_idx = reference_and_readers(truth.kind, truth.labels, truth.readers, truth.reader_names)
         positives = {g: 0 for g in GROUPS}
         studies = {g: 0 for g in GROUPS}
         for part, ref in zip(body_part_of(truth.study_ids), reference):
             for g in (part, "overall"):
                 studies[g] += 1
                 positives[g] += int(ref)
-        points = [p for p in (operating_point(truth.reader_names[i], truth.readers[:, i], reference)
-                              for i in reader_idx) if p is not None]
+        points = [
+            p
+            for p in (operating_point(truth.reader_names[i], truth.readers[:, i], reference) for i in reader_idx)
+            if p is not None
+        ]
         return _Reference(reference, points, studies, positives)
 
 
@@ -91,21 +103,39 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
     after each stage (downloads, forest plots, entry pages, index)."""
     env = _environment()
     css, js = _static("site.css"), _static("site.js")
-    csp = ("default-src 'none'; img-src 'self'; "
-           f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        "default-src 'none'; img-src 'self'; "
+        f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
     (root / "entry").mkdir()
     (root / "plots").mkdir()
     truth = ctx.truth
-    protocol = resolve_protocol("auto", truth.kind)   # the protocol every entry was scored with
+    protocol = resolve_protocol("auto", truth.kind)  # the protocol every entry was scored with
     ref = _Reference.of(truth)
-    common = dict(title=ctx.title, csp=csp, css=css, js=js, version=__version__,
-                  numpy_version=np.__version__, truth_name=Path(truth.path).name,
-                  truth_sha256=truth.sha256, truth_kind=truth.kind, protocol=protocol,
-                  reader_names=truth.reader_names, resamples=ctx.resamples, seed=ctx.seed,
-                  confidence=ctx.confidence, studies=ref.studies, positives=ref.group_positives,
-                  n_reported=len(ctx.reported), ranking_rule=ctx.rule.describe(),
-                  synthetic=ctx.synthetic, hidden_truth=ctx.hidden_truth, **_marks(ctx))
+    common = dict(
+        title=ctx.title,
+        csp=csp,
+        css=css,
+        js=js,
+        version=__version__,
+        numpy_version=np.__version__,
+        truth_name=Path(truth.path).name,
+        truth_sha256=truth.sha256,
+        truth_kind=truth.kind,
+        protocol=protocol,
+        reader_names=truth.reader_names,
+        resamples=ctx.resamples,
+        seed=ctx.seed,
+        confidence=ctx.confidence,
+        studies=ref.studies,
+        positives=ref.group_positives,
+        n_reported=len(ctx.reported),
+        ranking_rule=ctx.rule.describe(),
+        synthetic=ctx.synthetic,
+        hidden_truth=ctx.hidden_truth,
+        **_marks(ctx),
+    )
     _write_downloads(root, ctx, protocol)
     lap("downloads")
     forest = _write_forest_plots(root, ctx, ref.studies)
@@ -119,19 +149,36 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
 def _write_downloads(root: Path, ctx: SiteContext, protocol: str) -> None:
     """``leaderboard.json`` (with the build's settings), ``leaderboard.csv`` and ``leaderboard.tex``."""
     truth = ctx.truth
-    header = {"title": ctx.title,
-              "truth": {"file": Path(truth.path).name, "sha256": truth.sha256, "kind": truth.kind,
-                        "studies": len(truth.study_ids), "readers": list(truth.reader_names)},
-              "protocol": protocol,
-              "bootstrap": {"resamples": ctx.resamples, "seed": ctx.seed, "confidence": ctx.confidence,
-                            "method": "percentile", **ctx.rule.to_dict()},
-              "ranking": ctx.rule.describe()}
+    header = {
+        "title": ctx.title,
+        "truth": {
+            "file": Path(truth.path).name,
+            "sha256": truth.sha256,
+            "kind": truth.kind,
+            "studies": len(truth.study_ids),
+            "readers": list(truth.reader_names),
+        },
+        "protocol": protocol,
+        "bootstrap": {
+            "resamples": ctx.resamples,
+            "seed": ctx.seed,
+            "confidence": ctx.confidence,
+            "method": "percentile",
+            **ctx.rule.to_dict(),
+        },
+        "ranking": ctx.rule.describe(),
+    }
     (root / "leaderboard.json").write_text(to_json(ctx.rows, header), encoding="utf-8")
     (root / "leaderboard.csv").write_text(to_csv(ctx.rows), encoding="utf-8")
     (root / "leaderboard.tex").write_text(
-        to_latex(ctx.rows, metric="f1", caption=f"{ctx.title}: F1 with {ctx.confidence:.0%} "
-                 f"bootstrap confidence intervals ({ctx.resamples} paired resamples, seed {ctx.seed})."),
-        encoding="utf-8")
+        to_latex(
+            ctx.rows,
+            metric="f1",
+            caption=f"{ctx.title}: F1 with {ctx.confidence:.0%} "
+            f"bootstrap confidence intervals ({ctx.resamples} paired resamples, seed {ctx.seed}).",
+        ),
+        encoding="utf-8",
+    )
 
 
 def _write_forest_plots(root: Path, ctx: SiteContext, studies: dict[str, int]) -> list[tuple[str, str]]:
@@ -140,21 +187,28 @@ def _write_forest_plots(root: Path, ctx: SiteContext, studies: dict[str, int]) -
 
     forest = []
     for g in DISPLAY_GROUPS:
-        rows = [plots.ForestRow(r.label, *_value_ci(r.estimate(g, RANK_METRIC)), reference=not r.is_submission)
-                for r in ctx.rows if r.kind != "reader" and r.estimate(g, RANK_METRIC) is not None]
+        rows = [
+            plots.ForestRow(r.label, *_value_ci(r.estimate(g, RANK_METRIC)), reference=not r.is_submission)
+            for r in ctx.rows
+            if r.kind != "reader" and r.estimate(g, RANK_METRIC) is not None
+        ]
         if not rows:
             continue
         name = f"forest-{g}.svg"
-        svg = plots.forest_plot_svg(rows, title=f"{GROUP_TITLES[g]} ({studies[g]} studies)",
-                                    xlabel="F1 with 95% CI" if ctx.confidence == 0.95 else "F1 with CI",
-                                    xlim=(0.0, 1.0))
+        svg = plots.forest_plot_svg(
+            rows,
+            title=f"{GROUP_TITLES[g]} ({studies[g]} studies)",
+            xlabel="F1 with 95% CI" if ctx.confidence == 0.95 else "F1 with CI",
+            xlim=(0.0, 1.0),
+        )
         (root / "plots" / name).write_text(svg, encoding="utf-8")
         forest.append((g, f"plots/{name}"))
     return forest
 
 
-def _write_entry_pages(root: Path, page, common: dict, ctx: SiteContext, ref: _Reference,
-                       progress: ProgressCallback | None) -> None:
+def _write_entry_pages(
+    root: Path, page, common: dict, ctx: SiteContext, ref: _Reference, progress: ProgressCallback | None
+) -> None:
     """Every re-scored entry's page and plots; :class:`EntryRenderError` names an entry that fails."""
     by_slug = {s.slug: (s, r) for s, r in zip(ctx.scored, ctx.results)}
     reference_rows = [r for r in ctx.rows if not r.is_submission]
@@ -169,13 +223,22 @@ def _write_entry_pages(root: Path, page, common: dict, ctx: SiteContext, ref: _R
             raise EntryRenderError(row.key, entry.folder) from exc
 
 
-def _write_entry_page(root: Path, page, common: dict, ctx: SiteContext, row: BoardRow, s: ScoredEntry,
-                      result: Result, ref: _Reference, reference_rows: list[BoardRow]) -> None:
+def _write_entry_page(
+    root: Path,
+    page,
+    common: dict,
+    ctx: SiteContext,
+    row: BoardRow,
+    s: ScoredEntry,
+    result: Result,
+    ref: _Reference,
+    reference_rows: list[BoardRow],
+) -> None:
     """One re-scored entry's ROC plot and page."""
     from mura_bench.leaderboard import plots
 
     analysis = ctx.analyses.get(row.key)
-    if ctx.hidden_truth:   # no curve with a step per study, no study-resolution threshold
+    if ctx.hidden_truth:  # no curve with a step per study, no study-resolution threshold
         from mura_bench.leaderboard.hidden_truth import publishable_analysis
 
         curve, auc, analysis = None, None, publishable_analysis(analysis)
@@ -184,33 +247,59 @@ def _write_entry_page(root: Path, page, common: dict, ctx: SiteContext, row: Boa
     else:
         curve = roc_curve(s.predictions.probabilities, ref.positives)
         auc = trapezoid_auc(curve[0], curve[1]) if curve is not None else None
-        svg = plots.roc_plot_svg(None if curve is None else (curve[0], curve[1]), ref.reader_points,
-                                 title=f"ROC: {row.label}", auc=auc,
-                                 binary=not s.predictions.has_probabilities)
+        svg = plots.roc_plot_svg(
+            None if curve is None else (curve[0], curve[1]),
+            ref.reader_points,
+            title=f"ROC: {row.label}",
+            auc=auc,
+            binary=not s.predictions.has_probabilities,
+        )
     (root / "plots" / f"roc-{row.key}.svg").write_text(svg, encoding="utf-8")
     if analysis is not None and analysis.reliability:
-        svg = plots.reliability_plot_svg(analysis.reliability, title=f"Calibration: {row.label}",
-                                         brier=analysis.brier, ece=analysis.ece)
+        svg = plots.reliability_plot_svg(
+            analysis.reliability, title=f"Calibration: {row.label}", brier=analysis.brier, ece=analysis.ece
+        )
         (root / "plots" / f"reliability-{row.key}.svg").write_text(svg, encoding="utf-8")
-    html = page.render(**common, root="../", row=row, result=result, meta=row.meta,
-                       roc_svg=f"../plots/roc-{row.key}.svg", roc_auc=auc,
-                       auroc_column=row.estimate("overall", "auroc"), rank_note=_rank_note(row),
-                       reader_points=ref.reader_points, reference_rows=reference_rows,
-                       n_entries=sum(r.is_submission for r in ctx.rows),
-                       notes=list(result.notes), has_probabilities=s.predictions.has_probabilities,
-                       analysis=analysis, reliability_svg=f"../plots/reliability-{row.key}.svg",
-                       inf_value=float("-inf"))
+    html = page.render(
+        **common,
+        root="../",
+        row=row,
+        result=result,
+        meta=row.meta,
+        roc_svg=f"../plots/roc-{row.key}.svg",
+        roc_auc=auc,
+        auroc_column=row.estimate("overall", "auroc"),
+        rank_note=_rank_note(row),
+        reader_points=ref.reader_points,
+        reference_rows=reference_rows,
+        n_entries=sum(r.is_submission for r in ctx.rows),
+        notes=list(result.notes),
+        has_probabilities=s.predictions.has_probabilities,
+        analysis=analysis,
+        reliability_svg=f"../plots/reliability-{row.key}.svg",
+        inf_value=float("-inf"),
+    )
     (root / "entry" / f"{row.key}.html").write_text(html, encoding="utf-8")
 
 
-def _write_index_pages(root: Path, env, common: dict, ctx: SiteContext, forest: list[tuple[str, str]],
-                       reader_points: list) -> None:
+def _write_index_pages(
+    root: Path, env, common: dict, ctx: SiteContext, forest: list[tuple[str, str]], reader_points: list
+) -> None:
     """``index.html`` (the ranked table), ``reported.html`` and ``method.html``."""
     n_entries = sum(r.is_submission for r in ctx.rows)
     index = env.get_template("index.html").render(
-        **common, root="", rows=ctx.rows, forest=forest, reported=_reported_order(ctx.reported), analyses=ctx.analyses,
-        above_radiologists=_above_radiologists(ctx), rank_notes={r.key: _rank_note(r) for r in ctx.rows},
-        many_entries=n_entries > FOREST_COMPACT_ENTRIES, n_entries=n_entries, reader_points=reader_points)
+        **common,
+        root="",
+        rows=ctx.rows,
+        forest=forest,
+        reported=_reported_order(ctx.reported),
+        analyses=ctx.analyses,
+        above_radiologists=_above_radiologists(ctx),
+        rank_notes={r.key: _rank_note(r) for r in ctx.rows},
+        many_entries=n_entries > FOREST_COMPACT_ENTRIES,
+        n_entries=n_entries,
+        reader_points=reader_points,
+    )
     (root / "index.html").write_text(index, encoding="utf-8")
     reported = env.get_template("reported.html").render(**common, root="", reported=_reported_order(ctx.reported))
     (root / "reported.html").write_text(reported, encoding="utf-8")
@@ -221,15 +310,25 @@ def _write_index_pages(root: Path, env, common: dict, ctx: SiteContext, forest: 
 def _environment():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("mura_bench.leaderboard", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mura_bench.leaderboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["num"] = fmt_num
     env.filters["ci"] = fmt_ci
     env.filters["sortval"] = _sort_value
-    env.globals.update(GROUPS=DISPLAY_GROUPS, BODY_PARTS=BODY_PARTS, GROUP_TITLES=GROUP_TITLES,
-                       METRIC_TITLES=METRIC_TITLES, TABLE_METRICS=TABLE_METRICS,
-                       ALL_METRICS=ALL_METRICS)
+    env.globals.update(
+        GROUPS=DISPLAY_GROUPS,
+        BODY_PARTS=BODY_PARTS,
+        GROUP_TITLES=GROUP_TITLES,
+        METRIC_TITLES=METRIC_TITLES,
+        TABLE_METRICS=TABLE_METRICS,
+        ALL_METRICS=ALL_METRICS,
+    )
     return env
 
 
@@ -269,9 +368,11 @@ def _rank_note(row: BoardRow) -> str:
         return ""
     n = row.worse_than
     who = "no entry is" if n == 0 else ("1 entry is" if n == 1 else f"{n} entries are")
-    return (f"Rank {row.rank}: {who} significantly better on paired overall F1, and rank = 1 + that "
-            "number. Entries with equal counts share a rank, and ranks can skip numbers (1, 1, 2, 4 "
-            "is possible), since being significantly better is not transitive.")
+    return (
+        f"Rank {row.rank}: {who} significantly better on paired overall F1, and rank = 1 + that "
+        "number. Entries with equal counts share a rank, and ranks can skip numbers (1, 1, 2, 4 "
+        "is possible), since being significantly better is not transitive."
+    )
 
 
 def _marks(ctx: SiteContext) -> dict:
@@ -281,8 +382,10 @@ def _marks(ctx: SiteContext) -> dict:
     adjust = getattr(settings, "adjust", "none")
     alpha = f"{1 - ctx.confidence:.3g}"
     if getattr(settings, "readers", "fixed") == "random":
-        rule = (f"Obuchowski–Rockette test with random readers (radiologists in general; t interval on Hillis' df), "
-                f"p < {alpha}")
+        rule = (
+            f"Obuchowski–Rockette test with random readers (radiologists in general; t interval on Hillis' df), "
+            f"p < {alpha}"
+        )
     elif getattr(settings, "test", "ci") == "randomization":
         rule = f"paired randomization test (these readers), p < {alpha}"
     else:
@@ -300,8 +403,10 @@ def _above_radiologists(ctx: SiteContext) -> dict[str, str]:
     for s, result in zip(ctx.scored, ctx.results):
         diff = (result.groups["overall"].difference or {}).get(RANK_METRIC)
         if diff is not None and diff.significant and diff.value > 0 and diff.ci is not None:
-            out[s.slug] = (f"Overall F1 above the radiologists' mean by {fmt_num(diff.value)} "
-                           f"({ctx.confidence:.0%} CI {fmt_ci(diff.ci)}; {_marks(ctx)['marks_rule']})")
+            out[s.slug] = (
+                f"Overall F1 above the radiologists' mean by {fmt_num(diff.value)} "
+                f"({ctx.confidence:.0%} CI {fmt_ci(diff.ci)}; {_marks(ctx)['marks_rule']})"
+            )
     return out
 
 

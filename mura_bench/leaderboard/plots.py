@@ -10,6 +10,7 @@ ticks and texts: matplotlib draws such a frame once (with placeholder data, titl
 label), and each plot writes its own curve, markers and texts into a copy of it. A 100-entry build
 thus draws a handful of figures instead of two hundred.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,7 +48,7 @@ class ForestRow:
     value: float
     lo: float
     hi: float
-    reference: bool = False        # radiologists / readers: drawn in another colour
+    reference: bool = False  # radiologists / readers: drawn in another colour
 
 
 def plain(text: str, limit: int | None = None) -> str:
@@ -66,8 +67,13 @@ def _svg(fig, *, tight: bool = True) -> str:
 
     FigureCanvasSVG(fig)
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "mura-bench"},
-                bbox_inches="tight" if tight else None, pad_inches=0.08)
+    fig.savefig(
+        buffer,
+        format="svg",
+        metadata={"Date": None, "Creator": "mura-bench"},
+        bbox_inches="tight" if tight else None,
+        pad_inches=0.08,
+    )
     return buffer.getvalue()
 
 
@@ -91,8 +97,9 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=96)
 
 
-def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
-                    xlim: tuple[float, float] | None = None) -> str:
+def forest_plot_svg(
+    rows: Sequence[ForestRow], *, title: str, xlabel: str, xlim: tuple[float, float] | None = None
+) -> str:
     """Horizontal point-and-interval plot, one row per entry in the given order (top to bottom).
 
     The height grows with the rows (a fixed pitch per entry, so 100 entries stay legible), entry
@@ -114,19 +121,23 @@ def forest_plot_svg(rows: Sequence[ForestRow], *, title: str, xlabel: str,
         colour = READER if row.reference else ACCENT
         y = _short(round(y0 + sy * float(yi), 4))
         if np.isfinite(row.lo) and np.isfinite(row.hi):
-            spans.append(f'<path d="M {_short(round(x0 + sx * row.lo, 4))} {y} L {_short(round(x0 + sx * row.hi, 4))} {y}" '
-                         f'style="fill: none; stroke: {colour}; stroke-width: 1.4; stroke-linecap: butt"/>')
+            spans.append(
+                f'<path d="M {_short(round(x0 + sx * row.lo, 4))} {y} L {_short(round(x0 + sx * row.hi, 4))} {y}" '
+                f'style="fill: none; stroke: {colour}; stroke-width: 1.4; stroke-linecap: butt"/>'
+            )
         if np.isfinite(row.value):
             x, yv = x0 + sx * row.value, y0 + sy * float(yi)
             if row.reference:  # matplotlib's "D": a square turned 45 degrees, 4 pt wide
                 h = 2.828427
-                shape = (f'<path d="M {_short(round(x, 4))} {_short(round(yv - h, 4))} L {_short(round(x + h, 4))} {y} '
-                         f'L {_short(round(x, 4))} {_short(round(yv + h, 4))} L {_short(round(x - h, 4))} {y} z"')
+                shape = (
+                    f'<path d="M {_short(round(x, 4))} {_short(round(yv - h, 4))} L {_short(round(x + h, 4))} {y} '
+                    f'L {_short(round(x, 4))} {_short(round(yv + h, 4))} L {_short(round(x - h, 4))} {y} z"'
+                )
             else:
                 shape = f'<circle cx="{_short(round(x, 4))}" cy="{y}" r="2"'
             marks.append(f'{shape} style="fill: {colour}; stroke: {colour}; stroke-width: 1"/>')
     start = svg.index(f'<g id="{_DATA_GID}">')
-    indent = svg[svg.rindex("\n", 0, start) + 1:start]
+    indent = svg[svg.rindex("\n", 0, start) + 1 : start]
     stop = svg.index(f"\n{indent}</g>", start)
     body = "".join(f"\n{indent} {e}" for e in spans + marks)
     return svg[:start] + f'<g id="{_DATA_GID}">' + body + svg[stop:]
@@ -139,10 +150,15 @@ def _forest_frame(rows: tuple[tuple[str, bool], ...], xlabel: str, xlim: tuple[f
     placeholder = [ForestRow(label, float("nan"), float("nan"), float("nan"), reference) for label, reference in rows]
     svg = _forest_figure(placeholder, title=_TITLE_MARK, xlabel=xlabel, xlim=xlim, data=False)
     start = svg.index(f'<g id="{_DATA_GID}">')
-    x0, y0, x1, y1 = map(float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)',
-                                          svg[start:]).groups())
-    return _Frame(svg, None, (x0 - xlim[0] * (x1 - x0) / (xlim[1] - xlim[0]), y0),
-                  ((x1 - x0) / (xlim[1] - xlim[0]), (y1 - y0) / 0.5))
+    x0, y0, x1, y1 = map(
+        float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)', svg[start:]).groups()
+    )
+    return _Frame(
+        svg,
+        None,
+        (x0 - xlim[0] * (x1 - x0) / (xlim[1] - xlim[0]), y0),
+        ((x1 - x0) / (xlim[1] - xlim[0]), (y1 - y0) / 0.5),
+    )
 
 
 def _forest_figure(rows: Sequence[ForestRow], *, title: str, xlabel: str, xlim, data: bool) -> str:
@@ -161,26 +177,34 @@ def _forest_figure(rows: Sequence[ForestRow], *, title: str, xlabel: str, xlim, 
         if not data:
             (line,) = ax.plot(list(xlim), [0.0, 0.5], color=ACCENT, linewidth=0.0, zorder=3)
             line.set_gid(_DATA_GID)
-        for reference in ((False, True) if data else ()):   # one artist per colour and kind, not one per row
+        for reference in (False, True) if data else ():  # one artist per colour and kind, not one per row
             colour = READER if reference else ACCENT
             mine = [(yi, r) for yi, r in zip(y, rows) if r.reference == reference]
             spans = [((r.lo, yi), (r.hi, yi)) for yi, r in mine if np.isfinite(r.lo) and np.isfinite(r.hi)]
             if spans:
-                ax.add_collection(LineCollection(spans, colors=colour, linewidths=1.4, capstyle="butt",
-                                                 clip_on=False))
+                ax.add_collection(LineCollection(spans, colors=colour, linewidths=1.4, capstyle="butt", clip_on=False))
             dots = [(r.value, yi) for yi, r in mine if np.isfinite(r.value)]
             if dots:
-                ax.plot(*zip(*dots), marker="D" if reference else "o", markersize=4, color=colour,
-                        linestyle="none", clip_on=False, zorder=3)
+                ax.plot(
+                    *zip(*dots),
+                    marker="D" if reference else "o",
+                    markersize=4,
+                    color=colour,
+                    linestyle="none",
+                    clip_on=False,
+                    zorder=3,
+                )
         # Entry names as plain texts beside the ticks, where tick labels would be: matplotlib
         # measures tick labels many times per draw (a third of the time of a 100-entry plot).
         ax.set_yticks(y)
         ax.tick_params(axis="y", labelleft=False)
         beside = blended_transform_factory(ax.transAxes, ax.transData) + ScaledTranslation(
-            -(_RC_TICK_PAD_PT) / 72, 0, fig.dpi_scale_trans)
+            -(_RC_TICK_PAD_PT) / 72, 0, fig.dpi_scale_trans
+        )
         for yi, row in zip(y, rows):
-            ax.text(0, yi, plain(row.label), transform=beside, ha="right", va="center_baseline",
-                    color=_RC["ytick.color"])
+            ax.text(
+                0, yi, plain(row.label), transform=beside, ha="right", va="center_baseline", color=_RC["ytick.color"]
+            )
         ax.set_ylim(-0.7, len(rows) - 0.3)
         if xlim is not None:
             ax.set_xlim(*xlim)
@@ -193,8 +217,14 @@ def _forest_figure(rows: Sequence[ForestRow], *, title: str, xlabel: str, xlim, 
         return _svg(fig)
 
 
-def roc_plot_svg(curve: tuple[np.ndarray, np.ndarray] | None, readers: Sequence[OperatingPoint], *,
-                 title: str, auc: float | None = None, binary: bool = False) -> str:
+def roc_plot_svg(
+    curve: tuple[np.ndarray, np.ndarray] | None,
+    readers: Sequence[OperatingPoint],
+    *,
+    title: str,
+    auc: float | None = None,
+    binary: bool = False,
+) -> str:
     """The ROC curve of one submission with the readers' operating points (CheXpert style)."""
     if curve is None:
         return _roc_without_curve(readers, title)
@@ -218,8 +248,7 @@ def _roc_without_curve(readers: Sequence[OperatingPoint], title: str) -> str:
         return _svg(fig, tight=False)
 
 
-def operating_points_svg(model: OperatingPoint | None, readers: Sequence[OperatingPoint], *,
-                         title: str) -> str:
+def operating_points_svg(model: OperatingPoint | None, readers: Sequence[OperatingPoint], *, title: str) -> str:
     """The model's operating point (its 0/1 calls) and the readers' in ROC space, without a curve:
     what a page built from a hidden truth shows instead of the ROC curve."""
     import matplotlib
@@ -230,8 +259,15 @@ def operating_points_svg(model: OperatingPoint | None, readers: Sequence[Operati
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
         _reader_points(ax, readers)
         if model is not None:
-            ax.plot([model.fpr], [model.tpr], marker="o", markersize=7, color=ACCENT, linestyle="none",
-                    label="model (threshold 0.5)")
+            ax.plot(
+                [model.fpr],
+                [model.tpr],
+                marker="o",
+                markersize=7,
+                color=ACCENT,
+                linestyle="none",
+                label="model (threshold 0.5)",
+            )
         _unit_square(ax, *_AXIS_LABELS["roc"], title)
         if readers or model is not None:
             ax.legend(loc="lower right", frameon=False)
@@ -240,13 +276,22 @@ def operating_points_svg(model: OperatingPoint | None, readers: Sequence[Operati
 
 def _reader_points(ax, readers: Sequence[OperatingPoint]) -> None:
     for k, point in enumerate(readers):
-        ax.plot([point.fpr], [point.tpr], marker="^", markersize=6, color=READER,
-                markeredgecolor="white", markeredgewidth=0.6, linestyle="none",
-                label="readers" if k == 0 else None)
+        ax.plot(
+            [point.fpr],
+            [point.tpr],
+            marker="^",
+            markersize=6,
+            color=READER,
+            markeredgecolor="white",
+            markeredgewidth=0.6,
+            linestyle="none",
+            label="readers" if k == 0 else None,
+        )
 
 
-def reliability_plot_svg(bins: Sequence[Sequence[float]], *, title: str, brier: float | None = None,
-                         ece: float | None = None) -> str:
+def reliability_plot_svg(
+    bins: Sequence[Sequence[float]], *, title: str, brier: float | None = None, ece: float | None = None
+) -> str:
     """Reliability diagram: mean observed abnormality against mean predicted probability per
     equal-mass bin (``[mean_p, mean_y, n]``), the diagonal being perfect calibration."""
     label = "model" if ece is None else f"model (ECE {ece:.3f}"
@@ -261,8 +306,10 @@ def reliability_plot_svg(bins: Sequence[Sequence[float]], *, title: str, brier: 
     return frame.fill(mean_p, mean_y, title=title, label=label)
 
 
-_AXIS_LABELS = {"roc": ("1 − specificity (false positive rate)", "sensitivity (true positive rate)"),
-                "reliability": ("mean predicted probability (equal-mass bins)", "share abnormal")}
+_AXIS_LABELS = {
+    "roc": ("1 − specificity (false positive rate)", "sensitivity (true positive rate)"),
+    "reliability": ("mean predicted probability (equal-mass bins)", "share abnormal"),
+}
 _TITLE_MARK = "MURA-TITLE-PLACEHOLDER"
 _DATA_GID = "mura-data"
 
@@ -282,8 +329,8 @@ class _Frame:
 
     svg: str
     label: str | None
-    origin: tuple[float, float]      # SVG coordinates of data (0, 0)
-    scale: tuple[float, float]       # SVG units per data unit along x and y
+    origin: tuple[float, float]  # SVG coordinates of data (0, 0)
+    scale: tuple[float, float]  # SVG units per data unit along x and y
 
     def fill(self, x: np.ndarray | None, y: np.ndarray | None, *, title: str, label: str | None) -> str:
         from xml.sax.saxutils import escape
@@ -297,15 +344,16 @@ class _Frame:
         sy = np.round(self.origin[1] + self.scale[1] * np.asarray(y, dtype=float), 4)
         points = [f"{_short(a)} {_short(b)}" for a, b in zip(sx.tolist(), sy.tolist())]
         start = svg.index(f'<g id="{_DATA_GID}">')
-        indent = svg[svg.rindex("\n", 0, start) + 1:start]
+        indent = svg[svg.rindex("\n", 0, start) + 1 : start]
         stop = svg.index(f"\n{indent}</g>", start)
         group = svg[start:stop]
         group = re.sub(r'<path d="[^"]*"', lambda _: '<path d="M ' + " \nL ".join(points) + ' \n"', group, count=1)
         uses = re.findall(r"[ ]*<use [^>]*/>\n?", group)
         if uses:
             one = uses[0]
-            marks = "".join(re.sub(r'x="[^"]*" y="[^"]*"', f'x="{p.split()[0]}" y="{p.split()[1]}"', one)
-                            for p in points)
+            marks = "".join(
+                re.sub(r'x="[^"]*" y="[^"]*"', f'x="{p.split()[0]}" y="{p.split()[1]}"', one) for p in points
+            )
             first = group.index(uses[0])
             last = group.index(uses[-1]) + len(uses[-1])
             group = group[:first] + marks + group[last:]
@@ -334,8 +382,9 @@ def _frame(kind: str, label: str | None, readers: tuple[OperatingPoint, ...]) ->
         fig = _figure(4.4, 4.2)
         ax = fig.add_axes((0.15, 0.12, 0.8, 0.8))
         ax.plot([0, 1], [0, 1], color="#d1d5db", linewidth=0.8, linestyle="--")
-        style = (dict(linewidth=1.6, drawstyle="default") if kind == "roc"
-                 else dict(linewidth=1.4, marker="o", markersize=4))
+        style = (
+            dict(linewidth=1.6, drawstyle="default") if kind == "roc" else dict(linewidth=1.4, marker="o", markersize=4)
+        )
         (line,) = ax.plot([0, 1], [0, 1], color=ACCENT, label=label, **style)
         line.set_gid(_DATA_GID)
         if label is None:
@@ -348,8 +397,9 @@ def _frame(kind: str, label: str | None, readers: tuple[OperatingPoint, ...]) ->
     if label is None:
         return _Frame(svg, None, (0.0, 0.0), (1.0, 1.0))
     start = svg.index(f'<g id="{_DATA_GID}">')
-    x0, y0, x1, y1 = map(float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)',
-                                          svg[start:]).groups())
+    x0, y0, x1, y1 = map(
+        float, re.search(r'<path d="M ([-\d.]+) ([-\d.]+) \s*L ([-\d.]+) ([-\d.]+)', svg[start:]).groups()
+    )
     return _Frame(svg, label, (x0, y0), (x1 - x0, y1 - y0))
 
 

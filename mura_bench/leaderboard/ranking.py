@@ -7,6 +7,7 @@ Every entry is scored on the same bootstrap resamples, so ``replicates[i, b]`` a
 rank of i is 1 + the number of entries
 significantly better than i (Chatbot Arena's "Rank (UB)"); equal ranks form a tie group.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -106,7 +107,7 @@ def _dense_ranks(reps: np.ndarray) -> np.ndarray:
     """Per resample (column), the dense rank of each entry's value (equal values, equal ranks):
     ``ranks[j, b] <= ranks[i, b]`` iff ``reps[j, b] <= reps[i, b]``, in 2-byte integers when they fit."""
     k = reps.shape[0]
-    by_resample = np.ascontiguousarray(reps.T)                 # (B, K): one resample a row
+    by_resample = np.ascontiguousarray(reps.T)  # (B, K): one resample a row
     order = np.argsort(by_resample, axis=1)
     ordered = np.take_along_axis(by_resample, order, axis=1)
     steps = np.zeros(by_resample.shape, dtype=np.int32)
@@ -121,8 +122,7 @@ def _dense_ranks(reps: np.ndarray) -> np.ndarray:
 _WIDTH_SAMPLE = 1024
 
 
-def _column_by_counts(reps: np.ndarray, ranks: np.ndarray, means: np.ndarray, i: int,
-                      confidence: float) -> np.ndarray:
+def _column_by_counts(reps: np.ndarray, ranks: np.ndarray, means: np.ndarray, i: int, confidence: float) -> np.ndarray:
     """``better[:, i]`` from counts, exact quantiles only for the pairs counts cannot decide.
 
     With d = reps[j] - reps[i] sorted, the lower bound interpolates between d[h0] and d[h0 + 1]
@@ -147,8 +147,7 @@ def _column_by_counts(reps: np.ndarray, ranks: np.ndarray, means: np.ndarray, i:
         diffs = reps[above, sample] - reps[i, sample]
         v = (means[above] - means[i])[:, None]
         gap = 1e-9 * np.maximum(1.0, np.abs(v) + np.abs(diffs).max(axis=1, keepdims=True))
-        wide = ((np.count_nonzero(diffs <= v, axis=1) >= h0 + 2)
-                & (np.count_nonzero(diffs >= v + gap, axis=1) >= b - k0))
+        wide = (np.count_nonzero(diffs <= v, axis=1) >= h0 + 2) & (np.count_nonzero(diffs >= v + gap, axis=1) >= b - k0)
         out[above[wide]] = True
         exact.extend(above[~wide])
     if exact:

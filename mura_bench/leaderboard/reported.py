@@ -27,6 +27,7 @@ table and one ``[[results]]`` table per row of the published table::
 Groups are those of :data:`mura_bench.layout.GROUPS`. The project's reported entries were written
 once from the published tables by ``site/convert_reported.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,7 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
     for key in ("citation", "test_set", "metric"):
         if not isinstance(source.get(key), str) or not source[key].strip():
             raise SubmissionError(f"[source] needs a non-empty string '{key}'")
-    unknown = sorted(set(source) - {"citation", "url", "file", "test_set", "metric", "interval",
-                                    "note"})
+    unknown = sorted(set(source) - {"citation", "url", "file", "test_set", "metric", "interval", "note"})
     if unknown:
         raise SubmissionError(f"[source]: unknown key(s) {', '.join(excerpt(k, 40) for k in unknown[:5])}")
     for key, value in source.items():
@@ -100,15 +100,14 @@ def parse_reported(source: dict, results: list) -> list[ReportedResult]:
             if key in ("label", "kind", "team", "date", "run", "status"):
                 continue
             if key not in METRICS:
-                raise SubmissionError(f"{where}: unknown key {quote(key, 40)} (metrics: "
-                                      f"{', '.join(METRICS)})")
+                raise SubmissionError(f"{where}: unknown key {quote(key, 40)} (metrics: {', '.join(METRICS)})")
             figures[key] = _figures(table, f"{where} {key}", metric_range(key))
         status = status_of(figures)
         if texts["status"] and texts["status"] != status:
-            raise SubmissionError(f"{where}: status {quote(texts['status'], 40)} does not match "
-                                  f"the figures (they make it {status!r})")
-        parsed.append(ReportedResult(label.strip(), kind, texts["team"], texts["date"],
-                                     texts["run"], status, figures))
+            raise SubmissionError(
+                f"{where}: status {quote(texts['status'], 40)} does not match the figures (they make it {status!r})"
+            )
+        parsed.append(ReportedResult(label.strip(), kind, texts["team"], texts["date"], texts["run"], status, figures))
     return parsed
 
 
@@ -146,7 +145,9 @@ def _figures(table, where: str, bounds: tuple[float, float] = (-1.0, 1.0)) -> di
             if lo > hi:
                 raise SubmissionError(f"{where}.{group}.ci: lower bound {lo} above upper {hi}")
             if not lo - ROUNDING <= value <= hi + ROUNDING:
-                raise SubmissionError(f"{where}.{group}: value {value!r} lies outside its own interval [{lo!r}, {hi!r}]")
+                raise SubmissionError(
+                    f"{where}.{group}: value {value!r} lies outside its own interval [{lo!r}, {hi!r}]"
+                )
             ci = (lo, hi)
         out[group] = Figure(value, ci)
     return {g: out[g] for g in GROUPS if g in out}

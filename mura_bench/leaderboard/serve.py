@@ -4,6 +4,7 @@ The server binds to 127.0.0.1 only (a preview, not a host), serves the files of 
 read-only, and never anything outside it: paths are resolved, symbolic links included, and a file
 whose real path leaves the folder is answered 404. Directory listings are off.
 """
+
 from __future__ import annotations
 
 import functools
@@ -75,8 +76,11 @@ def make_server(site: str | Path, port: int = 8000, *, quiet: bool = False) -> h
     """
     site = Path(site)
     if not (site / "index.html").is_file():
-        raise InputError("not a built site: no index.html in this folder", source=str(site),
-                         hint="build one with `mura-bench leaderboard build SUBMISSIONS --truth T --out SITE`")
+        raise InputError(
+            "not a built site: no index.html in this folder",
+            source=str(site),
+            hint="build one with `mura-bench leaderboard build SUBMISSIONS --truth T --out SITE`",
+        )
     handler = functools.partial(_SiteHandler, directory=str(site.resolve()))
     try:
         server = _Server((HOST, port), handler)

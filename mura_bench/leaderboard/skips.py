@@ -9,6 +9,7 @@ what a submitter can change here: the command-line options of ``mura-bench score
 ``submission.toml`` equivalent are named by that key, and a hint naming any other option is
 left out (``leaderboard build`` has no ``--allow-missing``: every entry must cover the truth).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,11 @@ MAX_NAME_CHARS = 160
 MAX_ROW_CHARS = 80
 
 #: Options of the score command that a submission sets in its submission.toml instead.
-TOML_EQUIVALENTS = {"--path-col/--score-col": "path_col/score_col in submission.toml",
-                    "--path-col": "path_col in submission.toml",
-                    "--score-col": "score_col in submission.toml"}
+TOML_EQUIVALENTS = {
+    "--path-col/--score-col": "path_col/score_col in submission.toml",
+    "--path-col": "path_col in submission.toml",
+    "--score-col": "score_col in submission.toml",
+}
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
@@ -35,12 +38,15 @@ def for_submission(text: str) -> str:
     pair = "--path-col/--score-col"
     parts = text.split(pair)
     return TOML_EQUIVALENTS[pair].join(
-        _OPTION.sub(lambda m: TOML_EQUIVALENTS.get(m.group(), m.group()), part) for part in parts)
+        _OPTION.sub(lambda m: TOML_EQUIVALENTS.get(m.group(), m.group()), part) for part in parts
+    )
 
 
 #: Hints about score-command options that have a leaderboard counterpart in other words.
-HINTS_FOR_ENTRIES = {"--allow-missing": "a leaderboard entry must predict every study of the truth "
-                                        "file (all entries are scored on the same resamples)"}
+HINTS_FOR_ENTRIES = {
+    "--allow-missing": "a leaderboard entry must predict every study of the truth "
+    "file (all entries are scored on the same resamples)"
+}
 
 
 def _usable_hint(hint: str | None) -> str | None:
@@ -81,8 +87,11 @@ def input_error_reason(exc: InputError, folder: Path | None = None) -> str:
         parts[0] += f" ({total} row{'s' if total != 1 else ''})"
     if exc.rows and _inside(exc.source, folder):
         line, text = exc.rows[0]
-        parts.append(("" if line is None else f"line {line}: ") + _line(str(text), MAX_ROW_CHARS)
-                     + (f" ... and {total - 1} more" if total > 1 else ""))
+        parts.append(
+            ("" if line is None else f"line {line}: ")
+            + _line(str(text), MAX_ROW_CHARS)
+            + (f" ... and {total - 1} more" if total > 1 else "")
+        )
     hint = _usable_hint(exc.hint)
     if hint:
         parts.append(_line(hint, MAX_NAME_CHARS))
@@ -107,5 +116,11 @@ def skip_reason(exc: BaseException, folder: Path | None = None) -> str:
     return for_submission(_line(text, MAX_REASON_CHARS))
 
 
-__all__ = ["MAX_REASON_CHARS", "MAX_ROW_CHARS", "TOML_EQUIVALENTS", "for_submission",
-           "input_error_reason", "skip_reason"]
+__all__ = [
+    "MAX_REASON_CHARS",
+    "MAX_ROW_CHARS",
+    "TOML_EQUIVALENTS",
+    "for_submission",
+    "input_error_reason",
+    "skip_reason",
+]

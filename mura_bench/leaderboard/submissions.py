@@ -30,6 +30,7 @@ unreadable file, a symbolic link: see :mod:`.entry_files` and :mod:`.skips`). On
 unreadable ``submissions/`` folder itself raises :class:`InputError`. Reasons quote a file's
 content only as a short, escaped excerpt (:func:`mura_bench.terminal.quote`).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -45,8 +46,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from mura_bench.errors import InputError, SubmissionError
-from mura_bench.leaderboard.entry_files import (MAX_TOML_BYTES, check_entry_file, check_entry_folder,
-                                                read_entry_file)
+from mura_bench.leaderboard.entry_files import MAX_TOML_BYTES, check_entry_file, check_entry_folder, read_entry_file
 from mura_bench.leaderboard.reported import ReportedResult, parse_reported
 from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.terminal import excerpt, quote
@@ -142,8 +142,7 @@ def load_submissions(submissions_dir: str | Path) -> SubmissionSet:
     """
     root = Path(submissions_dir)
     if not root.is_dir():
-        raise InputError("submissions folder not found (expected a folder of <slug>/submission.toml)",
-                         source=str(root))
+        raise InputError("submissions folder not found (expected a folder of <slug>/submission.toml)", source=str(root))
     rescored: list[RescoredSubmission] = []
     reported: list[ReportedSubmission] = []
     skipped: list[SkippedEntry] = []
@@ -176,8 +175,9 @@ def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
     slug = folder.name
     check_entry_folder(folder)
     if not SLUG_RE.match(slug):
-        raise SubmissionError("folder name must be 1-80 characters of letters, digits, '.', '_' "
-                              "or '-', starting with a letter or digit")
+        raise SubmissionError(
+            "folder name must be 1-80 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     raw = read_entry_file(folder, SUBMISSION_FILE, max_bytes=MAX_TOML_BYTES)
     if raw is None:
         raise SubmissionError(f"no {SUBMISSION_FILE} in the folder")
@@ -185,8 +185,9 @@ def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
         data = tomllib.loads(raw.decode("utf-8-sig"))  # a UTF-8 byte-order mark is accepted
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise SubmissionError(f"{SUBMISSION_FILE} is not UTF-8 text (undecodable byte "
-                              f"0x{raw[exc.start]:02x} on line {line})") from None
+        raise SubmissionError(
+            f"{SUBMISSION_FILE} is not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x} on line {line})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SubmissionError(f"{SUBMISSION_FILE} is not valid TOML: {exc}") from None
     except RecursionError:
@@ -194,28 +195,33 @@ def load_submission(folder: Path) -> RescoredSubmission | ReportedSubmission:
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise SubmissionError(f"{SUBMISSION_FILE} is not valid TOML: {excerpt(str(exc), 120)}") from None
     if "reported" not in data:
-        raise SubmissionError(f"{SUBMISSION_FILE}: missing key 'reported' (false for re-scored "
-                              "predictions, true for published figures)")
+        raise SubmissionError(
+            f"{SUBMISSION_FILE}: missing key 'reported' (false for re-scored predictions, true for published figures)"
+        )
     is_reported = data["reported"]
     if not isinstance(is_reported, bool):
-        raise SubmissionError(f"{SUBMISSION_FILE}: 'reported' must be true or false, "
-                              f"not {quote(is_reported)}")
+        raise SubmissionError(f"{SUBMISSION_FILE}: 'reported' must be true or false, not {quote(is_reported)}")
     allowed = _REPORTED_KEYS if is_reported else _RESCORED_KEYS
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise SubmissionError(f"{SUBMISSION_FILE}: unknown key(s) {', '.join(excerpt(k, 40) for k in unknown[:5])}"
-                              f"{' ...' if len(unknown) > 5 else ''} (allowed: {', '.join(sorted(allowed))})")
+        raise SubmissionError(
+            f"{SUBMISSION_FILE}: unknown key(s) {', '.join(excerpt(k, 40) for k in unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''} (allowed: {', '.join(sorted(allowed))})"
+        )
     meta, warnings = _metadata(slug, data)
     predictions = check_entry_file(folder, PREDICTIONS_FILE)
     if is_reported:
         if predictions is not None:
-            raise SubmissionError(f"reported entries carry their figures in {SUBMISSION_FILE}; "
-                                  f"remove {PREDICTIONS_FILE} or set reported = false")
+            raise SubmissionError(
+                f"reported entries carry their figures in {SUBMISSION_FILE}; "
+                f"remove {PREDICTIONS_FILE} or set reported = false"
+            )
         source = data.get("source")
         results = data.get("results")
         if not isinstance(source, dict):
-            raise SubmissionError(f"{SUBMISSION_FILE}: a reported entry needs a [source] table "
-                                  "(citation, url, test_set, metric)")
+            raise SubmissionError(
+                f"{SUBMISSION_FILE}: a reported entry needs a [source] table (citation, url, test_set, metric)"
+            )
         if not isinstance(results, list) or not results:
             raise SubmissionError(f"{SUBMISSION_FILE}: a reported entry needs [[results]] tables")
         return ReportedSubmission(meta, source, parse_reported(source, results), tuple(warnings))
@@ -247,8 +253,9 @@ def _metadata(slug: str, data: dict) -> tuple[Metadata, list[str]]:
         texts[key] = value.strip()
     if texts["url"] and safe_link(texts["url"]) is None:
         warnings.append("url is not an http(s) address; shown as text, not as a link")
-    return Metadata(slug, name.strip(), texts["team"], texts["description"], texts["url"],
-                    _date(data.get("date"))), warnings
+    return Metadata(
+        slug, name.strip(), texts["team"], texts["description"], texts["url"], _date(data.get("date"))
+    ), warnings
 
 
 def _date(value) -> str:

@@ -4,6 +4,7 @@ Rows are re-scored entries (ranked) followed by the reference rows of a reader p
 (radiologists' mean, then each reader; never ranked). Cells are
 :class:`mura_bench.results.Estimate` per group and metric. All renderings are deterministic.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,8 @@ class BoardRow:
     meta: Metadata | None = None
     predictions_kind: str = ""
     predictions_sha256: str = ""
-    better_than: int = 0          # entries this one is significantly better than
-    worse_than: int = 0           # entries significantly better than this one
+    better_than: int = 0  # entries this one is significantly better than
+    worse_than: int = 0  # entries significantly better than this one
     studies: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -77,14 +78,24 @@ def to_json(rows: list[BoardRow], header: dict) -> str:
             item["significantly_better_than"] = row.better_than
             item["significantly_worse_than"] = row.worse_than
             meta = row.meta
-            item.update({"name": meta.name, "team": meta.team, "description": meta.description,
-                         "url": meta.url, "date": meta.date,
-                         "predictions": {"kind": row.predictions_kind, "sha256": row.predictions_sha256}})
-        item["groups"] = {g: {m: _estimate_dict(row.estimate(g, m)) for m in ALL_METRICS
-                              if row.estimate(g, m) is not None} for g in GROUPS}
+            item.update(
+                {
+                    "name": meta.name,
+                    "team": meta.team,
+                    "description": meta.description,
+                    "url": meta.url,
+                    "date": meta.date,
+                    "predictions": {"kind": row.predictions_kind, "sha256": row.predictions_sha256},
+                }
+            )
+        item["groups"] = {
+            g: {m: _estimate_dict(row.estimate(g, m)) for m in ALL_METRICS if row.estimate(g, m) is not None}
+            for g in GROUPS
+        }
         entries.append(item)
-    return json.dumps({"schema": SCHEMA, **header, "rows": entries}, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return (
+        json.dumps({"schema": SCHEMA, **header, "rows": entries}, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 def _csv_text(text: str) -> str:
@@ -103,9 +114,16 @@ def to_csv(rows: list[BoardRow]) -> str:
     writer.writerow(columns)
     for row in rows:
         meta = row.meta
-        line = ["" if row.rank is None else row.rank, _csv_text(row.key), row.kind,
-                _csv_text(meta.name if meta else row.label), _csv_text(meta.team if meta else ""),
-                meta.date if meta else "", _csv_text(meta.url if meta else ""), row.predictions_kind]
+        line = [
+            "" if row.rank is None else row.rank,
+            _csv_text(row.key),
+            row.kind,
+            _csv_text(meta.name if meta else row.label),
+            _csv_text(meta.team if meta else ""),
+            meta.date if meta else "",
+            _csv_text(meta.url if meta else ""),
+            row.predictions_kind,
+        ]
         for g in GROUPS:
             for m in ALL_METRICS:
                 est = row.estimate(g, m)
@@ -122,9 +140,20 @@ def _fmt_repr(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -136,9 +165,15 @@ def latex_escape(text: str) -> str:
 def to_latex(rows: list[BoardRow], *, metric: str = "f1", caption: str = "") -> str:
     """A booktabs table of one metric per group with 95 % CIs (needs ``\\usepackage{booktabs}``)."""
     head = ["Rank", "Entry"] + [GROUP_TITLES[g] for g in GROUPS]
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\begin{tabular}{rl" + "c" * len(GROUPS) + "}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{rl" + "c" * len(GROUPS) + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+    ]
     reference_started = False
     for row in rows:
         if not row.is_submission and not reference_started:

@@ -13,6 +13,7 @@ They need nothing beyond numpy and Pillow, so ``mura-bench run`` works end to en
 
 Options arrive as strings from ``--option key=value``; a bad value raises InputError naming it.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ TRAIN_ABNORMAL_FRACTION = round(TRAIN_ABNORMAL_STUDIES / TRAIN_STUDIES, 4)  # 0.
 STATISTICS = ("bright-fraction", "quantile")
 
 
-def _float_option(name: str, text: str | float, *, low: float = -math.inf, high: float = math.inf,
-                  low_open: bool = False) -> float:
+def _float_option(
+    name: str, text: str | float, *, low: float = -math.inf, high: float = math.inf, low_open: bool = False
+) -> float:
     """Parse one numeric option, raising InputError that names it when it is not a finite number
     in [low, high] (or (low, high] with ``low_open``)."""
     try:
@@ -45,8 +47,7 @@ def _float_option(name: str, text: str | float, *, low: float = -math.inf, high:
     below = value <= low if low_open else value < low
     if not math.isfinite(value) or below or value > high:
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise InputError(f"option {name}={text!r} must be a finite number in {interval}",
-                         source="--option")
+        raise InputError(f"option {name}={text!r} must be a finite number in {interval}", source="--option")
     return value
 
 
@@ -116,8 +117,11 @@ class ImageStatistics:
 
     @property
     def description(self) -> str:
-        what = (f"fraction of pixels >= {self.threshold:g}" if self.statistic == "bright-fraction"
-                else f"intensity quantile {self.quantile:g}")
+        what = (
+            f"fraction of pixels >= {self.threshold:g}"
+            if self.statistic == "bright-fraction"
+            else f"intensity quantile {self.quantile:g}"
+        )
         return f"logistic(({what} - {self.center:g}) / {self.scale:g})"
 
     def statistics(self, images: Sequence["Image.Image"]) -> np.ndarray:
@@ -143,9 +147,13 @@ class ImageStatistics:
 _LINK_DEFAULTS = {"bright-fraction": (0.0005, 0.0002), "quantile": (0.88, 0.02)}
 
 
-def image_statistics(statistic: str = "bright-fraction", threshold: str | float = 0.9,
-                     quantile: str | float = 0.999, center: str | float | None = None,
-                     scale: str | float | None = None) -> ImageStatistics:
+def image_statistics(
+    statistic: str = "bright-fraction",
+    threshold: str | float = 0.9,
+    quantile: str | float = 0.999,
+    center: str | float | None = None,
+    scale: str | float | None = None,
+) -> ImageStatistics:
     """Logistic link on an intensity statistic (default: fraction of near-white pixels).
 
     Options: ``statistic`` (``bright-fraction`` or ``quantile``), ``threshold`` (in (0, 1], of full
@@ -154,18 +162,25 @@ def image_statistics(statistic: str = "bright-fraction", threshold: str | float 
     quantile: 0.88 and 0.02).
     """
     if statistic not in STATISTICS:
-        raise InputError(f"option statistic={statistic!r} must be one of {', '.join(STATISTICS)}",
-                         source="--option")
+        raise InputError(f"option statistic={statistic!r} must be one of {', '.join(STATISTICS)}", source="--option")
     default_center, default_scale = _LINK_DEFAULTS[statistic]
     return ImageStatistics(
         statistic=statistic,
         threshold=_float_option("threshold", threshold, low=0.0, high=1.0, low_open=True),
         quantile=_float_option("quantile", quantile, low=0.0, high=1.0),
         center=_float_option("center", default_center if center is None else center),
-        scale=_float_option("scale", default_scale if scale is None else scale, low=0.0,
-                            low_open=True),
+        scale=_float_option("scale", default_scale if scale is None else scale, low=0.0, low_open=True),
     )
 
 
-__all__ = ["ConstantPrior", "ImageStatistics", "TRAIN_ABNORMAL_FRACTION", "bright_fraction",
-           "constant_prior", "image_statistics", "intensities", "intensity_quantile", "logistic"]
+__all__ = [
+    "ConstantPrior",
+    "ImageStatistics",
+    "TRAIN_ABNORMAL_FRACTION",
+    "bright_fraction",
+    "constant_prior",
+    "image_statistics",
+    "intensities",
+    "intensity_quantile",
+    "logistic",
+]

@@ -4,6 +4,7 @@ Heavy imports (Pillow, rich, the scorer) happen inside the commands so that the 
 Errors are raised as InputError (the ``mura-bench`` group turns them into exit code 2 and one
 message) or click.UsageError.
 """
+
 from __future__ import annotations
 
 import sys
@@ -38,8 +39,12 @@ def models_table(infos):
     from mura_bench.table_fit import Column, Grid, Row
     from mura_bench.terminal import styled
 
-    columns = [Column("name", justify="left", key=True), Column("package", justify="left", prose=True),
-               Column("options", justify="left"), Column("description", justify="left", prose=True)]
+    columns = [
+        Column("name", justify="left", key=True),
+        Column("package", justify="left", prose=True),
+        Column("options", justify="left"),
+        Column("description", justify="left", prose=True),
+    ]
     rows = []
     for info in infos:
         problems = _problems(info)
@@ -100,8 +105,9 @@ def _not_checked(info, given: dict[str, str]) -> str | None:
     missing = _missing_required(info, given)
     if not missing:
         return None
-    return (f"{NOT_CHECKED}: needs {', '.join(missing)}; pass "
-            + " ".join(f"--option {info.name}:{m}=..." for m in missing))
+    return f"{NOT_CHECKED}: needs {', '.join(missing)}; pass " + " ".join(
+        f"--option {info.name}:{m}=..." for m in missing
+    )
 
 
 def _check_with_limit(name: str, given: dict[str, str], timeout: float) -> str | None:
@@ -165,10 +171,14 @@ def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> t
     from mura_bench.table_fit import Column, Streamed, pipe_width
     from mura_bench.terminal import console, styled
 
-    out = console(highlight=False) if sys.stdout.isatty() else console(width=pipe_width(), no_color=True,
-                                                                         highlight=False)
-    columns = [Column("name", justify="left"), Column("package", justify="left"),
-               Column("result", justify="left", prose=True)]
+    out = (
+        console(highlight=False) if sys.stdout.isatty() else console(width=pipe_width(), no_color=True, highlight=False)
+    )
+    columns = [
+        Column("name", justify="left"),
+        Column("package", justify="left"),
+        Column("result", justify="left", prose=True),
+    ]
     known = [[i.name, f"{i.package or '?'} {i.version or '?'}"] for i in infos]
     table = Streamed(columns, known, out.width)
     out.print(table.header())
@@ -182,16 +192,29 @@ def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> t
 
 
 @click.command("models", epilog=MODELS_EPILOG)
-@click.option("--check", is_flag=True,
-              help="Also create every model with its default options (may load weights) and let it "
-                   "predict two blank images, printing each result as it finishes (ok, failed: why, "
-                   "not checked: needs OPTION); exit 2 when any model fails. A model with required "
-                   "options is checked only when they are given with --option.")
-@click.option("--option", "check_options", multiple=True, metavar="MODEL:KEY=VALUE",
-              help="With --check: an option for one model's factory, e.g. densenet169:checkpoint=best.pt.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help=f"With --check: give up on a model that takes longer to be created and predict "
-                   f"(it then counts as failed) [default: {CHECK_TIMEOUT:g}].")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also create every model with its default options (may load weights) and let it "
+    "predict two blank images, printing each result as it finishes (ok, failed: why, "
+    "not checked: needs OPTION); exit 2 when any model fails. A model with required "
+    "options is checked only when they are given with --option.",
+)
+@click.option(
+    "--option",
+    "check_options",
+    multiple=True,
+    metavar="MODEL:KEY=VALUE",
+    help="With --check: an option for one model's factory, e.g. densenet169:checkpoint=best.pt.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help=f"With --check: give up on a model that takes longer to be created and predict "
+    f"(it then counts as failed) [default: {CHECK_TIMEOUT:g}].",
+)
 def models_command(check: bool, check_options: tuple[str, ...], timeout: float) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
@@ -209,14 +232,22 @@ def models_command(check: bool, check_options: tuple[str, ...], timeout: float) 
     if not check:
         print_blocks([models_table(infos)])
         return
-    failed, unchecked = _print_check(infos, parse_check_options(check_options, {i.name for i in infos}),
-                                     CHECK_TIMEOUT if timeout is None else timeout)
+    failed, unchecked = _print_check(
+        infos,
+        parse_check_options(check_options, {i.name for i in infos}),
+        CHECK_TIMEOUT if timeout is None else timeout,
+    )
     if unchecked:
-        echo(f"note: {len(unchecked)} model{'s' if len(unchecked) != 1 else ''} not checked for want of "
-             f"required options: {', '.join(sorted(unchecked))}", err=True)
+        echo(
+            f"note: {len(unchecked)} model{'s' if len(unchecked) != 1 else ''} not checked for want of "
+            f"required options: {', '.join(sorted(unchecked))}",
+            err=True,
+        )
     if failed:
-        echo(f"error: {len(failed)} model{'s' if len(failed) != 1 else ''} failed the check: "
-             f"{', '.join(failed)}", err=True)
+        echo(
+            f"error: {len(failed)} model{'s' if len(failed) != 1 else ''} failed the check: {', '.join(failed)}",
+            err=True,
+        )
         raise click.exceptions.Exit(2)
 
 
@@ -258,32 +289,81 @@ def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subse
 
 @click.command("run", epilog=RUN_EPILOG)
 @click.argument("model")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder holding MURA-v1.1/ (or MURA-v1.1/ itself), real or synthetic.")
-@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="valid",
-              show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Image-level predictions CSV to write (image,probability).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="A model option, passed to the model's factory; repeat for several.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Images per model call [default: the model's batch_size, else 16].")
-@click.option("--decode-workers", type=click.IntRange(min=1), default=None,
-              help="Threads decoding images ahead of the model [default: the CPU count, at most 16].")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Only the first N studies (sorted by id); scoring then uses that subset.")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder holding MURA-v1.1/ (or MURA-v1.1/ itself), real or synthetic.",
+)
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Image-level predictions CSV to write (image,probability).",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A model option, passed to the model's factory; repeat for several.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per model call [default: the model's batch_size, else 16].",
+)
+@click.option(
+    "--decode-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads decoding images ahead of the model [default: the CPU count, at most 16].",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only the first N studies (sorted by id); scoring then uses that subset.",
+)
 @click.option("--restart", is_flag=True, help="Ignore studies cached by an interrupted run.")
 @click.option("--score", "score_after", is_flag=True, help="Score the predictions right away.")
-@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Truth for --score [default: <split>_panel.csv in the data folder when present, "
-                   "else <split>_labeled_studies.csv].")
-@click.option("--bootstrap", "resamples", type=int, default=10000, callback=check_resamples_option,
-              show_default=True, help="Bootstrap resamples for --score: 0, or 2 to 100,000.")
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Truth for --score [default: <split>_panel.csv in the data folder when present, "
+    "else <split>_labeled_studies.csv].",
+)
+@click.option(
+    "--bootstrap",
+    "resamples",
+    type=int,
+    default=10000,
+    callback=check_resamples_option,
+    show_default=True,
+    help="Bootstrap resamples for --score: 0, or 2 to 100,000.",
+)
 @click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Bootstrap seed for --score.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
-def run_command(model: str, data_dir: Path, split: str, out: Path, options: tuple[str, ...],
-                batch_size: int | None, decode_workers: int | None, limit: int | None, restart: bool,
-                score_after: bool, truth: Path | None, resamples: int, seed: int, quiet: bool) -> None:
+def run_command(
+    model: str,
+    data_dir: Path,
+    split: str,
+    out: Path,
+    options: tuple[str, ...],
+    batch_size: int | None,
+    decode_workers: int | None,
+    limit: int | None,
+    restart: bool,
+    score_after: bool,
+    truth: Path | None,
+    resamples: int,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Run MODEL over a split and write image-level probabilities to --out.
 
     Finished studies are cached in <out>.partial, so an interrupted run resumes where it stopped.
@@ -300,17 +380,37 @@ def run_command(model: str, data_dir: Path, split: str, out: Path, options: tupl
     check_run_outputs(out, index, truth=(truth or default_truth(index.root, split)) if score_after else None)
     instance = load_model(model, parsed)
     key = RunKey(model=model, options=parsed, split=split, data=str(index.root.resolve()))
-    summary = predict_split(instance, index, out, key=key, batch_size=batch_size, limit=limit,
-                            resume=not restart, progress=not quiet, decode_workers=decode_workers)
+    summary = predict_split(
+        instance,
+        index,
+        out,
+        key=key,
+        batch_size=batch_size,
+        limit=limit,
+        resume=not restart,
+        progress=not quiet,
+        decode_workers=decode_workers,
+    )
     if not quiet:
-        resumed = (f"; {summary.resumed_studies} studies taken from {partial_path(out).name}"
-                   if summary.resumed_studies else "")
-        echo(f"{model}: {summary.images} images of {summary.studies} {split} studies -> {out} "
-             f"in {summary.seconds:.2f} s ({summary.images_per_second:.1f} images/s{resumed})",
-             err=True)
+        resumed = (
+            f"; {summary.resumed_studies} studies taken from {partial_path(out).name}"
+            if summary.resumed_studies
+            else ""
+        )
+        echo(
+            f"{model}: {summary.images} images of {summary.studies} {split} studies -> {out} "
+            f"in {summary.seconds:.2f} s ({summary.images_per_second:.1f} images/s{resumed})",
+            err=True,
+        )
     if score_after:
-        _score_and_print(out, truth or default_truth(index.root, split), resamples=resamples,
-                         seed=seed, subset=limit is not None, quiet=quiet)
+        _score_and_print(
+            out,
+            truth or default_truth(index.root, split),
+            resamples=resamples,
+            seed=seed,
+            subset=limit is not None,
+            quiet=quiet,
+        )
 
 
 __all__ = ["check_run_outputs", "default_truth", "models_command", "models_table", "run_command"]

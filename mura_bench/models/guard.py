@@ -9,6 +9,7 @@ from mura-bench's own bugs, exit 1). Only Ctrl-C (``KeyboardInterrupt``) passes 
 An :class:`~mura_bench.errors.InputError` a plugin raises about its own options keeps its message,
 prefixed with the model's name.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ def plugin_code(model: str, failure: str) -> Iterator[None]:
     except PluginError:
         raise
     except InputError as exc:
-        raise PluginError(f"model {model!r} {failure}: {exc.problem}", source=exc.source,
-                          rows=exc.rows, hint=exc.hint) from exc
+        raise PluginError(
+            f"model {model!r} {failure}: {exc.problem}", source=exc.source, rows=exc.rows, hint=exc.hint
+        ) from exc
     except BaseException as exc:  # noqa: B036 - sys.exit and BaseException subclasses included
         raise PluginError(f"model {model!r} {failure}: it {describe_exception(exc)}") from exc
 
@@ -71,8 +73,10 @@ def batch_size_of(model: object, name: str, default: int) -> int:
     if not integral and isinstance(value, float) and math.isfinite(value) and value.is_integer():
         integral = True
     if not integral or int(value) < 1:
-        raise PluginError(f"model {name!r} has batch_size {quote(value)}; expected a positive integer",
-                          hint="set it with the model's own option or override it with --batch-size")
+        raise PluginError(
+            f"model {name!r} has batch_size {quote(value)}; expected a positive integer",
+            hint="set it with the model's own option or override it with --batch-size",
+        )
     return int(value)
 
 

@@ -8,6 +8,7 @@ A plugin registers a *factory* in the entry-point group ``mura_bench.models``::
 The factory is called with the ``--option key=value`` pairs of the command line as keyword
 arguments (values are strings; the factory converts them) and returns an :class:`ImageModel`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,8 +38,7 @@ class ImageModel(Protocol):
     - ``description: str`` — one line shown by ``mura-bench models``.
     """
 
-    def predict_images(self, images: Sequence["Image.Image"]) -> "np.typing.ArrayLike":
-        ...
+    def predict_images(self, images: Sequence["Image.Image"]) -> "np.typing.ArrayLike": ...
 
 
 #: What an entry point resolves to: keyword options (strings) in, a model out.

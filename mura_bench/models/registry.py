@@ -8,6 +8,7 @@ its factory returns something that is not a model, two distributions register th
 reported as a :class:`PluginError` naming the model, its distribution and the error; one broken
 plugin never stops the others from being listed or loaded.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -66,9 +67,15 @@ def _registered(name: str | None = None) -> list[tuple[ModelInfo, metadata.Entry
             package, version = _distribution(ep)
             pairs.append((ModelInfo(ep.name, ep.value, package, version), ep))
     infos = [info for info, _ in pairs]
-    pairs = [(replace(info, duplicates=tuple(other.origin for other in infos
-                                             if other.name == info.name and other is not info)), ep)
-             for info, ep in pairs]
+    pairs = [
+        (
+            replace(
+                info, duplicates=tuple(other.origin for other in infos if other.name == info.name and other is not info)
+            ),
+            ep,
+        )
+        for info, ep in pairs
+    ]
     return sorted(pairs, key=lambda pair: (pair[0].name, pair[0].origin))
 
 
@@ -152,8 +159,10 @@ def _unknown(name: str, names: Sequence[str]) -> PluginError:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else None
     registered = ", ".join(names) if names else "none"
-    return PluginError(f"unknown model {name!r} (registered: {registered})",
-                       hint=hint or "see `mura-bench models` for the registered models")
+    return PluginError(
+        f"unknown model {name!r} (registered: {registered})",
+        hint=hint or "see `mura-bench models` for the registered models",
+    )
 
 
 def parse_options(pairs: Iterable[str]) -> dict[str, str]:
@@ -182,13 +191,16 @@ def _check_options(name: str, factory: object, options: Mapping[str, str]) -> No
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return
-    accepted = [p.name for p in params
-                if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    accepted = [
+        p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise PluginError(f"model {name!r} has no option {', '.join(map(repr, unknown))}",
-                          source="--option",
-                          hint=f"its options: {', '.join(accepted) if accepted else 'none'}")
+        raise PluginError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}",
+            source="--option",
+            hint=f"its options: {', '.join(accepted) if accepted else 'none'}",
+        )
 
 
 def is_model(obj: object) -> bool:
@@ -216,9 +228,11 @@ def load_model(name: str, options: Mapping[str, str] | None = None) -> ImageMode
     if not registered:
         raise _unknown(name, model_names())
     if len(registered) > 1:
-        raise PluginError(f"model {name!r} is registered by several distributions: "
-                          f"{'; '.join(f'{i.origin} ({i.value})' for i, _ in registered)}",
-                          hint="uninstall all but one of them")
+        raise PluginError(
+            f"model {name!r} is registered by several distributions: "
+            f"{'; '.join(f'{i.origin} ({i.value})' for i, _ in registered)}",
+            hint="uninstall all but one of them",
+        )
     info, ep = registered[0]
     with plugin_code(name, f"({info.origin}) failed to import {info.value}"):
         factory = ep.load()
@@ -227,10 +241,20 @@ def load_model(name: str, options: Mapping[str, str] | None = None) -> ImageMode
         model = factory(**options)
         usable = is_model(model)
     if not usable:
-        raise PluginError(f"model {name!r} ({info.origin}): factory {info.value} returned "
-                          f"{type(model).__name__}, which has no predict_images(images) method")
+        raise PluginError(
+            f"model {name!r} ({info.origin}): factory {info.value} returned "
+            f"{type(model).__name__}, which has no predict_images(images) method"
+        )
     return model
 
 
-__all__ = ["ModelInfo", "PluginError", "available_models", "factory_options", "is_model", "load_model", "model_names",
-           "parse_options"]
+__all__ = [
+    "ModelInfo",
+    "PluginError",
+    "available_models",
+    "factory_options",
+    "is_model",
+    "load_model",
+    "model_names",
+    "parse_options",
+]

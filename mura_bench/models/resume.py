@@ -7,6 +7,7 @@ image list and every stamp are unchanged (a regenerated or edited image is predi
 incomplete last line (an interrupted write) is ignored; a line of valid JSON of another shape is an
 InputError naming the line (``--restart`` ignores the cache). Probabilities round-trip exactly.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,10 +36,11 @@ def partial_path(out: str | Path) -> Path:
     name = out.name + ".partial"
     if len(os.fsencode(name)) > 255:
         digest = hashlib.sha256(os.fsencode(out.name)).hexdigest()[:16]
-        name = os.fsdecode(os.fsencode(out.name)[:200]).encode("utf-8", "surrogateescape").decode(
-            "utf-8", "ignore") + f".{digest}.partial"
+        name = (
+            os.fsdecode(os.fsencode(out.name)[:200]).encode("utf-8", "surrogateescape").decode("utf-8", "ignore")
+            + f".{digest}.partial"
+        )
     return out.with_name(name)
-
 
 
 def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[float]]:
@@ -54,8 +56,9 @@ def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[f
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the resume cache: {exc}", source=display(path),
-                         hint="rerun with --restart to ignore it") from None
+        raise InputError(
+            f"cannot read the resume cache: {exc}", source=display(path), hint="rerun with --restart to ignore it"
+        ) from None
     if not lines:
         return {}
     try:
@@ -69,7 +72,7 @@ def read_partial(path: Path, key: RunKey, index: SplitIndex) -> dict[str, list[f
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue                      # an interrupted write: predicted again
+            continue  # an interrupted write: predicted again
         study, images, probabilities, stamps = _checked_record(record, path, number)
         if index.images.get(study) != images or len(probabilities) != len(images):
             continue
@@ -95,14 +98,21 @@ def _list_of(value: object, item_ok) -> bool:
 def _checked_record(record: object, path: Path, number: int) -> tuple[str, list[str], list[float], list[list[int]]]:
     """The fields of one cache line, or InputError when they are not of the types written."""
     fields = {"study", "images", "probabilities", "stamps"}
-    if (not isinstance(record, dict) or set(record) != fields or not isinstance(record["study"], str)
-            or not _list_of(record["images"], lambda v: isinstance(v, str))
-            or not _list_of(record["probabilities"], _is_number)
-            or not _list_of(record["stamps"], lambda v: _list_of(v, _is_int) and len(v) == 2)):
+    if (
+        not isinstance(record, dict)
+        or set(record) != fields
+        or not isinstance(record["study"], str)
+        or not _list_of(record["images"], lambda v: isinstance(v, str))
+        or not _list_of(record["probabilities"], _is_number)
+        or not _list_of(record["stamps"], lambda v: _list_of(v, _is_int) and len(v) == 2)
+    ):
         text = json.dumps(record)
-        raise InputError("the resume cache holds a line that mura-bench did not write (wrong fields or types)",
-                         source=display(path), rows=[(number, text if len(text) <= 120 else text[:117] + "...")],
-                         hint="rerun with --restart to ignore the cache")
+        raise InputError(
+            "the resume cache holds a line that mura-bench did not write (wrong fields or types)",
+            source=display(path),
+            rows=[(number, text if len(text) <= 120 else text[:117] + "...")],
+            hint="rerun with --restart to ignore the cache",
+        )
     return record["study"], record["images"], [float(p) for p in record["probabilities"]], record["stamps"]
 
 
@@ -121,13 +131,23 @@ def image_stamps(index: SplitIndex, images: Sequence[str]) -> list[list[int]] | 
 
 def _partial_line(index: SplitIndex, study: str, probabilities: list[float]) -> str:
     images = index.images[study]
-    return json.dumps({"study": study, "images": images, "probabilities": probabilities,
-                       "stamps": image_stamps(index, images) or []}) + "\n"
+    return (
+        json.dumps(
+            {
+                "study": study,
+                "images": images,
+                "probabilities": probabilities,
+                "stamps": image_stamps(index, images) or [],
+            }
+        )
+        + "\n"
+    )
 
 
 @contextmanager
-def partial_writer(path: Path, key: RunKey, cached: Mapping[str, list[float]],
-                   index: SplitIndex) -> Iterator[Callable[[str, list[float]], None]]:
+def partial_writer(
+    path: Path, key: RunKey, cached: Mapping[str, list[float]], index: SplitIndex
+) -> Iterator[Callable[[str, list[float]], None]]:
     """Atomically rewrite the partial file with its header and the ``cached`` studies, then yield
     ``record(study, probabilities)``, which appends one finished study and flushes it."""
     temporary = path.with_name(temp_name(path.name))

@@ -21,6 +21,7 @@ while it inflates a PNG) a few batches ahead of the model, so decoding overlaps 
 and uses several cores; the order of batches, the outputs and the cache are the same for any
 number of workers (1 decodes in the calling thread).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -40,8 +41,7 @@ import numpy as np
 from mura_bench.errors import InputError
 from mura_bench.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
-from mura_bench.models.resume import (PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer,
-                                     read_partial)
+from mura_bench.models.resume import PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer, read_partial
 from mura_bench.outputs import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,8 +66,12 @@ class RunKey:
     data: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "options": dict(sorted(self.options.items())),
-                "split": self.split, "data": self.data}
+        return {
+            "model": self.model,
+            "options": dict(sorted(self.options.items())),
+            "split": self.split,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class RunSummary:
 # Validation of model outputs
 # ---------------------------------------------------------------------------------------------
 
+
 def _rows(image_paths: Sequence[str], values: Iterable[object] | None = None) -> list[tuple[None, str]]:
     if values is None:
         return [(None, path) for path in image_paths]
@@ -106,16 +111,29 @@ def _real_array(raw: object, *, model: str, what: str, rows) -> np.ndarray:
         values = np.asarray(raw)
         kind = values.dtype.kind
         if kind == "O":
-            bad = [v for v in values.reshape(-1).tolist()
-                   if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)]
+            bad = [
+                v
+                for v in values.reshape(-1).tolist()
+                if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)
+            ]
             kind = "f" if not bad else ("c" if isinstance(bad[0], complex) else f"{type(bad[0]).__name__} values")
             values = values.astype(np.float64) if not bad else values
-    names = {"c": "complex numbers", "b": "booleans", "U": "text", "S": "bytes", "M": "dates",
-             "m": "time spans", "V": "structured records"}
+    names = {
+        "c": "complex numbers",
+        "b": "booleans",
+        "U": "text",
+        "S": "bytes",
+        "M": "dates",
+        "m": "time spans",
+        "V": "structured records",
+    }
     if kind not in ("i", "u", "f"):
-        raise ModelOutputError(f"output is not numeric: {what} returned {names.get(kind, kind)} "
-                               f"(a {type(raw).__name__}); expected real-valued probabilities",
-                               source=f"model {model}", rows=rows)
+        raise ModelOutputError(
+            f"output is not numeric: {what} returned {names.get(kind, kind)} "
+            f"(a {type(raw).__name__}); expected real-valued probabilities",
+            source=f"model {model}",
+            rows=rows,
+        )
     return values.astype(np.float64)
 
 
@@ -128,19 +146,27 @@ def check_probabilities(raw: object, image_paths: Sequence[str], *, model: str) 
     n = len(image_paths)
     values = _real_array(raw, model=model, what="predict_images", rows=_rows(image_paths))
     if values.shape != (n,):
-        raise ModelOutputError(f"output has shape {values.shape} for a batch of {n} "
-                               f"image{'s' if n != 1 else ''}; expected ({n},)",
-                               source=f"model {model}", rows=_rows(image_paths))
+        raise ModelOutputError(
+            f"output has shape {values.shape} for a batch of {n} image{'s' if n != 1 else ''}; expected ({n},)",
+            source=f"model {model}",
+            rows=_rows(image_paths),
+        )
     not_finite = ~np.isfinite(values)
     if not_finite.any():
         where = np.flatnonzero(not_finite)
-        raise ModelOutputError("output is NaN or infinite", source=f"model {model}",
-                               rows=_rows([image_paths[i] for i in where], values[where]))
+        raise ModelOutputError(
+            "output is NaN or infinite",
+            source=f"model {model}",
+            rows=_rows([image_paths[i] for i in where], values[where]),
+        )
     outside = (values < 0.0) | (values > 1.0)
     if outside.any():
         where = np.flatnonzero(outside)
-        raise ModelOutputError("output is not a probability in [0, 1]", source=f"model {model}",
-                               rows=_rows([image_paths[i] for i in where], values[where]))
+        raise ModelOutputError(
+            "output is not a probability in [0, 1]",
+            source=f"model {model}",
+            rows=_rows([image_paths[i] for i in where], values[where]),
+        )
     return values
 
 
@@ -148,19 +174,26 @@ def check_study_probability(raw: object, study: str, image_paths: Sequence[str],
     """Validate ``predict_study``'s output: one finite number in [0, 1] (scalar or shape (1,))."""
     values = _real_array(raw, model=model, what="predict_study", rows=[(None, study)])
     if values.shape not in ((), (1,)):
-        raise ModelOutputError(f"predict_study output has shape {values.shape}; expected one number "
-                               f"for the study's {len(image_paths)} images",
-                               source=f"model {model}", rows=[(None, study)])
+        raise ModelOutputError(
+            f"predict_study output has shape {values.shape}; expected one number "
+            f"for the study's {len(image_paths)} images",
+            source=f"model {model}",
+            rows=[(None, study)],
+        )
     value = float(values.reshape(-1)[0])
     if not np.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ModelOutputError("predict_study output is not a probability in [0, 1]",
-                               source=f"model {model}", rows=[(None, f"{study}: {value!r}")])
+        raise ModelOutputError(
+            "predict_study output is not a probability in [0, 1]",
+            source=f"model {model}",
+            rows=[(None, f"{study}: {value!r}")],
+        )
     return value
 
 
 # ---------------------------------------------------------------------------------------------
 # Images
 # ---------------------------------------------------------------------------------------------
+
 
 def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
     """Open one image of the split as stored (mode unchanged) and read its pixels into memory."""
@@ -181,6 +214,7 @@ def load_image(index: SplitIndex, image_path: str) -> "Image.Image":
 # Progress
 # ---------------------------------------------------------------------------------------------
 
+
 class _NoProgress:
     def advance(self, n: int) -> None:
         pass
@@ -193,8 +227,15 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
     if not enabled or not sys.stderr.isatty():
         yield _NoProgress()
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     from mura_bench.terminal import console as safe_console
@@ -205,9 +246,16 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
             speed = task.finished_speed or task.speed
             return Text("-- images/s" if speed is None else f"{speed:,.0f} images/s")
 
-    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(bar_width=24),
-                        MofNCompleteColumn(), TextColumn("images"), RateColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=safe_console(stderr=True))
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("images"),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=safe_console(stderr=True),
+    )
     with progress:
         task = progress.add_task(visible(description), total=total, completed=completed)
 
@@ -221,6 +269,7 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
 # ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
+
 
 def _batches(pending: list[str], index: SplitIndex, batch_size: int) -> Iterator[list[tuple[str, str]]]:
     """(study, image path) pairs of the pending studies in split order, ``batch_size`` at a time."""
@@ -240,8 +289,9 @@ def default_decode_workers() -> int:
     return max(1, min(16, os.cpu_count() or 1))
 
 
-def _decoded(groups: Iterable[list[str]], index: SplitIndex, workers: int
-             ) -> Iterator[tuple[list[str], list["Image.Image"]]]:
+def _decoded(
+    groups: Iterable[list[str]], index: SplitIndex, workers: int
+) -> Iterator[tuple[list[str], list["Image.Image"]]]:
     """``(paths, images)`` for each list of image paths, in order, decoded by ``workers`` threads
     up to ``2 * workers`` groups ahead of the consumer (one thread: decoded on demand). The first
     unreadable image raises its InputError when its group is reached; nothing further is decoded."""
@@ -276,19 +326,28 @@ def select_studies(index: SplitIndex, limit: int | None) -> list[str]:
     return index.studies if limit is None else index.studies[:limit]
 
 
-def write_output(out: Path, index: SplitIndex, studies: Sequence[str],
-                 probabilities: Mapping[str, list[float]]) -> None:
+def write_output(
+    out: Path, index: SplitIndex, studies: Sequence[str], probabilities: Mapping[str, list[float]]
+) -> None:
     """Write ``image,probability`` rows for ``studies`` (split order) atomically."""
     from mura_bench.prediction_writer import write_image_predictions
 
-    rows = ((image, p) for study in studies
-            for image, p in zip(index.images[study], probabilities[study]))
+    rows = ((image, p) for study in studies for image, p in zip(index.images[study], probabilities[study]))
     write_image_predictions(out, rows)
 
 
-def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, key: RunKey,
-                  batch_size: int | None = None, limit: int | None = None, resume: bool = True,
-                  progress: bool = False, decode_workers: int | None = None) -> RunSummary:
+def predict_split(
+    model: "ImageModel",
+    index: SplitIndex,
+    out: str | Path,
+    *,
+    key: RunKey,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    resume: bool = True,
+    progress: bool = False,
+    decode_workers: int | None = None,
+) -> RunSummary:
     """Predict every image of ``index`` (its first ``limit`` studies) and write ``out``.
 
     ``batch_size`` defaults to the model's ``batch_size`` attribute, else 16. With ``resume``
@@ -302,7 +361,7 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     started = time.perf_counter()
     out = Path(out)
     _, write_through = check_output_file(out, datasets=[index.root / ROOT_NAME])
-    cache = None if write_through else partial_path(out)   # no resume cache beside /dev/null
+    cache = None if write_through else partial_path(out)  # no resume cache beside /dev/null
     if cache is not None:
         check_output_file(cache, datasets=[index.root / ROOT_NAME])
     if batch_size is None:
@@ -321,8 +380,10 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     with plugin_code(key.model, "failed when its predict_study attribute was read"):
         predict_study = getattr(model, "predict_study", None)
         predict_study = predict_study if callable(predict_study) else None
-    with (partial_writer(cache, key, cached, index) if cache is not None else no_cache()) as record, \
-            _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar:
+    with (
+        partial_writer(cache, key, cached, index) if cache is not None else no_cache() as record,
+        _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar,
+    ):
         if predict_study is not None:
             for study, (paths, images) in zip(pending, _decoded((index.images[s] for s in pending), index, workers)):
                 with plugin_code(key.model, f"failed in predict_study on study {study}"):
@@ -336,15 +397,29 @@ def predict_split(model: "ImageModel", index: SplitIndex, out: str | Path, *, ke
     write_output(out, index, studies, done)
     if cache is not None:
         cache.unlink(missing_ok=True)
-    return RunSummary(out=out, model=key.model, split=index.split, studies=len(studies),
-                      images=total_images, resumed_studies=len(studies) - len(pending),
-                      predicted_images=total_images - resumed_images,
-                      seconds=time.perf_counter() - started)
+    return RunSummary(
+        out=out,
+        model=key.model,
+        split=index.split,
+        studies=len(studies),
+        images=total_images,
+        resumed_studies=len(studies) - len(pending),
+        predicted_images=total_images - resumed_images,
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str], batch_size: int,
-                     model_name: str, done: dict[str, list[float]],
-                     record: Callable[[str, list[float]], None], bar: Any, workers: int = 1) -> None:
+def _predict_batches(
+    model: "ImageModel",
+    index: SplitIndex,
+    pending: list[str],
+    batch_size: int,
+    model_name: str,
+    done: dict[str, list[float]],
+    record: Callable[[str, list[float]], None],
+    bar: Any,
+    workers: int = 1,
+) -> None:
     """Batch images across study boundaries; record each study as soon as its last image is in."""
     buffers: dict[str, list[float]] = {}
     batches = list(_batches(pending, index, batch_size))
@@ -362,6 +437,19 @@ def _predict_batches(model: "ImageModel", index: SplitIndex, pending: list[str],
         bar.advance(len(batch))
 
 
-__all__ = ["PARTIAL_SCHEMA", "ModelOutputError", "image_stamps", "RunKey", "RunSummary", "check_probabilities",
-           "check_study_probability", "default_decode_workers", "load_image", "partial_path", "predict_split", "read_partial",
-           "select_studies", "write_output"]
+__all__ = [
+    "PARTIAL_SCHEMA",
+    "ModelOutputError",
+    "image_stamps",
+    "RunKey",
+    "RunSummary",
+    "check_probabilities",
+    "check_study_probability",
+    "default_decode_workers",
+    "load_image",
+    "partial_path",
+    "predict_split",
+    "read_partial",
+    "select_studies",
+    "write_output",
+]

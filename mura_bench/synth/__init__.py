@@ -14,6 +14,7 @@ MURA itself may not be redistributed, so examples, tests and the demo run on dat
 
 Same seed and difficulty, same bytes; asking for more studies only appends studies.
 """
+
 from __future__ import annotations
 
 from mura_bench.synth.readers import (
@@ -38,8 +39,25 @@ from mura_bench.synth.views import (
 from mura_bench.synth.writer import SYNTH_MARKER, SynthSummary, generate
 
 __all__ = [
-    "DEFAULT_DIFFICULTY", "DIFFICULTIES", "FINDING_RATE", "PAPER_RADIOLOGIST_F1", "READER_ACCURACY",
-    "REAL_COUNTS", "SPEC_MARGIN", "SYNTH_MARKER", "SynthPanel", "SynthSummary", "calibrate_reader_accuracy",
-    "expected_loo_f1", "generate", "is_synthetic_study", "reader_offsets", "reader_rates",
-    "render_image", "study_findings", "study_images", "study_view_findings", "synth_panel",
+    "DEFAULT_DIFFICULTY",
+    "DIFFICULTIES",
+    "FINDING_RATE",
+    "PAPER_RADIOLOGIST_F1",
+    "READER_ACCURACY",
+    "REAL_COUNTS",
+    "SPEC_MARGIN",
+    "SYNTH_MARKER",
+    "SynthPanel",
+    "SynthSummary",
+    "calibrate_reader_accuracy",
+    "expected_loo_f1",
+    "generate",
+    "is_synthetic_study",
+    "reader_offsets",
+    "reader_rates",
+    "render_image",
+    "study_findings",
+    "study_images",
+    "study_view_findings",
+    "synth_panel",
 ]

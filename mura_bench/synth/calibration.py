@@ -11,6 +11,7 @@ scores, per body part and overall under the leave-one-out protocol:
 * the readers (leave-one-out F1).
 PNG is lossless, so the in-memory images are exactly the files ``generate`` writes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mura_bench.synth.probes import (CHEAP_FEATURES, cheap_features, fit_logistic, local_features,
-                                     predict_logistic, study_means)
+from mura_bench.synth.probes import (
+    CHEAP_FEATURES,
+    cheap_features,
+    fit_logistic,
+    local_features,
+    predict_logistic,
+    study_means,
+)
 from mura_bench.synth.table import SynthPanel, synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, study_images
 
@@ -42,8 +49,9 @@ class Calibration:
     scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
-def draw_split(n_studies: int, *, split: str, seed: int, image_size: int, difficulty: str,
-               readers: int = 6) -> SplitImages:
+def draw_split(
+    n_studies: int, *, split: str, seed: int, image_size: int, difficulty: str, readers: int = 6
+) -> SplitImages:
     panel = synth_panel(n_studies, readers=readers if split == "valid" else 0, seed=seed, split=split)
     images, owner = [], []
     for row in range(len(panel)):
@@ -56,18 +64,29 @@ def draw_split(n_studies: int, *, split: str, seed: int, image_size: int, diffic
 def _truth(panel: SynthPanel):
     from mura_bench.truth import Truth
 
-    return Truth(path="synthetic-panel", sha256=hashlib.sha256(b"synthetic-panel").hexdigest(),
-                 kind="panel", study_ids=list(panel.study_ids), labels=panel.labels.astype(np.int8),
-                 readers=panel.readers, reader_names=list(panel.reader_names))
+    return Truth(
+        path="synthetic-panel",
+        sha256=hashlib.sha256(b"synthetic-panel").hexdigest(),
+        kind="panel",
+        study_ids=list(panel.study_ids),
+        labels=panel.labels.astype(np.int8),
+        readers=panel.readers,
+        reader_names=list(panel.reader_names),
+    )
 
 
 def _predictions(panel: SynthPanel, probabilities: np.ndarray, name: str):
     from mura_bench.predictions import Predictions
 
     probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
-    return Predictions(path=name, sha256=hashlib.sha256(name.encode()).hexdigest(), kind="study-probabilities",
-                       study_ids=list(panel.study_ids), probabilities=probabilities,
-                       labels=(probabilities > 0.5).astype(np.int8))
+    return Predictions(
+        path=name,
+        sha256=hashlib.sha256(name.encode()).hexdigest(),
+        kind="study-probabilities",
+        study_ids=list(panel.study_ids),
+        probabilities=probabilities,
+        labels=(probabilities > 0.5).astype(np.int8),
+    )
 
 
 def _rank_scale(values: np.ndarray) -> np.ndarray:
@@ -81,14 +100,21 @@ def score_studies(valid: SplitImages, named: dict[str, np.ndarray]) -> dict[str,
     from mura_bench.scoring import score_many
 
     names = list(named)
-    results = score_many([_predictions(valid.panel, named[n], n) for n in names], _truth(valid.panel),
-                         protocol="leave-one-out", metrics=["auroc", "kappa", "f1"], bootstrap=0)
+    results = score_many(
+        [_predictions(valid.panel, named[n], n) for n in names],
+        _truth(valid.panel),
+        protocol="leave-one-out",
+        metrics=["auroc", "kappa", "f1"],
+        bootstrap=0,
+    )
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, result in zip(names, results):
-        out[name] = {g: {m: est.value for m, est in grp.model.items()}
-                     for g, grp in result.groups.items() if grp.studies}
-    out["readers"] = {g: {m: est.value for m, est in grp.radiologists.items()}
-                      for g, grp in results[0].groups.items() if grp.studies}
+        out[name] = {
+            g: {m: est.value for m, est in grp.model.items()} for g, grp in result.groups.items() if grp.studies
+        }
+    out["readers"] = {
+        g: {m: est.value for m, est in grp.radiologists.items()} for g, grp in results[0].groups.items() if grp.studies
+    }
     return out
 
 
@@ -103,8 +129,9 @@ def image_statistics_scores(valid: SplitImages) -> dict[str, np.ndarray]:
     out = {"image-statistics (defaults)": study_means(image_statistics().predict_images(pil), valid.study_of_image, n)}
     for threshold in THRESHOLD_SWEEP:
         model = image_statistics(threshold=threshold)
-        out[f"image-statistics threshold={threshold:g}"] = study_means(model.predict_images(pil),
-                                                                       valid.study_of_image, n)
+        out[f"image-statistics threshold={threshold:g}"] = study_means(
+            model.predict_images(pil), valid.study_of_image, n
+        )
     return out
 
 
@@ -112,8 +139,9 @@ def cheap_feature_scores(valid: SplitImages) -> dict[str, np.ndarray]:
     """Each cheap feature (study mean) and the number of views, rank-scaled to (0, 1)."""
     n = len(valid.panel)
     table = np.array([cheap_features(p) for p in valid.images])
-    out = {name: _rank_scale(study_means(table[:, k], valid.study_of_image, n))
-           for k, name in enumerate(CHEAP_FEATURES)}
+    out = {
+        name: _rank_scale(study_means(table[:, k], valid.study_of_image, n)) for k, name in enumerate(CHEAP_FEATURES)
+    }
     out["views per study"] = _rank_scale(valid.panel.images_per_study.astype(float))
     return out
 
@@ -127,8 +155,15 @@ def learned_scores(train: SplitImages, valid: SplitImages, *, l2: float = 3.0) -
     return study_means(predict_logistic(model, x_valid), valid.study_of_image, len(valid.panel))
 
 
-def measure(*, studies: int = 1199, train_studies: int = 2398, seed: int = 0, image_size: int = 64,
-            difficulty: str = DEFAULT_DIFFICULTY, learned: bool = True) -> Calibration:
+def measure(
+    *,
+    studies: int = 1199,
+    train_studies: int = 2398,
+    seed: int = 0,
+    image_size: int = 64,
+    difficulty: str = DEFAULT_DIFFICULTY,
+    learned: bool = True,
+) -> Calibration:
     """All probes on one synthetic dataset; see the module docstring."""
     valid = draw_split(studies, split="valid", seed=seed, image_size=image_size, difficulty=difficulty)
     named = {**image_statistics_scores(valid), **cheap_feature_scores(valid)}

@@ -4,6 +4,7 @@ Soft tissue, one or more bright bone shafts, noise, random pose and contrast, sq
 Abnormal images carry very bright fixation hardware (a plate with screws, screws alone, or a pin)
 and sometimes a dark fracture line: the fraction of near-white pixels nearly separates the classes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,34 +34,39 @@ _MARKER_HALF = 0.04
 _MARKER_LEVELS = (232.0, 252.0)
 
 
-def _soft_box(along: np.ndarray, across: np.ndarray, half_length: float, half_width: float,
-              pixels_per_unit: float) -> np.ndarray:
+def _soft_box(
+    along: np.ndarray, across: np.ndarray, half_length: float, half_width: float, pixels_per_unit: float
+) -> np.ndarray:
     """Anti-aliased mask (0..1) of a rectangle centred at the origin of the (along, across) frame."""
     inside = np.minimum(half_length - np.abs(along), half_width - np.abs(across))
     return np.clip(inside * pixels_per_unit + 0.5, 0.0, 1.0)
 
 
-def _hardware_mask(along: np.ndarray, across: np.ndarray, rng: np.random.Generator, *, radius: float,
-                   half_length: float, pixels_per_unit: float) -> np.ndarray:
+def _hardware_mask(
+    along: np.ndarray,
+    across: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    radius: float,
+    half_length: float,
+    pixels_per_unit: float,
+) -> np.ndarray:
     """Fixation hardware in a bone's frame: a plate with screws, screws alone, or a pin."""
     kind = rng.random()
     centre = rng.uniform(-0.4, 0.4) * half_length
     span = rng.uniform(0.25, 0.5) * max(half_length, 0.4)
     min_half = 1.0 / pixels_per_unit  # at least ~2 px wide at any image size
     if kind < 0.25:  # intramedullary pin along the shaft
-        return _soft_box(along - centre, across, max(span * 1.6, 0.3),
-                         max(radius * 0.25, min_half), pixels_per_unit)
+        return _soft_box(along - centre, across, max(span * 1.6, 0.3), max(radius * 0.25, min_half), pixels_per_unit)
     side = radius * (1.0 if rng.random() < 0.5 else -1.0)
     plate_half = max(rng.uniform(0.02, 0.04), min_half)
     mask = np.zeros_like(along)
     if kind < 0.75:  # plate on the bone's side
-        mask = _soft_box(along - centre, across - side - np.sign(side) * plate_half, span, plate_half,
-                         pixels_per_unit)
+        mask = _soft_box(along - centre, across - side - np.sign(side) * plate_half, span, plate_half, pixels_per_unit)
     screws = rng.integers(2, 6)
     screw_half = max(rng.uniform(0.012, 0.025), min_half)
     for at in np.linspace(-span * 0.85, span * 0.85, screws):
-        screw = _soft_box(along - centre - at, across - side * 0.3, screw_half, radius * 1.15,
-                          pixels_per_unit)
+        screw = _soft_box(along - centre - at, across - side * 0.3, screw_half, radius * 1.15, pixels_per_unit)
         mask = np.maximum(mask, screw)
     return mask
 
@@ -111,16 +117,18 @@ def render_easy(abnormal: bool, rng: np.random.Generator, size: int, *, part: st
         marker = _soft_box(x - mx, y - my, _MARKER_HALF, _MARKER_HALF * rng.uniform(0.6, 1.0), pixels_per_unit)
         image = image * (1.0 - marker) + rng.uniform(*_MARKER_LEVELS) * marker
     if abnormal:
-        hardware = _hardware_mask(b_along, b_across, rng, radius=radius, half_length=half_length,
-                                  pixels_per_unit=pixels_per_unit)
+        hardware = _hardware_mask(
+            b_along, b_across, rng, radius=radius, half_length=half_length, pixels_per_unit=pixels_per_unit
+        )
         level = rng.uniform(*_HARDWARE_LEVELS) + rng.normal(0.0, 1.5, image.shape)
         cover = np.sqrt(hardware)  # metal dominates the pixels it partly covers
         image = image * (1.0 - cover) + level * cover
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def _bones(part: str, along: np.ndarray, across: np.ndarray, rng: np.random.Generator,
-           pixels_per_unit: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, float, float]]]:
+def _bones(
+    part: str, along: np.ndarray, across: np.ndarray, rng: np.random.Generator, pixels_per_unit: float
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, float, float]]]:
     """The bone shafts of ``part`` side by side across the limb axis (brighter rims), with a joint
     blob at one end where the part has one: the bones' grey levels and each bone's frame
     ``(along, across, radius, half_length)``."""
@@ -139,7 +147,7 @@ def _bones(part: str, along: np.ndarray, across: np.ndarray, rng: np.random.Gene
         b_across = -along * np.sin(tilt) + (across - offset) * np.cos(tilt)
         half_length = rng.uniform(*length_range)
         beyond = np.maximum(np.abs(b_along) - half_length, 0.0)
-        distance = np.sqrt(beyond ** 2 + b_across ** 2)
+        distance = np.sqrt(beyond**2 + b_across**2)
         mask = np.clip((radius - distance) * pixels_per_unit + 0.5, 0.0, 1.0)
         cortex = 0.7 + 0.3 * np.clip(distance / radius, 0.0, 1.0) ** 2  # brighter rim
         bones += rng.uniform(90, 150) * mask * cortex

@@ -3,6 +3,7 @@
 ``mura-bench gallery --out docs/synthetic-gallery.png`` draws it (matplotlib, Agg). Abnormal
 tiles are views that show their study's finding, captioned with its kind.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ from mura_bench.synth.table import synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, check_difficulty, study_images, study_view_findings
 
 
-def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 96,
-               difficulty: str = DEFAULT_DIFFICULTY) -> dict[str, list[tuple[np.ndarray, str | None]]]:
+def pick_views(
+    *, per_class: int = 3, seed: int = 0, image_size: int = 96, difficulty: str = DEFAULT_DIFFICULTY
+) -> dict[str, list[tuple[np.ndarray, str | None]]]:
     """Per body part, ``per_class`` normal views then ``per_class`` abnormal views (that show the
     finding), as (pixels, finding kind or None), from the valid split of ``seed``."""
     check_difficulty(difficulty)
@@ -38,8 +40,9 @@ def pick_views(*, per_class: int = 3, seed: int = 0, image_size: int = 96,
     return picked
 
 
-def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 96,
-                  difficulty: str = DEFAULT_DIFFICULTY) -> Path:
+def write_gallery(
+    out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 96, difficulty: str = DEFAULT_DIFFICULTY
+) -> Path:
     """Write the gallery PNG to ``out`` (:func:`mura_bench.outputs.open_output`: a temporary file
     renamed into place; the folder must exist); returns the path. The output is checked before any
     drawing."""
@@ -53,8 +56,7 @@ def write_gallery(out: str | Path, *, per_class: int = 3, seed: int = 0, image_s
 
     views = pick_views(per_class=per_class, seed=seed, image_size=image_size, difficulty=difficulty)
     cols = 2 * per_class
-    fig, axes = plt.subplots(len(BODY_PARTS), cols, figsize=(1.45 * cols, 1.6 * len(BODY_PARTS)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(BODY_PARTS), cols, figsize=(1.45 * cols, 1.6 * len(BODY_PARTS)), squeeze=False)
     for r, part in enumerate(BODY_PARTS):
         for c, (pixels, finding) in enumerate(views[part]):
             ax = axes[r, c]

@@ -10,6 +10,7 @@ above chance, below the readers). Everything here works on 2-D uint8 arrays; no 
 * :func:`fit_logistic` / :func:`predict_logistic`: L2-penalised logistic regression (L-BFGS) on
   standardised features, the learned read-out.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ def filter_bank(seed: int = 0) -> np.ndarray:
     """The probe's fixed first layer: random zero-mean, unit-norm 5 x 5 filters."""
     bank = np.random.default_rng(seed).standard_normal((_N_FILTERS, _FILTER_SIDE, _FILTER_SIDE))
     bank -= bank.mean(axis=(1, 2), keepdims=True)
-    return bank / np.sqrt((bank ** 2).sum(axis=(1, 2), keepdims=True))
+    return bank / np.sqrt((bank**2).sum(axis=(1, 2), keepdims=True))
 
 
 _BANK = filter_bank()
@@ -91,8 +92,9 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1.0) -
         grad[:d] += l2 * theta[:d] / n
         return float(value.mean() + l2 * theta[:d] @ theta[:d] / (2 * n)), grad
 
-    fit = optimize.minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B",
-                            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
+    fit = optimize.minimize(
+        loss, np.zeros(d + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
+    )
     return LogisticModel(mean, std, fit.x[:d], float(fit.x[d]))
 
 

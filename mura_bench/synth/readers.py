@@ -4,6 +4,7 @@ Readers are conditionally independent given the label, with per-body-part sensit
 specificity chosen so that the leave-one-out radiologist F1 of a six-reader panel matches Table 2
 of the MURA paper.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,8 +72,9 @@ def _count_distribution(p_positive: np.ndarray) -> np.ndarray:
     return dist
 
 
-def expected_loo_f1(sensitivity: np.ndarray, specificity: np.ndarray, prevalence: float,
-                    *, tie: str = "abnormal") -> float:
+def expected_loo_f1(
+    sensitivity: np.ndarray, specificity: np.ndarray, prevalence: float, *, tie: str = "abnormal"
+) -> float:
     """Large-sample leave-one-out radiologist F1 of conditionally independent readers.
 
     Reader i is scored by F1 (reader i as prediction) against the majority of the other N-1
@@ -101,8 +103,7 @@ def expected_loo_f1(sensitivity: np.ndarray, specificity: np.ndarray, prevalence
     return float(np.mean(scores))
 
 
-def calibrate_reader_accuracy(target_f1: float, prevalence: float, *, readers: int = 6,
-                              tol: float = 1e-5) -> float:
+def calibrate_reader_accuracy(target_f1: float, prevalence: float, *, readers: int = 6, tol: float = 1e-5) -> float:
     """The base accuracy whose :func:`expected_loo_f1` equals ``target_f1`` (bisection).
 
     This is how :data:`READER_ACCURACY` was obtained; it is not called at generation time.
@@ -115,4 +116,3 @@ def calibrate_reader_accuracy(target_f1: float, prevalence: float, *, readers: i
         else:
             hi = mid
     return (lo + hi) / 2
-

@@ -11,6 +11,7 @@ bone end, or, in a minority of abnormal studies, fixation hardware. Their conspi
 share of a study's views that show them depend on the body part (:data:`PART_DIFFICULTY`), ordered
 like the MURA paper's model results (finger hardest, wrist easiest).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,15 +97,20 @@ def _bone(along, across, rng, radius, half_length, ppu):
     mask = mask * np.clip((half_length - np.abs(along)) * ppu + 0.5, 0.0, 1.0)
     rel = np.clip(np.abs(across) / radius_here, 0.0, 1.0)
     medulla = rng.uniform(0.45, 0.75)
-    return mask * (medulla + (1.0 - medulla) * rel ** 3), radius_here
+    return mask * (medulla + (1.0 - medulla) * rel**3), radius_here
 
 
 def _fracture_plan(half_length, radius, rng, ppu, strength):
     """(position along the bone, slant, line half-width, depth, displacement across, reach, side)."""
-    return (rng.uniform(-0.6, 0.6) * half_length, rng.uniform(-0.7, 0.7), rng.uniform(1.0, 2.0) / ppu,
-            min(0.95, strength * rng.uniform(0.45, 0.8)),
-            (rng.uniform(0.1, 0.35) * radius * strength if rng.random() < 0.5 else 0.0) * (1 if rng.random() < 0.5 else -1),
-            max(FRACTURE_MIN_REACH, rng.uniform(0.5, 1.1)), 1.0 if rng.random() < 0.5 else -1.0)
+    return (
+        rng.uniform(-0.6, 0.6) * half_length,
+        rng.uniform(-0.7, 0.7),
+        rng.uniform(1.0, 2.0) / ppu,
+        min(0.95, strength * rng.uniform(0.45, 0.8)),
+        (rng.uniform(0.1, 0.35) * radius * strength if rng.random() < 0.5 else 0.0) * (1 if rng.random() < 0.5 else -1),
+        max(FRACTURE_MIN_REACH, rng.uniform(0.5, 1.1)),
+        1.0 if rng.random() < 0.5 else -1.0,
+    )
 
 
 def _fracture_side(b_along, b_across, plan, ppu):
@@ -130,7 +136,7 @@ def _lesion(b_along, b_across, radius, half_length, rng, ppu, strength):
     core = np.clip((1.0 - r) * rc * ppu + 0.5, 0.0, 1.0)
     factor = 1.0 - min(0.9, strength * rng.uniform(0.35, 0.6)) * core
     if rng.random() < 0.5:
-        rim = np.exp(-((r - 1.15) * rc * ppu) ** 2)
+        rim = np.exp(-(((r - 1.15) * rc * ppu) ** 2))
         factor = factor + strength * rng.uniform(0.15, 0.3) * rim
     return factor
 
@@ -161,7 +167,7 @@ def _marker(image, rng, ppu):
     left = int(rng.integers(1, max(2, w // 4))) if rng.random() < 0.5 else w - gw - int(rng.integers(1, max(2, w // 4)))
     top, left = int(np.clip(top, 0, h - gh)), int(np.clip(left, 0, w - gw))
     letter = np.kron(glyph, np.ones((scale, scale), dtype=bool))
-    region = image[top:top + gh, left:left + gw]
+    region = image[top : top + gh, left : left + gw]
     if rng.random() < 0.3:
         region[:] = rng.uniform(5.0, 40.0)
     region[letter] = rng.uniform(215.0, 255.0)
@@ -264,8 +270,9 @@ def render_realistic(finding: str | None, rng: np.random.Generator, size: int, p
         image = _collimate(image, rng, x, y)
     if finding == "hardware":
         b_along, b_across, radius, half_length = target_frame
-        metal = np.sqrt(_hardware_mask(b_along, b_across, rng, radius=radius, half_length=half_length,
-                                       pixels_per_unit=ppu))
+        metal = np.sqrt(
+            _hardware_mask(b_along, b_across, rng, radius=radius, half_length=half_length, pixels_per_unit=ppu)
+        )
         image = image * (1.0 - metal) + rng.uniform(225.0, 255.0) * metal
     if rng.random() < _MARKER_RATE:
         image = _marker(image, rng, ppu)

@@ -8,6 +8,7 @@ Determinism: everything derives from ``np.random.default_rng([seed, split, patie
 stream per patient (study table) and per study (readers, images). Asking for more studies therefore
 appends patients and never changes the studies already there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ STREAM_IMAGES = 2
 # ---------------------------------------------------------------------------------------------
 # The study table
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SynthPanel:
@@ -155,8 +157,9 @@ def _study_rows(n_studies: int, split: str, seed: int) -> list[tuple[str, int, i
     return rows
 
 
-def _read_panel(labels: np.ndarray, parts: np.ndarray, keys: np.ndarray, *, readers: int,
-                seed: int, split: str) -> np.ndarray:
+def _read_panel(
+    labels: np.ndarray, parts: np.ndarray, keys: np.ndarray, *, readers: int, seed: int, split: str
+) -> np.ndarray:
     """Reader reads (int8, (n, readers)): reader j calls a study abnormal with probability
     sensitivity_j (abnormal) or 1 - specificity_j (normal) of the study's body part."""
     rates = {p: reader_rates(READER_ACCURACY[BODY_PARTS[p]], readers) for p in range(len(BODY_PARTS))}
@@ -194,8 +197,11 @@ def synth_panel(n_studies: int, *, readers: int = 6, seed: int = 0, split: str =
     parts = np.array([r[1] for r in rows], dtype=np.int64)
     labels = np.array([r[2] for r in rows], dtype=np.int8)
     keys = np.array([(r[4], r[5]) for r in rows], dtype=np.int64).reshape(-1, 2)
-    reads = (_read_panel(labels, parts, keys, readers=readers, seed=seed, split=split) if readers
-             else np.zeros((len(rows), 0), dtype=np.int8))
+    reads = (
+        _read_panel(labels, parts, keys, readers=readers, seed=seed, split=split)
+        if readers
+        else np.zeros((len(rows), 0), dtype=np.int8)
+    )
     return SynthPanel(
         split=split,
         seed=seed,
@@ -209,14 +215,13 @@ def synth_panel(n_studies: int, *, readers: int = 6, seed: int = 0, split: str =
     )
 
 
-
 def is_synthetic_study(study_id: str) -> bool:
     """Whether ``study_id`` (any form :func:`mura_bench.layout.parse_path` accepts) names a
     synthetic patient: number :data:`_FIRST_PATIENT` or above (MURA's are below 20,000)."""
     from mura_bench.layout import parse_path
 
     try:
-        number = int(parse_path(study_id).patient[len("patient"):])
+        number = int(parse_path(study_id).patient[len("patient") :])
     except (InputError, ValueError):
         return False
     return number >= min(_FIRST_PATIENT.values())

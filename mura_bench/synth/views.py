@@ -7,6 +7,7 @@ so a study's images never depend on the other studies. :data:`DIFFICULTIES`:
   abnormal study, shown in a body-part-dependent share of its views (at least one);
 * ``easy``: :mod:`mura_bench.synth.easy`; bright hardware in most views of an abnormal study.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,9 @@ FINDING_RATE = 0.9
 
 def check_difficulty(difficulty: str) -> str:
     if difficulty not in DIFFICULTIES:
-        raise InputError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, not {difficulty!r}",
-                         source="difficulty")
+        raise InputError(
+            f"difficulty must be one of {', '.join(DIFFICULTIES)}, not {difficulty!r}", source="difficulty"
+        )
     return difficulty
 
 
@@ -71,8 +73,9 @@ def study_findings(panel: SynthPanel, row: int, *, difficulty: str = DEFAULT_DIF
     return np.array([f is not None for f in study_view_findings(panel, row, difficulty=difficulty)], dtype=bool)
 
 
-def study_images(panel: SynthPanel, row: int, *, image_size: int = 64,
-                 difficulty: str = DEFAULT_DIFFICULTY) -> list[np.ndarray]:
+def study_images(
+    panel: SynthPanel, row: int, *, image_size: int = 64, difficulty: str = DEFAULT_DIFFICULTY
+) -> list[np.ndarray]:
     """The images of study ``row`` of ``panel`` (2-D uint8 arrays), drawn from the study's own
     stream; image j shows the abnormality iff ``study_findings(panel, row)[j]``. ``easy`` images
     are ``image_size`` square; ``realistic`` ones vary in size and aspect ratio around it."""
@@ -83,8 +86,14 @@ def study_images(panel: SynthPanel, row: int, *, image_size: int = 64,
     return [render_realistic(f, rng, image_size, part) for f in findings]
 
 
-def render_image(abnormal: bool, rng: np.random.Generator, size: int, *, part: str | None = None,
-                 difficulty: str = DEFAULT_DIFFICULTY) -> np.ndarray:
+def render_image(
+    abnormal: bool,
+    rng: np.random.Generator,
+    size: int,
+    *,
+    part: str | None = None,
+    difficulty: str = DEFAULT_DIFFICULTY,
+) -> np.ndarray:
     """One image outside any study: ``easy`` (square, ``size`` pixels) or ``realistic`` (a random
     kind of abnormality when ``abnormal``; a random body part when ``part`` is None)."""
     if check_difficulty(difficulty) == "easy":

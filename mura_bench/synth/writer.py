@@ -5,6 +5,7 @@ processes (each study has its own random stream, so the files do not depend on t
 workers or on the chunking). Everything is written into a temporary folder inside ``OUT`` and
 renamed into place once complete.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,25 +78,35 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _write_images(parent: Path, panels: list[SynthPanel], image_size: int, difficulty: str,
-                  workers: int, advance: Callable[[int], None]) -> list[list[int]]:
+def _write_images(
+    parent: Path,
+    panels: list[SynthPanel],
+    image_size: int,
+    difficulty: str,
+    workers: int,
+    advance: Callable[[int], None],
+) -> list[list[int]]:
     """Images of every panel; per panel, the image count per study."""
-    jobs = [(p, range(start, min(start + _CHUNK_STUDIES, len(panel))))
-            for p, panel in enumerate(panels) for start in range(0, len(panel), _CHUNK_STUDIES)]
+    jobs = [
+        (p, range(start, min(start + _CHUNK_STUDIES, len(panel))))
+        for p, panel in enumerate(panels)
+        for start in range(0, len(panel), _CHUNK_STUDIES)
+    ]
     counts: list[list[int]] = [[0] * len(panel) for panel in panels]
     expected = sum(int(panel.images_per_study.sum()) for panel in panels)
     if workers <= 1 or expected < _PARALLEL_MIN_IMAGES:
         for p, rows in jobs:
-            counts[p][rows.start:rows.stop] = _write_chunk(parent, panels[p], rows, image_size, difficulty)
+            counts[p][rows.start : rows.stop] = _write_chunk(parent, panels[p], rows, image_size, difficulty)
             advance(len(rows))
         return counts
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_leave_interrupts_to_parent)
     futures = []
     try:
-        futures = [(p, rows, pool.submit(_write_chunk, parent, panels[p], rows, image_size, difficulty))
-                   for p, rows in jobs]
+        futures = [
+            (p, rows, pool.submit(_write_chunk, parent, panels[p], rows, image_size, difficulty)) for p, rows in jobs
+        ]
         for p, rows, future in futures:
-            counts[p][rows.start:rows.stop] = future.result()
+            counts[p][rows.start : rows.stop] = future.result()
             advance(len(rows))
     except BaseException:
         # Ctrl-C, SIGTERM or a failed chunk: no queued chunk is drawn, the running ones are stopped
@@ -127,17 +138,23 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def _write_csvs(dataset: Path, panel: SynthPanel, counts: list[int]) -> None:
-    _write_text(dataset / f"{panel.split}_labeled_studies.csv",
-                [f"{s},{int(label)}" for s, label in zip(panel.study_ids, panel.labels)])
-    _write_text(dataset / f"{panel.split}_image_paths.csv",
-                [f"{s}image{j}.png" for s, n in zip(panel.study_ids, counts) for j in range(1, n + 1)])
+    _write_text(
+        dataset / f"{panel.split}_labeled_studies.csv",
+        [f"{s},{int(label)}" for s, label in zip(panel.study_ids, panel.labels)],
+    )
+    _write_text(
+        dataset / f"{panel.split}_image_paths.csv",
+        [f"{s}image{j}.png" for s, n in zip(panel.study_ids, counts) for j in range(1, n + 1)],
+    )
 
 
 def write_panel_csv(path: Path, panel: SynthPanel) -> None:
     """``study,reader_1..reader_N,label``, one row per study of ``panel``."""
     header = ",".join(["study", *panel.reader_names, "label"])
-    rows = [",".join([s, *(str(int(v)) for v in reads), str(int(label))])
-            for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)]
+    rows = [
+        ",".join([s, *(str(int(v)) for v in reads), str(int(label))])
+        for s, reads, label in zip(panel.study_ids, panel.readers, panel.labels)
+    ]
     _write_text(path, [header, *rows])
 
 
@@ -151,20 +168,34 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> Path:
         raise InputError("output path exists and is not a folder", source=display(out_dir))
     final = out_dir / ROOT_NAME
     if (final.exists() or final.is_symlink()) and not overwrite:
-        raise InputError(f"{ROOT_NAME}/ already exists here; refusing to overwrite it",
-                         source=display(out_dir),
-                         hint="Pass overwrite=True (mura-bench synth --overwrite) or choose another folder.")
+        raise InputError(
+            f"{ROOT_NAME}/ already exists here; refusing to overwrite it",
+            source=display(out_dir),
+            hint="Pass overwrite=True (mura-bench synth --overwrite) or choose another folder.",
+        )
     if (final.exists() or final.is_symlink()) and not owned_by_mura_bench(final, SYNTH_MARKER):
-        raise InputError(f"{ROOT_NAME}/ here was not written by mura-bench synth (no {SYNTH_MARKER} file); "
-                         "refusing to replace it, even with --overwrite", source=display(out_dir),
-                         hint="choose another folder for synthetic data")
+        raise InputError(
+            f"{ROOT_NAME}/ here was not written by mura-bench synth (no {SYNTH_MARKER} file); "
+            "refusing to replace it, even with --overwrite",
+            source=display(out_dir),
+            hint="choose another folder for synthetic data",
+        )
     return final
 
 
-def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | None = None,
-             readers: int = 6, seed: int = 0, image_size: int = 64, overwrite: bool = False,
-             difficulty: str = DEFAULT_DIFFICULTY, workers: int | None = None,
-             progress: ProgressCallback | None = None) -> SynthSummary:
+def generate(
+    out_dir: str | Path,
+    *,
+    studies: int = 200,
+    train_studies: int | None = None,
+    readers: int = 6,
+    seed: int = 0,
+    image_size: int = 64,
+    overwrite: bool = False,
+    difficulty: str = DEFAULT_DIFFICULTY,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> SynthSummary:
     """Write a synthetic MURA-v1.1 dataset to ``out_dir/MURA-v1.1`` and return what was written.
 
     ``studies`` valid studies (with a ``readers``-reader panel in ``valid_panel.csv``) and
@@ -191,12 +222,14 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
     out_dir = Path(out_dir)
     final = _check_out_dir(out_dir, overwrite)
     ensure_output_dir(out_dir)
-    with staging_dir(out_dir / ROOT_NAME) as staging:   # removed on errors, Ctrl-C and SIGTERM
+    with staging_dir(out_dir / ROOT_NAME) as staging:  # removed on errors, Ctrl-C and SIGTERM
         try:
             dataset = staging / ROOT_NAME
             dataset.mkdir()
-            panels = [synth_panel(train_studies, readers=0, seed=seed, split="train"),
-                      synth_panel(studies, readers=readers, seed=seed, split="valid")]
+            panels = [
+                synth_panel(train_studies, readers=0, seed=seed, split="train"),
+                synth_panel(studies, readers=readers, seed=seed, split="valid"),
+            ]
             total, done = train_studies + studies, [0]
 
             def advance(n: int) -> None:
@@ -207,14 +240,20 @@ def generate(out_dir: str | Path, *, studies: int = 200, train_studies: int | No
             for panel, per_study in zip(panels, counts):
                 _write_csvs(dataset, panel, per_study)
             write_panel_csv(dataset / "valid_panel.csv", panels[1])
-            _write_text(dataset / SYNTH_MARKER, ["synthetic MURA-layout data written by mura-bench synth; "
-                                                 "synth --overwrite may replace this folder"])
+            _write_text(
+                dataset / SYNTH_MARKER,
+                ["synthetic MURA-layout data written by mura-bench synth; synth --overwrite may replace this folder"],
+            )
             if final.exists() or final.is_symlink():
                 os.replace(final, staging / "previous")
             os.replace(dataset, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return SynthSummary(root=out_dir, splits={p.split: len(p) for p in panels},
-                        images={p.split: sum(c) for p, c in zip(panels, counts)},
-                        readers=readers, seed=seed, difficulty=difficulty)
-
+    return SynthSummary(
+        root=out_dir,
+        splits={p.split: len(p) for p in panels},
+        images={p.split: sum(c) for p, c in zip(panels, counts)},
+        readers=readers,
+        seed=seed,
+        difficulty=difficulty,
+    )

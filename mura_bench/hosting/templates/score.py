@@ -4,6 +4,7 @@ Run by the Codabench worker as ``python3 /app/program/score.py /app/input /app/o
 competition's Docker image, which must have mura-bench installed (see the project's Dockerfile).
 The settings (protocol, resamples, seed, columns) are in settings.json next to this file.
 """
+
 import sys
 from pathlib import Path
 
@@ -12,8 +13,11 @@ def main() -> int:
     try:
         from mura_bench.hosting.codabench_scoring import main as score_main
     except ImportError as exc:
-        print(f"error: mura-bench is not installed in this Docker image ({exc}); use the image built "
-              "from mura-bench's Dockerfile", file=sys.stderr)
+        print(
+            f"error: mura-bench is not installed in this Docker image ({exc}); use the image built "
+            "from mura-bench's Dockerfile",
+            file=sys.stderr,
+        )
         return 1
     return score_main(sys.argv[1:], program_dir=Path(__file__).resolve().parent)
 
