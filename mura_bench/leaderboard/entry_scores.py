@@ -122,8 +122,9 @@ def score_entries(
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         for i in todo:
-            if scores[i] is not None:
-                _save(cache, keys[i], scores[i])
+            score = scores[i]
+            if score is not None:
+                _save(cache, keys[i], score)
     return Scored(scores, failures, n - len(todo))
 
 
@@ -276,8 +277,12 @@ def _metrics_record(metrics: dict | None) -> dict | None:
     return None if metrics is None else {name: _estimate_record(est) for name, est in metrics.items()}
 
 
-def _metrics_of(record: dict | None) -> dict | None:
-    return None if record is None else {name: _estimate_of(est) for name, est in record.items()}
+def _metrics_of(record: dict) -> dict:
+    return {name: _estimate_of(est) for name, est in record.items()}
+
+
+def _optional_metrics_of(record: dict | None) -> dict | None:
+    return None if record is None else _metrics_of(record)
 
 
 def _result_record(result: Result) -> dict:
@@ -312,9 +317,9 @@ def _result_of(record: dict, predictions: Predictions, truth: Truth) -> Result:
             g["studies"],
             g["positives"],
             _metrics_of(g["model"]),
-            _metrics_of(g["radiologists"]),
+            _optional_metrics_of(g["radiologists"]),
             None if g["readers"] is None else {reader: _metrics_of(m) for reader, m in g["readers"].items()},
-            _metrics_of(g["difference"]),
+            _optional_metrics_of(g["difference"]),
         )
     truth_info = InputInfo(
         truth.path, truth.sha256, truth.kind, tuple(truth.reader_names) if truth.readers is not None else None
