@@ -7,11 +7,13 @@ product -> metrics -> means over references/readers -> differences -> CIs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -357,9 +359,27 @@ def one_blas_thread():
     (a block of resamples times a thin indicator matrix); BLAS' own threads spin and wait on them
     (25x slower on a busy 2-core machine). Parallel work is spread over blocks instead
     (:func:`mura_bench.group_statistics.in_blocks`)."""
-    from threadpoolctl import threadpool_limits
+    return _blas_controller().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+_BLAS_CONTROLLER_LOCK = threading.Lock()
+_BLAS_CONTROLLER: list[Any] = []  # the process's one ThreadpoolController, once made
+
+
+def _blas_controller() -> Any:
+    """The process's one ``ThreadpoolController``, made on first use.
+
+    Making a controller scans the loaded libraries with ``dl_iterate_phdr``, whose callback runs
+    Python code while the dynamic loader's lock is held: a scan made while another thread imports a
+    C extension (``dlopen`` under the GIL) deadlocks. So the scan is made once, on the first call,
+    which the engine and the leaderboard build make in the main thread before they start threads;
+    every later limit reuses it."""
+    with _BLAS_CONTROLLER_LOCK:
+        if not _BLAS_CONTROLLER:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        return _BLAS_CONTROLLER[0]
 
 
 class _Steps:

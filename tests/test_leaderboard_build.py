@@ -339,3 +339,29 @@ def test_random_readers_mark_the_radiologist_comparison_and_keep_the_ranks(tmp_p
     assert expected[0].groups["overall"].difference["f1"].method == "obuchowski-rockette"
     plain_page = next(plain.rglob("m0.html")).read_text()
     assert "overall only, the pre-specified comparison" in plain_page
+
+
+def test_the_libraries_are_scanned_once_per_process(built, tmp_path, monkeypatch):
+    """The BLAS limit scans the loaded libraries once (``dl_iterate_phdr``, under the loader's lock):
+    a scan made again while the build's warm-up thread imports matplotlib's C extensions deadlocked
+    the build now and then. Every later limit, in the engine, the ranking and the build, reuses it."""
+    import threadpoolctl
+
+    from mura_bench import scoring
+
+    made = []
+    real = threadpoolctl.ThreadpoolController
+
+    def counting():
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", counting)
+    monkeypatch.setattr(scoring, "_BLAS_CONTROLLER", [])
+    root, truth, subs, _ = built
+    build_site(
+        subs, truth, tmp_path / "again", resamples=20, seed=7, title="Test board", test="randomization", permutations=20
+    )
+    with scoring.one_blas_thread():
+        pass
+    assert made == [1]

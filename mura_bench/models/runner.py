@@ -31,7 +31,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -385,13 +385,16 @@ def predict_split(
         _progress(progress, f"{key.model} on {index.split}", total_images, resumed_images) as bar,
     ):
         if predict_study is not None:
-            for study, (paths, images) in zip(pending, _decoded((index.images[s] for s in pending), index, workers)):
-                with plugin_code(key.model, f"failed in predict_study on study {study}"):
-                    raw = predict_study(images)
-                value = check_study_probability(raw, study, paths, model=key.model)
-                done[study] = [value] * len(paths)
-                record(study, done[study])
-                bar.advance(len(paths))
+            # closed here, in this thread: left to the garbage collector, the decoder could be closed
+            # on one of its own pool's threads, which cannot join itself
+            with closing(_decoded((index.images[s] for s in pending), index, workers)) as decoded:
+                for study, (paths, images) in zip(pending, decoded):
+                    with plugin_code(key.model, f"failed in predict_study on study {study}"):
+                        raw = predict_study(images)
+                    value = check_study_probability(raw, study, paths, model=key.model)
+                    done[study] = [value] * len(paths)
+                    record(study, done[study])
+                    bar.advance(len(paths))
         else:
             _predict_batches(model, index, pending, batch_size, key.model, done, record, bar, workers)
     write_output(out, index, studies, done)
@@ -423,18 +426,19 @@ def _predict_batches(
     """Batch images across study boundaries; record each study as soon as its last image is in."""
     buffers: dict[str, list[float]] = {}
     batches = list(_batches(pending, index, batch_size))
-    decoded = _decoded(([image_path for _, image_path in batch] for batch in batches), index, workers)
-    for batch, (paths, images) in zip(batches, decoded):
-        with plugin_code(model_name, f"failed in predict_images on {len(paths)} images from {paths[0]}"):
-            raw = model.predict_images(images)
-        values = check_probabilities(raw, paths, model=model_name)
-        for (study, _), value in zip(batch, values.tolist()):
-            buffer = buffers.setdefault(study, [])
-            buffer.append(value)
-            if len(buffer) == len(index.images[study]):
-                done[study] = buffers.pop(study)
-                record(study, done[study])
-        bar.advance(len(batch))
+    decoder = _decoded(([image_path for _, image_path in batch] for batch in batches), index, workers)
+    with closing(decoder) as decoded:  # closed in this thread (see predict_split)
+        for batch, (paths, images) in zip(batches, decoded):
+            with plugin_code(model_name, f"failed in predict_images on {len(paths)} images from {paths[0]}"):
+                raw = model.predict_images(images)
+            values = check_probabilities(raw, paths, model=model_name)
+            for (study, _), value in zip(batch, values.tolist()):
+                buffer = buffers.setdefault(study, [])
+                buffer.append(value)
+                if len(buffer) == len(index.images[study]):
+                    done[study] = buffers.pop(study)
+                    record(study, done[study])
+            bar.advance(len(batch))
 
 
 __all__ = [
