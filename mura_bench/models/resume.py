@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mura_bench.errors import InputError
-from mura_bench.layout import SplitIndex
-from mura_bench.outputs import display, temp_name
+from mura_bench.data.layout import SplitIndex
+from mura_bench.io.outputs import display, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from mura_bench.models.runner import RunKey
