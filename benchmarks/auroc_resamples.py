@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from mura_bench.stats import metrics
 from mura_bench.stats.bootstrap import draw_counts
+from mura_bench.stats.rank_sums import ScoreRanking
 
 
 def case(entries: int, studies: int, references: int, seed: int = 0):
@@ -53,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     truth, scores = case(args.entries, args.studies, args.references)
     weights = draw_counts(args.studies, args.resamples, 0, 7)
-    ranking = metrics.ScoreRanking.of(scores)
+    ranking = ScoreRanking.of(scores)
     with threadpool_limits(limits=1, user_api="blas"):
         runs_s, by_runs = timed(lambda: metrics.auroc_weighted(weights, truth, scores, ranking))
         saved = metrics.RUNS_MIN_RESAMPLES

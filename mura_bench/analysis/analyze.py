@@ -32,14 +32,27 @@ from mura_bench.stats.bootstrap import percentile_interval
 from mura_bench.stats.calibration import bin_sums, brier_score, expected_calibration_error, reliability
 from mura_bench.errors import InputError
 from mura_bench.scoring.memory import check_fits, score_estimate
-from mura_bench.stats.metrics import counts_from_indicators, pair_indicators, sensitivity_from_counts, specificity_from_counts
+from mura_bench.stats.metrics import (
+    counts_from_indicators,
+    pair_indicators,
+    sensitivity_from_counts,
+    specificity_from_counts,
+)
 from mura_bench.data.predictions import Predictions, read_predictions
 from mura_bench.scoring.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.scoring.score_options import Options, bootstrap_option, refuse_arrays, whole_number
 from mura_bench.scoring.group_statistics import resample_blocks
 from mura_bench.scoring.engine import aligned_plan, group_rows, resample_counts, software_versions, validate_options
-from mura_bench.stats.triage import Located, Running, SortedGroup, Totals, Window, locate_sensitivity, locate_specificity
+from mura_bench.stats.triage import (
+    Located,
+    Running,
+    SortedGroup,
+    Totals,
+    Window,
+    locate_sensitivity,
+    locate_specificity,
+)
 from mura_bench.data.truth import Truth, read_truth
 
 #: The paper's operating point, always reported.

@@ -41,7 +41,15 @@ import numpy as np
 from mura_bench.errors import InputError
 from mura_bench.data.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
-from mura_bench.models.resume import PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer, read_partial
+from mura_bench.models.resume import (
+    PARTIAL_SCHEMA,
+    RunKey,
+    no_cache,
+    image_stamps,
+    partial_path,
+    partial_writer,
+    read_partial,
+)
 from mura_bench.io.outputs import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,24 +62,6 @@ DEFAULT_BATCH_SIZE = 16
 
 class ModelOutputError(PluginError):
     """A model returned something that is not one probability in [0, 1] per image."""
-
-
-@dataclass(frozen=True)
-class RunKey:
-    """What makes cached predictions reusable: the same model, options, split and dataset."""
-
-    model: str
-    options: Mapping[str, str]
-    split: str
-    data: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "options": dict(sorted(self.options.items())),
-            "split": self.split,
-            "data": self.data,
-        }
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,24 @@ from mura_bench.scoring.memory import check_fits, replicate_statistics, score_es
 from mura_bench.stats.metric_registry import METRICS, count_metrics, probability_metrics
 from mura_bench.data.predictions import Predictions, read_predictions
 from mura_bench.io.progress import ProgressCallback, report
-from mura_bench.scoring.protocols import Plan, canonical_reader_order, check_gold_readers_apply, make_plan, resolve_protocol
+from mura_bench.scoring.protocols import (
+    Plan,
+    canonical_reader_order,
+    check_gold_readers_apply,
+    make_plan,
+    resolve_protocol,
+)
 from mura_bench.stats.obuchowski_rockette import model_vs_readers
 from mura_bench.stats.randomization import model_vs_readers_p_values
 from mura_bench.results import BootstrapSettings, GroupResult, InputInfo, Result
-from mura_bench.scoring.score_options import Options, bootstrap_option, check_options, metric_names, refuse_arrays, whole_number
+from mura_bench.scoring.score_options import (
+    Options,
+    bootstrap_option,
+    check_options,
+    metric_names,
+    refuse_arrays,
+    whole_number,
+)
 from mura_bench.data.truth import Truth, read_truth
 
 __all__ = [

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from mura_bench.stats.metric_registry import METRIC_SPECS, metric_spec
 from mura_bench.stats.metric_registry import METRICS as METRICS  # re-exported
-from mura_bench.stats.rank_sums import rank_sums_by_runs, runs_dtype
+from mura_bench.stats.rank_sums import ScoreRanking, TieBlocks, rank_sums_by_runs, runs_dtype
 
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -174,34 +174,8 @@ AUROC_BLOCK_ELEMENTS = 150_000
 RUNS_MIN_RESAMPLES = 1000
 
 
-@dataclass(frozen=True)
-class _TieBlocks:
-    """Positions (in ascending-score order) of studies whose score is shared with another study,
-    grouped into blocks of equal scores: ``positions`` (T,), block ``starts`` and ``ends`` as
-    offsets into ``positions``, and ``block_of`` (T,) the block of each position."""
-
-    positions: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-    block_of: np.ndarray
-
-    @staticmethod
-    def of(sorted_scores: np.ndarray) -> "_TieBlocks | None":
-        equal_next = sorted_scores[1:] == sorted_scores[:-1]
-        if not equal_next.any():
-            return None
-        tied = np.zeros(sorted_scores.size, dtype=bool)
-        tied[1:] |= equal_next
-        tied[:-1] |= equal_next
-        positions = np.flatnonzero(tied)
-        values = sorted_scores[positions]
-        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-        ends = np.r_[starts[1:], positions.size] - 1
-        return _TieBlocks(positions, starts, ends, np.repeat(np.arange(starts.size), ends - starts + 1))
-
-
 def _rank_sums(
-    w_block: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None", truth_sorted: np.ndarray
+    w_block: np.ndarray, order: np.ndarray, ties: "TieBlocks | None", truth_sorted: np.ndarray
 ) -> np.ndarray:
     """For a block of resamples: sum over studies of w_j y_j (midrank_j + (w_j - 1)/2), per truth column.
 
@@ -241,7 +215,7 @@ def _is_identity(order: np.ndarray) -> bool:
 _IDENTITY: dict[int, tuple[np.ndarray, bool]] = {}
 
 
-def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks, truth_tied: np.ndarray) -> np.ndarray:
+def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: TieBlocks, truth_tied: np.ndarray) -> np.ndarray:
     """What tied scores add to the untied rank sums ``sum_j w_j y_j R_j``: each tied study takes
     its block's mid-rank instead of its own running weight. ``w_tied``, ``run_tied``: (B, T)
     weights and inclusive running weights at the tied positions; ``truth_tied``: (T, K)."""
@@ -249,23 +223,6 @@ def tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: _TieBlocks, t
     block_mid = run_tied[:, ties.ends] - (block_weight - 1) / 2
     correction = w_tied * (block_mid[:, ties.block_of] - run_tied + (w_tied - 1) / 2)
     return correction @ truth_tied
-
-
-@dataclass(frozen=True)
-class ScoreRanking:
-    """The sort order and tie blocks of each score column: what :func:`auroc_weighted` needs of the
-    scores, computed once and reusable for every block of resamples."""
-
-    scores: np.ndarray  # (n, S) float64
-    orders: list[np.ndarray]
-    ties: list["_TieBlocks | None"]
-
-    @staticmethod
-    def of(scores: np.ndarray) -> "ScoreRanking":
-        scores = np.asarray(scores, dtype=np.float64)
-        cols = scores[:, None] if scores.ndim == 1 else scores
-        orders = [np.argsort(cols[:, s], kind="stable") for s in range(cols.shape[1])]
-        return ScoreRanking(cols, orders, [_TieBlocks.of(cols[o, s]) for s, o in enumerate(orders)])
 
 
 def auroc_weighted(

@@ -20,12 +20,53 @@ sums equal the direct ones of :func:`mura_bench.stats.metrics._rank_sums` bit fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from mura_bench.stats.metrics import ScoreRanking, _TieBlocks
+
+@dataclass(frozen=True)
+class TieBlocks:
+    """Positions (in ascending-score order) of studies whose score is shared with another study,
+    grouped into blocks of equal scores: ``positions`` (T,), block ``starts`` and ``ends`` as
+    offsets into ``positions``, and ``block_of`` (T,) the block of each position."""
+
+    positions: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    block_of: np.ndarray
+
+    @staticmethod
+    def of(sorted_scores: np.ndarray) -> "TieBlocks | None":
+        equal_next = sorted_scores[1:] == sorted_scores[:-1]
+        if not equal_next.any():
+            return None
+        tied = np.zeros(sorted_scores.size, dtype=bool)
+        tied[1:] |= equal_next
+        tied[:-1] |= equal_next
+        positions = np.flatnonzero(tied)
+        values = sorted_scores[positions]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        ends = np.r_[starts[1:], positions.size] - 1
+        return TieBlocks(positions, starts, ends, np.repeat(np.arange(starts.size), ends - starts + 1))
+
+
+@dataclass(frozen=True)
+class ScoreRanking:
+    """The sort order and tie blocks of each score column: what
+    :func:`mura_bench.stats.metrics.auroc_weighted` needs of the scores, computed once and reusable
+    for every block of resamples."""
+
+    scores: np.ndarray  # (n, S) float64
+    orders: list[np.ndarray]
+    ties: list["TieBlocks | None"]
+
+    @staticmethod
+    def of(scores: np.ndarray) -> "ScoreRanking":
+        scores = np.asarray(scores, dtype=np.float64)
+        cols = scores[:, None] if scores.ndim == 1 else scores
+        orders = [np.argsort(cols[:, s], kind="stable") for s in range(cols.shape[1])]
+        return ScoreRanking(cols, orders, [TieBlocks.of(cols[o, s]) for s, o in enumerate(orders)])
 
 
 def runs_dtype(total_weight: int, n: int):
@@ -39,7 +80,7 @@ def runs_dtype(total_weight: int, n: int):
 
 
 def rank_sums_by_runs(
-    counts_by_study: np.ndarray, truth: np.ndarray, ranking: "ScoreRanking", weighted_squares: np.ndarray, acc_dtype
+    counts_by_study: np.ndarray, truth: np.ndarray, ranking: ScoreRanking, weighted_squares: np.ndarray, acc_dtype
 ) -> np.ndarray:
     """Rank sums ``sum_j w_j y_j (midrank_j + (w_j - 1) / 2)`` of every resample, score column and
     truth column: (B, S, K) float64, as :func:`mura_bench.stats.metrics._rank_sums` gives them.
@@ -69,7 +110,7 @@ _ADD, _PLUS_SHARED, _MINUS_SHARED, _PER_COLUMN = 0, 1, 2, 3
 
 
 def _column_rank_sums(
-    counts_by_study: np.ndarray, order: np.ndarray, ties: "_TieBlocks | None", y: np.ndarray, acc_dtype
+    counts_by_study: np.ndarray, order: np.ndarray, ties: TieBlocks | None, y: np.ndarray, acc_dtype
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """For one score column: ``sum_j d_j R_j**2`` per (resample, truth column), (B, K) float64, and
     the tied-score correction (B, K) or None. One pass over the studies in score order."""
@@ -118,9 +159,7 @@ def _column_rank_sums(
     )
 
 
-def _twice_tie_correction(
-    w_tied: np.ndarray, run_tied: np.ndarray, ties: "_TieBlocks", y_tied: np.ndarray
-) -> np.ndarray:
+def _twice_tie_correction(w_tied: np.ndarray, run_tied: np.ndarray, ties: TieBlocks, y_tied: np.ndarray) -> np.ndarray:
     """Twice what tied scores add to ``sum_j w_j y_j R_j``, (B, K) float64. A tied study's term is
     ``w_j (mid + (w_j - 1) / 2)`` with its block's mid-rank ``mid = R_before + (W_block + 1) / 2``
     instead of ``w_j R_j``; twice the difference is ``w_j (R_before + R_end - 2 R_j + w_j)``.
