@@ -28,7 +28,7 @@ from mura_bench.analysis.analyze import AnalysisOptions, group_values  # noqa: E
 from mura_bench.analysis.analysis_batch import analyze_overall_many  # noqa: E402
 from mura_bench.stats.bootstrap import draw_counts  # noqa: E402
 from mura_bench.data.predictions import Predictions, read_predictions  # noqa: E402
-from mura_bench.scoring.protocols import make_plan  # noqa: E402
+from mura_bench.stats.protocols import make_plan  # noqa: E402
 from mura_bench.data.truth import read_truth  # noqa: E402
 
 

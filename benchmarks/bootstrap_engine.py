@@ -24,7 +24,7 @@ import numpy as np
 from mura_bench.stats.bootstrap import draw_indices
 from mura_bench.data.layout import BODY_PARTS, GROUPS, part_index
 from mura_bench.data.predictions import Predictions
-from mura_bench.scoring.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 from mura_bench.scoring.engine import score
 from mura_bench.data.truth import Truth
 

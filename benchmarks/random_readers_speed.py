@@ -28,7 +28,7 @@ from mura_bench.data.layout import BODY_PARTS, GROUPS
 from mura_bench.stats.metrics import COUNT_METRICS
 from mura_bench.stats.obuchowski_rockette import jackknife_covariance, model_vs_readers, or_single_treatment
 from mura_bench.data.predictions import read_predictions
-from mura_bench.scoring.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 from mura_bench.data.truth import read_truth
 
 REPO = Path(__file__).resolve().parent.parent

@@ -45,7 +45,7 @@ from scipy.special import expit, logit
 
 from mura_bench.data.layout import BODY_PARTS, GROUPS
 from mura_bench.stats.obuchowski_rockette import model_vs_readers
-from mura_bench.scoring.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 
 sys.path.insert(0, str(Path(__file__).parent))
 from validation_study import as_inputs, part_sizes  # noqa: E402

@@ -30,7 +30,7 @@ from bootstrap_engine import paper_sized_case  # noqa: E402
 from mura_bench.data.layout import BODY_PARTS, GROUPS, part_index  # noqa: E402
 from mura_bench.stats.metrics import COUNT_METRICS  # noqa: E402
 from mura_bench.data.predictions import Predictions  # noqa: E402
-from mura_bench.scoring.protocols import leave_one_out_references, make_plan  # noqa: E402
+from mura_bench.stats.protocols import leave_one_out_references, make_plan  # noqa: E402
 from mura_bench.stats.randomization import draw_raters, model_vs_readers_p_values, pairwise_p_values  # noqa: E402
 from mura_bench.scoring.engine import one_blas_thread, score  # noqa: E402
 from mura_bench.synth import synth_panel  # noqa: E402

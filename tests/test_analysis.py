@@ -14,7 +14,7 @@ from sklearn.metrics import brier_score_loss
 from mura_bench.analysis.analyze import AnalysisOptions, group_values
 from mura_bench.stats.bootstrap import draw_indices, percentile_interval
 from mura_bench.stats.calibration import bin_sums, brier_score, expected_calibration_error, quantile_edges, reliability
-from mura_bench.scoring.protocols import leave_one_out_references, make_plan
+from mura_bench.stats.protocols import leave_one_out_references, make_plan
 from mura_bench.stats.triage import TOLERANCE, Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts
 
 LEVELS = np.array([0.0, 0.0, 0.1, 0.25, 0.5, 0.5, 0.5, 0.75, 0.9, 1.0, 1.0])  # ties, exact 0 and 1

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mura_bench.cli.main import cli
-from mura_bench.cli.cli_help import first_line
+from mura_bench.console.cli_help import first_line
 from mura_bench.stats.metric_registry import METRICS
 from mura_bench.models.registry import factory_options
 from mura_bench.io.progress import StderrProgress

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from mura_bench.analysis.analyze import analyze
-from mura_bench.cli.analysis_table import analysis_blocks
+from mura_bench.console.analysis_table import analysis_blocks
 from mura_bench.cli.main import cli
 from mura_bench.data.predictions import read_predictions
-from mura_bench.cli.table_fit import Cell, Column, Grid, Row, block_text, fit, minimum_width, wrap_line
+from mura_bench.console.table_fit import Cell, Column, Grid, Row, block_text, fit, minimum_width, wrap_line
 from mura_bench.data.truth import read_truth
 from helpers import install_plugin, write_case
 from test_results_table import run_in_pty

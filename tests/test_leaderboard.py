@@ -16,7 +16,7 @@ from sklearn.metrics import roc_curve as sk_roc_curve
 
 from helpers import REPO, REPORTED_TOML
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
-from mura_bench.scoring.protocols import majority
+from mura_bench.stats.protocols import majority
 from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
 from mura_bench.leaderboard.reported import parse_reported
 from mura_bench.leaderboard.submissions import (

@@ -227,7 +227,7 @@ def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
 
 def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
     from mura_bench.stats.randomization import holm, pairwise_p_values
-    from mura_bench.scoring.protocols import make_plan
+    from mura_bench.stats.protocols import make_plan
     from mura_bench.data.predictions import read_predictions
 
     truth, studies, labels = write_truth(tmp_path)

@@ -25,7 +25,7 @@ from mura_bench.stats.obuchowski_rockette import (
     reader_differences,
     trapezoidal_auc,
 )
-from mura_bench.scoring.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 
 DATA = Path(__file__).parent / "data" / "van_dyke" / "van_dyke_1993.csv"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference_impl as ref
-from mura_bench.scoring.protocols import leave_one_out_references, majority, make_plan
+from mura_bench.stats.protocols import leave_one_out_references, majority, make_plan
 from helpers import write_case
 from mura_bench.scoring.engine import score
 

@@ -13,7 +13,7 @@ import pytest
 from mura_bench import evaluate
 from mura_bench.data.layout import BODY_PARTS, GROUPS
 from mura_bench.stats.obuchowski_rockette import model_vs_readers
-from mura_bench.scoring.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 from helpers import REPO, run, write_case
 
 PANEL = REPO / "site" / "truth" / "valid_panel.csv"
@@ -149,7 +149,7 @@ def test_randomization_test_honours_confidence(case):
 
 def test_table_marks_only_overall_unless_adjusted(case):
     res = evaluate(*_arrays(case), resamples=200, metrics=["f1"], confidence=0.5)  # wide net: marks everywhere
-    from mura_bench.cli.results_table import shows_mark
+    from mura_bench.console.results_table import shows_mark
 
     flagged = [g for g in GROUPS if res.groups[g].difference["f1"].significant]
     assert any(g != "overall" for g in flagged)  # the JSON keeps per-group significance

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mura_bench.cli import render
+from mura_bench.console import render
 from mura_bench.cli.main import cli
 from mura_bench.errors import InputError
 from mura_bench.scoring.engine import score

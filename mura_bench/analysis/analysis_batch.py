@@ -23,7 +23,7 @@ from mura_bench.stats.calibration import bin_sums, brier_score, expected_calibra
 from mura_bench.data.layout import GROUPS
 from mura_bench.scoring.memory import BASE_BYTES, check_fits
 from mura_bench.data.predictions import Predictions
-from mura_bench.scoring.protocols import resolve_protocol
+from mura_bench.stats.protocols import resolve_protocol
 from mura_bench.results import Estimate
 from mura_bench.scoring.score_options import Options
 from mura_bench.scoring.engine import aligned_plan, one_blas_thread

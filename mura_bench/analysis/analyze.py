@@ -39,7 +39,7 @@ from mura_bench.stats.metrics import (
     specificity_from_counts,
 )
 from mura_bench.data.predictions import Predictions, read_predictions
-from mura_bench.scoring.protocols import Plan, resolve_protocol
+from mura_bench.stats.protocols import Plan, resolve_protocol
 from mura_bench.results import BootstrapSettings, InputInfo
 from mura_bench.scoring.score_options import Options, bootstrap_option, refuse_arrays, whole_number
 from mura_bench.scoring.group_statistics import resample_blocks

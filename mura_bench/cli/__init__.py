@@ -1,2 +1,2 @@
-"""The ``mura-bench`` command line: the click commands (``main``), help text, option types, and the
-renderers of results and analyses as tables."""
+"""The ``mura-bench`` command line: the click group and its commands (``main``), ``analyze`` and
+``demo``; the subcommands of the leaderboard, hosting and models are loaded by name from there."""

@@ -91,9 +91,9 @@ def analyze_command(
     sensitivity reaches the target; studies with p <= t* are cleared. Same protocols and bootstrap
     resamples as `score`.
     """
-    from mura_bench.cli import render
+    from mura_bench.console import render
     from mura_bench.analysis.analyze import analyze
-    from mura_bench.cli.analysis_table import analysis_blocks
+    from mura_bench.console.analysis_table import analysis_blocks
     from mura_bench.data.predictions import read_predictions
     from mura_bench.data.truth import read_truth
 

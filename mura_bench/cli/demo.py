@@ -160,11 +160,11 @@ def opening_line(cache: Path, resamples: int, build_site: bool) -> str:
 
 
 def summary_table(slugs: list[str], results: list, ranks):
-    """The demo's summary as a :class:`~mura_bench.cli.table_fit.Grid`: one row per example model
+    """The demo's summary as a :class:`~mura_bench.console.table_fit.Grid`: one row per example model
     (overall F1, kappa, AUROC, model − radiologists F1 with its CI and ``*`` when significant, rank)
     and a last row for the radiologists' mean."""
-    from mura_bench.cli.results_table import interval, number
-    from mura_bench.cli.table_fit import Cell, Column, Grid, Row
+    from mura_bench.console.results_table import interval, number
+    from mura_bench.console.table_fit import Cell, Column, Grid, Row
 
     def point(estimates, metric: str) -> str:
         est = (estimates or {}).get(metric)
@@ -240,11 +240,11 @@ def run_demo(
     """Run the demo; returns the path of the built ``index.html`` (None with ``build_site=False``)."""
     import numpy as np
 
-    from mura_bench.cli import render
+    from mura_bench.console import render
     from mura_bench.leaderboard.ranking import paired_ranks
     from mura_bench.io.progress import StderrProgress
     from mura_bench.scoring.engine import score_many
-    from mura_bench.cli.table_fit import print_blocks
+    from mura_bench.console.table_fit import print_blocks
     from mura_bench.io.terminal import echo
 
     cache = claim_cache(Path(cache) if cache else default_cache())

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from mura_bench import __version__
-from mura_bench.cli.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
-from mura_bench.cli.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
+from mura_bench.console.cli_help import DEMO_EPILOG, SCORE_EPILOG, SYNTH_EPILOG, UncutHelpGroup
+from mura_bench.console.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
 from mura_bench.errors import InputError
 from mura_bench.stats.metric_registry import METRICS, check_metric_names
 from mura_bench.io.terminal import echo, excerpt, visible
@@ -201,7 +201,7 @@ def score(
     quiet,
 ) -> None:
     """Score PREDICTIONS against --truth with a reader-study protocol and paired bootstrap CIs."""
-    from mura_bench.cli import render
+    from mura_bench.console import render
     from mura_bench.data.predictions import read_predictions
     from mura_bench.io.progress import StderrProgress
     from mura_bench.scoring.engine import score as score_fn

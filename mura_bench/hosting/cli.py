@@ -8,8 +8,8 @@ import datetime as dt
 
 import click
 
-from mura_bench.cli.cli_help import UncutHelpGroup
-from mura_bench.cli.cli_options import check_resamples_option
+from mura_bench.console.cli_help import UncutHelpGroup
+from mura_bench.console.cli_options import check_resamples_option
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import PROTOCOL_CHOICES
 

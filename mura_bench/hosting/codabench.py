@@ -408,7 +408,7 @@ def _bundle_entries(
 
 
 def _protocol_name(truth, protocol: str) -> str:
-    from mura_bench.scoring.protocols import resolve_protocol
+    from mura_bench.stats.protocols import resolve_protocol
 
     return resolve_protocol(protocol, truth.kind)
 

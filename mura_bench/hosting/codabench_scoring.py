@@ -170,7 +170,7 @@ def site_truth(truth, protocol: str):
     for ``gold-panel``, a gold panel as an ordinary panel for ``leave-one-out``."""
     import dataclasses
 
-    from mura_bench.scoring.protocols import AUTO_PROTOCOL, resolve_protocol
+    from mura_bench.stats.protocols import AUTO_PROTOCOL, resolve_protocol
 
     chosen = resolve_protocol(protocol, truth.kind)
     if chosen == AUTO_PROTOCOL[truth.kind]:
@@ -183,6 +183,6 @@ def site_truth(truth, protocol: str):
 
 
 def _write(path: Path, text: str) -> None:
-    from mura_bench.cli.render import atomic_write_text
+    from mura_bench.console.render import atomic_write_text
 
     atomic_write_text(path, text)

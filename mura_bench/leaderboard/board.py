@@ -157,7 +157,7 @@ def _better_by_randomization(
 ) -> np.ndarray:
     """``better[j, i]``: F1_j > F1_i on overall and the paired randomization p (Holm-adjusted over
     all pairs with ``adjust="holm"``) is below 1 - confidence."""
-    from mura_bench.scoring.protocols import make_plan
+    from mura_bench.stats.protocols import make_plan
     from mura_bench.stats.randomization import holm, pairwise_p_values
     from mura_bench.scoring.engine import one_blas_thread
 

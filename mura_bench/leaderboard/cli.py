@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from mura_bench.cli.cli_help import BUILD_EPILOG, UncutHelpGroup
-from mura_bench.cli.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
+from mura_bench.console.cli_help import BUILD_EPILOG, UncutHelpGroup
+from mura_bench.console.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
 
 
 @click.group("leaderboard", cls=UncutHelpGroup)

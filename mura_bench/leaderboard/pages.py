@@ -35,9 +35,9 @@ from mura_bench.leaderboard.table import (
     to_latex,
 )
 from mura_bench.io.progress import ProgressCallback, report
-from mura_bench.scoring.protocols import resolve_protocol
+from mura_bench.stats.protocols import resolve_protocol
 from mura_bench.results import Result
-from mura_bench.cli.results_table import number
+from mura_bench.console.results_table import number
 from mura_bench.data.truth import Truth
 
 #: Above this many entries the forest plots are laid out one per row (tall, full names).

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from mura_bench.cli.cli_help import MODELS_EPILOG, RUN_EPILOG
-from mura_bench.cli.cli_options import SEED_TYPE, check_resamples_option
+from mura_bench.console.cli_help import MODELS_EPILOG, RUN_EPILOG
+from mura_bench.console.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 
 #: What ``models --check`` shows for a model whose required options were not given.
@@ -32,11 +32,11 @@ def _problems(info) -> list[str]:
 
 
 def models_table(infos):
-    """The registered models as a :class:`~mura_bench.cli.table_fit.Grid` (name; package and
+    """The registered models as a :class:`~mura_bench.console.table_fit.Grid` (name; package and
     version; options, one a line and never split; description, wrapped between words). Broken ones
     (import error, duplicate name) show their error in the description column. Every cell is plain
     text (printed through :mod:`mura_bench.io.terminal`: plugin names and messages are never markup)."""
-    from mura_bench.cli.table_fit import Column, Grid, Row
+    from mura_bench.console.table_fit import Column, Grid, Row
     from mura_bench.io.terminal import styled
 
     columns = [
@@ -167,8 +167,8 @@ def check_models(infos, options: dict[str, dict[str, str]], timeout: float, show
 
 def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> tuple[list[str], list[str]]:
     """``models --check``: a table whose rows (name, package, result) are printed as each model's
-    check finishes (:class:`~mura_bench.cli.table_fit.Streamed`)."""
-    from mura_bench.cli.table_fit import Column, Streamed, pipe_width
+    check finishes (:class:`~mura_bench.console.table_fit.Streamed`)."""
+    from mura_bench.console.table_fit import Column, Streamed, pipe_width
     from mura_bench.io.terminal import console, styled
 
     out = (
@@ -218,7 +218,7 @@ def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> t
 def models_command(check: bool, check_options: tuple[str, ...], timeout: float) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
-    from mura_bench.cli.table_fit import print_blocks
+    from mura_bench.console.table_fit import print_blocks
     from mura_bench.io.terminal import echo
 
     infos = available_models(describe=True)
@@ -275,7 +275,7 @@ def check_run_outputs(out: Path, index, *, truth: Path | None) -> None:
 
 
 def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool, quiet: bool) -> None:
-    from mura_bench.cli import render
+    from mura_bench.console import render
     from mura_bench.io.progress import StderrProgress
     from mura_bench.scoring.engine import score
     from mura_bench.io.terminal import echo

@@ -23,7 +23,7 @@ from mura_bench.errors import InputError
 from mura_bench.data.layout import BODY_PARTS
 from mura_bench.stats.metrics import confusion_counts, kappa_from_counts
 from mura_bench.data.predictions import Predictions
-from mura_bench.scoring.protocols import make_plan
+from mura_bench.stats.protocols import make_plan
 from mura_bench.data.truth import Truth
 
 Z_OFFICIAL = 1.96

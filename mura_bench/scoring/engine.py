@@ -32,7 +32,7 @@ from mura_bench.scoring.memory import check_fits, replicate_statistics, score_es
 from mura_bench.stats.metric_registry import METRICS, count_metrics, probability_metrics
 from mura_bench.data.predictions import Predictions, read_predictions
 from mura_bench.io.progress import ProgressCallback, report
-from mura_bench.scoring.protocols import (
+from mura_bench.stats.protocols import (
     Plan,
     canonical_reader_order,
     check_gold_readers_apply,

@@ -17,7 +17,7 @@ from mura_bench.stats.bootstrap import bca_interval, excludes_zero, is_degenerat
 from mura_bench.data.layout import GROUPS
 from mura_bench.stats.metric_registry import metric_spec, probability_metrics
 from mura_bench.data.predictions import Predictions
-from mura_bench.scoring.protocols import Plan, reference_names
+from mura_bench.stats.protocols import Plan, reference_names
 from mura_bench.stats.obuchowski_rockette import METHOD as RANDOM_READERS_METHOD
 from mura_bench.stats.randomization import holm
 from mura_bench.results import Estimate, GroupResult, Subject

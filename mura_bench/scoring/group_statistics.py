@@ -21,7 +21,7 @@ from mura_bench.scoring.group_estimates import Stats, empty_stats
 from mura_bench.stats.metric_registry import metric_spec
 from mura_bench.stats.metrics import COUNT_METRICS, CrossPairs
 from mura_bench.stats.rank_sums import ScoreRanking
-from mura_bench.scoring.protocols import Plan
+from mura_bench.stats.protocols import Plan
 from mura_bench.scoring.score_options import Options
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from mura_bench.stats.bootstrap import indices_to_counts
 from mura_bench.stats.metrics import COUNT_METRICS, counts_from_indicators, pair_indicators
-from mura_bench.scoring.protocols import Plan, leave_one_out_references
+from mura_bench.stats.protocols import Plan, leave_one_out_references
 
 TESTS: tuple[str, ...] = ("ci", "randomization")
 ADJUSTMENTS: tuple[str, ...] = ("none", "holm")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mura_bench.stats.metrics import COUNT_METRICS
-from mura_bench.scoring.protocols import Plan
+from mura_bench.stats.protocols import Plan
 
 #: Resamples per block of the batched product (keeps the gathered tables in cache).
 BLOCK = 256

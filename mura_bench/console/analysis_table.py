@@ -1,4 +1,4 @@
-"""Terminal tables of an :class:`~mura_bench.analysis.analysis_result.Analysis` laid out by :mod:`mura_bench.cli.table_fit`."""
+"""Terminal tables of an :class:`~mura_bench.analysis.analysis_result.Analysis` laid out by :mod:`mura_bench.console.table_fit`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 from mura_bench.analysis.analysis_result import RATES, Analysis
 from mura_bench.data.layout import GROUPS
 from mura_bench.results import Estimate
-from mura_bench.cli.results_table import number, shows_mark
-from mura_bench.cli.table_fit import Cell, Column, Grid, Row, cell_text
+from mura_bench.console.results_table import number, shows_mark
+from mura_bench.console.table_fit import Cell, Column, Grid, Row, cell_text
 
 TRIAGE_COLUMNS = (
     ("target_sensitivity", "Target sens.", 3),
@@ -28,7 +28,7 @@ def _text(x: float, digits: int) -> str:
 
 
 def _cell(est: Estimate | None, digits: int = 3, mark: bool | None = None) -> Cell | str:
-    """An estimate as a :class:`~mura_bench.cli.table_fit.Cell` (value, interval); a threshold of -inf
+    """An estimate as a :class:`~mura_bench.console.table_fit.Cell` (value, interval); a threshold of -inf
     (nothing cleared) reads ``-inf``."""
     if est is None:
         return "—"
@@ -134,7 +134,7 @@ def operating_points_table(result: Analysis) -> Grid:
 
 def analysis_blocks(result: Analysis) -> list:
     """Heading, the three tables and the notes, in print order (blocks of
-    :func:`mura_bench.cli.table_fit.print_blocks`)."""
+    :func:`mura_bench.console.table_fit.print_blocks`)."""
     return [
         heading(result),
         triage_table(result),

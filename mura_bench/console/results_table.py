@@ -8,7 +8,7 @@ terminal), the subject columns are split over several tables, the summary subjec
 ``wide`` layout is the transposed one (one row per body part and subject, one column per metric),
 rendered at its natural width.
 
-The layout is chosen by :mod:`mura_bench.cli.table_fit`, the mechanism of every CLI table: no column
+The layout is chosen by :mod:`mura_bench.console.table_fit`, the mechanism of every CLI table: no column
 ever shortens its text with an ellipsis or wraps a cell at a space; the first layout whose width
 fits is used, so folding only happens when the target width is too small for a single subject
 column. Negative numbers use the minus sign (U+2212).
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from mura_bench.data.layout import GROUPS
 from mura_bench.stats.metric_registry import METRIC_SPECS
 from mura_bench.results import SUMMARY_SUBJECTS, Estimate, GroupResult, Result, Subject
-from mura_bench.cli.table_fit import Layout, fit, natural_width, rich_width  # noqa: F401 (re-exported)
+from mura_bench.console.table_fit import Layout, fit, natural_width, rich_width  # noqa: F401 (re-exported)
 from mura_bench.io.terminal import visible
 
 #: Metric titles in the table (the registry's short titles).
@@ -171,7 +171,7 @@ def _fold_columns(table) -> None:
 
 
 class ResultTableSource:
-    """The compact table of a result as a :class:`mura_bench.cli.table_fit.Source`: its value columns
+    """The compact table of a result as a :class:`mura_bench.console.table_fit.Source`: its value columns
     are the subjects; split tables keep the summary subjects apart from the readers."""
 
     def __init__(self, result: Result, *, readers: bool) -> None:
@@ -194,7 +194,7 @@ class ResultTableSource:
 
 
 def fit_tables(result: Result, width: int, *, readers: bool = False, wide: bool = False) -> Layout:
-    """Choose the layout for a ``width``-column display with :func:`mura_bench.cli.table_fit.fit`: the
+    """Choose the layout for a ``width``-column display with :func:`mura_bench.console.table_fit.fit`: the
     first of inline, stacked, stacked without the outer border that fits; else stacked tables of
     fewer subject columns. ``wide`` is the metrics-as-columns table at its natural width."""
     if wide:
@@ -220,7 +220,7 @@ def _chunk_title(chunk: Sequence[Subject], summary: Sequence[Subject]) -> str:
 
 
 class FittedTable:
-    """A result's table as a block of :mod:`mura_bench.cli.table_fit` (and a rich renderable) that
+    """A result's table as a block of :mod:`mura_bench.console.table_fit` (and a rich renderable) that
     picks its layout for the width it is given (:func:`fit_tables`), so
     ``Console(width=w).print(FittedTable(result))`` fits any ``w`` the layouts allow and never cuts
     a value. The ``wide`` layout is never folded: it is printed at its natural width."""

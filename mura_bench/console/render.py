@@ -1,7 +1,7 @@
 """Terminal and file output for the CLI: the rich results table, atomic writes, warnings.
 
 The table never truncates (no ellipsis anywhere): its layout is chosen to fit the terminal by
-:mod:`mura_bench.cli.table_fit` (the mechanism of every CLI table); elsewhere (pipes, files) it fits
+:mod:`mura_bench.console.table_fit` (the mechanism of every CLI table); elsewhere (pipes, files) it fits
 ``$COLUMNS`` or 80 columns, and is rendered at its natural width when even the narrowest layout is
 wider.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mura_bench.results import Result
-from mura_bench.cli.results_table import FittedTable
-from mura_bench.cli.table_fit import block_text, print_blocks  # noqa: F401 (print_blocks: re-exported)
+from mura_bench.console.results_table import FittedTable
+from mura_bench.console.table_fit import block_text, print_blocks  # noqa: F401 (print_blocks: re-exported)
 from mura_bench.io.terminal import write_stdout
 
 
@@ -41,7 +41,7 @@ def build_table(result: Result, *, readers: bool = False, wide: bool = False) ->
 
 def significance_caption(result: Result) -> str:
     """What the * on a model − radiologists cell means under the run's test, adjustment and
-    readers (:func:`mura_bench.cli.results_table.shows_mark`)."""
+    readers (:func:`mura_bench.console.results_table.shows_mark`)."""
     settings = result.bootstrap
     alpha = f"{1 - settings.confidence:.3g}"
     adjusted = getattr(settings, "adjust", None) == "holm"
@@ -90,7 +90,7 @@ def detected_line(result: Result) -> str:
 
 def table_blocks(result: Result, *, readers: bool = False, wide: bool = False) -> list:
     """The whole table block in print order: heading, the fitted table, legend, detected line,
-    notes (lines of text and a :mod:`mura_bench.cli.table_fit` block)."""
+    notes (lines of text and a :mod:`mura_bench.console.table_fit` block)."""
     after = [significance_caption(result)] if result.groups["overall"].difference is not None else []
     return [
         table_heading(result),
@@ -107,7 +107,7 @@ def table_text(
     """The whole table block (heading, tables, legend, detected line, notes) as text (rendered in
     memory: the console writes to a string buffer, never to a file).
 
-    The layout is chosen to fit ``width`` (see :mod:`mura_bench.cli.table_fit`); text lines are wrapped
+    The layout is chosen to fit ``width`` (see :mod:`mura_bench.console.table_fit`); text lines are wrapped
     between words at ``width``; ``fold=False`` renders a table at its natural width when even its
     narrowest layout is wider, so that no value is folded (files, pipes).
     """
