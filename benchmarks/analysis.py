@@ -24,12 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from score_end_to_end import timed, write_inputs  # noqa: E402
 
-from mura_bench.analysis import AnalysisOptions, group_values  # noqa: E402
-from mura_bench.analysis_batch import analyze_overall_many  # noqa: E402
-from mura_bench.bootstrap import draw_counts  # noqa: E402
-from mura_bench.predictions import Predictions, read_predictions  # noqa: E402
-from mura_bench.protocols import make_plan  # noqa: E402
-from mura_bench.truth import read_truth  # noqa: E402
+from mura_bench.analysis.analyze import AnalysisOptions, group_values  # noqa: E402
+from mura_bench.analysis.analysis_batch import analyze_overall_many  # noqa: E402
+from mura_bench.stats.bootstrap import draw_counts  # noqa: E402
+from mura_bench.data.predictions import Predictions, read_predictions  # noqa: E402
+from mura_bench.stats.protocols import make_plan  # noqa: E402
+from mura_bench.data.truth import read_truth  # noqa: E402
 
 
 def naive_group(p: np.ndarray, refs: np.ndarray, readers: np.ndarray, counts: np.ndarray) -> list[float]:

@@ -4,7 +4,7 @@ per-resample scikit-learn loop, measured in the same run.
 The leaderboard's case: S entries' probabilities on n studies, K leave-one-out references, B
 bootstrap resamples of integer counts, every (resample, entry, reference) AUROC.
 
-- run by run (:mod:`mura_bench.rank_sums`, what ``auroc_weighted`` uses from 1,000 resamples on):
+- run by run (:mod:`mura_bench.stats.rank_sums`, what ``auroc_weighted`` uses from 1,000 resamples on):
   one vector addition per study over all resamples at once, squares where the truth changes;
 - blocks: per block of resamples and per entry, gather the counts in score order, cumulative sum,
   one matrix product (the engine's path below 1,000 resamples);
@@ -24,8 +24,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mura_bench import metrics
-from mura_bench.bootstrap import draw_counts
+from mura_bench.stats import metrics
+from mura_bench.stats.bootstrap import draw_counts
+from mura_bench.stats.rank_sums import ScoreRanking
 
 
 def case(entries: int, studies: int, references: int, seed: int = 0):
@@ -53,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     truth, scores = case(args.entries, args.studies, args.references)
     weights = draw_counts(args.studies, args.resamples, 0, 7)
-    ranking = metrics.ScoreRanking.of(scores)
+    ranking = ScoreRanking.of(scores)
     with threadpool_limits(limits=1, user_api="blas"):
         runs_s, by_runs = timed(lambda: metrics.auroc_weighted(weights, truth, scores, ranking))
         saved = metrics.RUNS_MIN_RESAMPLES

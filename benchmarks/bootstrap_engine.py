@@ -21,12 +21,12 @@ import time
 
 import numpy as np
 
-from mura_bench.bootstrap import draw_indices
-from mura_bench.layout import BODY_PARTS, GROUPS, part_index
-from mura_bench.predictions import Predictions
-from mura_bench.protocols import leave_one_out_references
-from mura_bench.scoring import score
-from mura_bench.truth import Truth
+from mura_bench.stats.bootstrap import draw_indices
+from mura_bench.data.layout import BODY_PARTS, GROUPS, part_index
+from mura_bench.data.predictions import Predictions
+from mura_bench.stats.protocols import leave_one_out_references
+from mura_bench.scoring.engine import score
+from mura_bench.data.truth import Truth
 
 B = 10_000
 N_STUDIES, N_READERS = 209, 6

@@ -121,7 +121,7 @@ TRAIN_CACHE="$WORK/train-cache"
 stage data 60 "" -- "$PY" -c "
 import sys
 from mura_bench.synth import generate
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_baseline.data import build_cache, items_of_split
 for root, cache, studies, size in ((sys.argv[1], sys.argv[2], int(sys.argv[5]), 512),
                                    (sys.argv[3], sys.argv[4], int(sys.argv[6]), 128)):

@@ -47,7 +47,7 @@ root = sys.argv[1]
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
                     and "__editable__" not in str(type(f))]
 sys.path.insert(0, root)
-from mura_bench.cli import main
+from mura_bench.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

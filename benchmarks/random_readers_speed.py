@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mura_bench.layout import BODY_PARTS, GROUPS
-from mura_bench.metrics import COUNT_METRICS
-from mura_bench.obuchowski_rockette import jackknife_covariance, model_vs_readers, or_single_treatment
-from mura_bench.predictions import read_predictions
-from mura_bench.protocols import leave_one_out_references
-from mura_bench.truth import read_truth
+from mura_bench.data.layout import BODY_PARTS, GROUPS
+from mura_bench.stats.metrics import COUNT_METRICS
+from mura_bench.stats.obuchowski_rockette import jackknife_covariance, model_vs_readers, or_single_treatment
+from mura_bench.data.predictions import read_predictions
+from mura_bench.stats.protocols import leave_one_out_references
+from mura_bench.data.truth import read_truth
 
 REPO = Path(__file__).resolve().parent.parent
 PANEL = REPO / "site" / "truth" / "valid_panel.csv"

@@ -23,7 +23,7 @@ Methods (overall F1 and each body part):
 - ``percentile bootstrap`` (the default; significant iff the CI excludes 0), ``randomization``
   (p < 0.05), ``two-way bootstrap`` (``--resample-readers``) via :func:`mura_bench.score`, on
   ``--slow-replications`` replications;
-- ``Obuchowski-Rockette`` (``--readers random``) via :mod:`mura_bench.obuchowski_rockette`, on
+- ``Obuchowski-Rockette`` (``--readers random``) via :mod:`mura_bench.stats.obuchowski_rockette`, on
   ``--replications`` replications (vectorised: no resampling).
 The percentile, randomization and OR analyses are run on the same first replications, so their
 rows are comparable; OR then continues alone. Rates carry Monte-Carlo standard errors
@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logit
 
-from mura_bench.layout import BODY_PARTS, GROUPS
-from mura_bench.obuchowski_rockette import model_vs_readers
-from mura_bench.protocols import leave_one_out_references
+from mura_bench.data.layout import BODY_PARTS, GROUPS
+from mura_bench.stats.obuchowski_rockette import model_vs_readers
+from mura_bench.stats.protocols import leave_one_out_references
 
 sys.path.insert(0, str(Path(__file__).parent))
 from validation_study import as_inputs, part_sizes  # noqa: E402
@@ -137,7 +137,7 @@ def or_decisions(part: np.ndarray, readers: np.ndarray, model: np.ndarray, truth
 def slow_decisions(part, readers, model, truth: float, rep: int, resamples: int, permutations: int):
     """Per method and group: (significant, covers) of the percentile bootstrap, the randomization
     test and the two-way bootstrap, through :func:`mura_bench.score`."""
-    from mura_bench.scoring import score
+    from mura_bench.scoring.engine import score
 
     preds, truth_table = as_inputs(part, readers, model)
     one = score(

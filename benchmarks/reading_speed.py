@@ -6,7 +6,7 @@ Writes ``--studies`` studies x ``--images`` image rows (default 500,000 x 4 = 2,
 the matching headerless label file, then runs ``mura-bench score PRED --truth LABELS --bootstrap 0
 --output json`` in fresh processes (wall time and peak RSS from ``getrusage``):
 
-1. this code (the fast readers of :mod:`mura_bench.fast_csv`);
+1. this code (the fast readers of :mod:`mura_bench.data.fast_csv`);
 2. this code with the fast readers switched off (the row-by-row readers, as before);
 3. with ``--previous ROOT``: the mura-bench of that source folder (e.g. ``git archive`` of the commit
    before the change).
@@ -39,12 +39,12 @@ print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_coun
 #: The row-by-row readers of this code: the fast readers always decline.
 _ROWS_ONLY = r"""
 import sys
-import mura_bench.predictions as p, mura_bench.truth as t
-from mura_bench.fast_csv import Declined
+import mura_bench.data.predictions as p, mura_bench.data.truth as t
+from mura_bench.data.fast_csv import Declined
 def declined(*args, **kwargs):
     raise Declined("switched off")
 p._read_simple = t._read_simple = declined
-from mura_bench.cli import main
+from mura_bench.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -52,7 +52,7 @@ sys.exit(main(sys.argv[1:]))
 _FROM_ROOT = r"""
 import sys
 sys.path.insert(0, sys.argv.pop(1))
-from mura_bench.cli import main
+from mura_bench.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_bench.models.builtin import constant_prior
 from mura_bench.models.runner import RunKey, default_decode_workers, predict_split
 from mura_bench.synth import generate

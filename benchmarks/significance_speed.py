@@ -27,14 +27,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap_engine import paper_sized_case  # noqa: E402
 
-from mura_bench.layout import BODY_PARTS, GROUPS, part_index  # noqa: E402
-from mura_bench.metrics import COUNT_METRICS  # noqa: E402
-from mura_bench.predictions import Predictions  # noqa: E402
-from mura_bench.protocols import leave_one_out_references, make_plan  # noqa: E402
-from mura_bench.randomization import draw_raters, model_vs_readers_p_values, pairwise_p_values  # noqa: E402
-from mura_bench.scoring import one_blas_thread, score  # noqa: E402
+from mura_bench.data.layout import BODY_PARTS, GROUPS, part_index  # noqa: E402
+from mura_bench.stats.metrics import COUNT_METRICS  # noqa: E402
+from mura_bench.data.predictions import Predictions  # noqa: E402
+from mura_bench.stats.protocols import leave_one_out_references, make_plan  # noqa: E402
+from mura_bench.stats.randomization import draw_raters, model_vs_readers_p_values, pairwise_p_values  # noqa: E402
+from mura_bench.scoring.engine import one_blas_thread, score  # noqa: E402
 from mura_bench.synth import synth_panel  # noqa: E402
-from mura_bench.truth import Truth  # noqa: E402
+from mura_bench.data.truth import Truth  # noqa: E402
 
 P = 10_000
 METRICS = ["f1", "kappa"]
@@ -116,7 +116,7 @@ def naive_numpy(preds, truth, permutations: int = P, block: int = 500) -> None:
 
 
 def python_loop_extrapolated(preds, truth, probe: int = 20) -> float:
-    from mura_bench.metrics import metric_score
+    from mura_bench.stats.metrics import metric_score
 
     t0 = time.perf_counter()
     for g, rows in group_rows(preds):

@@ -3,7 +3,7 @@ every study, on MURA-valid-sized input (3,197 image rows) and on 2 million rows.
 
 * naive: ``np.bincount(weights=...)`` in file order (what the reader did before: order-dependent,
   wrong labels for studies averaging exactly 0.5);
-* this: :func:`mura_bench.study_mean.study_means_and_labels` (sorted sums, exact path only near 0.5);
+* this: :func:`mura_bench.data.study_mean.study_means_and_labels` (sorted sums, exact path only near 0.5);
 * all-exact: ``fractions.Fraction`` of every number as written, every study (obviously right, slow).
 
 About a fifth of the studies are built to average exactly 0.5, as in the real third-party file
@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from mura_bench.study_mean import study_means_and_labels
+from mura_bench.data.study_mean import study_means_and_labels
 
 
 def make_rows(n_rows: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from mura_bench.synth import PAPER_RADIOLOGIST_F1
 from mura_bench.synth import synth_panel
 from mura_bench.synth.calibration import SplitImages, draw_split, measure, score_studies
@@ -46,7 +46,7 @@ def densenet_scores(studies: int, train_studies: int, seed: int, difficulty: str
     from mura_baseline.train import train
     from PIL import Image
 
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
     from mura_bench.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:

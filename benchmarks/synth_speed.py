@@ -14,7 +14,7 @@ import argparse
 import tempfile
 import time
 
-from mura_bench.demo import DEMO_SEED, DEMO_STUDIES
+from mura_bench.cli.demo import DEMO_SEED, DEMO_STUDIES
 from mura_bench.synth import generate
 from mura_bench.synth.writer import default_workers
 

@@ -44,7 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from torch.utils.data import DataLoader, RandomSampler
 
 from mura_bench.errors import InputError

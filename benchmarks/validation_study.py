@@ -50,12 +50,12 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logit, ndtr, ndtri
 
-from mura_bench.bootstrap import excludes_zero, percentile_interval
-from mura_bench.layout import BODY_PARTS, GROUPS
-from mura_bench.predictions import Predictions
-from mura_bench.randomization import holm
-from mura_bench.scoring import score
-from mura_bench.truth import Truth
+from mura_bench.stats.bootstrap import excludes_zero, percentile_interval
+from mura_bench.data.layout import BODY_PARTS, GROUPS
+from mura_bench.data.predictions import Predictions
+from mura_bench.stats.randomization import holm
+from mura_bench.scoring.engine import score
+from mura_bench.data.truth import Truth
 
 #: Studies and abnormal studies per body part in MURA's valid split (elbow ... wrist).
 VALID_STUDIES = np.array([158, 175, 133, 167, 135, 194, 237])

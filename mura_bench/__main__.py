@@ -1,5 +1,5 @@
 import sys
 
-from mura_bench.cli import main
+from mura_bench.cli.main import main
 
 sys.exit(main())

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import parse_path
-from mura_bench.metrics import METRICS
-from mura_bench.predictions import Predictions, predictions_from_scores, study_means
-from mura_bench.progress import ProgressCallback
+from mura_bench.data.layout import parse_path
+from mura_bench.stats.metrics import METRICS
+from mura_bench.data.predictions import Predictions, predictions_from_scores, study_means
+from mura_bench.io.progress import ProgressCallback
 from mura_bench.results import Result
-from mura_bench.score_options import shown
-from mura_bench.truth import LABEL_COLUMN_NAME, MIN_READERS, STUDY_COLUMN_NAMES, Truth
+from mura_bench.scoring.score_options import shown
+from mura_bench.data.truth import LABEL_COLUMN_NAME, MIN_READERS, STUDY_COLUMN_NAMES, Truth
 
 ARRAYS = "<arrays>"
 
@@ -71,7 +71,7 @@ def evaluate(
     - 2-D array (readers ``r1..rN``) or DataFrame (its column names), N >= 3 -> ``leave-one-out``
       (``protocol="gold-panel"`` uses the first three, or ``gold_readers``, as the gold panel).
 
-    The keyword options are those of :func:`mura_bench.scoring.score_many` (``bootstrap`` resamples;
+    The keyword options are those of :func:`mura_bench.scoring.engine.score_many` (``bootstrap`` resamples;
     ``resamples`` is its deprecated alias). Same arrays and seed give the same result (and
     byte-identical ``to_json()``).
 
@@ -91,8 +91,8 @@ def evaluate(
     >>> kappa.subject, [round(float(kappa[c]), 3) for c in ("value", "ci_lower", "ci_upper")]
     ('model', [0.9, 0.752, 1.0])
     """
-    from mura_bench.score_options import bootstrap_option
-    from mura_bench.scoring import score
+    from mura_bench.scoring.score_options import bootstrap_option
+    from mura_bench.scoring.engine import score
 
     resamples = bootstrap_option(bootstrap, resamples)
     if study_ids is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mura_bench.terminal import shorten, visible
+from mura_bench.io.terminal import shorten, visible
 
 #: How many offending rows an error message shows before it says "... and N more".
 SHOWN_ROWS = 5
@@ -30,7 +30,7 @@ class InputError(MuraBenchError):
     ``problem`` says what is wrong; ``source`` names the file (or option); ``rows`` lists the
     offending places as ``(line_number_or_None, text)`` pairs, of which the first few are shown
     together with the total count. The rendering is escaped and bounded: every part is one line
-    with control characters made visible (:func:`mura_bench.terminal.visible`), the problem and
+    with control characters made visible (:func:`mura_bench.io.terminal.visible`), the problem and
     hint are cut at :data:`MAX_PROBLEM_CHARS`, each row at :data:`MAX_ROW_CHARS`.
     """
 
@@ -81,7 +81,7 @@ class PredictionSetError(InputError):
 
 class EntryError(MuraBenchError):
     """One leaderboard entry is unusable; the message is its skip reason (written by mura-bench,
-    quoting file content only through :func:`mura_bench.terminal.quote`)."""
+    quoting file content only through :func:`mura_bench.io.terminal.quote`)."""
 
 
 class SubmissionError(EntryError):

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 
 SCHEMA = "mura-bench/score/v1"
 #: Columns of :meth:`Result.rows`, :meth:`Result.to_csv` and :meth:`Result.to_frame`.

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mura_bench.layout import GROUPS  # noqa: E402
+from mura_bench.data.layout import GROUPS  # noqa: E402
 from mura_bench.leaderboard.reported import Figure, status_of  # noqa: E402
 
 PAPER_V1 = {

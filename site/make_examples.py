@@ -111,7 +111,7 @@ def run_plugins() -> None:
     """Generate the synthetic images of the embedded panel and run the built-in models on them."""
     import tempfile
 
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
     from mura_bench.models.registry import load_model
     from mura_bench.models.runner import RunKey, predict_split
     from mura_bench.synth import generate

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import reference_impl as ref
-from mura_bench.layout import BODY_PARTS
+from mura_bench.data.layout import BODY_PARTS
 from mura_bench.synth import synth_panel
 
 REPO = Path(__file__).resolve().parent.parent

@@ -68,7 +68,7 @@ def cli_scores(
         [
             sys.executable,
             "-m",
-            "mura_bench.cli",
+            "mura_bench.cli.main",
             "score",
             str(predictions),
             "--truth",

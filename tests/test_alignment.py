@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from helpers import REFERENCE_DIR, csv_text, needs_reference, study_ids, write
-from mura_bench.alignment import Alignment, align
+from mura_bench.data.alignment import Alignment, align
 from mura_bench.errors import InputError
-from mura_bench.predictions import predictions_from_scores, read_predictions
-from mura_bench.truth import read_truth
+from mura_bench.data.predictions import predictions_from_scores, read_predictions
+from mura_bench.data.truth import read_truth
 
 VALID = study_ids(10)
 TRAIN = study_ids(10, split="train")

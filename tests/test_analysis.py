@@ -11,11 +11,11 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from mura_bench.analysis import AnalysisOptions, group_values
-from mura_bench.bootstrap import draw_indices, percentile_interval
-from mura_bench.calibration import bin_sums, brier_score, expected_calibration_error, quantile_edges, reliability
-from mura_bench.protocols import leave_one_out_references, make_plan
-from mura_bench.triage import TOLERANCE, Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts
+from mura_bench.analysis.analyze import AnalysisOptions, group_values
+from mura_bench.stats.bootstrap import draw_indices, percentile_interval
+from mura_bench.stats.calibration import bin_sums, brier_score, expected_calibration_error, quantile_edges, reliability
+from mura_bench.stats.protocols import leave_one_out_references, make_plan
+from mura_bench.stats.triage import TOLERANCE, Running, SortedGroup, Totals, Window, locate_sensitivity, prefix_counts
 
 LEVELS = np.array([0.0, 0.0, 0.1, 0.25, 0.5, 0.5, 0.5, 0.75, 0.9, 1.0, 1.0])  # ties, exact 0 and 1
 
@@ -135,7 +135,7 @@ def test_prefix_counts_are_the_sums_before_the_start():
 
 
 def test_running_and_masked_counts_agree():
-    from mura_bench.triage import cleared_counts
+    from mura_bench.stats.triage import cleared_counts
 
     rng = np.random.default_rng(8)
     p, refs = random_case(rng, 50, 3)
@@ -287,7 +287,7 @@ def test_bootstrap_rows_are_the_engine_draws():
     plan = make_plan("leave-one-out", labels=None, readers=readers, reader_names=[f"r{i}" for i in range(6)])
     idx = draw_indices(n, b, 3, 7)
     counts = np.stack([np.bincount(row, minlength=n) for row in idx])
-    from mura_bench.scoring import Options, resample_counts
+    from mura_bench.scoring.engine import Options, resample_counts
 
     np.testing.assert_array_equal(resample_counts(n, 7, Options(resamples=b, seed=3)), counts)
     values, _ = group_values(p, plan, np.concatenate([np.ones((1, n)), counts]).astype(np.float32), AnalysisOptions())

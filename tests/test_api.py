@@ -12,7 +12,7 @@ import pytest
 
 import mura_bench
 from mura_bench import InputError, evaluate, score
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from helpers import write_case
 
 

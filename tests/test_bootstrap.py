@@ -10,9 +10,9 @@ import scipy.stats
 from sklearn import metrics as skm
 
 import reference_impl as ref
-from mura_bench.bootstrap import draw_counts, draw_indices, indices_to_counts
-from mura_bench.layout import GROUPS
-from mura_bench.scoring import score, score_many
+from mura_bench.stats.bootstrap import draw_counts, draw_indices, indices_to_counts
+from mura_bench.data.layout import GROUPS
+from mura_bench.scoring.engine import score, score_many
 from helpers import write_case
 
 #: scipy.stats.bootstrap's seed keyword: `rng` from scipy 1.15, `random_state` before (scipy 1.10 is
@@ -151,7 +151,7 @@ def test_model_vs_model_differences_are_paired(tmp_path):
 
 def test_percentile_interval_split_over_threads_equals_numpy_percentile():
     """Large inputs are split over two threads; every column's interval is numpy's."""
-    from mura_bench.bootstrap import PARALLEL_PERCENTILE_ELEMENTS, percentile_interval
+    from mura_bench.stats.bootstrap import PARALLEL_PERCENTILE_ELEMENTS, percentile_interval
 
     rng = np.random.default_rng(11)
     columns = PARALLEL_PERCENTILE_ELEMENTS // 2000 + 3

@@ -9,10 +9,10 @@ import pytest
 
 from helpers import run, write_case
 from mura_bench import InputError, score
-from mura_bench.analysis import analyze
-from mura_bench.bootstrap import count_blocks, draw_counts, jackknife_blocks, jackknife_weights
-from mura_bench.memory import MEMORY_BOUND_BYTES
-from mura_bench.randomization import draw_raters, rater_blocks
+from mura_bench.analysis.analyze import analyze
+from mura_bench.stats.bootstrap import count_blocks, draw_counts, jackknife_blocks, jackknife_weights
+from mura_bench.scoring.memory import MEMORY_BOUND_BYTES
+from mura_bench.stats.randomization import draw_raters, rater_blocks
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,10 @@ def test_rater_blocks_differ_from_naive_piecewise_draws():
 
 
 def _tiny_blocks(monkeypatch, workers: int) -> None:
-    import mura_bench.analysis as analysis
-    import mura_bench.bootstrap as bootstrap
-    import mura_bench.group_statistics as group_statistics
-    import mura_bench.randomization as randomization
+    import mura_bench.analysis.analyze as analysis
+    import mura_bench.stats.bootstrap as bootstrap
+    import mura_bench.scoring.group_statistics as group_statistics
+    import mura_bench.stats.randomization as randomization
 
     monkeypatch.setattr(bootstrap, "COUNT_BLOCK_CELLS", 1)
     monkeypatch.setattr(bootstrap, "BINCOUNT_CELLS", 1)
@@ -130,7 +130,7 @@ def test_what_blocks_cannot_bound_is_refused_up_front_with_the_estimate(tmp_path
 def test_largest_allowed_values_within_the_bound_are_accepted(case):
     """The largest --bootstrap and --permutations on a 6-reader panel are within the bound (the
     estimate does not refuse them; the benchmark measures their peak)."""
-    from mura_bench.memory import replicate_statistics, score_estimate
+    from mura_bench.scoring.memory import replicate_statistics, score_estimate
 
     statistics = replicate_statistics(count_metrics=6, score_metrics=1, submissions=1, readers=6)
     assert (

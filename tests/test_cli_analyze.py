@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from mura_bench.analysis import analyze
-from mura_bench.layout import GROUPS
-from mura_bench.scoring import score
-from mura_bench.triage import SortedGroup, Totals, Window, locate_sensitivity
+from mura_bench.analysis.analyze import analyze
+from mura_bench.data.layout import GROUPS
+from mura_bench.scoring.engine import score
+from mura_bench.stats.triage import SortedGroup, Totals, Window, locate_sensitivity
 from helpers import run, write_case
 
 ESTIMATE_KEYS = {"value", "ci"}
@@ -179,8 +179,8 @@ def test_triage_ci_covers_the_population_value():
 
 
 def test_minus_infinity_thresholds_are_null_bounds():
-    from mura_bench.analysis import percentile_cis
-    from mura_bench.scoring import Options
+    from mura_bench.analysis.analyze import percentile_cis
+    from mura_bench.scoring.engine import Options
 
     values = {"triage.threshold": np.array([-np.inf] + [-np.inf] * 30 + [0.2] * 70)}
     ci = percentile_cis(values, Options(resamples=100))["triage.threshold"]

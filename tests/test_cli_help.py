@@ -10,11 +10,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
-from mura_bench.cli_help import first_line
-from mura_bench.metric_registry import METRICS
+from mura_bench.cli.main import cli
+from mura_bench.console.cli_help import first_line
+from mura_bench.stats.metric_registry import METRICS
 from mura_bench.models.registry import factory_options
-from mura_bench.progress import StderrProgress
+from mura_bench.io.progress import StderrProgress
 
 
 def help_of(*args, columns=80):
@@ -104,7 +104,7 @@ def test_progress_draws_on_a_terminal_after_the_delay_only():
 
 
 def test_score_reports_every_group_to_the_progress_callback(tmp_path):
-    from mura_bench.scoring import score
+    from mura_bench.scoring.engine import score
     from helpers import write_case
 
     write_case(tmp_path, seed=2)

@@ -14,12 +14,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.analysis import analyze
-from mura_bench.analysis_table import analysis_blocks
-from mura_bench.cli import cli
-from mura_bench.predictions import read_predictions
-from mura_bench.table_fit import Cell, Column, Grid, Row, block_text, fit, minimum_width, wrap_line
-from mura_bench.truth import read_truth
+from mura_bench.analysis.analyze import analyze
+from mura_bench.console.analysis_table import analysis_blocks
+from mura_bench.cli.main import cli
+from mura_bench.data.predictions import read_predictions
+from mura_bench.console.table_fit import Cell, Column, Grid, Row, block_text, fit, minimum_width, wrap_line
+from mura_bench.data.truth import read_truth
 from helpers import install_plugin, write_case
 from test_results_table import run_in_pty
 

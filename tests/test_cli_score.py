@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from helpers import run, write_case
 
 ALL = ["f1", "kappa", "auroc", "accuracy", "sensitivity", "specificity", "precision"]
@@ -234,13 +234,13 @@ def test_bad_files_exit_2_without_traceback(tmp_path, case):
 def test_internal_errors_exit_1_with_a_short_report(case, monkeypatch):
     from click.testing import CliRunner
 
-    import mura_bench.scoring
-    from mura_bench.cli import cli
+    import mura_bench.scoring.engine
+    from mura_bench.cli.main import cli
 
     def boom(*_a, **_k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(mura_bench.scoring, "score", boom)
+    monkeypatch.setattr(mura_bench.scoring.engine, "score", boom)
     monkeypatch.delenv("MURA_BENCH_DEBUG", raising=False)
     res = CliRunner().invoke(cli, ["score", str(case / "preds.csv"), "--truth", str(case / "panel.csv")])
     assert res.exit_code == 1

@@ -31,7 +31,7 @@ from hosting_helpers import (
     write_panel,
     write_probabilities,
 )
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 
 START = dt.date(2026, 3, 2)
 IMAGE = "ghcr.io/example/mura-bench:0.1.0"

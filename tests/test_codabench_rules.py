@@ -21,7 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from hosting_helpers import write_labels, write_panel
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.hosting import codabench_rules as rules
 
 IMAGE = "ghcr.io/example/mura-bench:0.1.0"
@@ -190,7 +190,7 @@ def test_truth_from_a_pipe_gives_the_same_bundle_as_the_file(tmp_path):
     assert result.exit_code == 0, result.output
     piped = tmp_path / "pipe.zip"
     run = subprocess.run(
-        f"cat {truth} | {sys.executable} -m mura_bench.cli export codabench --truth - "
+        f"cat {truth} | {sys.executable} -m mura_bench.cli.main export codabench --truth - "
         f"--out {piped} --bootstrap 10 --start 2026-03-02 --docker-image {IMAGE}",
         shell=True,
         capture_output=True,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "baseline-densenet169-synthetic"

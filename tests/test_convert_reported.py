@@ -16,7 +16,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from helpers import REFERENCE_DIR, REPO, needs_reference
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from mura_bench.leaderboard.reported import parse_reported
 from mura_bench.leaderboard.submissions import load_submissions
 

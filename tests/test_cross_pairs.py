@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mura_bench.bootstrap import draw_counts
-from mura_bench.metrics import CrossPairs, counts_from_indicators, pair_indicators
+from mura_bench.stats.bootstrap import draw_counts
+from mura_bench.stats.metrics import CrossPairs, counts_from_indicators, pair_indicators
 
 
 @pytest.mark.parametrize("n_readers", [0, 1, 6])

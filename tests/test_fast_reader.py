@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mura_bench.predictions as predictions_module
-import mura_bench.truth as truth_module
+import mura_bench.data.predictions as predictions_module
+import mura_bench.data.truth as truth_module
 from mura_bench.errors import InputError
-from mura_bench.fast_csv import Declined
-from mura_bench.layout import BODY_PARTS, parse_path, parse_path_column, part_index
-from mura_bench.outputs import display
-from mura_bench.predictions import read_predictions
-from mura_bench.tabular import read_checked
-from mura_bench.truth import read_truth
+from mura_bench.data.fast_csv import Declined
+from mura_bench.data.layout import BODY_PARTS, parse_path, parse_path_column, part_index
+from mura_bench.io.outputs import display
+from mura_bench.data.predictions import read_predictions
+from mura_bench.data.tabular import read_checked
+from mura_bench.data.truth import read_truth
 
 
 def _declined(*args, **kwargs):
@@ -301,7 +301,7 @@ def test_path_column_declines_what_it_does_not_cover():
 
 def test_number_texts_read_like_float():
     """The number form of the fast reader is read by float() exactly as the row reader reads it."""
-    from mura_bench.fast_csv import NUMBER_FIELD
+    from mura_bench.data.fast_csv import NUMBER_FIELD
     import re
 
     form = re.compile(NUMBER_FIELD)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from hosting_helpers import write_panel, write_probabilities
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.leaderboard.hidden_truth import MIN_BIN_STUDIES, ece_of, merge_small_bins
 
 

@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mura_bench.errors import InputError
-from mura_bench.layout import parse_path
-from mura_bench.predictions import KINDS as PREDICTION_KINDS
-from mura_bench.predictions import Predictions, read_predictions
-from mura_bench.truth import KINDS as TRUTH_KINDS
-from mura_bench.truth import Truth, read_truth
+from mura_bench.data.layout import parse_path
+from mura_bench.data.predictions import KINDS as PREDICTION_KINDS
+from mura_bench.data.predictions import Predictions, read_predictions
+from mura_bench.data.truth import KINDS as TRUTH_KINDS
+from mura_bench.data.truth import Truth, read_truth
 
 FUZZ = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mura_bench.errors import InputError
-from mura_bench.predictions import read_predictions
-from mura_bench.tabular import MAX_LINE_BYTES, read_input, read_table
-from mura_bench.truth import read_truth
+from mura_bench.data.predictions import read_predictions
+from mura_bench.data.tabular import MAX_LINE_BYTES, read_input, read_table
+from mura_bench.data.truth import read_truth
 from helpers import write_case
 
 

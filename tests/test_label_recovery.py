@@ -27,7 +27,7 @@ import yaml
 from click.testing import CliRunner
 
 from hosting_helpers import truth_rows, write_labels
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.hosting.codabench_scoring import score_submission
 from mura_bench.hosting.scores import information_bits, leaderboard_columns, final_columns
 

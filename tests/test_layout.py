@@ -10,7 +10,7 @@ import pytest
 
 from helpers import REFERENCE_DIR, needs_reference
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, load_split, parse_path, read_image_paths, read_labeled_studies
+from mura_bench.data.layout import BODY_PARTS, load_split, parse_path, read_image_paths, read_labeled_studies
 from mura_bench.synth import generate
 
 

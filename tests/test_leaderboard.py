@@ -16,7 +16,7 @@ from sklearn.metrics import roc_curve as sk_roc_curve
 
 from helpers import REPO, REPORTED_TOML
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
-from mura_bench.protocols import majority
+from mura_bench.stats.protocols import majority
 from mura_bench.leaderboard.ranking import display_order, paired_ranks, significantly_better
 from mura_bench.leaderboard.reported import parse_reported
 from mura_bench.leaderboard.submissions import (
@@ -29,7 +29,7 @@ from mura_bench.leaderboard.submissions import (
 )
 from mura_bench.leaderboard.table import BoardRow, latex_escape, to_csv, to_json, to_latex
 from mura_bench.leaderboard.submissions import Metadata
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from mura_bench.results import Estimate
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def test_latex_download_escapes_text():
 def test_significantly_better_matches_every_pair_interval_loop():
     """The shortcut (exact quantiles only for pairs that can pass) agrees with computing every
     pair's percentile interval, ties, NaN replicates and coarse values included."""
-    from mura_bench.bootstrap import is_degenerate
+    from mura_bench.stats.bootstrap import is_degenerate
 
     rng = np.random.default_rng(7)
     for trial in range(40):
@@ -402,7 +402,7 @@ def test_significantly_better_matches_every_pair_interval_loop():
 
 
 def test_significantly_better_on_two_threads_matches_the_plain_loop():
-    from mura_bench.bootstrap import is_degenerate
+    from mura_bench.stats.bootstrap import is_degenerate
     from mura_bench.leaderboard.ranking import PARALLEL_ELEMENTS
 
     rng = np.random.default_rng(3)

@@ -17,9 +17,9 @@ from mura_bench.errors import InputError
 from mura_bench.leaderboard.build import MARKER, build_site
 from mura_bench.leaderboard.cli import leaderboard
 from mura_bench.leaderboard.ranking import paired_ranks
-from mura_bench.scoring import score_many
+from mura_bench.scoring.engine import score_many
 from mura_bench.synth import synth_panel
-from mura_bench.truth import read_truth
+from mura_bench.data.truth import read_truth
 
 STUDIES = BOARD_STUDIES
 RESAMPLES = 200
@@ -72,7 +72,7 @@ def test_ranking_on_the_page_follows_paired_rule(built):
     root, truth, subs, report = built
     doc = json.loads((root / "site" / "leaderboard.json").read_text())
     ranks = {r["key"]: r["rank"] for r in doc["rows"] if r["kind"] == "submission"}
-    from mura_bench.predictions import read_predictions
+    from mura_bench.data.predictions import read_predictions
 
     order = sorted(ranks)
     results = score_many(
@@ -212,7 +212,7 @@ def test_cli_build_prints_summary_and_skips(built, tmp_path):
 
 
 def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
-    from mura_bench.cli import cli
+    from mura_bench.cli.main import cli
 
     root, truth, subs, _ = built
     bad = tmp_path / "truth.csv"
@@ -226,9 +226,9 @@ def test_main_cli_maps_bad_truth_to_exit_2(built, tmp_path):
 
 
 def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
-    from mura_bench.randomization import holm, pairwise_p_values
-    from mura_bench.protocols import make_plan
-    from mura_bench.predictions import read_predictions
+    from mura_bench.stats.randomization import holm, pairwise_p_values
+    from mura_bench.stats.protocols import make_plan
+    from mura_bench.data.predictions import read_predictions
 
     truth, studies, labels = write_truth(tmp_path)
     subs = tmp_path / "submissions"
@@ -286,7 +286,7 @@ def test_randomization_ranking_rule_holm_and_method_page(tmp_path):
 def test_a_fault_of_the_analysis_fails_the_build_not_an_entry(tmp_path, monkeypatch):
     """The entries' analysis runs with their scoring; its fault surfaces once, as the build's,
     and no entry is skipped for it (nor is anything left in the destination)."""
-    from mura_bench import analysis_batch as build_module
+    from mura_bench.analysis import analysis_batch as build_module
 
     truth, studies, labels = write_truth(tmp_path, 40)
     subs = make_submissions(tmp_path, studies, labels)
@@ -347,7 +347,7 @@ def test_the_libraries_are_scanned_once_per_process(built, tmp_path, monkeypatch
     the build now and then. Every later limit, in the engine, the ranking and the build, reuses it."""
     import threadpoolctl
 
-    from mura_bench import scoring
+    from mura_bench.scoring import engine as scoring
 
     made = []
     real = threadpoolctl.ThreadpoolController

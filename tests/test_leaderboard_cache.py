@@ -151,8 +151,8 @@ def test_cli_cache_option(board):
 
 def test_a_cached_result_reads_back_equal(board):
     root, truth, subs, studies, labels = board
-    from mura_bench.predictions import read_predictions
-    from mura_bench.truth import read_truth
+    from mura_bench.data.predictions import read_predictions
+    from mura_bench.data.truth import read_truth
 
     t = read_truth(truth)
     p = read_predictions(subs / "strong" / "predictions.csv")

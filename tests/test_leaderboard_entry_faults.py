@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.errors import InputError, PredictionSetError
 from mura_bench.leaderboard import build as build_module
-from mura_bench import regular_files
+from mura_bench.io import regular_files
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.cli import build as build_command
 from mura_bench.leaderboard.submissions import load_submissions
-from mura_bench.scoring import score, score_many
+from mura_bench.scoring.engine import score, score_many
 from helpers import REPORTED_TOML, model_rows, write_entry, write_truth
 
 GOOD_TOML = 'name = "Good"\nreported = false\n'
@@ -165,7 +165,7 @@ def test_score_many_names_the_prediction_set_at_fault(tmp_path, truth):
 
 def test_an_entry_the_scorer_refuses_is_skipped_without_rescoring_the_others(tmp_path, truth, monkeypatch):
     subs = submissions_with(tmp_path, truth, {})
-    import mura_bench.scoring as scoring
+    import mura_bench.scoring.engine as scoring
 
     real_align, calls = scoring.align, []
 

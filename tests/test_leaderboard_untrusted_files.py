@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.entry_files import EntryFileError, check_entry_file, read_entry_file
 from mura_bench.leaderboard.skips import MAX_REASON_CHARS

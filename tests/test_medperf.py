@@ -24,7 +24,7 @@ from hosting_helpers import (
     write_panel,
     write_probabilities,
 )
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -265,7 +265,7 @@ def test_dockerfile_medperf_target_runs_the_evaluator_as_non_root():
 def test_evaluator_runs_as_a_process_with_no_arguments_other_than_the_mounts(tmp_path):
     """The container's command line, with the mount paths swapped for the temporary folders."""
     paths = mounts(tmp_path)
-    argv = [sys.executable, "-m", "mura_bench.cli", "medperf", "evaluate"]
+    argv = [sys.executable, "-m", "mura_bench.cli.main", "medperf", "evaluate"]
     for key, value in paths.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mura_bench.cli import parse_metrics
+from mura_bench.cli.main import parse_metrics
 from mura_bench.errors import InputError
-from mura_bench.metric_registry import METRIC_SPECS, METRICS, check_metric_names, metric_spec
-from mura_bench.metrics import COUNT_METRICS, confusion_counts, metric_score
-from mura_bench.score_options import Options
+from mura_bench.stats.metric_registry import METRIC_SPECS, METRICS, check_metric_names, metric_spec
+from mura_bench.stats.metrics import COUNT_METRICS, confusion_counts, metric_score
+from mura_bench.scoring.score_options import Options
 
 #: scikit-learn's value of each metric: (y_true, predictions or scores, sample_weight) -> float.
 ORACLES = {
@@ -154,14 +154,14 @@ def test_unknown_metric_is_a_key_error_naming_the_known_ones():
 
 
 def test_registry_imports_no_numpy():
-    code = "import sys, mura_bench.metric_registry, mura_bench.cli; print('numpy' in sys.modules)"
+    code = "import sys, mura_bench.stats.metric_registry, mura_bench.cli.main; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("names", [("auc",), (), ("f1", "f1x")])
 def test_cli_and_library_refuse_metric_names_by_one_rule(names):
-    from mura_bench.scoring import score
+    from mura_bench.scoring.engine import score
 
     with pytest.raises(InputError) as library:
         score("no-such-predictions.csv", "no-such-truth.csv", metrics=names)  # refused before any reading

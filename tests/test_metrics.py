@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mura_bench.metrics import COUNT_METRICS, METRICS, auroc_weighted, confusion_counts, metric_score
+from mura_bench.stats.metrics import COUNT_METRICS, METRICS, auroc_weighted, confusion_counts, metric_score
 
 
 def sklearn_metric(name, y_true, y_pred, weight=None):

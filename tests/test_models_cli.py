@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.models.runner import partial_path
-from mura_bench.predictions import read_predictions
+from mura_bench.data.predictions import read_predictions
 from helpers import PLUGIN_MODULES, install_test_plugins
 
 

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 
-from mura_bench.obuchowski_rockette import (
+from mura_bench.stats.obuchowski_rockette import (
     error_covariances,
     jackknife_covariance,
     model_vs_readers,
@@ -25,7 +25,7 @@ from mura_bench.obuchowski_rockette import (
     reader_differences,
     trapezoidal_auc,
 )
-from mura_bench.protocols import leave_one_out_references
+from mura_bench.stats.protocols import leave_one_out_references
 
 DATA = Path(__file__).parent / "data" / "van_dyke" / "van_dyke_1993.csv"
 

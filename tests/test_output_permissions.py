@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mura_bench.outputs import write_text
+from mura_bench.io.outputs import write_text
 from helpers import write_case, write_submission
 
 UMASKS = [0o022, 0o002, 0o077, 0o027]
@@ -34,7 +34,7 @@ def test_score_and_run_outputs_follow_the_umask(tmp_path, mask):
     under_umask(
         mask,
         """
-        from mura_bench.cli import main
+        from mura_bench.cli.main import main
         from mura_bench.synth import generate
         assert main(["score", "preds.csv", "--truth", "panel.csv", "--bootstrap", "0", "--output", "json",
                      "--out", "r.json"]) == 0
@@ -55,7 +55,7 @@ def test_synth_and_leaderboard_folders_and_files_follow_the_umask(tmp_path, mask
     under_umask(
         mask,
         """
-        from mura_bench.cli import main
+        from mura_bench.cli.main import main
         assert main(["synth", "--out", "syn", "--studies", "3", "--train-studies", "1", "--image-size", "16"]) == 0
         assert main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out", "site", "--bootstrap", "0"]) == 0
         """,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.models import registry
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
 from helpers import install_plugin

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from mura_bench.errors import InputError
-from mura_bench.layout import read_labeled_studies
-from mura_bench.prediction_writer import write_image_predictions
-from mura_bench.predictions import Predictions, predictions_from_scores, read_predictions, study_means
-from mura_bench.tabular import file_sha256
+from mura_bench.data.layout import read_labeled_studies
+from mura_bench.data.prediction_writer import write_image_predictions
+from mura_bench.data.predictions import Predictions, predictions_from_scores, read_predictions, study_means
+from mura_bench.data.tabular import file_sha256
 from helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
 
 S0, S1, S2 = study_ids(3)

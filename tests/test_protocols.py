@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import reference_impl as ref
-from mura_bench.protocols import leave_one_out_references, majority, make_plan
+from mura_bench.stats.protocols import leave_one_out_references, majority, make_plan
 from helpers import write_case
-from mura_bench.scoring import score
+from mura_bench.scoring.engine import score
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from helpers import check_workflow
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.leaderboard.serve import HOST, make_server, url_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_not_a_site_is_exit_2(tmp_path):
 
 def test_command_prints_its_url_and_serves_until_stopped(site):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mura_bench.cli", "leaderboard", "serve", str(site), "--port", "0", "--quiet"],
+        [sys.executable, "-m", "mura_bench.cli.main", "leaderboard", "serve", str(site), "--port", "0", "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

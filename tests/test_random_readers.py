@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from mura_bench import evaluate
-from mura_bench.layout import BODY_PARTS, GROUPS
-from mura_bench.obuchowski_rockette import model_vs_readers
-from mura_bench.protocols import leave_one_out_references
+from mura_bench.data.layout import BODY_PARTS, GROUPS
+from mura_bench.stats.obuchowski_rockette import model_vs_readers
+from mura_bench.stats.protocols import leave_one_out_references
 from helpers import REPO, run, write_case
 
 PANEL = REPO / "site" / "truth" / "valid_panel.csv"
@@ -88,7 +88,7 @@ def test_json_difference_is_the_or_analysis_of_the_reader_differences(case):
 def test_holm_applies_to_the_or_p_values(case):
     res = evaluate(*_arrays(case), readers="random", adjust="holm", resamples=0, metrics=["f1"])
     ps = np.array([res.groups[g].difference["f1"].p_value for g in GROUPS])
-    from mura_bench.randomization import holm
+    from mura_bench.stats.randomization import holm
 
     adjusted = holm(ps)
     for g, p_adj in zip(GROUPS, adjusted):
@@ -149,7 +149,7 @@ def test_randomization_test_honours_confidence(case):
 
 def test_table_marks_only_overall_unless_adjusted(case):
     res = evaluate(*_arrays(case), resamples=200, metrics=["f1"], confidence=0.5)  # wide net: marks everywhere
-    from mura_bench.results_table import shows_mark
+    from mura_bench.console.results_table import shows_mark
 
     flagged = [g for g in GROUPS if res.groups[g].difference["f1"].significant]
     assert any(g != "overall" for g in flagged)  # the JSON keeps per-group significance

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mura_bench import metrics
-from mura_bench.bootstrap import draw_counts
-from mura_bench.metrics import ScoreRanking, auroc_weighted
-from mura_bench.rank_sums import rank_sums_by_runs, runs_dtype
+from mura_bench.stats import metrics
+from mura_bench.stats.bootstrap import draw_counts
+from mura_bench.stats.metrics import auroc_weighted
+from mura_bench.stats.rank_sums import ScoreRanking
+from mura_bench.stats.rank_sums import rank_sums_by_runs, runs_dtype
 
 
 def both_paths(monkeypatch, weights, truth, scores):

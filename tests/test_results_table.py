@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from mura_bench import render
-from mura_bench.layout import GROUPS
-from mura_bench.results_table import fit_tables, format_estimate, number
+from mura_bench.console import render
+from mura_bench.data.layout import GROUPS
+from mura_bench.console.results_table import fit_tables, format_estimate, number
 from mura_bench.results import Estimate
-from mura_bench.scoring import score
+from mura_bench.scoring.engine import score
 from helpers import write_case
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -84,7 +84,7 @@ def test_renderable_fits_the_console_it_is_printed_on(result, width):
 
 
 def test_natural_width_matches_rich_measurement(result):
-    from mura_bench.results_table import compact_table, natural_width, rich_width, shown_subjects, wide_table
+    from mura_bench.console.results_table import compact_table, natural_width, rich_width, shown_subjects, wide_table
 
     every = shown_subjects(result, readers=True)
     tables = [wide_table(result, readers=True), wide_table(result, readers=False)]

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mura_bench.errors import InputError
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_bench.models.runner import PARTIAL_SCHEMA, RunKey, partial_path, predict_split, read_partial
 from mura_bench.synth import generate
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mura_bench.errors import InputError
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_bench.models.builtin import constant_prior, image_statistics
 from mura_bench.models.runner import (
     ModelOutputError,
@@ -19,7 +19,7 @@ from mura_bench.models.runner import (
     predict_split,
     read_partial,
 )
-from mura_bench.predictions import read_predictions
+from mura_bench.data.predictions import read_predictions
 from mura_bench.synth import generate
 
 

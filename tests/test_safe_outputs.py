@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mura_bench.errors import InputError
-from mura_bench.outputs import TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text
+from mura_bench.io.outputs import TEMP_NAME_BYTES, check_not_input, open_output, temp_name, write_text
 from mura_bench.synth import SYNTH_MARKER, generate
 from helpers import write_case, write_submission
 
@@ -276,7 +276,7 @@ def test_a_signal_while_writing_a_file_removes_the_temp_file(tmp_path, sig):
     cp = _run_script(
         f"""
         import os
-        from mura_bench.outputs import open_output
+        from mura_bench.io.outputs import open_output
         with open_output("out.txt") as handle:
             handle.write("partial")
             os.kill(os.getpid(), {int(sig)})
@@ -302,7 +302,7 @@ def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, si
             real(root, *args, **kwargs)
             os.kill(os.getpid(), {int(sig)})
         pages.write_site = interrupted
-        from mura_bench.cli import main
+        from mura_bench.cli.main import main
         raise SystemExit(main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out",
                                "site-parent/site", "--bootstrap", "20"]))
         """,
@@ -349,7 +349,7 @@ def test_demo_refuses_a_cache_folder_it_did_not_create(tmp_path, precious):
 
 
 def test_demo_reuses_an_empty_folder_and_its_own_cache(tmp_path):
-    from mura_bench.demo import CACHE_MARKER, claim_cache
+    from mura_bench.cli.demo import CACHE_MARKER, claim_cache
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -395,7 +395,7 @@ def test_a_signal_during_synth_leaves_no_staging_folder_and_keeps_the_old_datase
             real(path, panel)
             os.kill(os.getpid(), signal.SIGTERM)
         writer.write_panel_csv = interrupted
-        from mura_bench.cli import main
+        from mura_bench.cli.main import main
         raise SystemExit(main(["synth", "--out", "d", "--studies", "4", "--seed", "2", "--overwrite"]))
         """,
         tmp_path,
@@ -423,8 +423,8 @@ def test_analyze_refuses_to_overwrite_its_inputs(case, output, target):
 
 
 def test_inputs_read_are_protected_from_any_write_inside_a_command(case):
-    from mura_bench.outputs import command_inputs, inputs_read
-    from mura_bench.predictions import read_predictions
+    from mura_bench.io.outputs import command_inputs, inputs_read
+    from mura_bench.data.predictions import read_predictions
 
     preds = case / "preds.csv"
     before = preds.read_bytes()

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from helpers import write_case
-from mura_bench import analysis_result, evaluate, results
-from mura_bench.cli import cli
+from mura_bench import evaluate, results
+from mura_bench.analysis import analysis_result
+from mura_bench.cli.main import cli
 
 SCHEMAS = {"score": "score-v1.json", "analysis": "analysis-v1.json"}
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import reference_impl as ref
-from mura_bench.bootstrap import bca_interval, draw_indices, is_degenerate
-from mura_bench.layout import GROUPS
-from mura_bench.randomization import holm, pairwise_p_values
-from mura_bench.scoring import score
+from mura_bench.stats.bootstrap import bca_interval, draw_indices, is_degenerate
+from mura_bench.data.layout import GROUPS
+from mura_bench.stats.randomization import holm, pairwise_p_values
+from mura_bench.scoring.engine import score
 from mura_bench.errors import InputError
 from helpers import write_case
 
@@ -238,7 +238,7 @@ def test_pairwise_model_vs_model_matches_a_slow_loop():
 
 
 def test_two_way_bootstrap_matches_a_slow_loop(tmp_path):
-    from mura_bench.two_way import draw_readers
+    from mura_bench.stats.two_way import draw_readers
 
     studies, panel, model, _ = write_case(tmp_path, n_per_part=6, n_readers=5, seed=12)
     B, seed = 30, 3

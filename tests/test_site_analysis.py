@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from mura_bench.analysis import analyze
-from mura_bench.analysis_batch import analyze_overall_many
+from mura_bench.analysis.analyze import analyze
+from mura_bench.analysis.analysis_batch import analyze_overall_many
 from mura_bench.leaderboard.build import build_site
-from mura_bench.predictions import read_predictions
-from mura_bench.truth import read_truth
+from mura_bench.data.predictions import read_predictions
+from mura_bench.data.truth import read_truth
 from helpers import make_submissions, write_truth
 
 RESAMPLES = 300

@@ -12,7 +12,7 @@ import pytest
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.pages import fmt_ci, fmt_num
 from mura_bench.leaderboard.plots import ACCENT, ForestRow, forest_plot_svg
-from mura_bench.scoring import score
+from mura_bench.scoring.engine import score
 from helpers import model_rows, write_entry, write_truth
 
 LONG_NAME = "A deliberately long entry name that used to be shortened, ensemble of nine models"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mura_bench.predictions import read_predictions, study_means
-from mura_bench.study_mean import study_means_and_labels
+from mura_bench.data.predictions import read_predictions, study_means
+from mura_bench.data.study_mean import study_means_and_labels
 
 PART = "XR_FOREARM"
 
@@ -162,7 +162,7 @@ def test_score_is_identical_for_two_files_with_the_same_rows_in_another_order(tm
         rows += [(image(s, k + 1), t) for k, t in enumerate(texts)]
         truth.append(f"MURA-v1.1/valid/{PART}/patient{9000 + s}/study1_negative/,{s % 2}\n")
     (tmp_path / "truth.csv").write_text("".join(truth))
-    from mura_bench.scoring import score
+    from mura_bench.scoring.engine import score
 
     results = []
     for trial in range(3):
@@ -175,7 +175,7 @@ def test_score_is_identical_for_two_files_with_the_same_rows_in_another_order(tm
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10**20), st.integers(-30, 400)), min_size=1, max_size=6))
 def test_exact_label_and_mean_matches_fractions_over_wide_exponent_ranges(parts):
-    from mura_bench.study_mean import exact_label_and_mean
+    from mura_bench.data.study_mean import exact_label_and_mean
 
     texts = [f"{m}e-{e}" if e >= 0 else f"{m}e{-e}" for m, e in parts]
     exact = sum(map(Fraction, texts)) / len(texts)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from helpers import REFERENCE_DIR, needs_reference
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, load_split, parse_path
+from mura_bench.data.layout import BODY_PARTS, load_split, parse_path
 from mura_bench.synth import (
     PAPER_RADIOLOGIST_F1,
     READER_ACCURACY,

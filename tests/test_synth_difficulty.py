@@ -10,7 +10,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from mura_bench.cli import cli
+from mura_bench.cli.main import cli
 from mura_bench.synth import PAPER_RADIOLOGIST_F1, generate, is_synthetic_study, study_view_findings, synth_panel
 from mura_bench.synth import writer
 from mura_bench.synth.calibration import measure

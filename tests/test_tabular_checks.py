@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mura_bench.errors import InputError
-from mura_bench.tabular import Row, check_unique, is_header_row, raise_first
+from mura_bench.data.tabular import Row, check_unique, is_header_row, raise_first
 
 
 def test_check_unique_names_every_repeat_with_its_first_line_and_note():

@@ -18,13 +18,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mura_bench import render
-from mura_bench.cli import cli
+from mura_bench.console import render
+from mura_bench.cli.main import cli
 from mura_bench.errors import InputError
-from mura_bench.scoring import score
+from mura_bench.scoring.engine import score
 from mura_bench.synth import synth_panel
-from mura_bench.terminal import console, echo, excerpt, styled, visible, write_stdout
-from mura_bench.truth import read_truth
+from mura_bench.io.terminal import console, echo, excerpt, styled, visible, write_stdout
+from mura_bench.data.truth import read_truth
 
 #: What must never reach a terminal raw: C0 (but \n, \t), DEL, C1, bidi controls, separators,
 #: lone surrogates.
@@ -298,7 +298,7 @@ def test_random_bytes_in_reader_names_never_reach_the_terminal(tmp_path_factory,
 
 
 # ------------------------------------------------------------------------------------------------
-# One mechanism: nothing writes to a terminal around mura_bench.terminal
+# One mechanism: nothing writes to a terminal around mura_bench.io.terminal
 # ------------------------------------------------------------------------------------------------
 
 RAW_OUTPUT = re.compile(
@@ -318,4 +318,4 @@ def test_all_terminal_output_goes_through_the_terminal_module():
             code = line.split("#")[0]
             if RAW_OUTPUT.search(code) and not code.strip().startswith(('"', "'")):
                 offenders.append(f"{path.relative_to(package)}:{number}: {line.strip()}")
-    assert not offenders, "terminal output bypassing mura_bench.terminal:\n" + "\n".join(offenders)
+    assert not offenders, "terminal output bypassing mura_bench.io.terminal:\n" + "\n".join(offenders)

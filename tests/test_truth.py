@@ -9,9 +9,9 @@ import pytest
 
 from helpers import REFERENCE_DIR, csv_text, needs_reference, study_id, study_ids, write
 from mura_bench.errors import InputError
-from mura_bench.layout import read_labeled_studies
-from mura_bench.tabular import file_sha256
-from mura_bench.truth import Truth, read_truth
+from mura_bench.data.layout import read_labeled_studies
+from mura_bench.data.tabular import file_sha256
+from mura_bench.data.truth import Truth, read_truth
 
 S0, S1, S2, S3 = study_ids(4)
 
@@ -315,7 +315,7 @@ def test_header_with_numeric_reader_names_is_explained(tmp_path):
 
 
 def test_truth_carries_each_studys_body_part_in_sorted_study_order(tmp_path):
-    from mura_bench.layout import BODY_PARTS, parse_path
+    from mura_bench.data.layout import BODY_PARTS, parse_path
 
     ids = study_ids(15)
     truth = read_text(tmp_path, csv_text([(s, i % 2) for i, s in reversed(list(enumerate(ids)))]))

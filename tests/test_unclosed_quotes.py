@@ -7,7 +7,7 @@ import pytest
 
 from helpers import run, study_id
 from mura_bench import InputError, read_predictions, read_truth
-from mura_bench.tabular import unclosed_quote_line
+from mura_bench.data.tabular import unclosed_quote_line
 
 ROWS = [f"{study_id(i)},0.{i + 1}" for i in range(8)]
 

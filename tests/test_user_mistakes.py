@@ -18,14 +18,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mura_bench.bootstrap import MAX_RESAMPLES, check_resamples
-from mura_bench.cli import cli
+from mura_bench.stats.bootstrap import MAX_RESAMPLES, check_resamples
+from mura_bench.cli.main import cli
 from mura_bench.errors import InputError
-from mura_bench.predictions import read_predictions
-from mura_bench.scoring import score
+from mura_bench.data.predictions import read_predictions
+from mura_bench.scoring.engine import score
 from mura_bench.synth import generate
-from mura_bench.tabular import parse_float
-from mura_bench.truth import read_truth
+from mura_bench.data.tabular import parse_float
+from mura_bench.data.truth import read_truth
 from helpers import write_case
 
 
@@ -293,7 +293,7 @@ def png_header_only(width: int, height: int) -> bytes:
 
 def test_a_decompression_bomb_in_a_dataset_is_exit_2_naming_the_file(tmp_path):
     generate(tmp_path / "d", studies=3, train_studies=1, image_size=16)
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
 
     index = load_split(tmp_path / "d", "valid")
     victim = index.image_file(index.images[index.studies[0]][0])
@@ -336,7 +336,7 @@ def test_gold_readers_named_twice_or_not_at_all_is_refused(case, value):
 
 
 def test_library_refuses_repeated_gold_readers(case):
-    from mura_bench.codalab import codalab_scores
+    from mura_bench.scoring.codalab import codalab_scores
 
     preds, truth = read_predictions(case / "preds.csv"), read_truth(case / "panel.csv")
     with pytest.raises(InputError, match="more than once"):

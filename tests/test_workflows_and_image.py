@@ -56,7 +56,7 @@ def test_the_pages_artifact_leaves_out_only_the_build_marker(tmp_path):
     that lets a later build replace the folder, which the served site does not need."""
     from click.testing import CliRunner
 
-    from mura_bench.cli import cli
+    from mura_bench.cli.main import cli
     from mura_bench.leaderboard.build import MARKER
 
     doc = yaml.safe_load((REPO / ".github" / "workflows" / "leaderboard.yml").read_text(encoding="utf-8"))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mura_bench.errors import InputError
-from mura_bench.layout import IMAGE_SUFFIXES
+from mura_bench.data.layout import IMAGE_SUFFIXES
 from PIL import Image
 
 from mura_baseline.data import grey_image, pil_batch, prepare_batch

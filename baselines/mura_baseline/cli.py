@@ -11,7 +11,7 @@ import sys
 
 import click
 from mura_bench.errors import InputError
-from mura_bench.terminal import echo
+from mura_bench.io.terminal import echo
 
 from mura_baseline.config import TrainConfig
 
@@ -19,7 +19,7 @@ _DEFAULTS = TrainConfig()
 
 
 def _console():
-    from mura_bench.terminal import console
+    from mura_bench.io.terminal import console
 
     return console(stderr=True, soft_wrap=True)
 
@@ -274,7 +274,7 @@ def cam(
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="Decoding processes.")
 def cache(data_dir: str, cache_dir: str, splits: tuple[str, ...], size: int, workers: int) -> None:
     """Pre-resize every image of the splits into uint8 arrays (train with --cache the same folder)."""
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
     from rich.progress import Progress
 
     from mura_baseline.data import build_cache, items_of_split
@@ -299,7 +299,7 @@ def cache(data_dir: str, cache_dir: str, splits: tuple[str, ...], size: int, wor
 @click.option("--split", default="train", show_default=True)
 def weights(data_dir: str, split: str) -> None:
     """Training-image counts and loss weights per body part (w_T,0 for normal, w_T,1 for abnormal)."""
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
 
     from mura_baseline.weights import class_weights, image_counts_of_split
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, SplitIndex, parse_path
+from mura_bench.data.layout import BODY_PARTS, SplitIndex, parse_path
 from PIL import Image
 
 from mura_baseline.config import IMAGENET_MEAN, IMAGENET_STD

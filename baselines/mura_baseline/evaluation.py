@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from mura_bench.metrics import metric_score
+from mura_bench.stats.metrics import metric_score
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def study_probabilities(study_index: np.ndarray, image_prob: np.ndarray, studies
 def study_metrics(study_labels: np.ndarray, study_prob: np.ndarray) -> dict[str, float]:
     """Study-level AUROC, κ and accuracy with the paper's rule (abnormal iff mean > 0.5).
 
-    The metrics are mura-bench's own (:func:`mura_bench.metrics.metric_score`, the definitions
+    The metrics are mura-bench's own (:func:`mura_bench.stats.metrics.metric_score`, the definitions
     ``mura-bench score`` reports): AUROC NaN with one class only, κ 1.0 when chance agreement is 1.
     """
     predicted = study_prob > 0.5

@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, load_split
+from mura_bench.data.layout import BODY_PARTS, load_split
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from mura_bench.layout import BODY_PARTS, SplitIndex, parse_path
+from mura_bench.data.layout import BODY_PARTS, SplitIndex, parse_path
 
 #: Weights used for a body part with no training images (it contributes no loss anyway).
 EMPTY_PART_WEIGHTS: tuple[float, float] = (0.5, 0.5)

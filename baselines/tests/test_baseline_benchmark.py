@@ -45,7 +45,7 @@ def test_train_throughput_script_reports_every_phase(synth_root, tmp_path, capsy
     assert results["dataset_images"] == 20
     for phase in ("cache", "train", "train-uncached", "inference", "runner"):
         assert results[phase]["images_per_s"] > 0, phase
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
 
     images = sum(len(v) for v in load_split(synth_root, "train").images.values())
     assert results["runner"]["images"] == images and results["runner"]["decode_images_per_s"] > 0

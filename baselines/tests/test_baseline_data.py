@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mura_bench.errors import InputError
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from PIL import Image
 
 from mura_baseline.config import IMAGENET_MEAN, IMAGENET_STD

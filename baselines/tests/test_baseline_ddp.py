@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 from conftest import BIN
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 
 from mura_baseline.data import RadiographDataset, items_of_split
 from mura_baseline.config import TrainConfig

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import pytest
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_bench.synth import generate
 from PIL import Image
 from sklearn.metrics import roc_auc_score

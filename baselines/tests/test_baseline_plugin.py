@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import BIN
 from mura_bench.errors import InputError
-from mura_bench.layout import load_split
+from mura_bench.data.layout import load_split
 from mura_bench.models.protocol import ENTRY_POINT_GROUP, ImageModel
 from PIL import Image
 
@@ -100,7 +100,7 @@ def test_mura_bench_run_writes_image_predictions(tiny_run, synth_root, tmp_path)
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    from mura_bench.predictions import read_predictions
+    from mura_bench.data.predictions import read_predictions
 
     predictions = read_predictions(out)
     assert predictions.kind == "image-probabilities"

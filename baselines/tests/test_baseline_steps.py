@@ -263,7 +263,7 @@ def test_training_loop_with_the_captured_engine_matches_eager_training(synth_roo
 
     monkeypatch.setattr(train_module, "make_step", make_step)
     monkeypatch.setattr(train_module, "check_speed_options", lambda config, ctx=None: None)
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
 
     from mura_baseline.data import items_of_split
 

@@ -58,7 +58,7 @@ def test_checkpoint_holds_config_weights_and_metrics(tiny_run, synth_root):
     payload = load_checkpoint(result.best_path)
     assert payload["format"] == CHECKPOINT_FORMAT and payload["epoch"] == 1
     assert TrainConfig.from_dict(payload["config"]) == config
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
 
     expected = class_weights(image_counts_of_split(load_split(synth_root, "train")))
     assert {p: tuple(w) for p, w in payload["class_weights"].items()} == expected

@@ -10,7 +10,7 @@ import torch
 from conftest import REFERENCE_DIR, needs_reference
 from hypothesis import given
 from hypothesis import strategies as st
-from mura_bench.layout import BODY_PARTS, load_split, read_image_paths, read_labeled_studies
+from mura_bench.data.layout import BODY_PARTS, load_split, read_image_paths, read_labeled_studies
 
 from mura_baseline.train import weighted_bce
 from mura_baseline.weights import (

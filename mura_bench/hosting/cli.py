@@ -1,5 +1,5 @@
 """``mura-bench export codabench`` and ``mura-bench medperf evaluate`` (registered lazily by
-:mod:`mura_bench.cli`). Bad input raises :class:`~mura_bench.errors.InputError`: one message, exit 2.
+:mod:`mura_bench.cli.main`). Bad input raises :class:`~mura_bench.errors.InputError`: one message, exit 2.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import datetime as dt
 
 import click
 
-from mura_bench.cli_help import UncutHelpGroup
-from mura_bench.cli_options import check_resamples_option
+from mura_bench.console.cli_help import UncutHelpGroup
+from mura_bench.console.cli_options import check_resamples_option
 from mura_bench.hosting.settings import MEDPERF_MOUNTS as MOUNTS
 from mura_bench.hosting.settings import PROTOCOL_CHOICES
 
@@ -113,7 +113,7 @@ def codabench_command(
     from mura_bench.hosting.codabench import SubmissionLimits, export_codabench
     from mura_bench.hosting.settings import ScoringSettings
 
-    from mura_bench.terminal import echo
+    from mura_bench.io.terminal import echo
 
     report = export_codabench(
         truth,
@@ -172,7 +172,7 @@ def evaluate_command(predictions, labels, parameters_file, output_path) -> None:
     """Score the predictions against the labels and write results.yaml (MedPerf task evaluate)."""
     from mura_bench.hosting.medperf import evaluate
 
-    from mura_bench.terminal import echo
+    from mura_bench.io.terminal import echo
 
     results = evaluate(predictions, labels, parameters_file, output_path)
     echo(f"wrote {output_path} ({len(results)} metrics)")

@@ -63,7 +63,7 @@ from mura_bench.hosting.scores import (
     leaderboard_columns,
 )
 from mura_bench.hosting.settings import ScoringSettings
-from mura_bench.layout import BODY_PARTS
+from mura_bench.data.layout import BODY_PARTS
 
 SCORING_COMMAND = "python3 /app/program/score.py /app/input /app/output"
 DEFAULT_TITLE = "MURA abnormality detection"
@@ -111,7 +111,7 @@ class _Task:
     key: str  # "development" / "final"
     name: str
     truth_path: Path
-    truth: object  # mura_bench.truth.Truth
+    truth: object  # mura_bench.data.truth.Truth
     truth_bytes: bytes  # the file as read (once)
     solution_csv: bytes
 
@@ -144,9 +144,9 @@ def export_codabench(
     ``competition.yaml`` field), bad truths and bad dates; nothing is written then.
     """
     from mura_bench.hosting.untrusted import parse_bytes
-    from mura_bench.outputs import display
-    from mura_bench.tabular import read_input
-    from mura_bench.truth import read_truth
+    from mura_bench.io.outputs import display
+    from mura_bench.data.tabular import read_input
+    from mura_bench.data.truth import read_truth
 
     out = Path(out)
     title = (title or DEFAULT_TITLE).strip() or DEFAULT_TITLE
@@ -301,8 +301,8 @@ def _columns(tasks: list[_Task], settings: ScoringSettings) -> list[Column]:
     """Score each task's solution (points only) to check the protocol fits the truth and to see
     which columns the scorer fills."""
     from mura_bench.hosting.codabench_scoring import site_truth
-    from mura_bench.predictions import read_predictions
-    from mura_bench.scoring import score
+    from mura_bench.data.predictions import read_predictions
+    from mura_bench.scoring.engine import score
 
     with_difference = False
     parts: set[str] = set()
@@ -408,7 +408,7 @@ def _bundle_entries(
 
 
 def _protocol_name(truth, protocol: str) -> str:
-    from mura_bench.protocols import resolve_protocol
+    from mura_bench.stats.protocols import resolve_protocol
 
     return resolve_protocol(protocol, truth.kind)
 
@@ -566,7 +566,7 @@ def _zip_bytes(entries: dict[str, bytes], *, stamp: dt.date) -> bytes:
 
 
 def _write_zip(out: Path, entries: dict[str, bytes], *, stamp: dt.date) -> None:
-    from mura_bench.outputs import open_output
+    from mura_bench.io.outputs import open_output
 
     data = _zip_bytes(entries, stamp=stamp)
     out.parent.mkdir(parents=True, exist_ok=True)

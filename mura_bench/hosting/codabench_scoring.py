@@ -35,7 +35,7 @@ from mura_bench.errors import InputError
 from mura_bench.hosting.codabench_rules import DETAILED_RESULTS_FILE, SCORES_FILE
 from mura_bench.hosting.scores import flat_scores, rounded, select
 from mura_bench.hosting.settings import ScoringSettings
-from mura_bench.terminal import echo, excerpt
+from mura_bench.io.terminal import echo, excerpt
 
 SETTINGS_FILE = "settings.json"
 DETAILED_FILE = DETAILED_RESULTS_FILE
@@ -103,9 +103,9 @@ def score_submission(input_dir: Path, output_dir: Path, program_dir: Path) -> di
     """Score ``input_dir/res`` against ``input_dir/ref``; write the outputs; return the scores."""
     from mura_bench.hosting.detailed import detailed_results_html, summary_results_html
     from mura_bench.hosting.untrusted import check_distinct_files, parse_bytes, read_folder_csv
-    from mura_bench.predictions import read_predictions
-    from mura_bench.scoring import score
-    from mura_bench.truth import read_truth
+    from mura_bench.data.predictions import read_predictions
+    from mura_bench.scoring.engine import score
+    from mura_bench.data.truth import read_truth
 
     settings, raw = load_settings(program_dir)
     reference = read_folder_csv(input_dir / "ref", what="reference data", place="reference data")
@@ -170,7 +170,7 @@ def site_truth(truth, protocol: str):
     for ``gold-panel``, a gold panel as an ordinary panel for ``leave-one-out``."""
     import dataclasses
 
-    from mura_bench.protocols import AUTO_PROTOCOL, resolve_protocol
+    from mura_bench.stats.protocols import AUTO_PROTOCOL, resolve_protocol
 
     chosen = resolve_protocol(protocol, truth.kind)
     if chosen == AUTO_PROTOCOL[truth.kind]:
@@ -183,6 +183,6 @@ def site_truth(truth, protocol: str):
 
 
 def _write(path: Path, text: str) -> None:
-    from mura_bench.render import atomic_write_text
+    from mura_bench.console.render import atomic_write_text
 
     atomic_write_text(path, text)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from mura_bench.errors import InputError
-from mura_bench.truth import Truth
+from mura_bench.data.truth import Truth
 
 _IMG_SRC = re.compile(r'src="\.\./(plots/[A-Za-z0-9._-]+\.svg)"')
 _RELATIVE_LINK = re.compile(r'<a (class="[^"]*" )?href="\.\./[^"]*">(.*?)</a>', re.S)

@@ -57,8 +57,8 @@ def default_parameters_text() -> str:
 
 def read_parameters(path: str | Path | None) -> Parameters:
     """Read and validate ``parameters.yaml``; None means the shipped defaults."""
-    from mura_bench.outputs import display
-    from mura_bench.tabular import read_input
+    from mura_bench.io.outputs import display
+    from mura_bench.data.tabular import read_input
 
     if path is None:
         return parse_parameters(default_parameters_text(), source="the default parameters")
@@ -102,10 +102,10 @@ def evaluate(
     import yaml
 
     from mura_bench.hosting.untrusted import check_distinct_files, check_distinct_folders, parse_bytes, read_folder_csv
-    from mura_bench.outputs import display
-    from mura_bench.predictions import read_predictions
-    from mura_bench.scoring import score
-    from mura_bench.truth import read_truth
+    from mura_bench.io.outputs import display
+    from mura_bench.data.predictions import read_predictions
+    from mura_bench.scoring.engine import score
+    from mura_bench.data.truth import read_truth
 
     output_path = Path(output_path)
     if parameters_file is None and os.path.lexists(MEDPERF_MOUNTS["parameters_file"]):
@@ -134,7 +134,7 @@ def write_results(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         return
-    from mura_bench.outputs import write_text
+    from mura_bench.io.outputs import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, text, option="--output-path")  # temp file + rename, umask mode, cleanup on signals

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from mura_bench.layout import BODY_PARTS
+from mura_bench.data.layout import BODY_PARTS
 from mura_bench.results import Result
 
 DIFFERENCE_KEYS = ("f1_minus_radiologists", "f1_minus_radiologists_ci_low", "f1_minus_radiologists_ci_high")

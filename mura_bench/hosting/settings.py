@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mura_bench.bootstrap import MAX_RESAMPLES
+from mura_bench.stats.bootstrap import MAX_RESAMPLES
 from mura_bench.errors import InputError
 
 PROTOCOL_CHOICES = ("auto", "single", "leave-one-out", "gold-panel")

@@ -2,7 +2,7 @@
 
 A Codabench submission is unpacked by the worker into ``input/res`` and a MedPerf model container
 writes its predictions folder itself: both are untrusted. :func:`read_folder_csv` finds the one
-CSV directly inside a folder and reads it with :mod:`mura_bench.regular_files` (no symbolic link,
+CSV directly inside a folder and reads it with :mod:`mura_bench.io.regular_files` (no symbolic link,
 FIFO or device; opened without following links; size-capped like every input), so a submission
 that is a link to the hidden truth is refused, and nothing of a link's target is read or quoted.
 :func:`parse_bytes` parses those bytes with mura-bench's readers; their messages name the file as
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from mura_bench.errors import InputError
-from mura_bench.outputs import display
-from mura_bench.regular_files import read_regular_file, shown_name
+from mura_bench.io.outputs import display
+from mura_bench.io.regular_files import read_regular_file, shown_name
 
 #: Files a platform or an archiver puts next to the CSV, never the CSV itself.
 IGNORED_PREFIXES = (".", "_")
@@ -52,7 +52,7 @@ def read_folder_csv(folder: str | Path, *, what: str, place: str, hint: str | No
     untrusted regular file. Other files (a platform's ``metadata``, hidden ``.*`` files,
     ``__MACOSX/``) are ignored. No CSV, several, a CSV only in a sub-folder, or a CSV that is a
     link or a special file is an :class:`InputError` naming what was found (escaped)."""
-    from mura_bench.tabular import max_input_bytes
+    from mura_bench.data.tabular import max_input_bytes
 
     folder = Path(folder)
     try:

@@ -1,7 +1,7 @@
 """The ranked board: re-scored entries and their shared-resample results, as rows of the table.
 
 :func:`board_rows` ranks the entries on paired overall F1 under a :class:`RankRule` (the bootstrap
-CI rule of :mod:`.ranking`, or the paired randomization test of :mod:`mura_bench.randomization`)
+CI rule of :mod:`.ranking`, or the paired randomization test of :mod:`mura_bench.stats.randomization`)
 and appends the radiologists' mean and each reader as reference rows (never ranked).
 """
 
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mura_bench.alignment import Alignment
+from mura_bench.data.alignment import Alignment
 from mura_bench.errors import InputError
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from mura_bench.leaderboard.ranking import display_order, ranks_from_better, significantly_better
 from mura_bench.leaderboard.submissions import RescoredSubmission
 from mura_bench.leaderboard.table import BoardRow
-from mura_bench.predictions import Predictions
+from mura_bench.data.predictions import Predictions
 from mura_bench.results import Result
-from mura_bench.truth import Truth
+from mura_bench.data.truth import Truth
 
 #: The metric entries are ranked on (overall group, paired).
 RANK_METRIC = "f1"
@@ -61,7 +61,7 @@ class RankRule:
             raise InputError(f"unknown adjustment {adjust!r}; choose none or holm", source="--adjust")
         if adjust != "none" and test != "randomization":
             raise InputError(f"--adjust {adjust} needs --test randomization (it adjusts p-values)", source="--adjust")
-        from mura_bench.randomization import MAX_PERMUTATIONS
+        from mura_bench.stats.randomization import MAX_PERMUTATIONS
 
         if test == "randomization" and not 1 <= permutations <= MAX_PERMUTATIONS:
             raise InputError(f"--permutations must lie between 1 and {MAX_PERMUTATIONS:,}", source="--permutations")
@@ -157,9 +157,9 @@ def _better_by_randomization(
 ) -> np.ndarray:
     """``better[j, i]``: F1_j > F1_i on overall and the paired randomization p (Holm-adjusted over
     all pairs with ``adjust="holm"``) is below 1 - confidence."""
-    from mura_bench.protocols import make_plan
-    from mura_bench.randomization import holm, pairwise_p_values
-    from mura_bench.scoring import one_blas_thread
+    from mura_bench.stats.protocols import make_plan
+    from mura_bench.stats.randomization import holm, pairwise_p_values
+    from mura_bench.scoring.engine import one_blas_thread
 
     plan = make_plan(results[0].protocol, labels=truth.labels, readers=truth.readers, reader_names=truth.reader_names)
     labels = np.stack([s.predictions.labels[s.alignment.prediction_index] for s in scored], axis=1)

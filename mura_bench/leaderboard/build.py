@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mura_bench.alignment import align
-from mura_bench.bootstrap import check_resamples
+from mura_bench.data.alignment import align
+from mura_bench.stats.bootstrap import check_resamples
 from mura_bench.errors import InputError
 from mura_bench.leaderboard import pages
 from mura_bench.leaderboard.board import RankRule, ScoredEntry, board_rows
@@ -33,12 +33,12 @@ from mura_bench.leaderboard.entry_files import check_entry_file
 from mura_bench.leaderboard.pages import EntryRenderError, SiteContext
 from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.leaderboard.submissions import RescoredSubmission, SkippedEntry, load_submissions
-from mura_bench.output_folders import check_replaceable_dir, replace_dir, staging_dir
-from mura_bench.outputs import check_parent
-from mura_bench.predictions import read_predictions
-from mura_bench.progress import ProgressCallback, report
+from mura_bench.io.output_folders import check_replaceable_dir, replace_dir, staging_dir
+from mura_bench.io.outputs import check_parent
+from mura_bench.data.predictions import read_predictions
+from mura_bench.io.progress import ProgressCallback, report
 from mura_bench.results import Result
-from mura_bench.truth import Truth, read_truth
+from mura_bench.data.truth import Truth, read_truth
 
 MARKER = ".mura-bench-site"
 DEFAULT_TITLE = "MURA abnormality detection leaderboard"
@@ -84,7 +84,7 @@ def build_site(
     Raises :class:`InputError` when the truth cannot be read, the options are invalid, no entry
     could be published, or ``out_dir`` exists and is not an earlier build (it is never deleted
     then). Same inputs + seed -> identical files. ``progress(stage, done, total)`` is told about
-    reading, scoring and writing (see :mod:`mura_bench.progress`).
+    reading, scoring and writing (see :mod:`mura_bench.io.progress`).
 
     Ranking rule (:class:`RankRule`): ``test`` "ci" (entry j beats i when the paired percentile CI
     of F1_j - F1_i lies above 0) or "randomization" (one coin per study swaps the two entries' reads,
@@ -104,7 +104,7 @@ def build_site(
     Refused with ``hidden_truth`` (results computed from a hidden truth are never stored).
     ``workers``: processes that score entries (default: the CPUs available; 1: none).
     """
-    from mura_bench.scoring import one_blas_thread
+    from mura_bench.scoring.engine import one_blas_thread
 
     # One BLAS limit around every thread of the build: limits nested inside it (scoring, the
     # analysis thread) then restore to it whatever order they exit in.
@@ -165,7 +165,7 @@ def _build_site(
     scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
     skipped = [*loaded.skipped, *unreadable]
     clock.lap("read")
-    from mura_bench.analysis_batch import check_overall_triage_memory
+    from mura_bench.analysis.analysis_batch import check_overall_triage_memory
 
     check_overall_triage_memory(len(truth_table.study_ids), resamples, 0)  # entries come in chunks
     # Scoring may fork worker processes: no thread of the build runs before it ends.
@@ -305,7 +305,7 @@ def _read_entries(
 
 def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
-    temporary folder is removed on any failure and on signals (:mod:`mura_bench.output_folders`)."""
+    temporary folder is removed on any failure and on signals (:mod:`mura_bench.io.output_folders`)."""
     with staging_dir(out_dir) as tmp:  # removed on errors, Ctrl-C and SIGTERM; umask permissions
         (tmp / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n", encoding="utf-8")
         pages.write_site(tmp, context, clock.lap, progress)

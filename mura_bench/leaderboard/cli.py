@@ -1,8 +1,8 @@
-"""``mura-bench leaderboard ...`` commands (registered lazily by :mod:`mura_bench.cli`).
+"""``mura-bench leaderboard ...`` commands (registered lazily by :mod:`mura_bench.cli.main`).
 
 Commands parse options, call the library and print; bad input raises
 :class:`~mura_bench.errors.InputError`, which the top-level CLI turns into one message and exit 2.
-Everything printed goes through :mod:`mura_bench.terminal` (names and reasons come from
+Everything printed goes through :mod:`mura_bench.io.terminal` (names and reasons come from
 submissions: shown escaped, never interpreted).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from mura_bench.cli_help import BUILD_EPILOG, UncutHelpGroup
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
+from mura_bench.console.cli_help import BUILD_EPILOG, UncutHelpGroup
+from mura_bench.console.cli_options import SEED_TYPE, check_resamples_option, readers_option, significance_options
 
 
 @click.group("leaderboard", cls=UncutHelpGroup)
@@ -99,8 +99,8 @@ def build(
 ) -> None:
     """Score every submission in SUBMISSIONS_DIR on the same resamples, rank, and write the site."""
     from mura_bench.leaderboard.build import build_site
-    from mura_bench.progress import StderrProgress
-    from mura_bench.terminal import echo
+    from mura_bench.io.progress import StderrProgress
+    from mura_bench.io.terminal import echo
 
     with StderrProgress(quiet=quiet, delay=0.5) as progress:
         report = build_site(
@@ -160,7 +160,7 @@ def build(
 def serve(site: str, port: int, quiet: bool) -> None:
     """Preview a built SITE at http://127.0.0.1:PORT/ (local only; Ctrl-C stops it)."""
     from mura_bench.leaderboard.serve import make_server, url_of
-    from mura_bench.terminal import echo
+    from mura_bench.io.terminal import echo
 
     server = make_server(site, port, quiet=quiet)
     echo(f"serving {site} at {url_of(server)} (Ctrl-C to stop)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mura_bench.protocols import AUTO_PROTOCOL, make_plan
+from mura_bench.stats.protocols import AUTO_PROTOCOL, make_plan
 
 
 @dataclass(frozen=True)

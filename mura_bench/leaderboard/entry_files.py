@@ -4,7 +4,7 @@ A submission may only hand in regular files that live inside its own folder. Sym
 ``/etc/passwd``, to a token file, to another entry's files), hard-to-read special files (FIFOs that
 block, devices that never end) and paths that resolve outside the folder are refused with a reason
 that names the file and never shows what it points to. The checks and the link-free read are
-:mod:`mura_bench.regular_files`'s (shared with the hosted scoring programs); this module raises
+:mod:`mura_bench.io.regular_files`'s (shared with the hosted scoring programs); this module raises
 them as :class:`EntryFileError`, the skip reason of one entry.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mura_bench.errors import EntryError
-from mura_bench.regular_files import check_regular_file, read_regular_file
+from mura_bench.io.regular_files import check_regular_file, read_regular_file
 
 #: Largest ``submission.toml`` read (the historical leaderboard's is about 90 KB).
 MAX_TOML_BYTES = 4 * 1024 * 1024

@@ -8,7 +8,7 @@ folder when given one.
 
 An entry's :class:`EntryScore` holds its :class:`~mura_bench.results.Result` with the replicates
 that ranking needs only (overall F1 of the model) and its overall analysis
-(:class:`~mura_bench.analysis_batch.EntryAnalysis`). The cache keeps one file per entry, named by
+(:class:`~mura_bench.analysis.analysis_batch.EntryAnalysis`). The cache keeps one file per entry, named by
 the SHA-256 of everything the scores depend on (:func:`cache_key`: the predictions' and truth's
 SHA-256, how the predictions file is read, the scoring options, and the versions of mura-bench and
 numpy), written as JSON and a numpy array (``.npz``, no pickles): about 100 KB at 10,000
@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench import __version__
-from mura_bench.analysis_batch import EntryAnalysis
+from mura_bench.analysis.analysis_batch import EntryAnalysis
 from mura_bench.errors import PredictionSetError
-from mura_bench.predictions import Predictions
-from mura_bench.progress import ProgressCallback, report
+from mura_bench.data.predictions import Predictions
+from mura_bench.io.progress import ProgressCallback, report
 from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputInfo, Result
-from mura_bench.truth import Truth
+from mura_bench.data.truth import Truth
 
 #: Entries scored together: memory grows with the chunk (about 25 MB an entry at 10,000
 #: resamples), time per entry shrinks up to about this size.
@@ -162,9 +162,9 @@ def score_chunk(
     predictions: list[Predictions], folders: list[Path], truth: Truth, settings: Settings
 ) -> tuple[list[EntryScore | None], dict[int, str]]:
     """Scores of one chunk of entries (None for an entry the scorer refuses, with its reason)."""
-    from mura_bench.analysis_batch import analyze_overall_many
+    from mura_bench.analysis.analysis_batch import analyze_overall_many
     from mura_bench.leaderboard.skips import skip_reason
-    from mura_bench.scoring import score_many
+    from mura_bench.scoring.engine import score_many
 
     keep = list(range(len(predictions)))
     failures: dict[int, str] = {}

@@ -54,7 +54,7 @@ def ece_of(bins: list[list[float]]) -> float:
 
 
 def publishable_analysis(analysis):
-    """An entry's :class:`~mura_bench.analysis_batch.EntryAnalysis` as a hidden-truth page may show
+    """An entry's :class:`~mura_bench.analysis.analysis_batch.EntryAnalysis` as a hidden-truth page may show
     it: calibration bins of at least :data:`MIN_BIN_STUDIES` studies (ECE recomputed on them), no
     study-resolution triage threshold. None stays None."""
     if analysis is None:

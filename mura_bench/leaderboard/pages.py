@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mura_bench import __version__
-from mura_bench.layout import BODY_PARTS, GROUPS, body_part_of
+from mura_bench.data.layout import BODY_PARTS, GROUPS, body_part_of
 from mura_bench.leaderboard.board import RANK_METRIC, RankRule, ScoredEntry
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
 from mura_bench.leaderboard.submissions import ReportedSubmission
@@ -34,11 +34,11 @@ from mura_bench.leaderboard.table import (
     to_json,
     to_latex,
 )
-from mura_bench.progress import ProgressCallback, report
-from mura_bench.protocols import resolve_protocol
+from mura_bench.io.progress import ProgressCallback, report
+from mura_bench.stats.protocols import resolve_protocol
 from mura_bench.results import Result
-from mura_bench.results_table import number
-from mura_bench.truth import Truth
+from mura_bench.console.results_table import number
+from mura_bench.data.truth import Truth
 
 #: Above this many entries the forest plots are laid out one per row (tall, full names).
 FOREST_COMPACT_ENTRIES = 24

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mura_bench.bootstrap import is_degenerate
+from mura_bench.stats.bootstrap import is_degenerate
 
 
 #: Entries^2 x resamples above which the columns of :func:`significantly_better` run on two threads.

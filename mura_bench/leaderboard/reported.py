@@ -24,7 +24,7 @@ table and one ``[[results]]`` table per row of the published table::
     overall = { value = 0.857, ci = [0.804, 0.905] }
     elbow = { value = 0.848, ci = [0.691, 0.955] }
 
-Groups are those of :data:`mura_bench.layout.GROUPS`. The project's reported entries were written
+Groups are those of :data:`mura_bench.data.layout.GROUPS`. The project's reported entries were written
 once from the published tables by ``site/convert_reported.py``.
 """
 
@@ -34,9 +34,9 @@ import math
 from dataclasses import dataclass
 
 from mura_bench.errors import SubmissionError
-from mura_bench.layout import GROUPS
-from mura_bench.metric_registry import METRICS
-from mura_bench.terminal import excerpt, quote
+from mura_bench.data.layout import GROUPS
+from mura_bench.stats.metric_registry import METRICS
+from mura_bench.io.terminal import excerpt, quote
 
 KINDS = ("model", "radiologists", "reader", "run")
 

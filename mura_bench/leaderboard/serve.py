@@ -47,7 +47,7 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
         if not getattr(self.server, "quiet", False):  # request paths are shown escaped
-            from mura_bench.terminal import echo
+            from mura_bench.io.terminal import echo
 
             echo(f"{self.address_string()} - - [{self.log_date_time_string()}] {format % args}", err=True)
 
@@ -62,7 +62,7 @@ class _Server(http.server.ThreadingHTTPServer):
         import sys
 
         if not self.quiet:
-            from mura_bench.terminal import echo
+            from mura_bench.io.terminal import echo
 
             error = sys.exc_info()[1]
             echo(f"{client_address[0]} - - request failed: {type(error).__name__}: {error}", err=True)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from mura_bench.errors import EntryError, InputError
-from mura_bench.terminal import excerpt, shorten, visible
+from mura_bench.io.terminal import excerpt, shorten, visible
 
 #: Longest skip reason; longest problem, file name and hint in it; longest excerpt of a line.
 MAX_REASON_CHARS = 720

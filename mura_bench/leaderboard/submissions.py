@@ -18,7 +18,7 @@ description     no        one paragraph of plain text
 url             no        a link; shown as a link only when it is ``http://`` or ``https://``
 date            no        TOML date or ``"YYYY-MM-DD"``
 path_col        no        prediction column names, for headered files with unusual names
-score_col       no        (passed to :func:`mura_bench.predictions.read_predictions`)
+score_col       no        (passed to :func:`mura_bench.data.predictions.read_predictions`)
 source          reported  table: ``citation``, ``url``, ``file``, ``test_set``, ``metric``, ``interval``
 results         reported  array of tables, see :mod:`mura_bench.leaderboard.reported`
 ==============  ========  ===================================================================
@@ -28,7 +28,7 @@ folder is either loaded or listed as skipped with the reason; loading never rais
 entry, whatever it holds (a number too large for a float, arrays nested thousands deep, an
 unreadable file, a symbolic link: see :mod:`.entry_files` and :mod:`.skips`). Only a missing or
 unreadable ``submissions/`` folder itself raises :class:`InputError`. Reasons quote a file's
-content only as a short, escaped excerpt (:func:`mura_bench.terminal.quote`).
+content only as a short, escaped excerpt (:func:`mura_bench.io.terminal.quote`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from mura_bench.errors import InputError, SubmissionError
 from mura_bench.leaderboard.entry_files import MAX_TOML_BYTES, check_entry_file, check_entry_folder, read_entry_file
 from mura_bench.leaderboard.reported import ReportedResult, parse_reported
 from mura_bench.leaderboard.skips import skip_reason
-from mura_bench.terminal import excerpt, quote
+from mura_bench.io.terminal import excerpt, quote
 
 SUBMISSION_FILE = "submission.toml"
 PREDICTIONS_FILE = "predictions.csv"

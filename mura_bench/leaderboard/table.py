@@ -13,9 +13,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from mura_bench.layout import GROUPS
+from mura_bench.data.layout import GROUPS
 from mura_bench.leaderboard.submissions import Metadata
-from mura_bench.metric_registry import METRIC_SPECS, METRICS
+from mura_bench.stats.metric_registry import METRIC_SPECS, METRICS
 from mura_bench.results import Estimate
 
 SCHEMA = "mura-bench/leaderboard/v1"

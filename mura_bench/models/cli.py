@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from mura_bench.cli_help import MODELS_EPILOG, RUN_EPILOG
-from mura_bench.cli_options import SEED_TYPE, check_resamples_option
+from mura_bench.console.cli_help import MODELS_EPILOG, RUN_EPILOG
+from mura_bench.console.cli_options import SEED_TYPE, check_resamples_option
 from mura_bench.errors import InputError
 
 #: What ``models --check`` shows for a model whose required options were not given.
@@ -32,12 +32,12 @@ def _problems(info) -> list[str]:
 
 
 def models_table(infos):
-    """The registered models as a :class:`~mura_bench.table_fit.Grid` (name; package and
+    """The registered models as a :class:`~mura_bench.console.table_fit.Grid` (name; package and
     version; options, one a line and never split; description, wrapped between words). Broken ones
     (import error, duplicate name) show their error in the description column. Every cell is plain
-    text (printed through :mod:`mura_bench.terminal`: plugin names and messages are never markup)."""
-    from mura_bench.table_fit import Column, Grid, Row
-    from mura_bench.terminal import styled
+    text (printed through :mod:`mura_bench.io.terminal`: plugin names and messages are never markup)."""
+    from mura_bench.console.table_fit import Column, Grid, Row
+    from mura_bench.io.terminal import styled
 
     columns = [
         Column("name", justify="left", key=True),
@@ -167,9 +167,9 @@ def check_models(infos, options: dict[str, dict[str, str]], timeout: float, show
 
 def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> tuple[list[str], list[str]]:
     """``models --check``: a table whose rows (name, package, result) are printed as each model's
-    check finishes (:class:`~mura_bench.table_fit.Streamed`)."""
-    from mura_bench.table_fit import Column, Streamed, pipe_width
-    from mura_bench.terminal import console, styled
+    check finishes (:class:`~mura_bench.console.table_fit.Streamed`)."""
+    from mura_bench.console.table_fit import Column, Streamed, pipe_width
+    from mura_bench.io.terminal import console, styled
 
     out = (
         console(highlight=False) if sys.stdout.isatty() else console(width=pipe_width(), no_color=True, highlight=False)
@@ -218,8 +218,8 @@ def _print_check(infos, options: dict[str, dict[str, str]], timeout: float) -> t
 def models_command(check: bool, check_options: tuple[str, ...], timeout: float) -> None:
     """List the registered models with their options (broken ones marked)."""
     from mura_bench.models.registry import available_models
-    from mura_bench.table_fit import print_blocks
-    from mura_bench.terminal import echo
+    from mura_bench.console.table_fit import print_blocks
+    from mura_bench.io.terminal import echo
 
     infos = available_models(describe=True)
     if not infos:
@@ -254,7 +254,7 @@ def models_command(check: bool, check_options: tuple[str, ...], timeout: float) 
 def default_truth(root: Path, split: str) -> Path:
     """``<split>_panel.csv`` when the dataset has one (the synthetic valid panel), else the
     split's ``<split>_labeled_studies.csv``."""
-    from mura_bench.layout import ROOT_NAME
+    from mura_bench.data.layout import ROOT_NAME
 
     base = root / ROOT_NAME
     panel = base / f"{split}_panel.csv"
@@ -263,10 +263,10 @@ def default_truth(root: Path, split: str) -> Path:
 
 def check_run_outputs(out: Path, index, *, truth: Path | None) -> None:
     """Before any work: --out (and its resume cache) must not be the truth read by --score nor lie
-    in the dataset being read, and must be writable (see :mod:`mura_bench.outputs`)."""
-    from mura_bench.layout import ROOT_NAME
+    in the dataset being read, and must be writable (see :mod:`mura_bench.io.outputs`)."""
+    from mura_bench.data.layout import ROOT_NAME
     from mura_bench.models.runner import partial_path
-    from mura_bench.outputs import check_output_file
+    from mura_bench.io.outputs import check_output_file
 
     inputs = [truth] if truth is not None else []
     _, write_through = check_output_file(out, inputs=inputs, datasets=[index.root / ROOT_NAME])
@@ -275,10 +275,10 @@ def check_run_outputs(out: Path, index, *, truth: Path | None) -> None:
 
 
 def _score_and_print(out: Path, truth: Path, *, resamples: int, seed: int, subset: bool, quiet: bool) -> None:
-    from mura_bench import render
-    from mura_bench.progress import StderrProgress
-    from mura_bench.scoring import score
-    from mura_bench.terminal import echo
+    from mura_bench.console import render
+    from mura_bench.io.progress import StderrProgress
+    from mura_bench.scoring.engine import score
+    from mura_bench.io.terminal import echo
 
     with StderrProgress(quiet=quiet) as progress:
         result = score(out, truth, bootstrap=resamples, seed=seed, allow_missing=subset, progress=progress)
@@ -368,10 +368,10 @@ def run_command(
 
     Finished studies are cached in <out>.partial, so an interrupted run resumes where it stopped.
     """
-    from mura_bench.layout import load_split
+    from mura_bench.data.layout import load_split
     from mura_bench.models.registry import load_model, parse_options
     from mura_bench.models.runner import RunKey, partial_path, predict_split
-    from mura_bench.terminal import echo
+    from mura_bench.io.terminal import echo
 
     if truth is not None and not score_after:
         raise click.UsageError("--truth is only used with --score")

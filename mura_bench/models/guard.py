@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mura_bench.errors import InputError
-from mura_bench.terminal import excerpt, quote
+from mura_bench.io.terminal import excerpt, quote
 
 #: Longest part of a plugin's own error message shown.
 MAX_PLUGIN_MESSAGE = 200

@@ -17,16 +17,32 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 from mura_bench.errors import InputError
-from mura_bench.layout import SplitIndex
-from mura_bench.outputs import display, temp_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mura_bench.models.runner import RunKey
+from mura_bench.data.layout import SplitIndex
+from mura_bench.io.outputs import display, temp_name
 
 PARTIAL_SCHEMA = "mura-bench/run-partial/v2"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes cached predictions reusable: the same model, options, split and dataset."""
+
+    model: str
+    options: Mapping[str, str]
+    split: str
+    data: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "options": dict(sorted(self.options.items())),
+            "split": self.split,
+            "data": self.data,
+        }
 
 
 def partial_path(out: str | Path) -> Path:

@@ -39,10 +39,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import ROOT_NAME, SplitIndex
+from mura_bench.data.layout import ROOT_NAME, SplitIndex
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
-from mura_bench.models.resume import PARTIAL_SCHEMA, no_cache, image_stamps, partial_path, partial_writer, read_partial
-from mura_bench.outputs import check_output_file
+from mura_bench.models.resume import (
+    PARTIAL_SCHEMA,
+    RunKey,
+    no_cache,
+    image_stamps,
+    partial_path,
+    partial_writer,
+    read_partial,
+)
+from mura_bench.io.outputs import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -54,24 +62,6 @@ DEFAULT_BATCH_SIZE = 16
 
 class ModelOutputError(PluginError):
     """A model returned something that is not one probability in [0, 1] per image."""
-
-
-@dataclass(frozen=True)
-class RunKey:
-    """What makes cached predictions reusable: the same model, options, split and dataset."""
-
-    model: str
-    options: Mapping[str, str]
-    split: str
-    data: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "options": dict(sorted(self.options.items())),
-            "split": self.split,
-            "data": self.data,
-        }
 
 
 @dataclass(frozen=True)
@@ -238,8 +228,8 @@ def _progress(enabled: bool, description: str, total: int, completed: int):
     )
     from rich.text import Text
 
-    from mura_bench.terminal import console as safe_console
-    from mura_bench.terminal import visible
+    from mura_bench.io.terminal import console as safe_console
+    from mura_bench.io.terminal import visible
 
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:  # type: ignore[override]
@@ -330,7 +320,7 @@ def write_output(
     out: Path, index: SplitIndex, studies: Sequence[str], probabilities: Mapping[str, list[float]]
 ) -> None:
     """Write ``image,probability`` rows for ``studies`` (split order) atomically."""
-    from mura_bench.prediction_writer import write_image_predictions
+    from mura_bench.data.prediction_writer import write_image_predictions
 
     rows = ((image, p) for study in studies for image, p in zip(index.images[study], probabilities[study]))
     write_image_predictions(out, rows)

@@ -62,7 +62,7 @@ def draw_split(
 
 
 def _truth(panel: SynthPanel):
-    from mura_bench.truth import Truth
+    from mura_bench.data.truth import Truth
 
     return Truth(
         path="synthetic-panel",
@@ -76,7 +76,7 @@ def _truth(panel: SynthPanel):
 
 
 def _predictions(panel: SynthPanel, probabilities: np.ndarray, name: str):
-    from mura_bench.predictions import Predictions
+    from mura_bench.data.predictions import Predictions
 
     probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
     return Predictions(
@@ -97,7 +97,7 @@ def _rank_scale(values: np.ndarray) -> np.ndarray:
 
 def score_studies(valid: SplitImages, named: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
     """Leave-one-out scores (no bootstrap) of study probabilities per name, plus ``readers``."""
-    from mura_bench.scoring import score_many
+    from mura_bench.scoring.engine import score_many
 
     names = list(named)
     results = score_many(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mura_bench.layout import BODY_PARTS
+from mura_bench.data.layout import BODY_PARTS
 
 #: Anatomy per body part: (bones, bone radius range, half-length range, joint blob), lengths in
 #: image half-widths. Bones are drawn side by side across the limb axis.

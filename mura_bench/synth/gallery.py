@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mura_bench.layout import BODY_PARTS
+from mura_bench.data.layout import BODY_PARTS
 from mura_bench.synth.table import synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, check_difficulty, study_images, study_view_findings
 
@@ -43,10 +43,10 @@ def pick_views(
 def write_gallery(
     out: str | Path, *, per_class: int = 3, seed: int = 0, image_size: int = 96, difficulty: str = DEFAULT_DIFFICULTY
 ) -> Path:
-    """Write the gallery PNG to ``out`` (:func:`mura_bench.outputs.open_output`: a temporary file
+    """Write the gallery PNG to ``out`` (:func:`mura_bench.io.outputs.open_output`: a temporary file
     renamed into place; the folder must exist); returns the path. The output is checked before any
     drawing."""
-    from mura_bench.outputs import check_output_file
+    from mura_bench.io.outputs import check_output_file
 
     check_output_file(out)
     import matplotlib
@@ -69,7 +69,7 @@ def write_gallery(
     fig.suptitle(f"Synthetic MURA views ({difficulty}): normal (left), abnormal (right)", fontsize=9)
     fig.tight_layout()
     out = Path(out)
-    from mura_bench.outputs import open_output
+    from mura_bench.io.outputs import open_output
 
     try:  # through outputs.py: the folder must exist, a path under a file or a special file is refused
         with open_output(out, binary=True) as handle:

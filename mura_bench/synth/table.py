@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mura_bench.errors import InputError
-from mura_bench.layout import BODY_PARTS, ROOT_NAME
+from mura_bench.data.layout import BODY_PARTS, ROOT_NAME
 from mura_bench.synth.readers import READER_ACCURACY, reader_rates
 
 # ---------------------------------------------------------------------------------------------
@@ -216,9 +216,9 @@ def synth_panel(n_studies: int, *, readers: int = 6, seed: int = 0, split: str =
 
 
 def is_synthetic_study(study_id: str) -> bool:
-    """Whether ``study_id`` (any form :func:`mura_bench.layout.parse_path` accepts) names a
+    """Whether ``study_id`` (any form :func:`mura_bench.data.layout.parse_path` accepts) names a
     synthetic patient: number :data:`_FIRST_PATIENT` or above (MURA's are below 20,000)."""
-    from mura_bench.layout import parse_path
+    from mura_bench.data.layout import parse_path
 
     try:
         number = int(parse_path(study_id).patient[len("patient") :])

@@ -98,7 +98,7 @@ def render_image(
     kind of abnormality when ``abnormal``; a random body part when ``part`` is None)."""
     if check_difficulty(difficulty) == "easy":
         return render_easy(abnormal, rng, size, part=part)
-    from mura_bench.layout import BODY_PARTS
+    from mura_bench.data.layout import BODY_PARTS
 
     part = part if part is not None else BODY_PARTS[int(rng.integers(len(BODY_PARTS)))]
     return render_realistic(draw_finding_kind(rng) if abnormal else None, rng, size, part)

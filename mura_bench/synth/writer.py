@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mura_bench.errors import InputError
-from mura_bench.layout import ROOT_NAME
-from mura_bench.progress import ProgressCallback, report
-from mura_bench.output_folders import ensure_output_dir, owned_by_mura_bench, staging_dir
-from mura_bench.outputs import check_name_length, display
+from mura_bench.data.layout import ROOT_NAME
+from mura_bench.io.progress import ProgressCallback, report
+from mura_bench.io.output_folders import ensure_output_dir, owned_by_mura_bench, staging_dir
+from mura_bench.io.outputs import check_name_length, display
 from mura_bench.synth.table import _MAX_STUDIES, SynthPanel, check_count, synth_panel
 from mura_bench.synth.views import DEFAULT_DIFFICULTY, check_difficulty, study_images
 
@@ -203,12 +203,12 @@ def generate(
     (``realistic``: images vary in size around ``image_size`` pixels; ``easy``: ``image_size``
     square). ``workers`` processes draw the images (default: the usable CPUs; small datasets use
     one); ``progress`` is called as ``progress("synthesising studies", done, total)`` as studies
-    are written (the CLI passes a :class:`~mura_bench.progress.StderrProgress`). Deterministic: one seed and difficulty write
+    are written (the CLI passes a :class:`~mura_bench.io.progress.StderrProgress`). Deterministic: one seed and difficulty write
     byte-identical files, whatever the number of workers. The dataset is written into a temporary
     folder inside ``out_dir`` and renamed into place, so ``MURA-v1.1`` is either complete or absent.
     An existing ``out_dir/MURA-v1.1`` is an InputError unless ``overwrite`` is true (then it is
     replaced only once the new one is complete), and never when it lacks the marker file
-    :data:`SYNTH_MARKER` (a real dataset is never replaced). Loads with :func:`mura_bench.layout.load_split`.
+    :data:`SYNTH_MARKER` (a real dataset is never replaced). Loads with :func:`mura_bench.data.layout.load_split`.
     """
     studies = check_count(studies, "studies", minimum=1, maximum=_MAX_STUDIES)
     train_studies = 2 * studies if train_studies is None else train_studies
