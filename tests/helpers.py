@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -331,3 +332,47 @@ BROWSER_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def pty_output(args, columns, rows=60, timeout=120):
+    """Run ``python -m mura_bench ARGS`` on a real pseudo-terminal of ``columns`` x ``rows``;
+    return its exit code and everything it wrote, as the terminal received it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mura_bench", *map(str, args)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    code = proc.wait(timeout=timeout)
+    os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def run_in_pty(args, columns, rows=60):
+    """:func:`pty_output` without colour codes and carriage returns."""
+    code, raw = pty_output(args, columns, rows)
+    return code, ANSI.sub("", raw).replace("\r", "")

@@ -20,8 +20,7 @@ from mura_bench.cli.main import cli
 from mura_bench.data.predictions import read_predictions
 from mura_bench.console.table_fit import Cell, Column, Grid, Row, block_text, fit, minimum_width, wrap_line
 from mura_bench.data.truth import read_truth
-from helpers import install_plugin, write_case
-from test_results_table import run_in_pty
+from helpers import install_plugin, pty_output, run_in_pty, write_case
 
 WIDTHS = (60, 80, 100, 200)
 INTERVAL = re.compile(r"\((−?\d+\.\d+), (−?\d+\.\d+)\)")
@@ -348,36 +347,8 @@ def screen_lines(raw: str, columns: int) -> list[str]:
 
 
 def test_demo_last_screen_holds_the_summary_and_the_site(tmp_path):
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mura_bench", "demo", "--bootstrap", "200", "--cache", str(tmp_path / "cache")],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    code = proc.wait(timeout=300)
-    os.close(master)
-    lines = screen_lines(b"".join(chunks).decode("utf-8", "replace"), 80)
+    code, raw = pty_output(["demo", "--bootstrap", "200", "--cache", tmp_path / "cache"], 80, rows=24, timeout=300)
+    lines = screen_lines(raw, 80)
     while lines and not lines[-1]:
         lines.pop()
     out = "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 
@@ -16,9 +15,8 @@ from mura_bench.data.layout import GROUPS
 from mura_bench.console.results_table import fit_tables, format_estimate, number
 from mura_bench.results import Estimate
 from mura_bench.scoring.engine import score
-from helpers import write_case
+from helpers import run_in_pty, write_case
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WIDTHS = (80, 100, 200)
 
 
@@ -130,40 +128,6 @@ def test_cells_use_a_real_minus_and_mark_significance():
     assert format_estimate(est, stacked=True) == "\u22120.012 *\n(\u22120.082, 0.025)"
     assert number(-0.0001) == "0.000"
     assert format_estimate(None) == "—"
-
-
-def run_in_pty(args, columns, rows=60):
-    """Run ``python -m mura_bench ARGS`` on a real pseudo-terminal of the given size; return its output."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mura_bench", *map(str, args)],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=120)
-    os.close(master)
-    return proc.returncode, ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "")
 
 
 @pytest.mark.parametrize("columns", [80, 100])
