@@ -43,7 +43,7 @@ def labels_truth(panel: Path, out: Path) -> Path:
     return out
 
 
-def commands(cmd: list[str], out: Path, boot: int, labels: Path) -> dict[str, list[str]]:
+def commands(cmd: list[str], boot: int, labels: Path) -> dict[str, list[str]]:
     """Output file name -> the mura-bench arguments whose stdout it holds."""
     runs: dict[str, list[str]] = {}
     base = ["--truth", str(PANEL), "--bootstrap", str(boot), "--seed", "3"]
@@ -84,7 +84,7 @@ def write(out: Path, cmd: list[str], boot: int) -> int:
     env = {**os.environ, "COLUMNS": "200"}
     with tempfile.TemporaryDirectory() as tmp:
         labels = labels_truth(PANEL, Path(tmp) / "labels.csv")
-        for name, argv in commands(cmd, out, boot, labels).items():
+        for name, argv in commands(cmd, boot, labels).items():
             done = subprocess.run(argv, capture_output=True, env=env)
             (out / name).write_bytes(done.stdout)
             (out / f"{name}.exit").write_text(f"{done.returncode}\n")
