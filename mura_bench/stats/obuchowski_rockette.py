@@ -46,7 +46,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, stdtr, stdtrit  # lighter to import than scipy.stats
 
 from mura_bench.stats.metrics import COUNT_METRICS
 
@@ -137,6 +136,8 @@ def or_treatments(theta: np.ndarray, covariance: np.ndarray) -> TreatmentsAnalys
     ddf = denominator**2 / (ms_tr**2 / ((t - 1) * (r - 1)))
     fixed_denominator = e.var_error - e.cov1 + (r - 1) * max(e.cov2 - e.cov3, 0.0)
     chi2 = (t - 1) * ms_t / fixed_denominator
+    from scipy.special import chdtrc, fdtrc  # here: scipy costs 0.15 s to import, fixed readers never need it
+
     return TreatmentsAnalysis(
         means=by_t,
         ms_t=ms_t,
@@ -182,6 +183,8 @@ def or_single_treatment(theta: np.ndarray, covariance: np.ndarray, confidence: f
     df = numerator**2 / (ms_r**2 / (r - 1)) if ms_r > 0 else float("inf")
     if se == 0.0:
         return SingleTreatment(value, ms_r, cov2, se, df, (value, value), float("nan"))
+    from scipy.special import stdtr, stdtrit  # lighter to import than scipy.stats; here, as above
+
     half = float(stdtrit(df, 0.5 + confidence / 2)) * se
     p = float(2 * stdtr(df, -abs(value) / se))
     return SingleTreatment(value, ms_r, cov2, se, df, (value - half, value + half), p)
