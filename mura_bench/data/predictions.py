@@ -310,7 +310,16 @@ def read_predictions(path: str | Path, *, path_col: str | None = None, score_col
     name, else a unique case-insensitive match). Raises :class:`InputError` on any fault.
     """
     source = display(path)
-    raw = read_checked(path, what="predictions")
+    return predictions_from_bytes(
+        read_checked(path, what="predictions"), source=source, path_col=path_col, score_col=score_col
+    )
+
+
+def predictions_from_bytes(
+    raw: bytes, *, source: str, path_col: str | None = None, score_col: str | None = None
+) -> Predictions:
+    """:func:`read_predictions` of a file's bytes ``raw`` as :func:`mura_bench.data.tabular.read_checked`
+    returns them (``source``: the file's name in messages and in the result)."""
     try:
         return _read_simple(raw, source=source, path_col=path_col, score_col=score_col)
     except Declined:

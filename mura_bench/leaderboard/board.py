@@ -15,7 +15,12 @@ import numpy as np
 from mura_bench.data.alignment import Alignment
 from mura_bench.errors import InputError
 from mura_bench.data.layout import GROUPS
-from mura_bench.leaderboard.ranking import display_order, ranks_from_better, significantly_better
+from mura_bench.leaderboard.ranking import (
+    display_order,
+    ranks_from_better,
+    significantly_better,
+    significantly_better_given,
+)
 from mura_bench.leaderboard.submissions import RescoredSubmission
 from mura_bench.leaderboard.table import BoardRow
 from mura_bench.data.predictions import Predictions
@@ -89,15 +94,22 @@ class RankRule:
 
 
 def board_rows(
-    scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth, seed: int
+    scored: list[ScoredEntry],
+    results: list[Result],
+    rule: RankRule,
+    truth: Truth,
+    seed: int,
+    better: np.ndarray | None = None,
 ) -> list[BoardRow]:
     """The entries in display order with their ranks, then the radiologists' mean and the readers
-    (``results[i]`` is the result of ``scored[i]``, all on the same resamples)."""
+    (``results[i]`` is the result of ``scored[i]``, all on the same resamples). ``better``: the
+    entries' :func:`better_matrix`, when already computed."""
     if not scored:
         return []
     names = [s.slug for s in scored]
     points = np.array([r.groups["overall"].model[RANK_METRIC].value for r in results])
-    better = _better(scored, results, rule, truth, seed)
+    if better is None:
+        better = better_matrix(scored, results, rule, truth, seed)
     ranks = ranks_from_better(better)
     rows = []
     for i in display_order(ranks, points, names):
@@ -128,12 +140,23 @@ def board_rows(
     return rows
 
 
-def _better(scored: list[ScoredEntry], results: list[Result], rule: RankRule, truth: Truth, seed: int) -> np.ndarray:
-    """``better[j, i]``: entry j is significantly better than entry i under ``rule``."""
+def better_matrix(
+    scored: list[ScoredEntry],
+    results: list[Result],
+    rule: RankRule,
+    truth: Truth,
+    seed: int,
+    known: np.ndarray | None = None,
+) -> np.ndarray:
+    """``better[j, i]``: entry j is significantly better than entry i under ``rule``. ``known``
+    (CI rule only, see :func:`.ranking.significantly_better_given`): pairs decided by an earlier
+    build on the same replicates, which are not computed again."""
     if rule.test == "randomization":
         return _better_by_randomization(scored, results, rule, truth, seed)
     if all(r.replicates for r in results):
         reps = np.stack([np.asarray(r.replicates["overall"]["model"][RANK_METRIC], dtype=np.float64) for r in results])
+        if known is not None:
+            return significantly_better_given(reps, known, confidence=rule.confidence)
         return significantly_better(reps, confidence=rule.confidence)
     return np.zeros((len(results), len(results)), dtype=bool)
 

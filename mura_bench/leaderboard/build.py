@@ -20,6 +20,7 @@ Site layout::
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,14 +29,14 @@ from mura_bench.data.alignment import align
 from mura_bench.stats.bootstrap import check_resamples
 from mura_bench.errors import InputError
 from mura_bench.leaderboard import pages
-from mura_bench.leaderboard.board import RankRule, ScoredEntry, board_rows
+from mura_bench.leaderboard.board import RankRule, ScoredEntry, better_matrix, board_rows
 from mura_bench.leaderboard.entry_files import check_entry_file
 from mura_bench.leaderboard.pages import EntryRenderError, SiteContext
 from mura_bench.leaderboard.skips import skip_reason
 from mura_bench.leaderboard.submissions import RescoredSubmission, SkippedEntry, load_submissions
 from mura_bench.io.output_folders import check_replaceable_dir, replace_dir, staging_dir
 from mura_bench.io.outputs import check_parent
-from mura_bench.data.predictions import read_predictions
+from mura_bench.data.predictions import predictions_from_bytes
 from mura_bench.io.progress import ProgressCallback, report
 from mura_bench.results import Result
 from mura_bench.data.truth import Truth, read_truth
@@ -162,28 +163,30 @@ def _build_site(
     loaded = load_submissions(submissions_dir)
     truth_table = truth if isinstance(truth, Truth) else read_truth(truth)
     warnings = [f"{s.meta.slug}: {w}" for s in [*loaded.rescored, *loaded.reported] for w in s.warnings]
-    scored, unreadable = _read_entries(loaded.rescored, truth_table, progress)
-    skipped = [*loaded.skipped, *unreadable]
-    clock.lap("read")
     from mura_bench.analysis.analysis_batch import check_overall_triage_memory
+    from mura_bench.leaderboard.entry_scores import Settings
 
     check_overall_triage_memory(len(truth_table.study_ids), resamples, 0)  # entries come in chunks
-    # Scoring may fork worker processes: no thread of the build runs before it ends.
-    scored, results, analyses, failed = _score_all(
-        scored,
-        truth_table,
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        progress=progress,
-        marks=marks,
-        cache=cache_dir,
-        workers=workers,
-    )
-    skipped += failed
-    clock.lap("score")
-    plotting = _warm_up_plots()  # while the board is ranked
-    try:  # the helper thread does not outlive the build (it touches process-wide settings)
+    settings = Settings(resamples, seed, confidence, **marks)
+    store = None if cache_dir is None else _score_cache(cache_dir, truth_table, settings)
+    plotting = _WarmUp()
+    try:  # the warm-up thread does not outlive the build (it touches process-wide settings)
+        # Scoring may fork worker processes: the warm-up thread starts once they are all forked
+        # (while they score and the cached entries are read), never before.
+        found = _read_and_score(
+            loaded.rescored,
+            truth_table,
+            settings,
+            store,
+            workers=workers,
+            progress=progress,
+            clock=clock,
+            meanwhile=plotting.start,
+        )
+        scored, results, analyses, keys = found.scored, found.results, found.analyses, found.keys
+        skipped = [*loaded.skipped, *found.skipped]
+        clock.lap("score")
+        plotting.start()  # if scoring did not
         if not scored and not loaded.reported:
             raise _nothing_published(submissions_dir, skipped)
         context = SiteContext(
@@ -201,8 +204,9 @@ def _build_site(
             analyses=analyses,
             hidden_truth=hidden_truth,
         )
+        pairs = _PairDecisions(store, keys) if store is not None and rule.test == "ci" else None
         context = _rank_and_write(
-            context, out_dir, clock, progress, skipped, submissions_dir, before_writing=plotting.join
+            context, out_dir, clock, progress, skipped, submissions_dir, before_writing=plotting.join, pairs=pairs
         )  # matplotlib's settings are process-wide
     finally:
         plotting.join()
@@ -228,12 +232,19 @@ def _rank_and_write(
     skipped: list[SkippedEntry],
     submissions_dir,
     before_writing=lambda: None,
+    pairs: "_PairDecisions | None" = None,
 ) -> SiteContext:
     """Rank the entries and write the site into place; an entry whose page cannot be rendered is
     added to ``skipped`` and the others are ranked and written again. Returns what was written.
-    ``before_writing()`` is called once the board is ranked, before anything is plotted."""
+    ``before_writing()`` is called once the board is ranked, before anything is plotted.
+    ``pairs``: the cache of pair decisions (CI rule), read before ranking and written after."""
     while True:
-        rows = board_rows(context.scored, context.results, context.rule, context.truth, context.seed)
+        slugs = [s.slug for s in context.scored]
+        known = pairs.known(slugs) if pairs is not None else None
+        better = better_matrix(context.scored, context.results, context.rule, context.truth, context.seed, known)
+        if pairs is not None:
+            pairs.keep(slugs, better)
+        rows = board_rows(context.scored, context.results, context.rule, context.truth, context.seed, better)
         clock.lap("rank")
         before_writing()
         context = replace(context, rows=rows)
@@ -282,27 +293,6 @@ class _Clock:
         self._last, self._last_cpu = now, cpu
 
 
-def _read_entries(
-    rescored: list[RescoredSubmission], truth: Truth, progress: ProgressCallback | None
-) -> tuple[list[ScoredEntry], list[SkippedEntry]]:
-    """Read and align each entry's predictions; any fault of one entry skips it, never the build."""
-    scored, skipped = [], []
-    for done, sub in enumerate(rescored):
-        report(progress, "reading predictions", done, len(rescored))
-        folder = sub.predictions_path.parent
-        try:
-            path = check_entry_file(folder, sub.predictions_path.name)  # still a regular file inside
-            preds = read_predictions(
-                path if path is not None else sub.predictions_path, path_col=sub.path_col, score_col=sub.score_col
-            )
-            alignment = align(preds, truth, allow_missing=False)
-        except Exception as exc:
-            skipped.append(SkippedEntry(sub.meta.slug, skip_reason(exc, folder)))
-            continue
-        scored.append(ScoredEntry(sub, preds, alignment))
-    return scored, skipped
-
-
 def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
     temporary folder is removed on any failure and on signals (:mod:`mura_bench.io.output_folders`)."""
@@ -327,42 +317,169 @@ def check_site_destination(out_dir: Path, *, inputs: list) -> None:
     check_parent(out_dir)
 
 
-def _score_all(
-    scored: list[ScoredEntry],
+@dataclass(frozen=True)
+class _Entries:
+    """The re-scored entries a build could score, in the submissions' order, with their results,
+    analyses by slug and (with a cache) cache keys by slug; and the entries skipped."""
+
+    scored: list[ScoredEntry]
+    results: list[Result]
+    analyses: dict
+    keys: dict[str, str]
+    skipped: list[SkippedEntry]
+
+
+@dataclass(frozen=True)
+class _EntryFile:
+    """An entry's predictions file as read once: its name in messages, bytes, SHA-256, cache key."""
+
+    submission: RescoredSubmission
+    source: str
+    raw: bytes
+    sha256: str
+    key: str | None
+
+    @property
+    def slug(self) -> str:
+        return self.submission.meta.slug
+
+    @property
+    def folder(self) -> Path:
+        return self.submission.predictions_path.parent
+
+
+def _read_and_score(
+    rescored: list[RescoredSubmission],
     truth: Truth,
+    settings,
+    store,
     *,
-    resamples: int,
-    seed: int,
-    confidence: float,
-    progress: ProgressCallback | None = None,
-    marks: dict | None = None,
-    cache: Path | None = None,
-    workers: int | None = None,
-) -> tuple[list[ScoredEntry], list[Result], dict, list[SkippedEntry]]:
-    """Score all entries on shared resamples (:func:`.entry_scores.score_entries`: in chunks, on
-    worker processes, from and into ``cache``); ``marks``: the ``test``, ``permutations``,
-    ``adjust`` and ``readers`` options of scoring. An entry the scorer refuses is skipped with the
-    reason. Returns the scored entries, their results, their analyses by slug and the skipped."""
-    from mura_bench.leaderboard.entry_scores import Settings, score_entries
+    workers: int | None,
+    progress: ProgressCallback | None,
+    clock: "_Clock",
+    meanwhile,
+) -> _Entries:
+    """Read every entry's file once, parse and score those not in the cache ``store``
+    (:class:`.score_cache.ScoreCache`) on shared resamples (:func:`.entry_scores.score_entries`: in
+    chunks, on worker processes) while the cached ones are loaded, keep the new ones in the cache.
+    Any fault of one entry skips it with the reason, never the build. ``meanwhile()`` is called
+    once every worker process is forked (see :func:`~.entry_scores.score_entries`)."""
+    from mura_bench.leaderboard.entry_scores import score_entries
+
+    files, skipped = _read_files(rescored, store, progress)
+    cached = [f for f in files if f.key is not None and store.has(f.key)]
+    entries, unreadable = _parse([f for f in files if f not in cached], truth)
+    skipped += unreadable
+    clock.lap("read")
+    loaded: dict[str, tuple] = {}
+    late: list[_EntryFile] = []
+
+    def load_cached() -> None:  # in this process, while the workers score
+        meanwhile()
+        for f in cached:
+            found = store.load(f.key, f.source, f.sha256)
+            if found is None:
+                late.append(f)  # unreadable: parsed and scored below
+            else:
+                loaded[f.slug] = found
 
     found = score_entries(
-        [s.predictions for s in scored],
-        [s.folder for s in scored],
-        [(s.submission.path_col, s.submission.score_col) for s in scored],
+        [e.predictions for e in entries],
+        [e.folder for e in entries],
         truth,
-        Settings(resamples, seed, confidence, **(marks or {})),
-        cache=cache,
+        settings,
         workers=workers,
         progress=progress,
+        meanwhile=load_cached,
     )
-    failed = [SkippedEntry(scored[i].slug, reason) for i, reason in sorted(found.failures.items())]
-    kept = [i for i, score in enumerate(found.scores) if score is not None]
-    return (
-        [scored[i] for i in kept],
-        [found.scores[i].result for i in kept],
-        {scored[i].slug: found.scores[i].analysis for i in kept},
-        failed,
+    scores = dict(zip([e.slug for e in entries], found.scores))
+    failures = {entries[i].slug: reason for i, reason in found.failures.items()}
+    if late:  # in this process: threads may run now
+        more, unreadable = _parse(late, truth)
+        skipped += unreadable
+        again = score_entries([e.predictions for e in more], [e.folder for e in more], truth, settings, workers=1)
+        scores.update(zip([e.slug for e in more], again.scores))
+        failures.update({more[i].slug: reason for i, reason in again.failures.items()})
+        entries += more
+    skipped += [SkippedEntry(slug, reason) for slug, reason in failures.items()]
+    keys = {f.slug: f.key for f in files if f.key is not None}
+    if store is not None:
+        for e in entries:
+            score = scores[e.slug]
+            if score is not None:
+                store.save(keys[e.slug], e.predictions, score)
+    by_slug = {e.slug: e for e in entries}
+    submissions = {f.slug: f.submission for f in cached}
+    by_slug.update(
+        {slug: ScoredEntry(submissions[slug], preds, align(preds, truth)) for slug, (preds, _) in loaded.items()}
     )
+    scores.update({slug: score for slug, (_, score) in loaded.items()})
+    order = [f.slug for f in files if scores.get(f.slug) is not None]
+    return _Entries(
+        [by_slug[slug] for slug in order],
+        [scores[slug].result for slug in order],
+        {slug: scores[slug].analysis for slug in order},
+        {slug: keys[slug] for slug in order if slug in keys},
+        skipped,
+    )
+
+
+def _read_files(rescored: list[RescoredSubmission], store, progress: ProgressCallback | None):
+    """Each entry's predictions file, read once through the link-free checks (with its cache key
+    when there is a cache), and the entries whose file cannot be read."""
+    from mura_bench.data.tabular import read_checked
+    from mura_bench.io.outputs import display
+
+    files, skipped = [], []
+    for done, sub in enumerate(rescored):
+        report(progress, "reading predictions", done, len(rescored))
+        folder = sub.predictions_path.parent
+        try:
+            path = check_entry_file(folder, sub.predictions_path.name)  # still a regular file inside
+            path = path if path is not None else sub.predictions_path
+            raw = read_checked(path, what="predictions")
+        except Exception as exc:
+            skipped.append(SkippedEntry(sub.meta.slug, skip_reason(exc, folder)))
+            continue
+        sha256 = hashlib.sha256(raw).hexdigest()
+        key = None if store is None else store.key(sha256, (sub.path_col, sub.score_col))
+        files.append(_EntryFile(sub, display(path), raw, sha256, key))
+    return files, skipped
+
+
+def _parse(files: list[_EntryFile], truth: Truth) -> tuple[list[ScoredEntry], list[SkippedEntry]]:
+    """Parse and align each file's predictions; any fault of one entry skips it."""
+    scored, skipped = [], []
+    for f in files:
+        try:
+            sub = f.submission
+            preds = predictions_from_bytes(f.raw, source=f.source, path_col=sub.path_col, score_col=sub.score_col)
+            alignment = align(preds, truth, allow_missing=False)
+        except Exception as exc:
+            skipped.append(SkippedEntry(f.slug, skip_reason(exc, f.folder)))
+            continue
+        scored.append(ScoredEntry(f.submission, preds, alignment))
+    return scored, skipped
+
+
+def _score_cache(folder: Path, truth: Truth, settings):
+    from mura_bench.leaderboard.score_cache import ScoreCache
+
+    return ScoreCache(folder, truth, settings)
+
+
+class _PairDecisions:
+    """The board's pair decisions kept in the cache (:meth:`.score_cache.ScoreCache.known_pairs`):
+    what an earlier build decided about two unchanged entries is not computed again."""
+
+    def __init__(self, store, keys: dict[str, str]) -> None:
+        self.store, self.keys = store, keys
+
+    def known(self, slugs: list[str]):
+        return self.store.known_pairs([self.keys[s] for s in slugs])
+
+    def keep(self, slugs: list[str], better) -> None:
+        self.store.keep_pairs([self.keys[s] for s in slugs], better)
 
 
 def check_cache_dir(cache: Path, out_dir: Path, submissions_dir: Path) -> Path:
@@ -382,12 +499,19 @@ def check_cache_dir(cache: Path, out_dir: Path, submissions_dir: Path) -> Path:
     return cache
 
 
-def _warm_up_plots():
-    """A started thread running :func:`plots.warm_up` (its failure is left for the real plots to
-    report)."""
-    import threading
+class _WarmUp:
+    """A thread running :func:`plots.warm_up` (importing matplotlib, drawing the plot frames),
+    started by :meth:`start` (once; later calls do nothing) and waited for by :meth:`join` (which
+    does nothing when it never started). Its failure is left for the real plots to report."""
 
-    def run() -> None:
+    def __init__(self) -> None:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, name="mura-bench-plots-warm-up", daemon=True)
+        self._started = False
+
+    @staticmethod
+    def _run() -> None:
         try:
             from mura_bench.leaderboard import plots
 
@@ -395,6 +519,11 @@ def _warm_up_plots():
         except Exception:  # noqa: BLE001 - the real plots raise it again, per entry
             pass
 
-    thread = threading.Thread(target=run, name="mura-bench-plots-warm-up", daemon=True)
-    thread.start()
-    return thread
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def join(self) -> None:
+        if self._started:
+            self._thread.join()

@@ -64,17 +64,57 @@ def significantly_better_by_quantiles(replicates: np.ndarray, *, confidence: flo
     # floor(h) + 1, h = (B - 1) alpha: it can only be > 0 when at most floor(h) + 1 differences
     # are <= 0. Counting is cheap; the exact quantiles are computed for the pairs that pass only
     # (at most one direction of each pair), with the same numbers as for all rows.
-    most_non_positive = int(np.floor((reps.shape[1] - 1) * (1.0 - confidence) / 2.0)) + 2
 
     def column(i: int) -> None:
-        differences = reps - reps[i]
-        candidates = np.flatnonzero(np.count_nonzero(differences <= 0.0, axis=1) <= most_non_positive)
-        if candidates.size:
-            better[candidates, i] = _above_zero(differences[candidates], confidence)
+        better[:, i] = _decided(reps - reps[i], confidence)
 
     _each_column(column, k, reps.size)
     better[np.arange(k), np.arange(k)] = False
     return better
+
+
+def significantly_better_given(replicates: np.ndarray, known: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
+    """:func:`significantly_better` when some pairs are already decided (an incremental build).
+
+    ``known`` (K, K) int8: ``known[j, i]`` is 1 when entry j is known to be significantly better
+    than entry i, 0 when known not to be, -1 when undecided. Only the undecided pairs are computed
+    (as :func:`significantly_better_by_quantiles` computes them), so adding one entry to K costs
+    about 2K pairs instead of K². The result equals :func:`significantly_better` of the same
+    replicates when the known decisions are right ones."""
+    reps = _checked(replicates, confidence)
+    k = reps.shape[0]
+    known = np.asarray(known)
+    if known.shape != (k, k):
+        raise ValueError(f"known must have shape {(k, k)}, not {known.shape}")
+    better = known == 1
+    unknown = known < 0
+    unknown[np.arange(k), np.arange(k)] = False
+    # entries with no decided pair (new ones): their row and column at once
+    new = np.flatnonzero(unknown.sum(axis=1) == k - 1) if k > 1 else np.zeros(0, dtype=np.int64)
+    if new.size > k // 4 or not np.isfinite(reps).all():  # mostly undecided: the whole matrix costs less
+        return significantly_better(reps, confidence=confidence)
+    for n in new:
+        better[:, n] = _decided(reps - reps[n], confidence)  # j better than n
+        better[n, :] = _decided(reps[n] - reps, confidence)  # n better than i
+        unknown[:, n] = unknown[n, :] = False
+    for i in np.flatnonzero(unknown.any(axis=0)):  # any other undecided pair, column by column
+        rows = np.flatnonzero(unknown[:, i])
+        better[rows, i] = _decided(reps[rows] - reps[i], confidence)
+    better[np.arange(k), np.arange(k)] = False
+    return better
+
+
+def _decided(differences: np.ndarray, confidence: float) -> np.ndarray:
+    """Per row of paired differences (pairs, B): the pair is significantly better (its percentile
+    interval lies above 0, not degenerate), counting first as :func:`significantly_better_by_quantiles`."""
+    out = np.zeros(differences.shape[0], dtype=bool)
+    if differences.shape[1] == 0:
+        return out
+    most_non_positive = int(np.floor((differences.shape[1] - 1) * (1.0 - confidence) / 2.0)) + 2
+    candidates = np.flatnonzero(np.count_nonzero(differences <= 0.0, axis=1) <= most_non_positive)
+    if candidates.size:
+        out[candidates] = _above_zero(differences[candidates], confidence)
+    return out
 
 
 def _checked(replicates: np.ndarray, confidence: float) -> np.ndarray:
