@@ -416,3 +416,37 @@ def test_significantly_better_on_two_threads_matches_the_plain_loop():
     expected[np.arange(k), np.arange(k)] = False
     assert k * reps.size >= PARALLEL_ELEMENTS and expected.any()
     assert np.array_equal(significantly_better(reps), expected)
+
+
+def test_significantly_better_given_known_pairs_equals_the_whole_matrix():
+    """An incremental build decides only the pairs of new entries; the rest comes from the cache.
+    Against the plain pair-by-pair percentile loop, with ties, coarse values and NaN."""
+    from mura_bench.leaderboard.ranking import significantly_better_given
+    from mura_bench.stats.bootstrap import is_degenerate
+
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        k, b = int(rng.integers(2, 30)), int(rng.integers(1, 300))
+        shared = rng.normal(0, 0.05, (1, b))
+        reps = np.round(rng.uniform(0, 0.2, (k, 1)) + shared + rng.normal(0, 0.02, (k, b)), int(rng.integers(1, 4)))
+        if trial % 5 == 0:
+            reps[rng.integers(k), rng.integers(b)] = np.nan
+        confidence = float(rng.choice([0.5, 0.9, 0.95]))
+        expected = np.zeros((k, k), dtype=bool)
+        for i in range(k):
+            for j in range(k):
+                lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
+                expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
+        new = rng.choice(k, size=int(rng.integers(0, max(1, k // 4) + 1)), replace=False)
+        known = expected.astype(np.int8)
+        known[new, :] = -1
+        known[:, new] = -1
+        if trial % 3 == 0 and k > 2:  # and a few stray undecided pairs
+            known[rng.integers(k), rng.integers(k)] = -1
+        assert np.array_equal(significantly_better_given(reps, known, confidence=confidence), expected), trial
+    # the known decisions are taken as they are: a wrong one stays wrong (the cache is trusted)
+    reps = np.stack([np.full(20, 0.9), np.full(20, 0.1) + np.linspace(0, 0.01, 20)])
+    known = np.array([[-1, 0], [1, -1]], dtype=np.int8)
+    assert significantly_better_given(reps, known).tolist() == [[False, False], [True, False]]
+    with pytest.raises(ValueError, match="shape"):
+        significantly_better_given(reps, known[:1])

@@ -14,10 +14,16 @@ from click.testing import CliRunner
 from helpers import make_submissions, model_rows, write_entry, write_truth
 from mura_bench.errors import InputError
 from mura_bench.leaderboard import entry_scores
+from mura_bench.leaderboard import build as build_module
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.cli import leaderboard
 
 RESAMPLES = 60
+
+
+def entry_files(cache: Path) -> list[Path]:
+    """The cache's entry files (named by a 64-digit key), not the boards' pair decisions."""
+    return sorted(f for f in cache.glob("*.npz") if not f.name.startswith("pairs-"))
 
 
 def differing(a: Path, b: Path) -> list[str]:
@@ -39,25 +45,70 @@ def test_cold_and_warm_cached_builds_equal_a_plain_build(board):
     plain = build_site(subs, truth, root / "plain", resamples=RESAMPLES, seed=3)
     cache = root / "cache"
     cold = build_site(subs, truth, root / "cold", resamples=RESAMPLES, seed=3, cache=cache)
-    files = sorted(cache.glob("*.npz"))
+    files = entry_files(cache)
     assert len(files) == len(plain.published) == 4 and all(f.stat().st_size < 1_000_000 for f in files)
+    assert len(list(cache.glob("pairs-*.npz"))) == 1
     assert differing(root / "plain", root / "cold") == []
-    calls = []
-    real = entry_scores.score_chunk
-    with pytest.MonkeyPatch.context() as mp:
+    calls, parsed = [], []
+    real, real_parse = entry_scores.score_chunk, build_module.predictions_from_bytes
+    with pytest.MonkeyPatch.context() as mp:  # one process (workers=1): the calls are seen here
         mp.setattr(entry_scores, "score_chunk", lambda preds, *a: calls.append(len(preds)) or real(preds, *a))
-        warm = build_site(subs, truth, root / "warm", resamples=RESAMPLES, seed=3, cache=cache)
-        assert calls == []  # nothing scored again
+        mp.setattr(
+            build_module, "predictions_from_bytes", lambda raw, **k: parsed.append(k["source"]) or real_parse(raw, **k)
+        )
+        warm = build_site(subs, truth, root / "warm", resamples=RESAMPLES, seed=3, cache=cache, workers=1)
+        skipped = {s.slug for s in plain.skipped}
+        assert calls == [] and parsed and {Path(p).parent.name for p in parsed} <= skipped  # only the unreadable parsed
         assert differing(root / "plain", root / "warm") == []
         assert [s.slug for s in warm.skipped] == [s.slug for s in plain.skipped] == [s.slug for s in cold.skipped]
 
-        # one new entry and one changed entry: only those two are scored
+        # one new entry and one changed entry: only those two are read and scored
         write_entry(subs, "newcomer", 'name = "New"\nreported = false\n', model_rows(studies, labels, 1.5, 9))
         (subs / "weak" / "predictions.csv").write_text("\n".join(model_rows(studies, labels, 0.7, 11)) + "\n")
-        build_site(subs, truth, root / "incremental", resamples=RESAMPLES, seed=3, cache=cache)
-        assert calls == [2]
+        build_site(subs, truth, root / "incremental", resamples=RESAMPLES, seed=3, cache=cache, workers=1)
+        assert calls == [2] and {Path(p).parent.name for p in parsed} - skipped == {"newcomer", "weak"}
     build_site(subs, truth, root / "plain-again", resamples=RESAMPLES, seed=3)
     assert differing(root / "plain-again", root / "incremental") == []
+
+
+def test_new_entries_scored_on_a_worker_while_the_cached_load_give_the_same_site(board):
+    """A rebuild scores the new entries on a worker process while it loads the cached ones."""
+    root, truth, subs, studies, labels = board
+    cache = root / "cache"
+    build_site(subs, truth, root / "first", resamples=RESAMPLES, seed=3, cache=cache)
+    for k in range(3):
+        write_entry(subs, f"new{k}", f'name = "New {k}"\nreported = false\n', model_rows(studies, labels, k, 20 + k))
+    again = build_site(subs, truth, root / "again", resamples=RESAMPLES, seed=3, cache=cache, workers=2)
+    plain = build_site(subs, truth, root / "plain", resamples=RESAMPLES, seed=3, workers=1)
+    assert again.published == plain.published and len(plain.published) == 7
+    assert differing(root / "plain", root / "again") == []
+    assert len(entry_files(cache)) == 7
+
+
+def test_kept_pair_decisions_are_used_and_only_new_pairs_are_computed(board, monkeypatch):
+    from mura_bench.leaderboard import ranking
+
+    root, truth, subs, studies, labels = board
+    for k in range(4):
+        write_entry(
+            subs, f"extra{k}", f'name = "Extra {k}"\nreported = false\n', model_rows(studies, labels, 0.5 * k, 30 + k)
+        )
+    cache = root / "cache"
+    build_site(subs, truth, root / "first", resamples=RESAMPLES, seed=3, cache=cache)
+    rows = []
+    real = ranking._decided
+    monkeypatch.setattr(ranking, "_decided", lambda d, c: rows.append(d.shape[0]) or real(d, c))
+    write_entry(subs, "newcomer", 'name = "New"\nreported = false\n', model_rows(studies, labels, 1.2, 40))
+    build_site(subs, truth, root / "second", resamples=RESAMPLES, seed=3, cache=cache)
+    assert rows == [9, 9]  # the new entry's column and row against the 9 entries, nothing else
+    build_site(subs, truth, root / "plain", resamples=RESAMPLES, seed=3)
+    assert differing(root / "plain", root / "second") == []
+    # a damaged decisions file is ignored (every pair computed again, the same site)
+    (pairs,) = cache.glob("pairs-*.npz")
+    pairs.write_bytes(b"damaged")
+    rows.clear()
+    build_site(subs, truth, root / "third", resamples=RESAMPLES, seed=3, cache=cache)
+    assert differing(root / "plain", root / "third") == [] and pairs.stat().st_size > 100
 
 
 def test_other_options_or_truth_miss_the_cache(board):
@@ -67,13 +118,13 @@ def test_other_options_or_truth_miss_the_cache(board):
     build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=4, cache=cache)  # another seed
     build_site(subs, truth, root / "b-plain", resamples=RESAMPLES, seed=4)
     assert differing(root / "b", root / "b-plain") == []
-    assert len(list(cache.glob("*.npz"))) == 8
+    assert len(entry_files(cache)) == 8 and len(list(cache.glob("pairs-*.npz"))) == 2
     moved = root / "moved"
     shutil.copytree(subs, moved)  # the same files elsewhere: their paths are this build's
     build_site(moved, truth, root / "c", resamples=RESAMPLES, seed=3, cache=cache)
     build_site(moved, truth, root / "c-plain", resamples=RESAMPLES, seed=3)
     assert differing(root / "c", root / "c-plain") == []
-    assert len(list(cache.glob("*.npz"))) == 8
+    assert len(entry_files(cache)) == 8
 
 
 def test_a_damaged_cache_file_is_scored_again(board):
@@ -149,23 +200,36 @@ def test_cli_cache_option(board):
     assert result.exit_code != 0 and "must not be inside" in str(result.exception or result.output)
 
 
-def test_a_cached_result_reads_back_equal(board):
+def test_a_cached_entry_reads_back_equal(board):
     root, truth, subs, studies, labels = board
     from mura_bench.data.predictions import read_predictions
     from mura_bench.data.truth import read_truth
+    from mura_bench.leaderboard.score_cache import ScoreCache
 
     t = read_truth(truth)
     p = read_predictions(subs / "strong" / "predictions.csv")
     settings = entry_scores.Settings(RESAMPLES, 3, 0.95)
     (score,), failures = entry_scores.score_chunk([p], [subs / "strong"], t, settings)
     assert failures == {}
-    key = entry_scores.cache_key(p, t, settings, (None, None))
-    entry_scores._save(root, key, score)
-    back = entry_scores._load(root, key, p, t)
+    store = ScoreCache(root, t, settings)
+    key = store.key(p.sha256, (None, None))
+    assert key != store.key(p.sha256, ("path", None)) and key != ScoreCache(
+        root, t, entry_scores.Settings(RESAMPLES, 4, 0.95)
+    ).key(p.sha256, (None, None))
+    store.save(key, p, score)
+    back_predictions, back = store.load(key, p.path, p.sha256)
     assert back.result.to_json() == score.result.to_json() and back.analysis == score.analysis
     f1 = score.result.replicates["overall"]["model"]["f1"]
     assert np.array_equal(back.result.replicates["overall"]["model"]["f1"], f1) and f1.size == RESAMPLES
     assert set(score.result.replicates) == {"overall"}  # only what ranking needs is kept
+    fields = ("path", "sha256", "kind", "study_ids", "rows", "binary_values")
+    assert [getattr(back_predictions, f) for f in fields] == [getattr(p, f) for f in fields]
+    assert (
+        np.array_equal(back_predictions.probabilities, p.probabilities)
+        and back_predictions.probabilities.dtype == np.float64
+    )
+    assert np.array_equal(back_predictions.labels, p.labels) and back_predictions.labels.dtype == p.labels.dtype
+    assert store.load("0" * 64, p.path, p.sha256) is None
 
 
 def test_no_cache_with_a_hidden_truth(board):

@@ -97,16 +97,20 @@ def test_a_utf8_bom_in_submission_toml_is_accepted(tmp_path, truth):
         UnicodeError("odd"),
     ],
 )
-def test_faults_while_reading_one_entry_skip_it(tmp_path, truth, monkeypatch, exc):
+@pytest.mark.parametrize("stage", ["read", "parse"])
+def test_faults_while_reading_one_entry_skip_it(tmp_path, truth, monkeypatch, exc, stage):
+    from mura_bench.data import tabular
+
     subs = submissions_with(tmp_path, truth, {})
-    real = build_module.read_predictions
+    module, name = (tabular, "read_checked") if stage == "read" else (build_module, "predictions_from_bytes")
+    real = getattr(module, name)
 
-    def flaky(path, **options):
-        if "good-b" in str(path):
+    def flaky(*args, **options):
+        if "good-b" in str(args[0] if stage == "read" else options["source"]):
             raise exc
-        return real(path, **options)
+        return real(*args, **options)
 
-    monkeypatch.setattr(build_module, "read_predictions", flaky)
+    monkeypatch.setattr(module, name, flaky)
     report = build_site(subs, truth[0], tmp_path / "site", resamples=20)
     assert report.published == ["good-a"]
     (skipped,) = report.skipped
@@ -181,11 +185,16 @@ def test_an_entry_the_scorer_refuses_is_skipped_without_rescoring_the_others(tmp
     real_many = scoring.score_many
     monkeypatch.setattr(scoring, "align", refuses_good_b)
     monkeypatch.setattr(scoring, "score_many", counted)
-    report = build_site(subs, truth[0], tmp_path / "site", resamples=20)
+    report = build_site(subs, truth[0], tmp_path / "site", resamples=20, workers=1)  # calls seen in this process
     assert report.published == ["good-a"]
     (skipped,) = report.skipped
     assert skipped.slug == "good-b" and "refused by the scorer" in skipped.reason and "line 3" in skipped.reason
     assert calls == [2, 1]  # the whole batch, then the rest: no entry is scored alone to find the fault
+    # the same on a worker process (the default where fork exists: it scores while the build goes on)
+    again = build_site(subs, truth[0], tmp_path / "site-2", resamples=20, workers=2)
+    assert again.published == ["good-a"] and [(s.slug, s.reason) for s in again.skipped] == [
+        (skipped.slug, skipped.reason)
+    ]
 
 
 def run_build(subs: Path, truth, out: Path, *extra: str):

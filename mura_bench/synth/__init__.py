@@ -17,26 +17,57 @@ Same seed and difficulty, same bytes; asking for more studies only appends studi
 
 from __future__ import annotations
 
-from mura_bench.synth.readers import (
-    PAPER_RADIOLOGIST_F1,
-    READER_ACCURACY,
-    SPEC_MARGIN,
-    calibrate_reader_accuracy,
-    expected_loo_f1,
-    reader_offsets,
-    reader_rates,
-)
-from mura_bench.synth.table import REAL_COUNTS, SynthPanel, is_synthetic_study, synth_panel
-from mura_bench.synth.views import (
-    DEFAULT_DIFFICULTY,
-    DIFFICULTIES,
-    FINDING_RATE,
-    render_image,
-    study_findings,
-    study_images,
-    study_view_findings,
-)
-from mura_bench.synth.writer import SYNTH_MARKER, SynthSummary, generate
+import importlib
+from typing import TYPE_CHECKING
+
+#: Where each public name lives: imported on first use, so that importing one submodule (for
+#: example :mod:`.table` for :func:`is_synthetic_study`) does not import the image code and scipy.
+_HOMES = {
+    "PAPER_RADIOLOGIST_F1": "readers",
+    "READER_ACCURACY": "readers",
+    "SPEC_MARGIN": "readers",
+    "calibrate_reader_accuracy": "readers",
+    "expected_loo_f1": "readers",
+    "reader_offsets": "readers",
+    "reader_rates": "readers",
+    "REAL_COUNTS": "table",
+    "SynthPanel": "table",
+    "is_synthetic_study": "table",
+    "synth_panel": "table",
+    "DEFAULT_DIFFICULTY": "views",
+    "DIFFICULTIES": "views",
+    "FINDING_RATE": "views",
+    "render_image": "views",
+    "study_findings": "views",
+    "study_images": "views",
+    "study_view_findings": "views",
+    "SYNTH_MARKER": "writer",
+    "SynthSummary": "writer",
+    "generate": "writer",
+}
+
+if TYPE_CHECKING:
+    from mura_bench.synth.readers import (
+        PAPER_RADIOLOGIST_F1,
+        READER_ACCURACY,
+        SPEC_MARGIN,
+        calibrate_reader_accuracy,
+        expected_loo_f1,
+        reader_offsets,
+        reader_rates,
+    )
+    from mura_bench.synth.table import REAL_COUNTS, SynthPanel, is_synthetic_study, synth_panel
+    from mura_bench.synth.views import (
+        DEFAULT_DIFFICULTY,
+        DIFFICULTIES,
+        FINDING_RATE,
+        render_image,
+        study_findings,
+        study_images,
+        study_view_findings,
+    )
+    from mura_bench.synth.writer import SYNTH_MARKER, SynthSummary, generate
+
 
 __all__ = [
     "DEFAULT_DIFFICULTY",
@@ -61,3 +92,16 @@ __all__ = [
     "study_view_findings",
     "synth_panel",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included."""
+    return sorted(set(globals()) | set(__all__))
