@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,11 +66,24 @@ class SiteContext:
 
 
 class EntryRenderError(Exception):
-    """Rendering one entry's page failed (raised from the cause); the build skips that entry."""
+    """Rendering one entry's page failed (raised from the cause); the build skips that entry.
+    Pickled with its cause (:func:`.page_processes.portable`), so that it comes back from the
+    process that wrote the page."""
 
     def __init__(self, slug: str, folder: Path) -> None:
         super().__init__(slug)
         self.slug, self.folder = slug, folder
+
+    def __reduce__(self):
+        from mura_bench.leaderboard.page_processes import portable
+
+        return (_entry_render_error, (self.slug, self.folder, portable(self.__cause__)))
+
+
+def _entry_render_error(slug: str, folder: Path, cause: BaseException | None) -> EntryRenderError:
+    error = EntryRenderError(slug, folder)
+    error.__cause__ = cause
+    return error
 
 
 @dataclass(frozen=True)
@@ -98,9 +112,19 @@ class _Reference:
         return _Reference(reference, points, studies, positives)
 
 
-def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | None = None) -> None:
+def write_site(
+    root: Path, ctx: SiteContext, lap, progress: ProgressCallback | None = None, *, workers: int | None = None
+) -> None:
     """Write the site of ``ctx`` into the existing, empty folder ``root``; ``lap(stage)`` is called
-    after each stage (downloads, forest plots, entry pages, index)."""
+    after each stage (downloads, forest plots, entry pages, index).
+
+    ``workers``: processes that write (default: the CPUs this process may use; 1: this one only).
+    With more than one and at least :data:`PARALLEL_PAGES` entries, forked processes write entry
+    pages while this one writes the downloads, the forest plots and the index pages, then joins
+    them (:func:`.page_processes.write_shared`; the stages are then timed in that order, the entry
+    pages' time being what is left of them). The files are the same either way. The caller must
+    run no other thread (forked processes start here).
+    """
     env = _environment()
     css, js = _static("site.css"), _static("site.js")
     csp = (
@@ -136,14 +160,72 @@ def write_site(root: Path, ctx: SiteContext, lap, progress: ProgressCallback | N
         hidden_truth=ctx.hidden_truth,
         **_marks(ctx),
     )
-    _write_downloads(root, ctx, protocol)
-    lap("downloads")
-    forest = _write_forest_plots(root, ctx, ref.studies)
-    lap("forest plots")
-    _write_entry_pages(root, env.get_template("entry.html"), common, ctx, ref, progress)
+    pages = _EntryPages(root, env.get_template("entry.html"), common, ctx, ref)
+    forest = _forest_groups(ctx)
+    plots = [(g, f"plots/forest-{g}.svg") for g, _ in forest]
+    helpers = _helpers(workers, len(pages.rows))
+    if not helpers:
+        _write_downloads(root, ctx, protocol)
+        lap("downloads")
+        _write_forest_plots(root, ctx, ref.studies, forest)
+        lap("forest plots")
+        written = 0
+        for done, row in enumerate(ctx.rows):
+            report(progress, "entry pages", done, len(ctx.rows))
+            if row.is_submission:
+                pages.write(written)
+                written += 1
+        lap("entry pages")
+        _write_index_pages(root, env, common, ctx, plots, ref.reader_points)
+        lap("index")
+        return
+    from mura_bench.leaderboard.page_processes import write_shared
+
+    here = []  # the stages this process wrote (a forked helper appends to its own copy)
+
+    def stage(name: str, write) -> Callable[[], None]:
+        def run() -> None:
+            write()
+            here.append(name)
+            lap(name)
+
+        return run
+
+    # This process runs no other thread here: the build joins its plot warm-up thread before
+    # writing (build.py, before_writing), and nothing else of mura-bench starts one.
+    write_shared(
+        len(pages.rows),
+        pages.write,
+        helpers=helpers,
+        first=[  # the longest first
+            stage("forest plots", lambda: _write_forest_plots(root, ctx, ref.studies, forest)),
+            stage("index", lambda: _write_index_pages(root, env, common, ctx, plots, ref.reader_points)),
+            stage("downloads", lambda: _write_downloads(root, ctx, protocol)),
+        ],
+        progress=progress,
+    )
     lap("entry pages")
-    _write_index_pages(root, env, common, ctx, forest, ref.reader_points)
-    lap("index")
+    for name in ("downloads", "forest plots", "index"):
+        if name not in here:
+            lap(name)  # written by a helper: no time of this process
+
+
+#: Below this many entries, entry pages are written in this process only (forking costs more).
+PARALLEL_PAGES = 16
+
+
+def _helpers(workers: int | None, entries: int) -> int:
+    """Forked processes to start beside this one for ``entries`` entry pages: none below
+    :data:`PARALLEL_PAGES`, without fork, or inside a daemonic process (it may have no children)."""
+    import multiprocessing
+
+    from mura_bench.leaderboard.entry_scores import available_cpus
+    from mura_bench.leaderboard.page_processes import fork_available
+
+    processes = available_cpus() if workers is None else max(1, workers)
+    if processes <= 1 or entries < PARALLEL_PAGES or not fork_available() or multiprocessing.current_process().daemon:
+        return 0
+    return min(processes, entries) - 1
 
 
 def _write_downloads(root: Path, ctx: SiteContext, protocol: str) -> None:
@@ -181,8 +263,8 @@ def _write_downloads(root: Path, ctx: SiteContext, protocol: str) -> None:
     )
 
 
-def _write_forest_plots(root: Path, ctx: SiteContext, studies: dict[str, int]) -> list[tuple[str, str]]:
-    """One forest plot of F1 per display group with any row; returns ``(group, relative path)``."""
+def _forest_groups(ctx: SiteContext) -> list[tuple[str, list]]:
+    """The rows of the forest plot of F1 of each display group that has any: ``(group, rows)``."""
     from mura_bench.leaderboard import plots
 
     forest = []
@@ -192,33 +274,42 @@ def _write_forest_plots(root: Path, ctx: SiteContext, studies: dict[str, int]) -
             for r in ctx.rows
             if r.kind != "reader" and r.estimate(g, RANK_METRIC) is not None
         ]
-        if not rows:
-            continue
-        name = f"forest-{g}.svg"
+        if rows:
+            forest.append((g, rows))
+    return forest
+
+
+def _write_forest_plots(root: Path, ctx: SiteContext, studies: dict[str, int], forest: list[tuple[str, list]]) -> None:
+    """The forest plots of :func:`_forest_groups`, as ``plots/forest-<group>.svg``."""
+    from mura_bench.leaderboard import plots
+
+    for g, rows in forest:
         svg = plots.forest_plot_svg(
             rows,
             title=f"{GROUP_TITLES[g]} ({studies[g]} studies)",
             xlabel="F1 with 95% CI" if ctx.confidence == 0.95 else "F1 with CI",
             xlim=(0.0, 1.0),
         )
-        (root / "plots" / name).write_text(svg, encoding="utf-8")
-        forest.append((g, f"plots/{name}"))
-    return forest
+        (root / "plots" / f"forest-{g}.svg").write_text(svg, encoding="utf-8")
 
 
-def _write_entry_pages(
-    root: Path, page, common: dict, ctx: SiteContext, ref: _Reference, progress: ProgressCallback | None
-) -> None:
-    """Every re-scored entry's page and plots; :class:`EntryRenderError` names an entry that fails."""
-    by_slug = {s.slug: (s, r) for s, r in zip(ctx.scored, ctx.results)}
-    reference_rows = [r for r in ctx.rows if not r.is_submission]
-    for done, row in enumerate(ctx.rows):
-        report(progress, "entry pages", done, len(ctx.rows))
-        if not row.is_submission:
-            continue
-        entry, result = by_slug[row.key]
+class _EntryPages:
+    """The re-scored entries' pages (``rows``: their rows, in table order); :meth:`write` writes
+    one, raising :class:`EntryRenderError` that names it on any failure."""
+
+    def __init__(self, root: Path, page, common: dict, ctx: SiteContext, ref: _Reference) -> None:
+        self.root, self.page, self.common, self.ctx, self.ref = root, page, common, ctx, ref
+        self.by_slug = {s.slug: (s, r) for s, r in zip(ctx.scored, ctx.results)}
+        self.reference_rows = [r for r in ctx.rows if not r.is_submission]
+        self.rows = [r for r in ctx.rows if r.is_submission]
+
+    def write(self, i: int) -> None:
+        row = self.rows[i]
+        entry, result = self.by_slug[row.key]
         try:
-            _write_entry_page(root, page, common, ctx, row, entry, result, ref, reference_rows)
+            _write_entry_page(
+                self.root, self.page, self.common, self.ctx, row, entry, result, self.ref, self.reference_rows
+            )
         except Exception as exc:
             raise EntryRenderError(row.key, entry.folder) from exc
 
@@ -334,7 +425,7 @@ def _environment():
 
 def fmt_num(value, digits: int = 3) -> str:
     """A number with a real minus sign (U+2212); a dash when missing."""
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return "—"
     return number(value, digits)
 
@@ -347,7 +438,7 @@ def fmt_ci(ci, digits: int = 3) -> str:
 
 
 def _sort_value(value) -> str:
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return ""
     return repr(float(value))
 
