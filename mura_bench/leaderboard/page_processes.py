@@ -205,21 +205,43 @@ def _helper(send, work: _Work, counter, done, stop, parent: int) -> None:
 
 
 def _pickled(exc: BaseException) -> bytes:
-    try:
-        return pickle.dumps(exc)
-    except Exception:  # noqa: BLE001 - anything pickling raises: send a stand-in
-        return pickle.dumps(stand_in(exc))
+    return pickle.dumps(portable(exc))
 
 
-def portable(exc: BaseException | None) -> BaseException | None:
-    """``exc`` when it survives pickling (type, message and attributes), else :func:`stand_in`."""
+def portable(exc: BaseException | None) -> object:
+    """What to pickle for ``exc`` so that it comes back with its type and message: ``exc`` itself
+    when its class pickles it so (an ``OSError`` with its file name; an
+    :class:`~mura_bench.leaderboard.pages.EntryRenderError` with its cause), else a copy made
+    without calling its ``__init__`` (its class, ``args`` and attributes: an
+    :class:`~mura_bench.errors.InputError` keeps its rows and hint), else, where neither pickles
+    (a local class, an attribute that does not pickle), :func:`stand_in`. ``None`` stays ``None``."""
     if exc is None:
         return None
-    try:
-        back = pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001 - any exception class may refuse or fail to rebuild
-        return stand_in(exc)
-    return exc if type(back) is type(exc) and str(back) == str(exc) else stand_in(exc)
+    for candidate in (exc, _Copy(exc)):
+        try:
+            back = pickle.loads(pickle.dumps(candidate))
+        except Exception:  # noqa: BLE001 - any exception class may refuse or fail to rebuild
+            continue
+        if type(back) is type(exc) and str(back) == str(exc):
+            return candidate
+    return stand_in(exc)
+
+
+class _Copy:
+    """Pickles as a copy of an exception: ``kind.__new__(kind, *args)``, then its attributes."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self):
+        return (_copied, (type(self.exc), self.exc.args, dict(vars(self.exc))))
+
+
+def _copied(kind: type, args: tuple, state: dict) -> BaseException:
+    exc = kind.__new__(kind, *args)
+    exc.args = args
+    vars(exc).update(state)
+    return exc
 
 
 def stand_in(exc: BaseException) -> Exception:
