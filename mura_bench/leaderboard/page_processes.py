@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -73,7 +74,8 @@ def write_shared(
         for _ in range(helpers):
             receive, send = context.Pipe(duplex=False)
             child = context.Process(target=_helper, args=(send, work, counter, done, stop, parent), daemon=True)
-            with _signals_blocked():  # until the child has set its own handlers
+            with _signals_blocked(), warnings.catch_warnings():  # signals: until the child has its handlers
+                warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
                 child.start()
             send.close()
             children.append(child)

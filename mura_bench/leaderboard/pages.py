@@ -191,8 +191,10 @@ def write_site(
 
         return run
 
-    # This process runs no other thread here: the build joins its plot warm-up thread before
-    # writing (build.py, before_writing), and nothing else of mura-bench starts one.
+    # No thread of the build runs here: it joins its plot warm-up thread before writing (build.py,
+    # before_writing) and its scoring threads before ranking. The only other thread may be the
+    # progress bar's (rich, on a terminal): helpers never report progress nor print, and leave
+    # with os._exit, without flushing a stream that thread may have held at the fork.
     write_shared(
         len(pages.rows),
         pages.write,
