@@ -112,7 +112,8 @@ def write_shared(
             pipe.close()
 
 
-_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+# Where there is fork there are these three (SIGHUP is missing elsewhere: the module still imports).
+_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 
 
 @contextmanager
