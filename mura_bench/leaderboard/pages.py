@@ -2,7 +2,8 @@
 
 :func:`write_site` writes everything of one build into a folder (the build's staging folder):
 ``leaderboard.{json,csv,tex}``, the forest plots, one ROC (and reliability) plot and page per
-re-scored entry, then ``index.html``, ``reported.html`` and ``method.html``. Pages are
+re-scored entry, then ``index.html``, ``reported.html`` and ``method.html`` (on several processes
+for a large board). Pages are
 self-contained: the stylesheet and script are inlined and allowed by their hashes in the
 Content-Security-Policy. A failure while writing one entry's page raises
 :class:`EntryRenderError` naming that entry (the build skips it and ranks the others again).
@@ -119,11 +120,12 @@ def write_site(
     after each stage (downloads, forest plots, entry pages, index).
 
     ``workers``: processes that write (default: the CPUs this process may use; 1: this one only).
-    With more than one and at least :data:`PARALLEL_PAGES` entries, forked processes write entry
-    pages while this one writes the downloads, the forest plots and the index pages, then joins
-    them (:func:`.page_processes.write_shared`; the stages are then timed in that order, the entry
-    pages' time being what is left of them). The files are the same either way. The caller must
-    run no other thread (forked processes start here).
+    With more than one and at least :data:`PARALLEL_PAGES` entries, forked processes and this one
+    take the forest plots, the index pages, the downloads, then runs of entry pages in turn
+    (:func:`.page_processes.write_shared`). ``lap`` then times what this process did: a stage
+    written by a helper gets no time, and "entry pages" is what is left once this process's own
+    stages are done. The files are the same either way. The caller must run no other thread
+    (forked processes start here).
     """
     env = _environment()
     css, js = _static("site.css"), _static("site.js")
