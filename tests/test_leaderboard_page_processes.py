@@ -302,3 +302,15 @@ def test_a_signal_while_helpers_write_leaves_no_helper_and_no_staging_folder(tmp
     for pid in helpers:
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", f"helper {pid} still runs"
+
+
+def test_without_a_process_to_fork_this_process_writes_everything(tmp_path, monkeypatch):
+    import multiprocessing.process
+
+    def refused(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refused)
+    written = []
+    page_processes.write_shared(5, written.append, helpers=2, first=[lambda: written.append("task")])
+    assert written == ["task", 0, 1, 2, 3, 4] and no_helper_left()

@@ -64,7 +64,7 @@ def write_shared(
 
     context = multiprocessing.get_context("fork")
     work = _Work(count, write, list(first), claim_size(count, helpers + 1))
-    counter = context.Value("l", 0)  # next item to claim
+    counter = context.Value("l", 0)  # the next unit to claim
     done = context.Value("l", 0, lock=False)  # items written (progress; updated under counter's lock)
     stop = context.Value("b", 0, lock=False)  # a process failed: claim nothing more
     parent = os.getpid()
@@ -74,17 +74,23 @@ def write_shared(
         for _ in range(helpers):
             receive, send = context.Pipe(duplex=False)
             child = context.Process(target=_helper, args=(send, work, counter, done, stop, parent), daemon=True)
-            with _signals_blocked(), warnings.catch_warnings():  # signals: until the child has its handlers
+            # Signals wait until the child has its handlers and is listed here (ended in finally).
+            with _signals_blocked(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-                child.start()
-            send.close()
-            children.append(child)
-            pipes.append(receive)
+                pipes.append(receive)
+                try:
+                    child.start()
+                except OSError:  # no process to be had (memory, process limit): fewer helpers
+                    pipes.pop().close()
+                    send.close()
+                    break
+                children.append(child)
+                send.close()
         failures = []
         failure = _write_claimed(work, counter, done, stop, lambda: _report(progress, stage, done, count))
         if failure is not None:
             failures.append(failure)
-        waiting = list(range(helpers))
+        waiting = list(range(len(children)))
         while waiting:
             ready = multiprocessing.connection.wait([pipes[k] for k in waiting], timeout=PROGRESS_INTERVAL)
             for k in [k for k in waiting if pipes[k] in ready]:
