@@ -101,14 +101,17 @@ def test_several_processes_write_the_files_one_process_writes(tmp_path, board, m
     assert no_helper_left()
 
 
-def test_write_site_with_one_worker_forks_nothing(tmp_path, board, monkeypatch):
+def test_a_build_with_one_worker_forks_nothing(tmp_path, board, monkeypatch):
+    """``--workers 1``: scoring and pages in the build's own process."""
     subs, truth = board
     processes(monkeypatch, 3)
-    real = pages.write_site
-    monkeypatch.setattr(pages, "write_site", lambda *a, **k: real(*a, **k, workers=1))
     record_writers(monkeypatch, tmp_path / "marks", pause=0)
-    build_site(subs, truth, tmp_path / "site", resamples=20)
+    scored_in = []
+    real_chunk = entry_scores.score_chunk
+    monkeypatch.setattr(entry_scores, "score_chunk", lambda *a: scored_in.append(os.getpid()) or real_chunk(*a))
+    build_site(subs, truth, tmp_path / "site", resamples=20, workers=1)
     assert {int(m.name.split("-", 1)[0]) for m in (tmp_path / "marks").iterdir()} == {os.getpid()}
+    assert scored_in == [os.getpid()]
 
 
 @pytest.mark.parametrize("cpus", [1, 3])

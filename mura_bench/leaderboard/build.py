@@ -103,7 +103,8 @@ def build_site(
     ``cache``: a folder that keeps each entry's scores between builds (:mod:`.entry_scores`): a
     rebuild scores only new or changed entries and writes the same site as a build without it.
     Refused with ``hidden_truth`` (results computed from a hidden truth are never stored).
-    ``workers``: processes that score entries (default: the CPUs available; 1: none).
+    ``workers``: processes that score entries and write the pages (default: the CPUs available;
+    1: none, all in this process).
     """
     from mura_bench.scoring.engine import one_blas_thread
 
@@ -206,7 +207,15 @@ def _build_site(
         )
         pairs = _PairDecisions(store, keys) if store is not None and rule.test == "ci" else None
         context = _rank_and_write(
-            context, out_dir, clock, progress, skipped, submissions_dir, before_writing=plotting.join, pairs=pairs
+            context,
+            out_dir,
+            clock,
+            progress,
+            skipped,
+            submissions_dir,
+            before_writing=plotting.join,
+            pairs=pairs,
+            workers=workers,
         )  # matplotlib's settings are process-wide
     finally:
         plotting.join()
@@ -233,6 +242,7 @@ def _rank_and_write(
     submissions_dir,
     before_writing=lambda: None,
     pairs: "_PairDecisions | None" = None,
+    workers: int | None = None,
 ) -> SiteContext:
     """Rank the entries and write the site into place; an entry whose page cannot be rendered is
     added to ``skipped`` and the others are ranked and written again. Returns what was written.
@@ -249,7 +259,7 @@ def _rank_and_write(
         before_writing()
         context = replace(context, rows=rows)
         try:
-            _write_into_place(context, out_dir, clock, progress)
+            _write_into_place(context, out_dir, clock, progress, workers)
             return context
         except EntryRenderError as exc:
             skipped.append(SkippedEntry(exc.slug, skip_reason(exc.__cause__ or exc, exc.folder)))
@@ -293,12 +303,14 @@ class _Clock:
         self._last, self._last_cpu = now, cpu
 
 
-def _write_into_place(context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None) -> None:
+def _write_into_place(
+    context: SiteContext, out_dir: Path, clock: "_Clock", progress: ProgressCallback | None, workers: int | None = None
+) -> None:
     """Write the site into a temporary folder beside ``out_dir``, then rename it into place; the
     temporary folder is removed on any failure and on signals (:mod:`mura_bench.io.output_folders`)."""
     with staging_dir(out_dir) as tmp:  # removed on errors, Ctrl-C and SIGTERM; umask permissions
         (tmp / MARKER).write_text("mura-bench leaderboard site; a rebuild replaces this folder\n", encoding="utf-8")
-        pages.write_site(tmp, context, clock.lap, progress)
+        pages.write_site(tmp, context, clock.lap, progress, workers=workers)
         replace_dir(tmp, out_dir, MARKER)
 
 

@@ -65,7 +65,7 @@ def leaderboard() -> None:
     "--workers",
     default=None,
     type=click.IntRange(1, 256),
-    help="Processes that score entries  [default: the CPUs available]",
+    help="Processes that score entries and write the pages  [default: the CPUs available; 1: this one only]",
 )
 @click.option(
     "--strict",
