@@ -10,7 +10,14 @@ import pytest
 from helpers import run, write_case
 from mura_bench import InputError, score
 from mura_bench.analysis.analyze import analyze
-from mura_bench.stats.bootstrap import count_blocks, draw_counts, jackknife_blocks, jackknife_weights
+from mura_bench.stats.bootstrap import (
+    count_blocks,
+    draw_counts,
+    draw_indices,
+    indices_to_counts,
+    jackknife_blocks,
+    jackknife_weights,
+)
 from mura_bench.scoring.memory import MEMORY_BOUND_BYTES
 from mura_bench.stats.randomization import draw_raters, rater_blocks
 
@@ -24,7 +31,8 @@ def case(tmp_path_factory):
 
 @pytest.mark.parametrize("n,resamples,rows", [(1, 5, 2), (7, 33, 1), (63, 300, 64), (200, 1000, 333), (50, 10, 100)])
 def test_count_blocks_are_the_rows_of_one_draw(n, resamples, rows):
-    whole = draw_counts(n, resamples, 11, 3)
+    whole = indices_to_counts(draw_indices(n, resamples, 11, 3), n)  # one call draws every index
+    np.testing.assert_array_equal(draw_counts(n, resamples, 11, 3), whole)
     blocks = list(count_blocks(n, resamples, 11, 3, rows))
     assert [start for start, _ in blocks] == list(range(0, resamples, rows))
     np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), whole)

@@ -57,7 +57,7 @@ def bootstrap_stats(
         # one score column: the studies in its score order, so that AUROC reads each resample's
         # weights without a gather (the same resamples: every statistic is a sum over studies)
         order = inputs.ranking.orders[0]
-        relabel = np.empty(n, dtype=np.int64)
+        relabel = np.empty(n, dtype=np.int32 if n <= np.iinfo(np.int32).max else np.int64)  # gathers stay 4-byte
         relabel[order] = np.arange(n)
         model_labels = model_labels[order]
         inputs = GroupInputs.of(

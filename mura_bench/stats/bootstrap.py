@@ -49,8 +49,13 @@ def indices_to_counts(
 
 
 def draw_counts(n: int, resamples: int, seed: int, group: int) -> np.ndarray:
-    """Resample-count matrix (B, n) of one group (float32; exact for counts < 2**24)."""
-    return indices_to_counts(draw_indices(n, resamples, seed, group), n)
+    """Resample-count matrix (B, n) of one group (float32; exact for counts < 2**24): the counts
+    of :func:`draw_indices`, drawn block by block (:func:`count_blocks`, the same values) so that
+    the (B, n) indices are never all held at once."""
+    out = np.empty((resamples, n), dtype=np.float32)
+    for start, counts in count_blocks(n, resamples, seed, group):
+        out[start : start + counts.shape[0]] = counts
+    return out
 
 
 #: Cells (resamples x studies) of one block of resample counts: the engine never holds more of the
