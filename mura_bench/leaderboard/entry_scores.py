@@ -126,6 +126,8 @@ def _scoring(jobs: list, truth: Truth, settings: Settings, workers: int | None, 
     import multiprocessing
     import warnings
 
+    import numpy.random  # noqa: F401 - imported once here, not by each worker (the resamples need it)
+
     # fork where there is one (no re-import of the caller's main module, no start-up); the build
     # starts no thread of its own before the processes are forked, and a worker only computes.
     method = "fork" if fork else "spawn"
