@@ -62,6 +62,11 @@ print(json.dumps({"wall": time.perf_counter() - start, "stages": report.seconds,
 """
 
 
+#: The children's environment: Python keeps its compiled modules (as an installed mura-bench has
+#: them), even where PYTHONDONTWRITEBYTECODE is set; otherwise each build would compile every module.
+_WITH_BYTECODE = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def write_inputs(root: Path, submissions: int, studies: int, start: int = 0) -> Path:
     panel = synth_panel(studies, readers=6, seed=0)
     lines = [",".join(["study", *panel.reader_names, "label"])]
@@ -114,6 +119,7 @@ def child(
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=_WITH_BYTECODE,
     )
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
