@@ -271,3 +271,21 @@ def test_chunks_equal_one_pass_under_every_significance_option(tmp_path, monkeyp
     build_site(subs, truth, tmp_path / "cached", resamples=RESAMPLES, seed=1, cache=tmp_path / "c", **options)
     assert differing(tmp_path / "one-pass", tmp_path / "chunks") == []
     assert differing(tmp_path / "one-pass", tmp_path / "cached") == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_board_of_reported_entries_only_builds_with_and_without_the_cache(board, workers):
+    """No re-scored entry can be read against this truth (another split): the reported one is
+    published alone, with or without a cache, on one process or more."""
+    root, truth, subs, *_ = board
+    reported = [
+        p.name for p in subs.iterdir() if p.is_dir() and "reported = true" in (p / "submission.toml").read_text()
+    ]
+    assert reported  # the board has a reported entry
+    wrong = root / "train-truth.csv"
+    wrong.write_text("".join(line.replace("valid", "train") + "\n" for line in truth.read_text().splitlines()))
+    for cache in (None, root / "cache"):
+        out = root / f"site-{cache is not None}"
+        report = build_site(subs, wrong, out, resamples=RESAMPLES, cache=cache, workers=workers)
+        assert report.published == [] and report.reported == reported and (out / "index.html").is_file()
+    assert differing(root / "site-False", root / "site-True") == []

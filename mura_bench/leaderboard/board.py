@@ -151,6 +151,8 @@ def better_matrix(
     """``better[j, i]``: entry j is significantly better than entry i under ``rule``. ``known``
     (CI rule only, see :func:`.ranking.significantly_better_given`): pairs decided by an earlier
     build on the same replicates, which are not computed again."""
+    if not scored:
+        return np.zeros((0, 0), dtype=bool)
     if rule.test == "randomization":
         return _better_by_randomization(scored, results, rule, truth, seed)
     if all(r.replicates for r in results):
