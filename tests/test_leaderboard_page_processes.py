@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from mura_bench.errors import InputError
+from mura_bench.io.processes import fork_available
 from mura_bench.leaderboard import entry_scores, page_processes, pages, plots
 from mura_bench.leaderboard.build import build_site
 from mura_bench.leaderboard.pages import EntryRenderError
 from mura_bench.leaderboard.skips import skip_reason
 from helpers import model_rows, write_entry, write_truth
 
-pytestmark = pytest.mark.skipif(not page_processes.fork_available(), reason="forked helpers need fork")
+pytestmark = pytest.mark.skipif(not fork_available(), reason="forked helpers need fork")
 
 ENTRIES = 8
 

@@ -13,7 +13,6 @@ that ranking needs only (overall F1 of the model) and its overall analysis
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from mura_bench.analysis.analysis_batch import EntryAnalysis
 from mura_bench.data.predictions import Predictions
 from mura_bench.data.truth import Truth
 from mura_bench.errors import PredictionSetError
+from mura_bench.io.processes import available_cpus, fork_available
 from mura_bench.io.progress import ProgressCallback, report
 from mura_bench.results import Result
 
@@ -113,7 +113,7 @@ def _scoring(jobs: list, truth: Truth, settings: Settings, workers: int | None, 
     (when iterated). Every process is forked before this yields."""
     entries = sum(len(p) for p, _ in jobs)
     cpus = available_cpus() if workers is None else max(1, workers)
-    fork = "fork" in _start_methods()
+    fork = fork_available()
     if cpus <= 1 or not jobs:
         processes = 0
     elif entries >= PARALLEL_ENTRIES:
@@ -141,20 +141,6 @@ def _scoring(jobs: list, truth: Truth, settings: Settings, workers: int | None, 
             finally:
                 for future in futures:
                     future.cancel()
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 def score_chunk(

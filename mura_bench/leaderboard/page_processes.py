@@ -11,7 +11,8 @@ of the lowest item (a process that fails stops claiming; every item below it was
 by a process that finishes what it claimed), with its cause (:func:`portable`). Helpers never
 outlive the call: they are ended on any error, Ctrl-C or SIGTERM of the caller, and end
 themselves when the caller is gone. Forking needs a caller without other threads; where the
-platform has no fork, the caller writes everything itself (:func:`fork_available`).
+platform has no fork, the caller writes everything itself
+(:func:`mura_bench.io.processes.fork_available`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,6 @@ from mura_bench.io.progress import ProgressCallback, report
 
 #: How often the waiting caller reports progress (seconds).
 PROGRESS_INTERVAL = 0.2
-
-
-def fork_available() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def claim_size(count: int, processes: int) -> int:

@@ -224,7 +224,7 @@ def _helpers(workers: int | None, entries: int) -> int:
     import multiprocessing
 
     from mura_bench.leaderboard.entry_scores import available_cpus
-    from mura_bench.leaderboard.page_processes import fork_available
+    from mura_bench.io.processes import fork_available
 
     processes = available_cpus() if workers is None else max(1, workers)
     if processes <= 1 or entries < PARALLEL_PAGES or not fork_available() or multiprocessing.current_process().daemon:

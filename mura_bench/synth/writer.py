@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mura_bench.errors import InputError
 from mura_bench.data.layout import ROOT_NAME
+from mura_bench.io.processes import available_cpus
 from mura_bench.io.progress import ProgressCallback, report
 from mura_bench.io.output_folders import ensure_output_dir, owned_by_mura_bench, staging_dir
 from mura_bench.io.outputs import check_name_length, display
@@ -72,10 +73,7 @@ def _write_chunk(parent: Path, panel: SynthPanel, rows: range, image_size: int, 
 
 def default_workers() -> int:
     """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 def _write_images(
