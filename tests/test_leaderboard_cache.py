@@ -202,6 +202,7 @@ def test_cli_cache_option(board):
 
 def test_a_cached_entry_reads_back_equal(board):
     root, truth, subs, studies, labels = board
+    from mura_bench.data.alignment import align
     from mura_bench.data.predictions import read_predictions
     from mura_bench.data.truth import read_truth
     from mura_bench.leaderboard.score_cache import ScoreCache
@@ -216,7 +217,7 @@ def test_a_cached_entry_reads_back_equal(board):
     assert key != store.key(p.sha256, ("path", None)) and key != ScoreCache(
         root, t, entry_scores.Settings(RESAMPLES, 4, 0.95)
     ).key(p.sha256, (None, None))
-    store.save(key, p, score)
+    store.save(key, p, align(p, t), score)
     back_predictions, back = store.load(key, p.path, p.sha256)
     assert back.result.to_json() == score.result.to_json() and back.analysis == score.analysis
     f1 = score.result.replicates["overall"]["model"]["f1"]

@@ -379,8 +379,10 @@ def _read_and_score(
     from mura_bench.leaderboard.entry_scores import score_entries
 
     files, skipped = _read_files(rescored, store, progress)
-    cached = [f for f in files if f.key is not None and store.has(f.key)]
-    entries, unreadable = _parse([f for f in files if f not in cached], truth)
+    cached, fresh = [], []
+    for f in files:
+        (cached if f.key is not None and store.has(f.key) else fresh).append(f)
+    entries, unreadable = _parse(fresh, truth)
     skipped += unreadable
     clock.lap("read")
     loaded: dict[str, tuple] = {}
@@ -419,7 +421,7 @@ def _read_and_score(
         for e in entries:
             score = scores[e.slug]
             if score is not None:
-                store.save(keys[e.slug], e.predictions, score)
+                store.save(keys[e.slug], e.predictions, e.alignment, score)
     by_slug = {e.slug: e for e in entries}
     submissions = {f.slug: f.submission for f in cached}
     by_slug.update(

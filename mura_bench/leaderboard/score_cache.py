@@ -30,6 +30,7 @@ import numpy as np
 
 from mura_bench import __version__
 from mura_bench.analysis.analysis_batch import EntryAnalysis
+from mura_bench.data.alignment import Alignment
 from mura_bench.data.predictions import Predictions
 from mura_bench.data.truth import Truth
 from mura_bench.leaderboard.entry_scores import RANKED, EntryScore, Settings
@@ -97,11 +98,13 @@ class ScoreCache:
         except _READ_FAULTS:
             return None
 
-    def save(self, key: str, predictions: Predictions, score: EntryScore) -> None:
-        """Keep an entry (its predictions in the truth's study order: every study covered)."""
+    def save(self, key: str, predictions: Predictions, alignment: Alignment, score: EntryScore) -> None:
+        """Keep an entry: its scores and its predictions in the truth's study order (``alignment``
+        pairs them with every truth study, ``allow_missing=False``)."""
         reps = score.result.replicates
         f1 = reps[RANKED[0]][RANKED[1]][RANKED[2]] if reps else np.zeros(0)
-        order = _truth_order(predictions, self.truth)
+        order = np.empty(len(self.truth.study_ids), dtype=np.int64)
+        order[alignment.truth_index] = alignment.prediction_index
         record = {
             "key": key,
             "predictions": {
@@ -155,14 +158,6 @@ class ScoreCache:
         buffer = io.BytesIO()
         np.savez(buffer, keys=np.array(list(first), dtype="U64"), better=np.packbits(kept.ravel()))
         _write_atomically(self.folder, f"pairs-{self.board}.npz", buffer.getvalue())
-
-
-def _truth_order(predictions: Predictions, truth: Truth) -> np.ndarray:
-    """Positions of the truth's studies in ``predictions`` (which cover them all, no others)."""
-    if predictions.study_ids == truth.study_ids:
-        return np.arange(len(truth.study_ids))
-    position = {s: i for i, s in enumerate(predictions.study_ids)}
-    return np.array([position[s] for s in truth.study_ids], dtype=np.int64)
 
 
 def _is_key(text: str) -> bool:
