@@ -383,22 +383,37 @@ def test_latex_download_escapes_text():
 def test_significantly_better_matches_every_pair_interval_loop():
     """The shortcut (exact quantiles only for pairs that can pass) agrees with computing every
     pair's percentile interval, ties, NaN replicates and coarse values included."""
-    from mura_bench.stats.bootstrap import is_degenerate
-
     rng = np.random.default_rng(7)
     for trial in range(40):
-        k, b = int(rng.integers(2, 25)), int(rng.integers(1, 300))
-        shared = rng.normal(0, 0.05, (1, b))
-        reps = np.round(rng.uniform(0, 0.2, (k, 1)) + shared + rng.normal(0, 0.02, (k, b)), int(rng.integers(1, 4)))
-        if trial % 4 == 0:
-            reps[rng.integers(k), rng.integers(b)] = np.nan
+        reps = _random_board(rng, max_entries=25, with_nan=trial % 4 == 0)
         confidence = float(rng.choice([0.5, 0.9, 0.95, 0.99]))
-        expected = np.zeros((k, k), dtype=bool)
-        for i in range(k):
-            for j in range(k):
-                lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
-                expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
+        expected = _every_pair_interval(reps, confidence)
         assert np.array_equal(significantly_better(reps, confidence=confidence), expected), trial
+
+
+def _random_board(rng, *, max_entries: int, with_nan: bool) -> np.ndarray:
+    """Replicates (entries, resamples) of a random board: shared resample noise, coarse values
+    (ties), and one NaN replicate when ``with_nan``."""
+    k, b = int(rng.integers(2, max_entries)), int(rng.integers(1, 300))
+    shared = rng.normal(0, 0.05, (1, b))
+    reps = np.round(rng.uniform(0, 0.2, (k, 1)) + shared + rng.normal(0, 0.02, (k, b)), int(rng.integers(1, 4)))
+    if with_nan:
+        reps[rng.integers(k), rng.integers(b)] = np.nan
+    return reps
+
+
+def _every_pair_interval(reps: np.ndarray, confidence: float) -> np.ndarray:
+    """The rule computed pair by pair: ``[j, i]`` when the percentile interval of reps[j] - reps[i]
+    lies above 0 and is not degenerate."""
+    from mura_bench.stats.bootstrap import is_degenerate
+
+    k = reps.shape[0]
+    expected = np.zeros((k, k), dtype=bool)
+    for i in range(k):
+        for j in range(k):
+            lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
+            expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
+    return expected
 
 
 def test_significantly_better_on_two_threads_matches_the_plain_loop():
@@ -422,21 +437,13 @@ def test_significantly_better_given_known_pairs_equals_the_whole_matrix():
     """An incremental build decides only the pairs of new entries; the rest comes from the cache.
     Against the plain pair-by-pair percentile loop, with ties, coarse values and NaN."""
     from mura_bench.leaderboard.ranking import significantly_better_given
-    from mura_bench.stats.bootstrap import is_degenerate
 
     rng = np.random.default_rng(11)
     for trial in range(40):
-        k, b = int(rng.integers(2, 30)), int(rng.integers(1, 300))
-        shared = rng.normal(0, 0.05, (1, b))
-        reps = np.round(rng.uniform(0, 0.2, (k, 1)) + shared + rng.normal(0, 0.02, (k, b)), int(rng.integers(1, 4)))
-        if trial % 5 == 0:
-            reps[rng.integers(k), rng.integers(b)] = np.nan
+        reps = _random_board(rng, max_entries=30, with_nan=trial % 5 == 0)
+        k = reps.shape[0]
         confidence = float(rng.choice([0.5, 0.9, 0.95]))
-        expected = np.zeros((k, k), dtype=bool)
-        for i in range(k):
-            for j in range(k):
-                lo, hi = np.quantile(reps[j] - reps[i], [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
-                expected[j, i] = i != j and lo > 0 and not is_degenerate(lo, hi)
+        expected = _every_pair_interval(reps, confidence)
         new = rng.choice(k, size=int(rng.integers(0, max(1, k // 4) + 1)), replace=False)
         known = expected.astype(np.int8)
         known[new, :] = -1
