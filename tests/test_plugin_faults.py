@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from mura_bench.cli.main import cli
 from mura_bench.models import registry
+from mura_bench.io.outputs import Terminated
 from mura_bench.models.guard import PluginError, batch_size_of, plugin_code
 from helpers import install_plugin
 
@@ -285,10 +286,18 @@ def test_sys_exit_zero_in_a_plugin_is_exit_2_in_a_real_process(site, data, tmp_p
             assert f"model '{model}'" in proc.stderr and "sys.exit" in proc.stderr
 
 
-def test_ctrl_c_is_not_swallowed():
-    with pytest.raises(KeyboardInterrupt):
+@pytest.mark.parametrize("signalled", [KeyboardInterrupt(), Terminated(143), Terminated(129)])
+def test_a_signal_is_not_swallowed(signalled):
+    with pytest.raises(type(signalled)) as raised:
         with plugin_code("m", "failed"):
-            raise KeyboardInterrupt
+            raise signalled
+    assert raised.value is signalled
+
+
+def test_a_plugin_calling_sys_exit_with_a_signal_status_is_still_its_fault():
+    with pytest.raises(PluginError, match=r"it called sys.exit\(143\)"):
+        with plugin_code("m", "failed"):
+            sys.exit(143)
 
 
 def test_batch_size_of_accepts_only_positive_integers():

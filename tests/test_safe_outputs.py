@@ -265,9 +265,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.txt"]
 
 
-def _run_script(code: str, cwd: Path) -> subprocess.CompletedProcess:
+def _run_script(code: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=180, cwd=cwd
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, cwd=cwd
     )
 
 
@@ -287,27 +287,104 @@ def test_a_signal_while_writing_a_file_removes_the_temp_file(tmp_path, sig):
     assert list(tmp_path.iterdir()) == []
 
 
+# Python raises a signal's exception wherever the main thread is; inside a weak-reference callback
+# or __del__ it is printed as "Exception ignored" and lost. Each snippet defines swallow(sig): it
+# sends the signal from such a place, so that the handler runs there.
+SWALLOWING = {
+    "weakref callback": """
+        import weakref
+        class Thing: pass
+        def swallow(sig):
+            thing = Thing()
+            ref = weakref.ref(thing, lambda r: [os.kill(os.getpid(), sig)] + [i for i in range(1000)])
+            del thing
+        """,
+    "__del__": """
+        class Thing:
+            def __init__(self, sig): self.sig = sig
+            def __del__(self):
+                os.kill(os.getpid(), self.sig)
+                sum(range(1000))
+        def swallow(sig):
+            Thing(sig)
+        """,
+}
+
+
+@pytest.mark.parametrize("where", sorted(SWALLOWING))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, sig):
+def test_a_signal_python_would_swallow_still_ends_the_write(tmp_path, sig, where):
+    cp = _run_script(
+        "import os, time\n"
+        + textwrap.dedent(SWALLOWING[where])
+        + textwrap.dedent(
+            f"""
+            from mura_bench.io.outputs import open_output
+            started = time.monotonic()
+            try:
+                with open_output("out.txt") as handle:
+                    handle.write("partial")
+                    swallow({int(sig)})
+                    time.sleep(60)
+            finally:
+                print(time.monotonic() - started)
+            """
+        ),
+        tmp_path,
+    )
+    assert cp.returncode == (128 + int(sig) if sig == signal.SIGTERM else -int(sig)), cp.stderr
+    assert "KeyboardInterrupt" in cp.stderr or sig == signal.SIGTERM
+    assert "Exception ignored" not in cp.stderr, cp.stderr
+    assert float(cp.stdout) < 10  # not the minute's sleep
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_exceptions_python_swallows_are_still_reported(tmp_path):
+    cp = _run_script(
+        """
+        from mura_bench.io.outputs import open_output
+        class Thing:
+            def __del__(self):
+                raise ValueError("from __del__")
+        with open_output("out.txt") as handle:
+            Thing()
+            handle.write("whole")
+        """,
+        tmp_path,
+    )
+    assert cp.returncode == 0 and "Exception ignored" in cp.stderr and "ValueError: from __del__" in cp.stderr
+    assert (tmp_path / "out.txt").read_text() == "whole"
+
+
+@pytest.mark.parametrize("where", ["main code", *sorted(SWALLOWING)])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_leaderboard_build_leaves_no_staging_folder(tmp_path, sig, where):
     write_case(tmp_path, seed=9)
     write_submission(tmp_path / "subs", tmp_path / "preds.csv")
     out = tmp_path / "site-parent"
     out.mkdir()
+    swallowing = textwrap.dedent(SWALLOWING.get(where, "def swallow(sig):\n    os.kill(os.getpid(), sig)\n"))
     cp = _run_script(
-        f"""
-        import os
-        from mura_bench.leaderboard import pages
-        real = pages.write_site
-        def interrupted(root, *args, **kwargs):
-            real(root, *args, **kwargs)
-            os.kill(os.getpid(), {int(sig)})
-        pages.write_site = interrupted
-        from mura_bench.cli.main import main
-        raise SystemExit(main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out",
-                               "site-parent/site", "--bootstrap", "20"]))
-        """,
+        "import os, time\n"
+        + swallowing
+        + textwrap.dedent(
+            f"""
+            from mura_bench.leaderboard import pages
+            real = pages.write_site
+            def interrupted(root, *args, **kwargs):
+                real(root, *args, **kwargs)
+                swallow({int(sig)})
+                time.sleep(60)
+            pages.write_site = interrupted
+            from mura_bench.cli.main import main
+            raise SystemExit(main(["leaderboard", "build", "subs", "--truth", "panel.csv", "--out",
+                                   "site-parent/site", "--bootstrap", "20"]))
+            """
+        ),
         tmp_path,
+        timeout=40,
     )
+    assert "Exception ignored" not in cp.stderr, cp.stderr
     if sig == signal.SIGTERM:
         assert cp.returncode == 128 + int(sig), cp.stderr
     else:

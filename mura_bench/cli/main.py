@@ -45,10 +45,11 @@ class MuraBenchGroup(UncutHelpGroup):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
-        from mura_bench.io.outputs import command_inputs
+        from mura_bench.io.outputs import command_inputs, signals_kept
 
         try:
-            with command_inputs():  # no output of a command may replace what it read
+            # No output of a command may replace what it read; no Ctrl-C or SIGTERM is swallowed.
+            with command_inputs(), signals_kept():
                 return super().invoke(ctx)
         except InputError as exc:
             echo(f"error: {exc}", err=True)

@@ -31,6 +31,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -340,12 +341,68 @@ def _raise_terminated(signum, _frame) -> None:
     raise Terminated(128 + signum)
 
 
+def _signal_behind(exc: BaseException | None) -> int | None:
+    """The signal whose handler raised ``exc`` (Ctrl-C's KeyboardInterrupt, :class:`Terminated`), or None."""
+    if isinstance(exc, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    if isinstance(exc, Terminated) and isinstance(exc.code, int) and exc.code > 128:
+        return exc.code - 128
+    return None
+
+
+#: How long a swallowed signal waits before it is raised again: long enough for the callback that
+#: swallowed it to have returned, short enough not to be noticed.
+REDELIVERY_DELAY = 0.005
+
+
+def _raise_again_soon(signum: int) -> None:
+    """Send ``signum`` to this process from a short-lived thread, after :data:`REDELIVERY_DELAY`.
+    Not from here: the handler would run at once, inside the unraisable hook, and be lost again."""
+
+    def send() -> None:
+        time.sleep(REDELIVERY_DELAY)
+        os.kill(os.getpid(), signum)
+
+    try:
+        threading.Thread(target=send, name="mura-bench-signal", daemon=True).start()
+    except RuntimeError:  # the interpreter is shutting down: it ends anyway
+        pass
+
+
+@contextmanager
+def signals_kept() -> Iterator[None]:
+    """Within the block, a signal's exception that Python swallows is delivered again.
+
+    Python raises a signal handler's exception (Ctrl-C's KeyboardInterrupt, :class:`Terminated`)
+    wherever the main thread happens to be, a weak-reference callback or ``__del__`` included;
+    there it is printed as "Exception ignored" and lost, and the command would carry on as if the
+    signal had never come. Here such an exception is not printed: the same signal is sent again a
+    moment later (:func:`_raise_again_soon`), when the callback has returned, so the handler raises
+    where the command can clean up. Other unraisable exceptions go to the hook that was in place.
+    Nested blocks are fine."""
+    previous = sys.unraisablehook
+
+    def redeliver(unraisable) -> None:
+        signum = _signal_behind(unraisable.exc_value)
+        if signum is None:
+            previous(unraisable)
+        else:
+            _raise_again_soon(signum)
+
+    sys.unraisablehook = redeliver
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
 @contextmanager
 def cleanup_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (exit status 128 + signal)
     instead of killing the process, so that temporary files and folders are removed on the way
-    out; Ctrl-C already raises KeyboardInterrupt. Outside the main thread, or where a handler other
-    than the default is installed, nothing changes."""
+    out; Ctrl-C already raises KeyboardInterrupt. A signal's exception raised where Python would
+    swallow it is not lost (:func:`signals_kept`). Outside the main thread, or where a handler
+    other than the default is installed, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -354,7 +411,8 @@ def cleanup_on_signals() -> Iterator[None]:
         if signal.getsignal(sig) is signal.SIG_DFL:
             previous[sig] = signal.signal(sig, _raise_terminated)
     try:
-        yield
+        with signals_kept():
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -377,6 +435,7 @@ __all__ = [
     "open_output",
     "output_error",
     "register_input",
+    "signals_kept",
     "temp_name",
     "write_text",
 ]

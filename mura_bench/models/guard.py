@@ -5,7 +5,8 @@ Importing a plugin, calling its factory, reading its attributes, calling ``predi
 the plugin does there (raises any exception, ``OSError`` included; calls ``sys.exit(0)`` or
 ``sys.exit(3)``; raises a ``BaseException`` subclass) becomes one :class:`PluginError` naming the
 model and what it was doing, which the CLI reports with exit code 2 (a model's fault, distinct
-from mura-bench's own bugs, exit 1). Only Ctrl-C (``KeyboardInterrupt``) passes through.
+from mura-bench's own bugs, exit 1). Only a signal's exception (Ctrl-C's ``KeyboardInterrupt``,
+``Terminated`` for SIGTERM and SIGHUP) passes through.
 An :class:`~mura_bench.errors.InputError` a plugin raises about its own options keeps its message,
 prefixed with the model's name.
 """
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mura_bench.errors import InputError
+from mura_bench.io.outputs import Terminated
 from mura_bench.io.terminal import excerpt, quote
 
 #: Longest part of a plugin's own error message shown.
@@ -45,10 +47,12 @@ def describe_exception(exc: BaseException) -> str:
 def plugin_code(model: str, failure: str) -> Iterator[None]:
     """Run plugin code for ``model``; anything it raises (but Ctrl-C) becomes a PluginError
     ``model 'NAME' <failure>: it raised Type: message`` (or ``it called sys.exit(3)``), where
-    ``failure`` says what failed ("could not be created with options ...")."""
+    ``failure`` says what failed ("could not be created with options ..."). A signal's exception
+    (Ctrl-C, :class:`~mura_bench.io.outputs.Terminated` for SIGTERM) is the user's, not the plugin's:
+    it passes through."""
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except PluginError:
         raise
