@@ -127,6 +127,50 @@ def test_other_options_or_truth_miss_the_cache(board):
     assert len(entry_files(cache)) == 8
 
 
+def test_files_no_build_used_for_a_month_are_pruned_and_nothing_else(board):
+    import os
+    import time
+
+    from mura_bench.leaderboard.score_cache import KEEP_TEMPORARY_SECONDS, KEEP_UNUSED_DAYS
+
+    root, truth, subs, studies, labels = board
+    cache = root / "cache"
+    write_entry(subs, "withdrawn", 'name = "Gone"\nreported = false\n', model_rows(studies, labels, 0.9, 50))
+    build_site(subs, truth, root / "a", resamples=RESAMPLES, seed=3, cache=cache)
+    build_site(subs, truth, root / "b", resamples=RESAMPLES, seed=4, cache=cache)  # another board
+    first_board = set(cache.iterdir())
+    shutil.rmtree(subs / "withdrawn")
+    (subs / "weak" / "predictions.csv").write_text("\n".join(model_rows(studies, labels, 0.7, 11)) + "\n")
+    month = KEEP_UNUSED_DAYS * 86400
+    stale_temporary = cache / f".{'a' * 64}.npz.123.tmp"
+    fresh_temporary = cache / f".pairs-{'b' * 64}.npz.456.tmp"
+    for f in (stale_temporary, fresh_temporary):
+        f.write_bytes(b"half")
+    others = [cache / "notes.txt", cache / f"{'c' * 64}.npy", cache / "keep"]
+    for f in others[:2]:
+        f.write_text("not the cache's")
+    others[2].mkdir()
+    old = time.time() - month - 3600
+    for f in [*first_board, *others, stale_temporary]:
+        os.utime(f, (old, old))
+    os.utime(fresh_temporary, (time.time() - KEEP_TEMPORARY_SECONDS + 600,) * 2)
+
+    build_site(subs, truth, root / "c", resamples=RESAMPLES, seed=3, cache=cache)
+    build_site(subs, truth, root / "c-plain", resamples=RESAMPLES, seed=3)
+    assert differing(root / "c", root / "c-plain") == []
+    now = set(cache.iterdir())
+    # kept: this build's entries (the changed one's new file too) and pair file, marked used now
+    used = [f for f in now if f.suffix == ".npz"]
+    assert len(used) == 5 and all(time.time() - f.stat().st_mtime < 600 for f in used)
+    assert len([f for f in used if f.name.startswith("pairs-")]) == 1
+    # removed: the other board's files, the withdrawn entry's, the changed entry's old file, stale temporaries
+    assert len(first_board - now) == len(first_board) - 4 == 8
+    assert set(others) | {fresh_temporary} <= now and stale_temporary not in now
+    # files used within the month stay
+    build_site(subs, truth, root / "d", resamples=RESAMPLES, seed=4, cache=cache)
+    assert len(list(cache.glob("*.npz"))) == 10
+
+
 def test_a_damaged_cache_file_is_scored_again(board):
     root, truth, subs, *_ = board
     cache = root / "cache"

@@ -220,6 +220,8 @@ def _build_site(
     finally:
         plotting.join()
     clock.lap("move")
+    if store is not None:
+        store.prune(keys.values())
     skipped.sort(key=lambda s: s.slug)
     return BuildReport(
         out_dir,

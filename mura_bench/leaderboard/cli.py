@@ -59,7 +59,8 @@ def leaderboard() -> None:
     default=None,
     type=click.Path(file_okay=False, path_type=str),
     help="Folder that keeps each entry's scores between builds: a rebuild scores only new or "
-    "changed entries (same site as without it). Created when absent.",
+    "changed entries (same site as without it). Created when absent; its files unused for 30 days "
+    "are removed.",
 )
 @click.option(
     "--workers",

@@ -13,6 +13,12 @@ the CI rule (:func:`.ranking.significantly_better_given`).
 A file that cannot be read, or does not hold what its name promises, is a miss: the entry is
 read and scored again and the file replaced. Files are written to a temporary name and renamed.
 Results computed from a hidden truth must never be cached: the build refuses a cache then.
+
+The folder does not grow without end (:meth:`ScoreCache.prune`, after each build): the files a
+build used are marked used (their modification time), and cache files that no build has used for
+:data:`KEEP_UNUSED_DAYS` days are removed, whichever board they belong to (an entry since changed
+or withdrawn, options or versions since changed), with the temporary files of interrupted builds.
+Files with other names are never touched.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import hashlib
 import io
 import json
 import os
+import re
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,6 +47,12 @@ from mura_bench.results import BootstrapSettings, Estimate, GroupResult, InputIn
 #: Version of the cache file layout (part of every key).
 CACHE_FORMAT = 2
 _READ_FAULTS = (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile)
+#: A cache file that no build has used for this many days is removed by the next build.
+KEEP_UNUSED_DAYS = 30
+#: A temporary file (of a build interrupted while writing the cache) older than this is removed.
+KEEP_TEMPORARY_SECONDS = 24 * 3600
+_CACHE_FILE = re.compile(r"(?:pairs-)?[0-9a-f]{64}\.npz")
+_TEMPORARY_FILE = re.compile(r"\.((?:pairs-)?[0-9a-f]{64}\.npz)\.[0-9]+\.tmp")
 
 
 class ScoreCache:
@@ -158,6 +172,38 @@ class ScoreCache:
         buffer = io.BytesIO()
         np.savez(buffer, keys=np.array(list(first), dtype="U64"), better=np.packbits(kept.ravel()))
         _write_atomically(self.folder, f"pairs-{self.board}.npz", buffer.getvalue())
+
+    def prune(self, used: Iterable[str], now: float | None = None) -> list[str]:
+        """Mark the entry files of the keys ``used`` and this board's pair file as used at ``now``
+        (default: the current time), then remove the cache files (entries' and pair files, of any
+        board) unused for :data:`KEEP_UNUSED_DAYS` days and temporary files older than
+        :data:`KEEP_TEMPORARY_SECONDS`. Other files are left alone. Best effort: a file that cannot
+        be marked or removed stays. Returns the names removed, sorted."""
+        now = time.time() if now is None else now
+        kept = {f"{key}.npz" for key in used} | {f"pairs-{self.board}.npz"}
+        removed: list[str] = []
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return removed
+        for name in names:
+            path = self.folder / name
+            try:
+                if name in kept:
+                    os.utime(path, (now, now))
+                    continue
+                if _CACHE_FILE.fullmatch(name):
+                    oldest = now - KEEP_UNUSED_DAYS * 86400
+                elif _TEMPORARY_FILE.fullmatch(name):
+                    oldest = now - KEEP_TEMPORARY_SECONDS
+                else:
+                    continue
+                if os.lstat(path).st_mtime < oldest:
+                    os.unlink(path)
+                    removed.append(name)
+            except OSError:
+                continue
+        return removed
 
 
 def _is_key(text: str) -> bool:
