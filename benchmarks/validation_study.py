@@ -145,7 +145,7 @@ def replicate(scenario: str, n: int, rep: int, settings: dict) -> dict:
     rng = np.random.default_rng([settings["seed"], SCENARIOS.index(scenario), n, rep])
     part, _, readers, model = simulate(scenario, part_sizes(n), rng)
     preds, truth = as_inputs(part, readers, model)
-    common = dict(metrics=list(METRICS), resamples=settings["resamples"], seed=rep, keep_replicates=True)
+    common = dict(metrics=list(METRICS), bootstrap=settings["resamples"], seed=rep, keep_replicates=True)
     one = score(preds, truth, ci_method="bca", test="randomization", permutations=settings["permutations"], **common)
     two = score(preds, truth, resample_readers=True, **common)
     out: dict = {}
@@ -184,7 +184,7 @@ def true_differences(scenario: str, seed: int, per_part: int = 100_000) -> dict:
     rng = np.random.default_rng([seed, 99])
     sizes = np.round(VALID_STUDIES / VALID_STUDIES.sum() * per_part * 7).astype(int)
     part, _, readers, model = simulate(scenario, sizes, rng)
-    result = score(*as_inputs(part, readers, model), metrics=list(METRICS), resamples=0)
+    result = score(*as_inputs(part, readers, model), metrics=list(METRICS), bootstrap=0)
     return {g: {m: result.groups[g].difference[m].value for m in METRICS} for g in GROUPS}
 
 

@@ -30,15 +30,15 @@ def case(tmp_path):
 
 def test_panel_dataframe_matches_the_file_scorer(case):
     root, panel, preds = case
-    from_files = score(root / "preds.csv", root / "panel.csv", resamples=300, seed=4)
+    from_files = score(root / "preds.csv", root / "panel.csv", bootstrap=300, seed=4)
     shuffled = panel.sample(frac=1.0, random_state=1).set_index("study")  # aligned by index
-    from_arrays = evaluate(preds["study"], preds["probability"].to_numpy(), shuffled, resamples=300, seed=4)
+    from_arrays = evaluate(preds["study"], preds["probability"].to_numpy(), shuffled, bootstrap=300, seed=4)
     assert from_arrays.protocol == "leave-one-out"
     assert from_arrays.truth.readers == ("r1", "r2", "r3", "r4", "r5")  # 'label' is not a reader
     assert groups_json(from_arrays) == groups_json(from_files)
     assert from_arrays.notes == from_files.notes
     with_column = evaluate(
-        preds["study"], preds["probability"].to_numpy(), panel.sample(frac=1.0, random_state=2), resamples=300, seed=4
+        preds["study"], preds["probability"].to_numpy(), panel.sample(frac=1.0, random_state=2), bootstrap=300, seed=4
     )  # a 'study' column aligns too
     assert groups_json(with_column) == groups_json(from_files)
 
@@ -48,12 +48,12 @@ def test_positional_numpy_inputs_and_protocols(case):
     panel = panel.set_index("study").loc[preds["study"]]  # same order as the predictions
     readers = panel[["r1", "r2", "r3", "r4", "r5"]].to_numpy()
     ids, probs = preds["study"].tolist(), preds["probability"].to_numpy()
-    loo = evaluate(ids, probs, readers, resamples=200, seed=2)
-    assert groups_json(loo) == groups_json(score(root / "preds.csv", root / "panel.csv", resamples=200, seed=2))
-    single = evaluate(ids, probs, panel["label"].to_numpy(), resamples=200, seed=2)
+    loo = evaluate(ids, probs, readers, bootstrap=200, seed=2)
+    assert groups_json(loo) == groups_json(score(root / "preds.csv", root / "panel.csv", bootstrap=200, seed=2))
+    single = evaluate(ids, probs, panel["label"].to_numpy(), bootstrap=200, seed=2)
     assert single.protocol == "single" and single.truth.kind == "labels"
-    assert groups_json(single) == groups_json(score(root / "preds.csv", root / "labels.csv", resamples=200, seed=2))
-    gold = evaluate(ids, probs, readers, protocol="gold-panel", resamples=200, seed=2)
+    assert groups_json(single) == groups_json(score(root / "preds.csv", root / "labels.csv", bootstrap=200, seed=2))
+    gold = evaluate(ids, probs, readers, protocol="gold-panel", bootstrap=200, seed=2)
     assert gold.protocol == "gold-panel" and set(gold.groups["overall"].readers) == {"r4", "r5"}
 
 
@@ -62,9 +62,9 @@ def test_integer_predictions_are_labels_and_floats_probabilities(case):
     ids = preds["study"].tolist()
     truth = panel.set_index("study")["label"]
     hard = (preds["probability"].to_numpy() > 0.5).astype(int)
-    as_labels = evaluate(ids, hard, truth, resamples=50)
+    as_labels = evaluate(ids, hard, truth, bootstrap=50)
     assert as_labels.predictions.kind == "labels" and "auroc" not in as_labels.groups["overall"].model
-    as_probs = evaluate(ids, hard.astype(float), truth, resamples=50)
+    as_probs = evaluate(ids, hard.astype(float), truth, bootstrap=50)
     assert as_probs.predictions.kind == "study-probabilities" and "auroc" in as_probs.groups["overall"].model
     assert any("0.0 or 1.0" in n for n in as_probs.notes)
 
@@ -76,8 +76,8 @@ def test_image_ids_are_averaged_per_study(case):
     for s, p in zip(preds["study"], preds["probability"]):
         images += [f"{s}image1.png", f"{s}image2.png"]
         values += [min(1.0, p + 0.1), max(0.0, p - 0.1)] if 0.1 <= p <= 0.9 else [p, p]
-    result = evaluate(images, np.array(values), truth, resamples=100, seed=1)
-    expected = evaluate(preds["study"], preds["probability"].to_numpy(), truth, resamples=100, seed=1)
+    result = evaluate(images, np.array(values), truth, bootstrap=100, seed=1)
+    expected = evaluate(preds["study"], preds["probability"].to_numpy(), truth, bootstrap=100, seed=1)
     assert result.predictions.kind == "image-probabilities" and result.predictions.rows == len(images)
     assert result.groups["overall"].model["f1"] == expected.groups["overall"].model["f1"]
 
@@ -103,12 +103,12 @@ def test_bad_arrays_raise_one_input_error(case, bad, message):
         preds["study"].tolist(), preds["probability"].to_numpy(), panel[["r1", "r2", "r3", "r4", "r5"]].to_numpy()
     )
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        evaluate(*args, resamples=10)
+        evaluate(*args, bootstrap=10)
 
 
 def test_to_frame_holds_the_rows(case):
     root, _, _ = case
-    result = score(root / "preds.csv", root / "panel.csv", resamples=100)
+    result = score(root / "preds.csv", root / "panel.csv", bootstrap=100)
     frame = result.to_frame()
     assert list(frame.columns) == [
         "group",

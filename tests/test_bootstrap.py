@@ -36,7 +36,7 @@ def test_replicates_match_slow_loop_over_resamples(tmp_path):
     result = score(
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
-        resamples=B,
+        bootstrap=B,
         seed=7,
         keep_replicates=True,
         metrics=["f1", "kappa"],
@@ -76,7 +76,7 @@ def test_intervals_match_scipy_on_the_same_resamples(tmp_path, method):
         score(
             tmp_path / "preds.csv",
             tmp_path / "labels.csv",
-            resamples=B,
+            bootstrap=B,
             seed=seed,
             metrics=["f1", "kappa"],
             ci_method=method.lower(),
@@ -100,28 +100,28 @@ def test_intervals_match_scipy_on_the_same_resamples(tmp_path, method):
 
 def test_row_order_and_separate_runs_share_resamples(tmp_path):
     write_case(tmp_path, seed=8)
-    a = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=300, seed=1, keep_replicates=True)
+    a = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=300, seed=1, keep_replicates=True)
     lines = (tmp_path / "preds.csv").read_text().splitlines()
     (tmp_path / "shuffled.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
-    b = score(tmp_path / "shuffled.csv", tmp_path / "panel.csv", resamples=300, seed=1, keep_replicates=True)
+    b = score(tmp_path / "shuffled.csv", tmp_path / "panel.csv", bootstrap=300, seed=1, keep_replicates=True)
     assert a.groups == b.groups
     both = score_many(
         [tmp_path / "preds.csv", tmp_path / "shuffled.csv"],
         tmp_path / "panel.csv",
-        resamples=300,
+        bootstrap=300,
         seed=1,
         keep_replicates=True,
     )
     assert both[0].groups == a.groups and both[1].groups == a.groups
     assert np.array_equal(both[1].replicates["overall"]["model"]["f1"], a.replicates["overall"]["model"]["f1"])
-    c = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=300, seed=2)
+    c = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=300, seed=2)
     assert c.groups["overall"].model["f1"].ci != a.groups["overall"].model["f1"].ci
 
 
 def test_point_estimates_come_from_the_original_sample_and_significance_from_the_ci(tmp_path):
     write_case(tmp_path, seed=9)
-    point = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0)
-    boot = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=500)
+    point = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=0)
+    boot = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=500)
     for group in GROUPS:
         for metric, est in boot.groups[group].model.items():
             assert est.value == point.groups[group].model[metric].value
@@ -141,9 +141,9 @@ def test_model_vs_model_differences_are_paired(tmp_path):
     ]
     (tmp_path / "noisy.csv").write_text("\n".join(noisy) + "\n")
     a, b = score_many(
-        [tmp_path / "preds.csv", tmp_path / "noisy.csv"], tmp_path / "panel.csv", resamples=400, keep_replicates=True
+        [tmp_path / "preds.csv", tmp_path / "noisy.csv"], tmp_path / "panel.csv", bootstrap=400, keep_replicates=True
     )
-    alone = score(tmp_path / "noisy.csv", tmp_path / "panel.csv", resamples=400, keep_replicates=True)
+    alone = score(tmp_path / "noisy.csv", tmp_path / "panel.csv", bootstrap=400, keep_replicates=True)
     assert np.array_equal(alone.replicates["overall"]["model"]["f1"], b.replicates["overall"]["model"]["f1"])
     diff = a.replicates["overall"]["model"]["f1"] - b.replicates["overall"]["model"]["f1"]
     assert diff.shape == (400,) and np.isfinite(diff).all()

@@ -68,8 +68,8 @@ def test_json_schema_deterministic(case):
 
 
 def test_agrees_with_score_on_the_same_resamples(case):
-    a = analyze(case / "preds.csv", case / "panel.csv", resamples=400, seed=4)
-    s = score(case / "preds.csv", case / "panel.csv", resamples=400, seed=4)
+    a = analyze(case / "preds.csv", case / "panel.csv", bootstrap=400, seed=4)
+    s = score(case / "preds.csv", case / "panel.csv", bootstrap=400, seed=4)
     for g in GROUPS:
         sens = next(p for p in a.groups[g].operating_points if p.threshold == 0.5).rates["sensitivity"]
         assert sens.value == pytest.approx(s.groups[g].model["sensitivity"].value, abs=1e-12)
@@ -136,7 +136,7 @@ def write_lopsided(tmp_path):
 
 def test_no_abnormal_group_and_one_study_group(tmp_path):
     write_lopsided(tmp_path)
-    a = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=100, target_sensitivity=0.8)
+    a = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=100, target_sensitivity=0.8)
     doc = a.to_dict()
     assert "triage" not in doc["groups"]["elbow"] and "calibration" in doc["groups"]["elbow"]
     assert "triage" not in doc["groups"]["finger"] and doc["groups"]["finger"]["studies"] == 1
@@ -148,10 +148,10 @@ def test_no_abnormal_group_and_one_study_group(tmp_path):
 
 def test_threshold_minus_infinity_is_null(tmp_path):
     write_lopsided(tmp_path)
-    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=50, target_sensitivity=1.0).to_dict()
+    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=50, target_sensitivity=1.0).to_dict()
     triage = doc["groups"]["hand"]["triage"]
     assert triage["cleared_share"]["value"] >= 0
-    full = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=1.0).to_dict()
+    full = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=0, target_sensitivity=1.0).to_dict()
     # a sensitivity of 1 allows clearing only below the lowest abnormal probability
     assert full["groups"]["overall"]["triage"]["missed_per_1000"]["value"] == 0.0
     same = json.loads(json.dumps(doc))  # valid JSON, nulls for -inf
@@ -200,9 +200,9 @@ def test_point_threshold_minus_infinity_is_null_in_json(tmp_path):
     (tmp_path / "preds.csv").write_text(
         "study,probability\n" + "\n".join(f"{r.split(',')[0]},{p}" for r, p in zip(rows[1:], probs)) + "\n"
     )
-    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=1.0).to_dict()
+    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=0, target_sensitivity=1.0).to_dict()
     triage = doc["groups"]["hand"]["triage"]
     assert triage["threshold"] == {"value": None, "ci": None}
     assert triage["cleared_share"]["value"] == 0.0 and triage["missed_per_1000"]["value"] == 0.0
-    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0, target_sensitivity=2 / 3).to_dict()
+    doc = analyze(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=0, target_sensitivity=2 / 3).to_dict()
     assert doc["groups"]["hand"]["triage"]["threshold"]["value"] == 0.3  # clears 0.1 (abnormal), 0.2, 0.3

@@ -109,7 +109,7 @@ def test_score_reports_every_group_to_the_progress_callback(tmp_path):
 
     write_case(tmp_path, seed=2)
     calls = []
-    score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=20, progress=lambda *a: calls.append(a))
+    score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=20, progress=lambda *a: calls.append(a))
     n = len((tmp_path / "labels.csv").read_text().splitlines())
     assert [c[0] for c in calls] == ["scoring"] * 8 and all(c[2] == 2 * n for c in calls)
     done = [c[1] for c in calls]

@@ -35,7 +35,7 @@ def case(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analysis(case):
-    return analyze(read_predictions(case / "preds.csv"), read_truth(case / "panel.csv"), resamples=200, seed=0)
+    return analyze(read_predictions(case / "preds.csv"), read_truth(case / "panel.csv"), bootstrap=200, seed=0)
 
 
 def intervals_of(analysis) -> set[str]:

@@ -78,7 +78,7 @@ def test_ranking_on_the_page_follows_paired_rule(built):
     results = score_many(
         [read_predictions(subs / k / "predictions.csv") for k in order],
         read_truth(truth),
-        resamples=RESAMPLES,
+        bootstrap=RESAMPLES,
         seed=7,
         keep_replicates=True,
     )
@@ -330,7 +330,7 @@ def test_random_readers_mark_the_radiologist_comparison_and_keep_the_ranks(tmp_p
 
     assert ranks(tmp_path / "site") == ranks(plain)
     preds = [subs / f"m{k}" / "predictions.csv" for k in range(2)]
-    expected = score_many(preds, truth, resamples=100, readers="random", adjust="holm")
+    expected = score_many(preds, truth, bootstrap=100, readers="random", adjust="holm")
     for k, result in enumerate(expected):
         page = next(p for p in (tmp_path / "site").rglob(f"m{k}.html")).read_text()
         assert "Obuchowski–Rockette test with random readers" in page and "Holm-adjusted" in page

@@ -157,13 +157,13 @@ def test_score_many_names_the_prediction_set_at_fault(tmp_path, truth):
     good.write_text("\n".join(model_rows(studies, labels, 2.0, 1)) + "\n")
     partial.write_text("\n".join(model_rows(studies, labels, 2.0, 1)[:-3]) + "\n")
     with pytest.raises(InputError) as plain:
-        score(partial, path, resamples=0)
+        score(partial, path, bootstrap=0)
     with pytest.raises(PredictionSetError) as raised:
-        score_many([good, good, partial], path, resamples=0)
+        score_many([good, good, partial], path, bootstrap=0)
     assert (raised.value.index, raised.value.name) == (2, str(partial))
     assert str(raised.value) == str(plain.value) and "3 of 40 studies" in str(raised.value)
     with pytest.raises(PredictionSetError) as raised:
-        score_many([tmp_path / "absent.csv", good], path, resamples=0)
+        score_many([tmp_path / "absent.csv", good], path, bootstrap=0)
     assert raised.value.index == 0 and "absent.csv" in str(raised.value)
 
 

@@ -18,7 +18,7 @@ from mura_bench.scoring.engine import score
 )
 def test_leave_one_out_matches_slow_loop(tmp_path, n_readers, tie):
     studies, panel, model, _ = write_case(tmp_path, n_readers=n_readers, seed=n_readers)
-    result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0, tie=tie)
+    result = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=0, tie=tie)
     assert result.protocol == "leave-one-out"
     for metric in ("f1", "kappa"):
         expected = ref.leave_one_out(studies, panel, model, metric, tie)
@@ -38,7 +38,7 @@ def test_gold_panel_matches_slow_loop(tmp_path):
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
         protocol="gold-panel",
-        resamples=0,
+        bootstrap=0,
         gold_readers=["r2", "r4", "r6"],
     )
     expected = ref.gold_panel(studies, panel, model, "f1", gold=(1, 3, 5))
@@ -52,23 +52,23 @@ def test_gold_panel_matches_slow_loop(tmp_path):
 
 def test_single_uses_label_and_positives_follow_the_protocol(tmp_path):
     studies, panel, model, truth = write_case(tmp_path, seed=3)
-    single = score(tmp_path / "preds.csv", tmp_path / "labels.csv", resamples=0)
+    single = score(tmp_path / "preds.csv", tmp_path / "labels.csv", bootstrap=0)
     assert single.protocol == "single" and single.groups["overall"].radiologists is None
     assert single.groups["overall"].positives == sum(truth.values())
     assert single.groups["overall"].model["f1"].value == pytest.approx(
         ref.f1([truth[s] for s in studies], [model[s] for s in studies])
     )
-    loo = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0)
+    loo = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=0)
     assert loo.groups["overall"].positives == sum(ref.vote(panel[s]) for s in studies)
     # A panel with a label column can be scored against the label too.
-    panel_single = score(tmp_path / "preds.csv", tmp_path / "panel.csv", protocol="single", resamples=0)
+    panel_single = score(tmp_path / "preds.csv", tmp_path / "panel.csv", protocol="single", bootstrap=0)
     assert panel_single.groups["overall"].model["f1"].value == single.groups["overall"].model["f1"].value
 
 
 @pytest.mark.parametrize("panel", ["panel6", "panel5"])
 def test_golden_leave_one_out(golden, panel):
     expected = json.loads((golden / "expected-leave-one-out.json").read_text())[panel]
-    result = score(golden / "predictions.csv", golden / f"{panel}.csv", resamples=0)
+    result = score(golden / "predictions.csv", golden / f"{panel}.csv", bootstrap=0)
     for group, by_metric in expected.items():
         for metric, e in by_metric.items():
             grp = result.groups[group]

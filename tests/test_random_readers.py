@@ -86,7 +86,7 @@ def test_json_difference_is_the_or_analysis_of_the_reader_differences(case):
 
 
 def test_holm_applies_to_the_or_p_values(case):
-    res = evaluate(*_arrays(case), readers="random", adjust="holm", resamples=0, metrics=["f1"])
+    res = evaluate(*_arrays(case), readers="random", adjust="holm", bootstrap=0, metrics=["f1"])
     ps = np.array([res.groups[g].difference["f1"].p_value for g in GROUPS])
     from mura_bench.stats.randomization import holm
 
@@ -134,11 +134,11 @@ def test_resample_readers_is_deprecated_with_a_pointer(case):
     assert cp.returncode == 0 and "deprecated" in cp.stderr and "--readers random" in cp.stderr
     assert "FutureWarning" not in cp.stderr
     with pytest.warns(FutureWarning, match='readers="random"'):
-        evaluate(*_arrays(case), resample_readers=True, resamples=20, metrics=["f1"])
+        evaluate(*_arrays(case), resample_readers=True, bootstrap=20, metrics=["f1"])
 
 
 def test_randomization_test_honours_confidence(case):
-    common = dict(test="randomization", permutations=199, resamples=0, metrics=["f1"])
+    common = dict(test="randomization", permutations=199, bootstrap=0, metrics=["f1"])
     at95 = evaluate(*_arrays(case), **common)
     at80 = evaluate(*_arrays(case), confidence=0.8, **common)
     for g in GROUPS:
@@ -148,7 +148,7 @@ def test_randomization_test_honours_confidence(case):
 
 
 def test_table_marks_only_overall_unless_adjusted(case):
-    res = evaluate(*_arrays(case), resamples=200, metrics=["f1"], confidence=0.5)  # wide net: marks everywhere
+    res = evaluate(*_arrays(case), bootstrap=200, metrics=["f1"], confidence=0.5)  # wide net: marks everywhere
     from mura_bench.console.results_table import shows_mark
 
     flagged = [g for g in GROUPS if res.groups[g].difference["f1"].significant]
@@ -189,7 +189,7 @@ def test_each_reader_of_the_panel_as_the_model_is_not_called_different_from_radi
     for name in names:
         others = panel[["study"] + [c for c in names if c != name]].set_index("study")
         res = evaluate(
-            list(panel.study), panel[name].to_numpy().astype(int), others, resamples=0, readers="random", adjust="holm"
+            list(panel.study), panel[name].to_numpy().astype(int), others, bootstrap=0, readers="random", adjust="holm"
         )
         assert not res.groups["overall"].difference["f1"].significant, name
         for g in GROUPS:

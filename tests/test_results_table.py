@@ -29,7 +29,7 @@ def case(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(case):
-    return score(case / "preds.csv", case / "panel.csv", resamples=200, seed=0)
+    return score(case / "preds.csv", case / "panel.csv", bootstrap=200, seed=0)
 
 
 def expected_cells(result, subjects):
@@ -172,7 +172,7 @@ def test_binary_image_values_get_a_note(tmp_path):
     rng = np.random.default_rng(0)
     rows = [f"{s}image{j}.png,{int(rng.integers(0, 2))}" for s in studies for j in (1, 2, 3)]
     (tmp_path / "votes.csv").write_text("\n".join(rows) + "\n")
-    result = score(tmp_path / "votes.csv", tmp_path / "labels.csv", resamples=50)
+    result = score(tmp_path / "votes.csv", tmp_path / "labels.csv", bootstrap=50)
     assert result.predictions.kind == "image-probabilities"
     assert any("fraction of its images voted abnormal" in n for n in result.notes)
     text = render.table_text(result, 100)

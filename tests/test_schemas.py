@@ -165,7 +165,7 @@ def test_reliability_means_stay_in_the_unit_interval(tmp_path, seed):
 def test_the_api_result_validates():
     ids = [f"valid/XR_HAND/patient{i}/study1/" for i in range(1, 31)]
     panel = [[i % 2, i % 2, (i // 3) % 2] for i in range(1, 31)]
-    doc = json.loads(evaluate(ids, [0.2 + 0.6 * (i % 2) for i in range(1, 31)], panel, resamples=50).to_json())
+    doc = json.loads(evaluate(ids, [0.2 + 0.6 * (i % 2) for i in range(1, 31)], panel, bootstrap=50).to_json())
     assert errors("score", doc) == []
 
 
@@ -184,7 +184,7 @@ def score_doc(case) -> dict:
     probs = dict(line.split(",") for line in (case / "preds.csv").read_text().splitlines()[1:])
     return json.loads(
         evaluate(
-            sorted(ids), [float(probs[s]) for s in sorted(ids)], [[int(v) for v in row] for row in panel], resamples=20
+            sorted(ids), [float(probs[s]) for s in sorted(ids)], [[int(v) for v in row] for row in panel], bootstrap=20
         ).to_json()
     )
 

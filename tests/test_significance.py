@@ -37,7 +37,7 @@ def test_randomization_p_values_match_a_slow_loop_over_permutations(tmp_path):
     result = score(
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
-        resamples=0,
+        bootstrap=0,
         seed=seed,
         metrics=["f1", "kappa"],
         test="randomization",
@@ -72,7 +72,7 @@ def test_randomization_on_a_gold_panel_swaps_with_non_gold_readers_only(tmp_path
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
         protocol="gold-panel",
-        resamples=0,
+        bootstrap=0,
         metrics=["f1"],
         test="randomization",
         permutations=P,
@@ -121,7 +121,7 @@ def test_randomization_test_holds_its_size_when_the_model_is_another_reader():
         res = score(
             *study.as_inputs(part, readers, model),
             metrics=["f1", "kappa"],
-            resamples=0,
+            bootstrap=0,
             test="randomization",
             permutations=199,
             seed=rep,
@@ -155,7 +155,7 @@ def test_holm_adjusts_over_the_groups_and_drives_significance(tmp_path):
     raw = score(
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
-        resamples=200,
+        bootstrap=200,
         metrics=["f1", "kappa"],
         test="randomization",
         permutations=300,
@@ -163,7 +163,7 @@ def test_holm_adjusts_over_the_groups_and_drives_significance(tmp_path):
     adj = score(
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
-        resamples=200,
+        bootstrap=200,
         metrics=["f1", "kappa"],
         test="randomization",
         permutations=300,
@@ -188,7 +188,7 @@ def test_holm_adjusts_over_the_groups_and_drives_significance(tmp_path):
 def test_adjust_without_randomization_is_refused(tmp_path):
     write_case(tmp_path, n_per_part=3)
     with pytest.raises(InputError, match="--test randomization"):
-        score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=10, adjust="holm")
+        score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=10, adjust="holm")
     cp = subprocess.run(
         [
             sys.executable,
@@ -208,7 +208,7 @@ def test_adjust_without_randomization_is_refused(tmp_path):
     )
     assert cp.returncode == 2 and "randomization" in cp.stderr and "Traceback" not in cp.stderr
     with pytest.raises(InputError, match="at least 2"):
-        score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=1)
+        score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=1)
 
 
 def test_pairwise_model_vs_model_matches_a_slow_loop():
@@ -245,7 +245,7 @@ def test_two_way_bootstrap_matches_a_slow_loop(tmp_path):
     res = score(
         tmp_path / "preds.csv",
         tmp_path / "panel.csv",
-        resamples=B,
+        bootstrap=B,
         seed=seed,
         metrics=["f1", "kappa"],
         resample_readers=True,
@@ -282,8 +282,8 @@ def test_scores_do_not_depend_on_the_reader_column_order(tmp_path):
         dict(test="randomization", permutations=200, adjust="holm"),
         dict(resample_readers=True),
     ):
-        a = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=400, **kwargs)
-        b = score(tmp_path / "preds.csv", tmp_path / "shuffled.csv", resamples=400, **kwargs)
+        a = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=400, **kwargs)
+        b = score(tmp_path / "preds.csv", tmp_path / "shuffled.csv", bootstrap=400, **kwargs)
         for g in GROUPS:
             assert a.groups[g].model == b.groups[g].model and a.groups[g].difference == b.groups[g].difference
             assert a.groups[g].radiologists == b.groups[g].radiologists
@@ -311,7 +311,7 @@ def test_degenerate_interval_is_never_significant_and_is_noted(tmp_path):
     for name in ("panel.csv", "preds.csv"):
         lines = (tmp_path / name).read_text().splitlines()
         (tmp_path / name).write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.split(",")[0] in keep]) + "\n")
-    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=200)
+    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=200)
     for _metric, est in res.groups["hand"].difference.items():
         assert is_degenerate(*est.ci) and est.significant is False
     assert any("difference f1 in hand: degenerate CI" in n for n in res.notes)
@@ -326,7 +326,7 @@ def test_auroc_note_names_the_one_class_reference(tmp_path):
     (tmp_path / "preds.csv").write_text(
         "study,probability\n" + "".join(f"{s},{p}\n" for s, p in zip(ids, (0.9, 0.2, 0.4)))
     )
-    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", resamples=0)
+    res = score(tmp_path / "preds.csv", tmp_path / "panel.csv", bootstrap=0)
     notes = [n for n in res.notes if n.startswith("auroc omitted for wrist")]
     assert notes and "other than r1" in notes[0] and "r2" not in notes[0] and "r3" not in notes[0]
 

@@ -35,7 +35,7 @@ def test_batch_equals_single_analysis(board):
         if not pred.has_probabilities:
             assert got is None
             continue
-        one = analyze(pred, truth, resamples=RESAMPLES, seed=3).groups["overall"]
+        one = analyze(pred, truth, bootstrap=RESAMPLES, seed=3).groups["overall"]
         assert got.triage == one.triage, name
         assert got.reliability == one.calibration["reliability"]
         assert got.brier == one.calibration["brier"].value and got.ece == one.calibration["ece"].value
@@ -46,7 +46,7 @@ def test_entry_pages_show_the_triage_of_analyze(board):
     site = root / "site"
     for name in ("strong", "weak"):
         page = html.unescape((site / "entry" / f"{name}.html").read_text())
-        one = analyze(subs / name / "predictions.csv", truth, resamples=RESAMPLES, seed=3).groups["overall"]
+        one = analyze(subs / name / "predictions.csv", truth, bootstrap=RESAMPLES, seed=3).groups["overall"]
         share = one.triage["cleared_share"]
         row = re.search(
             r"Share of studies cleared</th>\s*<td class=\"num\">([^<]*)</td>\s*<td class=\"num ci\">([^<]*)<", page
@@ -64,7 +64,7 @@ def test_index_has_a_sortable_cleared_column(board):
     index = (root / "site" / "index.html").read_text()
     assert "Cleared at reader sensitivity" in index
     values = dict(re.findall(r'data-key="([^"]+)"[\s\S]*?<td class="num cleared" data-v="([^"]*)"', index))
-    one = analyze(subs / "weak" / "predictions.csv", truth, resamples=RESAMPLES, seed=3).groups["overall"]
+    one = analyze(subs / "weak" / "predictions.csv", truth, bootstrap=RESAMPLES, seed=3).groups["overall"]
     assert float(values["weak"]) == one.triage["cleared_share"].value
     assert values["zero-one"] == "" and values["radiologists"] == ""
 

@@ -65,7 +65,7 @@ def test_rank_tooltips_and_above_radiologists_marks(site):
     above = {slug for slug, html in row_html.items() if 'class="tag above"' in html}
     expected = set()
     for slug in ("strong", "mid", "weak", "twin"):
-        diff = score(subs / slug / "predictions.csv", truth, resamples=300, seed=1).groups["overall"].difference["f1"]
+        diff = score(subs / slug / "predictions.csv", truth, bootstrap=300, seed=1).groups["overall"].difference["f1"]
         if diff.significant and diff.value > 0:
             expected.add(slug)
     assert above == expected and "strong" in expected and "weak" not in expected
@@ -75,7 +75,7 @@ def test_roc_area_and_auroc_column_are_reconciled(site, tmp_path):
     root, truth, subs, _ = site
     entry = html_lib.unescape(page(root, "entry/strong.html"))
     caption = entry.split("<figcaption>")[1].split("</figcaption>")[0]
-    auroc = score(subs / "strong" / "predictions.csv", truth, resamples=0).groups["overall"].model["auroc"].value
+    auroc = score(subs / "strong" / "predictions.csv", truth, bootstrap=0).groups["overall"].model["auroc"].value
     assert f"AUROC column ({auroc:.3f})" in caption and "leave-one-out references" in caption
     # against single labels both are the same number, and the caption says so
     labels = tmp_path / "labels.csv"
@@ -84,7 +84,7 @@ def test_roc_area_and_auroc_column_are_reconciled(site, tmp_path):
     build_site(subs, labels, tmp_path / "site", resamples=0)
     single = html_lib.unescape((tmp_path / "site" / "entry" / "strong.html").read_text())
     area = re.search(r"area under this curve (\d\.\d{3}), the AUROC column's value", single)
-    value = score(subs / "strong" / "predictions.csv", labels, resamples=0).groups["overall"].model["auroc"].value
+    value = score(subs / "strong" / "predictions.csv", labels, bootstrap=0).groups["overall"].model["auroc"].value
     assert area and area.group(1) == f"{value:.3f}"
 
 

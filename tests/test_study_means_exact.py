@@ -167,7 +167,7 @@ def test_score_is_identical_for_two_files_with_the_same_rows_in_another_order(tm
     results = []
     for trial in range(3):
         random.Random(trial).shuffle(rows)
-        results.append(score(write_rows(tmp_path, rows, f"p{trial}.csv"), tmp_path / "truth.csv", resamples=50))
+        results.append(score(write_rows(tmp_path, rows, f"p{trial}.csv"), tmp_path / "truth.csv", bootstrap=50))
     groups = [{g: r.groups[g] for g in r.groups} for r in results]
     assert groups[0] == groups[1] == groups[2]
 

@@ -172,7 +172,7 @@ def test_score_table_json_and_csv_with_hostile_reader_names(tmp_path):
 
 def test_the_table_on_a_real_terminal_has_only_rich_colour_codes(tmp_path, monkeypatch):
     truth, preds = write_panel(tmp_path, HOSTILE_NAMES[:6])
-    result = score(preds, read_truth(truth), resamples=0)
+    result = score(preds, read_truth(truth), bootstrap=0)
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -284,7 +284,7 @@ def test_random_bytes_in_reader_names_never_reach_the_terminal(tmp_path_factory,
     names = [f"r{i}{part}".strip() for i, part in enumerate(parts)]
     folder = tmp_path_factory.mktemp("random-names")
     truth, preds = write_panel(folder, names, studies=30)
-    result = score(preds, read_truth(truth), resamples=0)
+    result = score(preds, read_truth(truth), bootstrap=0)
     assert list(result.groups["overall"].readers) == names  # the real names in the result
     out = folder / "table.txt"
     render.print_table(result, out, readers=True)

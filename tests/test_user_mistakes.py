@@ -78,9 +78,9 @@ def test_bootstrap_bounds_accept_zero_and_two_to_the_limit(value):
 def test_library_refuses_bad_resamples_and_seeds(case):
     for bad in (1, -1, MAX_RESAMPLES + 1):
         with pytest.raises(InputError, match="resample"):
-            score(case / "preds.csv", case / "panel.csv", resamples=bad)
+            score(case / "preds.csv", case / "panel.csv", bootstrap=bad)
     with pytest.raises(InputError, match="seed"):
-        score(case / "preds.csv", case / "panel.csv", resamples=0, seed=-1)
+        score(case / "preds.csv", case / "panel.csv", bootstrap=0, seed=-1)
 
 
 def test_negative_seed_is_a_usage_error_everywhere():
@@ -342,7 +342,7 @@ def test_library_refuses_repeated_gold_readers(case):
     with pytest.raises(InputError, match="more than once"):
         codalab_scores(preds, truth, gold_readers=["r1", "r1", "r2"])
     with pytest.raises(InputError, match="gold-panel protocol only"):
-        score(preds, truth, resamples=0, gold_readers=["r1", "r2", "r3"])
+        score(preds, truth, bootstrap=0, gold_readers=["r1", "r2", "r3"])
 
 
 # --- --metrics -----------------------------------------------------------------------------------
