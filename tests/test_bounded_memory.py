@@ -69,6 +69,7 @@ def _tiny_blocks(monkeypatch, workers: int) -> None:
     monkeypatch.setattr(bootstrap, "COUNT_BLOCK_CELLS", 1)
     monkeypatch.setattr(bootstrap, "BINCOUNT_CELLS", 1)
     monkeypatch.setattr(group_statistics, "STAT_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(group_statistics, "JACKKNIFE_BLOCK_ROWS", 1)
     monkeypatch.setattr(group_statistics, "WORKERS", workers)
     monkeypatch.setattr(randomization, "DRAW_BLOCK_CELLS", 1)
     monkeypatch.setattr(analysis, "RUNNING_ELEMENTS", 1)

@@ -535,7 +535,7 @@ def _group_statistics(batch: _Batch, rows: np.ndarray, g_index: int, opts: Optio
     stats = lambda w: statistics(w, inputs)  # noqa: E731
     point = stats(np.ones((1, n), dtype=np.float32))
     boot = bootstrap_stats(stats, inputs, labels, g_index, opts)
-    jack = jackknife_stats(stats, n) if boot is not None and opts.ci_method == "bca" and n > 1 else None
+    jack = jackknife_stats(inputs, n) if boot is not None and opts.ci_method == "bca" and n > 1 else None
     p_values = (
         model_vs_readers_p_values(
             plan, labels, batch.from_counts, permutations=opts.permutations, seed=opts.seed, group=g_index, tie=opts.tie

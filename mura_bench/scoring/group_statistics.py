@@ -19,7 +19,7 @@ import numpy as np
 from mura_bench.stats.bootstrap import block_rows, count_blocks, draw_counts, jackknife_blocks
 from mura_bench.scoring.group_estimates import Stats, empty_stats
 from mura_bench.stats.metric_registry import metric_spec
-from mura_bench.stats.metrics import COUNT_METRICS, CrossPairs
+from mura_bench.stats.metrics import COUNT_METRICS, EXACT_FLOAT32_COUNTS, Counts, CrossPairs, LeaveOneOutAuroc
 from mura_bench.stats.rank_sums import ScoreRanking
 from mura_bench.stats.protocols import Plan
 from mura_bench.scoring.score_options import Options
@@ -99,12 +99,37 @@ def bootstrap_stats(
     return blocks_in_order(block_stats, resample_blocks(n, g_index, opts, rows, relabel))
 
 
-def jackknife_stats(stats, n: int) -> Stats:
-    """``stats`` of the n leave-one-out samples (BCa's acceleration), built and evaluated block by
-    block (:func:`mura_bench.stats.bootstrap.jackknife_blocks`): memory grows with n x statistics, not
-    with n x n. Blocks are joined row-major, as one call on all n samples lays them out (BCa's
-    acceleration sums over them, so the layout fixes the rounding)."""
-    return blocks_in_order(lambda start, w: stats(w), jackknife_blocks(n), stack=_concatenate)
+#: Leave-one-out samples per block of :func:`jackknife_stats` (its memory: rows x statistics).
+JACKKNIFE_BLOCK_ROWS = 4096
+
+
+def jackknife_stats(inputs: "GroupInputs", n: int) -> Stats:
+    """:func:`statistics` of the n leave-one-out samples (BCa's acceleration): the values it gives
+    for the rows of :func:`mura_bench.stats.bootstrap.jackknife_weights`, bit for bit, in O(n x
+    statistics) time and memory instead of O(n^2). The counts are the column totals minus the
+    left-out study's row (:meth:`~mura_bench.stats.metrics.CrossPairs.leave_one_out_counts`),
+    AUROC comes from the full sample's ranks
+    (:class:`~mura_bench.stats.metrics.LeaveOneOutAuroc`). From
+    :data:`~mura_bench.stats.metrics.EXACT_FLOAT32_COUNTS` studies on (where float32 counts are no
+    longer exact) the weights themselves are used, block by block. Blocks are joined row-major, as
+    one call on all n samples lays them out (BCa's acceleration sums over them, so the layout fixes
+    the rounding)."""
+    if n >= EXACT_FLOAT32_COUNTS or set(inputs.score_metrics) - {"auroc"}:
+        return blocks_in_order(lambda start, w: statistics(w, inputs), jackknife_blocks(n), stack=_concatenate)
+    totals = inputs.pairs.column_totals()
+    auroc = (
+        LeaveOneOutAuroc.of(inputs.plan.references, inputs.ranking)
+        if inputs.ranking is not None and "auroc" in inputs.score_metrics
+        else None
+    )
+
+    def block(start: int, stop: int) -> Stats:
+        counts = inputs.pairs.leave_one_out_counts(start, stop, totals)
+        scores = {} if auroc is None else {"auroc": auroc.values(start, stop).mean(axis=2)}
+        return statistics_of(counts, scores, stop - start, inputs)
+
+    starts = range(0, n, JACKKNIFE_BLOCK_ROWS)
+    return blocks_in_order(block, ((a, min(a + JACKKNIFE_BLOCK_ROWS, n)) for a in starts), stack=_concatenate)
 
 
 def _concatenate(blocks: list[np.ndarray]) -> np.ndarray:
@@ -236,19 +261,23 @@ def statistics(weights: np.ndarray, inputs: GroupInputs) -> Stats:
     Model columns: the model's metric averaged over the K references. Readers: each against its
     reference. Radiologists: mean over readers. Difference: model - radiologists.
     """
+    return statistics_of(inputs.pairs.counts(weights), model_score_metrics(weights, inputs), weights.shape[0], inputs)
+
+
+def statistics_of(counts: Counts, score_values: dict[str, np.ndarray], b: int, inputs: GroupInputs) -> Stats:
+    """:func:`statistics` of ``b`` samples from their confusion counts (``inputs.pairs``' columns)
+    and their model's score metrics (metric -> (b, submissions), averaged over the references)."""
     plan = inputs.plan
     n_refs, n_subs = plan.references.shape[1], inputs.n_subs
     n_readers = plan.readers.shape[1]
-    counts = inputs.pairs.counts(weights)
     stats = empty_stats()
     split = n_subs * n_refs
-    b = weights.shape[0]
     for name in inputs.count_metrics:
         values = COUNT_METRICS[name](*counts)
         stats["model"][name] = mean_over_references(values[:, :split].reshape(b, n_refs, n_subs))
         if n_readers:
             stats["readers"][name] = values[:, split:]
-    stats["model"].update(model_score_metrics(weights, inputs))
+    stats["model"].update(score_values)
     if n_readers:
         for name, values in stats["readers"].items():
             rad = values.mean(axis=1)

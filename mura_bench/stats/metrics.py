@@ -136,9 +136,23 @@ class CrossPairs:
 
     def counts(self, weights: np.ndarray) -> Counts:
         """TP, FP, FN, TN (each (B, S*K + R) float64) for every resample row of ``weights``."""
+        return self._split(np.asarray(weights @ self.indicators, dtype=np.float64))
+
+    def column_totals(self) -> np.ndarray:
+        """The counts' columns summed over all studies (float64): what :meth:`leave_one_out_counts` needs."""
+        return self.indicators.sum(axis=0, dtype=np.float64)
+
+    def leave_one_out_counts(self, start: int, stop: int, totals: np.ndarray | None = None) -> Counts:
+        """:meth:`counts` of the samples that leave out study i, for i in ``start..stop`` (the rows
+        of the jackknife weights), without the matrix product: each is the column totals
+        (:meth:`column_totals`) minus study i's row. Below :data:`EXACT_FLOAT32_COUNTS` studies every
+        count is an exact integer either way, so the values equal :meth:`counts` bit for bit."""
+        totals = self.column_totals() if totals is None else totals
+        return self._split(totals - self.indicators[start:stop])
+
+    def _split(self, stacked: np.ndarray) -> Counts:
         k, s = self.n_truth, self.n_pred
         crossed = s * k
-        stacked = np.asarray(weights @ self.indicators, dtype=np.float64)
         tp_x = stacked[:, :crossed]
         fp_x = np.tile(stacked[:, crossed : crossed + s], (1, k)) - tp_x
         fn_x = np.repeat(stacked[:, crossed + s : crossed + s + k], s, axis=1) - tp_x
@@ -157,6 +171,11 @@ def confusion_counts(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -
     form the k-th pair. Returns TP, FP, FN, TN, each (B, K) float64. One matrix product for all.
     """
     return counts_from_indicators(weights, pair_indicators(truth, pred, dtype=weights.dtype))
+
+
+#: Below this many studies, a float32 matrix product of 0/1 weights and 0/1 indicators is an exact
+#: integer count (every partial sum is an integer below 2**24).
+EXACT_FLOAT32_COUNTS = 2**24
 
 
 #: Below this many studies, resample counts, mid-ranks and rank sums are exact in float32 (every
@@ -303,6 +322,83 @@ def _rank_sums_in_blocks(w: np.ndarray, ranking: ScoreRanking, y: np.ndarray, se
                 _rank_sums(w_block, order, ranking.ties[s], y[order]) - self_ties[start : start + block]
             )
     return rank_sum
+
+
+@dataclass(frozen=True)
+class LeaveOneOutAuroc:
+    """AUROC of each score column against each truth column on the samples that leave one study
+    out (the jackknife), in O(n) per sample instead of the O(n) matrix row of weights per sample
+    that :func:`auroc_weighted` reads (O(n^2) in all).
+
+    Leaving study i out lowers by one the mid-rank of every study scored above it and by 1/2 that
+    of every other study tied with it, so the positives' rank sum becomes
+    ``R - y_i r_i - (positives above i) - (positives tied with i, i excluded) / 2``, with P - y_i
+    positives among n - 1 studies. Every one of these numbers is a half-integer, exact in float64,
+    as are the rank sums :func:`auroc_weighted` computes from the jackknife weights; both then go
+    through the same last expression, so the values are equal bit for bit (tested).
+    """
+
+    truth: np.ndarray  # (n, K) float64 0/1
+    positives: np.ndarray  # (K,) float64
+    rank_sums: np.ndarray  # (S, K) float64: full-sample mid-rank sums of the positives
+    positions: np.ndarray  # (S, n) each study's position in column s's ascending order
+    block_first: np.ndarray  # (S, n) by position: first position of its tie block
+    block_last: np.ndarray  # (S, n) by position: last position of its tie block
+    cumulative: np.ndarray  # (S, n + 1, K) int64 positives among the first p positions
+
+    @staticmethod
+    def of(truth: np.ndarray, ranking: ScoreRanking) -> "LeaveOneOutAuroc":
+        """Prepared once for ``truth`` (n,) or (n, K) 0/1 and the score columns of ``ranking``."""
+        truth = np.asarray(truth)
+        y = (truth[:, None] if truth.ndim == 1 else truth).astype(np.float64)
+        n = y.shape[0]
+        positions, firsts, lasts, cumulative, rank_sums = [], [], [], [], []
+        for s, order in enumerate(ranking.orders):
+            ordered = ranking.scores[order, s]
+            new_block = np.r_[True, ordered[1:] != ordered[:-1]]
+            first = np.maximum.accumulate(np.where(new_block, np.arange(n), 0))
+            ends = np.r_[np.flatnonzero(new_block)[1:], n] - 1
+            last = np.repeat(ends, np.diff(np.r_[np.flatnonzero(new_block), n]))
+            position = np.empty(n, dtype=np.int64)
+            position[order] = np.arange(n)
+            midrank = (first + last) / 2.0 + 1.0  # by position, 1-based
+            cum = np.zeros((n + 1, y.shape[1]), dtype=np.int64)
+            np.cumsum(y[order].astype(np.int64), axis=0, out=cum[1:])
+            positions.append(position)
+            firsts.append(first)
+            lasts.append(last)
+            cumulative.append(cum)
+            rank_sums.append(midrank[position] @ y)
+        return LeaveOneOutAuroc(
+            y,
+            y.sum(axis=0),
+            np.array(rank_sums).reshape(len(ranking.orders), y.shape[1]),
+            np.array(positions),
+            np.array(firsts),
+            np.array(lasts),
+            np.array(cumulative),
+        )
+
+    def values(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, S, K) AUROC of the samples leaving out study i, i in ``start..stop``:
+        :func:`auroc_weighted` of those rows of the jackknife weights (NaN where one class is left)."""
+        n = self.truth.shape[0]
+        y_out = self.truth[start:stop]  # (m, K)
+        pos = (self.positives - y_out)[:, None, :]  # (m, 1, K)
+        neg = (n - 1.0) - pos
+        rank_sum = np.empty((stop - start, self.rank_sums.shape[0], self.truth.shape[1]))
+        for s in range(self.rank_sums.shape[0]):
+            at = self.positions[s, start:stop]
+            first, last = self.block_first[s, at], self.block_last[s, at]
+            up_to_last = self.cumulative[s, last + 1].astype(np.float64)  # (m, K)
+            above = self.positives - up_to_last
+            tied_others = up_to_last - self.cumulative[s, first] - y_out
+            midrank = ((first + last) / 2.0 + 1.0)[:, None]
+            rank_sum[:, s] = self.rank_sums[s] - y_out * midrank - above - tied_others / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+        auc[np.broadcast_to((pos == 0) | (neg == 0), auc.shape)] = np.nan
+        return auc
 
 
 # Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.
