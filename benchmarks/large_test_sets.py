@@ -5,6 +5,8 @@
    ``getrusage``; beside it the same run with ``--bootstrap 0`` (reading, validation and point
    estimates: what the resampling adds is the difference). Goal: 10^5 studies in <= 60 s within
    the documented bound (4 GB).
+   With ``--bca``, each size also with ``--ci-method bca``: what BCa's jackknife (n leave-one-out
+   samples) adds, beside the previous code's when ``--previous`` is given.
 2. Largest allowed option values (``--limits``): --bootstrap 100000 (also with --ci-method bca and
    with --resample-readers) on ``--limit-studies`` studies, and --test randomization
    --permutations 1000000 on 1,199 and on ``--limit-studies`` studies: peak RSS against the bound.
@@ -13,8 +15,8 @@
 before the engine worked in blocks) in the same run, for the baseline; it needs about 12 bytes per
 resample and study (4 GB at 20,000 studies), so it is skipped above ``--previous-max`` studies.
 
-Run: python benchmarks/large_test_sets.py [--sizes 1000,10000,100000] [--limits] [--limit-studies 20000]
-     [--previous /path/to/old/checkout] [--quick]
+Run: python benchmarks/large_test_sets.py [--sizes 1000,10000,100000] [--bca] [--limits] [--limit-studies 20000]
+     [--previous /path/to/old/checkout] [--previous-max 20000] [--quick]
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def main() -> int:
     parser.add_argument("--previous", help="an earlier checkout to run beside the current code")
     parser.add_argument("--previous-max", type=int, default=20000)
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 and 2,000 resamples")
+    parser.add_argument("--bca", action="store_true", help="also each size with --ci-method bca")
     args = parser.parse_args()
     sizes = [1000, 10000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     resamples = 2000 if args.quick else args.resamples
@@ -110,6 +113,13 @@ def main() -> int:
             row(f"{n:>7,} studies, --bootstrap 0 (reading, points)", reading)
             if args.previous and n <= args.previous_max:
                 row(f"{n:>7,} studies, previous code", measure(base, args.previous))
+            if args.bca:
+                bca = base + ["--ci-method", "bca"]
+                result = measure(bca)
+                worst = max(worst, result[1])
+                row(f"{n:>7,} studies, --ci-method bca", result)
+                if args.previous and n <= args.previous_max:
+                    row(f"{n:>7,} studies, --ci-method bca, previous code", measure(bca, args.previous))
         if args.limits:
             n = args.limit_studies
             preds, truth = write_inputs(folder, n)

@@ -341,10 +341,10 @@ class LeaveOneOutAuroc:
     truth: np.ndarray  # (n, K) float64 0/1
     positives: np.ndarray  # (K,) float64
     rank_sums: np.ndarray  # (S, K) float64: full-sample mid-rank sums of the positives
-    positions: np.ndarray  # (S, n) each study's position in column s's ascending order
-    block_first: np.ndarray  # (S, n) by position: first position of its tie block
-    block_last: np.ndarray  # (S, n) by position: last position of its tie block
-    cumulative: np.ndarray  # (S, n + 1, K) int64 positives among the first p positions
+    positions: np.ndarray  # (S, n) int32: each study's position in column s's ascending order
+    block_first: np.ndarray  # (S, n) int32, by position: first position of its tie block
+    block_last: np.ndarray  # (S, n) int32, by position: last position of its tie block
+    cumulative: np.ndarray  # (S, n + 1, K) int32: positives among the first p positions
 
     @staticmethod
     def of(truth: np.ndarray, ranking: ScoreRanking) -> "LeaveOneOutAuroc":
@@ -356,14 +356,14 @@ class LeaveOneOutAuroc:
         for s, order in enumerate(ranking.orders):
             ordered = ranking.scores[order, s]
             new_block = np.r_[True, ordered[1:] != ordered[:-1]]
-            first = np.maximum.accumulate(np.where(new_block, np.arange(n), 0))
-            ends = np.r_[np.flatnonzero(new_block)[1:], n] - 1
-            last = np.repeat(ends, np.diff(np.r_[np.flatnonzero(new_block), n]))
-            position = np.empty(n, dtype=np.int64)
-            position[order] = np.arange(n)
+            first = np.maximum.accumulate(np.where(new_block, np.arange(n, dtype=np.int32), 0))
+            starts = np.flatnonzero(new_block)
+            last = np.repeat(np.r_[starts[1:], n] - 1, np.diff(np.r_[starts, n])).astype(np.int32)
+            position = np.empty(n, dtype=np.int32)
+            position[order] = np.arange(n, dtype=np.int32)
             midrank = (first + last) / 2.0 + 1.0  # by position, 1-based
-            cum = np.zeros((n + 1, y.shape[1]), dtype=np.int64)
-            np.cumsum(y[order].astype(np.int64), axis=0, out=cum[1:])
+            cum = np.zeros((n + 1, y.shape[1]), dtype=np.int32)
+            np.cumsum(y[order].astype(np.int32), axis=0, out=cum[1:])
             positions.append(position)
             firsts.append(first)
             lasts.append(last)
