@@ -1,6 +1,6 @@
 """The packaged JSON schemas (``mura_bench/schemas``, JSON Schema 2020-12) against every JSON
-document that ``score`` and ``analyze`` write, under each option that changes the document's shape,
-and against broken documents the schemas must refuse."""
+document that ``score``, ``analyze`` and ``leaderboard build`` write, under each option that changes
+the document's shape, and against broken documents the schemas must refuse."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from helpers import write_case
+from helpers import make_submissions, write_case, write_truth
 from mura_bench import evaluate, results
 from mura_bench.analysis import analysis_result
 from mura_bench.cli.main import cli
+from mura_bench.leaderboard import table
 
-SCHEMAS = {"score": "score-v1.json", "analysis": "analysis-v1.json"}
+SCHEMAS = {"score": "score-v1.json", "analysis": "analysis-v1.json", "leaderboard": "leaderboard-v1.json"}
 
 
 def load_schema(kind: str) -> dict:
@@ -170,7 +171,11 @@ def test_the_api_result_validates():
 
 
 def test_the_schemas_are_valid_2020_12_schemas_naming_the_documents():
-    for kind, schema in (("score", results.SCHEMA), ("analysis", analysis_result.SCHEMA)):
+    for kind, schema in (
+        ("score", results.SCHEMA),
+        ("analysis", analysis_result.SCHEMA),
+        ("leaderboard", table.SCHEMA),
+    ):
         loaded = load_schema(kind)
         Draft202012Validator.check_schema(loaded)
         assert loaded["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -257,3 +262,108 @@ def test_the_analysis_schema_refuses_broken_documents(case, monkeypatch):
         change(node)
         broken.append(errors("analysis", bad))
     assert all(broken), broken
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory) -> Path:
+    """A panel with a label column, its 3-reader gold-panel and labels-only versions, and the
+    helpers' submissions (probabilities, 0/1 labels, a reported entry, entries that are skipped)."""
+    root = tmp_path_factory.mktemp("board")
+    truth, studies, labels = write_truth(root, 60)
+    rows = [line.split(",") for line in truth.read_text().splitlines()]
+    (root / "gold.csv").write_text("".join(f"{r[0]},{','.join(r[1:4])}\n" for r in rows[1:]))
+    (root / "labels.csv").write_text("".join(f"{r[0]},{r[-1]}\n" for r in rows[1:]))
+    make_submissions(root, studies, labels)
+    return root
+
+
+LEADERBOARD_BUILDS = {
+    "panel": ["--truth", "panel.csv"],
+    "points-only": ["--truth", "panel.csv", "--bootstrap", "0"],
+    "randomization-holm": [
+        "--truth",
+        "panel.csv",
+        "--test",
+        "randomization",
+        "--permutations",
+        "60",
+        "--adjust",
+        "holm",
+    ],
+    "random-readers": ["--truth", "panel.csv", "--readers", "random"],
+    "hidden-truth": ["--truth", "panel.csv", "--hidden-truth"],
+    "gold-panel": ["--truth", "gold.csv"],
+    "labels": ["--truth", "labels.csv"],
+}
+
+
+def leaderboard_json(board: Path, name: str) -> dict:
+    out = board / f"site-{name}"
+    args = ["leaderboard", "build", "submissions", *LEADERBOARD_BUILDS[name], "--out", out.name, "--workers", "1"]
+    if "--bootstrap" not in args:
+        args += ["--bootstrap", "30"]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(LEADERBOARD_BUILDS))
+def test_every_leaderboard_json_validates(board, monkeypatch, name):
+    monkeypatch.chdir(board)
+    doc = leaderboard_json(board, name)
+    assert errors("leaderboard", doc) == []
+    kinds = [row["kind"] for row in doc["rows"]]
+    assert kinds.count("submission") >= 3  # the skipped and reported entries are not rows
+    assert ("reader" in kinds) == (name not in ("labels", "gold-panel"))  # a gold panel has no leave-one-out readers
+
+
+def _break_board(doc: dict, how: str) -> dict:
+    bad = copy.deepcopy(doc)
+    entry = next(r for r in bad["rows"] if r["kind"] == "submission")
+    reader = next(r for r in bad["rows"] if r["kind"] == "reader")
+    if how == "entry-without-rank":
+        del entry["rank"]
+    elif how == "rank-zero":
+        entry["rank"] = 0
+    elif how == "reader-with-rank":
+        reader["rank"] = 1
+    elif how == "unknown-kind":
+        reader["kind"] = "reported"
+    elif how == "missing-group":
+        del entry["groups"]["wrist"]
+    elif how == "misspelled-metric":
+        entry["groups"]["overall"]["kapa"] = entry["groups"]["overall"].pop("kappa")
+    elif how == "ci-of-one-bound":
+        entry["groups"]["overall"]["f1"]["ci"] = [0.5]
+    elif how == "bad-predictions-sha256":
+        entry["predictions"]["sha256"] = "abc"
+    elif how == "permutations-with-the-ci-rule":
+        bad["bootstrap"]["permutations"] = 1000
+    elif how == "truth-with-its-path":
+        bad["truth"]["path"] = "/hidden/truth.csv"
+    elif how == "wrong-schema-name":
+        bad["schema"] = "mura-bench/leaderboard/v2"
+    return bad
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "entry-without-rank",
+        "rank-zero",
+        "reader-with-rank",
+        "unknown-kind",
+        "missing-group",
+        "misspelled-metric",
+        "ci-of-one-bound",
+        "bad-predictions-sha256",
+        "permutations-with-the-ci-rule",
+        "truth-with-its-path",
+        "wrong-schema-name",
+    ],
+)
+def test_the_leaderboard_schema_refuses_broken_documents(board, monkeypatch, how):
+    monkeypatch.chdir(board)
+    doc = leaderboard_json(board, "panel")
+    assert errors("leaderboard", doc) == []
+    assert errors("leaderboard", _break_board(doc, how)) != []

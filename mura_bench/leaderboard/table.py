@@ -68,8 +68,9 @@ def _estimate_dict(est: Estimate | None) -> dict | None:
 
 
 def to_json(rows: list[BoardRow], header: dict) -> str:
-    """The table as a JSON document (schema ``mura-bench/leaderboard/v1``); ``header`` carries the
-    build's settings (title, truth, bootstrap, ranking rule)."""
+    """The table as a JSON document (schema ``mura-bench/leaderboard/v1``, packaged as
+    ``mura_bench/schemas/leaderboard-v1.json``); ``header`` carries the build's settings (title,
+    truth, bootstrap, ranking rule)."""
     entries = []
     for row in rows:
         item: dict = {"key": row.key, "kind": row.kind, "label": row.label}
