@@ -15,6 +15,7 @@ development phase's per-part columns), so a pass is the policy's doing, not a bl
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -407,3 +408,46 @@ def test_medperf_results_recover_no_more_than_chance(hidden, tmp_path):
             "wrist_f1",
         }
         assert best_recovery([text], probs, labels) <= chance(labels), name
+
+
+# ---------------------------------------------------------------------------------------------
+# A digest of the truth is a check for guesses
+# ---------------------------------------------------------------------------------------------
+
+_HEX = re.compile(r"[0-9a-f]{12,64}")
+UNKNOWN = 12
+
+
+def digest_attack(texts: list[str], truth_bytes: bytes, unknown: np.ndarray) -> np.ndarray | None:
+    """An attacker who knows the truth file's format and every label but those of the rows
+    ``unknown`` (learned elsewhere) tries each of their 2**k assignments and keeps the one whose
+    SHA-256, or a prefix of 12 digits or more, appears in a published file; None when none does."""
+    published = {match[:12] for text in texts for match in _HEX.findall(text)}
+    lines = truth_bytes.decode("utf-8").splitlines(keepends=True)
+    for bits in itertools.product("01", repeat=len(unknown)):
+        for row, bit in zip(unknown, bits):
+            lines[row] = lines[row][: lines[row].rindex(",") + 1] + bit + "\n"
+        if hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()[:12] in published:
+            return np.array([int(b) for b in bits])
+    return None
+
+
+def test_no_digest_of_a_hidden_truth_is_published(hidden, tmp_path):
+    tmp, truth, studies, labels = hidden
+    unknown = np.random.default_rng(3).choice(N, UNKNOWN, replace=False)
+    probs = attack_submissions(N)["increasing"]
+
+    def texts_of(folder: Path) -> list[str]:
+        return [p.read_text(encoding="utf-8", errors="replace") for p in folder.rglob("*") if p.is_file()]
+
+    # the ordinary site names its truth by SHA-256: every guess can be checked, the labels are found
+    site = build_board(tmp_path, truth, studies, {"increasing": probs}, hidden_truth=False)
+    assert np.array_equal(digest_attack(texts_of(site), truth.read_bytes(), unknown), labels[unknown])
+    # a hidden truth: the leaderboard site and both Codabench phases publish no digest of it
+    texts = texts_of(build_board(tmp_path, truth, studies, {"increasing": probs}, hidden_truth=True))
+    for task in (0, 1):
+        texts += list(run_phase(tmp / "bundle", tmp_path / f"digest-{task}", task, csv_of(studies, probs)).values())
+    assert digest_attack(texts, truth.read_bytes(), unknown) is None
+    digest = hashlib.sha256(truth.read_bytes()).hexdigest()
+    assert not any(digest[:8] in text for text in texts)
+    assert any("sha256 is withheld" in text for text in texts)

@@ -12,6 +12,10 @@ programs write): aggregates only.
   get a one-study bin, whose observed rate is that study's label), and the ECE is that of the
   merged bins.
 * No per-study table or download (the site never writes one).
+* No digest of the truth: its SHA-256, or any prefix of it, is a check for guesses (whoever narrows
+  the labels down to a set of candidates, by other published figures or outside knowledge, hashes
+  each candidate file and keeps the one that matches). The pages and ``leaderboard.json`` say it is
+  withheld (:func:`published_truth_sha256`).
 
 Aggregate metrics with their intervals, the readers' operating points and the body-part tables
 stay; the residual risk (each published number leaks a few bits, and many submissions add up) is
@@ -26,6 +30,11 @@ import dataclasses
 MIN_BIN_STUDIES = 20
 #: Triage figures at study resolution, left out of pages built from a hidden truth.
 STUDY_RESOLUTION_TRIAGE = ("threshold",)
+
+
+def published_truth_sha256(sha256: str, hidden_truth: bool) -> str | None:
+    """The truth's SHA-256 as a page may show it: None (withheld) when the truth is hidden."""
+    return None if hidden_truth else sha256
 
 
 def merge_small_bins(bins: list[list[float]], min_studies: int = MIN_BIN_STUDIES) -> list[list[float]]:

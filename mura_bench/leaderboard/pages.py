@@ -24,6 +24,7 @@ from mura_bench import __version__
 from mura_bench.data.layout import BODY_PARTS, GROUPS, body_part_of
 from mura_bench.leaderboard.board import RANK_METRIC, RankRule, ScoredEntry
 from mura_bench.leaderboard.curves import operating_point, reference_and_readers, roc_curve, trapezoid_auc
+from mura_bench.leaderboard.hidden_truth import published_truth_sha256
 from mura_bench.leaderboard.submissions import ReportedSubmission
 from mura_bench.leaderboard.table import (
     ALL_METRICS,
@@ -147,7 +148,7 @@ def write_site(
         version=__version__,
         numpy_version=np.__version__,
         truth_name=Path(truth.path).name,
-        truth_sha256=truth.sha256,
+        truth_sha256=published_truth_sha256(truth.sha256, ctx.hidden_truth),
         truth_kind=truth.kind,
         protocol=protocol,
         reader_names=truth.reader_names,
@@ -239,7 +240,7 @@ def _write_downloads(root: Path, ctx: SiteContext, protocol: str) -> None:
         "title": ctx.title,
         "truth": {
             "file": Path(truth.path).name,
-            "sha256": truth.sha256,
+            "sha256": published_truth_sha256(truth.sha256, ctx.hidden_truth),
             "kind": truth.kind,
             "studies": len(truth.study_ids),
             "readers": list(truth.reader_names),
