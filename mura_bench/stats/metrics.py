@@ -289,13 +289,20 @@ def auroc_weighted(
         )
     else:
         rank_sum = _rank_sums_in_blocks(w_int if use_int and w_int is not None else w, ranking, y, self_ties)
-    pos, neg = positives[:, None, :], negatives[:, None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
-    auc[np.broadcast_to((pos == 0) | (neg == 0), auc.shape)] = np.nan
+    auc = _auc_of_rank_sums(rank_sum, positives[:, None, :], negatives[:, None, :])
     if truth.ndim == 1:
         auc = auc[:, :, 0]
     return auc[:, 0] if scores.ndim == 1 else auc
+
+
+def _auc_of_rank_sums(rank_sum: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC from the positives' mid-rank sums and the class sizes (broadcast):
+    ``(R_pos - P(P+1)/2) / (P N)``, NaN where a class is empty. The one last expression of
+    :func:`auroc_weighted` and :class:`LeaveOneOutAuroc`, whose values are equal bit for bit."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+    auc[np.broadcast_to((pos == 0) | (neg == 0), auc.shape)] = np.nan
+    return auc
 
 
 def _float32_exact(weights: np.ndarray) -> bool:
@@ -353,12 +360,11 @@ class LeaveOneOutAuroc:
         y = (truth[:, None] if truth.ndim == 1 else truth).astype(np.float64)
         n = y.shape[0]
         positions, firsts, lasts, cumulative, rank_sums = [], [], [], [], []
-        for s, order in enumerate(ranking.orders):
-            ordered = ranking.scores[order, s]
-            new_block = np.r_[True, ordered[1:] != ordered[:-1]]
-            first = np.maximum.accumulate(np.where(new_block, np.arange(n, dtype=np.int32), 0))
-            starts = np.flatnonzero(new_block)
-            last = np.repeat(np.r_[starts[1:], n] - 1, np.diff(np.r_[starts, n])).astype(np.int32)
+        for order, ties in zip(ranking.orders, ranking.ties):
+            first, last = np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32)
+            if ties is not None:  # a tied position's block runs from its first to its last tied position
+                first[ties.positions] = ties.positions[ties.starts[ties.block_of]]
+                last[ties.positions] = ties.positions[ties.ends[ties.block_of]]
             position = np.empty(n, dtype=np.int32)
             position[order] = np.arange(n, dtype=np.int32)
             midrank = (first + last) / 2.0 + 1.0  # by position, 1-based
@@ -395,10 +401,7 @@ class LeaveOneOutAuroc:
             tied_others = up_to_last - self.cumulative[s, first] - y_out
             midrank = ((first + last) / 2.0 + 1.0)[:, None]
             rank_sum[:, s] = self.rank_sums[s] - y_out * midrank - above - tied_others / 2.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
-        auc[np.broadcast_to((pos == 0) | (neg == 0), auc.shape)] = np.nan
-        return auc
+        return _auc_of_rank_sums(rank_sum, pos, neg)
 
 
 # Scalar conveniences (one sample, unit weights) — the public, scikit-learn-like face of the module.
