@@ -51,8 +51,12 @@ _READ_FAULTS = (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.Ba
 KEEP_UNUSED_DAYS = 30
 #: A temporary file (of a build interrupted while writing the cache) older than this is removed.
 KEEP_TEMPORARY_SECONDS = 24 * 3600
-_CACHE_FILE = re.compile(r"(?:pairs-)?[0-9a-f]{64}\.npz")
-_TEMPORARY_FILE = re.compile(r"\.((?:pairs-)?[0-9a-f]{64}\.npz)\.[0-9]+\.tmp")
+#: A key (:meth:`ScoreCache.key`, :attr:`ScoreCache.board`): a SHA-256 in hex.
+_KEY = "[0-9a-f]{64}"
+#: The cache's own files: an entry's or a board's pair decisions, and their temporary files
+#: (:func:`_write_atomically`).
+_CACHE_FILE = re.compile(rf"(?:pairs-)?{_KEY}\.npz")
+_TEMPORARY_FILE = re.compile(rf"\.(?:pairs-)?{_KEY}\.npz\.[0-9]+\.tmp")
 
 
 class ScoreCache:
@@ -207,7 +211,7 @@ class ScoreCache:
 
 
 def _is_key(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return re.fullmatch(_KEY, text) is not None
 
 
 def _write_atomically(folder: Path, name: str, data: bytes) -> None:
