@@ -8,7 +8,6 @@ and appends the radiologists' mean and each reader as reference rows (never rank
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from mura_bench.leaderboard.ranking import (
     significantly_better,
     significantly_better_given,
 )
-from mura_bench.leaderboard.submissions import RescoredSubmission
+from mura_bench.leaderboard.submissions import OfRescoredSubmission, RescoredSubmission
 from mura_bench.leaderboard.table import BoardRow
 from mura_bench.data.predictions import Predictions
 from mura_bench.results import Result
@@ -32,21 +31,13 @@ RANK_METRIC = "f1"
 
 
 @dataclass(frozen=True)
-class ScoredEntry:
+class ScoredEntry(OfRescoredSubmission):
     """A re-scored entry as the build read it: its predictions and their alignment with every
     study of the truth (``allow_missing=False``), kept for every later step."""
 
     submission: RescoredSubmission
     predictions: Predictions
     alignment: Alignment
-
-    @property
-    def slug(self) -> str:
-        return self.submission.meta.slug
-
-    @property
-    def folder(self) -> Path:
-        return self.submission.predictions_path.parent
 
 
 @dataclass(frozen=True)

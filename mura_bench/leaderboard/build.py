@@ -33,7 +33,12 @@ from mura_bench.leaderboard.board import RankRule, ScoredEntry, better_matrix, b
 from mura_bench.leaderboard.entry_files import check_entry_file
 from mura_bench.leaderboard.pages import EntryRenderError, SiteContext
 from mura_bench.leaderboard.skips import skip_reason
-from mura_bench.leaderboard.submissions import RescoredSubmission, SkippedEntry, load_submissions
+from mura_bench.leaderboard.submissions import (
+    OfRescoredSubmission,
+    RescoredSubmission,
+    SkippedEntry,
+    load_submissions,
+)
 from mura_bench.io.output_folders import check_replaceable_dir, replace_dir, staging_dir
 from mura_bench.io.outputs import check_parent
 from mura_bench.data.predictions import predictions_from_bytes
@@ -344,7 +349,7 @@ class _Entries:
 
 
 @dataclass(frozen=True)
-class _EntryFile:
+class _EntryFile(OfRescoredSubmission):
     """An entry's predictions file as read once: its name in messages, bytes, SHA-256, cache key."""
 
     submission: RescoredSubmission
@@ -352,14 +357,6 @@ class _EntryFile:
     raw: bytes
     sha256: str
     key: str | None
-
-    @property
-    def slug(self) -> str:
-        return self.submission.meta.slug
-
-    @property
-    def folder(self) -> Path:
-        return self.submission.predictions_path.parent
 
 
 def _read_and_score(

@@ -90,6 +90,21 @@ class RescoredSubmission:
     warnings: tuple[str, ...] = ()
 
 
+class OfRescoredSubmission:
+    """What the build keeps of one re-scored entry (its ``submission``): the entry's slug and
+    folder come from it."""
+
+    submission: RescoredSubmission
+
+    @property
+    def slug(self) -> str:
+        return self.submission.meta.slug
+
+    @property
+    def folder(self) -> Path:
+        return self.submission.predictions_path.parent
+
+
 @dataclass(frozen=True)
 class ReportedSubmission:
     """An entry whose figures were published elsewhere: ``source`` is the file's ``[source]`` table
