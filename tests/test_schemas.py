@@ -317,6 +317,14 @@ def test_every_leaderboard_json_validates(board, monkeypatch, name):
     assert ("reader" in kinds) == (name not in ("labels", "gold-panel"))  # a gold panel has no leave-one-out readers
 
 
+@pytest.fixture(scope="module")
+def panel_board_doc(board) -> dict:
+    """The panel build's document, built once for every broken variant (each test breaks a copy)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(board)
+        return leaderboard_json(board, "panel")
+
+
 def _break_board(doc: dict, how: str) -> dict:
     bad = copy.deepcopy(doc)
     entry = next(r for r in bad["rows"] if r["kind"] == "submission")
@@ -362,8 +370,6 @@ def _break_board(doc: dict, how: str) -> dict:
         "wrong-schema-name",
     ],
 )
-def test_the_leaderboard_schema_refuses_broken_documents(board, monkeypatch, how):
-    monkeypatch.chdir(board)
-    doc = leaderboard_json(board, "panel")
-    assert errors("leaderboard", doc) == []
-    assert errors("leaderboard", _break_board(doc, how)) != []
+def test_the_leaderboard_schema_refuses_broken_documents(panel_board_doc, how):
+    assert errors("leaderboard", panel_board_doc) == []
+    assert errors("leaderboard", _break_board(panel_board_doc, how)) != []
